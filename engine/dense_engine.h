@@ -1,0 +1,49 @@
+// The dense reference engine: a multithreaded CPU forward pass over every
+// neuron, with a KV cache. The actor runtime must reproduce its logits.
+#pragma once
+#include <memory>
+#include <vector>
+
+#include "engine/evaluator.h"
+#include "engine/thread_pool.h"
+#include "model/model_weights.h"
+
+namespace actinfer {
+
+struct EngineOptions {
+  int n_threads = 0;  // 0: hardware concurrency
+  int n_ctx = 2048;   // KV cache length (capped at the model's training context)
+  int max_batch = 64;  // tokens per forward step of a long prompt
+};
+
+class DenseEngine final : public Evaluator {
+ public:
+  DenseEngine(std::shared_ptr<const ModelWeights> weights, EngineOptions options);
+
+  const ModelConfig& config() const override { return weights_->config(); }
+  void eval(std::span<const int32_t> tokens, bool all_logits) override;
+  std::span<const float> logits(int i = -1) const override;
+  int n_past() const override { return n_past_; }
+  int n_ctx() const override { return n_ctx_; }
+  void rewind(int n) override;
+  int n_threads() const { return pool_.size(); }
+
+ private:
+  enum class Logits { None, Last, All };
+  void forward_batch(std::span<const int32_t> tokens, Logits wanted);
+  void attention(int layer, int n_tokens);
+
+  std::shared_ptr<const ModelWeights> weights_;
+  ThreadPool pool_;
+  int n_ctx_;
+  int max_batch_;
+  int n_past_ = 0;
+  // Activations for one batch of B tokens, row-major [B][width].
+  std::vector<float> x_, xb_, q_, k_, v_, att_, hb_, hb2_;
+  std::vector<float> scores_;  // per thread: [n_ctx]
+  std::vector<float> k_cache_, v_cache_;  // [layer][pos][kv_dim]
+  std::vector<float> logits_;  // [n_kept][n_vocab]
+  int n_logits_ = 0;
+};
+
+}  // namespace actinfer

@@ -1,0 +1,75 @@
+#include "engine/thread_pool.h"
+
+#include <algorithm>
+#include <stdexcept>
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
+
+namespace actinfer {
+namespace {
+inline void cpu_relax() {
+#if defined(__x86_64__)
+  _mm_pause();
+#endif
+}
+constexpr int kSpinIterations = 20000;  // ~50-100 µs of spinning before sleeping
+}  // namespace
+
+ThreadPool::ThreadPool(int n_threads) : n_threads_(n_threads) {
+  if (n_threads < 1) throw std::invalid_argument("thread count must be at least 1, got " + std::to_string(n_threads));
+  workers_.reserve(static_cast<size_t>(n_threads - 1));
+  for (int i = 1; i < n_threads; ++i) workers_.emplace_back([this, i] { worker_loop(i); });
+}
+
+ThreadPool::~ThreadPool() {
+  stop_.store(true);
+  generation_.fetch_add(1);
+  generation_.notify_all();
+}
+
+void ThreadPool::run(const std::function<void(int, int)>& task) {
+  if (n_threads_ == 1) {
+    task(0, 1);
+    return;
+  }
+  task_ = &task;
+  pending_.store(n_threads_ - 1, std::memory_order_relaxed);
+  generation_.fetch_add(1, std::memory_order_release);
+  generation_.notify_all();
+  task(0, n_threads_);
+  for (int spins = 0; pending_.load(std::memory_order_acquire) != 0; ++spins) {
+    if (spins < kSpinIterations) cpu_relax();
+    else std::this_thread::yield();
+  }
+}
+
+void ThreadPool::worker_loop(int index) {
+  uint64_t seen = 0;
+  for (;;) {
+    uint64_t g;
+    for (int spins = 0;; ++spins) {
+      g = generation_.load(std::memory_order_acquire);
+      if (g != seen) break;
+      if (spins < kSpinIterations) {
+        cpu_relax();
+      } else {
+        generation_.wait(seen, std::memory_order_acquire);
+        spins = 0;
+      }
+    }
+    seen = g;
+    if (stop_.load()) return;
+    (*task_)(index, n_threads_);
+    pending_.fetch_sub(1, std::memory_order_acq_rel);
+  }
+}
+
+std::pair<int64_t, int64_t> ThreadPool::split(int64_t n, int part, int n_parts, int64_t align) {
+  const int64_t units = (n + align - 1) / align;
+  const int64_t begin_unit = units * part / n_parts;
+  const int64_t end_unit = units * (part + 1) / n_parts;
+  return {std::min(n, begin_unit * align), std::min(n, end_unit * align)};
+}
+
+}  // namespace actinfer

@@ -1,0 +1,84 @@
+#include "kernels/elementwise.h"
+
+#include <algorithm>
+#include <cmath>
+#if defined(__AVX2__)
+#include <immintrin.h>
+#endif
+
+namespace actinfer {
+
+void rms_norm(const float* x, const float* weight, float* out, int64_t n, float eps) {
+  double ss = 0.0;
+  for (int64_t i = 0; i < n; ++i) ss += static_cast<double>(x[i]) * x[i];
+  const float scale = static_cast<float>(1.0 / std::sqrt(ss / static_cast<double>(n) + eps));
+  for (int64_t i = 0; i < n; ++i) out[i] = x[i] * scale * weight[i];
+}
+
+void rope_inplace(float* x, int n_heads, int head_dim, int rope_dims, int pos, float base) {
+  for (int i = 0; i < rope_dims / 2; ++i) {
+    const double theta = pos * std::pow(static_cast<double>(base), -2.0 * i / rope_dims);
+    const auto c = static_cast<float>(std::cos(theta));
+    const auto s = static_cast<float>(std::sin(theta));
+    for (int h = 0; h < n_heads; ++h) {
+      float* v = x + static_cast<int64_t>(h) * head_dim + 2 * i;
+      const float a = v[0], b = v[1];
+      v[0] = a * c - b * s;
+      v[1] = a * s + b * c;
+    }
+  }
+}
+
+void softmax_inplace(float* x, int64_t n) {
+  const float m = *std::max_element(x, x + n);
+  double sum = 0.0;
+  for (int64_t i = 0; i < n; ++i) {
+    x[i] = std::exp(x[i] - m);
+    sum += x[i];
+  }
+  const auto inv = static_cast<float>(1.0 / sum);
+  for (int64_t i = 0; i < n; ++i) x[i] *= inv;
+}
+
+float activate(Activation a, float x) {
+  switch (a) {
+    case Activation::SiLU: return x / (1.0f + std::exp(-x));
+    case Activation::ReLU: return x > 0.0f ? x : 0.0f;
+    case Activation::GELU: {
+      constexpr float kSqrt2OverPi = 0.7978845608028654f;
+      return 0.5f * x * (1.0f + std::tanh(kSqrt2OverPi * x * (1.0f + 0.044715f * x * x)));
+    }
+  }
+  return x;
+}
+
+void gated_activation(Activation a, const float* gate, const float* up, float* out, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) out[i] = activate(a, gate[i]) * up[i];
+}
+
+void axpy(float a, const float* x, float* y, int64_t n) {
+  int64_t i = 0;
+#if defined(__AVX2__)
+  const __m256 va = _mm256_set1_ps(a);
+  for (; i + 8 <= n; i += 8)
+    _mm256_storeu_ps(y + i, _mm256_fmadd_ps(va, _mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i)));
+#endif
+  for (; i < n; ++i) y[i] += a * x[i];
+}
+
+float dot_f32(const float* a, const float* b, int64_t n) {
+  int64_t i = 0;
+  float sum = 0.0f;
+#if defined(__AVX2__)
+  __m256 acc = _mm256_setzero_ps();
+  for (; i + 8 <= n; i += 8) acc = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), acc);
+  __m128 s = _mm_add_ps(_mm256_castps256_ps128(acc), _mm256_extractf128_ps(acc, 1));
+  s = _mm_hadd_ps(s, s);
+  s = _mm_hadd_ps(s, s);
+  sum = _mm_cvtss_f32(s);
+#endif
+  for (; i < n; ++i) sum += a[i] * b[i];
+  return sum;
+}
+
+}  // namespace actinfer

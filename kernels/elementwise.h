@@ -1,0 +1,28 @@
+// Small float kernels of a transformer layer: norms, positions, activations.
+#pragma once
+#include <cstdint>
+#include <span>
+
+#include "model/model_config.h"
+
+namespace actinfer {
+
+// out = x / sqrt(mean(x^2) + eps) * weight
+void rms_norm(const float* x, const float* weight, float* out, int64_t n, float eps);
+
+// Rotates adjacent pairs (x[2i], x[2i+1]) of each head by pos * base^(-2i/rope_dims),
+// for the first rope_dims dims of every head ("normal" RoPE, as GGUF llama files expect).
+void rope_inplace(float* x, int n_heads, int head_dim, int rope_dims, int pos, float base);
+
+// Numerically stable in-place softmax.
+void softmax_inplace(float* x, int64_t n);
+
+float activate(Activation a, float x);
+// out[i] = act(gate[i]) * up[i]
+void gated_activation(Activation a, const float* gate, const float* up, float* out, int64_t n);
+
+// y += a * x
+void axpy(float a, const float* x, float* y, int64_t n);
+float dot_f32(const float* a, const float* b, int64_t n);
+
+}  // namespace actinfer

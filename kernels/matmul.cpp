@@ -1,0 +1,48 @@
+#include "kernels/matmul.h"
+
+#include <algorithm>
+#include <stdexcept>
+#include <string>
+
+#include "kernels/vec_dot.h"
+
+namespace actinfer {
+
+void QuantizedBatch::resize(GgmlType weight_type, int64_t n, int batch) {
+  weight_type_ = weight_type;
+  n_ = n;
+  batch_ = batch;
+  // Keep rows 32-byte aligned for vector loads.
+  stride_ = (static_cast<size_t>(row_bytes(activation_type_for(weight_type), n)) + 31) / 32 * 32;
+  if (data_.size() < stride_ * static_cast<size_t>(batch)) data_.resize(stride_ * static_cast<size_t>(batch));
+}
+
+void QuantizedBatch::quantize(const float* x, int t0, int t1) {
+  for (int t = t0; t < t1; ++t)
+    quantize_activation(weight_type_, x + static_cast<int64_t>(t) * n_, data_.data() + static_cast<size_t>(t) * stride_, n_);
+}
+
+void matmul_rows(const WeightMatrix& w, const QuantizedBatch& x, float* y, int64_t y_stride, int64_t r0, int64_t r1) {
+  if (x.weight_type() != w.type || x.n() != w.cols)
+    throw std::invalid_argument("matmul: activation quantized for " + std::string(type_name(static_cast<uint32_t>(x.weight_type()))) +
+                                " x " + std::to_string(x.n()) + ", weight is " +
+                                std::string(type_name(static_cast<uint32_t>(w.type))) + " x " + std::to_string(w.cols));
+  if (r0 >= r1) return;
+  if (x.batch() == 1) {
+    vec_dot_rows(w.type, w.cols, w.row(r0), w.row_stride, r1 - r0, x.row(0), y + r0);
+    return;
+  }
+  // Several tokens: walk the weights in small row blocks that stay in L1 while
+  // every token is dotted with them, so each weight byte is read from memory once.
+  constexpr int64_t kRowBlock = 16;
+  float tmp[kRowBlock];
+  for (int64_t rb = r0; rb < r1; rb += kRowBlock) {
+    const int64_t nr = std::min(kRowBlock, r1 - rb);
+    for (int t = 0; t < x.batch(); ++t) {
+      vec_dot_rows(w.type, w.cols, w.row(rb), w.row_stride, nr, x.row(t), tmp);
+      std::copy(tmp, tmp + nr, y + t * y_stride + rb);
+    }
+  }
+}
+
+}  // namespace actinfer

@@ -1,0 +1,36 @@
+// Matrix x activation-batch products in the weights' own type: the float
+// inputs are quantized once to the type the weight's dot product expects.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+#include "kernels/ggml_type.h"
+#include "kernels/weight_matrix.h"
+
+namespace actinfer {
+
+// B activation vectors of n floats, quantized for dotting with rows of one weight type.
+class QuantizedBatch {
+ public:
+  // Quantizes tokens [t0, t1) of x (row-major [B][n]); call with the full range,
+  // or split the range across threads after resize().
+  void resize(GgmlType weight_type, int64_t n, int batch);
+  void quantize(const float* x, int t0, int t1);
+  const std::byte* row(int t) const { return data_.data() + static_cast<size_t>(t) * stride_; }
+  GgmlType weight_type() const { return weight_type_; }
+  int64_t n() const { return n_; }
+  int batch() const { return batch_; }
+
+ private:
+  GgmlType weight_type_ = GgmlType::F32;
+  int64_t n_ = 0;
+  int batch_ = 0;
+  size_t stride_ = 0;
+  std::vector<std::byte> data_;
+};
+
+// y[t * y_stride + r] = w.row(r) . x_t for r in [r0, r1) and every token t of x.
+void matmul_rows(const WeightMatrix& w, const QuantizedBatch& x, float* y, int64_t y_stride, int64_t r0, int64_t r1);
+
+}  // namespace actinfer

@@ -1,0 +1,342 @@
+#include "model/gguf_file.h"
+
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <limits>
+#include <unordered_set>
+
+namespace actinfer {
+namespace {
+
+constexpr uint64_t kMaxStringBytes = 1ull << 30;  // sanity bounds against corrupt counts
+constexpr uint64_t kMaxDims = 4;
+
+// Bounds-checked little-endian cursor over the mapped header.
+class Cursor {
+ public:
+  Cursor(const std::byte* data, uint64_t size, const std::string& path)
+      : data_(data), size_(size), path_(path) {}
+
+  template <typename T>
+  T read(const char* what) {
+    need(sizeof(T), what);
+    T v;
+    std::memcpy(&v, data_ + pos_, sizeof(T));
+    pos_ += sizeof(T);
+    return v;
+  }
+  std::string_view read_string(const char* what) {
+    const uint64_t len = read<uint64_t>(what);
+    if (len > kMaxStringBytes) fail(std::string(what) + ": string length " + std::to_string(len) + " is implausible");
+    need(len, what);
+    std::string_view s(reinterpret_cast<const char*>(data_ + pos_), len);
+    pos_ += len;
+    return s;
+  }
+  uint64_t pos() const { return pos_; }
+  [[noreturn]] void fail(const std::string& why) const {
+    throw GgufError(path_ + ": " + why);
+  }
+
+ private:
+  void need(uint64_t n, const char* what) const {
+    if (n > size_ - pos_)
+      fail(std::string("truncated file: reading ") + what + " at byte " + std::to_string(pos_) +
+           " needs " + std::to_string(n) + " bytes, file has " + std::to_string(size_));
+  }
+  const std::byte* data_;
+  uint64_t size_;
+  uint64_t pos_ = 0;
+  const std::string& path_;
+};
+
+const char* value_type_name(uint32_t t) {
+  static constexpr const char* names[] = {"u8",  "i8",  "u16",   "i16", "u32", "i32", "f32",
+                                          "bool", "string", "array", "u64", "i64", "f64"};
+  return t < std::size(names) ? names[t] : "unknown";
+}
+
+GgufScalar read_scalar(Cursor& c, uint32_t type, const char* what) {
+  switch (static_cast<GgufValueType>(type)) {
+    case GgufValueType::U8: return uint64_t{c.read<uint8_t>(what)};
+    case GgufValueType::I8: return int64_t{c.read<int8_t>(what)};
+    case GgufValueType::U16: return uint64_t{c.read<uint16_t>(what)};
+    case GgufValueType::I16: return int64_t{c.read<int16_t>(what)};
+    case GgufValueType::U32: return uint64_t{c.read<uint32_t>(what)};
+    case GgufValueType::I32: return int64_t{c.read<int32_t>(what)};
+    case GgufValueType::U64: return c.read<uint64_t>(what);
+    case GgufValueType::I64: return c.read<int64_t>(what);
+    case GgufValueType::F32: return double{c.read<float>(what)};
+    case GgufValueType::F64: return c.read<double>(what);
+    case GgufValueType::BOOL: {
+      const uint8_t b = c.read<uint8_t>(what);
+      if (b > 1) c.fail(std::string(what) + ": bool value " + std::to_string(b) + " is not 0 or 1");
+      return b == 1;
+    }
+    case GgufValueType::STRING: return c.read_string(what);
+    default: break;
+  }
+  c.fail(std::string(what) + ": unknown metadata value type " + std::to_string(type));
+}
+
+bool is_integer(GgufValueType t) {
+  switch (t) {
+    case GgufValueType::U8: case GgufValueType::I8: case GgufValueType::U16: case GgufValueType::I16:
+    case GgufValueType::U32: case GgufValueType::I32: case GgufValueType::U64: case GgufValueType::I64:
+      return true;
+    default: return false;
+  }
+}
+
+int64_t as_int(const GgufScalar& s) {
+  if (auto* u = std::get_if<uint64_t>(&s)) {
+    if (*u > static_cast<uint64_t>(std::numeric_limits<int64_t>::max()))
+      throw GgufError("integer metadata value " + std::to_string(*u) + " does not fit int64");
+    return static_cast<int64_t>(*u);
+  }
+  return std::get<int64_t>(s);
+}
+
+}  // namespace
+
+struct GgufFile::Mapping {
+  const std::byte* data = nullptr;
+  size_t size = 0;
+  Mapping(const Mapping&) = delete;
+  Mapping& operator=(const Mapping&) = delete;
+  Mapping(const std::byte* d, size_t s) : data(d), size(s) {}
+  ~Mapping() {
+    if (data) munmap(const_cast<std::byte*>(data), size);
+  }
+};
+
+int64_t TensorInfo::n_elements() const {
+  int64_t n = 1;
+  for (int64_t d : shape) n *= d;
+  return n;
+}
+
+int64_t TensorInfo::rows() const {
+  int64_t n = 1;
+  for (size_t i = 1; i < shape.size(); ++i) n *= shape[i];
+  return n;
+}
+
+GgufFile GgufFile::open(const std::filesystem::path& path) {
+  GgufFile f;
+  f.path_ = path;
+  const std::string p = path.string();
+
+  const int fd = ::open(p.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) throw GgufError(p + ": cannot open: " + std::strerror(errno));
+  struct stat st {};
+  if (fstat(fd, &st) != 0) {
+    const int e = errno;
+    ::close(fd);
+    throw GgufError(p + ": cannot stat: " + std::strerror(e));
+  }
+  if (!S_ISREG(st.st_mode)) {
+    ::close(fd);
+    throw GgufError(p + ": not a regular file");
+  }
+  const auto size = static_cast<size_t>(st.st_size);
+  if (size < 24) {
+    ::close(fd);
+    throw GgufError(p + ": truncated file: " + std::to_string(size) + " bytes is smaller than a GGUF header");
+  }
+  void* addr = mmap(nullptr, size, PROT_READ, MAP_SHARED, fd, 0);
+  const int map_errno = errno;
+  ::close(fd);
+  if (addr == MAP_FAILED) throw GgufError(p + ": mmap failed: " + std::strerror(map_errno));
+  f.map_ = std::make_shared<Mapping>(static_cast<const std::byte*>(addr), size);
+
+  Cursor c(f.map_->data, size, p);
+  const auto magic = c.read<uint32_t>("magic");
+  if (magic != 0x46554747u) {  // "GGUF" little-endian
+    char m[5] = {};
+    std::memcpy(m, &magic, 4);
+    for (char& ch : m)
+      if (ch && (ch < 32 || ch > 126)) ch = '?';
+    c.fail(std::string("not a GGUF file (magic \"") + m + "\", expected \"GGUF\")");
+  }
+  f.version_ = c.read<uint32_t>("version");
+  if (f.version_ != 2 && f.version_ != 3)
+    c.fail("unsupported GGUF version " + std::to_string(f.version_) + " (supported: 2, 3)");
+  const auto n_tensors = c.read<uint64_t>("tensor count");
+  const auto n_kv = c.read<uint64_t>("metadata count");
+  // Each entry takes at least 8+4 (kv) or 8+4+4+8 (tensor) bytes: bounds corrupt counts cheaply.
+  if (n_kv > size / 12) c.fail("metadata count " + std::to_string(n_kv) + " is impossible for the file size");
+  if (n_tensors > size / 24) c.fail("tensor count " + std::to_string(n_tensors) + " is impossible for the file size");
+
+  std::unordered_set<std::string_view> keys;
+  f.kv_.reserve(n_kv);
+  for (uint64_t i = 0; i < n_kv; ++i) {
+    const std::string_view key = c.read_string("metadata key");
+    const std::string what = "metadata '" + std::string(key) + "'";
+    if (!keys.insert(key).second) c.fail("duplicate " + what);
+    const auto type = c.read<uint32_t>(what.c_str());
+    GgufValue v{static_cast<GgufValueType>(type), {}, nullptr};
+    if (v.type == GgufValueType::ARRAY) {
+      auto arr = std::make_shared<GgufArray>();
+      const auto elem = c.read<uint32_t>(what.c_str());
+      if (elem == static_cast<uint32_t>(GgufValueType::ARRAY))
+        c.fail(what + ": nested arrays are not supported");
+      if (elem > static_cast<uint32_t>(GgufValueType::F64))
+        c.fail(what + ": unknown array element type " + std::to_string(elem));
+      arr->element_type = static_cast<GgufValueType>(elem);
+      const auto n = c.read<uint64_t>(what.c_str());
+      if (n > size - c.pos()) c.fail(what + ": array length " + std::to_string(n) + " exceeds the file");
+      arr->items.reserve(n);
+      for (uint64_t j = 0; j < n; ++j) arr->items.push_back(read_scalar(c, elem, what.c_str()));
+      v.array = std::move(arr);
+    } else {
+      v.scalar = read_scalar(c, type, what.c_str());
+    }
+    f.kv_.emplace_back(std::string(key), std::move(v));
+  }
+
+  if (auto a = f.get_int("general.alignment")) {
+    if (*a <= 0 || (*a & (*a - 1)) != 0)
+      c.fail("general.alignment " + std::to_string(*a) + " is not a positive power of two");
+    f.alignment_ = static_cast<size_t>(*a);
+  }
+
+  std::unordered_set<std::string> names;
+  f.tensors_.reserve(n_tensors);
+  for (uint64_t i = 0; i < n_tensors; ++i) {
+    TensorInfo t;
+    t.name = std::string(c.read_string("tensor name"));
+    const std::string what = "tensor '" + t.name + "'";
+    if (!names.insert(t.name).second) c.fail("duplicate " + what);
+    const auto n_dims = c.read<uint32_t>(what.c_str());
+    if (n_dims == 0 || n_dims > kMaxDims)
+      c.fail(what + ": " + std::to_string(n_dims) + " dimensions (expected 1 to 4)");
+    int64_t n_el = 1;
+    for (uint32_t d = 0; d < n_dims; ++d) {
+      const auto ne = c.read<uint64_t>(what.c_str());
+      if (ne == 0 || ne > (1ull << 40)) c.fail(what + ": dimension " + std::to_string(d) + " = " + std::to_string(ne) + " is invalid");
+      if (n_el > std::numeric_limits<int64_t>::max() / static_cast<int64_t>(ne)) c.fail(what + ": element count overflows");
+      n_el *= static_cast<int64_t>(ne);
+      t.shape.push_back(static_cast<int64_t>(ne));
+    }
+    const auto type = c.read<uint32_t>(what.c_str());
+    const auto tt = type_traits(type);
+    if (!tt || type == static_cast<uint32_t>(GgmlType::Q8_1) || type == static_cast<uint32_t>(GgmlType::Q8_K))
+      c.fail(what + ": unsupported tensor type " + std::to_string(type) +
+             " (supported: F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q4_K, Q5_K, Q6_K)");
+    t.type = static_cast<GgmlType>(type);
+    if (t.shape[0] % tt->block_elems != 0)
+      c.fail(what + ": row length " + std::to_string(t.shape[0]) + " is not a multiple of " +
+             std::string(tt->name) + "'s block size " + std::to_string(tt->block_elems));
+    t.n_bytes = n_el / tt->block_elems * tt->block_bytes;
+    t.offset = c.read<uint64_t>(what.c_str());
+    if (t.offset % f.alignment_ != 0)
+      c.fail(what + ": data offset " + std::to_string(t.offset) + " is not aligned to " + std::to_string(f.alignment_));
+    f.tensors_.push_back(std::move(t));
+  }
+
+  const uint64_t header_end = c.pos();
+  f.data_offset_ = (header_end + f.alignment_ - 1) / f.alignment_ * f.alignment_;
+  if (f.data_offset_ > size && n_tensors > 0) c.fail("truncated file: no room for tensor data after the header");
+  const uint64_t data_size = size > f.data_offset_ ? size - f.data_offset_ : 0;
+  for (const TensorInfo& t : f.tensors_) {
+    if (t.offset > data_size || static_cast<uint64_t>(t.n_bytes) > data_size - t.offset)
+      c.fail("truncated file: tensor '" + t.name + "' needs bytes " + std::to_string(t.offset) + ".." +
+             std::to_string(t.offset + t.n_bytes) + " of the data section, which has " + std::to_string(data_size));
+  }
+  return f;
+}
+
+const GgufValue* GgufFile::find(std::string_view key) const {
+  for (const auto& [k, v] : kv_)
+    if (k == key) return &v;
+  return nullptr;
+}
+
+namespace {
+[[noreturn]] void wrong_type(const std::filesystem::path& path, std::string_view key, GgufValueType got, const char* want) {
+  throw GgufError(path.string() + ": metadata '" + std::string(key) + "' is " +
+                  value_type_name(static_cast<uint32_t>(got)) + ", expected " + want);
+}
+}  // namespace
+
+std::optional<std::string_view> GgufFile::get_string(std::string_view key) const {
+  const GgufValue* v = find(key);
+  if (!v) return std::nullopt;
+  if (v->type != GgufValueType::STRING) wrong_type(path_, key, v->type, "string");
+  return std::get<std::string_view>(v->scalar);
+}
+
+std::optional<int64_t> GgufFile::get_int(std::string_view key) const {
+  const GgufValue* v = find(key);
+  if (!v) return std::nullopt;
+  if (!is_integer(v->type)) wrong_type(path_, key, v->type, "an integer");
+  return as_int(v->scalar);
+}
+
+std::optional<double> GgufFile::get_float(std::string_view key) const {
+  const GgufValue* v = find(key);
+  if (!v) return std::nullopt;
+  if (v->type == GgufValueType::F32 || v->type == GgufValueType::F64) return std::get<double>(v->scalar);
+  if (is_integer(v->type)) return static_cast<double>(as_int(v->scalar));
+  wrong_type(path_, key, v->type, "a number");
+}
+
+std::optional<bool> GgufFile::get_bool(std::string_view key) const {
+  const GgufValue* v = find(key);
+  if (!v) return std::nullopt;
+  if (v->type != GgufValueType::BOOL) wrong_type(path_, key, v->type, "bool");
+  return std::get<bool>(v->scalar);
+}
+
+std::optional<std::vector<std::string_view>> GgufFile::get_string_array(std::string_view key) const {
+  const GgufValue* v = find(key);
+  if (!v) return std::nullopt;
+  if (v->type != GgufValueType::ARRAY || v->array->element_type != GgufValueType::STRING)
+    wrong_type(path_, key, v->type, "an array of strings");
+  std::vector<std::string_view> out;
+  out.reserve(v->array->items.size());
+  for (const auto& s : v->array->items) out.push_back(std::get<std::string_view>(s));
+  return out;
+}
+
+std::optional<std::vector<int64_t>> GgufFile::get_int_array(std::string_view key) const {
+  const GgufValue* v = find(key);
+  if (!v) return std::nullopt;
+  if (v->type != GgufValueType::ARRAY || !is_integer(v->array->element_type))
+    wrong_type(path_, key, v->type, "an array of integers");
+  std::vector<int64_t> out;
+  out.reserve(v->array->items.size());
+  for (const auto& s : v->array->items) out.push_back(as_int(s));
+  return out;
+}
+
+std::optional<std::vector<float>> GgufFile::get_float_array(std::string_view key) const {
+  const GgufValue* v = find(key);
+  if (!v) return std::nullopt;
+  if (v->type != GgufValueType::ARRAY ||
+      (v->array->element_type != GgufValueType::F32 && v->array->element_type != GgufValueType::F64))
+    wrong_type(path_, key, v->type, "an array of floats");
+  std::vector<float> out;
+  out.reserve(v->array->items.size());
+  for (const auto& s : v->array->items) out.push_back(static_cast<float>(std::get<double>(s)));
+  return out;
+}
+
+const TensorInfo* GgufFile::find_tensor(std::string_view name) const {
+  for (const auto& t : tensors_)
+    if (t.name == name) return &t;
+  return nullptr;
+}
+
+const std::byte* GgufFile::data_begin() const { return map_->data + data_offset_; }
+
+std::span<const std::byte> GgufFile::tensor_data(const TensorInfo& t) const {
+  return {data_begin() + t.offset, static_cast<size_t>(t.n_bytes)};
+}
+
+}  // namespace actinfer

@@ -1,0 +1,93 @@
+// Read-only view of a GGUF v2/v3 file over mmap. Every offset, count, size and
+// type is validated on open; a bad file raises GgufError naming the problem.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <span>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+#include "kernels/ggml_type.h"
+
+namespace actinfer {
+
+class GgufError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// GGUF metadata value types, numbered as in the format.
+enum class GgufValueType : uint32_t {
+  U8 = 0, I8 = 1, U16 = 2, I16 = 3, U32 = 4, I32 = 5, F32 = 6, BOOL = 7,
+  STRING = 8, ARRAY = 9, U64 = 10, I64 = 11, F64 = 12,
+};
+
+struct GgufArray;
+// A scalar as its widest kind; strings point into the mapped file.
+using GgufScalar = std::variant<uint64_t, int64_t, double, bool, std::string_view>;
+
+struct GgufArray {
+  GgufValueType element_type;
+  std::vector<GgufScalar> items;  // nested arrays are rejected on open
+};
+
+struct GgufValue {
+  GgufValueType type;
+  GgufScalar scalar;  // when type != ARRAY
+  std::shared_ptr<const GgufArray> array;  // when type == ARRAY
+};
+
+struct TensorInfo {
+  std::string name;
+  GgmlType type;
+  std::vector<int64_t> shape;  // ne[0] is the contiguous (row) dimension
+  uint64_t offset = 0;         // from the start of the data section
+  int64_t n_bytes = 0;
+  int64_t n_elements() const;
+  int64_t rows() const;  // product of shape[1..]
+};
+
+class GgufFile {
+ public:
+  // Throws GgufError (with the path and the reason) for any malformed file.
+  static GgufFile open(const std::filesystem::path& path);
+
+  uint32_t version() const { return version_; }
+  const std::filesystem::path& path() const { return path_; }
+  size_t alignment() const { return alignment_; }
+
+  const GgufValue* find(std::string_view key) const;
+  bool has(std::string_view key) const { return find(key) != nullptr; }
+  // Typed getters: nullopt when absent; GgufError when present with another type.
+  std::optional<std::string_view> get_string(std::string_view key) const;
+  std::optional<int64_t> get_int(std::string_view key) const;  // any integer type
+  std::optional<double> get_float(std::string_view key) const;  // F32/F64 (or integer)
+  std::optional<bool> get_bool(std::string_view key) const;
+  std::optional<std::vector<std::string_view>> get_string_array(std::string_view key) const;
+  std::optional<std::vector<int64_t>> get_int_array(std::string_view key) const;
+  std::optional<std::vector<float>> get_float_array(std::string_view key) const;
+  const std::vector<std::pair<std::string, GgufValue>>& metadata() const { return kv_; }
+
+  const std::vector<TensorInfo>& tensors() const { return tensors_; }
+  const TensorInfo* find_tensor(std::string_view name) const;
+  std::span<const std::byte> tensor_data(const TensorInfo& t) const;
+  const std::byte* data_begin() const;  // start of the tensor data section
+
+ private:
+  struct Mapping;
+  std::shared_ptr<Mapping> map_;
+  std::filesystem::path path_;
+  uint32_t version_ = 0;
+  size_t alignment_ = 32;
+  uint64_t data_offset_ = 0;
+  std::vector<std::pair<std::string, GgufValue>> kv_;
+  std::vector<TensorInfo> tensors_;
+};
+
+}  // namespace actinfer

@@ -1,0 +1,108 @@
+#include "model/model_config.h"
+
+#include <algorithm>
+#include <cctype>
+#include <stdexcept>
+
+#include "model/gguf_file.h"
+
+namespace actinfer {
+namespace {
+
+std::string lower(std::string_view s) {
+  std::string out(s);
+  std::transform(out.begin(), out.end(), out.begin(), [](unsigned char c) { return std::tolower(c); });
+  return out;
+}
+
+[[noreturn]] void bad(const GgufFile& f, const std::string& why) {
+  throw std::runtime_error(f.path().string() + ": " + why);
+}
+
+int required_int(const GgufFile& f, const std::string& key, int64_t min_value = 1) {
+  const auto v = f.get_int(key);
+  if (!v) bad(f, "missing metadata '" + key + "'");
+  if (*v < min_value || *v > (1 << 30)) bad(f, "metadata '" + key + "' = " + std::to_string(*v) + " is out of range");
+  return static_cast<int>(*v);
+}
+
+}  // namespace
+
+std::string_view activation_name(Activation a) {
+  switch (a) {
+    case Activation::SiLU: return "silu";
+    case Activation::ReLU: return "relu";
+    case Activation::GELU: return "gelu";
+  }
+  return "?";
+}
+
+std::optional<Activation> parse_activation(std::string_view name) {
+  const std::string n = lower(name);
+  if (n == "silu" || n == "swiglu" || n == "swish") return Activation::SiLU;
+  if (n == "relu" || n == "reglu") return Activation::ReLU;
+  if (n == "gelu" || n == "geglu") return Activation::GELU;
+  return std::nullopt;
+}
+
+ModelConfig ModelConfig::from_gguf(const GgufFile& f, std::optional<Activation> activation_override) {
+  ModelConfig c;
+  const auto arch = f.get_string("general.architecture");
+  if (!arch) bad(f, "missing metadata 'general.architecture'");
+  c.arch = std::string(*arch);
+  c.name = std::string(f.get_string("general.name").value_or(""));
+  if (c.arch != "llama")
+    bad(f, "architecture '" + c.arch + "' is not supported yet (supported: llama)");
+
+  const std::string a = c.arch + ".";
+  c.n_layers = required_int(f, a + "block_count");
+  c.d_model = required_int(f, a + "embedding_length");
+  c.d_ff = required_int(f, a + "feed_forward_length");
+  c.n_heads = required_int(f, a + "attention.head_count");
+  c.n_kv_heads = f.has(a + "attention.head_count_kv") ? required_int(f, a + "attention.head_count_kv") : c.n_heads;
+  c.n_ctx_train = f.has(a + "context_length") ? required_int(f, a + "context_length") : 2048;
+  if (c.d_model % c.n_heads != 0)
+    bad(f, "embedding_length " + std::to_string(c.d_model) + " is not a multiple of head_count " + std::to_string(c.n_heads));
+  if (c.n_heads % c.n_kv_heads != 0)
+    bad(f, "head_count " + std::to_string(c.n_heads) + " is not a multiple of head_count_kv " + std::to_string(c.n_kv_heads));
+  c.head_dim = c.d_model / c.n_heads;
+  c.norm_eps = static_cast<float>(f.get_float(a + "attention.layer_norm_rms_epsilon").value_or(1e-5));
+  if (!(c.norm_eps > 0.0f)) bad(f, "metadata '" + a + "attention.layer_norm_rms_epsilon' must be positive");
+  c.rope_base = static_cast<float>(f.get_float(a + "rope.freq_base").value_or(10000.0));
+  if (!(c.rope_base > 0.0f)) bad(f, "metadata '" + a + "rope.freq_base' must be positive");
+  c.rope_dims = f.has(a + "rope.dimension_count") ? required_int(f, a + "rope.dimension_count") : c.head_dim;
+  if (c.rope_dims > c.head_dim || c.rope_dims % 2 != 0)
+    bad(f, "rope.dimension_count " + std::to_string(c.rope_dims) + " must be even and at most head_dim " + std::to_string(c.head_dim));
+
+  if (const auto* embd = f.find_tensor("token_embd.weight"); embd && embd->shape.size() == 2)
+    c.n_vocab = static_cast<int>(embd->shape[1]);
+  else
+    bad(f, "missing 2-D tensor 'token_embd.weight'");
+  if (auto v = f.get_int(a + "vocab_size"); v && *v != c.n_vocab)
+    bad(f, "vocab_size " + std::to_string(*v) + " disagrees with token_embd rows " + std::to_string(c.n_vocab));
+  c.tied_output = f.find_tensor("output.weight") == nullptr;
+
+  // The activation: explicit override, then our metadata key, then the model's
+  // name (ReLU-LLaMA and ProSparse files say arch llama and record nothing).
+  if (activation_override) {
+    c.activation = *activation_override;
+    c.activation_source = "command line";
+  } else if (auto s = f.get_string(kActivationKey)) {
+    auto act = parse_activation(*s);
+    if (!act) bad(f, "metadata '" + std::string(kActivationKey) + "' = '" + std::string(*s) + "' is not silu, relu or gelu");
+    c.activation = *act;
+    c.activation_source = std::string(kActivationKey);
+  } else {
+    const std::string n = lower(c.name + " " + std::string(f.get_string("general.basename").value_or("")));
+    if (n.find("relu") != std::string::npos || n.find("prosparse") != std::string::npos) {
+      c.activation = Activation::ReLU;
+      c.activation_source = "model name";
+    } else {
+      c.activation = Activation::SiLU;
+      c.activation_source = "llama default";
+    }
+  }
+  return c;
+}
+
+}  // namespace actinfer

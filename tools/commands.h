@@ -1,0 +1,9 @@
+// Each `actinfer` subcommand registers itself on the top-level CLI app.
+#pragma once
+namespace CLI { class App; }
+
+namespace actinfer::tools {
+void register_run(CLI::App& app);
+void register_bench(CLI::App& app);
+void register_make_model(CLI::App& app);
+}  // namespace actinfer::tools

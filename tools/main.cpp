@@ -1,0 +1,24 @@
+// `actinfer`: one command, one subcommand per job (run, bench, make-model, ...).
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <exception>
+
+#include "tools/commands.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{"actinfer: sparse LLM inference on CPU + GPU actors"};
+  app.require_subcommand(1);
+  actinfer::tools::register_run(app);
+  actinfer::tools::register_bench(app);
+  actinfer::tools::register_make_model(app);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  } catch (const std::exception& e) {
+    std::fflush(stdout);
+    std::fprintf(stderr, "actinfer: error: %s\n", e.what());
+    return 1;
+  }
+  return 0;
+}
