@@ -54,6 +54,8 @@ DenseEngine::DenseEngine(std::shared_ptr<const ModelWeights> weights, EngineOpti
   if (options.max_batch <= 0) throw std::invalid_argument("batch size must be positive, got " + std::to_string(options.max_batch));
   n_ctx_ = std::min(options.n_ctx, c.n_ctx_train);
   max_batch_ = options.max_batch;
+  if (options.max_layers < 0) throw std::invalid_argument("max_layers must be >= 0");
+  n_layers_ = options.max_layers > 0 ? std::min(options.max_layers, c.n_layers) : c.n_layers;
   const size_t B = static_cast<size_t>(max_batch_);
   const size_t kv = static_cast<size_t>(c.n_kv_heads) * c.head_dim;
   const size_t wide = static_cast<size_t>(std::max(c.d_model, c.d_ff));
@@ -111,7 +113,7 @@ void DenseEngine::forward_batch(std::span<const int32_t> tokens, Logits wanted) 
     dequantize_row(W.token_embedding().type, W.token_embedding().row(tokens[t]), &x_[t * d], d);
 
   ActivationSet acts;
-  for (int l = 0; l < c.n_layers; ++l) {
+  for (int l = 0; l < n_layers_; ++l) {
     const LayerWeights& L = W.layers()[static_cast<size_t>(l)];
 
     // Attention block.

@@ -14,6 +14,7 @@ struct EngineOptions {
   int n_threads = 0;  // 0: hardware concurrency
   int n_ctx = 2048;   // KV cache length (capped at the model's training context)
   int max_batch = 64;  // tokens per forward step of a long prompt
+  int max_layers = 0;  // 0: all; K: only the first K blocks (to check a model layer by layer)
 };
 
 class DenseEngine final : public Evaluator {
@@ -37,6 +38,7 @@ class DenseEngine final : public Evaluator {
   ThreadPool pool_;
   int n_ctx_;
   int max_batch_;
+  int n_layers_;  // blocks evaluated
   int n_past_ = 0;
   // Activations for one batch of B tokens, row-major [B][width].
   std::vector<float> x_, xb_, q_, k_, v_, att_, hb_, hb2_;

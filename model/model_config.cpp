@@ -66,6 +66,13 @@ ModelConfig ModelConfig::from_gguf(const GgufFile& f, std::optional<Activation> 
   if (c.n_heads % c.n_kv_heads != 0)
     bad(f, "head_count " + std::to_string(c.n_heads) + " is not a multiple of head_count_kv " + std::to_string(c.n_kv_heads));
   c.head_dim = c.d_model / c.n_heads;
+  if (auto kl = f.get_int(a + "attention.key_length"); kl && *kl != c.head_dim)
+    bad(f, "attention.key_length " + std::to_string(*kl) + " differs from embedding_length / head_count = " +
+               std::to_string(c.head_dim) + " (not supported yet)");
+  if (auto scaling = f.get_string(a + "rope.scaling.type"); scaling && *scaling != "none")
+    bad(f, "RoPE scaling '" + std::string(*scaling) + "' is not supported yet");
+  if (f.find_tensor("rope_freqs.weight")) bad(f, "per-dimension RoPE frequencies (rope_freqs.weight) are not supported yet");
+  if (auto experts = f.get_int(a + "expert_count"); experts && *experts > 0) bad(f, "mixture-of-experts models are not supported");
   c.norm_eps = static_cast<float>(f.get_float(a + "attention.layer_norm_rms_epsilon").value_or(1e-5));
   if (!(c.norm_eps > 0.0f)) bad(f, "metadata '" + a + "attention.layer_norm_rms_epsilon' must be positive");
   c.rope_base = static_cast<float>(f.get_float(a + "rope.freq_base").value_or(10000.0));

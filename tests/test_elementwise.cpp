@@ -1,0 +1,56 @@
+// Small float kernels against values worked out by hand.
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <vector>
+
+#include "kernels/elementwise.h"
+
+using namespace actinfer;
+
+TEST_CASE("rms_norm: x / sqrt(mean(x^2) + eps) * w") {
+  const float x[4] = {1, 2, 3, 4};  // mean square 7.5
+  const float w[4] = {1, 1, 2, 0.5f};
+  float out[4];
+  rms_norm(x, w, out, 4, 0.0f);
+  const float s = 1.0f / std::sqrt(7.5f);
+  CHECK(out[0] == doctest::Approx(s));
+  CHECK(out[2] == doctest::Approx(6 * s));
+  CHECK(out[3] == doctest::Approx(2 * s));
+}
+
+TEST_CASE("rope: rotates adjacent pairs by pos * base^(-2i/d)") {
+  // One head of 4 dims, base 100: pair 0 turns by pos rad, pair 1 by pos/10 rad.
+  std::vector<float> x = {1, 0, 0, 1};
+  rope_inplace(x.data(), 1, 4, 4, 2, 100.0f);
+  CHECK(x[0] == doctest::Approx(std::cos(2.0)));
+  CHECK(x[1] == doctest::Approx(std::sin(2.0)));
+  CHECK(x[2] == doctest::Approx(-std::sin(0.2)));
+  CHECK(x[3] == doctest::Approx(std::cos(0.2)));
+  // Dims past rope_dims stay; position 0 is the identity.
+  std::vector<float> y = {1, 2, 3, 4};
+  rope_inplace(y.data(), 1, 4, 2, 0, 100.0f);
+  CHECK(y == std::vector<float>{1, 2, 3, 4});
+  rope_inplace(y.data(), 1, 4, 2, 1, 100.0f);
+  CHECK(y[2] == 3.0f);
+  CHECK(y[3] == 4.0f);
+}
+
+TEST_CASE("softmax and activations") {
+  float x[3] = {0.0f, std::log(3.0f), 1000.0f};
+  softmax_inplace(x, 2);
+  CHECK(x[0] == doctest::Approx(0.25));
+  CHECK(x[1] == doctest::Approx(0.75));
+  float big[2] = {1000.0f, 1000.0f};  // no overflow
+  softmax_inplace(big, 2);
+  CHECK(big[0] == doctest::Approx(0.5));
+  CHECK(activate(Activation::ReLU, -2.0f) == 0.0f);
+  CHECK(activate(Activation::ReLU, 2.0f) == 2.0f);
+  CHECK(activate(Activation::SiLU, 1.0f) == doctest::Approx(1.0 / (1.0 + std::exp(-1.0))));
+  CHECK(activate(Activation::GELU, 1.0f) == doctest::Approx(0.8411920));  // tanh approximation
+  std::vector<float> a(19), b(19), y(19, 1.0f);
+  for (int i = 0; i < 19; ++i) a[i] = static_cast<float>(i), b[i] = 2.0f;
+  CHECK(dot_f32(a.data(), b.data(), 19) == doctest::Approx(2.0 * 171));
+  axpy(0.5f, a.data(), y.data(), 19);
+  CHECK(y[18] == doctest::Approx(10.0));
+}
