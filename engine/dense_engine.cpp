@@ -20,8 +20,8 @@ int default_threads(int requested) {
 }
 
 // Quantizes B activation rows for one weight type; splits tokens over threads when B > 1.
-void quantize_batch(ThreadPool& pool, QuantizedBatch& qb, GgmlType type, const float* x, int64_t n, int B) {
-  qb.resize(type, n, B);
+void quantize_batch(ThreadPool& pool, QuantizedBatch& qb, GgmlType type, const float* x, int64_t n, int B, bool exact) {
+  qb.resize(type, n, B, exact);
   if (B == 1) {
     qb.quantize(x, 0, 1);
     return;
@@ -37,12 +37,13 @@ void quantize_batch(ThreadPool& pool, QuantizedBatch& qb, GgmlType type, const f
 // Per-weight-type quantized copies of the current layer input (matrices of one
 // layer may differ in type, as in Q4_K_M files).
 struct ActivationSet {
+  bool exact = false;
   QuantizedBatch slots[3];
   const QuantizedBatch& get(ThreadPool& pool, GgmlType type, const float* x, int64_t n, int B, int& used) {
     for (int i = 0; i < used; ++i)
       if (slots[i].weight_type() == type) return slots[i];
     QuantizedBatch& qb = slots[used++];
-    quantize_batch(pool, qb, type, x, n, B);
+    quantize_batch(pool, qb, type, x, n, B, exact);
     return qb;
   }
 };
@@ -54,6 +55,7 @@ DenseEngine::DenseEngine(std::shared_ptr<const ModelWeights> weights, EngineOpti
   if (options.max_batch <= 0) throw std::invalid_argument("batch size must be positive, got " + std::to_string(options.max_batch));
   n_ctx_ = std::min(options.n_ctx, c.n_ctx_train);
   max_batch_ = options.max_batch;
+  exact_ = options.exact_activations;
   if (options.max_layers < 0) throw std::invalid_argument("max_layers must be >= 0");
   n_layers_ = options.max_layers > 0 ? std::min(options.max_layers, c.n_layers) : c.n_layers;
   const size_t B = static_cast<size_t>(max_batch_);
@@ -113,6 +115,7 @@ void DenseEngine::forward_batch(std::span<const int32_t> tokens, Logits wanted) 
     dequantize_row(W.token_embedding().type, W.token_embedding().row(tokens[t]), &x_[t * d], d);
 
   ActivationSet acts;
+  acts.exact = exact_;
   for (int l = 0; l < n_layers_; ++l) {
     const LayerWeights& L = W.layers()[static_cast<size_t>(l)];
 
@@ -195,7 +198,7 @@ void DenseEngine::forward_batch(std::span<const int32_t> tokens, Logits wanted) 
   for (int t = 0; t < n_out; ++t)
     rms_norm(&x_[(first + t) * d], W.output_norm().data(), &xb_[t * d], d, c.norm_eps);
   QuantizedBatch out_in;
-  quantize_batch(pool_, out_in, W.output().type, xb_.data(), d, n_out);
+  quantize_batch(pool_, out_in, W.output().type, xb_.data(), d, n_out, exact_);
   float* dst = logits_.data() + static_cast<size_t>(n_logits_) * c.n_vocab;
   pool_.run([&](int ti, int nt) {
     auto [r0, r1] = ThreadPool::split(c.n_vocab, ti, nt, kRowAlign);

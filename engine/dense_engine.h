@@ -15,6 +15,9 @@ struct EngineOptions {
   int n_ctx = 2048;   // KV cache length (capped at the model's training context)
   int max_batch = 64;  // tokens per forward step of a long prompt
   int max_layers = 0;  // 0: all; K: only the first K blocks (to check a model layer by layer)
+  // Keep activations in float and dequantize weight rows (slow); by default activations
+  // are quantized to the weights' dot-product type, as llama.cpp does.
+  bool exact_activations = false;
 };
 
 class DenseEngine final : public Evaluator {
@@ -39,6 +42,7 @@ class DenseEngine final : public Evaluator {
   int n_ctx_;
   int max_batch_;
   int n_layers_;  // blocks evaluated
+  bool exact_;
   int n_past_ = 0;
   // Activations for one batch of B tokens, row-major [B][width].
   std::vector<float> x_, xb_, q_, k_, v_, att_, hb_, hb2_;

@@ -13,19 +13,23 @@ namespace actinfer {
 // B activation vectors of n floats, quantized for dotting with rows of one weight type.
 class QuantizedBatch {
  public:
+  // exact: keep the activations in float and dot them with dequantized weight rows
+  // (slower; free of activation rounding, for checking against a float reference).
+  void resize(GgmlType weight_type, int64_t n, int batch, bool exact = false);
   // Quantizes tokens [t0, t1) of x (row-major [B][n]); call with the full range,
   // or split the range across threads after resize().
-  void resize(GgmlType weight_type, int64_t n, int batch);
   void quantize(const float* x, int t0, int t1);
   const std::byte* row(int t) const { return data_.data() + static_cast<size_t>(t) * stride_; }
   GgmlType weight_type() const { return weight_type_; }
   int64_t n() const { return n_; }
   int batch() const { return batch_; }
+  bool exact() const { return exact_; }
 
  private:
   GgmlType weight_type_ = GgmlType::F32;
   int64_t n_ = 0;
   int batch_ = 0;
+  bool exact_ = false;
   size_t stride_ = 0;
   std::vector<std::byte> data_;
 };

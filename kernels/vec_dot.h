@@ -1,0 +1,59 @@
+// Dot products of weight rows with an activation vector: the inner loop of matrix-vector
+// products.
+//
+// Usage for y = W x with W of n_rows rows of n elements stored as `weight` type:
+//   std::vector<uint8_t> act(row_bytes(activation_type_for(weight), n));
+//   quantize_activation(weight, x, act.data(), n);
+//   vec_dot_rows(weight, n, W_data, row_bytes(weight, n), n_rows, act.data(), y);
+// Threads can split the rows between them and share `act`.
+//
+// Activation types (activation_type_for):
+//   F32 -> F32, F16 -> F32 (weights converted on the fly; keeps the activation exact),
+//   BF16 -> F32, Q8_0 -> Q8_0, Q4_0 -> Q8_0, Q4_1 -> Q8_1, Q4_K / Q5_K / Q6_K -> Q8_K.
+//
+// Accuracy: the quantized paths compute exactly sum_b d_w*d_a*(integer dot of block b) (+ the
+// Q4_1 min term m_w * s_a, where s_a = fp16(d_a*sum(q_a))); the only rounding is in the float
+// accumulation of the per-block terms, which the AVX2 and scalar paths do in different orders
+// (relative difference ~1e-6 of sum |terms|). So vec_dot(w, act) equals dot(dequantize(w),
+// dequantize(act)) to that precision (for Q4_1 up to the fp16 rounding of s).
+//
+// n must be a multiple of the weight's block size (32, or 256 for the K types) and of the
+// activation type's; otherwise std::invalid_argument is thrown. Unsupported weight types
+// (Q8_1, Q8_K, unknown ids) also throw std::invalid_argument.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "kernels/ggml_type.h"
+
+namespace actinfer {
+
+// The type a float activation is quantized to before dotting with rows of `weight`.
+GgmlType activation_type_for(GgmlType weight);
+
+// Quantizes the float activation x[n] for dotting with `weight` rows; writes
+// row_bytes(activation_type_for(weight), n) bytes to dst. Gives the same bytes as
+// quantize_row(activation_type_for(weight), x, dst, n), but vectorised.
+void quantize_activation(GgmlType weight, const float* x, void* dst, int64_t n);
+
+// Dot of one weight row (n elements of `weight`) with an activation from quantize_activation.
+float vec_dot(GgmlType weight, int64_t n, const void* w_row, const void* act);
+
+// out[r] = vec_dot(weight, n, w_rows + r * row_stride, act) for r in [0, n_rows).
+// row_stride is in bytes (row_bytes(weight, n) for a contiguous matrix). Processes several
+// rows at a time sharing the activation loads.
+void vec_dot_rows(GgmlType weight, int64_t n, const void* w_rows, size_t row_stride, int64_t n_rows,
+                  const void* act, float* out);
+
+// Portable scalar implementations (always compiled), for tests and for builds without AVX2.
+// vec_dot / vec_dot_rows here compute the same sums as the top-level functions, in a
+// different floating-point summation order.
+namespace scalar {
+void quantize_activation(GgmlType weight, const float* x, void* dst, int64_t n);
+float vec_dot(GgmlType weight, int64_t n, const void* w_row, const void* act);
+void vec_dot_rows(GgmlType weight, int64_t n, const void* w_rows, size_t row_stride, int64_t n_rows,
+                  const void* act, float* out);
+}  // namespace scalar
+
+}  // namespace actinfer

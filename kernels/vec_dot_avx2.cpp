@@ -1,0 +1,575 @@
+// AVX2 / FMA / F16C kernels for kernels/vec_dot.h.
+//
+// The quantized kernels multiply 8-bit integers with vpmaddubsw (unsigned x signed bytes ->
+// pairs summed to int16; the operand ranges here never saturate) and vpmaddwd (pairs of int16
+// -> int32), and apply the float scales once per 32-element block (once per 256-element
+// super-block for the K types, whose 6/8-bit sub-block scales are applied as the vpmaddwd
+// multiplier). Rows are processed R = 4 at a time so the activation loads and scale
+// conversions are shared.
+#include "kernels/vec_dot_avx2.h"
+
+#if ACTINFER_HAVE_AVX2_KERNELS
+
+#include <immintrin.h>
+
+#include <algorithm>
+#include <cstring>
+#include <memory>
+
+#include "kernels/fp16.h"
+#include "kernels/quant_blocks.h"
+
+namespace actinfer::avx2 {
+
+namespace {
+
+// ---- helpers --------------------------------------------------------------------------------
+
+inline float hsum(__m256 v) {
+  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  s = _mm_add_ss(s, _mm_movehdup_ps(s));
+  return _mm_cvtss_f32(s);
+}
+
+inline float hsum128(__m128 s) {
+  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  s = _mm_add_ss(s, _mm_movehdup_ps(s));
+  return _mm_cvtss_f32(s);
+}
+
+inline __m256i load256(const void* p) { return _mm256_loadu_si256(static_cast<const __m256i*>(p)); }
+inline __m128i load128(const void* p) { return _mm_loadu_si128(static_cast<const __m128i*>(p)); }
+
+inline uint32_t load_u32(const void* p) {
+  uint32_t v;
+  std::memcpy(&v, p, 4);
+  return v;
+}
+
+inline float load_fp16(const void* p) {
+  uint16_t h;
+  std::memcpy(&h, p, 2);
+  return fp16_to_f32(h);
+}
+
+// 16 bytes of packed nibbles -> 32 bytes: low nibbles in bytes 0..15, high in 16..31.
+inline __m256i unpack_nibbles(const uint8_t* p) {
+  const __m256i v = _mm256_broadcastsi128_si256(load128(p));
+  const __m256i shifted = _mm256_srlv_epi64(v, _mm256_set_epi64x(4, 4, 0, 0));
+  return _mm256_and_si256(shifted, _mm256_set1_epi8(0x0F));
+}
+
+// Sums of products of unsigned bytes u with signed bytes s, in groups of 4 -> 8 x int32.
+// (|u| <= 255 only where |s| * u * 2 < 32768, so vpmaddubsw never saturates here.)
+inline __m256i dot_u8s8(__m256i u, __m256i s) {
+#if defined(__AVX512VNNI__) && defined(__AVX512VL__)
+  return _mm256_dpbusd_epi32(_mm256_setzero_si256(), u, s);
+#else
+  return _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), _mm256_set1_epi16(1));
+#endif
+}
+
+// roundf (halves away from zero) of 8 floats, as int32; same results as the scalar quantizer.
+inline __m256i round_away(__m256 v) {
+  const __m256 t = _mm256_round_ps(v, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
+  const __m256 r = _mm256_sub_ps(v, t);
+  const __m256 one = _mm256_set1_ps(1.0f);
+  const __m256 up = _mm256_and_ps(_mm256_cmp_ps(r, _mm256_set1_ps(0.5f), _CMP_GE_OQ), one);
+  const __m256 down = _mm256_and_ps(_mm256_cmp_ps(r, _mm256_set1_ps(-0.5f), _CMP_LE_OQ), one);
+  return _mm256_cvtps_epi32(_mm256_sub_ps(_mm256_add_ps(t, up), down));
+}
+
+// Max |x| over 32 floats.
+inline float amax32(const float* x) {
+  const __m256 abs_mask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7FFFFFFF));
+  __m256 m = _mm256_and_ps(_mm256_loadu_ps(x), abs_mask);
+  m = _mm256_max_ps(m, _mm256_and_ps(_mm256_loadu_ps(x + 8), abs_mask));
+  m = _mm256_max_ps(m, _mm256_and_ps(_mm256_loadu_ps(x + 16), abs_mask));
+  m = _mm256_max_ps(m, _mm256_and_ps(_mm256_loadu_ps(x + 24), abs_mask));
+  __m128 s = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
+  s = _mm_max_ps(s, _mm_movehl_ps(s, s));
+  s = _mm_max_ss(s, _mm_movehdup_ps(s));
+  return _mm_cvtss_f32(s);
+}
+
+// Quantizes 32 floats with the multiplier id into 32 int8 at q; returns their sum.
+inline int quant32(const float* x, float id, int8_t* q) {
+  const __m256 vid = _mm256_set1_ps(id);
+  const __m256i i0 = round_away(_mm256_mul_ps(_mm256_loadu_ps(x), vid));
+  const __m256i i1 = round_away(_mm256_mul_ps(_mm256_loadu_ps(x + 8), vid));
+  const __m256i i2 = round_away(_mm256_mul_ps(_mm256_loadu_ps(x + 16), vid));
+  const __m256i i3 = round_away(_mm256_mul_ps(_mm256_loadu_ps(x + 24), vid));
+  // packs work within 128-bit lanes; the final permute restores element order.
+  const __m256i p01 = _mm256_packs_epi32(i0, i1);
+  const __m256i p23 = _mm256_packs_epi32(i2, i3);
+  const __m256i p = _mm256_packs_epi16(p01, p23);
+  const __m256i ordered = _mm256_permutevar8x32_epi32(p, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+  _mm256_storeu_si256(reinterpret_cast<__m256i*>(q), ordered);
+  const __m256i s = _mm256_add_epi32(_mm256_add_epi32(i0, i1), _mm256_add_epi32(i2, i3));
+  __m128i t = _mm_add_epi32(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1));
+  t = _mm_add_epi32(t, _mm_shuffle_epi32(t, _MM_SHUFFLE(1, 0, 3, 2)));
+  t = _mm_add_epi32(t, _mm_shuffle_epi32(t, _MM_SHUFFLE(2, 3, 0, 1)));
+  return _mm_cvtsi128_si32(t);
+}
+
+// Software prefetch. The kernels read R rows side by side. With rows of a few hundred bytes
+// the hardware prefetchers see many short interleaved streams and fall far behind (on the
+// development machine, 4 interleaved Q8_0 rows of 576 elements streamed from DRAM at 7 GB/s,
+// one row at a time at 24 GB/s). So while reading bytes [off, off + len) of row r, each kernel
+// prefetches into L2 the same bytes of row r + R (the next row group, read next) plus
+// kPrefetchAhead bytes, never past the end of the rows of this call (pf_end: the prefetch
+// target is clamped to it, so a call does not pull in memory it will not read).
+#ifndef ACTINFER_PREFETCH_AHEAD
+#define ACTINFER_PREFETCH_AHEAD 8192
+#endif
+constexpr size_t kPrefetchAhead = ACTINFER_PREFETCH_AHEAD;
+
+// (Addresses as integers: the targets may lie past the end of the weight array.)
+template <size_t kLen>
+inline void prefetch_next(const uint8_t* base, size_t offset, const uint8_t* pf_end) {
+  const uintptr_t p = reinterpret_cast<uintptr_t>(base) + offset + kPrefetchAhead;
+  const uintptr_t end = reinterpret_cast<uintptr_t>(pf_end);
+  for (size_t i = 0; i < kLen; i += 64) {
+    const uintptr_t q = p + i < end ? p + i : end;
+    _mm_prefetch(reinterpret_cast<const char*>(q), _MM_HINT_T1);
+  }
+}
+
+// Float scratch: on the stack when small.
+class Scratch {
+ public:
+  explicit Scratch(size_t n) : p_(n <= kStack ? stack_ : (heap_ = std::make_unique<float[]>(n)).get()) {}
+  float* get() { return p_; }
+
+ private:
+  static constexpr size_t kStack = 1024;
+  alignas(32) float stack_[kStack];
+  std::unique_ptr<float[]> heap_;
+  float* p_;
+};
+
+// Runs kernel<R> over n_rows rows, 4 at a time, then the remainder.
+template <template <int> class K, class... Args>
+void for_row_groups(int64_t n_rows, const uint8_t* w, size_t stride, float* out, Args... args) {
+  const uint8_t* pf_end = w + static_cast<size_t>(n_rows - 1) * stride;  // start of the last row
+  int64_t r = 0;
+  for (; r + 4 <= n_rows; r += 4) K<4>::run(w + static_cast<size_t>(r) * stride, stride, out + r, pf_end, args...);
+  switch (n_rows - r) {
+    case 3: K<3>::run(w + static_cast<size_t>(r) * stride, stride, out + r, pf_end, args...); break;
+    case 2: K<2>::run(w + static_cast<size_t>(r) * stride, stride, out + r, pf_end, args...); break;
+    case 1: K<1>::run(w + static_cast<size_t>(r) * stride, stride, out + r, pf_end, args...); break;
+    default: break;
+  }
+}
+
+// ---- float weights ----------------------------------------------------------------------------
+
+struct LoadF32 {
+  static constexpr size_t kBytes = 4;
+  static __m256 load(const uint8_t* row, int64_t i) { return _mm256_loadu_ps(reinterpret_cast<const float*>(row) + i); }
+  static float one(const uint8_t* row, int64_t i) { return reinterpret_cast<const float*>(row)[i]; }
+};
+struct LoadF16 {
+  static constexpr size_t kBytes = 2;
+  static __m256 load(const uint8_t* row, int64_t i) { return _mm256_cvtph_ps(load128(row + 2 * i)); }
+  static float one(const uint8_t* row, int64_t i) { return load_fp16(row + 2 * i); }
+};
+struct LoadBF16 {
+  static constexpr size_t kBytes = 2;
+  static __m256 load(const uint8_t* row, int64_t i) {
+    return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(load128(row + 2 * i)), 16));
+  }
+  static float one(const uint8_t* row, int64_t i) {
+    uint16_t h;
+    std::memcpy(&h, row + 2 * i, 2);
+    return bf16_to_f32(h);
+  }
+};
+
+template <class L>
+struct FloatRows {
+  template <int R>
+  struct K {
+    static void run(const uint8_t* w, size_t stride, float* out, const uint8_t* pf_end, int64_t n, const float* x) {
+      __m256 acc0[R], acc1[R];
+      for (int r = 0; r < R; ++r) acc0[r] = acc1[r] = _mm256_setzero_ps();
+      int64_t i = 0;
+      for (; i + 16 <= n; i += 16) {
+        const __m256 x0 = _mm256_loadu_ps(x + i), x1 = _mm256_loadu_ps(x + i + 8);
+        for (int r = 0; r < R; ++r) {
+          prefetch_next<16 * L::kBytes>(w, (r + R) * stride + static_cast<size_t>(i) * L::kBytes, pf_end);
+          acc0[r] = _mm256_fmadd_ps(L::load(w + r * stride, i), x0, acc0[r]);
+          acc1[r] = _mm256_fmadd_ps(L::load(w + r * stride, i + 8), x1, acc1[r]);
+        }
+      }
+      for (; i + 8 <= n; i += 8) {
+        const __m256 x0 = _mm256_loadu_ps(x + i);
+        for (int r = 0; r < R; ++r) acc0[r] = _mm256_fmadd_ps(L::load(w + r * stride, i), x0, acc0[r]);
+      }
+      for (int r = 0; r < R; ++r) {
+        float s = hsum(_mm256_add_ps(acc0[r], acc1[r]));
+        for (int64_t j = i; j < n; ++j) s += L::one(w + r * stride, j) * x[j];
+        out[r] = s;
+      }
+    }
+  };
+};
+
+// ---- Q8_0 / Q4_0 x Q8_0, Q4_1 x Q8_1 ------------------------------------------------------
+// Blocks are taken 4 at a time per row: their fp16 scales are gathered into one vector and
+// converted and multiplied by the activation scales together, then each block's scale is
+// broadcast with one vpermps. The tail (fewer than 4 blocks) goes one block at a time.
+
+// The fp16 at p, p + step, p + 2*step, p + 3*step as 4 floats. (Reads 4 bytes at each.)
+inline __m128 gather4_fp16(const uint8_t* p, size_t step) {
+  const __m128i x0 = _mm_cvtsi32_si128(static_cast<int>(load_u32(p)));
+  const __m128i x1 = _mm_cvtsi32_si128(static_cast<int>(load_u32(p + step)));
+  const __m128i x2 = _mm_cvtsi32_si128(static_cast<int>(load_u32(p + 2 * step)));
+  const __m128i x3 = _mm_cvtsi32_si128(static_cast<int>(load_u32(p + 3 * step)));
+  const __m128i x01 = _mm_unpacklo_epi16(x0, x1);  // d0 d1 . .
+  const __m128i x23 = _mm_unpacklo_epi16(x2, x3);  // d2 d3 . .
+  return _mm_cvtph_ps(_mm_unpacklo_epi32(x01, x23));
+}
+
+// The fp16 pairs (d, m) at p + k*step (k < 4) as 8 floats d0 m0 d1 m1 d2 m2 d3 m3.
+inline __m256 gather4_fp16_pairs(const uint8_t* p, size_t step) {
+  const __m128i x0 = _mm_cvtsi32_si128(static_cast<int>(load_u32(p)));
+  const __m128i x1 = _mm_cvtsi32_si128(static_cast<int>(load_u32(p + step)));
+  const __m128i x2 = _mm_cvtsi32_si128(static_cast<int>(load_u32(p + 2 * step)));
+  const __m128i x3 = _mm_cvtsi32_si128(static_cast<int>(load_u32(p + 3 * step)));
+  return _mm256_cvtph_ps(_mm_unpacklo_epi64(_mm_unpacklo_epi32(x0, x1), _mm_unpacklo_epi32(x2, x3)));
+}
+
+inline __m256 lane(__m256 v, int k) { return _mm256_permutevar8x32_ps(v, _mm256_set1_epi32(k)); }
+
+// Integer dot of weight block `blk` (Q8_0 or Q4_0) with activation bytes av.
+template <bool kQ4>
+inline __m256i int_dot_q8_0(const uint8_t* blk, __m256i av, __m256i corr) {
+  if constexpr (kQ4) {
+    return _mm256_sub_epi32(dot_u8s8(unpack_nibbles(blk + 2), av), corr);  // sum (q-8) a
+  } else {
+    const __m256i wv = load256(blk + 2);
+    // |w| * (a with w's sign) == w * a, with the unsigned operand first as vpmaddubsw wants.
+    return dot_u8s8(_mm256_abs_epi8(wv), _mm256_sign_epi8(av, wv));
+  }
+}
+
+template <bool kQ4>
+struct KQ8_0Act {
+  template <int R>
+  struct K {
+    static void run(const uint8_t* w, size_t stride, float* out, const uint8_t* pf_end, int64_t nb, const block_q8_0* a, const float* ad) {
+      constexpr size_t kBlock = kQ4 ? sizeof(block_q4_0) : sizeof(block_q8_0);
+      __m256 acc[R];
+      for (int r = 0; r < R; ++r) acc[r] = _mm256_setzero_ps();
+      const __m256i eight = _mm256_set1_epi8(8);
+      __m256i corr = _mm256_setzero_si256();
+      int64_t b = 0;
+      for (; b + 4 <= nb; b += 4) {
+        __m256 sc[R];
+        const __m128 da = _mm_loadu_ps(ad + b);
+        for (int r = 0; r < R; ++r) {
+          prefetch_next<4 * kBlock>(w, (r + R) * stride + static_cast<size_t>(b) * kBlock, pf_end);
+          sc[r] = _mm256_castps128_ps256(_mm_mul_ps(gather4_fp16(w + r * stride + b * kBlock, kBlock), da));
+        }
+        for (int k = 0; k < 4; ++k) {
+          const __m256i av = load256(a[b + k].qs);
+          if constexpr (kQ4) corr = dot_u8s8(eight, av);  // sum (q - 8) a = sum q a - sum 8 a
+          for (int r = 0; r < R; ++r) {
+            const __m256i p = int_dot_q8_0<kQ4>(w + r * stride + (b + k) * kBlock, av, corr);
+            acc[r] = _mm256_fmadd_ps(lane(sc[r], k), _mm256_cvtepi32_ps(p), acc[r]);
+          }
+        }
+      }
+      for (; b < nb; ++b) {
+        const __m256i av = load256(a[b].qs);
+        if constexpr (kQ4) corr = dot_u8s8(eight, av);
+        for (int r = 0; r < R; ++r) {
+          const uint8_t* blk = w + r * stride + b * kBlock;
+          const __m256 scale = _mm256_set1_ps(load_fp16(blk) * ad[b]);
+          acc[r] = _mm256_fmadd_ps(scale, _mm256_cvtepi32_ps(int_dot_q8_0<kQ4>(blk, av, corr)), acc[r]);
+        }
+      }
+      for (int r = 0; r < R; ++r) out[r] = hsum(acc[r]);
+    }
+  };
+};
+
+template <int R>
+struct KQ4_1 {
+  // ads[2b] = d of activation block b, ads[2b+1] = its s (= d * sum(qs)).
+  static void run(const uint8_t* w, size_t stride, float* out, const uint8_t* pf_end, int64_t nb, const block_q8_1* a, const float* ads) {
+    constexpr size_t kBlock = sizeof(block_q4_1);
+    __m256 acc[R], accm[R];  // accm: the odd lanes accumulate the min terms m_w * s_a
+    for (int r = 0; r < R; ++r) acc[r] = accm[r] = _mm256_setzero_ps();
+    int64_t b = 0;
+    for (; b + 4 <= nb; b += 4) {
+      const __m256 ds = _mm256_loadu_ps(ads + 2 * b);  // da0 sa0 da1 sa1 ...
+      __m256 sc[R];
+      for (int r = 0; r < R; ++r) {
+        prefetch_next<4 * kBlock>(w, (r + R) * stride + static_cast<size_t>(b) * kBlock, pf_end);
+        sc[r] = _mm256_mul_ps(gather4_fp16_pairs(w + r * stride + b * kBlock, kBlock), ds);  // dw*da, mw*sa, ...
+        accm[r] = _mm256_add_ps(accm[r], sc[r]);
+      }
+      for (int k = 0; k < 4; ++k) {
+        const __m256i av = load256(a[b + k].qs);
+        for (int r = 0; r < R; ++r) {
+          const __m256i p = dot_u8s8(unpack_nibbles(w + r * stride + (b + k) * kBlock + 4), av);
+          acc[r] = _mm256_fmadd_ps(lane(sc[r], 2 * k), _mm256_cvtepi32_ps(p), acc[r]);
+        }
+      }
+    }
+    for (; b < nb; ++b) {
+      const __m256i av = load256(a[b].qs);
+      const __m128 ds = _mm_castpd_ps(_mm_load_sd(reinterpret_cast<const double*>(ads + 2 * b)));  // da sa 0 0
+      for (int r = 0; r < R; ++r) {
+        const uint8_t* blk = w + r * stride + b * kBlock;
+        const __m128 prod = _mm_mul_ps(_mm_cvtph_ps(_mm_cvtsi32_si128(static_cast<int>(load_u32(blk)))), ds);
+        accm[r] = _mm256_add_ps(accm[r], _mm256_insertf128_ps(_mm256_setzero_ps(), prod, 0));
+        const __m256i p = dot_u8s8(unpack_nibbles(blk + 4), av);
+        acc[r] = _mm256_fmadd_ps(_mm256_broadcastss_ps(prod), _mm256_cvtepi32_ps(p), acc[r]);
+      }
+    }
+    for (int r = 0; r < R; ++r)
+      out[r] = hsum(acc[r]) + hsum(_mm256_blend_ps(_mm256_setzero_ps(), accm[r], 0xAA));
+  }
+};
+
+// ---- K quants x Q8_K --------------------------------------------------------------------------
+
+// The 8 six-bit scales (bytes 0..7) and mins (bytes 8..15) of a Q4_K/Q5_K block.
+inline __m128i k4_scales_mins(const uint8_t* s) {
+  const uint32_t u0 = load_u32(s), u1 = load_u32(s + 4), u2 = load_u32(s + 8);
+  const uint32_t sc_lo = u0 & 0x3F3F3F3Fu;
+  const uint32_t mn_lo = u1 & 0x3F3F3F3Fu;
+  const uint32_t sc_hi = (u2 & 0x0F0F0F0Fu) | ((u0 >> 2) & 0x30303030u);
+  const uint32_t mn_hi = ((u2 >> 4) & 0x0F0F0F0Fu) | ((u1 >> 2) & 0x30303030u);
+  return _mm_set_epi32(static_cast<int>(mn_hi), static_cast<int>(mn_lo), static_cast<int>(sc_hi),
+                       static_cast<int>(sc_lo));
+}
+
+// vpshufb masks broadcasting int16 lane j (of the 8 in each 128-bit half) to all 8 lanes.
+alignas(32) const uint8_t kBroadcast16[8][32] = {
+#define B16(j) {2 * j, 2 * j + 1, 2 * j, 2 * j + 1, 2 * j, 2 * j + 1, 2 * j, 2 * j + 1,   \
+                 2 * j, 2 * j + 1, 2 * j, 2 * j + 1, 2 * j, 2 * j + 1, 2 * j, 2 * j + 1,   \
+                 2 * j, 2 * j + 1, 2 * j, 2 * j + 1, 2 * j, 2 * j + 1, 2 * j, 2 * j + 1,   \
+                 2 * j, 2 * j + 1, 2 * j, 2 * j + 1, 2 * j, 2 * j + 1, 2 * j, 2 * j + 1}
+    B16(0), B16(1), B16(2), B16(3), B16(4), B16(5), B16(6), B16(7)
+#undef B16
+};
+
+inline __m256i bcast16(__m256i v, int j) {
+  return _mm256_shuffle_epi8(v, _mm256_load_si256(reinterpret_cast<const __m256i*>(kBroadcast16[j])));
+}
+
+// Per Q8_K block: the 8 sums of 32 activations (bsums pairs) as int16.
+inline __m128i q8k_pair_sums(const block_q8_K& a) {
+  const __m256i p = _mm256_madd_epi16(load256(a.bsums), _mm256_set1_epi16(1));
+  return _mm_packs_epi32(_mm256_castsi256_si128(p), _mm256_extracti128_si256(p, 1));
+}
+
+template <bool kQ5>
+struct KQ45K {
+  template <int R>
+  struct K {
+    static void run(const uint8_t* w, size_t stride, float* out, const uint8_t* pf_end, int64_t nb, const block_q8_K* a) {
+      constexpr size_t kBlock = kQ5 ? sizeof(block_q5_K) : sizeof(block_q4_K);
+      __m256 acc[R];
+      __m128 accm[R];
+      for (int r = 0; r < R; ++r) {
+        acc[r] = _mm256_setzero_ps();
+        accm[r] = _mm_setzero_ps();
+      }
+      const __m256i m4 = _mm256_set1_epi8(0x0F);
+      for (int64_t b = 0; b < nb; ++b) {
+        const block_q8_K& ab = a[b];
+        const __m128i pairs = q8k_pair_sums(ab);
+        for (int r = 0; r < R; ++r) {
+          const uint8_t* blk = w + r * stride + b * kBlock;
+          prefetch_next<kBlock>(w, (r + R) * stride + static_cast<size_t>(b) * kBlock, pf_end);
+          const __m256i scmn = _mm256_cvtepu8_epi16(k4_scales_mins(blk + 4));  // sc0..7 | mn0..7
+          const __m128i msum = _mm_madd_epi16(_mm256_extracti128_si256(scmn, 1), pairs);
+          const __m256i sc = _mm256_permute2x128_si256(scmn, scmn, 0x00);       // sc0..7 | sc0..7
+          const uint8_t* qs = blk + (kQ5 ? 48 : 16);
+          __m256i qh = kQ5 ? load256(blk + 16) : _mm256_setzero_si256();
+          __m256i isum = _mm256_setzero_si256();
+          for (int c = 0; c < 4; ++c) {
+            const __m256i q = load256(qs + 32 * c);
+            __m256i lo = _mm256_and_si256(q, m4);
+            __m256i hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
+            if constexpr (kQ5) {
+              // bit 2c (then 2c+1) of each qh byte becomes bit 4 of the value.
+              const __m256i b4 = _mm256_set1_epi8(0x10);
+              lo = _mm256_or_si256(lo, _mm256_and_si256(_mm256_slli_epi16(qh, 4), b4));
+              hi = _mm256_or_si256(hi, _mm256_and_si256(_mm256_slli_epi16(qh, 3), b4));
+              qh = _mm256_srli_epi16(qh, 2);
+            }
+            const __m256i p0 = _mm256_madd_epi16(_mm256_maddubs_epi16(lo, load256(ab.qs + 64 * c)), bcast16(sc, 2 * c));
+            const __m256i p1 =
+                _mm256_madd_epi16(_mm256_maddubs_epi16(hi, load256(ab.qs + 64 * c + 32)), bcast16(sc, 2 * c + 1));
+            isum = _mm256_add_epi32(isum, _mm256_add_epi32(p0, p1));
+          }
+          const __m128 dd = _mm_mul_ps(_mm_cvtph_ps(_mm_cvtsi32_si128(static_cast<int>(load_u32(blk)))),
+                                       _mm_set1_ps(ab.d));  // [d*da, dmin*da, 0, 0]
+          acc[r] = _mm256_fmadd_ps(_mm256_broadcastss_ps(dd), _mm256_cvtepi32_ps(isum), acc[r]);
+          accm[r] = _mm_fmadd_ps(_mm_shuffle_ps(dd, dd, 0x55), _mm_cvtepi32_ps(msum), accm[r]);
+        }
+      }
+      for (int r = 0; r < R; ++r) out[r] = hsum(acc[r]) - hsum128(accm[r]);
+    }
+  };
+};
+
+// vpshufb masks for Q6_K: bytes 0..7 = scale 2k, bytes 8..15 = scale 2k+1 (k = 0..7).
+alignas(16) const uint8_t kScalePair[8][16] = {
+#define SP(k) {2 * k, 2 * k, 2 * k, 2 * k, 2 * k, 2 * k, 2 * k, 2 * k, \
+                2 * k + 1, 2 * k + 1, 2 * k + 1, 2 * k + 1, 2 * k + 1, 2 * k + 1, 2 * k + 1, 2 * k + 1}
+    SP(0), SP(1), SP(2), SP(3), SP(4), SP(5), SP(6), SP(7)
+#undef SP
+};
+
+template <int R>
+struct KQ6K {
+  static void run(const uint8_t* w, size_t stride, float* out, const uint8_t* pf_end, int64_t nb, const block_q8_K* a) {
+    __m256 acc[R];
+    for (int r = 0; r < R; ++r) acc[r] = _mm256_setzero_ps();
+    const __m256i m4 = _mm256_set1_epi8(0x0F);
+    const __m256i m30 = _mm256_set1_epi8(0x30);
+    for (int64_t b = 0; b < nb; ++b) {
+      const block_q8_K& ab = a[b];
+      const __m256i bsums = load256(ab.bsums);
+      for (int r = 0; r < R; ++r) {
+        const auto* blk = reinterpret_cast<const block_q6_K*>(w + r * stride + b * sizeof(block_q6_K));
+        prefetch_next<sizeof(block_q6_K)>(w, (r + R) * stride + static_cast<size_t>(b) * sizeof(block_q6_K), pf_end);
+        const __m128i sc8 = load128(blk->scales);
+        // sum_j sc_j * sum_{16} (q - 32) a = sum_j sc_j dot_j - 32 * sum_j sc_j bsum_j
+        __m256i isum = _mm256_slli_epi32(_mm256_madd_epi16(_mm256_cvtepi8_epi16(sc8), bsums), 5);
+        isum = _mm256_sub_epi32(_mm256_setzero_si256(), isum);
+        for (int h = 0; h < 2; ++h) {
+          const __m256i ql0 = load256(blk->ql + 64 * h);
+          const __m256i ql1 = load256(blk->ql + 64 * h + 32);
+          const __m256i qh = load256(blk->qh + 32 * h);
+          const __m256i q[4] = {
+              _mm256_or_si256(_mm256_and_si256(ql0, m4), _mm256_and_si256(_mm256_slli_epi16(qh, 4), m30)),
+              _mm256_or_si256(_mm256_and_si256(ql1, m4), _mm256_and_si256(_mm256_slli_epi16(qh, 2), m30)),
+              _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql0, 4), m4), _mm256_and_si256(qh, m30)),
+              _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql1, 4), m4),
+                              _mm256_and_si256(_mm256_srli_epi16(qh, 2), m30)),
+          };
+          for (int k = 0; k < 4; ++k) {
+            const __m128i sp = _mm_shuffle_epi8(sc8, _mm_load_si128(reinterpret_cast<const __m128i*>(kScalePair[4 * h + k])));
+            const __m256i p = _mm256_maddubs_epi16(q[k], load256(ab.qs + 128 * h + 32 * k));
+            isum = _mm256_add_epi32(isum, _mm256_madd_epi16(p, _mm256_cvtepi8_epi16(sp)));
+          }
+        }
+        const float scale = load_fp16(&blk->d) * ab.d;
+        acc[r] = _mm256_fmadd_ps(_mm256_set1_ps(scale), _mm256_cvtepi32_ps(isum), acc[r]);
+      }
+    }
+    for (int r = 0; r < R; ++r) out[r] = hsum(acc[r]);
+  }
+};
+
+}  // namespace
+
+bool vec_dot_rows(GgmlType weight, int64_t n, const void* w_rows, size_t row_stride, int64_t n_rows,
+                  const void* act, float* out) {
+  const auto* w = static_cast<const uint8_t*>(w_rows);
+  switch (weight) {
+    case GgmlType::F32:
+      for_row_groups<FloatRows<LoadF32>::K>(n_rows, w, row_stride, out, n, static_cast<const float*>(act));
+      return true;
+    case GgmlType::F16:
+      for_row_groups<FloatRows<LoadF16>::K>(n_rows, w, row_stride, out, n, static_cast<const float*>(act));
+      return true;
+    case GgmlType::BF16:
+      for_row_groups<FloatRows<LoadBF16>::K>(n_rows, w, row_stride, out, n, static_cast<const float*>(act));
+      return true;
+    case GgmlType::Q8_0:
+    case GgmlType::Q4_0: {
+      const int64_t nb = n / QK8_0;
+      const auto* a = static_cast<const block_q8_0*>(act);
+      Scratch s(static_cast<size_t>(nb));
+      for (int64_t b = 0; b < nb; ++b) s.get()[b] = fp16_to_f32(a[b].d);
+      if (weight == GgmlType::Q8_0)
+        for_row_groups<KQ8_0Act<false>::K>(n_rows, w, row_stride, out, nb, a, static_cast<const float*>(s.get()));
+      else
+        for_row_groups<KQ8_0Act<true>::K>(n_rows, w, row_stride, out, nb, a, static_cast<const float*>(s.get()));
+      return true;
+    }
+    case GgmlType::Q4_1: {
+      const int64_t nb = n / QK4_1;
+      const auto* a = static_cast<const block_q8_1*>(act);
+      Scratch s(static_cast<size_t>(2 * nb));
+      for (int64_t b = 0; b < nb; ++b) {
+        s.get()[2 * b] = fp16_to_f32(a[b].d);
+        s.get()[2 * b + 1] = fp16_to_f32(a[b].s);
+      }
+      for_row_groups<KQ4_1>(n_rows, w, row_stride, out, nb, a, static_cast<const float*>(s.get()));
+      return true;
+    }
+    case GgmlType::Q4_K:
+      for_row_groups<KQ45K<false>::K>(n_rows, w, row_stride, out, n / QK_K, static_cast<const block_q8_K*>(act));
+      return true;
+    case GgmlType::Q5_K:
+      for_row_groups<KQ45K<true>::K>(n_rows, w, row_stride, out, n / QK_K, static_cast<const block_q8_K*>(act));
+      return true;
+    case GgmlType::Q6_K:
+      for_row_groups<KQ6K>(n_rows, w, row_stride, out, n / QK_K, static_cast<const block_q8_K*>(act));
+      return true;
+    default: return false;
+  }
+}
+
+bool quantize_activation(GgmlType act_type, const float* x, void* dst, int64_t n) {
+  switch (act_type) {
+    case GgmlType::Q8_0: {
+      auto* y = static_cast<block_q8_0*>(dst);
+      for (int64_t b = 0; b < n / QK8_0; ++b, x += QK8_0) {
+        const float d = amax32(x) / 127.0f;
+        const float id = d != 0.0f ? 1.0f / d : 0.0f;
+        y[b].d = f32_to_fp16(d);
+        quant32(x, id, y[b].qs);
+      }
+      return true;
+    }
+    case GgmlType::Q8_1: {
+      auto* y = static_cast<block_q8_1*>(dst);
+      for (int64_t b = 0; b < n / QK8_1; ++b, x += QK8_1) {
+        const float d = amax32(x) / 127.0f;
+        const float id = d != 0.0f ? 1.0f / d : 0.0f;
+        const int sum = quant32(x, id, y[b].qs);
+        y[b].d = f32_to_fp16(d);
+        y[b].s = f32_to_fp16(d * static_cast<float>(sum));
+      }
+      return true;
+    }
+    case GgmlType::Q8_K: {
+      auto* y = static_cast<block_q8_K*>(dst);
+      for (int64_t b = 0; b < n / QK_K; ++b, x += QK_K) {
+        float amax = 0.0f;
+        for (int k = 0; k < QK_K; k += 32) amax = std::max(amax, amax32(x + k));
+        const float d = amax / 127.0f;
+        const float id = d != 0.0f ? 1.0f / d : 0.0f;
+        y[b].d = d;
+        for (int k = 0; k < QK_K; k += 32) quant32(x + k, id, y[b].qs + k);
+        // bsums: bytes summed in 4s by vpmaddubsw/vpmaddwd, then pairs of those 16-byte halves.
+        for (int k = 0; k < QK_K; k += 32) {
+          const __m256i s4 = _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_set1_epi8(1), load256(y[b].qs + k)),
+                                               _mm256_set1_epi16(1));
+          alignas(32) int32_t t[8];
+          _mm256_store_si256(reinterpret_cast<__m256i*>(t), s4);
+          y[b].bsums[k / 16] = static_cast<int16_t>(t[0] + t[1] + t[2] + t[3]);
+          y[b].bsums[k / 16 + 1] = static_cast<int16_t>(t[4] + t[5] + t[6] + t[7]);
+        }
+      }
+      return true;
+    }
+    default: return false;
+  }
+}
+
+}  // namespace actinfer::avx2
+
+#endif  // ACTINFER_HAVE_AVX2_KERNELS

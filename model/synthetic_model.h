@@ -1,0 +1,123 @@
+// Synthetic llama-architecture GGUF models with a designed, power-law FFN activation
+// pattern (for PowerInfer-style sparsity work without downloading real weights).
+//
+// Design (see write_synthetic_model):
+//  * Hidden dimension 0 is a constant "bias channel": every token embedding holds
+//    bias_channel_value(dim) there, and the rows of attn_output and ffn_down that write
+//    dimension 0 are zero, so the residual stream keeps it constant in every layer. Weights
+//    that read the residual (attn_q/k/v, ffn_up, output) have a zero column 0.
+//  * Column 0 of ffn_gate is then a per-neuron bias. Neuron i of a layer is given a firing
+//    probability p_i (neuron_fire_probabilities, assigned to neurons by a per-layer random
+//    permutation) and its bias is set so that gate_i > 0 for a fraction p_i of tokens,
+//    given the designed spread of the token-dependent part of the gate. With the default
+//    relu activation a token activates about (1 - sparsity) of each layer's neurons, a few
+//    hot neurons fire for most tokens and most neurons rarely fire.
+//  * Other weights are random (per-row seeded xoshiro256**, sums of uniforms for the
+//    normal-like draws: the same bytes on every platform for a seed), scaled so that each
+//    attention block adds 0.5/layers and each FFN block 2/layers to the per-dimension
+//    variance of the residual stream (embeddings have variance 1), attention scores have a
+//    spread of about 2, and the logits a standard deviation of about 2.5.
+//  * Norm weights are random in [0.9, 1.1] (1 at dimension 0 of the block norms).
+// The tensors are generated and quantized row by row while the file is written: memory use
+// does not grow with the model.
+#pragma once
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "kernels/ggml_type.h"
+#include "model/gguf_writer.h"
+
+namespace actinfer {
+
+struct SyntheticModelConfig {
+  int n_layers = 4;
+  int dim = 256;
+  int ffn = 1024;
+  int n_heads = 8;
+  int n_kv_heads = 4;
+  int vocab = 512;
+  int ctx = 2048;
+  GgmlType type = GgmlType::F32;         // the 2-D weights
+  GgmlType output_type = GgmlType::F32;  // output (and token_embd when tied)
+  std::string activation = "relu";       // relu | silu | gelu (written to actinfer.ffn_activation)
+  double hot_fraction = 0.05;            // fraction of neurons that fire for >= half the tokens
+  double sparsity = 0.9;                 // mean fraction of inactive FFN neurons per token
+  uint64_t seed = 1;
+  bool tied = false;  // no output tensor: the output head is token_embd
+  float rms_eps = 1e-5f;
+  float rope_base = 10000.0f;
+  std::string name;  // general.name; empty: derived from the shape
+};
+
+// Throws std::invalid_argument with a message naming the flag for an unusable config.
+void validate(const SyntheticModelConfig& cfg);
+
+// Sets n_layers/dim/ffn/n_heads/n_kv_heads from a preset ("tinyllama-1.1b", "llama-7b");
+// throws std::invalid_argument for another name.
+void apply_shape_preset(SyntheticModelConfig& cfg, std::string_view shape);
+std::vector<std::string> shape_preset_names();
+
+// "f32", "f16", "bf16", "q8_0", "q4_0", "q4_1" (case-insensitive) -> type; throws
+// std::invalid_argument otherwise.
+GgmlType parse_weight_type(std::string_view name);
+// llama.cpp's general.file_type value for a model whose weights are `type`.
+uint32_t llama_file_type(GgmlType type);
+
+// The constant value of the bias channel (hidden dimension 0) in every token embedding:
+// 127/16 * 2^k (>= 7.9375, about sqrt(dim) / 2), exact in F32/F16/BF16/Q8_0/Q4_0 (Q4_1
+// rows hold it to within their rounding).
+float bias_channel_value(int dim);
+
+// Target firing probability of each FFN neuron by popularity rank (rank 0 = hottest):
+// p(r) = p_max * (1 + (r / hot_fraction)^2)^(-alpha / 2) at r = (rank + 0.5) / n, with
+// p_max = 0.98 and alpha solved so that the mean is 1 - sparsity: the hottest hot_fraction
+// of the neurons sit on a plateau near p_max (they fire for most tokens), past the knee
+// the probability falls as a power law (r / hot_fraction)^-alpha. With the defaults (0.05,
+// 0.9) alpha is about 1.6, about 6% of the neurons fire for at least half of the tokens,
+// the hottest 10% take 60% of all activations and the hottest 20% take 77%.
+// Where no alpha reaches the mean, the curve is lowered (very sparse) or raised by a floor
+// (dense); `note`, when given, then receives a sentence saying so.
+std::vector<double> neuron_fire_probabilities(int64_t n, double hot_fraction, double sparsity,
+                                              std::string* note = nullptr);
+
+// A byte-level BPE vocabulary in the GGUF "gpt2" format. Ids 0..255 are the single bytes
+// (id b is byte b, written with GPT-2's byte-to-unicode mapping: ' ' is "Ġ"); then one
+// token per merge, in rank order (merges learnt from a small built-in English text, then
+// systematic letter merges when more are needed); the last three ids are the control
+// tokens <|endoftext|> (bos and eos), <|im_start|>, <|im_end|>.
+struct SyntheticVocab {
+  std::vector<std::string> tokens;
+  std::vector<int32_t> token_types;  // 1 normal, 3 control
+  std::vector<std::string> merges;   // "left right", rank order; merge k makes token 256 + k
+  int32_t eos_id = 0;
+  int32_t bos_id = 0;
+  int32_t im_start_id = 0;
+  int32_t im_end_id = 0;
+};
+// n_vocab >= 259; throws std::invalid_argument otherwise.
+SyntheticVocab make_synthetic_vocab(int n_vocab);
+// GPT-2's byte-to-unicode mapping: the UTF-8 text that stands for byte b in the vocabulary.
+std::string gpt2_byte_token(uint8_t b);
+
+// A writer holding the model's metadata and streaming tensors (the plan is computed here;
+// the weights are generated when the writer writes). Validates the config first.
+GgufWriter build_synthetic_model(const SyntheticModelConfig& cfg);
+
+struct SyntheticModelReport {
+  uint64_t file_bytes = 0;
+  size_t n_tensors = 0;
+  uint64_t n_params = 0;
+  double seconds = 0;
+  std::string note;  // from neuron_fire_probabilities, if any
+};
+// Writes the model to `path` (atomically). `log`, when given, receives progress lines
+// for long writes (about every two seconds).
+SyntheticModelReport write_synthetic_model(const SyntheticModelConfig& cfg, const std::filesystem::path& path,
+                                           const std::function<void(const std::string&)>& log = {});
+
+}  // namespace actinfer

@@ -1,0 +1,205 @@
+#!/usr/bin/env python3
+"""Independent numpy reference for the llama forward pass over a GGUF file.
+
+Shares no code with the actinfer engine: GGUF is read with the PyPI `gguf`
+package, every tensor is dequantized once (to float32, which is exact for all
+GGUF types) and all arithmetic is then done in float64.
+
+Usage:
+  llama_ref.py --model M.gguf --tokens "504,3575,282" [--greedy N] [--layers K]
+               --out ref.bin
+
+Output (little-endian): b"AIRF", uint32 n_positions, uint32 n_vocab,
+int32 tokens[n_positions] (prompt, then the greedy ones),
+float32 logits[n_positions][n_vocab] (row p predicts token p+1).
+"""
+import argparse
+import struct
+import sys
+import time
+
+import numpy as np
+from gguf import GGUFReader
+from gguf.quants import dequantize
+
+
+class Model:
+    def __init__(self, path):
+        self.r = GGUFReader(path)
+        self.tensors = {t.name: t for t in self.r.tensors}
+        self.arch = self.meta("general.architecture")
+        if self.arch != "llama":
+            sys.exit(f"llama_ref.py: unsupported architecture {self.arch!r} (only 'llama')")
+        a = self.arch
+        self.n_layer = int(self.meta(f"{a}.block_count"))
+        self.n_embd = int(self.meta(f"{a}.embedding_length"))
+        self.n_ff = int(self.meta(f"{a}.feed_forward_length"))
+        self.n_head = int(self.meta(f"{a}.attention.head_count"))
+        self.n_head_kv = int(self.meta(f"{a}.attention.head_count_kv", self.n_head))
+        self.eps = float(self.meta(f"{a}.attention.layer_norm_rms_epsilon"))
+        self.head_dim = int(self.meta(f"{a}.attention.key_length", self.n_embd // self.n_head))
+        self.rope_base = float(self.meta(f"{a}.rope.freq_base", 10000.0))
+        self.rot_dim = int(self.meta(f"{a}.rope.dimension_count", self.head_dim))
+        self.act = self.meta("actinfer.ffn_activation", "silu")
+        if self.act not in ACTIVATIONS:
+            sys.exit(f"llama_ref.py: unknown actinfer.ffn_activation {self.act!r}")
+        # Refuse features this reference does not implement rather than silently ignore them.
+        if self.meta(f"{a}.rope.scaling.type", "none") != "none" or "rope_freqs.weight" in self.tensors:
+            sys.exit("llama_ref.py: RoPE scaling / rope_freqs is not supported")
+        if self.meta(f"{a}.expert_count", 0):
+            sys.exit("llama_ref.py: MoE llama is not supported")
+        self.out_name = "output.weight" if "output.weight" in self.tensors else "token_embd.weight"
+        self.cache = {}
+
+    def meta(self, key, default=None):
+        f = self.r.get_field(key)
+        if f is None:
+            if default is None:
+                sys.exit(f"llama_ref.py: missing metadata {key}")
+            return default
+        return f.contents()
+
+    def w(self, name):
+        """Tensor as float64; GGUF shape [ne0, ne1] -> numpy (ne1, ne0), so y = W @ x."""
+        if name not in self.cache:
+            t = self.tensors[name]
+            a = dequantize(t.data, t.tensor_type).astype(np.float32)
+            self.cache[name] = a.reshape(tuple(int(d) for d in reversed(t.shape))).astype(np.float64)
+        return self.cache[name]
+
+    def linear(self, x, name):
+        """x: (T, in) -> (T, out) = x @ W^T (+ bias if the file has one)."""
+        y = x @ self.w(name + ".weight").T
+        if name + ".bias" in self.tensors:
+            y = y + self.w(name + ".bias")
+        return y
+
+
+def rmsnorm(x, g, eps):
+    return x / np.sqrt(np.mean(x * x, axis=-1, keepdims=True) + eps) * g
+
+
+def silu(x):
+    with np.errstate(over="ignore"):
+        return x / (1.0 + np.exp(-x))
+
+
+def gelu(x):  # tanh approximation, as ggml_gelu
+    return 0.5 * x * (1.0 + np.tanh(np.sqrt(2.0 / np.pi) * x * (1.0 + 0.044715 * x * x)))
+
+
+ACTIVATIONS = {"silu": silu, "relu": lambda x: np.maximum(x, 0.0), "gelu": gelu}
+
+
+def rope(x, positions, base, rot_dim):
+    """x: (T, heads, head_dim). Rotates adjacent pairs (2i, 2i+1), i < rot_dim/2,
+    by angle pos * base^(-2i/rot_dim); dims >= rot_dim are left untouched."""
+    i = np.arange(rot_dim // 2, dtype=np.float64)
+    theta = positions[:, None].astype(np.float64) * base ** (-2.0 * i / rot_dim)  # (T, rot/2)
+    cos, sin = np.cos(theta)[:, None, :], np.sin(theta)[:, None, :]
+    x = x.copy()
+    x0, x1 = x[..., 0:rot_dim:2].copy(), x[..., 1:rot_dim:2].copy()
+    x[..., 0:rot_dim:2] = x0 * cos - x1 * sin
+    x[..., 1:rot_dim:2] = x0 * sin + x1 * cos
+    return x
+
+
+def forward(m, tokens, start, kv, n_layers):
+    """Runs `tokens` at positions start.. with the KV cache `kv` (list of [K, V] per
+    layer, each (positions, n_head_kv, head_dim)); returns logits (T, n_vocab)."""
+    T, hd = len(tokens), m.head_dim
+    pos = np.arange(start, start + T)
+    x = m.w("token_embd.weight")[np.asarray(tokens)]  # (T, n_embd)
+    group = m.n_head // m.n_head_kv
+    # causal mask: query at position start+t sees keys at positions 0..start+t
+    mask = np.arange(start + T)[None, :] > pos[:, None]  # (T, start+T)
+    for l in range(n_layers):
+        b = f"blk.{l}."
+        h = rmsnorm(x, m.w(b + "attn_norm.weight"), m.eps)
+        q = m.linear(h, b + "attn_q").reshape(T, m.n_head, hd)
+        k = m.linear(h, b + "attn_k").reshape(T, m.n_head_kv, hd)
+        v = m.linear(h, b + "attn_v").reshape(T, m.n_head_kv, hd)
+        q = rope(q, pos, m.rope_base, m.rot_dim)
+        k = rope(k, pos, m.rope_base, m.rot_dim)
+        kv[l][0] = np.concatenate([kv[l][0], k])
+        kv[l][1] = np.concatenate([kv[l][1], v])
+        K, V = kv[l]
+        out = np.empty((T, m.n_head, hd))
+        for hq in range(m.n_head):
+            hk = hq // group
+            s = q[:, hq, :] @ K[:, hk, :].T / np.sqrt(hd)  # (T, start+T)
+            s[mask] = -np.inf
+            p = np.exp(s - s.max(axis=1, keepdims=True))
+            p /= p.sum(axis=1, keepdims=True)
+            out[:, hq, :] = p @ V[:, hk, :]
+        x = x + m.linear(out.reshape(T, m.n_head * hd), b + "attn_output")
+        h = rmsnorm(x, m.w(b + "ffn_norm.weight"), m.eps)
+        f = ACTIVATIONS[m.act](m.linear(h, b + "ffn_gate")) * m.linear(h, b + "ffn_up")
+        x = x + m.linear(f, b + "ffn_down")
+    h = rmsnorm(x, m.w("output_norm.weight"), m.eps)
+    return h @ m.w(m.out_name).T
+
+
+def token_text(m, tid):
+    """Readable token text (GPT-2 byte-level tokens: undo the byte->unicode map)."""
+    f = m.r.get_field("tokenizer.ggml.tokens")
+    if f is None:
+        return f"<{tid}>"
+    s = f.contents(tid) if tid < len(f.data) else f"<{tid}>"
+    if m.meta("tokenizer.ggml.model", "") == "gpt2":
+        bs = list(range(33, 127)) + list(range(161, 173)) + list(range(174, 256))
+        cs = bs + [256 + n for n in range(256) if n not in bs]
+        bs = bs + [n for n in range(256) if n not in bs]
+        inv = {chr(c): b for b, c in zip(bs, cs)}
+        if all(ch in inv for ch in s):
+            s = bytes(inv[ch] for ch in s).decode("utf-8", "replace")
+    return s
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--model", required=True)
+    ap.add_argument("--tokens", required=True, help='prompt token ids, e.g. "504,3575,282"')
+    ap.add_argument("--greedy", type=int, default=0, help="append N greedy (argmax) tokens")
+    ap.add_argument("--layers", type=int, default=None, help="run only the first K blocks")
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--quiet", action="store_true")
+    args = ap.parse_args()
+
+    t0 = time.time()
+    m = Model(args.model)
+    n_layers = m.n_layer if args.layers is None else args.layers
+    if not 0 <= n_layers <= m.n_layer:
+        sys.exit(f"llama_ref.py: --layers must be in [0, {m.n_layer}]")
+    tokens = [int(t) for t in args.tokens.replace(",", " ").split()]
+    n_vocab = m.w(m.out_name).shape[0]
+    if not tokens or not all(0 <= t < n_vocab for t in tokens):
+        sys.exit("llama_ref.py: need at least one token id, all < n_vocab")
+
+    kv = [[np.zeros((0, m.n_head_kv, m.head_dim)), np.zeros((0, m.n_head_kv, m.head_dim))]
+          for _ in range(n_layers)]
+    logits = [forward(m, tokens, 0, kv, n_layers)]
+    for step in range(args.greedy):
+        last = logits[-1][-1]
+        top2 = np.argsort(last)[::-1][:2]
+        nxt = int(np.argmax(last))
+        if not args.quiet:
+            print(f"step {step:3d}: token {nxt:6d} {token_text(m, nxt)!r:20} "
+                  f"margin {last[top2[0]] - last[top2[1]]:.5f} (runner-up {int(top2[1])})")
+        logits.append(forward(m, [nxt], len(tokens), kv, n_layers))
+        tokens.append(nxt)
+    logits = np.concatenate(logits).astype("<f4")
+    assert logits.shape == (len(tokens), n_vocab)
+
+    with open(args.out, "wb") as f:
+        f.write(b"AIRF" + struct.pack("<II", len(tokens), n_vocab))
+        f.write(np.asarray(tokens, dtype="<i4").tobytes())
+        f.write(logits.tobytes())
+    if not args.quiet:
+        print(f"text: {''.join(token_text(m, t) for t in tokens)!r}")
+        print(f"wrote {args.out}: {len(tokens)} positions x {n_vocab} logits, "
+              f"{n_layers}/{m.n_layer} layers, act={m.act}, {time.time() - t0:.1f}s")
+
+
+if __name__ == "__main__":
+    main()
