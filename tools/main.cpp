@@ -2,6 +2,8 @@
 #include <CLI/CLI.hpp>
 #include <cstdio>
 #include <exception>
+#include <stdexcept>
+#include <string>
 
 #include "tools/commands.h"
 
@@ -12,6 +14,13 @@ int main(int argc, char** argv) {
   actinfer::tools::register_bench(app);
   actinfer::tools::register_make_model(app);
   try {
+    // Name an unknown subcommand rather than CLI11's "A subcommand is required".
+    auto known = [&](const std::string& name) {
+      for (const CLI::App* sub : app.get_subcommands({})) if (sub->get_name() == name) return true;
+      return false;
+    };
+    if (argc > 1 && argv[1][0] != '-' && !known(argv[1]))
+      throw std::invalid_argument(std::string("unknown subcommand '") + argv[1] + "' (known: run, bench, make-model)");
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
