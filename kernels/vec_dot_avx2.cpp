@@ -15,6 +15,7 @@
 #include <algorithm>
 #include <cstring>
 #include <memory>
+#include <type_traits>
 
 #include "kernels/fp16.h"
 #include "kernels/quant_blocks.h"
@@ -58,6 +59,15 @@ inline __m256i unpack_nibbles(const uint8_t* p) {
   const __m256i v = _mm256_broadcastsi128_si256(load128(p));
   const __m256i shifted = _mm256_srlv_epi64(v, _mm256_set_epi64x(4, 4, 0, 0));
   return _mm256_and_si256(shifted, _mm256_set1_epi8(0x0F));
+}
+
+// acc + (sums of products of unsigned bytes u with signed bytes s, in groups of 4).
+inline __m256i dot_u8s8_acc(__m256i acc, __m256i u, __m256i s) {
+#if defined(__AVX512VNNI__) && defined(__AVX512VL__)
+  return _mm256_dpbusd_epi32(acc, u, s);
+#else
+  return _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), _mm256_set1_epi16(1)));
+#endif
 }
 
 // Sums of products of unsigned bytes u with signed bytes s, in groups of 4 -> 8 x int32.
@@ -118,22 +128,25 @@ inline int quant32(const float* x, float id, int8_t* q) {
 // development machine, 4 interleaved Q8_0 rows of 576 elements streamed from DRAM at 7 GB/s,
 // one row at a time at 24 GB/s). So while reading bytes [off, off + len) of row r, each kernel
 // prefetches into L2 the same bytes of row r + R (the next row group, read next) plus
-// kPrefetchAhead bytes, never past the end of the rows of this call (pf_end: the prefetch
-// target is clamped to it, so a call does not pull in memory it will not read).
+// kPrefetchAhead bytes, but only in the row groups where all those targets lie within the rows
+// of this call (pf_end = start of its last row), so a call does not pull in memory it will not
+// read; the last few groups of a call go without.
 #ifndef ACTINFER_PREFETCH_AHEAD
 #define ACTINFER_PREFETCH_AHEAD 8192
 #endif
 constexpr size_t kPrefetchAhead = ACTINFER_PREFETCH_AHEAD;
 
-// (Addresses as integers: the targets may lie past the end of the weight array.)
+// Whether the group of R rows at w may prefetch (see above). Addresses as integers: the
+// targets may lie past the end of the weight array.
+template <int R>
+inline bool may_prefetch(const uint8_t* w, size_t stride, const uint8_t* pf_end) {
+  return reinterpret_cast<uintptr_t>(w) + (2 * R - 1) * stride + kPrefetchAhead <= reinterpret_cast<uintptr_t>(pf_end);
+}
+
 template <size_t kLen>
-inline void prefetch_next(const uint8_t* base, size_t offset, const uint8_t* pf_end) {
+inline void prefetch_next(const uint8_t* base, size_t offset) {
   const uintptr_t p = reinterpret_cast<uintptr_t>(base) + offset + kPrefetchAhead;
-  const uintptr_t end = reinterpret_cast<uintptr_t>(pf_end);
-  for (size_t i = 0; i < kLen; i += 64) {
-    const uintptr_t q = p + i < end ? p + i : end;
-    _mm_prefetch(reinterpret_cast<const char*>(q), _MM_HINT_T1);
-  }
+  for (size_t i = 0; i < kLen; i += 64) _mm_prefetch(reinterpret_cast<const char*>(p + i), _MM_HINT_T1);
 }
 
 // Float scratch: on the stack when small.
@@ -192,13 +205,14 @@ struct FloatRows {
   template <int R>
   struct K {
     static void run(const uint8_t* w, size_t stride, float* out, const uint8_t* pf_end, int64_t n, const float* x) {
+      const bool pf = may_prefetch<R>(w, stride, pf_end);
       __m256 acc0[R], acc1[R];
       for (int r = 0; r < R; ++r) acc0[r] = acc1[r] = _mm256_setzero_ps();
       int64_t i = 0;
       for (; i + 16 <= n; i += 16) {
         const __m256 x0 = _mm256_loadu_ps(x + i), x1 = _mm256_loadu_ps(x + i + 8);
         for (int r = 0; r < R; ++r) {
-          prefetch_next<16 * L::kBytes>(w, (r + R) * stride + static_cast<size_t>(i) * L::kBytes, pf_end);
+          if (pf) prefetch_next<16 * L::kBytes>(w, (r + R) * stride + static_cast<size_t>(i) * L::kBytes);
           acc0[r] = _mm256_fmadd_ps(L::load(w + r * stride, i), x0, acc0[r]);
           acc1[r] = _mm256_fmadd_ps(L::load(w + r * stride, i + 8), x1, acc1[r]);
         }
@@ -245,9 +259,9 @@ inline __m256 lane(__m256 v, int k) { return _mm256_permutevar8x32_ps(v, _mm256_
 
 // Integer dot of weight block `blk` (Q8_0 or Q4_0) with activation bytes av.
 template <bool kQ4>
-inline __m256i int_dot_q8_0(const uint8_t* blk, __m256i av, __m256i corr) {
+inline __m256i int_dot_q8_0(const uint8_t* blk, __m256i av, __m256i neg_corr) {
   if constexpr (kQ4) {
-    return _mm256_sub_epi32(dot_u8s8(unpack_nibbles(blk + 2), av), corr);  // sum (q-8) a
+    return dot_u8s8_acc(neg_corr, unpack_nibbles(blk + 2), av);  // sum (q-8) a = sum q a - sum 8 a
   } else {
     const __m256i wv = load256(blk + 2);
     // |w| * (a with w's sign) == w * a, with the unsigned operand first as vpmaddubsw wants.
@@ -260,6 +274,7 @@ struct KQ8_0Act {
   template <int R>
   struct K {
     static void run(const uint8_t* w, size_t stride, float* out, const uint8_t* pf_end, int64_t nb, const block_q8_0* a, const float* ad) {
+      const bool pf = may_prefetch<R>(w, stride, pf_end);
       constexpr size_t kBlock = kQ4 ? sizeof(block_q4_0) : sizeof(block_q8_0);
       __m256 acc[R];
       for (int r = 0; r < R; ++r) acc[r] = _mm256_setzero_ps();
@@ -270,12 +285,12 @@ struct KQ8_0Act {
         __m256 sc[R];
         const __m128 da = _mm_loadu_ps(ad + b);
         for (int r = 0; r < R; ++r) {
-          prefetch_next<4 * kBlock>(w, (r + R) * stride + static_cast<size_t>(b) * kBlock, pf_end);
+          if (pf) prefetch_next<4 * kBlock>(w, (r + R) * stride + static_cast<size_t>(b) * kBlock);
           sc[r] = _mm256_castps128_ps256(_mm_mul_ps(gather4_fp16(w + r * stride + b * kBlock, kBlock), da));
         }
         for (int k = 0; k < 4; ++k) {
           const __m256i av = load256(a[b + k].qs);
-          if constexpr (kQ4) corr = dot_u8s8(eight, av);  // sum (q - 8) a = sum q a - sum 8 a
+          if constexpr (kQ4) corr = _mm256_sub_epi32(_mm256_setzero_si256(), dot_u8s8(eight, av));  // -sum 8 a
           for (int r = 0; r < R; ++r) {
             const __m256i p = int_dot_q8_0<kQ4>(w + r * stride + (b + k) * kBlock, av, corr);
             acc[r] = _mm256_fmadd_ps(lane(sc[r], k), _mm256_cvtepi32_ps(p), acc[r]);
@@ -284,7 +299,7 @@ struct KQ8_0Act {
       }
       for (; b < nb; ++b) {
         const __m256i av = load256(a[b].qs);
-        if constexpr (kQ4) corr = dot_u8s8(eight, av);
+        if constexpr (kQ4) corr = _mm256_sub_epi32(_mm256_setzero_si256(), dot_u8s8(eight, av));
         for (int r = 0; r < R; ++r) {
           const uint8_t* blk = w + r * stride + b * kBlock;
           const __m256 scale = _mm256_set1_ps(load_fp16(blk) * ad[b]);
@@ -296,44 +311,157 @@ struct KQ8_0Act {
   };
 };
 
-template <int R>
-struct KQ4_1 {
-  // ads[2b] = d of activation block b, ads[2b+1] = its s (= d * sum(qs)).
-  static void run(const uint8_t* w, size_t stride, float* out, const uint8_t* pf_end, int64_t nb, const block_q8_1* a, const float* ads) {
-    constexpr size_t kBlock = sizeof(block_q4_1);
-    __m256 acc[R], accm[R];  // accm: the odd lanes accumulate the min terms m_w * s_a
-    for (int r = 0; r < R; ++r) acc[r] = accm[r] = _mm256_setzero_ps();
-    int64_t b = 0;
-    for (; b + 4 <= nb; b += 4) {
-      const __m256 ds = _mm256_loadu_ps(ads + 2 * b);  // da0 sa0 da1 sa1 ...
-      __m256 sc[R];
-      for (int r = 0; r < R; ++r) {
-        prefetch_next<4 * kBlock>(w, (r + R) * stride + static_cast<size_t>(b) * kBlock, pf_end);
-        sc[r] = _mm256_mul_ps(gather4_fp16_pairs(w + r * stride + b * kBlock, kBlock), ds);  // dw*da, mw*sa, ...
-        accm[r] = _mm256_add_ps(accm[r], sc[r]);
-      }
-      for (int k = 0; k < 4; ++k) {
-        const __m256i av = load256(a[b + k].qs);
-        for (int r = 0; r < R; ++r) {
-          const __m256i p = dot_u8s8(unpack_nibbles(w + r * stride + (b + k) * kBlock + 4), av);
-          acc[r] = _mm256_fmadd_ps(lane(sc[r], 2 * k), _mm256_cvtepi32_ps(p), acc[r]);
+// ---- Q4_0 / Q4_1: rows in pairs ------------------------------------------------------------
+// For 2 and 4 rows the 4-bit kernels put the same block of two rows side by side in one ymm:
+// bytes 0..15 = the 16 quant bytes of row r, bytes 16..31 those of row r+1. The low nibbles
+// (elements 0..15) then dot with the activation's bytes 0..15 repeated in both halves, the
+// high nibbles (elements 16..31) with bytes 16..31 repeated: one vpdpbusd pair (or
+// vpmaddubsw pair + vpmaddwd) yields 4 partial sums for each of the two rows, and one convert
+// and one fma per two row-blocks apply the scales. This needs noticeably fewer instructions
+// per block than unpacking a block to 32 bytes per row (the kernels above, used for 1 row).
+
+// acc + dot(u1, s1) + dot(u2, s2) in groups of 4 bytes (|each pair sum| <= 2*15*127 for the
+// 4-bit weights here, so the int16 sum of the two vpmaddubsw results cannot overflow).
+inline __m256i dot2_u8s8_acc(__m256i acc, __m256i u1, __m256i s1, __m256i u2, __m256i s2) {
+#if defined(__AVX512VNNI__) && defined(__AVX512VL__)
+  return _mm256_dpbusd_epi32(_mm256_dpbusd_epi32(acc, u1, s1), u2, s2);
+#else
+  const __m256i p = _mm256_add_epi16(_mm256_maddubs_epi16(u1, s1), _mm256_maddubs_epi16(u2, s2));
+  return _mm256_add_epi32(acc, _mm256_madd_epi16(p, _mm256_set1_epi16(1)));
+#endif
+}
+
+inline __m256i load2x128(const uint8_t* lo, const uint8_t* hi) {
+  return _mm256_inserti128_si256(_mm256_castsi128_si256(load128(lo)), load128(hi), 1);
+}
+
+// 128-bit version of dot2_u8s8_acc (the same integer sums).
+inline __m128i dot2_u8s8_acc(__m128i acc, __m128i u1, __m128i s1, __m128i u2, __m128i s2) {
+#if defined(__AVX512VNNI__) && defined(__AVX512VL__)
+  return _mm_dpbusd_epi32(_mm_dpbusd_epi32(acc, u1, s1), u2, s2);
+#else
+  const __m128i p = _mm_add_epi16(_mm_maddubs_epi16(u1, s1), _mm_maddubs_epi16(u2, s2));
+  return _mm_add_epi32(acc, _mm_madd_epi16(p, _mm_set1_epi16(1)));
+#endif
+}
+
+// R rows: R/2 pairs as above and, for odd R, the last row alone in 128-bit registers with the
+// same lane layout and the same operations, so every row's result is bit-identical whichever
+// way the rows are grouped (it does not depend on n_rows or on how callers split rows).
+template <bool kQ4_1>
+struct KQ4Pairs {
+  static constexpr size_t kBlock = kQ4_1 ? sizeof(block_q4_1) : sizeof(block_q4_0);
+  static constexpr size_t kQs = kQ4_1 ? 4 : 2;  // offset of qs in the block
+  using ActBlock = std::conditional_t<kQ4_1, block_q8_1, block_q8_0>;
+
+  template <int R>
+  struct K {
+    static constexpr int P = R / 2;
+    static constexpr bool kOdd = R % 2 != 0;
+
+    // ascale: Q4_0: d_a per block; Q4_1: (d_a, s_a) per block.
+    static void run(const uint8_t* w, size_t stride, float* out, const uint8_t* pf_end, int64_t nb, const ActBlock* a,
+                    const float* ascale) {
+      const bool pf = may_prefetch<R>(w, stride, pf_end);
+      __m256 acc[P + 1];  // acc[P]: the odd row (low 4 lanes)
+      __m256 accm[R];     // Q4_1: odd lanes accumulate m_w * s_a
+      for (int p = 0; p <= P; ++p) acc[p] = _mm256_setzero_ps();
+      for (int r = 0; r < R; ++r) accm[r] = _mm256_setzero_ps();
+      int64_t b = 0;
+      for (; b + 4 <= nb; b += 4) {
+        // Scales of blocks b..b+3, arranged so that vpermps with idx(k) gives
+        // [row 2p block b+k x4 | row 2p+1 block b+k x4] (and the odd row's in the low half).
+        __m256 sp[P + 1];
+        if constexpr (kQ4_1) {
+          const __m256 ds = _mm256_loadu_ps(ascale + 2 * b);  // da0 sa0 da1 sa1 ...
+          __m256 s8[R];
+          for (int r = 0; r < R; ++r) {
+            if (pf) prefetch_next<4 * kBlock>(w, (r + R) * stride + static_cast<size_t>(b) * kBlock);
+            s8[r] = _mm256_mul_ps(gather4_fp16_pairs(w + r * stride + b * kBlock, kBlock), ds);  // dw*da mw*sa ...
+            accm[r] = _mm256_add_ps(accm[r], s8[r]);
+          }
+          // shuffle (2,0,2,0): [r: s0 s1, r+1: s0 s1 | r: s2 s3, r+1: s2 s3]
+          for (int p = 0; p < P; ++p) sp[p] = _mm256_shuffle_ps(s8[2 * p], s8[2 * p + 1], 0x88);
+          if constexpr (kOdd) sp[P] = _mm256_shuffle_ps(s8[R - 1], s8[R - 1], 0x88);
+        } else {
+          const __m128 da = _mm_loadu_ps(ascale + b);
+          __m128 s4[R];
+          for (int r = 0; r < R; ++r) {
+            if (pf) prefetch_next<4 * kBlock>(w, (r + R) * stride + static_cast<size_t>(b) * kBlock);
+            s4[r] = _mm_mul_ps(gather4_fp16(w + r * stride + b * kBlock, kBlock), da);
+          }
+          for (int p = 0; p < P; ++p) sp[p] = _mm256_set_m128(s4[2 * p + 1], s4[2 * p]);  // [r: s0..s3 | r+1: s0..s3]
+          if constexpr (kOdd) sp[P] = _mm256_set_m128(s4[R - 1], s4[R - 1]);
+        }
+        for (int k = 0; k < 4; ++k) {
+          const int i = kQ4_1 ? k / 2 * 4 + k % 2 : k;  // lane of row 2p's scale of block b+k
+          const int j = kQ4_1 ? i + 2 : i + 4;           // lane of row 2p+1's
+          const __m256i idx = _mm256_setr_epi32(i, i, i, i, j, j, j, j);
+          step(w, stride, b + k, a, [&](int p) { return _mm256_permutevar8x32_ps(sp[p], idx); }, acc);
         }
       }
+      for (; b < nb; ++b) {  // the last nb % 4 blocks
+        __m256 sp[P + 1];
+        const float da = kQ4_1 ? ascale[2 * b] : ascale[b];
+        for (int p = 0; p <= P; ++p) {
+          if (p == P && !kOdd) break;
+          const uint8_t* b0 = w + 2 * p * stride + b * kBlock;
+          const float s0 = load_fp16(b0) * da;
+          const float s1 = p < P ? load_fp16(b0 + stride) * da : s0;
+          sp[p] = _mm256_set_m128(_mm_set1_ps(s1), _mm_set1_ps(s0));
+        }
+        if constexpr (kQ4_1) {
+          const __m128 ds = _mm_castpd_ps(_mm_load_sd(reinterpret_cast<const double*>(ascale + 2 * b)));
+          for (int r = 0; r < R; ++r) {
+            const uint8_t* blk = w + r * stride + b * kBlock;
+            const __m128 prod = _mm_mul_ps(_mm_cvtph_ps(_mm_cvtsi32_si128(static_cast<int>(load_u32(blk)))), ds);
+            accm[r] = _mm256_add_ps(accm[r], _mm256_insertf128_ps(_mm256_setzero_ps(), prod, 0));
+          }
+        }
+        step(w, stride, b, a, [&](int p) { return sp[p]; }, acc);
+      }
+      for (int p = 0; p < P; ++p) {
+        out[2 * p] = hsum128(_mm256_castps256_ps128(acc[p]));
+        out[2 * p + 1] = hsum128(_mm256_extractf128_ps(acc[p], 1));
+      }
+      if constexpr (kOdd) out[R - 1] = hsum128(_mm256_castps256_ps128(acc[P]));
+      if constexpr (kQ4_1)
+        for (int r = 0; r < R; ++r) out[r] += hsum(_mm256_blend_ps(_mm256_setzero_ps(), accm[r], 0xAA));
     }
-    for (; b < nb; ++b) {
-      const __m256i av = load256(a[b].qs);
-      const __m128 ds = _mm_castpd_ps(_mm_load_sd(reinterpret_cast<const double*>(ads + 2 * b)));  // da sa 0 0
-      for (int r = 0; r < R; ++r) {
-        const uint8_t* blk = w + r * stride + b * kBlock;
-        const __m128 prod = _mm_mul_ps(_mm_cvtph_ps(_mm_cvtsi32_si128(static_cast<int>(load_u32(blk)))), ds);
-        accm[r] = _mm256_add_ps(accm[r], _mm256_insertf128_ps(_mm256_setzero_ps(), prod, 0));
-        const __m256i p = dot_u8s8(unpack_nibbles(blk + 4), av);
-        acc[r] = _mm256_fmadd_ps(_mm256_broadcastss_ps(prod), _mm256_cvtepi32_ps(p), acc[r]);
+
+    // Block b of all rows; scale(p) = [row 2p scale x4 | row 2p+1 scale x4] (odd row: low half).
+    template <class Scale>
+    static inline void step(const uint8_t* w, size_t stride, int64_t b, const ActBlock* a, Scale scale,
+                            __m256 (&acc)[P + 1]) {
+      const __m256i m4 = _mm256_set1_epi8(0x0F);
+      const __m128i alo128 = load128(a[b].qs);       // elements 0..15
+      const __m128i ahi128 = load128(a[b].qs + 16);  // elements 16..31
+      const __m256i alo = _mm256_broadcastsi128_si256(alo128);
+      const __m256i ahi = _mm256_broadcastsi128_si256(ahi128);
+      __m256i init = _mm256_setzero_si256();
+      if constexpr (!kQ4_1) {  // sum (q - 8) a = sum q a - 8 sum a: start from -8 sum a (same layout)
+        const __m256i eight = _mm256_set1_epi8(8);
+        init = _mm256_sub_epi32(init, dot2_u8s8_acc(_mm256_setzero_si256(), eight, alo, eight, ahi));
+      }
+      for (int p = 0; p < P; ++p) {
+        const uint8_t* q = w + 2 * p * stride + b * kBlock + kQs;
+        const __m256i x = load2x128(q, q + stride);
+        const __m256i lo = _mm256_and_si256(x, m4);
+        const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(x, 4), m4);
+        const __m256i t = dot2_u8s8_acc(init, lo, alo, hi, ahi);
+        acc[p] = _mm256_fmadd_ps(scale(p), _mm256_cvtepi32_ps(t), acc[p]);
+      }
+      if constexpr (kOdd) {
+        const __m128i x = load128(w + (R - 1) * stride + b * kBlock + kQs);
+        const __m128i m4x = _mm256_castsi256_si128(m4);
+        const __m128i lo = _mm_and_si128(x, m4x);
+        const __m128i hi = _mm_and_si128(_mm_srli_epi16(x, 4), m4x);
+        const __m128i t = dot2_u8s8_acc(_mm256_castsi256_si128(init), lo, alo128, hi, ahi128);
+        const __m128 s = _mm256_castps256_ps128(scale(P));
+        acc[P] = _mm256_castps128_ps256(_mm_fmadd_ps(s, _mm_cvtepi32_ps(t), _mm256_castps256_ps128(acc[P])));
       }
     }
-    for (int r = 0; r < R; ++r)
-      out[r] = hsum(acc[r]) + hsum(_mm256_blend_ps(_mm256_setzero_ps(), accm[r], 0xAA));
-  }
+  };
 };
 
 // ---- K quants x Q8_K --------------------------------------------------------------------------
@@ -374,6 +502,7 @@ struct KQ45K {
   template <int R>
   struct K {
     static void run(const uint8_t* w, size_t stride, float* out, const uint8_t* pf_end, int64_t nb, const block_q8_K* a) {
+      const bool pf = may_prefetch<R>(w, stride, pf_end);
       constexpr size_t kBlock = kQ5 ? sizeof(block_q5_K) : sizeof(block_q4_K);
       __m256 acc[R];
       __m128 accm[R];
@@ -387,7 +516,7 @@ struct KQ45K {
         const __m128i pairs = q8k_pair_sums(ab);
         for (int r = 0; r < R; ++r) {
           const uint8_t* blk = w + r * stride + b * kBlock;
-          prefetch_next<kBlock>(w, (r + R) * stride + static_cast<size_t>(b) * kBlock, pf_end);
+          if (pf) prefetch_next<kBlock>(w, (r + R) * stride + static_cast<size_t>(b) * kBlock);
           const __m256i scmn = _mm256_cvtepu8_epi16(k4_scales_mins(blk + 4));  // sc0..7 | mn0..7
           const __m128i msum = _mm_madd_epi16(_mm256_extracti128_si256(scmn, 1), pairs);
           const __m256i sc = _mm256_permute2x128_si256(scmn, scmn, 0x00);       // sc0..7 | sc0..7
@@ -432,6 +561,7 @@ alignas(16) const uint8_t kScalePair[8][16] = {
 template <int R>
 struct KQ6K {
   static void run(const uint8_t* w, size_t stride, float* out, const uint8_t* pf_end, int64_t nb, const block_q8_K* a) {
+      const bool pf = may_prefetch<R>(w, stride, pf_end);
     __m256 acc[R];
     for (int r = 0; r < R; ++r) acc[r] = _mm256_setzero_ps();
     const __m256i m4 = _mm256_set1_epi8(0x0F);
@@ -441,7 +571,7 @@ struct KQ6K {
       const __m256i bsums = load256(ab.bsums);
       for (int r = 0; r < R; ++r) {
         const auto* blk = reinterpret_cast<const block_q6_K*>(w + r * stride + b * sizeof(block_q6_K));
-        prefetch_next<sizeof(block_q6_K)>(w, (r + R) * stride + static_cast<size_t>(b) * sizeof(block_q6_K), pf_end);
+        if (pf) prefetch_next<sizeof(block_q6_K)>(w, (r + R) * stride + static_cast<size_t>(b) * sizeof(block_q6_K));
         const __m128i sc8 = load128(blk->scales);
         // sum_j sc_j * sum_{16} (q - 32) a = sum_j sc_j dot_j - 32 * sum_j sc_j bsum_j
         __m256i isum = _mm256_slli_epi32(_mm256_madd_epi16(_mm256_cvtepi8_epi16(sc8), bsums), 5);
@@ -495,7 +625,7 @@ bool vec_dot_rows(GgmlType weight, int64_t n, const void* w_rows, size_t row_str
       if (weight == GgmlType::Q8_0)
         for_row_groups<KQ8_0Act<false>::K>(n_rows, w, row_stride, out, nb, a, static_cast<const float*>(s.get()));
       else
-        for_row_groups<KQ8_0Act<true>::K>(n_rows, w, row_stride, out, nb, a, static_cast<const float*>(s.get()));
+        for_row_groups<KQ4Pairs<false>::K>(n_rows, w, row_stride, out, nb, a, static_cast<const float*>(s.get()));
       return true;
     }
     case GgmlType::Q4_1: {
@@ -506,7 +636,7 @@ bool vec_dot_rows(GgmlType weight, int64_t n, const void* w_rows, size_t row_str
         s.get()[2 * b] = fp16_to_f32(a[b].d);
         s.get()[2 * b + 1] = fp16_to_f32(a[b].s);
       }
-      for_row_groups<KQ4_1>(n_rows, w, row_stride, out, nb, a, static_cast<const float*>(s.get()));
+      for_row_groups<KQ4Pairs<true>::K>(n_rows, w, row_stride, out, nb, a, static_cast<const float*>(s.get()));
       return true;
     }
     case GgmlType::Q4_K:

@@ -120,6 +120,7 @@ TEST_CASE("dense engine = numpy reference: generated ReLU model, F16 and Q8_0 an
     CHECK(q.rms < 0.03 * q.ref_std);
     CHECK(q.max_abs < 0.15 * q.ref_std);
     CHECK(q.argmax_mismatch_clear == 0);
+    if (q.argmax_mismatch == 0) check_greedy(model, ref, 6, false);
   }
 }
 
