@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "engine/evaluator.h"
+#include "engine/layer_ops.h"
 #include "engine/thread_pool.h"
 #include "model/model_weights.h"
 
@@ -20,6 +21,12 @@ struct EngineOptions {
   bool exact_activations = false;
 };
 
+// Checks options against the model; returns the context length to use.
+int checked_context(const EngineOptions& options, const ModelConfig& c);
+// Throws when tokens are out of the vocabulary or would overflow the context.
+void check_eval(std::span<const int32_t> tokens, const ModelConfig& c, int n_past, int n_ctx);
+int default_thread_count(int requested);
+
 class DenseEngine final : public Evaluator {
  public:
   DenseEngine(std::shared_ptr<const ModelWeights> weights, EngineOptions options);
@@ -33,22 +40,18 @@ class DenseEngine final : public Evaluator {
   int n_threads() const { return pool_.size(); }
 
  private:
-  enum class Logits { None, Last, All };
-  void forward_batch(std::span<const int32_t> tokens, Logits wanted);
-  void attention(int layer, int n_tokens);
+  void forward_batch(std::span<const int32_t> tokens, bool keep_all, bool keep_last);
 
   std::shared_ptr<const ModelWeights> weights_;
   ThreadPool pool_;
   int n_ctx_;
   int max_batch_;
   int n_layers_;  // blocks evaluated
-  bool exact_;
   int n_past_ = 0;
-  // Activations for one batch of B tokens, row-major [B][width].
-  std::vector<float> x_, xb_, q_, k_, v_, att_, hb_, hb2_;
-  std::vector<float> scores_;  // per thread: [n_ctx]
-  std::vector<float> k_cache_, v_cache_;  // [layer][pos][kv_dim]
-  std::vector<float> logits_;  // [n_kept][n_vocab]
+  KvCache cache_;
+  Workspace ws_;
+  std::vector<float> x_, xn_, y_;  // residual, normalised FFN input, FFN output: [B][d]
+  std::vector<float> logits_;       // [n_kept][n_vocab]
   int n_logits_ = 0;
 };
 

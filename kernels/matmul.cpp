@@ -22,9 +22,9 @@ void QuantizedBatch::resize(GgmlType weight_type, int64_t n, int batch, bool exa
   if (data_.size() < stride_ * static_cast<size_t>(batch)) data_.resize(stride_ * static_cast<size_t>(batch));
 }
 
-void QuantizedBatch::quantize(const float* x, int t0, int t1) {
+void QuantizedBatch::quantize(const float* x, int64_t x_stride, int t0, int t1) {
   for (int t = t0; t < t1; ++t) {
-    const float* src = x + static_cast<int64_t>(t) * n_;
+    const float* src = x + static_cast<int64_t>(t) * x_stride;
     std::byte* dst = data_.data() + static_cast<size_t>(t) * stride_;
     if (exact_) std::memcpy(dst, src, static_cast<size_t>(n_) * sizeof(float));
     else quantize_activation(weight_type_, src, dst, n_);

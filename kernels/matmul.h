@@ -18,7 +18,9 @@ class QuantizedBatch {
   void resize(GgmlType weight_type, int64_t n, int batch, bool exact = false);
   // Quantizes tokens [t0, t1) of x (row-major [B][n]); call with the full range,
   // or split the range across threads after resize().
-  void quantize(const float* x, int t0, int t1);
+  void quantize(const float* x, int t0, int t1) { quantize(x, n_, t0, t1); }
+  // The same with token rows x_stride floats apart (a column range of a wider matrix).
+  void quantize(const float* x, int64_t x_stride, int t0, int t1);
   const std::byte* row(int t) const { return data_.data() + static_cast<size_t>(t) * stride_; }
   GgmlType weight_type() const { return weight_type_; }
   int64_t n() const { return n_; }

@@ -1,0 +1,237 @@
+#include "engine/layer_ops.h"
+
+#include <algorithm>
+#include <cmath>
+#include <stdexcept>
+
+#include "kernels/dequantize.h"
+#include "kernels/elementwise.h"
+
+namespace actinfer {
+namespace {
+
+constexpr int64_t kRowAlign = 16;  // rows per thread start on this boundary
+
+void quantize_into(ThreadPool& pool, QuantizedBatch& qb, GgmlType type, const float* x, int64_t n, int B, bool exact) {
+  qb.resize(type, n, B, exact);
+  if (B == 1) {
+    qb.quantize(x, 0, 1);
+    return;
+  }
+  pool.run([&](int ti, int nt) {
+    const auto [t0, t1] = ThreadPool::split(B, ti, nt);
+    qb.quantize(x, static_cast<int>(t0), static_cast<int>(t1));
+  });
+}
+
+// The columns [c0, c1) of a row-major weight matrix, as a matrix of its own
+// (c0, c1 on the type's block boundaries).
+WeightMatrix column_range(const WeightMatrix& w, int64_t c0, int64_t c1) {
+  WeightMatrix sub = w;
+  sub.cols = c1 - c0;
+  sub.data = w.data + row_bytes(w.type, c0);
+  return sub;
+}
+
+}  // namespace
+
+Workspace::Workspace(const ModelConfig& c, int max_batch, int n_threads, int n_ctx, bool exact_activations)
+    : max_batch_(max_batch), exact_(exact_activations) {
+  const size_t B = static_cast<size_t>(max_batch);
+  const size_t kv = static_cast<size_t>(c.n_kv_heads) * c.head_dim;
+  const size_t wide = static_cast<size_t>(std::max(c.d_model, c.d_ff));
+  xb.resize(B * wide);
+  q.resize(B * c.d_model);
+  k.resize(B * kv);
+  v.resize(B * kv);
+  att.resize(B * c.d_model);
+  hb.resize(B * c.d_ff);
+  hb2.resize(B * wide);
+  tmp.resize(B * wide);
+  scores.resize(static_cast<size_t>(n_threads) * n_ctx);
+}
+
+const QuantizedBatch& Workspace::quantized(ThreadPool& pool, GgmlType type, const float* x, int64_t n, int B) {
+  for (int i = 0; i < n_quantized_; ++i)
+    if (slots_[i].weight_type() == type) return slots_[i];
+  if (n_quantized_ == 4) n_quantized_ = 0;
+  QuantizedBatch& qb = slots_[n_quantized_++];
+  quantize_into(pool, qb, type, x, n, B, exact_);
+  return qb;
+}
+
+void embed_tokens(const ModelWeights& w, std::span<const int32_t> tokens, float* x) {
+  const int64_t d = w.config().d_model;
+  for (size_t t = 0; t < tokens.size(); ++t)
+    dequantize_row(w.token_embedding().type, w.token_embedding().row(tokens[t]), x + static_cast<int64_t>(t) * d, d);
+}
+
+void attention_block(ThreadPool& pool, Workspace& ws, const ModelWeights& w, KvCache& cache, int layer, int pos0, int B, float* x) {
+  const ModelConfig& c = w.config();
+  const LayerWeights& L = w.layers()[static_cast<size_t>(layer)];
+  const int64_t d = c.d_model, kv = static_cast<int64_t>(c.n_kv_heads) * c.head_dim;
+  for (int t = 0; t < B; ++t) rms_norm(&x[t * d], L.attn_norm.data(), &ws.xb[t * d], d, c.norm_eps);
+  ws.new_input();
+  const QuantizedBatch& aq = ws.quantized(pool, L.wq.type, ws.xb.data(), d, B);
+  const QuantizedBatch& ak = ws.quantized(pool, L.wk.type, ws.xb.data(), d, B);
+  const QuantizedBatch& av = ws.quantized(pool, L.wv.type, ws.xb.data(), d, B);
+  pool.run([&](int ti, int nt) {
+    auto [q0, q1] = ThreadPool::split(d, ti, nt, kRowAlign);
+    matmul_rows(L.wq, aq, ws.q.data(), d, q0, q1);
+    auto [k0, k1] = ThreadPool::split(kv, ti, nt, kRowAlign);
+    matmul_rows(L.wk, ak, ws.k.data(), kv, k0, k1);
+    matmul_rows(L.wv, av, ws.v.data(), kv, k0, k1);
+  });
+  for (int t = 0; t < B; ++t) {
+    float* q = &ws.q[t * d];
+    float* k = &ws.k[t * kv];
+    float* v = &ws.v[t * kv];
+    if (!L.bq.empty()) axpy(1.0f, L.bq.data(), q, d);
+    if (!L.bk.empty()) axpy(1.0f, L.bk.data(), k, kv);
+    if (!L.bv.empty()) axpy(1.0f, L.bv.data(), v, kv);
+    rope_inplace(q, c.n_heads, c.head_dim, c.rope_dims, pos0 + t, c.rope_base);
+    rope_inplace(k, c.n_kv_heads, c.head_dim, c.rope_dims, pos0 + t, c.rope_base);
+    std::copy(k, k + kv, cache.k(layer, pos0 + t));
+    std::copy(v, v + kv, cache.v(layer, pos0 + t));
+  }
+
+  // Causal grouped-query attention over the cache, one (token, head) per work item.
+  const int hd = c.head_dim;
+  const int group = c.n_heads / c.n_kv_heads;
+  const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
+  const float* kc = cache.k(layer, 0);
+  const float* vc = cache.v(layer, 0);
+  pool.run([&](int ti, int nt) {
+    float* scores = &ws.scores[static_cast<size_t>(ti) * cache.n_ctx()];
+    const auto [w0, w1] = ThreadPool::split(static_cast<int64_t>(B) * c.n_heads, ti, nt);
+    for (int64_t item = w0; item < w1; ++item) {
+      const int t = static_cast<int>(item / c.n_heads), h = static_cast<int>(item % c.n_heads);
+      const int kvh = h / group;
+      const int n_pos = pos0 + t + 1;
+      const float* q = &ws.q[t * d + static_cast<int64_t>(h) * hd];
+      for (int p = 0; p < n_pos; ++p) scores[p] = dot_f32(q, kc + p * kv + kvh * hd, hd) * scale;
+      softmax_inplace(scores, n_pos);
+      float* out = &ws.att[t * d + static_cast<int64_t>(h) * hd];
+      std::fill(out, out + hd, 0.0f);
+      for (int p = 0; p < n_pos; ++p) axpy(scores[p], vc + p * kv + kvh * hd, out, hd);
+    }
+  });
+
+  ws.new_input();
+  const QuantizedBatch& ao = ws.quantized(pool, L.wo.type, ws.att.data(), d, B);
+  pool.run([&](int ti, int nt) {
+    auto [r0, r1] = ThreadPool::split(d, ti, nt, kRowAlign);
+    matmul_rows(L.wo, ao, ws.tmp.data(), d, r0, r1);
+    for (int t = 0; t < B; ++t) {
+      float* xt = &x[t * d];
+      const float* y = &ws.tmp[t * d];
+      for (int64_t r = r0; r < r1; ++r) xt[r] += y[r] + (L.bo.empty() ? 0.0f : L.bo[r]);
+    }
+  });
+}
+
+void ffn_norm(const ModelWeights& w, int layer, const float* x, float* xn, int B) {
+  const ModelConfig& c = w.config();
+  const LayerWeights& L = w.layers()[static_cast<size_t>(layer)];
+  for (int t = 0; t < B; ++t) rms_norm(&x[t * c.d_model], L.ffn_norm.data(), &xn[t * c.d_model], c.d_model, c.norm_eps);
+}
+
+void ffn_block(ThreadPool& pool, Workspace& ws, const ModelWeights& w, int layer, const float* xn, int B,
+               const NeuronSlice& slice, const std::vector<uint8_t>& active, float* y, bool accumulate) {
+  const ModelConfig& c = w.config();
+  const LayerWeights& L = w.layers()[static_cast<size_t>(layer)];
+  const int64_t d = c.d_model, ff = c.d_ff;
+  if (!accumulate) std::fill(y, y + B * d, 0.0f);
+  if (slice.empty()) return;
+
+  // The down projection reads whole quantization blocks of neurons: widen each
+  // run to block boundaries (neurons outside the slice contribute h = 0 there).
+  const int64_t block = traits(L.down.type).block_elems;
+  std::vector<NeuronRun> down_runs;
+  for (const NeuronRun& r : slice.runs) {
+    const auto b = static_cast<int32_t>(r.begin / block * block);
+    const auto e = static_cast<int32_t>(std::min<int64_t>(ff, (r.end + block - 1) / block * block));
+    if (!down_runs.empty() && down_runs.back().end >= b) down_runs.back().end = std::max(down_runs.back().end, e);
+    else down_runs.push_back({b, e});
+  }
+
+  ws.new_input();
+  const QuantizedBatch& au = ws.quantized(pool, L.up.type, xn, d, B);
+  const QuantizedBatch* ag = c.gated_ffn ? &ws.quantized(pool, L.gate.type, xn, d, B) : nullptr;
+  float* h = ws.hb.data();
+  float* u = ws.hb2.data();
+  if (down_runs != slice.runs)
+    pool.run([&](int ti, int nt) {
+      for (const NeuronRun& r : down_runs)  // zero the block padding around owned neurons
+        for (int t = 0; t < B; ++t) {
+          auto [z0, z1] = ThreadPool::split(r.end - r.begin, ti, nt);
+          std::fill(&h[t * ff + r.begin + z0], &h[t * ff + r.begin + z1], 0.0f);
+        }
+    });
+  pool.run([&](int ti, int nt) {
+    for (const NeuronRun& r : slice.runs) {
+      auto [o0, o1] = ThreadPool::split(r.end - r.begin, ti, nt, kRowAlign);
+      const int64_t r0 = r.begin + o0, r1 = r.begin + o1;
+      matmul_rows(L.up, au, u, ff, r0, r1);
+      if (ag) matmul_rows(L.gate, *ag, h, ff, r0, r1);
+      for (int t = 0; t < B; ++t) {
+        float* ht = &h[t * ff];
+        const float* ut = &u[t * ff];
+        for (int64_t i = r0; i < r1; ++i) {
+          const float a = ag ? activate(c.activation, ht[i]) * ut[i] : activate(c.activation, ut[i]);
+          ht[i] = active.empty() || active[static_cast<size_t>(i)] ? a : 0.0f;
+        }
+      }
+    }
+  });
+  for (const NeuronRun& r : down_runs) {
+    const WeightMatrix down = column_range(L.down, r.begin, r.end);
+    QuantizedBatch& qh = ws.down_input;
+    qh.resize(L.down.type, r.end - r.begin, B, ws.exact());
+    const float* h_run = h + r.begin;
+    if (B == 1) {
+      qh.quantize(h_run, ff, 0, 1);
+    } else {
+      pool.run([&](int ti, int nt) {
+        const auto [t0, t1] = ThreadPool::split(B, ti, nt);
+        qh.quantize(h_run, ff, static_cast<int>(t0), static_cast<int>(t1));
+      });
+    }
+    pool.run([&](int ti, int nt) {
+      auto [r0, r1] = ThreadPool::split(d, ti, nt, kRowAlign);
+      matmul_rows(down, qh, ws.tmp.data(), d, r0, r1);
+      for (int t = 0; t < B; ++t) {
+        float* yt = &y[t * d];
+        const float* part = &ws.tmp[t * d];
+        for (int64_t i = r0; i < r1; ++i) yt[i] += part[i];
+      }
+    });
+  }
+}
+
+void ffn_gate_activations(ThreadPool& pool, Workspace& ws, const ModelWeights& w, int layer, const float* xn, float* out) {
+  const ModelConfig& c = w.config();
+  const LayerWeights& L = w.layers()[static_cast<size_t>(layer)];
+  const WeightMatrix& m = c.gated_ffn ? L.gate : L.up;
+  ws.new_input();
+  const QuantizedBatch& a = ws.quantized(pool, m.type, xn, c.d_model, 1);
+  pool.run([&](int ti, int nt) {
+    auto [r0, r1] = ThreadPool::split(c.d_ff, ti, nt, kRowAlign);
+    matmul_rows(m, a, out, c.d_ff, r0, r1);
+    for (int64_t i = r0; i < r1; ++i) out[i] = activate(c.activation, out[i]);
+  });
+}
+
+void output_head(ThreadPool& pool, Workspace& ws, const ModelWeights& w, const float* x, int B, float* logits) {
+  const ModelConfig& c = w.config();
+  const int64_t d = c.d_model;
+  for (int t = 0; t < B; ++t) rms_norm(&x[t * d], w.output_norm().data(), &ws.xb[t * d], d, c.norm_eps);
+  ws.new_input();
+  const QuantizedBatch& a = ws.quantized(pool, w.output().type, ws.xb.data(), d, B);
+  pool.run([&](int ti, int nt) {
+    auto [r0, r1] = ThreadPool::split(c.n_vocab, ti, nt, kRowAlign);
+    matmul_rows(w.output(), a, logits, c.n_vocab, r0, r1);
+  });
+}
+
+}  // namespace actinfer

@@ -1,0 +1,60 @@
+// The computations of one transformer layer, shared by the dense engine and
+// the actor runtime's workers: each takes the thread pool to run on and a
+// workspace of scratch buffers owned by the caller.
+#pragma once
+#include <cstdint>
+#include <span>
+#include <vector>
+
+#include "engine/kv_cache.h"
+#include "engine/neuron_slice.h"
+#include "engine/thread_pool.h"
+#include "kernels/matmul.h"
+#include "model/model_weights.h"
+
+namespace actinfer {
+
+// Scratch buffers for up to max_batch tokens, reused across calls.
+class Workspace {
+ public:
+  Workspace(const ModelConfig& c, int max_batch, int n_threads, int n_ctx, bool exact_activations);
+  int max_batch() const { return max_batch_; }
+  bool exact() const { return exact_; }
+
+  // Activations quantized for one weight type; reused while the input stays the same.
+  const QuantizedBatch& quantized(ThreadPool& pool, GgmlType type, const float* x, int64_t n, int B);
+  void new_input() { n_quantized_ = 0; }  // the next quantized() calls see a new x
+
+  std::vector<float> xb, q, k, v, att, hb, hb2, tmp, scores;
+  QuantizedBatch down_input;  // the FFN hidden state, quantized one neuron run at a time
+
+ private:
+  int max_batch_;
+  bool exact_;
+  QuantizedBatch slots_[4];
+  int n_quantized_ = 0;
+};
+
+// x[B][d] = token embeddings.
+void embed_tokens(const ModelWeights& w, std::span<const int32_t> tokens, float* x);
+
+// x += attention(rms_norm(x)) for B tokens at positions pos0.., writing their keys and values to the cache.
+void attention_block(ThreadPool& pool, Workspace& ws, const ModelWeights& w, KvCache& cache, int layer, int pos0, int B, float* x);
+
+// xn = ffn_norm(x) for B tokens.
+void ffn_norm(const ModelWeights& w, int layer, const float* x, float* xn, int B);
+
+// y[B][d] (+)= the FFN output of the neurons in `slice` whose `active` flag is set
+// (active empty: all of them), from the normalised input xn[B][d]. With the full
+// slice and no mask this is the dense FFN.
+void ffn_block(ThreadPool& pool, Workspace& ws, const ModelWeights& w, int layer, const float* xn, int B,
+               const NeuronSlice& slice, const std::vector<uint8_t>& active, float* y, bool accumulate);
+
+// The activation of each FFN neuron for one token (before the up projection):
+// act(gate . xn), used by the oracle to see which neurons fire.
+void ffn_gate_activations(ThreadPool& pool, Workspace& ws, const ModelWeights& w, int layer, const float* xn, float* out);
+
+// logits[B][n_vocab] = output(rms_norm(x)).
+void output_head(ThreadPool& pool, Workspace& ws, const ModelWeights& w, const float* x, int B, float* logits);
+
+}  // namespace actinfer
