@@ -75,7 +75,7 @@ void DenseEngine::forward_batch(std::span<const int32_t> tokens, bool keep_all, 
   for (int l = 0; l < n_layers_; ++l) {
     attention_block(pool_, ws_, W, cache_, l, n_past_, B, x_.data());
     ffn_norm(W, l, x_.data(), xn_.data(), B);
-    ffn_block(pool_, ws_, W, l, xn_.data(), B, all, {}, x_.data(), true);
+    ffn_block(pool_, ws_, FfnWeights::of_layer(W, l), xn_.data(), B, all, {}, x_.data(), true);
   }
   n_past_ += B;
   if (!keep_all && !keep_last) return;

@@ -136,11 +136,15 @@ void ffn_norm(const ModelWeights& w, int layer, const float* x, float* xn, int B
   for (int t = 0; t < B; ++t) rms_norm(&x[t * c.d_model], L.ffn_norm.data(), &xn[t * c.d_model], c.d_model, c.norm_eps);
 }
 
-void ffn_block(ThreadPool& pool, Workspace& ws, const ModelWeights& w, int layer, const float* xn, int B,
-               const NeuronSlice& slice, const std::vector<uint8_t>& active, float* y, bool accumulate) {
-  const ModelConfig& c = w.config();
+FfnWeights FfnWeights::of_layer(const ModelWeights& w, int layer) {
   const LayerWeights& L = w.layers()[static_cast<size_t>(layer)];
-  const int64_t d = c.d_model, ff = c.d_ff;
+  return {L.gate, L.up, L.down, w.config().activation};
+}
+
+void ffn_block(ThreadPool& pool, Workspace& ws, const FfnWeights& L, const float* xn, int B,
+               const NeuronSlice& slice, const std::vector<uint8_t>& active, float* y, bool accumulate) {
+  const int64_t d = L.d_model(), ff = L.n_neurons();
+  const bool gated = L.gate.rows > 0;
   if (!accumulate) std::fill(y, y + B * d, 0.0f);
   if (slice.empty()) return;
 
@@ -157,7 +161,7 @@ void ffn_block(ThreadPool& pool, Workspace& ws, const ModelWeights& w, int layer
 
   ws.new_input();
   const QuantizedBatch& au = ws.quantized(pool, L.up.type, xn, d, B);
-  const QuantizedBatch* ag = c.gated_ffn ? &ws.quantized(pool, L.gate.type, xn, d, B) : nullptr;
+  const QuantizedBatch* ag = gated ? &ws.quantized(pool, L.gate.type, xn, d, B) : nullptr;
   float* h = ws.hb.data();
   float* u = ws.hb2.data();
   if (down_runs != slice.runs)
@@ -178,7 +182,7 @@ void ffn_block(ThreadPool& pool, Workspace& ws, const ModelWeights& w, int layer
         float* ht = &h[t * ff];
         const float* ut = &u[t * ff];
         for (int64_t i = r0; i < r1; ++i) {
-          const float a = ag ? activate(c.activation, ht[i]) * ut[i] : activate(c.activation, ut[i]);
+          const float a = ag ? activate(L.activation, ht[i]) * ut[i] : activate(L.activation, ut[i]);
           ht[i] = active.empty() || active[static_cast<size_t>(i)] ? a : 0.0f;
         }
       }

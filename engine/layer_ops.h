@@ -44,10 +44,20 @@ void attention_block(ThreadPool& pool, Workspace& ws, const ModelWeights& w, KvC
 // xn = ffn_norm(x) for B tokens.
 void ffn_norm(const ModelWeights& w, int layer, const float* x, float* xn, int B);
 
+// The FFN matrices of a layer, or of a worker's shard of its neurons (neuron i
+// of the shard = row i of gate/up and column i of down).
+struct FfnWeights {
+  WeightMatrix gate, up, down;  // gate.rows == 0 for a plain (ungated) FFN
+  Activation activation = Activation::SiLU;
+  int64_t d_model() const { return up.cols; }
+  int64_t n_neurons() const { return up.rows; }
+  static FfnWeights of_layer(const ModelWeights& w, int layer);
+};
+
 // y[B][d] (+)= the FFN output of the neurons in `slice` whose `active` flag is set
 // (active empty: all of them), from the normalised input xn[B][d]. With the full
 // slice and no mask this is the dense FFN.
-void ffn_block(ThreadPool& pool, Workspace& ws, const ModelWeights& w, int layer, const float* xn, int B,
+void ffn_block(ThreadPool& pool, Workspace& ws, const FfnWeights& f, const float* xn, int B,
                const NeuronSlice& slice, const std::vector<uint8_t>& active, float* y, bool accumulate);
 
 // The activation of each FFN neuron for one token (before the up projection):

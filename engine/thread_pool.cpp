@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <stdexcept>
+#include <string>
 #if defined(__x86_64__)
 #include <immintrin.h>
 #endif
@@ -16,10 +17,14 @@ inline void cpu_relax() {
 constexpr int kSpinIterations = 20000;  // ~50-100 µs of spinning before sleeping
 }  // namespace
 
-ThreadPool::ThreadPool(int n_threads) : n_threads_(n_threads) {
+ThreadPool::ThreadPool(int n_threads, std::function<void(int)> on_start) : n_threads_(n_threads) {
   if (n_threads < 1) throw std::invalid_argument("thread count must be at least 1, got " + std::to_string(n_threads));
   workers_.reserve(static_cast<size_t>(n_threads - 1));
-  for (int i = 1; i < n_threads; ++i) workers_.emplace_back([this, i] { worker_loop(i); });
+  for (int i = 1; i < n_threads; ++i)
+    workers_.emplace_back([this, i, on_start] {
+      if (on_start) on_start(i);
+      worker_loop(i);
+    });
 }
 
 ThreadPool::~ThreadPool() {

@@ -13,7 +13,8 @@ namespace actinfer {
 class ThreadPool {
  public:
   // n_threads counts the calling thread, which takes part in every task.
-  explicit ThreadPool(int n_threads);
+  // on_start(i) runs first on each worker thread i >= 1 (e.g. to pin it).
+  explicit ThreadPool(int n_threads, std::function<void(int)> on_start = {});
   ~ThreadPool();
   ThreadPool(const ThreadPool&) = delete;
   ThreadPool& operator=(const ThreadPool&) = delete;

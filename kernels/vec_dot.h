@@ -5,17 +5,24 @@
 //   std::vector<uint8_t> act(row_bytes(activation_type_for(weight), n));
 //   quantize_activation(weight, x, act.data(), n);
 //   vec_dot_rows(weight, n, W_data, row_bytes(weight, n), n_rows, act.data(), y);
-// Threads can split the rows between them and share `act`.
+// Threads can split the rows between them and share `act`. Each row's result is the same
+// whatever the split (the kernels compute a row with the same operations in the same order
+// for any n_rows), so results do not depend on the thread count. Pass many rows per call:
+// each call has a small fixed cost (argument checks, converting the activation's block
+// scales) and software-prefetches only within its own rows.
 //
 // Activation types (activation_type_for):
 //   F32 -> F32, F16 -> F32 (weights converted on the fly; keeps the activation exact),
 //   BF16 -> F32, Q8_0 -> Q8_0, Q4_0 -> Q8_0, Q4_1 -> Q8_1, Q4_K / Q5_K / Q6_K -> Q8_K.
 //
-// Accuracy: the quantized paths compute exactly sum_b d_w*d_a*(integer dot of block b) (+ the
-// Q4_1 min term m_w * s_a, where s_a = fp16(d_a*sum(q_a))); the only rounding is in the float
-// accumulation of the per-block terms, which the AVX2 and scalar paths do in different orders
-// (relative difference ~1e-6 of sum |terms|). So vec_dot(w, act) equals dot(dequantize(w),
-// dequantize(act)) to that precision (for Q4_1 up to the fp16 rounding of s).
+// Accuracy: the quantized paths compute sum_b (d_w*d_a) * (exact integer dot of block b) (+ the
+// Q4_1 min term m_w * s_a, where s_a = fp16(d_a * sum(q_a)) with the unrounded d_a); the
+// rounding is in the per-block scale products and the float accumulation, which the AVX2 and
+// scalar paths do in different orders (they differ by ~1e-6 of sum |terms|). So
+// vec_dot(w, act) equals dot(dequantize(w), dequantize(act)) to that precision (for Q4_1 up to
+// the fp16 rounding of s). Against the float activation x, add the activation's quantization
+// error: at most d_a/2 + 127*|fp16(d_a) - d_a| per element for Q8_0/Q8_1, d_a/2 for Q8_K
+// (d_a = max|x| / 127 of its block), times |w|; tests/test_kernels_quant.cpp checks both.
 //
 // n must be a multiple of the weight's block size (32, or 256 for the K types) and of the
 // activation type's; otherwise std::invalid_argument is thrown. Unsupported weight types

@@ -2,10 +2,15 @@
 //
 // The quantized kernels multiply 8-bit integers with vpmaddubsw (unsigned x signed bytes ->
 // pairs summed to int16; the operand ranges here never saturate) and vpmaddwd (pairs of int16
-// -> int32), and apply the float scales once per 32-element block (once per 256-element
-// super-block for the K types, whose 6/8-bit sub-block scales are applied as the vpmaddwd
-// multiplier). Rows are processed R = 4 at a time so the activation loads and scale
-// conversions are shared.
+// -> int32), or with vpdpbusd where the compiler targets AVX512-VNNI (same integer results),
+// and apply the float scales once per 32-element block (once per 256-element super-block for
+// the K types, whose 6/8-bit sub-block scales are applied as the vpmaddwd multiplier).
+//   Q8_0:        4 rows at a time sharing the activation loads and scale conversions.
+//   Q4_0, Q4_1:  rows in pairs, the same block of two rows in one register (KQ4Pairs).
+//   Q4_K/Q5_K/Q6_K: one row at a time (a super-block is enough work on its own).
+//   F32/F16/BF16: 4 rows at a time, 16 floats per step.
+// Every row is computed with the same operations in the same order whatever the row grouping
+// (n_rows, the caller's split of rows between threads), so results are reproducible.
 #include "kernels/vec_dot_avx2.h"
 
 #if ACTINFER_HAVE_AVX2_KERNELS
@@ -52,22 +57,6 @@ inline float load_fp16(const void* p) {
   uint16_t h;
   std::memcpy(&h, p, 2);
   return fp16_to_f32(h);
-}
-
-// 16 bytes of packed nibbles -> 32 bytes: low nibbles in bytes 0..15, high in 16..31.
-inline __m256i unpack_nibbles(const uint8_t* p) {
-  const __m256i v = _mm256_broadcastsi128_si256(load128(p));
-  const __m256i shifted = _mm256_srlv_epi64(v, _mm256_set_epi64x(4, 4, 0, 0));
-  return _mm256_and_si256(shifted, _mm256_set1_epi8(0x0F));
-}
-
-// acc + (sums of products of unsigned bytes u with signed bytes s, in groups of 4).
-inline __m256i dot_u8s8_acc(__m256i acc, __m256i u, __m256i s) {
-#if defined(__AVX512VNNI__) && defined(__AVX512VL__)
-  return _mm256_dpbusd_epi32(acc, u, s);
-#else
-  return _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), _mm256_set1_epi16(1)));
-#endif
 }
 
 // Sums of products of unsigned bytes u with signed bytes s, in groups of 4 -> 8 x int32.
@@ -126,27 +115,33 @@ inline int quant32(const float* x, float id, int8_t* q) {
 // Software prefetch. The kernels read R rows side by side. With rows of a few hundred bytes
 // the hardware prefetchers see many short interleaved streams and fall far behind (on the
 // development machine, 4 interleaved Q8_0 rows of 576 elements streamed from DRAM at 7 GB/s,
-// one row at a time at 24 GB/s). So while reading bytes [off, off + len) of row r, each kernel
-// prefetches into L2 the same bytes of row r + R (the next row group, read next) plus
-// kPrefetchAhead bytes, but only in the row groups where all those targets lie within the rows
-// of this call (pf_end = start of its last row), so a call does not pull in memory it will not
-// read; the last few groups of a call go without.
+// one row at a time at 24 GB/s). So while reading bytes [off, off + len) of row r, a kernel
+// prefetches into L2 (prefetcht1; prefetcht0 measured worse) the same bytes of row r + R, in
+// the next row group, which is read next, plus kPrefetchAhead bytes. The targets stay within
+// the rows of the call (pf_end = start of its last row), so a call never pulls in memory it
+// will not read: near the end of a call the distance drops to just the next group, and the
+// last group prefetches nothing.
 #ifndef ACTINFER_PREFETCH_AHEAD
 #define ACTINFER_PREFETCH_AHEAD 8192
 #endif
 constexpr size_t kPrefetchAhead = ACTINFER_PREFETCH_AHEAD;
 
-// Whether the group of R rows at w may prefetch (see above). Addresses as integers: the
-// targets may lie past the end of the weight array.
+// Where the group of R rows at w prefetches: the address matching w (to which the kernels
+// add the offset they read, r * stride + bytes), or 0 for no prefetching. Addresses are
+// integers: the arithmetic may point past the weight array.
 template <int R>
-inline bool may_prefetch(const uint8_t* w, size_t stride, const uint8_t* pf_end) {
-  return reinterpret_cast<uintptr_t>(w) + (2 * R - 1) * stride + kPrefetchAhead <= reinterpret_cast<uintptr_t>(pf_end);
+inline uintptr_t prefetch_base(const uint8_t* w, size_t stride, const uint8_t* pf_end) {
+  const uintptr_t next = reinterpret_cast<uintptr_t>(w) + R * stride;  // the next group
+  const uintptr_t last = next + (R - 1) * stride;                       // its last row
+  const uintptr_t end = reinterpret_cast<uintptr_t>(pf_end);
+  if (last + kPrefetchAhead <= end) return next + kPrefetchAhead;
+  if (last <= end) return next;
+  return 0;
 }
 
 template <size_t kLen>
-inline void prefetch_next(const uint8_t* base, size_t offset) {
-  const uintptr_t p = reinterpret_cast<uintptr_t>(base) + offset + kPrefetchAhead;
-  for (size_t i = 0; i < kLen; i += 64) _mm_prefetch(reinterpret_cast<const char*>(p + i), _MM_HINT_T1);
+inline void prefetch_at(uintptr_t base, size_t offset) {
+  for (size_t i = 0; i < kLen; i += 64) _mm_prefetch(reinterpret_cast<const char*>(base + offset + i), _MM_HINT_T1);
 }
 
 // Float scratch: on the stack when small.
@@ -205,14 +200,14 @@ struct FloatRows {
   template <int R>
   struct K {
     static void run(const uint8_t* w, size_t stride, float* out, const uint8_t* pf_end, int64_t n, const float* x) {
-      const bool pf = may_prefetch<R>(w, stride, pf_end);
+      const uintptr_t pf = prefetch_base<R>(w, stride, pf_end);
       __m256 acc0[R], acc1[R];
       for (int r = 0; r < R; ++r) acc0[r] = acc1[r] = _mm256_setzero_ps();
       int64_t i = 0;
       for (; i + 16 <= n; i += 16) {
         const __m256 x0 = _mm256_loadu_ps(x + i), x1 = _mm256_loadu_ps(x + i + 8);
         for (int r = 0; r < R; ++r) {
-          if (pf) prefetch_next<16 * L::kBytes>(w, (r + R) * stride + static_cast<size_t>(i) * L::kBytes);
+          if (pf) prefetch_at<16 * L::kBytes>(pf, r * stride + static_cast<size_t>(i) * L::kBytes);
           acc0[r] = _mm256_fmadd_ps(L::load(w + r * stride, i), x0, acc0[r]);
           acc1[r] = _mm256_fmadd_ps(L::load(w + r * stride, i + 8), x1, acc1[r]);
         }
@@ -230,10 +225,11 @@ struct FloatRows {
   };
 };
 
-// ---- Q8_0 / Q4_0 x Q8_0, Q4_1 x Q8_1 ------------------------------------------------------
+// ---- Q8_0 x Q8_0 ------------------------------------------------------------------------------
 // Blocks are taken 4 at a time per row: their fp16 scales are gathered into one vector and
 // converted and multiplied by the activation scales together, then each block's scale is
-// broadcast with one vpermps. The tail (fewer than 4 blocks) goes one block at a time.
+// broadcast with one vpermps. The tail (fewer than 4 blocks) goes one block at a time. Each
+// row's arithmetic is the same whatever R is, so results do not depend on the row grouping.
 
 // The fp16 at p, p + step, p + 2*step, p + 3*step as 4 floats. (Reads 4 bytes at each.)
 inline __m128 gather4_fp16(const uint8_t* p, size_t step) {
@@ -255,60 +251,49 @@ inline __m256 gather4_fp16_pairs(const uint8_t* p, size_t step) {
   return _mm256_cvtph_ps(_mm_unpacklo_epi64(_mm_unpacklo_epi32(x0, x1), _mm_unpacklo_epi32(x2, x3)));
 }
 
-inline __m256 lane(__m256 v, int k) { return _mm256_permutevar8x32_ps(v, _mm256_set1_epi32(k)); }
-
-// Integer dot of weight block `blk` (Q8_0 or Q4_0) with activation bytes av.
-template <bool kQ4>
-inline __m256i int_dot_q8_0(const uint8_t* blk, __m256i av, __m256i neg_corr) {
-  if constexpr (kQ4) {
-    return dot_u8s8_acc(neg_corr, unpack_nibbles(blk + 2), av);  // sum (q-8) a = sum q a - sum 8 a
-  } else {
-    const __m256i wv = load256(blk + 2);
-    // |w| * (a with w's sign) == w * a, with the unsigned operand first as vpmaddubsw wants.
-    return dot_u8s8(_mm256_abs_epi8(wv), _mm256_sign_epi8(av, wv));
-  }
+// Integer dot of the Q8_0 weight block at blk with activation bytes av.
+inline __m256i int_dot_q8_0(const uint8_t* blk, __m256i av) {
+  const __m256i wv = load256(blk + 2);
+  // |w| * (a with w's sign) == w * a, with the unsigned operand first as vpmaddubsw wants
+  // (|-128| = 128 read as unsigned is right too).
+  return dot_u8s8(_mm256_abs_epi8(wv), _mm256_sign_epi8(av, wv));
 }
 
-template <bool kQ4>
-struct KQ8_0Act {
-  template <int R>
-  struct K {
-    static void run(const uint8_t* w, size_t stride, float* out, const uint8_t* pf_end, int64_t nb, const block_q8_0* a, const float* ad) {
-      const bool pf = may_prefetch<R>(w, stride, pf_end);
-      constexpr size_t kBlock = kQ4 ? sizeof(block_q4_0) : sizeof(block_q8_0);
-      __m256 acc[R];
-      for (int r = 0; r < R; ++r) acc[r] = _mm256_setzero_ps();
-      const __m256i eight = _mm256_set1_epi8(8);
-      __m256i corr = _mm256_setzero_si256();
-      int64_t b = 0;
-      for (; b + 4 <= nb; b += 4) {
-        __m256 sc[R];
-        const __m128 da = _mm_loadu_ps(ad + b);
+template <int R>
+struct KQ8_0 {
+  static void run(const uint8_t* w, size_t stride, float* out, const uint8_t* pf_end, int64_t nb, const block_q8_0* a,
+                  const float* ad) {
+    constexpr size_t kBlock = sizeof(block_q8_0);
+    const uintptr_t pf = prefetch_base<R>(w, stride, pf_end);
+    __m256 acc[R];
+    for (int r = 0; r < R; ++r) acc[r] = _mm256_setzero_ps();
+    int64_t b = 0;
+    for (; b + 4 <= nb; b += 4) {
+      __m256 sc[R];
+      const __m128 da = _mm_loadu_ps(ad + b);
+      for (int r = 0; r < R; ++r) {
+        if (pf) prefetch_at<4 * kBlock>(pf, r * stride + static_cast<size_t>(b) * kBlock);
+        sc[r] = _mm256_castps128_ps256(_mm_mul_ps(gather4_fp16(w + r * stride + b * kBlock, kBlock), da));
+      }
+      for (int k = 0; k < 4; ++k) {
+        const __m256i av = load256(a[b + k].qs);
+        const __m256i idx = _mm256_set1_epi32(k);
         for (int r = 0; r < R; ++r) {
-          if (pf) prefetch_next<4 * kBlock>(w, (r + R) * stride + static_cast<size_t>(b) * kBlock);
-          sc[r] = _mm256_castps128_ps256(_mm_mul_ps(gather4_fp16(w + r * stride + b * kBlock, kBlock), da));
-        }
-        for (int k = 0; k < 4; ++k) {
-          const __m256i av = load256(a[b + k].qs);
-          if constexpr (kQ4) corr = _mm256_sub_epi32(_mm256_setzero_si256(), dot_u8s8(eight, av));  // -sum 8 a
-          for (int r = 0; r < R; ++r) {
-            const __m256i p = int_dot_q8_0<kQ4>(w + r * stride + (b + k) * kBlock, av, corr);
-            acc[r] = _mm256_fmadd_ps(lane(sc[r], k), _mm256_cvtepi32_ps(p), acc[r]);
-          }
+          const __m256i p = int_dot_q8_0(w + r * stride + (b + k) * kBlock, av);
+          acc[r] = _mm256_fmadd_ps(_mm256_permutevar8x32_ps(sc[r], idx), _mm256_cvtepi32_ps(p), acc[r]);
         }
       }
-      for (; b < nb; ++b) {
-        const __m256i av = load256(a[b].qs);
-        if constexpr (kQ4) corr = _mm256_sub_epi32(_mm256_setzero_si256(), dot_u8s8(eight, av));
-        for (int r = 0; r < R; ++r) {
-          const uint8_t* blk = w + r * stride + b * kBlock;
-          const __m256 scale = _mm256_set1_ps(load_fp16(blk) * ad[b]);
-          acc[r] = _mm256_fmadd_ps(scale, _mm256_cvtepi32_ps(int_dot_q8_0<kQ4>(blk, av, corr)), acc[r]);
-        }
-      }
-      for (int r = 0; r < R; ++r) out[r] = hsum(acc[r]);
     }
-  };
+    for (; b < nb; ++b) {
+      const __m256i av = load256(a[b].qs);
+      for (int r = 0; r < R; ++r) {
+        const uint8_t* blk = w + r * stride + b * kBlock;
+        const __m256 scale = _mm256_set1_ps(load_fp16(blk) * ad[b]);
+        acc[r] = _mm256_fmadd_ps(scale, _mm256_cvtepi32_ps(int_dot_q8_0(blk, av)), acc[r]);
+      }
+    }
+    for (int r = 0; r < R; ++r) out[r] = hsum(acc[r]);
+  }
 };
 
 // ---- Q4_0 / Q4_1: rows in pairs ------------------------------------------------------------
@@ -362,7 +347,7 @@ struct KQ4Pairs {
     // ascale: Q4_0: d_a per block; Q4_1: (d_a, s_a) per block.
     static void run(const uint8_t* w, size_t stride, float* out, const uint8_t* pf_end, int64_t nb, const ActBlock* a,
                     const float* ascale) {
-      const bool pf = may_prefetch<R>(w, stride, pf_end);
+      const uintptr_t pf = prefetch_base<R>(w, stride, pf_end);
       __m256 acc[P + 1];  // acc[P]: the odd row (low 4 lanes)
       __m256 accm[R];     // Q4_1: odd lanes accumulate m_w * s_a
       for (int p = 0; p <= P; ++p) acc[p] = _mm256_setzero_ps();
@@ -376,7 +361,7 @@ struct KQ4Pairs {
           const __m256 ds = _mm256_loadu_ps(ascale + 2 * b);  // da0 sa0 da1 sa1 ...
           __m256 s8[R];
           for (int r = 0; r < R; ++r) {
-            if (pf) prefetch_next<4 * kBlock>(w, (r + R) * stride + static_cast<size_t>(b) * kBlock);
+            if (pf) prefetch_at<4 * kBlock>(pf, r * stride + static_cast<size_t>(b) * kBlock);
             s8[r] = _mm256_mul_ps(gather4_fp16_pairs(w + r * stride + b * kBlock, kBlock), ds);  // dw*da mw*sa ...
             accm[r] = _mm256_add_ps(accm[r], s8[r]);
           }
@@ -387,7 +372,7 @@ struct KQ4Pairs {
           const __m128 da = _mm_loadu_ps(ascale + b);
           __m128 s4[R];
           for (int r = 0; r < R; ++r) {
-            if (pf) prefetch_next<4 * kBlock>(w, (r + R) * stride + static_cast<size_t>(b) * kBlock);
+            if (pf) prefetch_at<4 * kBlock>(pf, r * stride + static_cast<size_t>(b) * kBlock);
             s4[r] = _mm_mul_ps(gather4_fp16(w + r * stride + b * kBlock, kBlock), da);
           }
           for (int p = 0; p < P; ++p) sp[p] = _mm256_set_m128(s4[2 * p + 1], s4[2 * p]);  // [r: s0..s3 | r+1: s0..s3]
@@ -497,55 +482,54 @@ inline __m128i q8k_pair_sums(const block_q8_K& a) {
   return _mm_packs_epi32(_mm256_castsi256_si128(p), _mm256_extracti128_si256(p, 1));
 }
 
+// The K-quant kernels work one row at a time: a super-block has enough work to hide the
+// per-row costs, and a single row is one sequential stream that the hardware prefetchers
+// follow (so no software prefetch).
 template <bool kQ5>
 struct KQ45K {
+  static constexpr size_t kBlock = kQ5 ? sizeof(block_q5_K) : sizeof(block_q4_K);
+
+  static float row(const uint8_t* w, int64_t nb, const block_q8_K* a) {
+    __m256 acc = _mm256_setzero_ps();
+    __m128 accm = _mm_setzero_ps();
+    const __m256i m4 = _mm256_set1_epi8(0x0F);
+    for (int64_t b = 0; b < nb; ++b) {
+      const block_q8_K& ab = a[b];
+      const uint8_t* blk = w + b * kBlock;
+      const __m256i scmn = _mm256_cvtepu8_epi16(k4_scales_mins(blk + 4));  // sc0..7 | mn0..7 as int16
+      // sum_j mn_j * (sum of the 32 activations of sub-block j)
+      const __m128i msum = _mm_madd_epi16(_mm256_extracti128_si256(scmn, 1), q8k_pair_sums(ab));
+      const __m256i sc = _mm256_permute2x128_si256(scmn, scmn, 0x00);  // sc0..7 | sc0..7
+      const uint8_t* qs = blk + (kQ5 ? 48 : 16);
+      __m256i qh = kQ5 ? load256(blk + 16) : _mm256_setzero_si256();
+      __m256i isum = _mm256_setzero_si256();
+      for (int c = 0; c < 4; ++c) {
+        const __m256i q = load256(qs + 32 * c);
+        __m256i lo = _mm256_and_si256(q, m4);
+        __m256i hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
+        if constexpr (kQ5) {
+          // bit 2c (then 2c+1) of each qh byte becomes bit 4 of the value.
+          const __m256i b4 = _mm256_set1_epi8(0x10);
+          lo = _mm256_or_si256(lo, _mm256_and_si256(_mm256_slli_epi16(qh, 4), b4));
+          hi = _mm256_or_si256(hi, _mm256_and_si256(_mm256_slli_epi16(qh, 3), b4));
+          qh = _mm256_srli_epi16(qh, 2);
+        }
+        const __m256i p0 = _mm256_madd_epi16(_mm256_maddubs_epi16(lo, load256(ab.qs + 64 * c)), bcast16(sc, 2 * c));
+        const __m256i p1 = _mm256_madd_epi16(_mm256_maddubs_epi16(hi, load256(ab.qs + 64 * c + 32)), bcast16(sc, 2 * c + 1));
+        isum = _mm256_add_epi32(isum, _mm256_add_epi32(p0, p1));
+      }
+      const __m128 dd = _mm_mul_ps(_mm_cvtph_ps(_mm_cvtsi32_si128(static_cast<int>(load_u32(blk)))),
+                                   _mm_set1_ps(ab.d));  // [d*da, dmin*da, 0, 0]
+      acc = _mm256_fmadd_ps(_mm256_broadcastss_ps(dd), _mm256_cvtepi32_ps(isum), acc);
+      accm = _mm_fmadd_ps(_mm_shuffle_ps(dd, dd, 0x55), _mm_cvtepi32_ps(msum), accm);
+    }
+    return hsum(acc) - hsum128(accm);
+  }
+
   template <int R>
   struct K {
-    static void run(const uint8_t* w, size_t stride, float* out, const uint8_t* pf_end, int64_t nb, const block_q8_K* a) {
-      const bool pf = may_prefetch<R>(w, stride, pf_end);
-      constexpr size_t kBlock = kQ5 ? sizeof(block_q5_K) : sizeof(block_q4_K);
-      __m256 acc[R];
-      __m128 accm[R];
-      for (int r = 0; r < R; ++r) {
-        acc[r] = _mm256_setzero_ps();
-        accm[r] = _mm_setzero_ps();
-      }
-      const __m256i m4 = _mm256_set1_epi8(0x0F);
-      for (int64_t b = 0; b < nb; ++b) {
-        const block_q8_K& ab = a[b];
-        const __m128i pairs = q8k_pair_sums(ab);
-        for (int r = 0; r < R; ++r) {
-          const uint8_t* blk = w + r * stride + b * kBlock;
-          if (pf) prefetch_next<kBlock>(w, (r + R) * stride + static_cast<size_t>(b) * kBlock);
-          const __m256i scmn = _mm256_cvtepu8_epi16(k4_scales_mins(blk + 4));  // sc0..7 | mn0..7
-          const __m128i msum = _mm_madd_epi16(_mm256_extracti128_si256(scmn, 1), pairs);
-          const __m256i sc = _mm256_permute2x128_si256(scmn, scmn, 0x00);       // sc0..7 | sc0..7
-          const uint8_t* qs = blk + (kQ5 ? 48 : 16);
-          __m256i qh = kQ5 ? load256(blk + 16) : _mm256_setzero_si256();
-          __m256i isum = _mm256_setzero_si256();
-          for (int c = 0; c < 4; ++c) {
-            const __m256i q = load256(qs + 32 * c);
-            __m256i lo = _mm256_and_si256(q, m4);
-            __m256i hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
-            if constexpr (kQ5) {
-              // bit 2c (then 2c+1) of each qh byte becomes bit 4 of the value.
-              const __m256i b4 = _mm256_set1_epi8(0x10);
-              lo = _mm256_or_si256(lo, _mm256_and_si256(_mm256_slli_epi16(qh, 4), b4));
-              hi = _mm256_or_si256(hi, _mm256_and_si256(_mm256_slli_epi16(qh, 3), b4));
-              qh = _mm256_srli_epi16(qh, 2);
-            }
-            const __m256i p0 = _mm256_madd_epi16(_mm256_maddubs_epi16(lo, load256(ab.qs + 64 * c)), bcast16(sc, 2 * c));
-            const __m256i p1 =
-                _mm256_madd_epi16(_mm256_maddubs_epi16(hi, load256(ab.qs + 64 * c + 32)), bcast16(sc, 2 * c + 1));
-            isum = _mm256_add_epi32(isum, _mm256_add_epi32(p0, p1));
-          }
-          const __m128 dd = _mm_mul_ps(_mm_cvtph_ps(_mm_cvtsi32_si128(static_cast<int>(load_u32(blk)))),
-                                       _mm_set1_ps(ab.d));  // [d*da, dmin*da, 0, 0]
-          acc[r] = _mm256_fmadd_ps(_mm256_broadcastss_ps(dd), _mm256_cvtepi32_ps(isum), acc[r]);
-          accm[r] = _mm_fmadd_ps(_mm_shuffle_ps(dd, dd, 0x55), _mm_cvtepi32_ps(msum), accm[r]);
-        }
-      }
-      for (int r = 0; r < R; ++r) out[r] = hsum(acc[r]) - hsum128(accm[r]);
+    static void run(const uint8_t* w, size_t stride, float* out, const uint8_t*, int64_t nb, const block_q8_K* a) {
+      for (int r = 0; r < R; ++r) out[r] = row(w + r * stride, nb, a);
     }
   };
 };
@@ -558,47 +542,47 @@ alignas(16) const uint8_t kScalePair[8][16] = {
 #undef SP
 };
 
-template <int R>
 struct KQ6K {
-  static void run(const uint8_t* w, size_t stride, float* out, const uint8_t* pf_end, int64_t nb, const block_q8_K* a) {
-      const bool pf = may_prefetch<R>(w, stride, pf_end);
-    __m256 acc[R];
-    for (int r = 0; r < R; ++r) acc[r] = _mm256_setzero_ps();
+  static float row(const uint8_t* w, int64_t nb, const block_q8_K* a) {
+    __m256 acc = _mm256_setzero_ps();
     const __m256i m4 = _mm256_set1_epi8(0x0F);
     const __m256i m30 = _mm256_set1_epi8(0x30);
     for (int64_t b = 0; b < nb; ++b) {
       const block_q8_K& ab = a[b];
-      const __m256i bsums = load256(ab.bsums);
-      for (int r = 0; r < R; ++r) {
-        const auto* blk = reinterpret_cast<const block_q6_K*>(w + r * stride + b * sizeof(block_q6_K));
-        if (pf) prefetch_next<sizeof(block_q6_K)>(w, (r + R) * stride + static_cast<size_t>(b) * sizeof(block_q6_K));
-        const __m128i sc8 = load128(blk->scales);
-        // sum_j sc_j * sum_{16} (q - 32) a = sum_j sc_j dot_j - 32 * sum_j sc_j bsum_j
-        __m256i isum = _mm256_slli_epi32(_mm256_madd_epi16(_mm256_cvtepi8_epi16(sc8), bsums), 5);
-        isum = _mm256_sub_epi32(_mm256_setzero_si256(), isum);
-        for (int h = 0; h < 2; ++h) {
-          const __m256i ql0 = load256(blk->ql + 64 * h);
-          const __m256i ql1 = load256(blk->ql + 64 * h + 32);
-          const __m256i qh = load256(blk->qh + 32 * h);
-          const __m256i q[4] = {
-              _mm256_or_si256(_mm256_and_si256(ql0, m4), _mm256_and_si256(_mm256_slli_epi16(qh, 4), m30)),
-              _mm256_or_si256(_mm256_and_si256(ql1, m4), _mm256_and_si256(_mm256_slli_epi16(qh, 2), m30)),
-              _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql0, 4), m4), _mm256_and_si256(qh, m30)),
-              _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql1, 4), m4),
-                              _mm256_and_si256(_mm256_srli_epi16(qh, 2), m30)),
-          };
-          for (int k = 0; k < 4; ++k) {
-            const __m128i sp = _mm_shuffle_epi8(sc8, _mm_load_si128(reinterpret_cast<const __m128i*>(kScalePair[4 * h + k])));
-            const __m256i p = _mm256_maddubs_epi16(q[k], load256(ab.qs + 128 * h + 32 * k));
-            isum = _mm256_add_epi32(isum, _mm256_madd_epi16(p, _mm256_cvtepi8_epi16(sp)));
-          }
+      const auto* blk = reinterpret_cast<const block_q6_K*>(w + b * sizeof(block_q6_K));
+      const __m128i sc8 = load128(blk->scales);
+      // sum_j sc_j * sum_{16} (q - 32) a = sum_j sc_j dot_j - 32 * sum_j sc_j bsum_j
+      __m256i isum = _mm256_slli_epi32(_mm256_madd_epi16(_mm256_cvtepi8_epi16(sc8), load256(ab.bsums)), 5);
+      isum = _mm256_sub_epi32(_mm256_setzero_si256(), isum);
+      for (int h = 0; h < 2; ++h) {
+        const __m256i ql0 = load256(blk->ql + 64 * h);
+        const __m256i ql1 = load256(blk->ql + 64 * h + 32);
+        const __m256i qh = load256(blk->qh + 32 * h);
+        const __m256i q[4] = {
+            _mm256_or_si256(_mm256_and_si256(ql0, m4), _mm256_and_si256(_mm256_slli_epi16(qh, 4), m30)),
+            _mm256_or_si256(_mm256_and_si256(ql1, m4), _mm256_and_si256(_mm256_slli_epi16(qh, 2), m30)),
+            _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql0, 4), m4), _mm256_and_si256(qh, m30)),
+            _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql1, 4), m4),
+                            _mm256_and_si256(_mm256_srli_epi16(qh, 2), m30)),
+        };
+        for (int k = 0; k < 4; ++k) {
+          const __m128i sp = _mm_shuffle_epi8(sc8, _mm_load_si128(reinterpret_cast<const __m128i*>(kScalePair[4 * h + k])));
+          const __m256i p = _mm256_maddubs_epi16(q[k], load256(ab.qs + 128 * h + 32 * k));
+          isum = _mm256_add_epi32(isum, _mm256_madd_epi16(p, _mm256_cvtepi8_epi16(sp)));
         }
-        const float scale = load_fp16(&blk->d) * ab.d;
-        acc[r] = _mm256_fmadd_ps(_mm256_set1_ps(scale), _mm256_cvtepi32_ps(isum), acc[r]);
       }
+      const float scale = load_fp16(&blk->d) * ab.d;
+      acc = _mm256_fmadd_ps(_mm256_set1_ps(scale), _mm256_cvtepi32_ps(isum), acc);
     }
-    for (int r = 0; r < R; ++r) out[r] = hsum(acc[r]);
+    return hsum(acc);
   }
+
+  template <int R>
+  struct K {
+    static void run(const uint8_t* w, size_t stride, float* out, const uint8_t*, int64_t nb, const block_q8_K* a) {
+      for (int r = 0; r < R; ++r) out[r] = row(w + r * stride, nb, a);
+    }
+  };
 };
 
 }  // namespace
@@ -623,7 +607,7 @@ bool vec_dot_rows(GgmlType weight, int64_t n, const void* w_rows, size_t row_str
       Scratch s(static_cast<size_t>(nb));
       for (int64_t b = 0; b < nb; ++b) s.get()[b] = fp16_to_f32(a[b].d);
       if (weight == GgmlType::Q8_0)
-        for_row_groups<KQ8_0Act<false>::K>(n_rows, w, row_stride, out, nb, a, static_cast<const float*>(s.get()));
+        for_row_groups<KQ8_0>(n_rows, w, row_stride, out, nb, a, static_cast<const float*>(s.get()));
       else
         for_row_groups<KQ4Pairs<false>::K>(n_rows, w, row_stride, out, nb, a, static_cast<const float*>(s.get()));
       return true;
@@ -646,7 +630,7 @@ bool vec_dot_rows(GgmlType weight, int64_t n, const void* w_rows, size_t row_str
       for_row_groups<KQ45K<true>::K>(n_rows, w, row_stride, out, n / QK_K, static_cast<const block_q8_K*>(act));
       return true;
     case GgmlType::Q6_K:
-      for_row_groups<KQ6K>(n_rows, w, row_stride, out, n / QK_K, static_cast<const block_q8_K*>(act));
+      for_row_groups<KQ6K::K>(n_rows, w, row_stride, out, n / QK_K, static_cast<const block_q8_K*>(act));
       return true;
     default: return false;
   }

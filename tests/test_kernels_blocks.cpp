@@ -10,6 +10,7 @@
 #include "kernels/fp16.h"
 #include "kernels/ggml_type.h"
 #include "kernels/quant_blocks.h"
+#include "kernels/quantize.h"
 #include "kernels/vec_dot.h"
 
 using namespace actinfer;
@@ -258,7 +259,76 @@ TEST_CASE("kernels: activation types and argument errors") {
   float out[2];
   CHECK_THROWS_AS(vec_dot_rows(GgmlType::Q4_1, 40, bytes, 20, 2, bytes, out), std::invalid_argument);
   vec_dot_rows(GgmlType::Q4_1, 32, bytes, 20, 0, bytes, out);  // no rows: nothing to do
+  // Empty rows: the dot is 0.
+  for (GgmlType t : {GgmlType::F32, GgmlType::F16, GgmlType::BF16, GgmlType::Q8_0, GgmlType::Q4_0, GgmlType::Q4_1,
+                     GgmlType::Q4_K, GgmlType::Q5_K, GgmlType::Q6_K}) {
+    CHECK(vec_dot(t, 0, bytes, bytes) == 0.0f);
+    CHECK(scalar::vec_dot(t, 0, bytes, bytes) == 0.0f);
+  }
   // F32 rows of any length are fine (no blocks).
   const float w[3] = {1, 2, 3}, x[3] = {4, 5, 6};
   CHECK(vec_dot(GgmlType::F32, 3, w, x) == 32.0f);
+}
+
+TEST_CASE("kernels: hand-computed quantization") {
+  float x[32];
+  // Q8_0: max |x| = 127 gives d = 1, and x = k + 0.5 rounds away from zero.
+  for (int i = 0; i < 31; ++i) x[i] = static_cast<float>(i) - 15.5f;  // -15.5 .. 14.5
+  x[31] = 127.0f;
+  block_q8_0 q8{};
+  quantize_row(GgmlType::Q8_0, x, &q8, 32);
+  CHECK(q8.d == kHalf1);
+  CHECK(q8.qs[0] == -16);   // -15.5
+  CHECK(q8.qs[15] == -1);   // -0.5
+  CHECK(q8.qs[16] == 1);    // 0.5
+  CHECK(q8.qs[30] == 15);   // 14.5
+  CHECK(q8.qs[31] == 127);
+  block_q8_0 q8a{};
+  quantize_activation(GgmlType::Q4_0, x, &q8a, 32);
+  CHECK(std::memcmp(&q8, &q8a, sizeof q8) == 0);
+
+  // Q8_1: the same plus s = d * sum(q) = (-16 - 15 ... -1) + (1 ... 15) + 127 = -16 + 127 = 111.
+  block_q8_1 q81{};
+  quantize_row(GgmlType::Q8_1, x, &q81, 32);
+  CHECK(q81.d == kHalf1);
+  CHECK(fp16_to_f32(q81.s) == 111.0f);
+
+  // Q4_0: the extreme -8 gives d = -8 / -8 = 1; q = trunc(x + 8.5), so x = k - 8 gives q = k.
+  for (int i = 0; i < 32; ++i) x[i] = static_cast<float>(i % 16) - 8.0f;
+  block_q4_0 q40{};
+  quantize_row(GgmlType::Q4_0, x, &q40, 32);
+  CHECK(q40.d == kHalf1);
+  for (int i = 0; i < 16; ++i) CHECK(q40.qs[i] == (i | (i << 4)));
+
+  // Q4_1: min -3, max 12 gives d = 15 / 15 = 1, m = -3; q = trunc(x + 3 + 0.5).
+  for (int i = 0; i < 32; ++i) x[i] = static_cast<float>(i % 16) - 3.0f;
+  block_q4_1 q41{};
+  quantize_row(GgmlType::Q4_1, x, &q41, 32);
+  CHECK(q41.d == kHalf1);
+  CHECK(q41.m == 0xC200);  // -3.0
+  for (int i = 0; i < 16; ++i) CHECK(q41.qs[i] == (i | (i << 4)));
+
+  // F16 / BF16 rows.
+  const float f[3] = {1.0f, -2.0f, 0.1f};
+  uint16_t h[3], bf[3];
+  quantize_row(GgmlType::F16, f, h, 3);
+  quantize_row(GgmlType::BF16, f, bf, 3);
+  CHECK(h[0] == 0x3C00);
+  CHECK(h[1] == 0xC000);
+  CHECK(h[2] == 0x2E66);
+  CHECK(bf[0] == 0x3F80);
+  CHECK(bf[1] == 0xC000);
+  CHECK(bf[2] == 0x3DCD);  // 0.1f = 0x3DCCCCCD rounds up
+
+  // Q8_K: d = max|x| / 127 kept as a float; bsums are sums of 16.
+  float y[256];
+  for (int i = 0; i < 256; ++i) y[i] = static_cast<float>((i % 16) - 8);  // max |y| = 8
+  y[255] = 127.0f;                                                      // d = 1
+  block_q8_K q8k{};
+  quantize_row(GgmlType::Q8_K, y, &q8k, 256);
+  CHECK(q8k.d == 1.0f);
+  CHECK(q8k.qs[0] == -8);
+  CHECK(q8k.qs[255] == 127);
+  CHECK(q8k.bsums[0] == -8);        // (-8 + ... + 7)
+  CHECK(q8k.bsums[15] == -8 - 7 + 127);  // the last group's 7 became 127
 }

@@ -127,8 +127,9 @@ TEST_CASE("kernels: quantize_activation gives the bytes of quantize_row") {
       CAPTURE(name(at));
       CAPTURE(n);
       std::vector<float> x = gaussian(rng, n, 3.0f);
-      // Rounding ties: exact multiples of half a quantization step in one block.
-      for (int i = 0; i < 32; ++i) x[static_cast<size_t>(i)] = (i - 16) * 0.5f * (127.0f / 16.0f) / 127.0f * 16.0f;
+      // Rounding ties: with max |x| = 127 the step is 1, so k + 0.5 lies halfway.
+      for (int i = 0; i < 32; ++i) x[static_cast<size_t>(i)] = static_cast<float>(i - 16) + 0.5f;
+      x[5] = 127.0f;
       std::fill(x.begin() + 32, x.begin() + 64, 0.0f);  // an all-zero block
       x[64] = 1e30f;                                    // a huge value
       std::vector<uint8_t> a(static_cast<size_t>(row_bytes(at, n))), b(a.size()), c(a.size());

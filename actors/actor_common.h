@@ -1,0 +1,32 @@
+// Small helpers every actor of the runtime shares.
+#pragma once
+#include <memory>
+#include <string>
+
+#include "protocol/messages.h"
+#include "trace/trace_buffer.h"
+
+namespace actinfer::actors {
+
+// A fresh [n_tokens][width] activation for a layer.
+inline std::shared_ptr<protocol::Activation> make_activation(int layer, int n_tokens, int width) {
+  auto a = std::make_shared<protocol::Activation>();
+  a->layer = layer;
+  a->n_tokens = n_tokens;
+  a->width = width;
+  a->data.assign(static_cast<size_t>(n_tokens) * width, 0.0f);
+  return a;
+}
+
+inline uint64_t activation_bytes(const protocol::ActivationPtr& a) { return a ? a->data.size() * sizeof(float) : 0; }
+
+// Records a message's flight from its send time to now.
+inline void trace_message(trace::TraceBuffer& buf, const char* name, int layer, int token, int64_t sent_ns, uint64_t bytes) {
+  if (buf.enabled() && sent_ns > 0) buf.record({name, trace::SpanKind::Message, layer, token, sent_ns, trace::now_ns(), bytes});
+}
+
+inline void trace_job(trace::TraceBuffer& buf, const char* name, const protocol::JobDone& d, int token, uint64_t bytes) {
+  if (buf.enabled()) buf.record({name, trace::SpanKind::Compute, d.layer, token, d.start_ns, d.end_ns, bytes});
+}
+
+}  // namespace actinfer::actors

@@ -1,0 +1,193 @@
+#include "actors/actor_runtime.h"
+
+#include <sstream>
+#include <stdexcept>
+#include <vector>
+
+#include "actors/cold_shard.h"
+#include "actors/cpu_worker.h"
+#include "actors/gpu_worker.h"
+#include "actors/merge.h"
+#include "actors/neuron_split.h"
+#include "actors/predictor.h"
+#include "caf/actor_system.hpp"
+#include "caf/actor_system_config.hpp"
+#include "caf/atom.hpp"
+#include "caf/exit_reason.hpp"
+#include "caf/scoped_actor.hpp"
+#include "caf/send.hpp"
+#include "protocol/messages.h"
+#include "protocol/wiring.h"
+#include "trace/chrome_trace.h"
+#include "trace/trace_buffer.h"
+
+namespace actinfer {
+
+struct ActorRuntime::Impl {
+  std::shared_ptr<const ModelWeights> weights;
+  ActorRuntimeOptions options;
+  std::shared_ptr<const topology::Topology> topo;
+  NeuronSplit split;
+  int n_ctx = 0;
+  int n_past = 0;
+  uint64_t step = 0;
+  std::vector<float> logits;
+  int n_logits = 0;
+  std::vector<std::shared_ptr<const ColdShard>> shards;
+  caf::actor_system_config cfg;
+  std::unique_ptr<caf::actor_system> sys;
+  caf::actor gpu, predictor, merge;
+  std::vector<caf::actor> cpu;
+  trace::TraceBuffer driver_trace{"driver", "driver", false};
+
+  std::vector<caf::actor> all_actors() const {
+    std::vector<caf::actor> v = {gpu, predictor, merge};
+    v.insert(v.end(), cpu.begin(), cpu.end());
+    return v;
+  }
+};
+
+namespace {
+
+void check_options(const ActorRuntimeOptions& o, const topology::Topology& topo) {
+  if (o.teams.empty() && o.hot_fraction < 1.0)
+    throw std::invalid_argument("hot fraction " + std::to_string(o.hot_fraction) + " leaves cold neurons but no CPU-worker team is configured");
+  const int n_nodes = static_cast<int>(topo.numa_nodes().size());
+  for (size_t i = 0; i < o.teams.size(); ++i) {
+    const TeamOptions& t = o.teams[i];
+    if (t.numa_node < 0 || t.numa_node >= n_nodes)
+      throw std::invalid_argument("team " + std::to_string(i) + ": NUMA node " + std::to_string(t.numa_node) +
+                                  " does not exist (the topology has " + std::to_string(n_nodes) + ")");
+    if (t.threads < 1) throw std::invalid_argument("team " + std::to_string(i) + ": threads must be >= 1");
+  }
+  if (o.scheduler_threads < 1) throw std::invalid_argument("scheduler threads must be >= 1");
+  if (o.predictor != "oracle" && o.predictor != "all")
+    throw std::invalid_argument("predictor '" + o.predictor + "' is not oracle or all");
+  if (o.scheduler_policy != "sharing" && o.scheduler_policy != "stealing")
+    throw std::invalid_argument("scheduler policy '" + o.scheduler_policy + "' is not sharing or stealing");
+}
+
+}  // namespace
+
+ActorRuntime::ActorRuntime(std::shared_ptr<const ModelWeights> weights, ActorRuntimeOptions options)
+    : impl_(std::make_unique<Impl>()) {
+  Impl& m = *impl_;
+  m.weights = std::move(weights);
+  m.options = std::move(options);
+  const ModelConfig& c = m.weights->config();
+  m.n_ctx = checked_context(m.options.engine, c);
+  m.topo = std::make_shared<const topology::Topology>(topology::Topology::from_spec(m.options.topology));
+  check_options(m.options, *m.topo);
+  const int block = static_cast<int>(traits(m.weights->layers()[0].down.type).block_elems);
+  m.split = split_neurons(c.d_ff, m.options.hot_fraction, static_cast<int>(m.options.teams.size()), block);
+  for (size_t i = 0; i < m.options.teams.size(); ++i)
+    m.shards.push_back(std::make_shared<const ColdShard>(*m.weights, m.split.cold[i], *m.topo, m.options.teams[i].numa_node));
+
+  m.cfg.set("scheduler.policy", caf::atom_from_string(m.options.scheduler_policy));
+  m.cfg.set("scheduler.max-threads", static_cast<size_t>(m.options.scheduler_threads));
+  m.cfg.set("logger.console", caf::atom("none"));
+  m.sys = std::make_unique<caf::actor_system>(m.cfg);
+  m.driver_trace = trace::TraceBuffer("driver", "driver", m.options.trace);
+
+  const bool tr = m.options.trace;
+  m.gpu = actors::spawn_gpu_worker(*m.sys, {m.weights, m.split.hot, m.options.engine, m.n_ctx, m.options.host_pus, m.topo, tr});
+  m.predictor = actors::spawn_predictor(*m.sys, {m.weights, m.options.predictor, m.split.hot, m.split.cold, m.n_ctx,
+                                                 m.options.engine.exact_activations, tr});
+  m.merge = actors::spawn_merge(*m.sys, {c.d_model, tr});
+  for (size_t i = 0; i < m.options.teams.size(); ++i) {
+    const TeamOptions& t = m.options.teams[i];
+    std::vector<int> pus = t.pus;
+    if (pus.empty() && !m.topo->is_synthetic() && m.topo->numa_nodes().size() > 1) pus = topology::pus_of_node(*m.topo, t.numa_node);
+    m.cpu.push_back(actors::spawn_cpu_worker(*m.sys, {static_cast<int>(i) + 1, m.weights, m.shards[i], t.threads, pus, m.topo,
+                                                      m.options.engine.max_batch, m.n_ctx, m.options.engine.exact_activations, tr}));
+  }
+  const protocol::Wiring wiring{m.gpu, m.predictor, m.merge, m.cpu};
+  for (const caf::actor& a : m.all_actors()) caf::anon_send(a, wiring);
+}
+
+ActorRuntime::~ActorRuntime() {
+  // Explicit shutdown: actors drop each other's handles when they exit, so the
+  // actor system's destructor has nothing left to wait for.
+  for (const caf::actor& a : impl_->all_actors()) caf::anon_send_exit(a, caf::exit_reason::user_shutdown);
+  impl_->gpu = impl_->predictor = impl_->merge = caf::actor{};
+  impl_->cpu.clear();
+  impl_->sys.reset();
+}
+
+const ModelConfig& ActorRuntime::config() const { return impl_->weights->config(); }
+int ActorRuntime::n_past() const { return impl_->n_past; }
+int ActorRuntime::n_ctx() const { return impl_->n_ctx; }
+
+void ActorRuntime::rewind(int n) {
+  if (n < 0 || n > impl_->n_past) throw std::out_of_range("cannot rewind to position " + std::to_string(n) + " of " + std::to_string(impl_->n_past));
+  impl_->n_past = n;
+}
+
+std::span<const float> ActorRuntime::logits(int i) const {
+  const Impl& m = *impl_;
+  if (m.n_logits == 0) throw std::logic_error("no logits: nothing evaluated yet");
+  if (i < 0) i += m.n_logits;
+  if (i < 0 || i >= m.n_logits) throw std::out_of_range("logits index " + std::to_string(i) + " of " + std::to_string(m.n_logits));
+  const size_t nv = static_cast<size_t>(config().n_vocab);
+  return {m.logits.data() + static_cast<size_t>(i) * nv, nv};
+}
+
+void ActorRuntime::eval(std::span<const int32_t> tokens, bool all_logits) {
+  Impl& m = *impl_;
+  check_eval(tokens, config(), m.n_past, m.n_ctx);
+  const size_t nv = static_cast<size_t>(config().n_vocab);
+  m.n_logits = 0;
+  m.logits.resize((all_logits ? tokens.size() : 1) * nv);
+  caf::scoped_actor self{*m.sys};
+  const size_t B = static_cast<size_t>(m.options.engine.max_batch);
+  for (size_t off = 0; off < tokens.size(); off += B) {
+    const size_t n = std::min(tokens.size() - off, B);
+    const bool last = off + n == tokens.size();
+    protocol::EvalRequest req{++m.step, std::vector<int32_t>(tokens.begin() + off, tokens.begin() + off + n), m.n_past, all_logits};
+    auto scope = m.driver_trace.scope("forward", -1, m.n_past);
+    std::string failure;
+    self->request(m.gpu, caf::infinite, std::move(req))
+        .receive(
+            [&](const protocol::LogitsReply& r) {
+              if (all_logits || last) {
+                const auto& src = *r.logits;
+                const size_t rows = all_logits ? static_cast<size_t>(r.n_rows) : 1;
+                std::copy(src.end() - static_cast<std::ptrdiff_t>(rows * nv), src.end(), m.logits.begin() + static_cast<std::ptrdiff_t>(m.n_logits * nv));
+                m.n_logits += static_cast<int>(rows);
+              }
+            },
+            [&](caf::error& e) { failure = m.sys->render(e); });
+    if (!failure.empty()) throw std::runtime_error("actor runtime: forward step failed: " + failure);
+    m.n_past += static_cast<int>(n);
+  }
+}
+
+void ActorRuntime::write_trace(const std::filesystem::path& path) {
+  Impl& m = *impl_;
+  if (!m.options.trace) throw std::logic_error("tracing was not enabled for this runtime");
+  std::vector<trace::TraceBuffer> buffers = {m.driver_trace};
+  caf::scoped_actor self{*m.sys};
+  for (const caf::actor& a : m.all_actors()) {
+    self->request(a, caf::infinite, protocol::CollectTrace{})
+        .receive([&](const protocol::TraceHandoff& h) { buffers.push_back(*h.buffer); },
+                 [&](caf::error& e) { throw std::runtime_error("collecting a trace failed: " + m.sys->render(e)); });
+  }
+  trace::write_chrome_trace(path, buffers);
+}
+
+std::string ActorRuntime::describe() const {
+  const Impl& m = *impl_;
+  std::ostringstream o;
+  const auto& c = config();
+  o << "actor runtime: " << c.n_layers << " layers, " << c.d_ff << " FFN neurons per layer, predictor " << m.options.predictor
+    << ", scheduler " << m.options.scheduler_policy << " x" << m.options.scheduler_threads << "\n";
+  o << "  gpu-worker (host backend): attention, lm_head, hot neurons " << m.split.hot.count() << " ("
+    << default_thread_count(m.options.engine.n_threads) << " threads)\n";
+  for (size_t i = 0; i < m.shards.size(); ++i)
+    o << "  cpu-worker-" << i + 1 << ": cold neurons [" << m.split.cold[i].begin << ", " << m.split.cold[i].end << ") on NUMA node "
+      << m.options.teams[i].numa_node << ", " << m.options.teams[i].threads << " threads, "
+      << m.shards[i]->bytes() / 1e6 << " MB " << (m.shards[i]->node_bound() ? "node-local" : "unbound: " + m.shards[i]->warning()) << "\n";
+  return o.str();
+}
+
+}  // namespace actinfer

@@ -1,0 +1,39 @@
+// The actor runtime as an Evaluator: spawns the gpu-worker, CPU-worker teams,
+// predictor and merge actors on CAF and drives one forward step per eval().
+// CAF stays inside the .cpp: includers see only this interface.
+#pragma once
+#include <filesystem>
+#include <memory>
+#include <span>
+#include <string>
+
+#include "actors/runtime_options.h"
+#include "engine/evaluator.h"
+#include "model/model_weights.h"
+
+namespace actinfer {
+
+class ActorRuntime final : public Evaluator {
+ public:
+  // Throws std::invalid_argument naming the bad option (team node absent, fraction...).
+  ActorRuntime(std::shared_ptr<const ModelWeights> weights, ActorRuntimeOptions options);
+  ~ActorRuntime() override;
+
+  const ModelConfig& config() const override;
+  void eval(std::span<const int32_t> tokens, bool all_logits) override;
+  std::span<const float> logits(int i = -1) const override;
+  int n_past() const override;
+  int n_ctx() const override;
+  void rewind(int n) override;
+
+  // Collects every actor's spans and writes a Chrome trace (needs options.trace).
+  void write_trace(const std::filesystem::path& path);
+  // One line per actor: what it computes and where.
+  std::string describe() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace actinfer

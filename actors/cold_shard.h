@@ -1,0 +1,32 @@
+// A CPU-worker team's cold neurons of every layer, copied into memory bound to
+// the team's NUMA node: rows [begin, end) of gate and up and the same columns
+// of down, so the team never reads another node's memory.
+#pragma once
+#include <memory>
+#include <vector>
+
+#include "engine/layer_ops.h"
+#include "engine/neuron_slice.h"
+#include "model/model_weights.h"
+#include "topology/node_memory.h"
+#include "topology/topology.h"
+
+namespace actinfer {
+
+class ColdShard {
+ public:
+  ColdShard(const ModelWeights& w, NeuronRun run, const topology::Topology& topo, int numa_node);
+  const NeuronRun& run() const { return run_; }
+  int n_neurons() const { return run_.end - run_.begin; }
+  const FfnWeights& layer(int l) const { return layers_[static_cast<size_t>(l)]; }
+  size_t bytes() const { return memory_.size(); }
+  bool node_bound() const { return memory_.bound(); }
+  const std::string& warning() const { return memory_.warning(); }
+
+ private:
+  NeuronRun run_;
+  topology::NodeLocalBuffer memory_;
+  std::vector<FfnWeights> layers_;
+};
+
+}  // namespace actinfer

@@ -1,0 +1,71 @@
+#include "actors/cpu_worker.h"
+
+#include <string>
+
+#include "actors/actor_common.h"
+#include "actors/pinning_hook.h"
+#include "caf/event_based_actor.hpp"
+#include "caf/send.hpp"
+#include "caf/stateful_actor.hpp"
+#include "engine/layer_ops.h"
+#include "engine/worker_team.h"
+#include "protocol/wiring.h"
+
+namespace actinfer::actors {
+namespace {
+
+using namespace protocol;
+
+struct CpuWorkerState {
+  CpuWorkerArgs args;
+  std::unique_ptr<Workspace> ws;
+  std::unique_ptr<WorkerTeam> team;
+  std::shared_ptr<trace::TraceBuffer> trace;
+  Wiring wiring;
+  int token = -1;
+  static inline const char* name = "cpu-worker";
+};
+
+using Self = caf::stateful_actor<CpuWorkerState>;
+
+caf::behavior cpu_worker(Self* self, CpuWorkerArgs args) {
+  auto& s = self->state;
+  const std::string name = "cpu-worker-" + std::to_string(args.index);
+  s.ws = std::make_unique<Workspace>(args.weights->config(), args.max_batch, args.threads, args.n_ctx, args.exact_activations);
+  s.team = std::make_unique<WorkerTeam>(args.threads, pin_threads_to(args.topology, args.pus, name));
+  s.trace = std::make_shared<trace::TraceBuffer>(name, "cpu-worker", args.trace);
+  s.args = std::move(args);
+
+  return {
+      [self](const Wiring& w) { self->state.wiring = w; },
+      [self](const FfnWork& w) {
+        auto& s = self->state;
+        trace_message(*s.trace, "msg:ffn_work", w.layer, -1, w.sent_ns, activation_bytes(w.xn));
+        const auto me = caf::actor_cast<caf::actor>(self);
+        s.team->post([&s, me, w](ThreadPool& pool) {
+          const int64_t t0 = trace::now_ns();
+          const NeuronRun run = s.args.shard->run();
+          // This shard's slice of the active flags, in shard-local neuron indices.
+          std::vector<uint8_t> local;
+          if (!w.active->flags.empty())
+            local.assign(w.active->flags.begin() + run.begin, w.active->flags.begin() + run.end);
+          auto y = make_activation(w.layer, w.xn->n_tokens, s.args.weights->config().d_model);
+          ffn_block(pool, *s.ws, s.args.shard->layer(w.layer), w.xn->data.data(), w.xn->n_tokens,
+                    NeuronSlice::all(run.end - run.begin), local, y->data.data(), false);
+          caf::anon_send(me, JobDone{w.step, w.layer, 0, std::move(y), t0, trace::now_ns()});
+        });
+      },
+      [self](const JobDone& d) {
+        auto& s = self->state;
+        trace_job(*s.trace, "ffn_cold", d, -1, 0);
+        caf::anon_send(s.wiring.merge, FfnPartial{d.step, d.layer, s.args.index, d.out, trace::now_ns()});
+      },
+      [self](const CollectTrace&) { return TraceHandoff{self->state.trace}; },
+  };
+}
+
+}  // namespace
+
+caf::actor spawn_cpu_worker(caf::actor_system& sys, CpuWorkerArgs args) { return sys.spawn(cpu_worker, std::move(args)); }
+
+}  // namespace actinfer::actors

@@ -1,0 +1,28 @@
+// A CPU-worker team: the cold neurons of one shard (one NUMA node), on threads
+// pinned to that node's cores, with its weights in node-local memory.
+#pragma once
+#include <memory>
+#include <vector>
+
+#include "actors/cold_shard.h"
+#include "caf/actor.hpp"
+#include "caf/actor_system.hpp"
+
+namespace actinfer::actors {
+
+struct CpuWorkerArgs {
+  int index = 1;  // worker number in partial outputs (0 is the gpu-worker)
+  std::shared_ptr<const ModelWeights> weights;
+  std::shared_ptr<const ColdShard> shard;
+  int threads = 1;
+  std::vector<int> pus;
+  std::shared_ptr<const topology::Topology> topology;
+  int max_batch = 64;
+  int n_ctx = 0;
+  bool exact_activations = false;
+  bool trace = false;
+};
+
+caf::actor spawn_cpu_worker(caf::actor_system& sys, CpuWorkerArgs args);
+
+}  // namespace actinfer::actors

@@ -1,0 +1,29 @@
+// The gpu-worker: embeddings, attention and the KV cache, the hot FFN neurons
+// and the output head. Its arithmetic runs on a Backend; `host` is the same
+// role on dedicated CPU threads (the `cuda` backend fills the same seam).
+#pragma once
+#include <memory>
+#include <vector>
+
+#include "caf/actor.hpp"
+#include "caf/actor_system.hpp"
+#include "engine/dense_engine.h"
+#include "engine/neuron_slice.h"
+#include "model/model_weights.h"
+#include "topology/topology.h"
+
+namespace actinfer::actors {
+
+struct GpuWorkerArgs {
+  std::shared_ptr<const ModelWeights> weights;
+  NeuronSlice hot;  // global neuron indices computed here
+  EngineOptions engine;
+  int n_ctx = 0;
+  std::vector<int> pus;  // pin the backend's threads here (empty: unpinned)
+  std::shared_ptr<const topology::Topology> topology;
+  bool trace = false;
+};
+
+caf::actor spawn_gpu_worker(caf::actor_system& sys, GpuWorkerArgs args);
+
+}  // namespace actinfer::actors

@@ -1,0 +1,83 @@
+#include "actors/merge.h"
+
+#include <map>
+#include <utility>
+
+#include "actors/actor_common.h"
+#include "caf/event_based_actor.hpp"
+#include "caf/send.hpp"
+#include "caf/stateful_actor.hpp"
+#include "protocol/wiring.h"
+
+namespace actinfer::actors {
+namespace {
+
+using namespace protocol;
+
+// A layer being merged: partials may arrive before the predictor says how many to expect.
+struct Pending {
+  int expected = -1;
+  int received = 0;
+  int n_tokens = 0;
+  std::shared_ptr<Activation> sum;
+};
+
+struct MergeState {
+  MergeArgs args;
+  std::map<std::pair<uint64_t, int>, Pending> pending;  // by (step, layer)
+  std::shared_ptr<trace::TraceBuffer> trace;
+  Wiring wiring;
+  static inline const char* name = "merge";
+};
+
+using Self = caf::stateful_actor<MergeState>;
+
+void maybe_finish(Self* self, std::pair<uint64_t, int> key) {
+  auto& s = self->state;
+  auto it = s.pending.find(key);
+  Pending& p = it->second;
+  if (p.expected < 0 || p.received < p.expected) return;
+  if (!p.sum) p.sum = make_activation(key.second, p.n_tokens, s.args.d_model);  // no neuron fired
+  caf::anon_send(s.wiring.gpu_worker, FfnOutput{key.first, key.second, std::move(p.sum), trace::now_ns()});
+  s.pending.erase(it);
+}
+
+caf::behavior merge(Self* self, MergeArgs args) {
+  self->state.args = args;
+  self->state.trace = std::make_shared<trace::TraceBuffer>("merge", "merge", args.trace);
+  return {
+      [self](const Wiring& w) { self->state.wiring = w; },
+      [self](const FfnExpect& e) {
+        auto& s = self->state;
+        trace_message(*s.trace, "msg:ffn_expect", e.layer, -1, e.sent_ns, 0);
+        Pending& p = s.pending[{e.step, e.layer}];
+        p.expected = e.n_parts;
+        p.n_tokens = e.n_tokens;
+        maybe_finish(self, {e.step, e.layer});
+      },
+      [self](const FfnPartial& part) {
+        auto& s = self->state;
+        trace_message(*s.trace, "msg:ffn_partial", part.layer, -1, part.sent_ns, activation_bytes(part.y));
+        auto scope = s.trace->scope("merge", part.layer, -1);
+        Pending& p = s.pending[{part.step, part.layer}];
+        ++p.received;
+        p.n_tokens = part.y->n_tokens;
+        if (!p.sum) {
+          p.sum = std::make_shared<Activation>(*part.y);  // the first partial starts the sum
+        } else {
+          float* dst = p.sum->data.data();
+          const float* src = part.y->data.data();
+          for (size_t i = 0; i < p.sum->data.size(); ++i) dst[i] += src[i];
+        }
+        scope.finish();
+        maybe_finish(self, {part.step, part.layer});
+      },
+      [self](const CollectTrace&) { return TraceHandoff{self->state.trace}; },
+  };
+}
+
+}  // namespace
+
+caf::actor spawn_merge(caf::actor_system& sys, MergeArgs args) { return sys.spawn(merge, args); }
+
+}  // namespace actinfer::actors

@@ -1,0 +1,25 @@
+// The on-start hook of a worker team: pin thread i to one of `pus` (round
+// robin), warning once per thread when that cannot be done.
+#pragma once
+#include <cstdio>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "topology/pinning.h"
+#include "topology/topology.h"
+
+namespace actinfer::actors {
+
+inline std::function<void(int)> pin_threads_to(std::shared_ptr<const topology::Topology> topo, std::vector<int> pus,
+                                                std::string team) {
+  if (pus.empty() || !topo) return {};
+  return [topo, pus, team](int i) {
+    const int pu = pus[static_cast<size_t>(i) % pus.size()];
+    const auto r = topology::pin_current_thread(*topo, std::span<const int>(&pu, 1));
+    if (!r.pinned) std::fprintf(stderr, "[actinfer] %s thread %d: %s\n", team.c_str(), i, r.warning.c_str());
+  };
+}
+
+}  // namespace actinfer::actors

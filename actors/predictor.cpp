@@ -1,0 +1,92 @@
+#include "actors/predictor.h"
+
+#include <stdexcept>
+
+#include "actors/actor_common.h"
+#include "caf/event_based_actor.hpp"
+#include "caf/send.hpp"
+#include "caf/stateful_actor.hpp"
+#include "engine/layer_ops.h"
+#include "protocol/wiring.h"
+
+namespace actinfer::actors {
+namespace {
+
+using namespace protocol;
+
+struct PredictorState {
+  PredictorArgs args;
+  std::unique_ptr<ThreadPool> pool;  // one thread: the oracle runs inline
+  std::unique_ptr<Workspace> ws;
+  std::vector<float> act;
+  std::shared_ptr<trace::TraceBuffer> trace;
+  Wiring wiring;
+  static inline const char* name = "predictor";
+};
+
+using Self = caf::stateful_actor<PredictorState>;
+
+bool any_active(const std::vector<uint8_t>& flags, int32_t begin, int32_t end) {
+  if (flags.empty()) return begin < end;
+  for (int32_t i = begin; i < end; ++i)
+    if (flags[static_cast<size_t>(i)]) return true;
+  return false;
+}
+
+caf::behavior predictor(Self* self, PredictorArgs args) {
+  auto& s = self->state;
+  if (args.mode != "oracle" && args.mode != "all")
+    throw std::invalid_argument("predictor mode '" + args.mode + "' is not oracle or all");
+  s.pool = std::make_unique<ThreadPool>(1);
+  s.ws = std::make_unique<Workspace>(args.weights->config(), 1, 1, args.n_ctx, args.exact_activations);
+  s.act.resize(static_cast<size_t>(args.weights->config().d_ff));
+  s.trace = std::make_shared<trace::TraceBuffer>("predictor", "predictor", args.trace);
+  s.args = std::move(args);
+
+  return {
+      [self](const Wiring& w) { self->state.wiring = w; },
+      [self](const FfnInput& in) {
+        auto& s = self->state;
+        trace_message(*s.trace, "msg:ffn_input", in.layer, -1, in.sent_ns, activation_bytes(in.xn));
+        auto active = std::make_shared<ActiveSet>();
+        active->layer = in.layer;
+        const int n = s.args.weights->config().d_ff;
+        {
+          auto scope = s.trace->scope("predict", in.layer, -1);
+          if (s.args.mode == "oracle") {
+            active->flags.assign(static_cast<size_t>(n), 0);
+            for (int t = 0; t < in.xn->n_tokens; ++t) {
+              ffn_gate_activations(*s.pool, *s.ws, *s.args.weights, in.layer, in.xn->row(t), s.act.data());
+              for (int i = 0; i < n; ++i)
+                if (s.act[static_cast<size_t>(i)] != 0.0f) active->flags[static_cast<size_t>(i)] = 1;
+            }
+            for (uint8_t f : active->flags) active->n_active += f;
+          } else {
+            active->n_active = n;
+          }
+        }
+        const int64_t now = trace::now_ns();
+        const ActiveSetPtr shared = std::move(active);
+        int parts = 0;
+        bool hot = false;
+        for (const NeuronRun& r : s.args.hot.runs) hot = hot || any_active(shared->flags, r.begin, r.end);
+        if (hot) {
+          caf::anon_send(s.wiring.gpu_worker, FfnWork{in.step, in.layer, in.xn, shared, now});
+          ++parts;
+        }
+        for (size_t i = 0; i < s.args.cold.size(); ++i)
+          if (any_active(shared->flags, s.args.cold[i].begin, s.args.cold[i].end)) {
+            caf::anon_send(s.wiring.cpu_workers[i], FfnWork{in.step, in.layer, in.xn, shared, now});
+            ++parts;
+          }
+        caf::anon_send(s.wiring.merge, FfnExpect{in.step, in.layer, parts, in.xn->n_tokens, now});
+      },
+      [self](const CollectTrace&) { return TraceHandoff{self->state.trace}; },
+  };
+}
+
+}  // namespace
+
+caf::actor spawn_predictor(caf::actor_system& sys, PredictorArgs args) { return sys.spawn(predictor, std::move(args)); }
+
+}  // namespace actinfer::actors

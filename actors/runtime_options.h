@@ -1,0 +1,29 @@
+// How the actor runtime is laid out: the gpu-worker's backend and threads, the
+// hot/cold split of FFN neurons, the CPU-worker teams and where they run.
+#pragma once
+#include <string>
+#include <vector>
+
+#include "engine/dense_engine.h"
+
+namespace actinfer {
+
+struct TeamOptions {
+  int numa_node = 0;     // logical NUMA node index in the topology
+  std::vector<int> pus;  // PU os indexes to pin to (empty: the node's PUs, or unpinned)
+  int threads = 1;
+};
+
+struct ActorRuntimeOptions {
+  EngineOptions engine;          // n_threads: the host gpu-worker's threads; n_ctx, batch, exactness
+  std::vector<int> host_pus;     // pinning of the host gpu-worker's threads (empty: unpinned)
+  double hot_fraction = 1.0;     // the first hot_fraction of each layer's neurons are hot
+  std::vector<TeamOptions> teams = {TeamOptions{}};
+  std::string predictor = "oracle";  // oracle: the neurons that really fire; all: every neuron
+  std::string topology = "real";     // real | synthetic:<hwloc string> | xml:<path>
+  std::string scheduler_policy = "sharing";
+  int scheduler_threads = 2;
+  bool trace = false;            // record spans (written by ActorRuntime::write_trace)
+};
+
+}  // namespace actinfer

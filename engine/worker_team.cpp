@@ -1,0 +1,57 @@
+#include "engine/worker_team.h"
+
+#include <stdexcept>
+#include <string>
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
+
+namespace actinfer {
+namespace {
+constexpr int kSpinIterations = 20000;  // stay hot between the layers of a token
+}
+
+WorkerTeam::WorkerTeam(int n_threads, std::function<void(int)> on_start) : n_threads_(n_threads) {
+  if (n_threads < 1) throw std::invalid_argument("a worker team needs at least 1 thread, got " + std::to_string(n_threads));
+  lead_ = std::jthread([this, on_start] { lead_loop(on_start); });
+}
+
+WorkerTeam::~WorkerTeam() {
+  stop_.store(true);
+  posted_.fetch_add(1);
+  posted_.notify_all();
+}
+
+void WorkerTeam::post(Job job) {
+  job_ = std::move(job);
+  posted_.fetch_add(1, std::memory_order_release);
+  posted_.notify_all();
+}
+
+void WorkerTeam::lead_loop(std::function<void(int)> on_start) {
+  if (on_start) on_start(0);
+  pool_ = std::make_unique<ThreadPool>(n_threads_, on_start);
+  uint64_t seen = 0;
+  for (;;) {
+    uint64_t p;
+    for (int spins = 0;; ++spins) {
+      p = posted_.load(std::memory_order_acquire);
+      if (p != seen) break;
+      if (spins < kSpinIterations) {
+#if defined(__x86_64__)
+        _mm_pause();
+#endif
+      } else {
+        posted_.wait(seen, std::memory_order_acquire);
+        spins = 0;
+      }
+    }
+    seen = p;
+    if (stop_.load()) break;
+    Job job = std::move(job_);
+    job(*pool_);
+  }
+  pool_.reset();  // joins the pool's threads on this thread
+}
+
+}  // namespace actinfer

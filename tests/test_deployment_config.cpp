@@ -1,0 +1,463 @@
+// Deployment-config loader: shipped configs, overrides, every error case,
+// byte sizes. The shipped configs are also fed to CAF's own
+// actor_system_config::parse, which must accept them and see the scheduler keys.
+#include <doctest/doctest.h>
+
+#include "actors/deployment_config.h"
+
+#include <caf/actor_system_config.hpp>
+
+#include <fstream>
+#include <optional>
+#include <sstream>
+
+using namespace actinfer;
+
+namespace {
+
+const std::filesystem::path kConfigs = std::filesystem::path(ACTINFER_SOURCE_DIR) / "configs";
+
+std::optional<ConfigError> error_of(std::string_view text, const std::vector<std::string>& overrides = {}) {
+  try {
+    parse_deployment_config(text, "test.conf", overrides);
+  } catch (const ConfigError& e) {
+    return e;
+  }
+  return std::nullopt;
+}
+
+bool contains(const std::string& s, std::string_view part) { return s.find(part) != std::string::npos; }
+
+// A file error: names the file and line ("test.conf:<line>"), the key, and says `what`.
+void check_file_error(std::string_view text, int line, const std::string& key, std::string_view what) {
+  auto e = error_of(text);
+  INFO("config:\n" << text);
+  REQUIRE(e.has_value());
+  std::string msg = e->what();
+  INFO("message: " << msg);
+  CHECK(e->source() == "test.conf");
+  CHECK(e->line() == line);
+  CHECK(e->key() == key);
+  CHECK(contains(msg, "test.conf:" + std::to_string(line) + ":"));
+  CHECK(contains(msg, key));
+  CHECK(contains(msg, what));
+}
+
+void check_override_error(std::string_view text, const std::string& override_text, const std::string& key,
+                          std::string_view what) {
+  auto e = error_of(text, {override_text});
+  INFO("override: " << override_text);
+  REQUIRE(e.has_value());
+  std::string msg = e->what();
+  INFO("message: " << msg);
+  CHECK(e->key() == key);
+  CHECK(e->line() == 0);
+  CHECK(contains(msg, "override '" + override_text + "'"));
+  CHECK(contains(msg, key));
+  CHECK(contains(msg, what));
+}
+
+}  // namespace
+
+TEST_CASE("deployment config: default.conf describes this 1-node, 2-core machine") {
+  DeploymentConfig c = load_deployment_config(kConfigs / "default.conf");
+  CHECK(c.runtime == "actors");
+  CHECK(c.backend == "host");
+  CHECK(c.topology == "real");
+  CHECK(c.vram_budget_bytes == 0);
+  CHECK(c.host_threads == 2);
+  CHECK(c.host_cores.empty());
+  CHECK(c.hot_fraction == 1.0);
+  CHECK(c.placement.empty());
+  CHECK(c.predictor == "oracle");
+  REQUIRE(c.teams.size() == 1);
+  CHECK(c.teams[0].numa_node == 0);
+  CHECK(c.teams[0].cores.empty());
+  CHECK(c.teams[0].threads == 0);
+  CHECK(c.batch == 64);
+  CHECK(c.ctx == 2048);
+  CHECK(c.trace.empty());
+  CHECK(c.scheduler_policy == "sharing");
+  CHECK(c.scheduler_max_threads == 2);
+  CHECK(contains(c.source, "default.conf"));
+}
+
+TEST_CASE("deployment config: two-socket-workstation.conf") {
+  DeploymentConfig c = load_deployment_config(kConfigs / "two-socket-workstation.conf");
+  CHECK(c.backend == "cuda");
+  CHECK(c.gpu_device == 0);
+  CHECK(c.vram_budget_bytes == 24ull << 30);
+  CHECK(c.hot_fraction > 0.0);
+  CHECK(c.hot_fraction < 1.0);
+  REQUIRE(c.teams.size() == 2);
+  CHECK(c.teams[0].numa_node == 0);
+  CHECK(c.teams[1].numa_node == 1);
+  CHECK(c.teams[0].cores.size() == 15);
+  CHECK(c.teams[0].cores.front() == 1);
+  CHECK(c.teams[1].cores.size() == 16);
+  CHECK(c.teams[1].cores.front() == 16);
+  CHECK(c.teams[1].cores.back() == 31);
+  CHECK(c.scheduler_policy == "sharing");
+  CHECK(c.scheduler_max_threads == 4);
+}
+
+TEST_CASE("deployment config: test-two-teams.conf (synthetic two-node topology)") {
+  DeploymentConfig c = load_deployment_config(kConfigs / "test-two-teams.conf");
+  CHECK(c.topology == "synthetic:pack:2 numa:1 core:4 pu:1");
+  CHECK(c.backend == "host");
+  CHECK(c.hot_fraction == doctest::Approx(0.3));
+  REQUIRE(c.teams.size() == 2);
+  CHECK(c.teams[0].numa_node == 0);
+  CHECK(c.teams[0].cores == std::vector<int>{0, 1, 2, 3});
+  CHECK(c.teams[1].numa_node == 1);
+  CHECK(c.teams[1].cores == std::vector<int>{4, 5, 6, 7});
+  CHECK(c.scheduler_policy == "sharing");
+}
+
+TEST_CASE("deployment config: CAF's own parser accepts every shipped config and reads [scheduler]") {
+  for (const char* name : {"default.conf", "two-socket-workstation.conf", "test-two-teams.conf"}) {
+    CAPTURE(name);
+    DeploymentConfig ours = load_deployment_config(kConfigs / name);
+    std::ifstream in(kConfigs / name);
+    REQUIRE(in);
+    caf::actor_system_config cfg;
+    caf::error err = cfg.parse(caf::actor_system_config::string_list{}, in);
+    CHECK_MESSAGE(!err, cfg.render(err));
+    auto policy = caf::get_if<caf::atom_value>(&cfg.content, "scheduler.policy");
+    REQUIRE(static_cast<bool>(policy));
+    CHECK(caf::to_string(*policy) == ours.scheduler_policy);
+    auto threads = caf::get_if<int64_t>(&cfg.content, "scheduler.max-threads");
+    REQUIRE(static_cast<bool>(threads));
+    CHECK(*threads == ours.scheduler_max_threads);
+  }
+}
+
+TEST_CASE("deployment config: the example in configs/README.md parses") {
+  std::ifstream in(kConfigs / "README.md");
+  REQUIRE(in);
+  std::stringstream buf;
+  buf << in.rdbuf();
+  std::string md = buf.str();
+  auto begin = md.find("```ini\n");
+  REQUIRE(begin != std::string::npos);
+  begin += 7;
+  auto end = md.find("```", begin);
+  REQUIRE(end != std::string::npos);
+  DeploymentConfig c = parse_deployment_config(md.substr(begin, end - begin), "README.md");
+  CHECK(c.backend == "cuda");
+  CHECK(c.vram_budget_bytes == 24ull << 30);
+  CHECK(c.host_cores == std::vector<int>{0, 1});
+  REQUIRE(c.teams.size() == 1);
+  CHECK(c.teams[0].cores.size() == 16);
+  CHECK(c.scheduler_max_threads == 4);
+}
+
+TEST_CASE("deployment config: empty text gives the defaults, one team on node 0") {
+  DeploymentConfig c = parse_deployment_config("", "empty");
+  DeploymentConfig d;
+  CHECK(c.runtime == d.runtime);
+  CHECK(c.backend == d.backend);
+  CHECK(c.hot_fraction == d.hot_fraction);
+  CHECK(c.scheduler_policy == "sharing");
+  CHECK(c.scheduler_max_threads == 2);
+  REQUIRE(c.teams.size() == 1);
+  CHECK(c.teams[0].numa_node == 0);
+  CHECK(c.teams[0].cores.empty());
+  CHECK(c.source == "empty");
+}
+
+TEST_CASE("deployment config: syntax CAF accepts: comments, maps, cpulists, atoms for choices") {
+  DeploymentConfig c = parse_deployment_config(R"(
+; leading comment
+[actinfer]   ; comment after a header
+backend = 'cuda'        ; an atom works for plain choices too
+vram-budget = 1048576   ; an integer number of bytes
+host-cores = [0, 1,     ; a list over two lines
+              2]
+hot-fraction = 0        ; an integer where a number is expected
+team {
+  0 { numa-node = 1, cores = "2-3,5" }
+}
+[actinfer.team.1]
+numa-node = 0
+)",
+                                               "t");
+  CHECK(c.backend == "cuda");
+  CHECK(c.vram_budget_bytes == 1048576);
+  CHECK(c.host_cores == std::vector<int>{0, 1, 2});
+  CHECK(c.hot_fraction == 0.0);
+  REQUIRE(c.teams.size() == 2);
+  CHECK(c.teams[0].numa_node == 1);
+  CHECK(c.teams[0].cores == std::vector<int>{2, 3, 5});
+  CHECK(c.teams[1].numa_node == 0);
+}
+
+TEST_CASE("deployment config: overrides win over the file, the last one wins") {
+  DeploymentConfig c = load_deployment_config(kConfigs / "test-two-teams.conf",
+                                              {"actinfer.backend=cuda", "actinfer.vram-budget=8GiB",
+                                               "actinfer.hot-fraction=0.5", "actinfer.team.1.threads=4",
+                                               "actinfer.team.0.cores=[0,1]", "actinfer.team.1.cores=4-5,7",
+                                               "scheduler.policy=stealing", "scheduler.max-threads = 3",
+                                               "actinfer.trace=\"/tmp/a b.json\"", "actinfer.batch=8",
+                                               "actinfer.batch=16", "actinfer.host-cores="});
+  CHECK(c.backend == "cuda");
+  CHECK(c.vram_budget_bytes == 8ull << 30);
+  CHECK(c.hot_fraction == 0.5);
+  REQUIRE(c.teams.size() == 2);
+  CHECK(c.teams[0].threads == 2);  // from the file
+  CHECK(c.teams[1].threads == 4);
+  CHECK(c.teams[0].cores == std::vector<int>{0, 1});
+  CHECK(c.teams[1].cores == std::vector<int>{4, 5, 7});
+  CHECK(c.scheduler_policy == "stealing");
+  CHECK(c.scheduler_max_threads == 3);
+  CHECK(c.trace == "/tmp/a b.json");
+  CHECK(c.batch == 16);
+  CHECK(c.host_cores.empty());
+  CHECK(contains(c.source, "test-two-teams.conf"));
+}
+
+TEST_CASE("deployment config: an override can add a team") {
+  DeploymentConfig c = load_deployment_config(kConfigs / "test-two-teams.conf",
+                                              {"actinfer.team.2.numa-node=2", "actinfer.team.2.threads=1"});
+  REQUIRE(c.teams.size() == 3);
+  CHECK(c.teams[2].numa_node == 2);
+  CHECK(c.teams[2].threads == 1);
+  CHECK(c.teams[2].cores.empty());
+}
+
+TEST_CASE("deployment config: unknown keys and sections are errors (CAF would ignore them)") {
+  check_file_error("[actinfer]\nbackend = \"host\"\nhot_fraction = 0.5\n", 3, "actinfer.hot_fraction",
+                   "did you mean 'hot-fraction'");
+  check_file_error("[actinfer]\nfrobnicate = 1\n", 2, "actinfer.frobnicate", "unknown key 'frobnicate'");
+  check_file_error("[actinfer.team.0]\nnuma-node = 0\nthread = 2\n", 3, "actinfer.team.0.thread",
+                   "did you mean 'threads'");
+  check_file_error("[scheduler]\npolicy = 'sharing'\nmax-throughput = 300\n", 3, "scheduler.max-throughput",
+                   "unknown key 'max-throughput' in [scheduler]");
+  check_file_error("[actinfer]\nbatch = 1\n\n[middleman]\nport = 4242\n", 4, "middleman", "unknown section [middleman]");
+  check_file_error("[schedular]\n", 1, "schedular", "unknown section [schedular]");
+  check_file_error("batch = 1\n[actinfer]\n", 1, "batch", "outside any section");
+  check_file_error("[actinfer]\nextra { x = 1 }\n", 2, "actinfer.extra", "unknown key 'extra' in [actinfer]");
+  check_file_error("[actinfer]\nbatch { x = 1 }\n", 2, "actinfer.batch", "expected a value, not a section");
+  check_file_error("[actinfer.team.0.core]\n", 1, "actinfer.team.0.core", "did you mean 'cores'");
+  check_file_error("[actinfer.team]\nthreads = 1\n", 2, "actinfer.team.threads", "not a team number");
+  check_file_error("[actinfer]\nteam = [1, 2]\n", 2, "actinfer.team", "[actinfer.team.0]");
+  check_file_error("[actinfer.team.01]\nnuma-node = 0\n", 1, "actinfer.team.01", "not a team number");
+}
+
+TEST_CASE("deployment config: wrong types name the key and the value") {
+  check_file_error("[actinfer]\nbatch = \"64\"\n", 2, "actinfer.batch", "expected an integer, got string \"64\"");
+  check_file_error("[actinfer]\nbatch = 6.5\n", 2, "actinfer.batch", "expected an integer");
+  check_file_error("[actinfer]\nhot-fraction = \"half\"\n", 2, "actinfer.hot-fraction", "expected a number");
+  check_file_error("[actinfer]\nbackend = 1\n", 2, "actinfer.backend", "expected a string");
+  check_file_error("[actinfer]\ntrace = 'x'\n", 2, "actinfer.trace", "expected a string");
+  check_file_error("[actinfer]\nhost-cores = 3\n", 2, "actinfer.host-cores", "expected a list of core numbers");
+  check_file_error("[actinfer]\nhost-cores = [0, \"1\"]\n", 2, "actinfer.host-cores", "not an integer");
+  check_file_error("[actinfer]\nvram-budget = 1.5\n", 2, "actinfer.vram-budget", "expected a size");
+  check_file_error("[actinfer]\nctx = 10ms\n", 2, "actinfer.ctx", "expected an integer, got timespan");
+  // CAF reads scheduler.policy only as an atom and ignores a string silently.
+  check_file_error("[scheduler]\npolicy = \"sharing\"\n", 2, "scheduler.policy", "single quotes");
+  check_file_error("[scheduler]\nmax-threads = \"2\"\n", 2, "scheduler.max-threads", "expected an integer");
+}
+
+TEST_CASE("deployment config: out-of-range values") {
+  check_file_error("[actinfer]\nvram-budget = \"-8GiB\"\n", 2, "actinfer.vram-budget", "negative");
+  check_file_error("[actinfer]\nvram-budget = -1\n", 2, "actinfer.vram-budget", "negative");
+  check_file_error("[actinfer]\nvram-budget = \"lots\"\n", 2, "actinfer.vram-budget", "invalid byte size 'lots'");
+  check_file_error("[actinfer]\nhot-fraction = 1.5\n", 2, "actinfer.hot-fraction", "between 0 and 1");
+  check_file_error("[actinfer]\nhot-fraction = -0.1\n", 2, "actinfer.hot-fraction", "between 0 and 1");
+  check_file_error("[actinfer]\nhost-threads = -1\n", 2, "actinfer.host-threads", "got -1");
+  check_file_error("[actinfer.team.0]\nnuma-node = 0\nthreads = -2\n", 3, "actinfer.team.0.threads", "got -2");
+  check_file_error("[actinfer.team.0]\nnuma-node = -1\n", 2, "actinfer.team.0.numa-node", "got -1");
+  check_file_error("[actinfer]\nbatch = 0\n", 2, "actinfer.batch", "got 0");
+  check_file_error("[actinfer]\ngpu-device = -1\n", 2, "actinfer.gpu-device", "got -1");
+  check_file_error("[scheduler]\nmax-threads = 0\n", 2, "scheduler.max-threads", "got 0");
+  check_file_error("[actinfer]\nbackend = \"gpu\"\n", 2, "actinfer.backend", "unknown value 'gpu' (expected host or cuda)");
+  check_file_error("[actinfer]\nruntime = \"sparse\"\n", 2, "actinfer.runtime", "expected actors or dense");
+  check_file_error("[actinfer]\npredictor = \"mlp\"\n", 2, "actinfer.predictor", "expected oracle or all");
+  check_file_error("[scheduler]\npolicy = 'fifo'\n", 2, "scheduler.policy", "expected sharing or stealing");
+  check_file_error("[actinfer]\ntopology = \"numa\"\n", 2, "actinfer.topology", "unknown topology");
+  check_file_error("[actinfer]\ntopology = \"synthetic:\"\n", 2, "actinfer.topology", "unknown topology");
+  check_file_error("[actinfer]\nhost-cores = \"3-1\"\n", 2, "actinfer.host-cores", "runs backwards");
+  check_file_error("[actinfer]\nhost-cores = [0, 1, 0]\n", 2, "actinfer.host-cores", "core 0 is listed twice");
+}
+
+TEST_CASE("deployment config: team rules") {
+  // One team per NUMA node.
+  check_file_error("[actinfer.team.0]\nnuma-node = 0\n\n[actinfer.team.1]\nnuma-node = 0\n", 5,
+                   "actinfer.team.1.numa-node", "NUMA node 0 already has a team: actinfer.team.0 (test.conf:2)");
+  // Numbers without gaps.
+  check_file_error("[actinfer.team.0]\nnuma-node = 0\n[actinfer.team.2]\nnuma-node = 1\n", 3, "actinfer.team.2",
+                   "actinfer.team.1 is missing");
+  // numa-node is required.
+  check_file_error("[actinfer.team.0]\nthreads = 2\n", 1, "actinfer.team.0.numa-node", "missing");
+  // A core belongs to one team.
+  check_file_error("[actinfer.team.0]\nnuma-node = 0\ncores = [0, 1]\n[actinfer.team.1]\nnuma-node = 1\ncores = \"1-3\"\n",
+                   6, "actinfer.team.1.cores", "core 1 is already used by actinfer.team.0 (test.conf:3)");
+  // A key set twice in the file.
+  check_file_error("[actinfer]\nbatch = 1\nctx = 8\n[actinfer]\nbatch = 2\n", 5, "actinfer.batch",
+                   "set twice (first at line 2)");
+}
+
+TEST_CASE("deployment config: malformed syntax reports CAF's parser error with line, column and key") {
+  SUBCASE("'#' comment at the start of a line") {
+    auto e = error_of("[actinfer]\nbatch = 1\n# a comment\n");
+    REQUIRE(e);
+    std::string msg = e->what();
+    INFO(msg);
+    CHECK(e->line() == 3);
+    CHECK(contains(msg, "test.conf:3:1:"));
+    CHECK(contains(msg, "'#'"));
+    CHECK(contains(msg, "comments start with ';'"));
+    CHECK(contains(msg, "trailing_character"));  // CAF's own error code
+  }
+  SUBCASE("'#' comment after a value") {
+    auto e = error_of("[actinfer]\nbatch = 1  # sixty-four is too many\n");
+    REQUIRE(e);
+    INFO(e->what());
+    CHECK(e->line() == 2);
+    CHECK(e->key() == "actinfer.batch");
+    CHECK(contains(e->what(), "test.conf:2:12:"));
+    CHECK(contains(e->what(), "comments start with ';'"));
+  }
+  SUBCASE("unquoted string") {
+    auto e = error_of("[actinfer]\nbackend = cuda\n");
+    REQUIRE(e);
+    INFO(e->what());
+    CHECK(e->line() == 2);
+    CHECK(e->key() == "actinfer.backend");
+    CHECK(contains(e->what(), "unexpected_character"));
+    CHECK(contains(e->what(), "double quotes"));
+  }
+  SUBCASE("unquoted size: CAF would read 8 and start a new key 'GiB'") {
+    auto e = error_of("[actinfer]\nvram-budget = 8GiB\nbatch = 2\n");
+    REQUIRE(e);
+    INFO(e->what());
+    CHECK(e->line() == 2);
+    CHECK(e->key() == "actinfer.vram-budget");
+    CHECK(contains(e->what(), "unexpected 'GiB' after the value"));
+    CHECK(contains(e->what(), "\"8GiB\""));
+  }
+  SUBCASE("two keys on one line, which CAF alone would accept") {
+    auto e = error_of("[actinfer]\nbatch = 1 ctx = 2\n");
+    REQUIRE(e);
+    INFO(e->what());
+    CHECK(e->line() == 2);
+    CHECK(contains(e->what(), "unexpected 'ctx' after the value"));
+  }
+  SUBCASE("unterminated string") {
+    auto e = error_of("[actinfer]\ntrace = \"out.json\n");
+    REQUIRE(e);
+    INFO(e->what());
+    CHECK(e->line() == 2);
+    CHECK(e->key() == "actinfer.trace");
+    CHECK(contains(e->what(), "unterminated string"));
+  }
+  SUBCASE("unterminated list") {
+    auto e = error_of("[actinfer]\nhost-cores = [0, 1\n");
+    REQUIRE(e);
+    INFO(e->what());
+    CHECK(contains(e->what(), "unexpected_eof"));
+    CHECK(contains(e->what(), "actinfer.host-cores"));
+  }
+  SUBCASE("dotted key inside a section") {
+    auto e = error_of("[actinfer]\nteam.0.threads = 2\n");
+    REQUIRE(e);
+    INFO(e->what());
+    CHECK(e->line() == 2);
+    CHECK(contains(e->what(), "[actinfer.team.0]"));
+  }
+  SUBCASE("Windows line endings") {
+    auto e = error_of("[actinfer]\r\nbatch = 1\r\n");
+    REQUIRE(e);
+    INFO(e->what());
+    CHECK(e->line() == 1);
+    CHECK(contains(e->what(), "line endings"));
+  }
+  SUBCASE("unclosed section header") {
+    auto e = error_of("[actinfer\nbatch = 1\n");
+    REQUIRE(e);
+    INFO(e->what());
+    CHECK(e->line() == 1);
+    CHECK(contains(e->what(), "test.conf:1:"));
+  }
+}
+
+TEST_CASE("deployment config: override errors name the override and the key") {
+  const char* file = "[actinfer]\nbatch = 1\n";
+  check_override_error(file, "actinfer.batch=abc", "actinfer.batch", "expected an integer, got 'abc'");
+  check_override_error(file, "actinfer.hot-fraction=2", "actinfer.hot-fraction", "between 0 and 1");
+  check_override_error(file, "actinfer.vram-budget=-1GiB", "actinfer.vram-budget", "negative");
+  check_override_error(file, "actinfer.backend=tpu", "actinfer.backend", "unknown value 'tpu'");
+  check_override_error(file, "actinfer.bakend=cuda", "actinfer.bakend", "did you mean 'backend'");
+  check_override_error(file, "backend=cuda", "backend", "did you mean 'actinfer.backend'");
+  check_override_error(file, "scheduler.policy=fifo", "scheduler.policy", "expected sharing or stealing");
+  check_override_error(file, "actinfer.team.0.threads=-1", "actinfer.team.0.threads", "got -1");
+  check_override_error(file, "actinfer.team.x.threads=1", "actinfer.team.x.threads", "not a team number");
+  check_override_error(file, "actinfer.host-cores=0-a", "actinfer.host-cores", "invalid core list");
+  // A team created by an override still needs its NUMA node, and team numbers have no gaps
+  // (without team sections in the file there is no team 0 to add to).
+  check_override_error("[actinfer.team.0]\nnuma-node = 0\n", "actinfer.team.1.threads=4", "actinfer.team.1.numa-node",
+                       "missing");
+  check_override_error(file, "actinfer.team.1.numa-node=1", "actinfer.team.1", "actinfer.team.0 is missing");
+  auto e = error_of(file, {"actinfer.backend"});
+  REQUIRE(e);
+  CHECK(contains(e->what(), "expected key=value"));
+}
+
+TEST_CASE("deployment config: a missing file is named") {
+  try {
+    load_deployment_config("/nonexistent/deploy.conf");
+    FAIL("no error");
+  } catch (const ConfigError& e) {
+    CHECK(contains(e.what(), "/nonexistent/deploy.conf"));
+  }
+}
+
+TEST_CASE("deployment config: parse_byte_size") {
+  CHECK(parse_byte_size("0") == 0);
+  CHECK(parse_byte_size("1024") == 1024);
+  CHECK(parse_byte_size("8GiB") == 8ull << 30);
+  CHECK(parse_byte_size("8 GiB") == 8ull << 30);
+  CHECK(parse_byte_size("8gib") == 8ull << 30);
+  CHECK(parse_byte_size("8G") == 8ull << 30);
+  CHECK(parse_byte_size("8 GB") == 8000000000ull);
+  CHECK(parse_byte_size("512MiB") == 512ull << 20);
+  CHECK(parse_byte_size("512 MB") == 512000000ull);
+  CHECK(parse_byte_size("4KiB") == 4096);
+  CHECK(parse_byte_size("4kb") == 4000);
+  CHECK(parse_byte_size("2TiB") == 2ull << 40);
+  CHECK(parse_byte_size("100B") == 100);
+  CHECK(parse_byte_size("  1.5GiB  ") == 1610612736ull);
+  CHECK(parse_byte_size("0.5KiB") == 512);
+  CHECK(parse_byte_size("18446744073709551615") == UINT64_MAX);
+  for (const char* bad : {"", "  ", "-1", "-8GiB", "GiB", "8 XB", "8GiBs", "1e9", "8..5G", "18446744073709551616",
+                          "20000000TiB", "0x10"}) {
+    CAPTURE(bad);
+    try {
+      parse_byte_size(bad);
+      FAIL("accepted");
+    } catch (const ConfigError& e) {
+      CHECK(contains(e.what(), std::string("'") + bad + "'"));
+    }
+  }
+  CHECK(format_byte_size(24ull << 30) == "24 GiB");
+  CHECK(format_byte_size(8000000000ull) == "8 GB");
+  CHECK(format_byte_size(1000) == "1 KB");
+  CHECK(format_byte_size(1536) == "1536 B");
+  CHECK(format_cpu_list({0, 1, 2, 3, 8, 10, 11}) == "0-3,8,10-11");
+}
+
+TEST_CASE("deployment config: describe() shows every part") {
+  DeploymentConfig c = load_deployment_config(kConfigs / "two-socket-workstation.conf");
+  std::string d = describe(c);
+  INFO(d);
+  CHECK(contains(d, "two-socket-workstation.conf"));
+  CHECK(contains(d, "cuda"));
+  CHECK(contains(d, "24 GiB"));
+  CHECK(contains(d, "team 0: NUMA node 0, cores 1-15"));
+  CHECK(contains(d, "team 1: NUMA node 1, cores 16-31"));
+  CHECK(contains(d, "sharing"));
+  std::string h = describe(load_deployment_config(kConfigs / "default.conf"));
+  CHECK(contains(h, "host"));
+  CHECK(contains(h, "2 threads"));
+}
