@@ -20,6 +20,7 @@
 #include "protocol/wiring.h"
 #include "trace/chrome_trace.h"
 #include "trace/trace_buffer.h"
+#include "topology/pinning.h"
 
 namespace actinfer {
 
@@ -58,7 +59,9 @@ void check_options(const ActorRuntimeOptions& o, const topology::Topology& topo)
     if (t.numa_node < 0 || t.numa_node >= n_nodes)
       throw std::invalid_argument("team " + std::to_string(i) + ": NUMA node " + std::to_string(t.numa_node) +
                                   " does not exist (the topology has " + std::to_string(n_nodes) + ")");
-    if (t.threads < 1) throw std::invalid_argument("team " + std::to_string(i) + ": threads must be >= 1");
+    if (t.threads < 0) throw std::invalid_argument("team " + std::to_string(i) + ": threads must be >= 0");
+    if (auto bad = t.pus.empty() || topo.is_synthetic() ? std::nullopt : topology::check_core_set(topo, t.numa_node, t.pus))
+      throw std::invalid_argument("team " + std::to_string(i) + ": " + *bad);
   }
   if (o.scheduler_threads < 1) throw std::invalid_argument("scheduler threads must be >= 1");
   if (o.predictor != "oracle" && o.predictor != "all")
@@ -98,7 +101,9 @@ ActorRuntime::ActorRuntime(std::shared_ptr<const ModelWeights> weights, ActorRun
     const TeamOptions& t = m.options.teams[i];
     std::vector<int> pus = t.pus;
     if (pus.empty() && !m.topo->is_synthetic() && m.topo->numa_nodes().size() > 1) pus = topology::pus_of_node(*m.topo, t.numa_node);
-    m.cpu.push_back(actors::spawn_cpu_worker(*m.sys, {static_cast<int>(i) + 1, m.weights, m.shards[i], t.threads, pus, m.topo,
+    const int threads = t.threads > 0 ? t.threads
+                                      : std::max<int>(1, static_cast<int>((t.pus.empty() ? topology::pus_of_node(*m.topo, t.numa_node) : t.pus).size()));
+    m.cpu.push_back(actors::spawn_cpu_worker(*m.sys, {static_cast<int>(i) + 1, m.weights, m.shards[i], threads, pus, m.topo,
                                                       m.options.engine.max_batch, m.n_ctx, m.options.engine.exact_activations, tr}));
   }
   const protocol::Wiring wiring{m.gpu, m.predictor, m.merge, m.cpu};
@@ -185,8 +190,10 @@ std::string ActorRuntime::describe() const {
     << default_thread_count(m.options.engine.n_threads) << " threads)\n";
   for (size_t i = 0; i < m.shards.size(); ++i)
     o << "  cpu-worker-" << i + 1 << ": cold neurons [" << m.split.cold[i].begin << ", " << m.split.cold[i].end << ") on NUMA node "
-      << m.options.teams[i].numa_node << ", " << m.options.teams[i].threads << " threads, "
-      << m.shards[i]->bytes() / 1e6 << " MB " << (m.shards[i]->node_bound() ? "node-local" : "unbound: " + m.shards[i]->warning()) << "\n";
+      << m.options.teams[i].numa_node << ", " << (m.options.teams[i].threads > 0 ? std::to_string(m.options.teams[i].threads) : std::string("per-core")) << " threads, "
+      << m.shards[i]->bytes() / 1e6 << " MB "
+      << (m.shards[i]->n_neurons() == 0 ? "(no cold neurons)" : m.shards[i]->node_bound() ? "node-local" : "unbound: " + m.shards[i]->warning())
+      << "\n";
   return o.str();
 }
 

@@ -22,7 +22,7 @@ struct CpuWorkerState {
   std::unique_ptr<WorkerTeam> team;
   std::shared_ptr<trace::TraceBuffer> trace;
   Wiring wiring;
-  int token = -1;
+  int token = -1;  // of the step being computed
   static inline const char* name = "cpu-worker";
 };
 
@@ -40,7 +40,8 @@ caf::behavior cpu_worker(Self* self, CpuWorkerArgs args) {
       [self](const Wiring& w) { self->state.wiring = w; },
       [self](const FfnWork& w) {
         auto& s = self->state;
-        trace_message(*s.trace, "msg:ffn_work", w.layer, -1, w.sent_ns, activation_bytes(w.xn));
+        s.token = w.token;
+        trace_message(*s.trace, "msg:ffn_work", w.layer, w.token, w.sent_ns, activation_bytes(w.xn));
         const auto me = caf::actor_cast<caf::actor>(self);
         s.team->post([&s, me, w](ThreadPool& pool) {
           const int64_t t0 = trace::now_ns();
@@ -57,8 +58,8 @@ caf::behavior cpu_worker(Self* self, CpuWorkerArgs args) {
       },
       [self](const JobDone& d) {
         auto& s = self->state;
-        trace_job(*s.trace, "ffn_cold", d, -1, 0);
-        caf::anon_send(s.wiring.merge, FfnPartial{d.step, d.layer, s.args.index, d.out, trace::now_ns()});
+        trace_job(*s.trace, "ffn_cold", d, s.token, 0);
+        caf::anon_send(s.wiring.merge, FfnPartial{d.step, d.layer, s.token, s.args.index, d.out, trace::now_ns()});
       },
       [self](const CollectTrace&) { return TraceHandoff{self->state.trace}; },
   };

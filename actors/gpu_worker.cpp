@@ -95,10 +95,10 @@ caf::behavior gpu_worker(Self* self, GpuWorkerArgs args) {
         const int token = s.request.pos0;
         if (d.kind == kAttention) {
           trace_job(*s.trace, "attention", d, token, 0);
-          caf::anon_send(s.wiring.predictor, FfnInput{d.step, d.layer, d.out, trace::now_ns()});
+          caf::anon_send(s.wiring.predictor, FfnInput{d.step, d.layer, token, d.out, trace::now_ns()});
         } else if (d.kind == kFfnHot) {
           trace_job(*s.trace, "ffn_hot", d, token, 0);
-          caf::anon_send(s.wiring.merge, FfnPartial{d.step, d.layer, 0, d.out, trace::now_ns()});
+          caf::anon_send(s.wiring.merge, FfnPartial{d.step, d.layer, token, 0, d.out, trace::now_ns()});
         } else if (d.kind == kHead) {
           trace_job(*s.trace, "lm_head", d, token, 0);
           auto logits = std::make_shared<const std::vector<float>>(d.out->data);

@@ -19,6 +19,7 @@ struct Pending {
   int expected = -1;
   int received = 0;
   int n_tokens = 0;
+  int token = 0;
   std::shared_ptr<Activation> sum;
 };
 
@@ -38,7 +39,7 @@ void maybe_finish(Self* self, std::pair<uint64_t, int> key) {
   Pending& p = it->second;
   if (p.expected < 0 || p.received < p.expected) return;
   if (!p.sum) p.sum = make_activation(key.second, p.n_tokens, s.args.d_model);  // no neuron fired
-  caf::anon_send(s.wiring.gpu_worker, FfnOutput{key.first, key.second, std::move(p.sum), trace::now_ns()});
+  caf::anon_send(s.wiring.gpu_worker, FfnOutput{key.first, key.second, p.token, std::move(p.sum), trace::now_ns()});
   s.pending.erase(it);
 }
 
@@ -49,16 +50,17 @@ caf::behavior merge(Self* self, MergeArgs args) {
       [self](const Wiring& w) { self->state.wiring = w; },
       [self](const FfnExpect& e) {
         auto& s = self->state;
-        trace_message(*s.trace, "msg:ffn_expect", e.layer, -1, e.sent_ns, 0);
+        trace_message(*s.trace, "msg:ffn_expect", e.layer, e.token, e.sent_ns, 0);
         Pending& p = s.pending[{e.step, e.layer}];
         p.expected = e.n_parts;
+        p.token = e.token;
         p.n_tokens = e.n_tokens;
         maybe_finish(self, {e.step, e.layer});
       },
       [self](const FfnPartial& part) {
         auto& s = self->state;
-        trace_message(*s.trace, "msg:ffn_partial", part.layer, -1, part.sent_ns, activation_bytes(part.y));
-        auto scope = s.trace->scope("merge", part.layer, -1);
+        trace_message(*s.trace, "msg:ffn_partial", part.layer, part.token, part.sent_ns, activation_bytes(part.y));
+        auto scope = s.trace->scope("merge", part.layer, part.token);
         Pending& p = s.pending[{part.step, part.layer}];
         ++p.received;
         p.n_tokens = part.y->n_tokens;

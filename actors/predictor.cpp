@@ -47,13 +47,14 @@ caf::behavior predictor(Self* self, PredictorArgs args) {
       [self](const Wiring& w) { self->state.wiring = w; },
       [self](const FfnInput& in) {
         auto& s = self->state;
-        trace_message(*s.trace, "msg:ffn_input", in.layer, -1, in.sent_ns, activation_bytes(in.xn));
+        trace_message(*s.trace, "msg:ffn_input", in.layer, in.token, in.sent_ns, activation_bytes(in.xn));
         auto active = std::make_shared<ActiveSet>();
         active->layer = in.layer;
         const int n = s.args.weights->config().d_ff;
         {
-          auto scope = s.trace->scope("predict", in.layer, -1);
-          if (s.args.mode == "oracle") {
+          auto scope = s.trace->scope("predict", in.layer, in.token);
+          // Only ReLU gives exact zeros: for other activations every neuron fires.
+          if (s.args.mode == "oracle" && s.args.weights->config().activation == actinfer::Activation::ReLU) {
             active->flags.assign(static_cast<size_t>(n), 0);
             for (int t = 0; t < in.xn->n_tokens; ++t) {
               ffn_gate_activations(*s.pool, *s.ws, *s.args.weights, in.layer, in.xn->row(t), s.act.data());
@@ -71,15 +72,15 @@ caf::behavior predictor(Self* self, PredictorArgs args) {
         bool hot = false;
         for (const NeuronRun& r : s.args.hot.runs) hot = hot || any_active(shared->flags, r.begin, r.end);
         if (hot) {
-          caf::anon_send(s.wiring.gpu_worker, FfnWork{in.step, in.layer, in.xn, shared, now});
+          caf::anon_send(s.wiring.gpu_worker, FfnWork{in.step, in.layer, in.token, in.xn, shared, now});
           ++parts;
         }
         for (size_t i = 0; i < s.args.cold.size(); ++i)
           if (any_active(shared->flags, s.args.cold[i].begin, s.args.cold[i].end)) {
-            caf::anon_send(s.wiring.cpu_workers[i], FfnWork{in.step, in.layer, in.xn, shared, now});
+            caf::anon_send(s.wiring.cpu_workers[i], FfnWork{in.step, in.layer, in.token, in.xn, shared, now});
             ++parts;
           }
-        caf::anon_send(s.wiring.merge, FfnExpect{in.step, in.layer, parts, in.xn->n_tokens, now});
+        caf::anon_send(s.wiring.merge, FfnExpect{in.step, in.layer, in.token, parts, in.xn->n_tokens, now});
       },
       [self](const CollectTrace&) { return TraceHandoff{self->state.trace}; },
   };

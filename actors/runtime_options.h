@@ -11,7 +11,7 @@ namespace actinfer {
 struct TeamOptions {
   int numa_node = 0;     // logical NUMA node index in the topology
   std::vector<int> pus;  // PU os indexes to pin to (empty: the node's PUs, or unpinned)
-  int threads = 1;
+  int threads = 1;      // 0: one per PU of `pus`, or of the node
 };
 
 struct ActorRuntimeOptions {
@@ -25,5 +25,11 @@ struct ActorRuntimeOptions {
   int scheduler_threads = 2;
   bool trace = false;            // record spans (written by ActorRuntime::write_trace)
 };
+
+struct DeploymentConfig;
+
+// The runtime layout a deployment config describes. Throws std::invalid_argument
+// for what this build cannot do yet (the cuda backend, placement files).
+ActorRuntimeOptions runtime_options_from(const DeploymentConfig& config, const EngineOptions& engine);
 
 }  // namespace actinfer

@@ -14,7 +14,10 @@ inline void cpu_relax() {
   _mm_pause();
 #endif
 }
-constexpr int kSpinIterations = 20000;  // ~50-100 µs of spinning before sleeping
+// Workers spin briefly between the regions of a job, then yield (other threads,
+// e.g. actors', may need the core), then sleep.
+constexpr int kSpinIterations = 4000;
+constexpr int kYieldIterations = 2000;
 }  // namespace
 
 ThreadPool::ThreadPool(int n_threads, std::function<void(int)> on_start) : n_threads_(n_threads) {
@@ -58,6 +61,8 @@ void ThreadPool::worker_loop(int index) {
       if (g != seen) break;
       if (spins < kSpinIterations) {
         cpu_relax();
+      } else if (spins < kSpinIterations + kYieldIterations) {
+        std::this_thread::yield();
       } else {
         generation_.wait(seen, std::memory_order_acquire);
         spins = 0;

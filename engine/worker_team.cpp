@@ -8,7 +8,10 @@
 
 namespace actinfer {
 namespace {
-constexpr int kSpinIterations = 20000;  // stay hot between the layers of a token
+// Between jobs the lead stays awake for the next layer's job, but yields its core
+// after a short spin: the actor threads that produce that job need it.
+constexpr int kPauseIterations = 2000;
+constexpr int kYieldIterations = 2000;
 }
 
 WorkerTeam::WorkerTeam(int n_threads, std::function<void(int)> on_start) : n_threads_(n_threads) {
@@ -37,10 +40,12 @@ void WorkerTeam::lead_loop(std::function<void(int)> on_start) {
     for (int spins = 0;; ++spins) {
       p = posted_.load(std::memory_order_acquire);
       if (p != seen) break;
-      if (spins < kSpinIterations) {
+      if (spins < kPauseIterations) {
 #if defined(__x86_64__)
         _mm_pause();
 #endif
+      } else if (spins < kPauseIterations + kYieldIterations) {
+        std::this_thread::yield();
       } else {
         posted_.wait(seen, std::memory_order_acquire);
         spins = 0;

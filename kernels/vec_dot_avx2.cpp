@@ -2,15 +2,19 @@
 //
 // The quantized kernels multiply 8-bit integers with vpmaddubsw (unsigned x signed bytes ->
 // pairs summed to int16; the operand ranges here never saturate) and vpmaddwd (pairs of int16
-// -> int32), or with vpdpbusd where the compiler targets AVX512-VNNI (same integer results),
-// and apply the float scales once per 32-element block (once per 256-element super-block for
-// the K types, whose 6/8-bit sub-block scales are applied as the vpmaddwd multiplier).
-//   Q8_0:        4 rows at a time sharing the activation loads and scale conversions.
-//   Q4_0, Q4_1:  rows in pairs, the same block of two rows in one register (KQ4Pairs).
-//   Q4_K/Q5_K/Q6_K: one row at a time (a super-block is enough work on its own).
-//   F32/F16/BF16: 4 rows at a time, 16 floats per step.
-// Every row is computed with the same operations in the same order whatever the row grouping
-// (n_rows, the caller's split of rows between threads), so results are reproducible.
+// -> int32), or with vpdpbusd where the compiler targets AVX512-VNNI (the same integer
+// results), and apply the float scales once per 32-element block (once per 256-element
+// super-block for the K types, whose 6/8-bit sub-block scales are the vpmaddwd multiplier).
+//
+// Every kernel works on one row at a time, front to back. Weight rows are read once per
+// matrix-vector product, so they stream from DRAM, and a single sequential stream is what the
+// hardware prefetchers follow best: on the development machine (Zen 4, 2 cores) kernels that
+// read 4 rows side by side (sharing the activation loads) were slightly faster with the
+// weights in cache but streamed from DRAM at 8-16 GB/s even with software prefetching, where
+// one row at a time reaches 15-22 GB/s. The activation is small and stays in L1; whatever
+// can be derived from it alone is prepared once per call (float scales, a Q4 layout).
+// A row's result does not depend on n_rows or on how callers split rows (each row is computed
+// the same way), so results are reproducible across thread counts.
 #include "kernels/vec_dot_avx2.h"
 
 #if ACTINFER_HAVE_AVX2_KERNELS
@@ -112,64 +116,39 @@ inline int quant32(const float* x, float id, int8_t* q) {
   return _mm_cvtsi128_si32(t);
 }
 
-// Software prefetch. The kernels read R rows side by side. With rows of a few hundred bytes
-// the hardware prefetchers see many short interleaved streams and fall far behind (on the
-// development machine, 4 interleaved Q8_0 rows of 576 elements streamed from DRAM at 7 GB/s,
-// one row at a time at 24 GB/s). So while reading bytes [off, off + len) of row r, a kernel
-// prefetches into L2 (prefetcht1; prefetcht0 measured worse) the same bytes of row r + R, in
-// the next row group, which is read next, plus kPrefetchAhead bytes. The targets stay within
-// the rows of the call (pf_end = start of its last row), so a call never pulls in memory it
-// will not read: near the end of a call the distance drops to just the next group, and the
-// last group prefetches nothing.
-#ifndef ACTINFER_PREFETCH_AHEAD
-#define ACTINFER_PREFETCH_AHEAD 8192
-#endif
-constexpr size_t kPrefetchAhead = ACTINFER_PREFETCH_AHEAD;
-
-// Where the group of R rows at w prefetches: the address matching w (to which the kernels
-// add the offset they read, r * stride + bytes), or 0 for no prefetching. Addresses are
-// integers: the arithmetic may point past the weight array.
-template <int R>
-inline uintptr_t prefetch_base(const uint8_t* w, size_t stride, const uint8_t* pf_end) {
-  const uintptr_t next = reinterpret_cast<uintptr_t>(w) + R * stride;  // the next group
-  const uintptr_t last = next + (R - 1) * stride;                       // its last row
-  const uintptr_t end = reinterpret_cast<uintptr_t>(pf_end);
-  if (last + kPrefetchAhead <= end) return next + kPrefetchAhead;
-  if (last <= end) return next;
-  return 0;
-}
-
+// Prefetch of the weight stream: kLen bytes at p + distance (experiment)
 template <size_t kLen>
-inline void prefetch_at(uintptr_t base, size_t offset) {
-  for (size_t i = 0; i < kLen; i += 64) _mm_prefetch(reinterpret_cast<const char*>(base + offset + i), _MM_HINT_T1);
+inline void prefetch_ahead(const uint8_t* p) {
+#ifdef ACTINFER_PF_ROW
+  const uintptr_t a = reinterpret_cast<uintptr_t>(p) + ACTINFER_PF_ROW;
+  for (size_t i = 0; i < kLen; i += 64) _mm_prefetch(reinterpret_cast<const char*>(a + i), _MM_HINT_T0);
+#else
+  (void)p;
+#endif
 }
 
-// Float scratch: on the stack when small.
+// Per-call scratch, 32-byte aligned, on the stack when small.
 class Scratch {
  public:
-  explicit Scratch(size_t n) : p_(n <= kStack ? stack_ : (heap_ = std::make_unique<float[]>(n)).get()) {}
-  float* get() { return p_; }
+  explicit Scratch(size_t bytes) {
+    if (bytes <= sizeof stack_) {
+      p_ = stack_;
+    } else {
+      heap_.reset(new Chunk[bytes / sizeof(Chunk) + 1]);
+      p_ = heap_[0].bytes;
+    }
+  }
+  uint8_t* get() { return p_; }
+  float* floats() { return reinterpret_cast<float*>(p_); }
 
  private:
-  static constexpr size_t kStack = 1024;
-  alignas(32) float stack_[kStack];
-  std::unique_ptr<float[]> heap_;
-  float* p_;
+  struct alignas(32) Chunk {
+    uint8_t bytes[32];
+  };
+  alignas(32) uint8_t stack_[16384];
+  std::unique_ptr<Chunk[]> heap_;
+  uint8_t* p_;
 };
-
-// Runs kernel<R> over n_rows rows, 4 at a time, then the remainder.
-template <template <int> class K, class... Args>
-void for_row_groups(int64_t n_rows, const uint8_t* w, size_t stride, float* out, Args... args) {
-  const uint8_t* pf_end = w + static_cast<size_t>(n_rows - 1) * stride;  // start of the last row
-  int64_t r = 0;
-  for (; r + 4 <= n_rows; r += 4) K<4>::run(w + static_cast<size_t>(r) * stride, stride, out + r, pf_end, args...);
-  switch (n_rows - r) {
-    case 3: K<3>::run(w + static_cast<size_t>(r) * stride, stride, out + r, pf_end, args...); break;
-    case 2: K<2>::run(w + static_cast<size_t>(r) * stride, stride, out + r, pf_end, args...); break;
-    case 1: K<1>::run(w + static_cast<size_t>(r) * stride, stride, out + r, pf_end, args...); break;
-    default: break;
-  }
-}
 
 // ---- float weights ----------------------------------------------------------------------------
 
@@ -196,40 +175,24 @@ struct LoadBF16 {
 };
 
 template <class L>
-struct FloatRows {
-  template <int R>
-  struct K {
-    static void run(const uint8_t* w, size_t stride, float* out, const uint8_t* pf_end, int64_t n, const float* x) {
-      const uintptr_t pf = prefetch_base<R>(w, stride, pf_end);
-      __m256 acc0[R], acc1[R];
-      for (int r = 0; r < R; ++r) acc0[r] = acc1[r] = _mm256_setzero_ps();
-      int64_t i = 0;
-      for (; i + 16 <= n; i += 16) {
-        const __m256 x0 = _mm256_loadu_ps(x + i), x1 = _mm256_loadu_ps(x + i + 8);
-        for (int r = 0; r < R; ++r) {
-          if (pf) prefetch_at<16 * L::kBytes>(pf, r * stride + static_cast<size_t>(i) * L::kBytes);
-          acc0[r] = _mm256_fmadd_ps(L::load(w + r * stride, i), x0, acc0[r]);
-          acc1[r] = _mm256_fmadd_ps(L::load(w + r * stride, i + 8), x1, acc1[r]);
-        }
-      }
-      for (; i + 8 <= n; i += 8) {
-        const __m256 x0 = _mm256_loadu_ps(x + i);
-        for (int r = 0; r < R; ++r) acc0[r] = _mm256_fmadd_ps(L::load(w + r * stride, i), x0, acc0[r]);
-      }
-      for (int r = 0; r < R; ++r) {
-        float s = hsum(_mm256_add_ps(acc0[r], acc1[r]));
-        for (int64_t j = i; j < n; ++j) s += L::one(w + r * stride, j) * x[j];
-        out[r] = s;
-      }
-    }
-  };
-};
+float float_row(const uint8_t* w, int64_t n, const float* x) {
+  __m256 acc[4];
+  for (auto& v : acc) v = _mm256_setzero_ps();
+  int64_t i = 0;
+  for (; i + 32 <= n; i += 32) {
+    prefetch_ahead<32 * L::kBytes>(w + i * L::kBytes);
+    for (int k = 0; k < 4; ++k) acc[k] = _mm256_fmadd_ps(L::load(w, i + 8 * k), _mm256_loadu_ps(x + i + 8 * k), acc[k]);
+  }
+  for (; i + 8 <= n; i += 8) acc[0] = _mm256_fmadd_ps(L::load(w, i), _mm256_loadu_ps(x + i), acc[0]);
+  float s = hsum(_mm256_add_ps(_mm256_add_ps(acc[0], acc[1]), _mm256_add_ps(acc[2], acc[3])));
+  for (; i < n; ++i) s += L::one(w, i) * x[i];
+  return s;
+}
 
 // ---- Q8_0 x Q8_0 ------------------------------------------------------------------------------
-// Blocks are taken 4 at a time per row: their fp16 scales are gathered into one vector and
-// converted and multiplied by the activation scales together, then each block's scale is
-// broadcast with one vpermps. The tail (fewer than 4 blocks) goes one block at a time. Each
-// row's arithmetic is the same whatever R is, so results do not depend on the row grouping.
+// Blocks 4 at a time: their fp16 scales are gathered into one vector, converted and multiplied
+// by the activation scales together, then each block's scale is broadcast with one vpermps.
+// Four accumulators keep the fma latency off the critical path.
 
 // The fp16 at p, p + step, p + 2*step, p + 3*step as 4 floats. (Reads 4 bytes at each.)
 inline __m128 gather4_fp16(const uint8_t* p, size_t step) {
@@ -259,51 +222,35 @@ inline __m256i int_dot_q8_0(const uint8_t* blk, __m256i av) {
   return dot_u8s8(_mm256_abs_epi8(wv), _mm256_sign_epi8(av, wv));
 }
 
-template <int R>
-struct KQ8_0 {
-  static void run(const uint8_t* w, size_t stride, float* out, const uint8_t* pf_end, int64_t nb, const block_q8_0* a,
-                  const float* ad) {
-    constexpr size_t kBlock = sizeof(block_q8_0);
-    const uintptr_t pf = prefetch_base<R>(w, stride, pf_end);
-    __m256 acc[R];
-    for (int r = 0; r < R; ++r) acc[r] = _mm256_setzero_ps();
-    int64_t b = 0;
-    for (; b + 4 <= nb; b += 4) {
-      __m256 sc[R];
-      const __m128 da = _mm_loadu_ps(ad + b);
-      for (int r = 0; r < R; ++r) {
-        if (pf) prefetch_at<4 * kBlock>(pf, r * stride + static_cast<size_t>(b) * kBlock);
-        sc[r] = _mm256_castps128_ps256(_mm_mul_ps(gather4_fp16(w + r * stride + b * kBlock, kBlock), da));
-      }
-      for (int k = 0; k < 4; ++k) {
-        const __m256i av = load256(a[b + k].qs);
-        const __m256i idx = _mm256_set1_epi32(k);
-        for (int r = 0; r < R; ++r) {
-          const __m256i p = int_dot_q8_0(w + r * stride + (b + k) * kBlock, av);
-          acc[r] = _mm256_fmadd_ps(_mm256_permutevar8x32_ps(sc[r], idx), _mm256_cvtepi32_ps(p), acc[r]);
-        }
-      }
+float q8_0_row(const uint8_t* w, int64_t nb, const block_q8_0* a, const float* ad) {
+  constexpr size_t kBlock = sizeof(block_q8_0);
+  __m256 acc[4];
+  for (auto& v : acc) v = _mm256_setzero_ps();
+  int64_t b = 0;
+  for (; b + 4 <= nb; b += 4) {
+    prefetch_ahead<4 * kBlock>(w + b * kBlock);
+    const __m256 s = _mm256_castps128_ps256(_mm_mul_ps(gather4_fp16(w + b * kBlock, kBlock), _mm_loadu_ps(ad + b)));
+    for (int k = 0; k < 4; ++k) {
+      const __m256i p = int_dot_q8_0(w + (b + k) * kBlock, load256(a[b + k].qs));
+      acc[k] = _mm256_fmadd_ps(_mm256_permutevar8x32_ps(s, _mm256_set1_epi32(k)), _mm256_cvtepi32_ps(p), acc[k]);
     }
-    for (; b < nb; ++b) {
-      const __m256i av = load256(a[b].qs);
-      for (int r = 0; r < R; ++r) {
-        const uint8_t* blk = w + r * stride + b * kBlock;
-        const __m256 scale = _mm256_set1_ps(load_fp16(blk) * ad[b]);
-        acc[r] = _mm256_fmadd_ps(scale, _mm256_cvtepi32_ps(int_dot_q8_0(blk, av)), acc[r]);
-      }
-    }
-    for (int r = 0; r < R; ++r) out[r] = hsum(acc[r]);
   }
-};
+  for (; b < nb; ++b) {
+    const __m256 scale = _mm256_set1_ps(load_fp16(w + b * kBlock) * ad[b]);
+    acc[0] = _mm256_fmadd_ps(scale, _mm256_cvtepi32_ps(int_dot_q8_0(w + b * kBlock, load256(a[b].qs))), acc[0]);
+  }
+  return hsum(_mm256_add_ps(_mm256_add_ps(acc[0], acc[1]), _mm256_add_ps(acc[2], acc[3])));
+}
 
-// ---- Q4_0 / Q4_1: rows in pairs ------------------------------------------------------------
-// For 2 and 4 rows the 4-bit kernels put the same block of two rows side by side in one ymm:
-// bytes 0..15 = the 16 quant bytes of row r, bytes 16..31 those of row r+1. The low nibbles
-// (elements 0..15) then dot with the activation's bytes 0..15 repeated in both halves, the
-// high nibbles (elements 16..31) with bytes 16..31 repeated: one vpdpbusd pair (or
-// vpmaddubsw pair + vpmaddwd) yields 4 partial sums for each of the two rows, and one convert
-// and one fma per two row-blocks apply the scales. This needs noticeably fewer instructions
-// per block than unpacking a block to 32 bytes per row (the kernels above, used for 1 row).
+// ---- Q4_0 x Q8_0, Q4_1 x Q8_1 -----------------------------------------------------------------
+// Two consecutive blocks b, b+1 of a row share one register: bytes 0..15 = the 16 quant bytes
+// of block b, bytes 16..31 those of block b+1. Their low nibbles (elements 0..15 of each block)
+// dot with the activation bytes [a_b[0..15] | a_b+1[0..15]] and the high nibbles with
+// [a_b[16..31] | a_b+1[16..31]] (this interleaved copy of the activation is made once per
+// call), giving 4 partial sums per block from 2 vpdpbusd (or 2 vpmaddubsw + 1 vpmaddwd), and
+// one convert and one fma apply both blocks' scales: fewer instructions per block than
+// unpacking each block's nibbles to 32 bytes. Q4_0's "q - 8" is folded in by starting the
+// integer sums at -8 * (the same partial sums of the activation), also prepared per call.
 
 // acc + dot(u1, s1) + dot(u2, s2) in groups of 4 bytes (|each pair sum| <= 2*15*127 for the
 // 4-bit weights here, so the int16 sum of the two vpmaddubsw results cannot overflow).
@@ -330,123 +277,104 @@ inline __m128i dot2_u8s8_acc(__m128i acc, __m128i u1, __m128i s1, __m128i u2, __
 #endif
 }
 
-// R rows: R/2 pairs as above and, for odd R, the last row alone in 128-bit registers with the
-// same lane layout and the same operations, so every row's result is bit-identical whichever
-// way the rows are grouped (it does not depend on n_rows or on how callers split rows).
 template <bool kQ4_1>
-struct KQ4Pairs {
+struct KQ4Row {
   static constexpr size_t kBlock = kQ4_1 ? sizeof(block_q4_1) : sizeof(block_q4_0);
-  static constexpr size_t kQs = kQ4_1 ? 4 : 2;  // offset of qs in the block
+  static constexpr size_t kQs = kQ4_1 ? 4 : 2;
   using ActBlock = std::conditional_t<kQ4_1, block_q8_1, block_q8_0>;
 
-  template <int R>
-  struct K {
-    static constexpr int P = R / 2;
-    static constexpr bool kOdd = R % 2 != 0;
-
-    // ascale: Q4_0: d_a per block; Q4_1: (d_a, s_a) per block.
-    static void run(const uint8_t* w, size_t stride, float* out, const uint8_t* pf_end, int64_t nb, const ActBlock* a,
-                    const float* ascale) {
-      const uintptr_t pf = prefetch_base<R>(w, stride, pf_end);
-      __m256 acc[P + 1];  // acc[P]: the odd row (low 4 lanes)
-      __m256 accm[R];     // Q4_1: odd lanes accumulate m_w * s_a
-      for (int p = 0; p <= P; ++p) acc[p] = _mm256_setzero_ps();
-      for (int r = 0; r < R; ++r) accm[r] = _mm256_setzero_ps();
-      int64_t b = 0;
-      for (; b + 4 <= nb; b += 4) {
-        // Scales of blocks b..b+3, arranged so that vpermps with idx(k) gives
-        // [row 2p block b+k x4 | row 2p+1 block b+k x4] (and the odd row's in the low half).
-        __m256 sp[P + 1];
-        if constexpr (kQ4_1) {
-          const __m256 ds = _mm256_loadu_ps(ascale + 2 * b);  // da0 sa0 da1 sa1 ...
-          __m256 s8[R];
-          for (int r = 0; r < R; ++r) {
-            if (pf) prefetch_at<4 * kBlock>(pf, r * stride + static_cast<size_t>(b) * kBlock);
-            s8[r] = _mm256_mul_ps(gather4_fp16_pairs(w + r * stride + b * kBlock, kBlock), ds);  // dw*da mw*sa ...
-            accm[r] = _mm256_add_ps(accm[r], s8[r]);
-          }
-          // shuffle (2,0,2,0): [r: s0 s1, r+1: s0 s1 | r: s2 s3, r+1: s2 s3]
-          for (int p = 0; p < P; ++p) sp[p] = _mm256_shuffle_ps(s8[2 * p], s8[2 * p + 1], 0x88);
-          if constexpr (kOdd) sp[P] = _mm256_shuffle_ps(s8[R - 1], s8[R - 1], 0x88);
-        } else {
-          const __m128 da = _mm_loadu_ps(ascale + b);
-          __m128 s4[R];
-          for (int r = 0; r < R; ++r) {
-            if (pf) prefetch_at<4 * kBlock>(pf, r * stride + static_cast<size_t>(b) * kBlock);
-            s4[r] = _mm_mul_ps(gather4_fp16(w + r * stride + b * kBlock, kBlock), da);
-          }
-          for (int p = 0; p < P; ++p) sp[p] = _mm256_set_m128(s4[2 * p + 1], s4[2 * p]);  // [r: s0..s3 | r+1: s0..s3]
-          if constexpr (kOdd) sp[P] = _mm256_set_m128(s4[R - 1], s4[R - 1]);
-        }
-        for (int k = 0; k < 4; ++k) {
-          const int i = kQ4_1 ? k / 2 * 4 + k % 2 : k;  // lane of row 2p's scale of block b+k
-          const int j = kQ4_1 ? i + 2 : i + 4;           // lane of row 2p+1's
-          const __m256i idx = _mm256_setr_epi32(i, i, i, i, j, j, j, j);
-          step(w, stride, b + k, a, [&](int p) { return _mm256_permutevar8x32_ps(sp[p], idx); }, acc);
-        }
-      }
-      for (; b < nb; ++b) {  // the last nb % 4 blocks
-        __m256 sp[P + 1];
-        const float da = kQ4_1 ? ascale[2 * b] : ascale[b];
-        for (int p = 0; p <= P; ++p) {
-          if (p == P && !kOdd) break;
-          const uint8_t* b0 = w + 2 * p * stride + b * kBlock;
-          const float s0 = load_fp16(b0) * da;
-          const float s1 = p < P ? load_fp16(b0 + stride) * da : s0;
-          sp[p] = _mm256_set_m128(_mm_set1_ps(s1), _mm_set1_ps(s0));
-        }
-        if constexpr (kQ4_1) {
-          const __m128 ds = _mm_castpd_ps(_mm_load_sd(reinterpret_cast<const double*>(ascale + 2 * b)));
-          for (int r = 0; r < R; ++r) {
-            const uint8_t* blk = w + r * stride + b * kBlock;
-            const __m128 prod = _mm_mul_ps(_mm_cvtph_ps(_mm_cvtsi32_si128(static_cast<int>(load_u32(blk)))), ds);
-            accm[r] = _mm256_add_ps(accm[r], _mm256_insertf128_ps(_mm256_setzero_ps(), prod, 0));
-          }
-        }
-        step(w, stride, b, a, [&](int p) { return sp[p]; }, acc);
-      }
-      for (int p = 0; p < P; ++p) {
-        out[2 * p] = hsum128(_mm256_castps256_ps128(acc[p]));
-        out[2 * p + 1] = hsum128(_mm256_extractf128_ps(acc[p], 1));
-      }
-      if constexpr (kOdd) out[R - 1] = hsum128(_mm256_castps256_ps128(acc[P]));
-      if constexpr (kQ4_1)
-        for (int r = 0; r < R; ++r) out[r] += hsum(_mm256_blend_ps(_mm256_setzero_ps(), accm[r], 0xAA));
-    }
-
-    // Block b of all rows; scale(p) = [row 2p scale x4 | row 2p+1 scale x4] (odd row: low half).
-    template <class Scale>
-    static inline void step(const uint8_t* w, size_t stride, int64_t b, const ActBlock* a, Scale scale,
-                            __m256 (&acc)[P + 1]) {
-      const __m256i m4 = _mm256_set1_epi8(0x0F);
-      const __m128i alo128 = load128(a[b].qs);       // elements 0..15
-      const __m128i ahi128 = load128(a[b].qs + 16);  // elements 16..31
-      const __m256i alo = _mm256_broadcastsi128_si256(alo128);
-      const __m256i ahi = _mm256_broadcastsi128_si256(ahi128);
-      __m256i init = _mm256_setzero_si256();
-      if constexpr (!kQ4_1) {  // sum (q - 8) a = sum q a - 8 sum a: start from -8 sum a (same layout)
-        const __m256i eight = _mm256_set1_epi8(8);
-        init = _mm256_sub_epi32(init, dot2_u8s8_acc(_mm256_setzero_si256(), eight, alo, eight, ahi));
-      }
-      for (int p = 0; p < P; ++p) {
-        const uint8_t* q = w + 2 * p * stride + b * kBlock + kQs;
-        const __m256i x = load2x128(q, q + stride);
-        const __m256i lo = _mm256_and_si256(x, m4);
-        const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(x, 4), m4);
-        const __m256i t = dot2_u8s8_acc(init, lo, alo, hi, ahi);
-        acc[p] = _mm256_fmadd_ps(scale(p), _mm256_cvtepi32_ps(t), acc[p]);
-      }
-      if constexpr (kOdd) {
-        const __m128i x = load128(w + (R - 1) * stride + b * kBlock + kQs);
-        const __m128i m4x = _mm256_castsi256_si128(m4);
-        const __m128i lo = _mm_and_si128(x, m4x);
-        const __m128i hi = _mm_and_si128(_mm_srli_epi16(x, 4), m4x);
-        const __m128i t = dot2_u8s8_acc(_mm256_castsi256_si128(init), lo, alo128, hi, ahi128);
-        const __m128 s = _mm256_castps256_ps128(scale(P));
-        acc[P] = _mm256_castps128_ps256(_mm_fmadd_ps(s, _mm_cvtepi32_ps(t), _mm256_castps256_ps128(acc[P])));
-      }
-    }
+  struct Act {
+    int64_t nb;
+    const __m256i* lo;    // per block pair (2p, 2p+1): [a_2p[0..15] | a_2p+1[0..15]]
+    const __m256i* hi;    //                            [a_2p[16..31] | a_2p+1[16..31]]
+    const __m256i* negc;  // Q4_0: -8 * (the same partial sums of the activation)
+    const float* scale;   // Q4_0: d_a per block; Q4_1: (d_a, s_a) per block
+    const ActBlock* a;
   };
+
+  static size_t scratch_bytes(int64_t nb) { return static_cast<size_t>(nb / 2) * 3 * 32 + static_cast<size_t>(nb) * 8; }
+
+  static Act prepare(const ActBlock* a, int64_t nb, uint8_t* buf) {
+    const int64_t np = nb / 2;
+    auto* lo = reinterpret_cast<__m256i*>(buf);
+    auto* hi = lo + np;
+    auto* negc = hi + np;
+    auto* scale = reinterpret_cast<float*>(negc + np);
+    const __m256i eight = _mm256_set1_epi8(8);
+    for (int64_t p = 0; p < np; ++p) {
+      lo[p] = _mm256_set_m128i(load128(a[2 * p + 1].qs), load128(a[2 * p].qs));
+      hi[p] = _mm256_set_m128i(load128(a[2 * p + 1].qs + 16), load128(a[2 * p].qs + 16));
+      if constexpr (!kQ4_1)
+        negc[p] = _mm256_sub_epi32(_mm256_setzero_si256(), dot2_u8s8_acc(_mm256_setzero_si256(), eight, lo[p], eight, hi[p]));
+    }
+    for (int64_t b = 0; b < nb; ++b) {
+      if constexpr (kQ4_1) {
+        scale[2 * b] = fp16_to_f32(a[b].d);
+        scale[2 * b + 1] = fp16_to_f32(a[b].s);
+      } else {
+        scale[b] = fp16_to_f32(a[b].d);
+      }
+    }
+    return Act{nb, lo, hi, negc, scale, a};
+  }
+
+  static inline __m256i pair_dot(const uint8_t* blk, const Act& A, int64_t p) {
+    const __m256i m4 = _mm256_set1_epi8(0x0F);
+    const __m256i x = load2x128(blk + kQs, blk + kBlock + kQs);
+    const __m256i lo = _mm256_and_si256(x, m4);
+    const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(x, 4), m4);
+    return dot2_u8s8_acc(kQ4_1 ? _mm256_setzero_si256() : A.negc[p], lo, A.lo[p], hi, A.hi[p]);
+  }
+
+  static float row(const uint8_t* w, const Act& A) {
+    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps(), accm = _mm256_setzero_ps();
+    float tail_m = 0.0f;
+    const int64_t nb = A.nb;
+    int64_t b = 0;
+    for (; b + 4 <= nb; b += 4) {
+      prefetch_ahead<4 * kBlock>(w + b * kBlock);
+      __m256 sc01, sc23;
+      if constexpr (kQ4_1) {
+        const __m256 s8 = _mm256_mul_ps(gather4_fp16_pairs(w + b * kBlock, kBlock), _mm256_loadu_ps(A.scale + 2 * b));
+        accm = _mm256_add_ps(accm, s8);  // odd lanes: m_w * s_a
+        sc01 = _mm256_permutevar8x32_ps(s8, _mm256_setr_epi32(0, 0, 0, 0, 2, 2, 2, 2));
+        sc23 = _mm256_permutevar8x32_ps(s8, _mm256_setr_epi32(4, 4, 4, 4, 6, 6, 6, 6));
+      } else {
+        const __m256 s4 = _mm256_castps128_ps256(_mm_mul_ps(gather4_fp16(w + b * kBlock, kBlock), _mm_loadu_ps(A.scale + b)));
+        sc01 = _mm256_permutevar8x32_ps(s4, _mm256_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1));
+        sc23 = _mm256_permutevar8x32_ps(s4, _mm256_setr_epi32(2, 2, 2, 2, 3, 3, 3, 3));
+      }
+      acc0 = _mm256_fmadd_ps(sc01, _mm256_cvtepi32_ps(pair_dot(w + b * kBlock, A, b / 2)), acc0);
+      acc1 = _mm256_fmadd_ps(sc23, _mm256_cvtepi32_ps(pair_dot(w + (b + 2) * kBlock, A, b / 2 + 1)), acc1);
+    }
+    const float* sa = A.scale;
+    auto d_times_da = [&](int64_t bb) { return load_fp16(w + bb * kBlock) * (kQ4_1 ? sa[2 * bb] : sa[bb]); };
+    auto min_term = [&](int64_t bb) { return kQ4_1 ? load_fp16(w + bb * kBlock + 2) * sa[2 * bb + 1] : 0.0f; };
+    if (b + 2 <= nb) {
+      const __m256 sc = _mm256_set_m128(_mm_set1_ps(d_times_da(b + 1)), _mm_set1_ps(d_times_da(b)));
+      acc0 = _mm256_fmadd_ps(sc, _mm256_cvtepi32_ps(pair_dot(w + b * kBlock, A, b / 2)), acc0);
+      tail_m += min_term(b);
+      tail_m += min_term(b + 1);
+      b += 2;
+    }
+    if (b < nb) {  // a last odd block: 128-bit
+      const __m128i m4 = _mm_set1_epi8(0x0F);
+      const __m128i x = load128(w + b * kBlock + kQs);
+      const __m128i alo = load128(A.a[b].qs), ahi = load128(A.a[b].qs + 16);
+      __m128i init = _mm_setzero_si128();
+      if constexpr (!kQ4_1) {
+        const __m128i eight = _mm_set1_epi8(8);
+        init = _mm_sub_epi32(init, dot2_u8s8_acc(_mm_setzero_si128(), eight, alo, eight, ahi));
+      }
+      const __m128i t = dot2_u8s8_acc(init, _mm_and_si128(x, m4), alo, _mm_and_si128(_mm_srli_epi16(x, 4), m4), ahi);
+      const __m256 sc = _mm256_insertf128_ps(_mm256_setzero_ps(), _mm_set1_ps(d_times_da(b)), 0);
+      acc1 = _mm256_fmadd_ps(sc, _mm256_insertf128_ps(_mm256_setzero_ps(), _mm_cvtepi32_ps(t), 0), acc1);
+      tail_m += min_term(b);
+    }
+    float r = hsum(_mm256_add_ps(acc0, acc1));
+    if constexpr (kQ4_1) r += hsum(_mm256_blend_ps(_mm256_setzero_ps(), accm, 0xAA)) + tail_m;
+    return r;
+  }
 };
 
 // ---- K quants x Q8_K --------------------------------------------------------------------------
@@ -496,6 +424,7 @@ struct KQ45K {
     for (int64_t b = 0; b < nb; ++b) {
       const block_q8_K& ab = a[b];
       const uint8_t* blk = w + b * kBlock;
+      prefetch_ahead<kBlock>(blk);
       const __m256i scmn = _mm256_cvtepu8_epi16(k4_scales_mins(blk + 4));  // sc0..7 | mn0..7 as int16
       // sum_j mn_j * (sum of the 32 activations of sub-block j)
       const __m128i msum = _mm_madd_epi16(_mm256_extracti128_si256(scmn, 1), q8k_pair_sums(ab));
@@ -525,13 +454,6 @@ struct KQ45K {
     }
     return hsum(acc) - hsum128(accm);
   }
-
-  template <int R>
-  struct K {
-    static void run(const uint8_t* w, size_t stride, float* out, const uint8_t*, int64_t nb, const block_q8_K* a) {
-      for (int r = 0; r < R; ++r) out[r] = row(w + r * stride, nb, a);
-    }
-  };
 };
 
 // vpshufb masks for Q6_K: bytes 0..7 = scale 2k, bytes 8..15 = scale 2k+1 (k = 0..7).
@@ -542,95 +464,91 @@ alignas(16) const uint8_t kScalePair[8][16] = {
 #undef SP
 };
 
-struct KQ6K {
-  static float row(const uint8_t* w, int64_t nb, const block_q8_K* a) {
-    __m256 acc = _mm256_setzero_ps();
-    const __m256i m4 = _mm256_set1_epi8(0x0F);
-    const __m256i m30 = _mm256_set1_epi8(0x30);
-    for (int64_t b = 0; b < nb; ++b) {
-      const block_q8_K& ab = a[b];
-      const auto* blk = reinterpret_cast<const block_q6_K*>(w + b * sizeof(block_q6_K));
-      const __m128i sc8 = load128(blk->scales);
-      // sum_j sc_j * sum_{16} (q - 32) a = sum_j sc_j dot_j - 32 * sum_j sc_j bsum_j
-      __m256i isum = _mm256_slli_epi32(_mm256_madd_epi16(_mm256_cvtepi8_epi16(sc8), load256(ab.bsums)), 5);
-      isum = _mm256_sub_epi32(_mm256_setzero_si256(), isum);
-      for (int h = 0; h < 2; ++h) {
-        const __m256i ql0 = load256(blk->ql + 64 * h);
-        const __m256i ql1 = load256(blk->ql + 64 * h + 32);
-        const __m256i qh = load256(blk->qh + 32 * h);
-        const __m256i q[4] = {
-            _mm256_or_si256(_mm256_and_si256(ql0, m4), _mm256_and_si256(_mm256_slli_epi16(qh, 4), m30)),
-            _mm256_or_si256(_mm256_and_si256(ql1, m4), _mm256_and_si256(_mm256_slli_epi16(qh, 2), m30)),
-            _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql0, 4), m4), _mm256_and_si256(qh, m30)),
-            _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql1, 4), m4),
-                            _mm256_and_si256(_mm256_srli_epi16(qh, 2), m30)),
-        };
-        for (int k = 0; k < 4; ++k) {
-          const __m128i sp = _mm_shuffle_epi8(sc8, _mm_load_si128(reinterpret_cast<const __m128i*>(kScalePair[4 * h + k])));
-          const __m256i p = _mm256_maddubs_epi16(q[k], load256(ab.qs + 128 * h + 32 * k));
-          isum = _mm256_add_epi32(isum, _mm256_madd_epi16(p, _mm256_cvtepi8_epi16(sp)));
-        }
+float q6_K_row(const uint8_t* w, int64_t nb, const block_q8_K* a) {
+  __m256 acc = _mm256_setzero_ps();
+  const __m256i m4 = _mm256_set1_epi8(0x0F);
+  const __m256i m30 = _mm256_set1_epi8(0x30);
+  for (int64_t b = 0; b < nb; ++b) {
+    const block_q8_K& ab = a[b];
+    const auto* blk = reinterpret_cast<const block_q6_K*>(w + b * sizeof(block_q6_K));
+    prefetch_ahead<sizeof(block_q6_K)>(w + b * sizeof(block_q6_K));
+    const __m128i sc8 = load128(blk->scales);
+    // sum_j sc_j * sum_{16} (q - 32) a = sum_j sc_j dot_j - 32 * sum_j sc_j bsum_j
+    __m256i isum = _mm256_slli_epi32(_mm256_madd_epi16(_mm256_cvtepi8_epi16(sc8), load256(ab.bsums)), 5);
+    isum = _mm256_sub_epi32(_mm256_setzero_si256(), isum);
+    for (int h = 0; h < 2; ++h) {
+      const __m256i ql0 = load256(blk->ql + 64 * h);
+      const __m256i ql1 = load256(blk->ql + 64 * h + 32);
+      const __m256i qh = load256(blk->qh + 32 * h);
+      const __m256i q[4] = {
+          _mm256_or_si256(_mm256_and_si256(ql0, m4), _mm256_and_si256(_mm256_slli_epi16(qh, 4), m30)),
+          _mm256_or_si256(_mm256_and_si256(ql1, m4), _mm256_and_si256(_mm256_slli_epi16(qh, 2), m30)),
+          _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql0, 4), m4), _mm256_and_si256(qh, m30)),
+          _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql1, 4), m4),
+                          _mm256_and_si256(_mm256_srli_epi16(qh, 2), m30)),
+      };
+      for (int k = 0; k < 4; ++k) {
+        const __m128i sp = _mm_shuffle_epi8(sc8, _mm_load_si128(reinterpret_cast<const __m128i*>(kScalePair[4 * h + k])));
+        const __m256i p = _mm256_maddubs_epi16(q[k], load256(ab.qs + 128 * h + 32 * k));
+        isum = _mm256_add_epi32(isum, _mm256_madd_epi16(p, _mm256_cvtepi8_epi16(sp)));
       }
-      const float scale = load_fp16(&blk->d) * ab.d;
-      acc = _mm256_fmadd_ps(_mm256_set1_ps(scale), _mm256_cvtepi32_ps(isum), acc);
     }
-    return hsum(acc);
+    const float scale = load_fp16(&blk->d) * ab.d;
+    acc = _mm256_fmadd_ps(_mm256_set1_ps(scale), _mm256_cvtepi32_ps(isum), acc);
   }
+  return hsum(acc);
+}
 
-  template <int R>
-  struct K {
-    static void run(const uint8_t* w, size_t stride, float* out, const uint8_t*, int64_t nb, const block_q8_K* a) {
-      for (int r = 0; r < R; ++r) out[r] = row(w + r * stride, nb, a);
-    }
-  };
-};
 
 }  // namespace
 
 bool vec_dot_rows(GgmlType weight, int64_t n, const void* w_rows, size_t row_stride, int64_t n_rows,
                   const void* act, float* out) {
   const auto* w = static_cast<const uint8_t*>(w_rows);
+  auto rows = [&](auto&& row) {
+    for (int64_t r = 0; r < n_rows; ++r) out[r] = row(w + static_cast<size_t>(r) * row_stride);
+  };
   switch (weight) {
     case GgmlType::F32:
-      for_row_groups<FloatRows<LoadF32>::K>(n_rows, w, row_stride, out, n, static_cast<const float*>(act));
+      rows([&](const uint8_t* wr) { return float_row<LoadF32>(wr, n, static_cast<const float*>(act)); });
       return true;
     case GgmlType::F16:
-      for_row_groups<FloatRows<LoadF16>::K>(n_rows, w, row_stride, out, n, static_cast<const float*>(act));
+      rows([&](const uint8_t* wr) { return float_row<LoadF16>(wr, n, static_cast<const float*>(act)); });
       return true;
     case GgmlType::BF16:
-      for_row_groups<FloatRows<LoadBF16>::K>(n_rows, w, row_stride, out, n, static_cast<const float*>(act));
+      rows([&](const uint8_t* wr) { return float_row<LoadBF16>(wr, n, static_cast<const float*>(act)); });
       return true;
-    case GgmlType::Q8_0:
-    case GgmlType::Q4_0: {
+    case GgmlType::Q8_0: {
       const int64_t nb = n / QK8_0;
       const auto* a = static_cast<const block_q8_0*>(act);
-      Scratch s(static_cast<size_t>(nb));
-      for (int64_t b = 0; b < nb; ++b) s.get()[b] = fp16_to_f32(a[b].d);
-      if (weight == GgmlType::Q8_0)
-        for_row_groups<KQ8_0>(n_rows, w, row_stride, out, nb, a, static_cast<const float*>(s.get()));
-      else
-        for_row_groups<KQ4Pairs<false>::K>(n_rows, w, row_stride, out, nb, a, static_cast<const float*>(s.get()));
+      Scratch s(static_cast<size_t>(nb) * sizeof(float));
+      float* ad = s.floats();
+      for (int64_t b = 0; b < nb; ++b) ad[b] = fp16_to_f32(a[b].d);
+      rows([&](const uint8_t* wr) { return q8_0_row(wr, nb, a, ad); });
+      return true;
+    }
+    case GgmlType::Q4_0: {
+      const int64_t nb = n / QK4_0;
+      Scratch s(KQ4Row<false>::scratch_bytes(nb));
+      const auto A = KQ4Row<false>::prepare(static_cast<const block_q8_0*>(act), nb, s.get());
+      rows([&](const uint8_t* wr) { return KQ4Row<false>::row(wr, A); });
       return true;
     }
     case GgmlType::Q4_1: {
       const int64_t nb = n / QK4_1;
-      const auto* a = static_cast<const block_q8_1*>(act);
-      Scratch s(static_cast<size_t>(2 * nb));
-      for (int64_t b = 0; b < nb; ++b) {
-        s.get()[2 * b] = fp16_to_f32(a[b].d);
-        s.get()[2 * b + 1] = fp16_to_f32(a[b].s);
-      }
-      for_row_groups<KQ4Pairs<true>::K>(n_rows, w, row_stride, out, nb, a, static_cast<const float*>(s.get()));
+      Scratch s(KQ4Row<true>::scratch_bytes(nb));
+      const auto A = KQ4Row<true>::prepare(static_cast<const block_q8_1*>(act), nb, s.get());
+      rows([&](const uint8_t* wr) { return KQ4Row<true>::row(wr, A); });
       return true;
     }
     case GgmlType::Q4_K:
-      for_row_groups<KQ45K<false>::K>(n_rows, w, row_stride, out, n / QK_K, static_cast<const block_q8_K*>(act));
+      rows([&](const uint8_t* wr) { return KQ45K<false>::row(wr, n / QK_K, static_cast<const block_q8_K*>(act)); });
       return true;
     case GgmlType::Q5_K:
-      for_row_groups<KQ45K<true>::K>(n_rows, w, row_stride, out, n / QK_K, static_cast<const block_q8_K*>(act));
+      rows([&](const uint8_t* wr) { return KQ45K<true>::row(wr, n / QK_K, static_cast<const block_q8_K*>(act)); });
       return true;
     case GgmlType::Q6_K:
-      for_row_groups<KQ6K::K>(n_rows, w, row_stride, out, n / QK_K, static_cast<const block_q8_K*>(act));
+      rows([&](const uint8_t* wr) { return q6_K_row(wr, n / QK_K, static_cast<const block_q8_K*>(act)); });
       return true;
     default: return false;
   }

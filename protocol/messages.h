@@ -63,6 +63,7 @@ struct LogitsReply {
 struct FfnInput {
   uint64_t step = 0;
   int layer = 0;
+  int token = 0;  // position of the step's first token (for traces)
   ActivationPtr xn;
   int64_t sent_ns = 0;
 };
@@ -71,6 +72,7 @@ struct FfnInput {
 struct FfnWork {
   uint64_t step = 0;
   int layer = 0;
+  int token = 0;  // position of the step's first token (for traces)
   ActivationPtr xn;
   ActiveSetPtr active;
   int64_t sent_ns = 0;
@@ -80,6 +82,7 @@ struct FfnWork {
 struct FfnExpect {
   uint64_t step = 0;
   int layer = 0;
+  int token = 0;  // position of the step's first token (for traces)
   int n_parts = 0;
   int n_tokens = 0;
   int64_t sent_ns = 0;
@@ -89,6 +92,7 @@ struct FfnExpect {
 struct FfnPartial {
   uint64_t step = 0;
   int layer = 0;
+  int token = 0;  // position of the step's first token (for traces)
   int worker = 0;  // 0: the gpu-worker, 1..: cpu-worker teams
   ActivationPtr y;
   int64_t sent_ns = 0;
@@ -98,6 +102,7 @@ struct FfnPartial {
 struct FfnOutput {
   uint64_t step = 0;
   int layer = 0;
+  int token = 0;  // position of the step's first token (for traces)
   ActivationPtr y;
   int64_t sent_ns = 0;
 };

@@ -134,7 +134,7 @@ TEST_CASE("trace summary: busy time, messages, critical path of a two-token pipe
 
 TEST_CASE("trace summary: the file gives the same summary as the buffers in memory") {
   const std::vector<TraceBuffer> buffers = two_token_pipeline();
-  const TraceSummary a = summarize(std::span<const TraceBuffer>(buffers));
+  const TraceSummary a = summarize(buffers);
   const TraceSummary b = via_file(buffers, "trace_same.json");
   CHECK(a.wall_ms == b.wall_ms);
   CHECK(a.hot_cold_overlap == b.hot_cold_overlap);

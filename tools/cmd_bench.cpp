@@ -13,12 +13,15 @@
 #include "kernels/memory_bandwidth.h"
 #include "tools/commands.h"
 #include "tools/model_options.h"
+#include "tools/runtime_choice.h"
 
 namespace actinfer::tools {
 namespace {
 
 struct BenchOptions {
   ModelOptions model;
+  RuntimeChoice runtime;
+  std::string which = "both";
   int n_prompt = 64;
   int n_gen = 64;
   int repeats = 5;
@@ -35,61 +38,80 @@ double seconds_since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
+struct Speeds {
+  std::vector<double> pp, tg;
+};
+
+// Prompt (from an empty cache) and greedy decode runs, interleaved repeat by repeat.
+void run_once(Evaluator& ev, const std::vector<int32_t>& prompt, int n_gen, Speeds& out) {
+  if (!prompt.empty()) {
+    ev.rewind(0);
+    const auto t0 = std::chrono::steady_clock::now();
+    ev.eval(prompt, false);
+    out.pp.push_back(static_cast<double>(prompt.size()) / seconds_since(t0));
+  }
+  if (n_gen > 0) {
+    ev.rewind(0);
+    int32_t tok = prompt.empty() ? 0 : prompt[0];
+    const auto t0 = std::chrono::steady_clock::now();
+    for (int i = 0; i < n_gen; ++i) {
+      ev.eval(std::span<const int32_t>(&tok, 1), false);
+      const auto l = ev.logits();
+      tok = static_cast<int32_t>(std::max_element(l.begin(), l.end()) - l.begin());
+    }
+    out.tg.push_back(n_gen / seconds_since(t0));
+  }
+}
+
+void print_speeds(const char* label, const Speeds& s, const BenchOptions& o, double bytes, double peak) {
+  if (!s.pp.empty()) std::printf("%-7s prompt pp%-4d %8.1f tokens/s (median of %d)\n", label, o.n_prompt, median(s.pp), o.repeats);
+  if (s.tg.empty()) return;
+  const double t = median(s.tg);
+  std::printf("%-7s decode tg%-4d %8.1f tokens/s (median of %d; min %.1f, max %.1f)\n", label, o.n_gen, t, o.repeats,
+              *std::min_element(s.tg.begin(), s.tg.end()), *std::max_element(s.tg.begin(), s.tg.end()));
+  std::printf("%-7s achieved bw  %.1f GB/s = %.0f%% of measured read bandwidth\n", label, t * bytes / 1e9, 100.0 * t * bytes / peak);
+}
+
 void bench(const BenchOptions& o) {
   auto weights = o.model.load_weights();
   const ModelConfig& c = weights->config();
-  EngineOptions eo = o.model.engine_options();
-  eo.n_ctx = std::max(eo.n_ctx, o.n_prompt + o.n_gen + 1);
-  DenseEngine engine(weights, eo);
-  const int threads = engine.n_threads();
+  ModelOptions mo = o.model;
+  mo.n_ctx = std::max(mo.n_ctx, o.n_prompt + o.n_gen + 1);
+
+  // --runtime picks one runtime; otherwise --compare (both by default, for the ratio).
+  const std::string which = o.runtime.runtime.empty() ? o.which : o.runtime.runtime;
+  std::vector<std::pair<std::string, std::unique_ptr<Evaluator>>> runtimes;
+  if (which != "actors") runtimes.emplace_back("dense", o.runtime.make(weights, mo, "dense"));
+  if (which != "dense") runtimes.emplace_back("actors", o.runtime.make(weights, mo, "actors"));
 
   std::mt19937 rng(1234);
   std::uniform_int_distribution<int32_t> any_token(0, c.n_vocab - 1);
   std::vector<int32_t> prompt(static_cast<size_t>(o.n_prompt));
   for (auto& t : prompt) t = any_token(rng);
 
-  // Warm-up: fault in the mapped weights and settle the caches.
-  engine.rewind(0);
-  engine.eval(std::span<const int32_t>(prompt.data(), std::min<size_t>(prompt.size(), 8)), false);
-
-  std::vector<double> pp, tg;
-  for (int r = 0; r < o.repeats; ++r) {
-    if (o.n_prompt > 0) {
-      engine.rewind(0);
-      const auto t0 = std::chrono::steady_clock::now();
-      engine.eval(prompt, false);
-      pp.push_back(o.n_prompt / seconds_since(t0));
-    }
-    if (o.n_gen > 0) {
-      engine.rewind(0);
-      int32_t tok = prompt.empty() ? 0 : prompt[0];
-      const auto t0 = std::chrono::steady_clock::now();
-      for (int i = 0; i < o.n_gen; ++i) {
-        engine.eval(std::span<const int32_t>(&tok, 1), false);
-        const auto l = engine.logits();
-        tok = static_cast<int32_t>(std::max_element(l.begin(), l.end()) - l.begin());
-      }
-      tg.push_back(o.n_gen / seconds_since(t0));
-    }
+  std::vector<Speeds> speeds(runtimes.size());
+  for (auto& [name, ev] : runtimes) {  // warm-up: fault in the weights, settle the caches
+    ev->rewind(0);
+    ev->eval(std::span<const int32_t>(prompt.data(), std::min<size_t>(prompt.size(), 8)), false);
   }
+  for (int r = 0; r < o.repeats; ++r)  // interleaved, so drift on a shared machine hits both alike
+    for (size_t i = 0; i < runtimes.size(); ++i) run_once(*runtimes[i].second, prompt, o.n_gen, speeds[i]);
+  const int threads = default_thread_count(o.model.threads);
   const BandwidthResult bw = measure_read_bandwidth(o.bandwidth_mib << 20, threads);
 
   const double bytes = static_cast<double>(weights->bytes_per_decoded_token());
-  const double gbs = bw.bytes_per_second / 1e9;
   std::printf("model        %s (%s, %d layers, width %d, ffn %d, vocab %d)\n", weights->file().path().filename().c_str(),
               c.name.c_str(), c.n_layers, c.d_model, c.d_ff, c.n_vocab);
   std::printf("threads      %d\n", threads);
-  std::printf("read bw      %.1f GB/s (%d threads, %zu MiB array, best of 5)\n", gbs, threads, o.bandwidth_mib);
+  std::printf("read bw      %.1f GB/s (%d threads, %zu MiB array, best of 5)\n", bw.bytes_per_second / 1e9, threads, o.bandwidth_mib);
   std::printf("weights/tok  %.1f MB read per decoded token\n", bytes / 1e6);
   std::printf("roofline     %.1f tokens/s (read bw / bytes per token)\n", bw.bytes_per_second / bytes);
-  if (!pp.empty()) std::printf("prompt pp%-4d %.1f tokens/s (median of %d)\n", o.n_prompt, median(pp), o.repeats);
-  if (!tg.empty()) {
-    const double t = median(tg);
-    std::printf("decode tg%-4d %.1f tokens/s (median of %d; min %.1f, max %.1f)\n", o.n_gen, t, o.repeats,
-                *std::min_element(tg.begin(), tg.end()), *std::max_element(tg.begin(), tg.end()));
-    std::printf("achieved bw  %.1f GB/s = %.0f%% of measured read bandwidth\n", t * bytes / 1e9,
-                100.0 * t * bytes / bw.bytes_per_second);
+  for (size_t i = 0; i < runtimes.size(); ++i) print_speeds(runtimes[i].first.c_str(), speeds[i], o, bytes, bw.bytes_per_second);
+  if (runtimes.size() == 2 && !speeds[0].tg.empty()) {
+    const double ratio = median(speeds[1].tg) / median(speeds[0].tg);
+    std::printf("actors/dense decode %.3f (messaging and scheduling overhead %.1f%% of token time)\n", ratio, 100.0 * (1.0 / ratio - 1.0));
   }
+  for (auto& [name, ev] : runtimes) finish_trace(*ev, o.runtime.load().trace);
 }
 
 }  // namespace
@@ -98,6 +120,10 @@ void register_bench(CLI::App& app) {
   auto o = std::make_shared<BenchOptions>();
   CLI::App* cmd = app.add_subcommand("bench", "measure prompt and decode speed against the memory roofline");
   o->model.add_to(*cmd);
+  o->runtime.add_to(*cmd, true);
+  cmd->add_option("--compare", o->which, "which runtimes to measure: both (ratio in one run), actors or dense")
+      ->check(CLI::IsMember({"both", "actors", "dense"}))
+      ->capture_default_str();
   cmd->add_option("-p,--n-prompt", o->n_prompt, "prompt tokens (0: skip)")->check(CLI::NonNegativeNumber)->capture_default_str();
   cmd->add_option("-n,--n-gen", o->n_gen, "decoded tokens (0: skip)")->check(CLI::NonNegativeNumber)->capture_default_str();
   cmd->add_option("-r,--repeats", o->repeats, "repeats; the median is reported")->check(CLI::PositiveNumber)->capture_default_str();

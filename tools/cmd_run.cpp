@@ -11,12 +11,14 @@
 #include "model/tokenizer.h"
 #include "tools/commands.h"
 #include "tools/model_options.h"
+#include "tools/runtime_choice.h"
 
 namespace actinfer::tools {
 namespace {
 
 struct RunOptions {
   ModelOptions model;
+  RuntimeChoice runtime;
   std::string prompt = "The capital of France is";
   std::string system;
   int n_predict = 64;
@@ -48,7 +50,8 @@ void run(const RunOptions& o) {
   const auto prompt = tokenizer.encode(text, true, o.chat);
   if (prompt.empty()) throw std::invalid_argument("the prompt encodes to no tokens: give a non-empty prompt with -p");
 
-  DenseEngine engine(weights, o.model.engine_options());
+  auto evaluator = o.runtime.make(weights, o.model);
+  Evaluator& engine = *evaluator;
   if (static_cast<int>(prompt.size()) >= engine.n_ctx())
     throw std::invalid_argument("the prompt has " + std::to_string(prompt.size()) + " tokens, more than the context of " +
                                 std::to_string(engine.n_ctx()) + " allows (raise --ctx)");
@@ -70,11 +73,12 @@ void run(const RunOptions& o) {
   std::fwrite(tail.data(), 1, tail.size(), stdout);
   std::fputc('\n', stdout);
   std::fflush(stdout);
+  finish_trace(engine, o.runtime.load().trace);
   std::fprintf(stderr,
-               "\n[actinfer] model %s | %d threads | stop: %s\n"
+               "\n[actinfer] model %s | %s runtime | stop: %s\n"
                "[actinfer] prompt: %d tokens in %.3f s, %.1f tokens/s\n"
                "[actinfer] generation: %d tokens, %d decoded in %.3f s, %.1f tokens/s\n",
-               weights->config().name.c_str(), engine.n_threads(), st.stop_reason.c_str(), st.n_prompt,
+               weights->config().name.c_str(), dynamic_cast<DenseEngine*>(&engine) ? "dense" : "actor", st.stop_reason.c_str(), st.n_prompt,
                st.prompt_seconds, st.prompt_tokens_per_second(), st.n_generated, st.n_decoded, st.decode_seconds,
                st.decode_tokens_per_second());
 }
@@ -85,6 +89,7 @@ void register_run(CLI::App& app) {
   auto o = std::make_shared<RunOptions>();
   CLI::App* cmd = app.add_subcommand("run", "generate text from a prompt");
   o->model.add_to(*cmd);
+  o->runtime.add_to(*cmd, true);
   cmd->add_option("-p,--prompt", o->prompt, "prompt text")->capture_default_str();
   cmd->add_option("-n,--n-predict", o->n_predict, "tokens to generate")->check(CLI::NonNegativeNumber)->capture_default_str();
   cmd->add_flag("--chat", o->chat, "wrap the prompt in the model's chat template as a user message");

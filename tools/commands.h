@@ -6,4 +6,5 @@ namespace actinfer::tools {
 void register_run(CLI::App& app);
 void register_bench(CLI::App& app);
 void register_make_model(CLI::App& app);
+void register_trace(CLI::App& app);
 }  // namespace actinfer::tools

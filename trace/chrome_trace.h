@@ -1,16 +1,18 @@
 // Writes actor trace buffers as Chrome trace-event JSON, for Perfetto
-// (ui.perfetto.dev) or chrome://tracing, and for `actinfer trace` to summarize.
+// (ui.perfetto.dev) or chrome://tracing, and reads them back for `actinfer trace`.
 //
-// Layout: {"traceEvents":[...], "displayTimeUnit":"ns", "otherData":{...}}.
-// Process 1 is "actinfer"; each actor gets one thread (tid), named with a
-// "thread_name" metadata event, holding its Compute and Wait spans as complete
-// events ("ph":"X", "cat" = kind_name(), "ts"/"dur" in microseconds with a
-// fractional part, relative to the earliest span, "args" = layer, token, bytes,
-// role). Message flights overlap one another, which a thread track cannot show, so
-// they go on the actor's extra "<actor> inbox" threads (as many as messages in
-// flight at once); overlapping Compute spans that do not nest likewise spill onto
-// "<actor> overlap N" threads. otherData names the generator and maps every tid
-// back to its actor, which read_chrome_trace() relies on.
+// Layout: {"displayTimeUnit":"ns", "traceEvents":[...], "otherData":{...}}.
+// Process 1 is "actinfer"; each actor gets one thread (tid 1, 2, ... in buffer
+// order), named by a "thread_name" metadata event ("ph":"M"), holding its Compute
+// and Wait spans as complete events ("ph":"X", "cat" = kind_name(), "ts"/"dur" in
+// microseconds with three decimals, ts relative to the earliest span, "args" =
+// layer, token, bytes, role). A thread track can only show disjoint or nested
+// events, and message flights overlap one another, so an actor's Message spans go
+// on extra "<actor> inbox", "<actor> inbox 2", ... threads (as many as it has
+// messages in flight at once); Compute spans that overlap without nesting likewise
+// spill onto "<actor> overlap 2", ... threads. "thread_sort_index" events keep an
+// actor's threads together. otherData holds generator "actinfer", format_version,
+// origin_ns (the steady-clock time of ts 0) and the actors with their role and tids.
 #pragma once
 #include <filesystem>
 #include <span>

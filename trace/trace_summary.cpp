@@ -49,6 +49,60 @@ bool is_cold(const TraceBuffer& b, const Span& s) {
   return s.kind == SpanKind::Compute && b.role() == "cpu-worker" && s.name.starts_with("ffn_cold");
 }
 
+ActorSummary summarize_actor(const TraceBuffer& b, int64_t wall_ns) {
+  std::vector<Interval> compute, wait;
+  int64_t received_ns = 0;
+  for (const Span& s : b.spans()) {
+    if (s.kind == SpanKind::Compute) compute.push_back({s.start_ns, s.end_ns});
+    if (s.kind == SpanKind::Wait) wait.push_back({s.start_ns, s.end_ns});
+    if (s.kind == SpanKind::Message) received_ns += s.end_ns - s.start_ns;
+  }
+  ActorSummary a;
+  a.actor = b.actor();
+  a.role = b.role();
+  const int64_t compute_ns = length(merged(std::move(compute)));
+  a.compute_ms = ms(compute_ns);
+  a.busy_fraction = wall_ns > 0 ? static_cast<double>(compute_ns) / static_cast<double>(wall_ns) : 0;
+  a.message_ms = ms(received_ns);
+  a.wait_ms = ms(length(merged(std::move(wait))));
+  a.n_spans = static_cast<int64_t>(b.spans().size());
+  return a;
+}
+
+using Key = std::pair<int, int>;  // (token, layer)
+
+double hot_cold_overlap(std::span<const TraceBuffer> buffers) {
+  std::map<Key, std::vector<Interval>> hot;
+  for (const TraceBuffer& b : buffers)
+    for (const Span& s : b.spans())
+      if (is_hot(b, s)) hot[{s.token, s.layer}].push_back({s.start_ns, s.end_ns});
+  for (auto& [key, v] : hot) v = merged(std::move(v));
+  int64_t cold_ns = 0, overlap_ns = 0;
+  for (const TraceBuffer& b : buffers)
+    for (const Span& s : b.spans()) {
+      if (!is_cold(b, s)) continue;
+      cold_ns += s.end_ns - s.start_ns;
+      if (auto it = hot.find({s.token, s.layer}); it != hot.end()) overlap_ns += covered(it->second, s.start_ns, s.end_ns);
+    }
+  return cold_ns > 0 ? static_cast<double>(overlap_ns) / static_cast<double>(cold_ns) : 0;
+}
+
+std::vector<NameSummary> summarize_names(std::span<const TraceBuffer> buffers) {
+  std::map<std::pair<std::string, SpanKind>, std::pair<int64_t, int64_t>> by_name;  // count, ns
+  for (const TraceBuffer& b : buffers)
+    for (const Span& s : b.spans()) {
+      auto& [count, ns] = by_name[{s.name, s.kind}];
+      ++count;
+      ns += s.end_ns - s.start_ns;
+    }
+  std::vector<NameSummary> names;
+  for (const auto& [key, n] : by_name)
+    names.push_back({key.first, key.second, n.first, ms(n.second), static_cast<double>(n.second) / 1e3 / n.first});
+  std::stable_sort(names.begin(), names.end(),
+                   [](const NameSummary& a, const NameSummary& b) { return a.total_ms > b.total_ms; });
+  return names;
+}
+
 }  // namespace
 
 TraceSummary summarize(std::span<const TraceBuffer> buffers) {
@@ -56,64 +110,30 @@ TraceSummary summarize(std::span<const TraceBuffer> buffers) {
   int64_t first = std::numeric_limits<int64_t>::max(), last = std::numeric_limits<int64_t>::min();
   std::set<int> tokens;
   int64_t n_messages = 0, message_ns = 0;
-  using Key = std::pair<int, int>;  // (token, layer)
-  std::map<Key, std::vector<Interval>> hot;
   std::map<Key, Interval> layer_path;
-  std::map<std::pair<std::string, SpanKind>, std::pair<int64_t, int64_t>> by_name;  // count, ns
-
-  for (const TraceBuffer& b : buffers) {
+  for (const TraceBuffer& b : buffers)
     for (const Span& s : b.spans()) {
       first = std::min(first, s.start_ns);
       last = std::max(last, s.end_ns);
       if (s.token >= 0) tokens.insert(s.token);
-      if (s.kind == SpanKind::Message) ++n_messages, message_ns += s.end_ns - s.start_ns;
-      if (is_hot(b, s)) hot[{s.token, s.layer}].push_back({s.start_ns, s.end_ns});
-      if (s.token >= 0 && s.layer >= 0) {
-        auto [it, fresh] = layer_path.try_emplace({s.token, s.layer}, Interval{s.start_ns, s.end_ns});
-        it->second.start_ns = std::min(it->second.start_ns, s.start_ns);
-        it->second.end_ns = std::max(it->second.end_ns, s.end_ns);
+      if (s.kind == SpanKind::Message) {
+        ++n_messages;
+        message_ns += s.end_ns - s.start_ns;
       }
-      auto& n = by_name[{s.name, s.kind}];
-      ++n.first, n.second += s.end_ns - s.start_ns;
+      if (s.token >= 0 && s.layer >= 0) {
+        Interval& path = layer_path.try_emplace({s.token, s.layer}, Interval{s.start_ns, s.end_ns}).first->second;
+        path.start_ns = std::min(path.start_ns, s.start_ns);
+        path.end_ns = std::max(path.end_ns, s.end_ns);
+      }
     }
-  }
   const int64_t wall_ns = first <= last ? last - first : 0;
   out.wall_ms = ms(wall_ns);
   out.n_tokens = static_cast<int>(tokens.size());
-
   for (const TraceBuffer& b : buffers) {
-    std::vector<Interval> compute, wait;
-    int64_t received_ns = 0;
-    for (const Span& s : b.spans()) {
-      if (s.kind == SpanKind::Compute) compute.push_back({s.start_ns, s.end_ns});
-      if (s.kind == SpanKind::Wait) wait.push_back({s.start_ns, s.end_ns});
-      if (s.kind == SpanKind::Message) received_ns += s.end_ns - s.start_ns;
-    }
-    ActorSummary a;
-    a.actor = b.actor();
-    a.role = b.role();
-    const int64_t compute_ns = length(merged(std::move(compute)));
-    a.compute_ms = ms(compute_ns);
-    a.busy_fraction = wall_ns > 0 ? static_cast<double>(compute_ns) / static_cast<double>(wall_ns) : 0;
-    a.message_ms = ms(received_ns);
-    a.wait_ms = ms(length(merged(std::move(wait))));
-    a.n_spans = static_cast<int64_t>(b.spans().size());
-    out.compute_ms += a.compute_ms;
-    out.actors.push_back(std::move(a));
+    out.actors.push_back(summarize_actor(b, wall_ns));
+    out.compute_ms += out.actors.back().compute_ms;
   }
-
-  std::map<Key, std::vector<Interval>> hot_union;
-  for (auto& [key, v] : hot) hot_union[key] = merged(std::move(v));
-  int64_t cold_ns = 0, overlap_ns = 0;
-  for (const TraceBuffer& b : buffers)
-    for (const Span& s : b.spans()) {
-      if (!is_cold(b, s)) continue;
-      cold_ns += s.end_ns - s.start_ns;
-      if (auto it = hot_union.find({s.token, s.layer}); it != hot_union.end())
-        overlap_ns += covered(it->second, s.start_ns, s.end_ns);
-    }
-  out.hot_cold_overlap = cold_ns > 0 ? static_cast<double>(overlap_ns) / static_cast<double>(cold_ns) : 0;
-
+  out.hot_cold_overlap = hot_cold_overlap(buffers);
   out.messages_per_token = out.n_tokens > 0 ? static_cast<double>(n_messages) / out.n_tokens : 0;
   out.messaging_ms = ms(message_ns);
   int64_t path_ns = 0;
@@ -121,11 +141,7 @@ TraceSummary summarize(std::span<const TraceBuffer> buffers) {
   out.n_layer_paths = static_cast<int64_t>(layer_path.size());
   out.mean_layer_critical_path_us =
       layer_path.empty() ? 0 : static_cast<double>(path_ns) / 1e3 / static_cast<double>(layer_path.size());
-
-  for (const auto& [key, n] : by_name)
-    out.names.push_back({key.first, key.second, n.first, ms(n.second), static_cast<double>(n.second) / 1e3 / n.first});
-  std::stable_sort(out.names.begin(), out.names.end(),
-                   [](const NameSummary& a, const NameSummary& b) { return a.total_ms > b.total_ms; });
+  out.names = summarize_names(buffers);
   return out;
 }
 

@@ -1,0 +1,31 @@
+#include "actors/runtime_options.h"
+
+#include <stdexcept>
+
+#include "actors/deployment_config.h"
+
+namespace actinfer {
+
+ActorRuntimeOptions runtime_options_from(const DeploymentConfig& c, const EngineOptions& engine) {
+  if (c.backend != "host")
+    throw std::invalid_argument(c.source + ": backend '" + c.backend +
+                                "' is not available in this build yet (the CUDA gpu-worker is a later issue); use backend = \"host\"");
+  if (!c.placement.empty())
+    throw std::invalid_argument(c.source + ": placement files come with `actinfer plan` (not yet available); use hot-fraction");
+  ActorRuntimeOptions o;
+  o.engine = engine;
+  if (c.host_threads > 0) o.engine.n_threads = c.host_threads;
+  o.host_pus = c.host_cores;
+  o.hot_fraction = c.hot_fraction;
+  o.teams.clear();
+  for (const TeamConfig& t : c.teams)
+    o.teams.push_back({t.numa_node, t.cores, t.threads});
+  o.predictor = c.predictor;
+  o.topology = c.topology;
+  o.scheduler_policy = c.scheduler_policy;
+  o.scheduler_threads = c.scheduler_max_threads;
+  o.trace = !c.trace.empty();
+  return o;
+}
+
+}  // namespace actinfer
