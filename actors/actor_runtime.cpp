@@ -28,7 +28,7 @@ struct ActorRuntime::Impl {
   std::shared_ptr<const ModelWeights> weights;
   ActorRuntimeOptions options;
   std::shared_ptr<const topology::Topology> topo;
-  NeuronSplit split;
+  std::shared_ptr<const NeuronSplit> split;
   int n_ctx = 0;
   int n_past = 0;
   uint64_t step = 0;
@@ -51,7 +51,7 @@ struct ActorRuntime::Impl {
 namespace {
 
 void check_options(const ActorRuntimeOptions& o, const topology::Topology& topo) {
-  if (o.teams.empty() && o.hot_fraction < 1.0)
+  if (o.teams.empty() && o.hot_fraction < 1.0 && o.placement.empty())
     throw std::invalid_argument("hot fraction " + std::to_string(o.hot_fraction) + " leaves cold neurons but no CPU-worker team is configured");
   const int n_nodes = static_cast<int>(topo.numa_nodes().size());
   for (size_t i = 0; i < o.teams.size(); ++i) {
@@ -82,9 +82,12 @@ ActorRuntime::ActorRuntime(std::shared_ptr<const ModelWeights> weights, ActorRun
   m.topo = std::make_shared<const topology::Topology>(topology::Topology::from_spec(m.options.topology));
   check_options(m.options, *m.topo);
   const int block = static_cast<int>(traits(m.weights->layers()[0].down.type).block_elems);
-  m.split = split_neurons(c.d_ff, m.options.hot_fraction, static_cast<int>(m.options.teams.size()), block);
+  const int n_teams = static_cast<int>(m.options.teams.size());
+  m.split = std::make_shared<const NeuronSplit>(
+      m.options.placement.empty() ? split_by_fraction(c.n_layers, c.d_ff, m.options.hot_fraction, n_teams, block)
+                                  : split_by_placement(load_placement(m.options.placement, c), n_teams, block));
   for (size_t i = 0; i < m.options.teams.size(); ++i)
-    m.shards.push_back(std::make_shared<const ColdShard>(*m.weights, m.split.cold[i], *m.topo, m.options.teams[i].numa_node));
+    m.shards.push_back(std::make_shared<const ColdShard>(*m.weights, m.split->team_ranges[i], *m.topo, m.options.teams[i].numa_node));
 
   m.cfg.set("scheduler.policy", caf::atom_from_string(m.options.scheduler_policy));
   m.cfg.set("scheduler.max-threads", static_cast<size_t>(m.options.scheduler_threads));
@@ -93,9 +96,8 @@ ActorRuntime::ActorRuntime(std::shared_ptr<const ModelWeights> weights, ActorRun
   m.driver_trace = trace::TraceBuffer("driver", "driver", m.options.trace);
 
   const bool tr = m.options.trace;
-  m.gpu = actors::spawn_gpu_worker(*m.sys, {m.weights, m.split.hot, m.options.engine, m.n_ctx, m.options.host_pus, m.topo, tr});
-  m.predictor = actors::spawn_predictor(*m.sys, {m.weights, m.options.predictor, m.split.hot, m.split.cold, m.n_ctx,
-                                                 m.options.engine.exact_activations, tr});
+  m.gpu = actors::spawn_gpu_worker(*m.sys, {m.weights, m.split, m.options.engine, m.n_ctx, m.options.host_pus, m.topo, tr});
+  m.predictor = actors::spawn_predictor(*m.sys, {m.weights, m.options.predictor, m.split, m.n_ctx, m.options.engine.exact_activations, tr});
   m.merge = actors::spawn_merge(*m.sys, {c.d_model, tr});
   for (size_t i = 0; i < m.options.teams.size(); ++i) {
     const TeamOptions& t = m.options.teams[i];
@@ -103,7 +105,7 @@ ActorRuntime::ActorRuntime(std::shared_ptr<const ModelWeights> weights, ActorRun
     if (pus.empty() && !m.topo->is_synthetic() && m.topo->numa_nodes().size() > 1) pus = topology::pus_of_node(*m.topo, t.numa_node);
     const int threads = t.threads > 0 ? t.threads
                                       : std::max<int>(1, static_cast<int>((t.pus.empty() ? topology::pus_of_node(*m.topo, t.numa_node) : t.pus).size()));
-    m.cpu.push_back(actors::spawn_cpu_worker(*m.sys, {static_cast<int>(i) + 1, m.weights, m.shards[i], threads, pus, m.topo,
+    m.cpu.push_back(actors::spawn_cpu_worker(*m.sys, {static_cast<int>(i) + 1, m.weights, m.shards[i], m.split, threads, pus, m.topo,
                                                       m.options.engine.max_batch, m.n_ctx, m.options.engine.exact_activations, tr}));
   }
   const protocol::Wiring wiring{m.gpu, m.predictor, m.merge, m.cpu};
@@ -186,10 +188,11 @@ std::string ActorRuntime::describe() const {
   const auto& c = config();
   o << "actor runtime: " << c.n_layers << " layers, " << c.d_ff << " FFN neurons per layer, predictor " << m.options.predictor
     << ", scheduler " << m.options.scheduler_policy << " x" << m.options.scheduler_threads << "\n";
-  o << "  gpu-worker (host backend): attention, lm_head, hot neurons " << m.split.hot.count() << " ("
+  o << "  gpu-worker (host backend): attention, lm_head, hot neurons " << m.split->n_hot() << " of " << int64_t{c.n_layers} * c.d_ff
+    << (m.options.placement.empty() ? "" : " (placement " + m.options.placement + ")") << " ("
     << default_thread_count(m.options.engine.n_threads) << " threads)\n";
   for (size_t i = 0; i < m.shards.size(); ++i)
-    o << "  cpu-worker-" << i + 1 << ": cold neurons [" << m.split.cold[i].begin << ", " << m.split.cold[i].end << ") on NUMA node "
+    o << "  cpu-worker-" << i + 1 << ": cold neurons of [" << m.split->team_ranges[i].begin << ", " << m.split->team_ranges[i].end << ") on NUMA node "
       << m.options.teams[i].numa_node << ", " << (m.options.teams[i].threads > 0 ? std::to_string(m.options.teams[i].threads) : std::string("per-core")) << " threads, "
       << m.shards[i]->bytes() / 1e6 << " MB "
       << (m.shards[i]->n_neurons() == 0 ? "(no cold neurons)" : m.shards[i]->node_bound() ? "node-local" : "unbound: " + m.shards[i]->warning())

@@ -46,10 +46,8 @@ caf::behavior cpu_worker(Self* self, CpuWorkerArgs args) {
         s.team->post([&s, me, w](ThreadPool& pool) {
           const int64_t t0 = trace::now_ns();
           const NeuronRun run = s.args.shard->run();
-          // This shard's slice of the active flags, in shard-local neuron indices.
-          std::vector<uint8_t> local;
-          if (!w.active->flags.empty())
-            local.assign(w.active->flags.begin() + run.begin, w.active->flags.begin() + run.end);
+          // Active neurons of this team's range that are not hot, in shard-local indices.
+          const std::vector<uint8_t> local = s.args.split->team_mask(w.layer, s.args.index - 1, w.active->flags);
           auto y = make_activation(w.layer, w.xn->n_tokens, s.args.weights->config().d_model);
           ffn_block(pool, *s.ws, s.args.shard->layer(w.layer), w.xn->data.data(), w.xn->n_tokens,
                     NeuronSlice::all(run.end - run.begin), local, y->data.data(), false);

@@ -5,15 +5,17 @@
 #include <vector>
 
 #include "actors/cold_shard.h"
+#include "actors/neuron_split.h"
 #include "caf/actor.hpp"
 #include "caf/actor_system.hpp"
 
 namespace actinfer::actors {
 
 struct CpuWorkerArgs {
-  int index = 1;  // worker number in partial outputs (0 is the gpu-worker)
+  int index = 1;  // worker number in partial outputs (0 is the gpu-worker); team index + 1
   std::shared_ptr<const ModelWeights> weights;
   std::shared_ptr<const ColdShard> shard;
+  std::shared_ptr<const NeuronSplit> split;
   int threads = 1;
   std::vector<int> pus;
   std::shared_ptr<const topology::Topology> topology;

@@ -116,7 +116,7 @@ caf::behavior gpu_worker(Self* self, GpuWorkerArgs args) {
           const ModelConfig& c = s.args.weights->config();
           auto y = make_activation(w.layer, w.xn->n_tokens, c.d_model);
           ffn_block(pool, *s.ws, FfnWeights::of_layer(*s.args.weights, w.layer), w.xn->data.data(), w.xn->n_tokens,
-                    s.args.hot, w.active->flags, y->data.data(), false);
+                    s.args.split->layers[static_cast<size_t>(w.layer)].hot, w.active->flags, y->data.data(), false);
           caf::anon_send(me, JobDone{w.step, w.layer, kFfnHot, std::move(y), t0, trace::now_ns()});
         });
       },

@@ -8,7 +8,7 @@
 #include "caf/actor.hpp"
 #include "caf/actor_system.hpp"
 #include "engine/dense_engine.h"
-#include "engine/neuron_slice.h"
+#include "actors/neuron_split.h"
 #include "model/model_weights.h"
 #include "topology/topology.h"
 
@@ -16,7 +16,7 @@ namespace actinfer::actors {
 
 struct GpuWorkerArgs {
   std::shared_ptr<const ModelWeights> weights;
-  NeuronSlice hot;  // global neuron indices computed here
+  std::shared_ptr<const NeuronSplit> split;  // its hot neurons per layer
   EngineOptions engine;
   int n_ctx = 0;
   std::vector<int> pus;  // pin the backend's threads here (empty: unpinned)

@@ -26,13 +26,6 @@ struct PredictorState {
 
 using Self = caf::stateful_actor<PredictorState>;
 
-bool any_active(const std::vector<uint8_t>& flags, int32_t begin, int32_t end) {
-  if (flags.empty()) return begin < end;
-  for (int32_t i = begin; i < end; ++i)
-    if (flags[static_cast<size_t>(i)]) return true;
-  return false;
-}
-
 caf::behavior predictor(Self* self, PredictorArgs args) {
   auto& s = self->state;
   if (args.mode != "oracle" && args.mode != "all")
@@ -69,14 +62,13 @@ caf::behavior predictor(Self* self, PredictorArgs args) {
         const int64_t now = trace::now_ns();
         const ActiveSetPtr shared = std::move(active);
         int parts = 0;
-        bool hot = false;
-        for (const NeuronRun& r : s.args.hot.runs) hot = hot || any_active(shared->flags, r.begin, r.end);
-        if (hot) {
+        const NeuronSplit& split = *s.args.split;
+        if (split.hot_has_work(in.layer, shared->flags)) {
           caf::anon_send(s.wiring.gpu_worker, FfnWork{in.step, in.layer, in.token, in.xn, shared, now});
           ++parts;
         }
-        for (size_t i = 0; i < s.args.cold.size(); ++i)
-          if (any_active(shared->flags, s.args.cold[i].begin, s.args.cold[i].end)) {
+        for (size_t i = 0; i < split.team_ranges.size(); ++i)
+          if (split.team_has_work(in.layer, static_cast<int>(i), shared->flags)) {
             caf::anon_send(s.wiring.cpu_workers[i], FfnWork{in.step, in.layer, in.token, in.xn, shared, now});
             ++parts;
           }

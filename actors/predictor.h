@@ -9,7 +9,7 @@
 
 #include "caf/actor.hpp"
 #include "caf/actor_system.hpp"
-#include "engine/neuron_slice.h"
+#include "actors/neuron_split.h"
 #include "model/model_weights.h"
 
 namespace actinfer::actors {
@@ -17,8 +17,7 @@ namespace actinfer::actors {
 struct PredictorArgs {
   std::shared_ptr<const ModelWeights> weights;
   std::string mode = "oracle";  // oracle | all
-  NeuronSlice hot;              // the gpu-worker's neurons
-  std::vector<NeuronRun> cold;  // one run per cpu-worker, in wiring order
+  std::shared_ptr<const NeuronSplit> split;  // who computes which neurons (teams in wiring order)
   int n_ctx = 0;
   bool exact_activations = false;
   bool trace = false;

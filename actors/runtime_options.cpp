@@ -10,13 +10,12 @@ ActorRuntimeOptions runtime_options_from(const DeploymentConfig& c, const Engine
   if (c.backend != "host")
     throw std::invalid_argument(c.source + ": backend '" + c.backend +
                                 "' is not available in this build yet (the CUDA gpu-worker is a later issue); use backend = \"host\"");
-  if (!c.placement.empty())
-    throw std::invalid_argument(c.source + ": placement files come with `actinfer plan` (not yet available); use hot-fraction");
   ActorRuntimeOptions o;
   o.engine = engine;
   if (c.host_threads > 0) o.engine.n_threads = c.host_threads;
   o.host_pus = c.host_cores;
   o.hot_fraction = c.hot_fraction;
+  o.placement = c.placement;
   o.teams.clear();
   for (const TeamConfig& t : c.teams)
     o.teams.push_back({t.numa_node, t.cores, t.threads});

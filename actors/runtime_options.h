@@ -18,6 +18,7 @@ struct ActorRuntimeOptions {
   EngineOptions engine;          // n_threads: the host gpu-worker's threads; n_ctx, batch, exactness
   std::vector<int> host_pus;     // pinning of the host gpu-worker's threads (empty: unpinned)
   double hot_fraction = 1.0;     // the first hot_fraction of each layer's neurons are hot
+  std::string placement;         // placement file (hot neurons per layer); overrides hot_fraction
   std::vector<TeamOptions> teams = {TeamOptions{}};
   std::string predictor = "oracle";  // oracle: the neurons that really fire; all: every neuron
   std::string topology = "real";     // real | synthetic:<hwloc string> | xml:<path>
@@ -29,7 +30,7 @@ struct ActorRuntimeOptions {
 struct DeploymentConfig;
 
 // The runtime layout a deployment config describes. Throws std::invalid_argument
-// for what this build cannot do yet (the cuda backend, placement files).
+// for what this build cannot do yet (the cuda backend).
 ActorRuntimeOptions runtime_options_from(const DeploymentConfig& config, const EngineOptions& engine);
 
 }  // namespace actinfer

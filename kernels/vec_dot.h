@@ -6,10 +6,10 @@
 //   quantize_activation(weight, x, act.data(), n);
 //   vec_dot_rows(weight, n, W_data, row_bytes(weight, n), n_rows, act.data(), y);
 // Threads can split the rows between them and share `act`. Each row's result is the same
-// whatever the split (the kernels compute a row with the same operations in the same order
+// whatever the split (the kernels compute each row on its own, front to back, the same way
 // for any n_rows), so results do not depend on the thread count. Pass many rows per call:
-// each call has a small fixed cost (argument checks, converting the activation's block
-// scales) and software-prefetches only within its own rows.
+// each call has a small fixed cost (argument checks; for Q8_0/Q4_0/Q4_1 weights, preparing
+// the activation's float scales and, for Q4, an interleaved copy: ~0.1 us for n = 1536).
 //
 // Activation types (activation_type_for):
 //   F32 -> F32, F16 -> F32 (weights converted on the fly; keeps the activation exact),

@@ -11,6 +11,7 @@
 #include "actors/actor_runtime.h"
 #include "engine/dense_engine.h"
 #include "engine/generator.h"
+#include "model/placement.h"
 #include "model/synthetic_model.h"
 
 using namespace actinfer;
@@ -145,4 +146,42 @@ TEST_CASE("actor runtime: two teams on a synthetic two-socket topology, traced")
     CHECK(cold == 3 * 3 * 2);
     CHECK(msgs > 0);
   }
+}
+
+TEST_CASE("actor runtime = dense engine: a placement file with scattered hot neurons") {
+  auto w = ModelWeights::load(tiny_model("q4_0", GgmlType::Q4_0));
+  const ModelConfig& c = w->config();
+  Placement p;
+  for (int l = 0; l < c.n_layers; ++l) {
+    std::vector<uint8_t> flags(static_cast<size_t>(c.d_ff));
+    for (int i = 0; i < c.d_ff; ++i) flags[static_cast<size_t>(i)] = (i * 7 + l) % 5 == 0;  // ~20%, scattered
+    p.hot.push_back(flags);
+  }
+  const auto path = std::filesystem::path(ACTINFER_TEST_DATA_DIR) / "actors_placement.gguf";
+  write_placement(path, c, p);
+  const Placement back = load_placement(path, c);
+  CHECK(back.hot == p.hot);
+  for (int teams : {1, 2}) {
+    auto o = options(0.0, teams, true);
+    o.placement = path.string();
+    DenseEngine dense(w, {1, 256, 4, 0, true});
+    ActorRuntime actors(w, o);
+    const double rel = relative_difference(actors, dense);
+    INFO("teams " << teams << ": max relative difference " << rel);
+    CHECK(rel < 1e-5);
+  }
+}
+
+TEST_CASE("placement files: wrong model or contents are refused by name") {
+  auto w = ModelWeights::load(tiny_model("f32", GgmlType::F32));
+  ModelConfig other = w->config();
+  other.d_ff = 256;
+  Placement p;
+  p.hot.assign(static_cast<size_t>(other.n_layers), std::vector<uint8_t>(256, 1));
+  const auto path = std::filesystem::path(ACTINFER_TEST_DATA_DIR) / "actors_placement_other.gguf";
+  write_placement(path, other, p);
+  CHECK_THROWS_WITH(load_placement(path, w->config()), doctest::Contains("is for a model with 3 layers x 256 FFN neurons"));
+  CHECK_THROWS_WITH(load_placement(ACTINFER_SOURCE_DIR "/README.md", w->config()), doctest::Contains("not a GGUF file"));
+  const auto model_path = tiny_model("f32", GgmlType::F32);
+  CHECK_THROWS_WITH(load_placement(model_path, w->config()), doctest::Contains("not a placement file"));
 }

@@ -236,7 +236,7 @@ TEST_CASE("kernels: vec_dot_rows == scalar, == dequantized dot, for every weight
   for (GgmlType t : kWeightTypes) {
     const GgmlType at = activation_type_for(t);
     const int64_t blk = traits(t).block_elems == 256 ? 256 : 32;
-    for (int64_t n : std::initializer_list<int64_t>{blk, 4 * blk, 576 - 576 % blk, 1536, 2816}) {
+    for (int64_t n : std::initializer_list<int64_t>{blk, 3 * blk, 4 * blk, 7 * blk, 576 - 576 % blk, 1536, 2816}) {
       for (int64_t rows : {1, 2, 3, 4, 5, 7, 9}) {
         CAPTURE(name(t));
         CAPTURE(n);

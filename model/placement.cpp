@@ -1,0 +1,61 @@
+#include "model/placement.h"
+
+#include <stdexcept>
+#include <string>
+
+#include "model/gguf_file.h"
+#include "model/gguf_writer.h"
+
+namespace actinfer {
+
+int64_t Placement::n_hot() const {
+  int64_t n = 0;
+  for (const auto& layer : hot)
+    for (uint8_t f : layer) n += f;
+  return n;
+}
+
+Placement load_placement(const std::filesystem::path& path, const ModelConfig& c) {
+  const GgufFile f = GgufFile::open(path);
+  auto bad = [&](const std::string& why) { return std::runtime_error(path.string() + ": placement " + why); };
+  const auto layers = f.get_int("actinfer.placement.block_count");
+  const auto neurons = f.get_int("actinfer.placement.feed_forward_length");
+  if (!layers || !neurons) throw bad("lacks actinfer.placement.block_count / feed_forward_length (not a placement file?)");
+  if (*layers != c.n_layers || *neurons != c.d_ff)
+    throw bad("is for a model with " + std::to_string(*layers) + " layers x " + std::to_string(*neurons) +
+              " FFN neurons, this model has " + std::to_string(c.n_layers) + " x " + std::to_string(c.d_ff));
+  Placement p;
+  for (int l = 0; l < c.n_layers; ++l) {
+    const std::string name = "blk." + std::to_string(l) + ".gpu_idx";
+    const TensorInfo* t = f.find_tensor(name);
+    if (!t) throw bad("has no tensor '" + name + "'");
+    // Stored as F32 0/1 values (GGUF has no U8 tensor type this reader accepts).
+    if (t->type != GgmlType::F32 || t->shape != std::vector<int64_t>{c.d_ff})
+      throw bad("tensor '" + name + "' must be F32 [" + std::to_string(c.d_ff) + "]");
+    const auto* v = reinterpret_cast<const float*>(f.tensor_data(*t).data());
+    std::vector<uint8_t> flags(static_cast<size_t>(c.d_ff));
+    for (int i = 0; i < c.d_ff; ++i) {
+      if (v[i] != 0.0f && v[i] != 1.0f) throw bad("tensor '" + name + "' holds " + std::to_string(v[i]) + ", not 0 or 1");
+      flags[static_cast<size_t>(i)] = v[i] == 1.0f;
+    }
+    p.hot.push_back(std::move(flags));
+  }
+  return p;
+}
+
+void write_placement(const std::filesystem::path& path, const ModelConfig& c, const Placement& p) {
+  if (static_cast<int>(p.hot.size()) != c.n_layers) throw std::invalid_argument("placement has the wrong number of layers");
+  GgufWriter w;
+  w.add_string("general.architecture", "actinfer-placement");
+  w.add_u32("actinfer.placement.block_count", static_cast<uint32_t>(c.n_layers));
+  w.add_u32("actinfer.placement.feed_forward_length", static_cast<uint32_t>(c.d_ff));
+  for (int l = 0; l < c.n_layers; ++l) {
+    const auto& flags = p.hot[static_cast<size_t>(l)];
+    if (static_cast<int>(flags.size()) != c.d_ff) throw std::invalid_argument("placement layer " + std::to_string(l) + " has the wrong size");
+    std::vector<float> v(flags.begin(), flags.end());
+    w.add_tensor_f32("blk." + std::to_string(l) + ".gpu_idx", {c.d_ff}, v);
+  }
+  w.write(path);
+}
+
+}  // namespace actinfer
