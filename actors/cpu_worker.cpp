@@ -23,6 +23,7 @@ struct CpuWorkerState {
   std::shared_ptr<trace::TraceBuffer> trace;
   Wiring wiring;
   int token = -1;  // of the step being computed
+  int n_parts = 0;
   static inline const char* name = "cpu-worker";
 };
 
@@ -41,6 +42,7 @@ caf::behavior cpu_worker(Self* self, CpuWorkerArgs args) {
       [self](const FfnWork& w) {
         auto& s = self->state;
         s.token = w.token;
+        s.n_parts = w.n_parts;
         trace_message(*s.trace, "msg:ffn_work", w.layer, w.token, w.sent_ns, activation_bytes(w.xn));
         const auto me = caf::actor_cast<caf::actor>(self);
         s.team->post([&s, me, w](ThreadPool& pool) {
@@ -57,7 +59,7 @@ caf::behavior cpu_worker(Self* self, CpuWorkerArgs args) {
       [self](const JobDone& d) {
         auto& s = self->state;
         trace_job(*s.trace, "ffn_cold", d, s.token, 0);
-        caf::anon_send(s.wiring.merge, FfnPartial{d.step, d.layer, s.token, s.args.index, d.out, trace::now_ns()});
+        caf::anon_send(s.wiring.merge, FfnPartial{d.step, d.layer, s.token, s.n_parts, s.args.index, d.out, trace::now_ns()});
       },
       [self](const CollectTrace&) { return TraceHandoff{self->state.trace}; },
   };

@@ -41,7 +41,7 @@ struct DeploymentConfig {
   int ctx = 2048;
   std::string trace;                // Chrome trace output path; empty = off
   std::string scheduler_policy = "sharing";  // CAF scheduler.policy (sharing | stealing)
-  int scheduler_max_threads = 2;             // CAF scheduler.max-threads
+  int scheduler_max_threads = 1;             // CAF scheduler.max-threads (see configs/default.conf)
   std::string source;               // where it came from, for messages
 };
 

@@ -20,7 +20,8 @@ struct Pending {
   int received = 0;
   int n_tokens = 0;
   int token = 0;
-  std::shared_ptr<Activation> sum;
+  ActivationPtr first;               // a lone partial is forwarded as it is
+  std::shared_ptr<Activation> sum;   // two or more are summed here
 };
 
 struct MergeState {
@@ -38,8 +39,9 @@ void maybe_finish(Self* self, std::pair<uint64_t, int> key) {
   auto it = s.pending.find(key);
   Pending& p = it->second;
   if (p.expected < 0 || p.received < p.expected) return;
-  if (!p.sum) p.sum = make_activation(key.second, p.n_tokens, s.args.d_model);  // no neuron fired
-  caf::anon_send(s.wiring.gpu_worker, FfnOutput{key.first, key.second, p.token, std::move(p.sum), trace::now_ns()});
+  ActivationPtr out = p.sum ? ActivationPtr(std::move(p.sum)) : p.first ? std::move(p.first)
+                                                                         : make_activation(key.second, p.n_tokens, s.args.d_model);  // no neuron fired
+  caf::anon_send(s.wiring.gpu_worker, FfnOutput{key.first, key.second, p.token, std::move(out), trace::now_ns()});
   s.pending.erase(it);
 }
 
@@ -63,10 +65,13 @@ caf::behavior merge(Self* self, MergeArgs args) {
         auto scope = s.trace->scope("merge", part.layer, part.token);
         Pending& p = s.pending[{part.step, part.layer}];
         ++p.received;
+        p.expected = part.n_parts;
+        p.token = part.token;
         p.n_tokens = part.y->n_tokens;
-        if (!p.sum) {
-          p.sum = std::make_shared<Activation>(*part.y);  // the first partial starts the sum
+        if (!p.first) {
+          p.first = part.y;
         } else {
+          if (!p.sum) p.sum = std::make_shared<Activation>(*p.first);
           float* dst = p.sum->data.data();
           const float* src = part.y->data.data();
           for (size_t i = 0; i < p.sum->data.size(); ++i) dst[i] += src[i];

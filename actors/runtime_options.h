@@ -23,7 +23,7 @@ struct ActorRuntimeOptions {
   std::string predictor = "oracle";  // oracle: the neurons that really fire; all: every neuron
   std::string topology = "real";     // real | synthetic:<hwloc string> | xml:<path>
   std::string scheduler_policy = "sharing";
-  int scheduler_threads = 2;
+  int scheduler_threads = 1;
   bool trace = false;            // record spans (written by ActorRuntime::write_trace)
 };
 

@@ -211,6 +211,14 @@ void vec_dot_rows(GgmlType weight, int64_t n, const void* w_rows, size_t row_str
   for (int64_t r = 0; r < n_rows; ++r) out[r] = scalar::vec_dot(weight, n, w + static_cast<size_t>(r) * row_stride, act);
 }
 
+void vec_dot_rows_multi(GgmlType weight, int64_t n, const void* w_rows, size_t row_stride, int64_t n_rows,
+                        const void* acts, size_t act_stride, int64_t n_acts, float* out, size_t out_stride) {
+  const auto* a = static_cast<const uint8_t*>(acts);
+  for (int64_t t = 0; t < n_acts; ++t)
+    scalar::vec_dot_rows(weight, n, w_rows, row_stride, n_rows, a + static_cast<size_t>(t) * act_stride,
+                         out + static_cast<size_t>(t) * out_stride);
+}
+
 }  // namespace scalar
 
 void quantize_activation(GgmlType weight, const float* x, void* dst, int64_t n) {
@@ -232,9 +240,19 @@ void vec_dot_rows(GgmlType weight, int64_t n, const void* w_rows, size_t row_str
   check_n("vec_dot_rows", weight, n);
   if (n_rows <= 0) return;
 #if ACTINFER_HAVE_AVX2_KERNELS
-  if (avx2::vec_dot_rows(weight, n, w_rows, row_stride, n_rows, act, out)) return;
+  if (avx2::vec_dot_rows_multi(weight, n, w_rows, row_stride, n_rows, act, 0, 1, out, 0)) return;
 #endif
   scalar::vec_dot_rows(weight, n, w_rows, row_stride, n_rows, act, out);
+}
+
+void vec_dot_rows_multi(GgmlType weight, int64_t n, const void* w_rows, size_t row_stride, int64_t n_rows,
+                        const void* acts, size_t act_stride, int64_t n_acts, float* out, size_t out_stride) {
+  check_n("vec_dot_rows_multi", weight, n);
+  if (n_rows <= 0 || n_acts <= 0) return;
+#if ACTINFER_HAVE_AVX2_KERNELS
+  if (avx2::vec_dot_rows_multi(weight, n, w_rows, row_stride, n_rows, acts, act_stride, n_acts, out, out_stride)) return;
+#endif
+  scalar::vec_dot_rows_multi(weight, n, w_rows, row_stride, n_rows, acts, act_stride, n_acts, out, out_stride);
 }
 
 }  // namespace actinfer

@@ -53,6 +53,15 @@ float vec_dot(GgmlType weight, int64_t n, const void* w_row, const void* act);
 void vec_dot_rows(GgmlType weight, int64_t n, const void* w_rows, size_t row_stride, int64_t n_rows,
                   const void* act, float* out);
 
+// Several activations (e.g. the tokens of a prompt) at once:
+//   out[t * out_stride + r] = vec_dot(weight, n, w_rows + r * row_stride, acts + t * act_stride)
+// for r < n_rows, t < n_acts (act_stride in bytes, at least row_bytes(activation_type_for(
+// weight), n); out_stride in floats). Bit-identical to calling vec_dot_rows once per
+// activation, but the weights are walked in blocks of rows that stay in L1 while the
+// activations are dotted with them, and the per-activation preparation is done once.
+void vec_dot_rows_multi(GgmlType weight, int64_t n, const void* w_rows, size_t row_stride, int64_t n_rows,
+                        const void* acts, size_t act_stride, int64_t n_acts, float* out, size_t out_stride);
+
 // Portable scalar implementations (always compiled), for tests and for builds without AVX2.
 // vec_dot / vec_dot_rows here compute the same sums as the top-level functions, in a
 // different floating-point summation order.
@@ -61,6 +70,8 @@ void quantize_activation(GgmlType weight, const float* x, void* dst, int64_t n);
 float vec_dot(GgmlType weight, int64_t n, const void* w_row, const void* act);
 void vec_dot_rows(GgmlType weight, int64_t n, const void* w_rows, size_t row_stride, int64_t n_rows,
                   const void* act, float* out);
+void vec_dot_rows_multi(GgmlType weight, int64_t n, const void* w_rows, size_t row_stride, int64_t n_rows,
+                        const void* acts, size_t act_stride, int64_t n_acts, float* out, size_t out_stride);
 }  // namespace scalar
 
 }  // namespace actinfer

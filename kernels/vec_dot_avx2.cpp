@@ -142,17 +142,14 @@ class Scratch {
 // ---- float weights ----------------------------------------------------------------------------
 
 struct LoadF32 {
-  static constexpr size_t kBytes = 4;
   static __m256 load(const uint8_t* row, int64_t i) { return _mm256_loadu_ps(reinterpret_cast<const float*>(row) + i); }
   static float one(const uint8_t* row, int64_t i) { return reinterpret_cast<const float*>(row)[i]; }
 };
 struct LoadF16 {
-  static constexpr size_t kBytes = 2;
   static __m256 load(const uint8_t* row, int64_t i) { return _mm256_cvtph_ps(load128(row + 2 * i)); }
   static float one(const uint8_t* row, int64_t i) { return load_fp16(row + 2 * i); }
 };
 struct LoadBF16 {
-  static constexpr size_t kBytes = 2;
   static __m256 load(const uint8_t* row, int64_t i) {
     return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(load128(row + 2 * i)), 16));
   }
@@ -501,55 +498,115 @@ float q6_K_row(const uint8_t* w, int64_t nb, const block_q8_K* a) {
 }
 
 
+// ---- dispatch ------------------------------------------------------------------------------
+// Each kernel type KT gives: Act (what its row function needs of one activation),
+// prep_bytes(n) and prepare(act, n, scratch) making an Act once per call, and row(w, Act).
+
+template <class L>
+struct FloatK {
+  struct Act {
+    const float* x;
+    int64_t n;
+  };
+  static size_t prep_bytes(int64_t) { return 0; }
+  static Act prepare(const uint8_t* act, int64_t n, uint8_t*) { return {reinterpret_cast<const float*>(act), n}; }
+  static float row(const uint8_t* w, const Act& A) { return float_row<L>(w, A.n, A.x); }
+};
+
+struct Q8_0K {
+  struct Act {
+    int64_t nb;
+    const block_q8_0* a;
+    const float* ad;  // d_a per block as float
+  };
+  static size_t prep_bytes(int64_t n) { return static_cast<size_t>(n / QK8_0) * sizeof(float); }
+  static Act prepare(const uint8_t* act, int64_t n, uint8_t* buf) {
+    const auto* a = reinterpret_cast<const block_q8_0*>(act);
+    auto* ad = reinterpret_cast<float*>(buf);
+    for (int64_t b = 0; b < n / QK8_0; ++b) ad[b] = fp16_to_f32(a[b].d);
+    return {n / QK8_0, a, ad};
+  }
+  static float row(const uint8_t* w, const Act& A) { return q8_0_row(w, A.nb, A.a, A.ad); }
+};
+
+template <bool kQ4_1>
+struct Q4K {
+  using Kernel = KQ4Row<kQ4_1>;
+  using Act = typename Kernel::Act;
+  static size_t prep_bytes(int64_t n) { return Kernel::scratch_bytes(n / 32); }
+  static Act prepare(const uint8_t* act, int64_t n, uint8_t* buf) {
+    return Kernel::prepare(reinterpret_cast<const typename Kernel::ActBlock*>(act), n / 32, buf);
+  }
+  static float row(const uint8_t* w, const Act& A) { return Kernel::row(w, A); }
+};
+
+template <GgmlType kType>
+struct KQuantK {
+  struct Act {
+    int64_t nb;
+    const block_q8_K* a;
+  };
+  static size_t prep_bytes(int64_t) { return 0; }
+  static Act prepare(const uint8_t* act, int64_t n, uint8_t*) { return {n / QK_K, reinterpret_cast<const block_q8_K*>(act)}; }
+  static float row(const uint8_t* w, const Act& A) {
+    if constexpr (kType == GgmlType::Q4_K) return KQ45K<false>::row(w, A.nb, A.a);
+    else if constexpr (kType == GgmlType::Q5_K) return KQ45K<true>::row(w, A.nb, A.a);
+    else return q6_K_row(w, A.nb, A.a);
+  }
+};
+
+template <class KT>
+void run(int64_t n, const uint8_t* w, size_t row_stride, int64_t n_rows, const uint8_t* acts, size_t act_stride,
+         int64_t n_acts, float* out, size_t out_stride) {
+  const size_t pb = (KT::prep_bytes(n) + 31) / 32 * 32;
+  if (n_acts == 1) {
+    Scratch s(pb);
+    const auto A = KT::prepare(acts, n, s.get());
+    for (int64_t r = 0; r < n_rows; ++r) out[r] = KT::row(w + static_cast<size_t>(r) * row_stride, A);
+    return;
+  }
+  // Several activations: rows in blocks that stay in L1 while each activation of a chunk (whose
+  // prepared data stays in L2) is dotted with them; the weights are read from memory once per
+  // chunk of activations.
+  const int64_t row_block = std::clamp<int64_t>(static_cast<int64_t>(16384 / std::max<size_t>(row_stride, 1)), 1, 64);
+  const int64_t chunk = std::clamp<int64_t>(static_cast<int64_t>((256 << 10) / (pb + act_stride + 1)), 1, std::min<int64_t>(n_acts, 64));
+  Scratch s(pb * static_cast<size_t>(chunk));
+  std::unique_ptr<typename KT::Act[]> A(new typename KT::Act[static_cast<size_t>(chunk)]);
+  for (int64_t t0 = 0; t0 < n_acts; t0 += chunk) {
+    const int64_t nt = std::min(chunk, n_acts - t0);
+    for (int64_t t = 0; t < nt; ++t)
+      A[t] = KT::prepare(acts + static_cast<size_t>(t0 + t) * act_stride, n, s.get() + static_cast<size_t>(t) * pb);
+    for (int64_t r0 = 0; r0 < n_rows; r0 += row_block) {
+      const int64_t r1 = std::min(n_rows, r0 + row_block);
+      for (int64_t t = 0; t < nt; ++t) {
+        float* o = out + static_cast<size_t>(t0 + t) * out_stride;
+        for (int64_t r = r0; r < r1; ++r) o[r] = KT::row(w + static_cast<size_t>(r) * row_stride, A[t]);
+      }
+    }
+  }
+}
+
 }  // namespace
 
-bool vec_dot_rows(GgmlType weight, int64_t n, const void* w_rows, size_t row_stride, int64_t n_rows,
-                  const void* act, float* out) {
+bool vec_dot_rows_multi(GgmlType weight, int64_t n, const void* w_rows, size_t row_stride, int64_t n_rows,
+                        const void* acts, size_t act_stride, int64_t n_acts, float* out, size_t out_stride) {
   const auto* w = static_cast<const uint8_t*>(w_rows);
-  auto rows = [&](auto&& row) {
-    for (int64_t r = 0; r < n_rows; ++r) out[r] = row(w + static_cast<size_t>(r) * row_stride);
-  };
+  const auto* a = static_cast<const uint8_t*>(acts);
   switch (weight) {
-    case GgmlType::F32:
-      rows([&](const uint8_t* wr) { return float_row<LoadF32>(wr, n, static_cast<const float*>(act)); });
-      return true;
-    case GgmlType::F16:
-      rows([&](const uint8_t* wr) { return float_row<LoadF16>(wr, n, static_cast<const float*>(act)); });
-      return true;
-    case GgmlType::BF16:
-      rows([&](const uint8_t* wr) { return float_row<LoadBF16>(wr, n, static_cast<const float*>(act)); });
-      return true;
-    case GgmlType::Q8_0: {
-      const int64_t nb = n / QK8_0;
-      const auto* a = static_cast<const block_q8_0*>(act);
-      Scratch s(static_cast<size_t>(nb) * sizeof(float));
-      float* ad = s.floats();
-      for (int64_t b = 0; b < nb; ++b) ad[b] = fp16_to_f32(a[b].d);
-      rows([&](const uint8_t* wr) { return q8_0_row(wr, nb, a, ad); });
-      return true;
-    }
-    case GgmlType::Q4_0: {
-      const int64_t nb = n / QK4_0;
-      Scratch s(KQ4Row<false>::scratch_bytes(nb));
-      const auto A = KQ4Row<false>::prepare(static_cast<const block_q8_0*>(act), nb, s.get());
-      rows([&](const uint8_t* wr) { return KQ4Row<false>::row(wr, A); });
-      return true;
-    }
-    case GgmlType::Q4_1: {
-      const int64_t nb = n / QK4_1;
-      Scratch s(KQ4Row<true>::scratch_bytes(nb));
-      const auto A = KQ4Row<true>::prepare(static_cast<const block_q8_1*>(act), nb, s.get());
-      rows([&](const uint8_t* wr) { return KQ4Row<true>::row(wr, A); });
-      return true;
-    }
+    case GgmlType::F32: run<FloatK<LoadF32>>(n, w, row_stride, n_rows, a, act_stride, n_acts, out, out_stride); return true;
+    case GgmlType::F16: run<FloatK<LoadF16>>(n, w, row_stride, n_rows, a, act_stride, n_acts, out, out_stride); return true;
+    case GgmlType::BF16: run<FloatK<LoadBF16>>(n, w, row_stride, n_rows, a, act_stride, n_acts, out, out_stride); return true;
+    case GgmlType::Q8_0: run<Q8_0K>(n, w, row_stride, n_rows, a, act_stride, n_acts, out, out_stride); return true;
+    case GgmlType::Q4_0: run<Q4K<false>>(n, w, row_stride, n_rows, a, act_stride, n_acts, out, out_stride); return true;
+    case GgmlType::Q4_1: run<Q4K<true>>(n, w, row_stride, n_rows, a, act_stride, n_acts, out, out_stride); return true;
     case GgmlType::Q4_K:
-      rows([&](const uint8_t* wr) { return KQ45K<false>::row(wr, n / QK_K, static_cast<const block_q8_K*>(act)); });
+      run<KQuantK<GgmlType::Q4_K>>(n, w, row_stride, n_rows, a, act_stride, n_acts, out, out_stride);
       return true;
     case GgmlType::Q5_K:
-      rows([&](const uint8_t* wr) { return KQ45K<true>::row(wr, n / QK_K, static_cast<const block_q8_K*>(act)); });
+      run<KQuantK<GgmlType::Q5_K>>(n, w, row_stride, n_rows, a, act_stride, n_acts, out, out_stride);
       return true;
     case GgmlType::Q6_K:
-      rows([&](const uint8_t* wr) { return q6_K_row(wr, n / QK_K, static_cast<const block_q8_K*>(act)); });
+      run<KQuantK<GgmlType::Q6_K>>(n, w, row_stride, n_rows, a, act_stride, n_acts, out, out_stride);
       return true;
     default: return false;
   }

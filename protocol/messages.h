@@ -73,12 +73,14 @@ struct FfnWork {
   uint64_t step = 0;
   int layer = 0;
   int token = 0;  // position of the step's first token (for traces)
+  int n_parts = 0;  // how many workers got work for this layer (passed on to merge)
   ActivationPtr xn;
   ActiveSetPtr active;
   int64_t sent_ns = 0;
 };
 
-// predictor → merge: how many FfnPartial messages make up this layer's output.
+// predictor → merge, only when no worker has work for a layer (no neuron fires):
+// the layer's FFN output is zero. (Otherwise each FfnPartial says how many to expect.)
 struct FfnExpect {
   uint64_t step = 0;
   int layer = 0;
@@ -93,6 +95,7 @@ struct FfnPartial {
   uint64_t step = 0;
   int layer = 0;
   int token = 0;  // position of the step's first token (for traces)
+  int n_parts = 0;  // partials that make up this layer (from FfnWork)
   int worker = 0;  // 0: the gpu-worker, 1..: cpu-worker teams
   ActivationPtr y;
   int64_t sent_ns = 0;

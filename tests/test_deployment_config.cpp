@@ -78,7 +78,7 @@ TEST_CASE("deployment config: default.conf describes this 1-node, 2-core machine
   CHECK(c.ctx == 2048);
   CHECK(c.trace.empty());
   CHECK(c.scheduler_policy == "sharing");
-  CHECK(c.scheduler_max_threads == 2);
+  CHECK(c.scheduler_max_threads == 1);
   CHECK(contains(c.source, "default.conf"));
 }
 
@@ -159,7 +159,7 @@ TEST_CASE("deployment config: empty text gives the defaults, one team on node 0"
   CHECK(c.backend == d.backend);
   CHECK(c.hot_fraction == d.hot_fraction);
   CHECK(c.scheduler_policy == "sharing");
-  CHECK(c.scheduler_max_threads == 2);
+  CHECK(c.scheduler_max_threads == 1);
   REQUIRE(c.teams.size() == 1);
   CHECK(c.teams[0].numa_node == 0);
   CHECK(c.teams[0].cores.empty());

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <cstring>
 #include <random>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -321,4 +322,50 @@ TEST_CASE("kernels: quantized dot products track the float dot product") {
     CAPTURE(rel);
     CHECK(rel < lim.max_rel);
   }
+}
+
+TEST_CASE("kernels: vec_dot_rows_multi == vec_dot_rows per activation, bit for bit") {
+  std::mt19937 rng(6);
+  for (GgmlType t : kWeightTypes) {
+    const GgmlType at = activation_type_for(t);
+    const int64_t n = traits(t).block_elems == 256 ? 768 : 608;  // 19 blocks of 32: pairs, a group tail, an odd block
+    const size_t rb = static_cast<size_t>(row_bytes(t, n));
+    const size_t ab = static_cast<size_t>(row_bytes(at, n)) + 40;  // padded activation rows
+    for (int64_t rows : {1, 5, 100}) {
+      for (int64_t acts : {1, 2, 7, 70}) {
+        CAPTURE(name(t));
+        CAPTURE(rows);
+        CAPTURE(acts);
+        std::vector<uint8_t> w(rb * static_cast<size_t>(rows));
+        for (int64_t r = 0; r < rows; ++r) {
+          const auto row = random_row(rng, t, n);
+          std::memcpy(w.data() + static_cast<size_t>(r) * rb, row.data(), rb);
+        }
+        std::vector<uint8_t> a(ab * static_cast<size_t>(acts));
+        for (int64_t k = 0; k < acts; ++k) {
+          const auto x = gaussian(rng, n);
+          quantize_activation(t, x.data(), a.data() + static_cast<size_t>(k) * ab, n);
+        }
+        const size_t os = static_cast<size_t>(rows) + 3;
+        std::vector<float> out(os * static_cast<size_t>(acts), -7.0f), outs(out.size(), -7.0f);
+        vec_dot_rows_multi(t, n, w.data(), rb, rows, a.data(), ab, acts, out.data(), os);
+        scalar::vec_dot_rows_multi(t, n, w.data(), rb, rows, a.data(), ab, acts, outs.data(), os);
+        int bad = 0, bad_s = 0;
+        for (int64_t k = 0; k < acts; ++k) {
+          std::vector<float> one(static_cast<size_t>(rows)), one_s(static_cast<size_t>(rows));
+          vec_dot_rows(t, n, w.data(), rb, rows, a.data() + static_cast<size_t>(k) * ab, one.data());
+          scalar::vec_dot_rows(t, n, w.data(), rb, rows, a.data() + static_cast<size_t>(k) * ab, one_s.data());
+          for (int64_t r = 0; r < rows; ++r) {
+            bad += out[static_cast<size_t>(k) * os + static_cast<size_t>(r)] != one[static_cast<size_t>(r)];
+            bad_s += outs[static_cast<size_t>(k) * os + static_cast<size_t>(r)] != one_s[static_cast<size_t>(r)];
+          }
+          for (size_t r = static_cast<size_t>(rows); r < os; ++r) bad += out[static_cast<size_t>(k) * os + r] != -7.0f;
+        }
+        CHECK(bad == 0);
+        CHECK(bad_s == 0);
+      }
+    }
+  }
+  float out[1];
+  CHECK_THROWS_AS(vec_dot_rows_multi(GgmlType::Q4_0, 48, out, 18, 1, out, 36, 1, out, 1), std::invalid_argument);
 }
