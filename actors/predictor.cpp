@@ -62,10 +62,13 @@ caf::behavior predictor(Self* self, PredictorArgs args) {
         const int64_t now = trace::now_ns();
         const ActiveSetPtr shared = std::move(active);
         const NeuronSplit& split = *s.args.split;
+        // CPU teams first: they only post a job to their own threads and return,
+        // while the host gpu-worker computes in its handler; in this order the
+        // cold work is under way before the hot work starts (they overlap).
         std::vector<caf::actor> workers;
-        if (split.hot_has_work(in.layer, shared->flags)) workers.push_back(s.wiring.gpu_worker);
         for (size_t i = 0; i < split.team_ranges.size(); ++i)
           if (split.team_has_work(in.layer, static_cast<int>(i), shared->flags)) workers.push_back(s.wiring.cpu_workers[i]);
+        if (split.hot_has_work(in.layer, shared->flags)) workers.push_back(s.wiring.gpu_worker);
         const int parts = static_cast<int>(workers.size());
         for (const caf::actor& w : workers) caf::anon_send(w, FfnWork{in.step, in.layer, in.token, parts, in.xn, shared, now});
         if (parts == 0) caf::anon_send(s.wiring.merge, FfnExpect{in.step, in.layer, in.token, 0, in.xn->n_tokens, now});

@@ -128,7 +128,6 @@ class Scratch {
     }
   }
   uint8_t* get() { return p_; }
-  float* floats() { return reinterpret_cast<float*>(p_); }
 
  private:
   struct alignas(32) Chunk {

@@ -204,7 +204,7 @@ TEST_CASE("deployment config: overrides win over the file, the last one wins") {
   CHECK(c.vram_budget_bytes == 8ull << 30);
   CHECK(c.hot_fraction == 0.5);
   REQUIRE(c.teams.size() == 2);
-  CHECK(c.teams[0].threads == 2);  // from the file
+  CHECK(c.teams[0].threads == 1);  // from the file
   CHECK(c.teams[1].threads == 4);
   CHECK(c.teams[0].cores == std::vector<int>{0, 1});
   CHECK(c.teams[1].cores == std::vector<int>{4, 5, 7});

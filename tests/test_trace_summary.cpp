@@ -77,6 +77,15 @@ double overlap(const std::vector<Span>& hot, const std::vector<Span>& cold0, con
   return via_file(b, "trace_overlap.json").hot_cold_overlap;
 }
 
+double hot_covered(const std::vector<Span>& hot, const std::vector<Span>& cold0) {
+  std::vector<TraceBuffer> b;
+  b.emplace_back("gpu-worker", "gpu-worker", true);
+  b.emplace_back("cpu-worker-0", "cpu-worker", true);
+  for (const Span& s : hot) b[0].record(s);
+  for (const Span& s : cold0) b[1].record(s);
+  return via_file(b, "trace_hot_covered.json").hot_covered_by_cold;
+}
+
 Span hot(int64_t s, int64_t e, int layer = 0, int token = 0) { return us("ffn_hot", SpanKind::Compute, layer, token, s, e); }
 Span cold(int64_t s, int64_t e, int layer = 0, int token = 0) { return us("ffn_cold", SpanKind::Compute, layer, token, s, e); }
 
@@ -159,6 +168,16 @@ TEST_CASE("trace summary: hot/cold overlap of 0%, 50% and 100%") {
   // Hot work split in two: half of [0,400]; overlapping hot spans count once.
   CHECK(overlap({hot(0, 100), hot(200, 300)}, {cold(0, 400)}, {}) == 0.5);
   CHECK(overlap({hot(0, 150), hot(100, 200)}, {cold(0, 200)}, {}) == 1.0);
+}
+
+TEST_CASE("trace summary: hot time covered by cold work") {
+  // A short hot span inside a long cold one is fully covered (while the cold
+  // figure is small: 100 of 400 us).
+  CHECK(hot_covered({hot(100, 200)}, {cold(0, 400)}) == 1.0);
+  CHECK(overlap({hot(100, 200)}, {cold(0, 400)}, {}) == 0.25);
+  // Half of [0,200] covered; another layer's cold work does not count.
+  CHECK(hot_covered({hot(0, 200)}, {cold(100, 300), cold(0, 100, 1, 0)}) == 0.5);
+  CHECK(hot_covered({}, {cold(0, 100)}) == 0.0);
 }
 
 TEST_CASE("trace summary: empty traces summarize to zeros") {

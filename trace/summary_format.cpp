@@ -37,7 +37,8 @@ std::string format_summary(const TraceSummary& s) {
                          static_cast<long long>(a.n_spans));
 
   out += "\n";
-  out += printf_string("hot/cold FFN overlap     %.1f%% of cold-FFN time\n", 100 * s.hot_cold_overlap);
+  out += printf_string("hot/cold FFN overlap     %.1f%% of cold-FFN time, %.1f%% of hot-FFN time\n", 100 * s.hot_cold_overlap,
+                       100 * s.hot_covered_by_cold);
   out += printf_string("messages per token       %.2f\n", s.messages_per_token);
   out += printf_string("layer critical path      %.1f us mean over %lld (token, layer)\n",
                        s.mean_layer_critical_path_us, static_cast<long long>(s.n_layer_paths));
@@ -80,6 +81,7 @@ std::string summary_json(const TraceSummary& s) {
                   {"n_tokens", s.n_tokens},
                   {"actors", actors},
                   {"hot_cold_overlap", s.hot_cold_overlap},
+                  {"hot_covered_by_cold", s.hot_covered_by_cold},
                   {"messages_per_token", s.messages_per_token},
                   {"mean_layer_critical_path_us", s.mean_layer_critical_path_us},
                   {"n_layer_paths", s.n_layer_paths},

@@ -71,21 +71,26 @@ ActorSummary summarize_actor(const TraceBuffer& b, int64_t wall_ns) {
 
 using Key = std::pair<int, int>;  // (token, layer)
 
-double hot_cold_overlap(std::span<const TraceBuffer> buffers) {
-  std::map<Key, std::vector<Interval>> hot;
+// The fraction of the time of spans matching `of` that spans matching `by` of
+// the same (token, layer) cover.
+template <class Of, class By>
+double coverage(std::span<const TraceBuffer> buffers, Of of, By by) {
+  std::map<Key, std::vector<Interval>> cover;
   for (const TraceBuffer& b : buffers)
     for (const Span& s : b.spans())
-      if (is_hot(b, s)) hot[{s.token, s.layer}].push_back({s.start_ns, s.end_ns});
-  for (auto& [key, v] : hot) v = merged(std::move(v));
-  int64_t cold_ns = 0, overlap_ns = 0;
+      if (by(b, s)) cover[{s.token, s.layer}].push_back({s.start_ns, s.end_ns});
+  for (auto& [key, v] : cover) v = merged(std::move(v));
+  int64_t total_ns = 0, covered_ns = 0;
   for (const TraceBuffer& b : buffers)
     for (const Span& s : b.spans()) {
-      if (!is_cold(b, s)) continue;
-      cold_ns += s.end_ns - s.start_ns;
-      if (auto it = hot.find({s.token, s.layer}); it != hot.end()) overlap_ns += covered(it->second, s.start_ns, s.end_ns);
+      if (!of(b, s)) continue;
+      total_ns += s.end_ns - s.start_ns;
+      if (auto it = cover.find({s.token, s.layer}); it != cover.end()) covered_ns += covered(it->second, s.start_ns, s.end_ns);
     }
-  return cold_ns > 0 ? static_cast<double>(overlap_ns) / static_cast<double>(cold_ns) : 0;
+  return total_ns > 0 ? static_cast<double>(covered_ns) / static_cast<double>(total_ns) : 0;
 }
+
+double hot_cold_overlap(std::span<const TraceBuffer> buffers) { return coverage(buffers, is_cold, is_hot); }
 
 std::vector<NameSummary> summarize_names(std::span<const TraceBuffer> buffers) {
   std::map<std::pair<std::string, SpanKind>, std::pair<int64_t, int64_t>> by_name;  // count, ns
@@ -134,6 +139,7 @@ TraceSummary summarize(std::span<const TraceBuffer> buffers) {
     out.compute_ms += out.actors.back().compute_ms;
   }
   out.hot_cold_overlap = hot_cold_overlap(buffers);
+  out.hot_covered_by_cold = coverage(buffers, is_hot, is_cold);
   out.messages_per_token = out.n_tokens > 0 ? static_cast<double>(n_messages) / out.n_tokens : 0;
   out.messaging_ms = ms(message_ns);
   int64_t path_ns = 0;

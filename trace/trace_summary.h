@@ -37,6 +37,9 @@ struct TraceSummary {
   // that overlaps hot-FFN compute (role "gpu-worker", name "ffn_hot") of the same
   // layer and token; 0 when there is no cold-FFN time.
   double hot_cold_overlap = 0;
+  // The other way round: the fraction of hot-FFN compute time during which cold
+  // work of the same layer and token runs (1: the hot work never runs alone).
+  double hot_covered_by_cold = 0;
   double messages_per_token = 0;  // Message spans / n_tokens (0 without tokens)
   // Mean over (token, layer) pairs, both >= 0, of the last span end minus the first
   // span start among that pair's spans (all kinds, all actors).
