@@ -29,6 +29,8 @@ struct ActorRuntime::Impl {
   ActorRuntimeOptions options;
   std::shared_ptr<const topology::Topology> topo;
   std::shared_ptr<const NeuronSplit> split;
+  std::shared_ptr<Backend> backend;  // made here (so errors surface before spawning), moved to the gpu-worker
+  std::string backend_name;
   int n_ctx = 0;
   int n_past = 0;
   uint64_t step = 0;
@@ -81,6 +83,8 @@ ActorRuntime::ActorRuntime(std::shared_ptr<const ModelWeights> weights, ActorRun
   m.n_ctx = checked_context(m.options.engine, c);
   m.topo = std::make_shared<const topology::Topology>(topology::Topology::from_spec(m.options.topology));
   check_options(m.options, *m.topo);
+  m.backend = make_backend(m.weights, {m.options.backend, m.options.engine, m.n_ctx, m.options.host_pus, m.topo});
+  m.backend_name = m.backend->name();
   const int block = static_cast<int>(traits(m.weights->layers()[0].down.type).block_elems);
   const int n_teams = static_cast<int>(m.options.teams.size());
   m.split = std::make_shared<const NeuronSplit>(
@@ -96,7 +100,7 @@ ActorRuntime::ActorRuntime(std::shared_ptr<const ModelWeights> weights, ActorRun
   m.driver_trace = trace::TraceBuffer("driver", "driver", m.options.trace);
 
   const bool tr = m.options.trace;
-  m.gpu = actors::spawn_gpu_worker(*m.sys, {m.weights, m.split, m.options.engine, m.n_ctx, m.options.host_pus, m.topo, tr});
+  m.gpu = actors::spawn_gpu_worker(*m.sys, {m.weights, m.split, std::move(m.backend), m.options.engine.max_layers, tr});
   m.predictor = actors::spawn_predictor(*m.sys, {m.weights, m.options.predictor, m.split, m.n_ctx, m.options.engine.exact_activations, tr});
   m.merge = actors::spawn_merge(*m.sys, {c.d_model, tr});
   for (size_t i = 0; i < m.options.teams.size(); ++i) {
@@ -188,9 +192,8 @@ std::string ActorRuntime::describe() const {
   const auto& c = config();
   o << "actor runtime: " << c.n_layers << " layers, " << c.d_ff << " FFN neurons per layer, predictor " << m.options.predictor
     << ", scheduler " << m.options.scheduler_policy << " x" << m.options.scheduler_threads << "\n";
-  o << "  gpu-worker (host backend): attention, lm_head, hot neurons " << m.split->n_hot() << " of " << int64_t{c.n_layers} * c.d_ff
-    << (m.options.placement.empty() ? "" : " (placement " + m.options.placement + ")") << " ("
-    << default_thread_count(m.options.engine.n_threads) << " threads)\n";
+  o << "  gpu-worker (" << m.backend_name << "): attention, lm_head, hot neurons " << m.split->n_hot() << " of " << int64_t{c.n_layers} * c.d_ff
+    << (m.options.placement.empty() ? "" : " (placement " + m.options.placement + ")") << "\n";
   for (size_t i = 0; i < m.shards.size(); ++i)
     o << "  cpu-worker-" << i + 1 << ": cold neurons of [" << m.split->team_ranges[i].begin << ", " << m.split->team_ranges[i].end << ") on NUMA node "
       << m.options.teams[i].numa_node << ", " << (m.options.teams[i].threads > 0 ? std::to_string(m.options.teams[i].threads) : std::string("per-core")) << " threads, "

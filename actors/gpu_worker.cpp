@@ -4,12 +4,10 @@
 #include <stdexcept>
 
 #include "actors/actor_common.h"
-#include "actors/pinning_hook.h"
 #include "caf/event_based_actor.hpp"
 #include "caf/send.hpp"
 #include "caf/stateful_actor.hpp"
 #include "caf/typed_response_promise.hpp"
-#include "engine/layer_ops.h"
 #include "protocol/messages.h"
 #include "protocol/wiring.h"
 
@@ -25,9 +23,6 @@ using namespace protocol;
 // steps asynchronously and reports back with a message.)
 struct GpuWorkerState {
   GpuWorkerArgs args;
-  std::unique_ptr<KvCache> cache;
-  std::unique_ptr<Workspace> ws;
-  std::unique_ptr<ThreadPool> pool;  // the host backend's threads
   std::shared_ptr<trace::TraceBuffer> trace;
   Wiring wiring;
   EvalRequest request;  // the forward step in flight
@@ -45,8 +40,7 @@ void attention_then_predict(Self* self, int layer) {
   auto xn = make_activation(layer, B, d);
   {
     auto scope = s.trace->scope("attention", layer, token);
-    attention_block(*s.pool, *s.ws, *s.args.weights, *s.cache, layer, s.request.pos0, B, s.x.data());
-    ffn_norm(*s.args.weights, layer, s.x.data(), xn->data.data(), B);
+    s.args.backend->attention(layer, s.request.pos0, B, s.x.data(), xn->data.data());
   }
   caf::anon_send(s.wiring.predictor, FfnInput{s.request.step, layer, token, std::move(xn), trace::now_ns()});
 }
@@ -57,17 +51,12 @@ LogitsReply output_logits(Self* self) {
   const int B = s.n_tokens, first = s.request.all_logits ? 0 : B - 1;
   auto scope = s.trace->scope("lm_head", -1, s.request.pos0);
   auto logits = std::make_shared<std::vector<float>>(static_cast<size_t>(B - first) * c.n_vocab);
-  output_head(*s.pool, *s.ws, *s.args.weights, s.x.data() + static_cast<size_t>(first) * c.d_model, B - first, logits->data());
+  s.args.backend->output(s.x.data() + static_cast<size_t>(first) * c.d_model, B - first, logits->data());
   return LogitsReply{s.request.step, B - first, std::move(logits)};
 }
 
 caf::behavior gpu_worker(Self* self, GpuWorkerArgs args) {
   auto& s = self->state;
-  const ModelConfig& c = args.weights->config();
-  s.cache = std::make_unique<KvCache>(c.n_layers, args.n_ctx, c.n_kv_heads * c.head_dim);
-  const int threads = default_thread_count(args.engine.n_threads);
-  s.ws = std::make_unique<Workspace>(c, args.engine.max_batch, threads, args.n_ctx, args.engine.exact_activations);
-  s.pool = std::make_unique<ThreadPool>(threads, pin_threads_to(args.topology, args.pus, "gpu-worker (host backend)"));
   s.trace = std::make_shared<trace::TraceBuffer>("gpu-worker", "gpu-worker", args.trace);
   s.args = std::move(args);
   auto promise = std::make_shared<caf::typed_response_promise<LogitsReply>>();
@@ -93,8 +82,8 @@ caf::behavior gpu_worker(Self* self, GpuWorkerArgs args) {
         auto y = make_activation(w.layer, w.xn->n_tokens, s.args.weights->config().d_model);
         {
           auto scope = s.trace->scope("ffn_hot", w.layer, w.token);
-          ffn_block(*s.pool, *s.ws, FfnWeights::of_layer(*s.args.weights, w.layer), w.xn->data.data(), w.xn->n_tokens,
-                    s.args.split->layers[static_cast<size_t>(w.layer)].hot, w.active->flags, y->data.data(), false);
+          s.args.backend->ffn(w.layer, w.xn->data.data(), w.xn->n_tokens, s.args.split->layers[static_cast<size_t>(w.layer)].hot,
+                              w.active->flags, y->data.data());
         }
         caf::anon_send(s.wiring.merge, FfnPartial{w.step, w.layer, w.token, w.n_parts, 0, std::move(y), trace::now_ns()});
       },
@@ -104,8 +93,8 @@ caf::behavior gpu_worker(Self* self, GpuWorkerArgs args) {
         const float* y = o.y->data.data();
         for (size_t i = 0; i < s.x.size(); ++i) s.x[i] += y[i];
         const int next = o.layer + 1;
-        const int n_layers = s.args.engine.max_layers > 0 ? std::min(s.args.engine.max_layers, s.args.weights->config().n_layers)
-                                                          : s.args.weights->config().n_layers;
+        const int n_layers = s.args.max_layers > 0 ? std::min(s.args.max_layers, s.args.weights->config().n_layers)
+                                                   : s.args.weights->config().n_layers;
         if (next < n_layers) {
           attention_then_predict(self, next);
           return;

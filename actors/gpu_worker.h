@@ -8,6 +8,7 @@
 #include "caf/actor.hpp"
 #include "caf/actor_system.hpp"
 #include "engine/dense_engine.h"
+#include "actors/backend.h"
 #include "actors/neuron_split.h"
 #include "model/model_weights.h"
 #include "topology/topology.h"
@@ -17,10 +18,8 @@ namespace actinfer::actors {
 struct GpuWorkerArgs {
   std::shared_ptr<const ModelWeights> weights;
   std::shared_ptr<const NeuronSplit> split;  // its hot neurons per layer
-  EngineOptions engine;
-  int n_ctx = 0;
-  std::vector<int> pus;  // pin the backend's threads here (empty: unpinned)
-  std::shared_ptr<const topology::Topology> topology;
+  std::shared_ptr<Backend> backend;          // where it computes (moved into the actor)
+  int max_layers = 0;                        // 0: all
   bool trace = false;
 };
 

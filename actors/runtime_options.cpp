@@ -7,10 +7,8 @@
 namespace actinfer {
 
 ActorRuntimeOptions runtime_options_from(const DeploymentConfig& c, const EngineOptions& engine) {
-  if (c.backend != "host")
-    throw std::invalid_argument(c.source + ": backend '" + c.backend +
-                                "' is not available in this build yet (the CUDA gpu-worker is a later issue); use backend = \"host\"");
   ActorRuntimeOptions o;
+  o.backend = c.backend;
   o.engine = engine;
   if (c.host_threads > 0) o.engine.n_threads = c.host_threads;
   o.host_pus = c.host_cores;

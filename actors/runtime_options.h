@@ -15,6 +15,7 @@ struct TeamOptions {
 };
 
 struct ActorRuntimeOptions {
+  std::string backend = "host";  // where the gpu-worker computes: host | cuda
   EngineOptions engine;          // n_threads: the host gpu-worker's threads; n_ctx, batch, exactness
   std::vector<int> host_pus;     // pinning of the host gpu-worker's threads (empty: unpinned)
   double hot_fraction = 1.0;     // the first hot_fraction of each layer's neurons are hot
@@ -29,8 +30,7 @@ struct ActorRuntimeOptions {
 
 struct DeploymentConfig;
 
-// The runtime layout a deployment config describes. Throws std::invalid_argument
-// for what this build cannot do yet (the cuda backend).
+// The runtime layout a deployment config describes.
 ActorRuntimeOptions runtime_options_from(const DeploymentConfig& config, const EngineOptions& engine);
 
 }  // namespace actinfer

@@ -121,11 +121,6 @@ struct JobDone {
   int64_t end_ns = 0;
 };
 
-// driver → gpu-worker: forget cache entries from position n_past on.
-struct Rewind {
-  int n_past = 0;
-};
-
 // driver → every actor (request): hand over your trace buffer (at shutdown).
 struct CollectTrace {};
 
@@ -139,5 +134,4 @@ CAF_ALLOW_UNSAFE_MESSAGE_TYPE(actinfer::protocol::FfnExpect)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(actinfer::protocol::FfnPartial)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(actinfer::protocol::FfnOutput)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(actinfer::protocol::JobDone)
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(actinfer::protocol::Rewind)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(actinfer::protocol::CollectTrace)

@@ -185,3 +185,17 @@ TEST_CASE("placement files: wrong model or contents are refused by name") {
   const auto model_path = tiny_model("f32", GgmlType::F32);
   CHECK_THROWS_WITH(load_placement(model_path, w->config()), doctest::Contains("not a placement file"));
 }
+
+TEST_CASE("actor runtime: the backend seam and node-local cold shards") {
+  auto w = ModelWeights::load(tiny_model("f32", GgmlType::F32));
+  auto o = options(0.5, 1, false);
+  o.backend = "cuda";
+  CHECK_THROWS_WITH(ActorRuntime(w, o), doctest::Contains("backend 'cuda' is not available in this build yet"));
+  o.backend = "tpu";
+  CHECK_THROWS_WITH(ActorRuntime(w, o), doctest::Contains("unknown backend 'tpu'"));
+  // On this machine's real topology the cold shard is bound to node 0.
+  ActorRuntime rt(w, options(0.5, 1, false));
+  const std::string d = rt.describe();
+  CHECK(d.find("gpu-worker (host backend, 1 thread)") != std::string::npos);
+  CHECK(d.find("node-local") != std::string::npos);
+}
