@@ -3,17 +3,11 @@
 #include <algorithm>
 #include <stdexcept>
 #include <string>
-#if defined(__x86_64__)
-#include <immintrin.h>
-#endif
+
+#include "engine/spin_wait.h"
 
 namespace actinfer {
 namespace {
-inline void cpu_relax() {
-#if defined(__x86_64__)
-  _mm_pause();
-#endif
-}
 // Workers spin briefly between the regions of a job, then yield (other threads,
 // e.g. actors', may need the core), then sleep.
 constexpr int kSpinIterations = 4000;
@@ -55,20 +49,7 @@ void ThreadPool::run(const std::function<void(int, int)>& task) {
 void ThreadPool::worker_loop(int index) {
   uint64_t seen = 0;
   for (;;) {
-    uint64_t g;
-    for (int spins = 0;; ++spins) {
-      g = generation_.load(std::memory_order_acquire);
-      if (g != seen) break;
-      if (spins < kSpinIterations) {
-        cpu_relax();
-      } else if (spins < kSpinIterations + kYieldIterations) {
-        std::this_thread::yield();
-      } else {
-        generation_.wait(seen, std::memory_order_acquire);
-        spins = 0;
-      }
-    }
-    seen = g;
+    seen = wait_for_change(generation_, seen, {kSpinIterations, kYieldIterations});
     if (stop_.load()) return;
     (*task_)(index, n_threads_);
     pending_.fetch_sub(1, std::memory_order_acq_rel);

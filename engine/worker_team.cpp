@@ -2,9 +2,8 @@
 
 #include <stdexcept>
 #include <string>
-#if defined(__x86_64__)
-#include <immintrin.h>
-#endif
+
+#include "engine/spin_wait.h"
 
 namespace actinfer {
 namespace {
@@ -36,22 +35,7 @@ void WorkerTeam::lead_loop(std::function<void(int)> on_start) {
   pool_ = std::make_unique<ThreadPool>(n_threads_, on_start);
   uint64_t seen = 0;
   for (;;) {
-    uint64_t p;
-    for (int spins = 0;; ++spins) {
-      p = posted_.load(std::memory_order_acquire);
-      if (p != seen) break;
-      if (spins < kPauseIterations) {
-#if defined(__x86_64__)
-        _mm_pause();
-#endif
-      } else if (spins < kPauseIterations + kYieldIterations) {
-        std::this_thread::yield();
-      } else {
-        posted_.wait(seen, std::memory_order_acquire);
-        spins = 0;
-      }
-    }
-    seen = p;
+    seen = wait_for_change(posted_, seen, {kPauseIterations, kYieldIterations});
     if (stop_.load()) break;
     Job job = std::move(job_);
     job(*pool_);

@@ -114,6 +114,12 @@ struct GgufFile::Mapping {
   }
 };
 
+std::string shape_string(const std::vector<int64_t>& shape) {
+  std::string s = "[";
+  for (size_t i = 0; i < shape.size(); ++i) s.append(i ? ", " : "").append(std::to_string(shape[i]));
+  return s + "]";
+}
+
 int64_t TensorInfo::n_elements() const {
   int64_t n = 1;
   for (int64_t d : shape) n *= d;

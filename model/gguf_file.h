@@ -43,6 +43,9 @@ struct GgufValue {
   std::shared_ptr<const GgufArray> array;  // when type == ARRAY
 };
 
+// "[576, 49152]": a tensor shape for messages.
+std::string shape_string(const std::vector<int64_t>& shape);
+
 struct TensorInfo {
   std::string name;
   GgmlType type;

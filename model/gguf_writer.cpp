@@ -32,11 +32,6 @@ void put_string(std::vector<uint8_t>& out, std::string_view s) {
 
 uint64_t align_up(uint64_t x, uint64_t a) { return (x + a - 1) / a * a; }
 
-std::string shape_text(const std::vector<int64_t>& shape) {
-  std::string s = "[";
-  for (size_t i = 0; i < shape.size(); ++i) s += (i ? ", " : "") + std::to_string(shape[i]);
-  return s + "]";
-}
 
 // Buffered output to a FILE*, with errors raised as exceptions naming the file.
 class FileOut {
@@ -208,16 +203,16 @@ int64_t GgufWriter::tensor_bytes(GgmlType type, const std::vector<int64_t>& shap
   if (!tt) throw err("unknown tensor type " + std::to_string(static_cast<uint32_t>(type)));
   int64_t rows = 1;
   for (int64_t ne : shape) {
-    if (ne < 1) throw err("tensor dimension " + std::to_string(ne) + " in " + shape_text(shape) + " is not positive");
+    if (ne < 1) throw err("tensor dimension " + std::to_string(ne) + " in " + shape_string(shape) + " is not positive");
     if (ne > (int64_t{1} << 40) || rows > (int64_t{1} << 50) / ne)
-      throw err("tensor shape " + shape_text(shape) + " is too large");
+      throw err("tensor shape " + shape_string(shape) + " is too large");
   }
   for (size_t i = 1; i < shape.size(); ++i) rows *= shape[i];
   if (shape[0] % tt->block_elems != 0)
     throw err(std::string(tt->name) + " rows of " + std::to_string(shape[0]) +
               " elements are not a multiple of its block size " + std::to_string(tt->block_elems));
   const int64_t rb = shape[0] / tt->block_elems * tt->block_bytes;
-  if (rows > (int64_t{1} << 52) / rb) throw err("tensor shape " + shape_text(shape) + " is too large");
+  if (rows > (int64_t{1} << 52) / rb) throw err("tensor shape " + shape_string(shape) + " is too large");
   return rb * rows;
 }
 
@@ -244,7 +239,7 @@ void GgufWriter::add_tensor(const std::string& name, GgmlType type, std::vector<
   if (!data) throw err("tensor '" + name + "': null data");
   if (static_cast<int64_t>(data->size()) != t.n_bytes)
     throw err("tensor '" + name + "': " + std::to_string(data->size()) + " bytes given, but " +
-              std::string(traits(type).name) + " " + shape_text(t.shape) + " takes " + std::to_string(t.n_bytes));
+              std::string(traits(type).name) + " " + shape_string(t.shape) + " takes " + std::to_string(t.n_bytes));
   t.data = std::move(data);
   tensors_.push_back(std::move(t));
 }

@@ -13,12 +13,6 @@
 namespace actinfer {
 namespace {
 
-std::string shape_str(const std::vector<int64_t>& s) {
-  std::string out = "[";
-  for (size_t i = 0; i < s.size(); ++i) out += (i ? ", " : "") + std::to_string(s[i]);
-  return out + "]";
-}
-
 class Loader {
  public:
   explicit Loader(const GgufFile& f) : f_(f) {}
@@ -27,8 +21,8 @@ class Loader {
     const TensorInfo* t = f_.find_tensor(name);
     if (!t) throw std::runtime_error(f_.path().string() + ": missing tensor '" + name + "'");
     if (t->shape != shape)
-      throw std::runtime_error(f_.path().string() + ": tensor '" + name + "' has shape " + shape_str(t->shape) +
-                               ", expected " + shape_str(shape));
+      throw std::runtime_error(f_.path().string() + ": tensor '" + name + "' has shape " + shape_string(t->shape) +
+                               ", expected " + shape_string(shape));
     return *t;
   }
 

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "model/tokenizer.h"
+#include "model/utf8.h"
 
 namespace actinfer {
 namespace {
@@ -125,13 +126,6 @@ std::string pin_classes(std::string_view re) {
   return out;
 }
 
-size_t utf8_len(unsigned char c) {
-  if (c < 0x80) return 1;
-  if ((c & 0xE0) == 0xC0) return 2;
-  if ((c & 0xF0) == 0xE0) return 3;
-  if ((c & 0xF8) == 0xF0) return 4;
-  return 1;
-}
 
 }  // namespace
 

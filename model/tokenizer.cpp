@@ -2,6 +2,7 @@
 // ("gpt2") and SentencePiece BPE ("llama") encoders, decoding, and reading the
 // tokenizer.* keys of a GGUF file.
 #include "model/tokenizer.h"
+#include "model/utf8.h"
 
 #include <algorithm>
 #include <array>
@@ -24,13 +25,6 @@ using TokenMap = std::unordered_map<std::string, int32_t, StringHash, std::equal
 
 constexpr std::string_view kSpmSpace = "\xE2\x96\x81";  // U+2581 '▁'
 
-size_t utf8_len(unsigned char c) {
-  if (c < 0x80) return 1;
-  if ((c & 0xE0) == 0xC0) return 2;
-  if ((c & 0xF0) == 0xE0) return 3;
-  if ((c & 0xF8) == 0xF0) return 4;
-  return 1;
-}
 
 void append_utf8(std::string& out, uint32_t cp) {
   if (cp < 0x80) {

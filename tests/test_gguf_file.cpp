@@ -20,8 +20,9 @@ struct Bytes {
   std::vector<uint8_t> b;
   template <typename T>
   Bytes& put(T v) {
-    const auto* p = reinterpret_cast<const uint8_t*>(&v);
-    b.insert(b.end(), p, p + sizeof(T));
+    const size_t at = b.size();
+    b.resize(at + sizeof(T));  // (not insert: GCC 12 warns falsely about it here)
+    std::memcpy(b.data() + at, &v, sizeof(T));
     return *this;
   }
   Bytes& str(const std::string& s) {
