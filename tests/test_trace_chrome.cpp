@@ -12,6 +12,7 @@
 #include <tuple>
 #include <vector>
 
+#include "test_data.h"
 #include "trace/chrome_trace.h"
 
 using namespace actinfer::trace;
@@ -20,15 +21,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-fs::path test_path(const std::string& name) {
-#ifdef ACTINFER_TEST_DATA_DIR
-  fs::path dir = ACTINFER_TEST_DATA_DIR;
-#else
-  fs::path dir = fs::temp_directory_path();
-#endif
-  fs::create_directories(dir);
-  return dir / name;
-}
+fs::path test_path(const std::string& name) { return actinfer::testing::test_data_path(name); }
 
 void write_text(const fs::path& p, const std::string& text) {
   std::ofstream(p, std::ios::binary) << text;

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "test_data.h"
 #include "trace/chrome_trace.h"
 #include "trace/trace_summary.h"
 
@@ -16,15 +17,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-fs::path test_path(const std::string& name) {
-#ifdef ACTINFER_TEST_DATA_DIR
-  fs::path dir = ACTINFER_TEST_DATA_DIR;
-#else
-  fs::path dir = fs::temp_directory_path();
-#endif
-  fs::create_directories(dir);
-  return dir / name;
-}
+fs::path test_path(const std::string& name) { return actinfer::testing::test_data_path(name); }
 
 constexpr int64_t kUs = 1000;
 constexpr int64_t kBase = 7'000'000'000;  // 7 s after boot
