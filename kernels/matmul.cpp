@@ -54,17 +54,10 @@ void matmul_rows(const WeightMatrix& w, const QuantizedBatch& x, float* y, int64
     vec_dot_rows(w.type, w.cols, w.row(r0), w.row_stride, r1 - r0, x.row(0), y + r0);
     return;
   }
-  // Several tokens: walk the weights in small row blocks that stay in L1 while
-  // every token is dotted with them, so each weight byte is read from memory once.
-  constexpr int64_t kRowBlock = 16;
-  float tmp[kRowBlock];
-  for (int64_t rb = r0; rb < r1; rb += kRowBlock) {
-    const int64_t nr = std::min(kRowBlock, r1 - rb);
-    for (int t = 0; t < x.batch(); ++t) {
-      vec_dot_rows(w.type, w.cols, w.row(rb), w.row_stride, nr, x.row(t), tmp);
-      std::copy(tmp, tmp + nr, y + t * y_stride + rb);
-    }
-  }
+  // Several tokens: the kernel walks the weights in row blocks that stay in L1
+  // while every token is dotted with them, so each weight byte is read once.
+  vec_dot_rows_multi(w.type, w.cols, w.row(r0), w.row_stride, r1 - r0, x.row(0), x.stride(), x.batch(), y + r0,
+                     static_cast<size_t>(y_stride));
 }
 
 }  // namespace actinfer

@@ -25,6 +25,7 @@ class QuantizedBatch {
   GgmlType weight_type() const { return weight_type_; }
   int64_t n() const { return n_; }
   int batch() const { return batch_; }
+  size_t stride() const { return stride_; }  // bytes between tokens' rows
   bool exact() const { return exact_; }
 
  private:
