@@ -31,6 +31,7 @@ struct ActorRuntime::Impl {
   std::shared_ptr<const NeuronSplit> split;
   std::shared_ptr<Backend> backend;  // made here (so errors surface before spawning), moved to the gpu-worker
   std::string backend_name;
+  DeviceFootprint footprint;
   int n_ctx = 0;
   int n_past = 0;
   uint64_t step = 0;
@@ -83,13 +84,17 @@ ActorRuntime::ActorRuntime(std::shared_ptr<const ModelWeights> weights, ActorRun
   m.n_ctx = checked_context(m.options.engine, c);
   m.topo = std::make_shared<const topology::Topology>(topology::Topology::from_spec(m.options.topology));
   check_options(m.options, *m.topo);
-  m.backend = make_backend(m.weights, {m.options.backend, m.options.engine, m.n_ctx, m.options.host_pus, m.topo});
-  m.backend_name = m.backend->name();
   const int block = static_cast<int>(traits(m.weights->layers()[0].down.type).block_elems);
   const int n_teams = static_cast<int>(m.options.teams.size());
   m.split = std::make_shared<const NeuronSplit>(
       m.options.placement.empty() ? split_by_fraction(c.n_layers, c.d_ff, m.options.hot_fraction, n_teams, block)
                                   : split_by_placement(load_placement(m.options.placement, c), n_teams, block));
+  std::vector<int64_t> hot_per_layer;
+  for (const LayerSplit& l : m.split->layers) hot_per_layer.push_back(l.hot.count());
+  m.footprint = device_footprint(*m.weights, hot_per_layer, m.n_ctx);
+  check_budget(m.footprint, m.options.vram_budget, m.options.backend);
+  m.backend = make_backend(m.weights, {m.options.backend, m.options.engine, m.n_ctx, m.options.host_pus, m.topo});
+  m.backend_name = m.backend->name();
   for (size_t i = 0; i < m.options.teams.size(); ++i)
     m.shards.push_back(std::make_shared<const ColdShard>(*m.weights, m.split->team_ranges[i], *m.topo, m.options.teams[i].numa_node));
 
@@ -193,7 +198,8 @@ std::string ActorRuntime::describe() const {
   o << "actor runtime: " << c.n_layers << " layers, " << c.d_ff << " FFN neurons per layer, predictor " << m.options.predictor
     << ", scheduler " << m.options.scheduler_policy << " x" << m.options.scheduler_threads << "\n";
   o << "  gpu-worker (" << m.backend_name << "): attention, lm_head, hot neurons " << m.split->n_hot() << " of " << int64_t{c.n_layers} * c.d_ff
-    << (m.options.placement.empty() ? "" : " (placement " + m.options.placement + ")") << "\n";
+    << (m.options.placement.empty() ? "" : " (placement " + m.options.placement + ")") << "; holds " << m.footprint.describe()
+    << (m.options.vram_budget ? " of a " + std::to_string(m.options.vram_budget >> 20) + " MiB budget" : "") << "\n";
   for (size_t i = 0; i < m.shards.size(); ++i)
     o << "  cpu-worker-" << i + 1 << ": cold neurons of [" << m.split->team_ranges[i].begin << ", " << m.split->team_ranges[i].end << ") on NUMA node "
       << m.options.teams[i].numa_node << ", " << (m.options.teams[i].threads > 0 ? std::to_string(m.options.teams[i].threads) : std::string("per-core")) << " threads, "

@@ -33,6 +33,20 @@ struct BackendOptions {
   std::shared_ptr<const topology::Topology> topology;
 };
 
+// What the gpu-worker holds in (emulated) device memory, in bytes.
+struct DeviceFootprint {
+  uint64_t attention = 0;  // q, k, v, o of every layer, and the norms
+  uint64_t hot_ffn = 0;    // gate and up rows and down columns of the hot neurons
+  uint64_t lm_head = 0;    // the output head
+  uint64_t kv_cache = 0;
+  uint64_t total() const { return attention + hot_ffn + lm_head + kv_cache; }
+  std::string describe() const;
+};
+// hot_neurons[l]: hot neurons of layer l.
+DeviceFootprint device_footprint(const ModelWeights& w, const std::vector<int64_t>& hot_neurons, int n_ctx);
+// Throws std::invalid_argument with the numbers when the footprint exceeds a non-zero budget.
+void check_budget(const DeviceFootprint& f, uint64_t budget, const std::string& backend);
+
 // Throws std::invalid_argument for a kind this build cannot provide.
 std::unique_ptr<Backend> make_backend(std::shared_ptr<const ModelWeights> weights, const BackendOptions& options);
 

@@ -1,5 +1,6 @@
 // The host backend: the gpu-worker's role on CPU threads, with the same layer
 // operations as the dense engine.
+#include <cstdio>
 #include <stdexcept>
 
 #include "actors/backend.h"
@@ -40,6 +41,39 @@ class HostBackend final : public Backend {
 };
 
 }  // namespace
+
+std::string DeviceFootprint::describe() const {
+  auto mib = [](uint64_t b) {
+    char text[32];
+    std::snprintf(text, sizeof text, "%.1f MiB", static_cast<double>(b) / (1 << 20));
+    return std::string(text);
+  };
+  return mib(total()) + " (attention " + mib(attention) + ", hot FFN " + mib(hot_ffn) + ", lm_head " + mib(lm_head) +
+         ", KV cache " + mib(kv_cache) + ")";
+}
+
+DeviceFootprint device_footprint(const ModelWeights& w, const std::vector<int64_t>& hot_neurons, int n_ctx) {
+  const ModelConfig& c = w.config();
+  DeviceFootprint f;
+  for (int l = 0; l < c.n_layers; ++l) {
+    const LayerWeights& L = w.layers()[static_cast<size_t>(l)];
+    f.attention += L.wq.bytes() + L.wk.bytes() + L.wv.bytes() + L.wo.bytes() + (L.attn_norm.size() + L.ffn_norm.size()) * 4;
+    // Per neuron: a gate row, an up row, and its share of the down matrix.
+    const uint64_t per_neuron = (L.gate.rows ? L.gate.row_stride : 0) + L.up.row_stride + L.down.bytes() / static_cast<uint64_t>(c.d_ff);
+    f.hot_ffn += per_neuron * static_cast<uint64_t>(hot_neurons[static_cast<size_t>(l)]);
+  }
+  f.lm_head = w.output().bytes() + w.output_norm().size() * 4;
+  f.kv_cache = uint64_t{2} * c.n_layers * static_cast<uint64_t>(n_ctx) * c.n_kv_heads * c.head_dim * sizeof(float);
+  return f;
+}
+
+void check_budget(const DeviceFootprint& f, uint64_t budget, const std::string& backend) {
+  if (budget == 0 || f.total() <= budget) return;
+  char limit[32];
+  std::snprintf(limit, sizeof limit, "%.1f MiB", static_cast<double>(budget) / (1 << 20));
+  throw std::invalid_argument("the gpu-worker (" + backend + " backend) needs " + f.describe() + " but the VRAM budget is " +
+                              limit + ": lower hot-fraction or ctx, or raise vram-budget");
+}
 
 std::unique_ptr<Backend> make_backend(std::shared_ptr<const ModelWeights> weights, const BackendOptions& o) {
   if (o.kind == "host") return std::make_unique<HostBackend>(std::move(weights), o);

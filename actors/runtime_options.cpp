@@ -9,6 +9,7 @@ namespace actinfer {
 ActorRuntimeOptions runtime_options_from(const DeploymentConfig& c, const EngineOptions& engine) {
   ActorRuntimeOptions o;
   o.backend = c.backend;
+  o.vram_budget = c.vram_budget_bytes;
   o.engine = engine;
   if (c.host_threads > 0) o.engine.n_threads = c.host_threads;
   o.host_pus = c.host_cores;

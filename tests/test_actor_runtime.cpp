@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "actors/actor_runtime.h"
+#include "actors/backend.h"
 #include "engine/dense_engine.h"
 #include "engine/generator.h"
 #include "model/placement.h"
@@ -198,4 +199,27 @@ TEST_CASE("actor runtime: the backend seam and node-local cold shards") {
   const std::string d = rt.describe();
   CHECK(d.find("gpu-worker (host backend, 1 thread)") != std::string::npos);
   CHECK(d.find("node-local") != std::string::npos);
+}
+
+TEST_CASE("actor runtime: the gpu-worker's memory budget is enforced with the numbers") {
+  auto w = ModelWeights::load(tiny_model("f32", GgmlType::F32));
+  // The tiny F32 model by hand: 3 layers of q,k,v,o = (128*128 + 64*128 * 2 + 128*128) * 4 bytes
+  // plus two norms of 128 floats; per FFN neuron a gate and an up row of 128 floats and a
+  // 128-float column of down: 3 * 512 bytes; lm_head 300 x 128 floats + its norm;
+  // KV cache 2 * 3 layers * 256 positions * 64 floats.
+  const uint64_t attention = 3 * ((128 * 128 * 2 + 64 * 128 * 2) * 4 + 2 * 128 * 4);
+  const uint64_t per_neuron = 3 * 128 * 4;
+  const DeviceFootprint half = device_footprint(*w, {192, 192, 192}, 256);
+  CHECK(half.attention == attention);
+  CHECK(half.hot_ffn == 3 * 192 * per_neuron);
+  CHECK(half.lm_head == 300 * 128 * 4 + 128 * 4);
+  CHECK(half.kv_cache == 2 * 3 * 256 * 64 * 4);
+  // A budget one byte short of what half the neurons hot needs is refused, naming the parts.
+  auto o = options(0.5, 1, false);
+  o.vram_budget = half.total() - 1;
+  // 2,024,960 bytes in all: 592,896 + 884,736 + 154,112 + 393,216.
+  CHECK_THROWS_WITH(ActorRuntime(w, o), doctest::Contains("needs 1.9 MiB (attention 0.6 MiB, hot FFN 0.8 MiB, lm_head 0.1 MiB, KV cache 0.4 MiB)"));
+  CHECK_THROWS_WITH(ActorRuntime(w, o), doctest::Contains("but the VRAM budget is"));
+  o.vram_budget = half.total();
+  CHECK_NOTHROW(ActorRuntime(w, o));
 }
