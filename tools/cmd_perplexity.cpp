@@ -1,0 +1,116 @@
+// `actinfer perplexity`: perplexity of the model over a text file, computed as
+// the reference engine (llama.cpp's llama-perplexity) does, so the figures
+// compare: chunks of --ctx tokens from an empty cache, each chunk's second half
+// scored (see engine/perplexity.h). tools/make_eval_text.sh writes the text the
+// measured figures in data/README.md use.
+#include <CLI/CLI.hpp>
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <memory>
+#include <stdexcept>
+#include <string>
+
+#include "engine/dense_engine.h"
+#include "engine/perplexity.h"
+#include "model/tokenizer.h"
+#include "tools/commands.h"
+#include "tools/model_options.h"
+#include "tools/runtime_choice.h"
+
+namespace actinfer::tools {
+namespace {
+
+struct PerplexityOptions {
+  ModelOptions model;
+  RuntimeChoice runtime;
+  std::string text_path;
+  int chunks = -1;  // -1: all
+};
+
+std::string read_text(const std::string& path) {
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(path, ec))
+    throw std::runtime_error("text file '" + path + "' not found (tools/make_eval_text.sh writes the evaluation text)");
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw std::runtime_error("cannot read text file '" + path + "'");
+  std::string text{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+  // As llama.cpp's -f does: one trailing newline is dropped.
+  if (!text.empty() && text.back() == '\n') text.pop_back();
+  if (text.empty()) throw std::runtime_error("text file '" + path + "' is empty");
+  return text;
+}
+
+std::string duration(double s) {
+  char buf[32];
+  const int t = static_cast<int>(s + 0.5);
+  if (t >= 3600) std::snprintf(buf, sizeof buf, "%dh%02dm%02ds", t / 3600, t / 60 % 60, t % 60);
+  else if (t >= 60) std::snprintf(buf, sizeof buf, "%dm%02ds", t / 60, t % 60);
+  else std::snprintf(buf, sizeof buf, "%.1fs", s);
+  return buf;
+}
+
+void run_perplexity(const PerplexityOptions& o) {
+  const std::string text = read_text(o.text_path);
+  auto weights = o.model.load_weights();
+  const Tokenizer tokenizer(tokenizer_data_from_gguf(weights->file()));
+  const auto t_tok = std::chrono::steady_clock::now();
+  // As llama.cpp tokenizes for perplexity: BOS first where the model adds it, no EOS.
+  std::vector<int32_t> tokens;
+  if (tokenizer.add_bos()) tokens.push_back(tokenizer.bos());
+  const auto body = tokenizer.encode(text, false, false);
+  tokens.insert(tokens.end(), body.begin(), body.end());
+  const double tok_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_tok).count();
+
+  const int n_ctx = o.model.n_ctx;
+  const size_t n_avail = tokens.size() / static_cast<size_t>(n_ctx);
+  if (n_avail == 0)
+    throw std::invalid_argument("'" + o.text_path + "' has " + std::to_string(tokens.size()) + " tokens, fewer than one chunk of --ctx " +
+                                std::to_string(n_ctx));
+  const size_t n_chunks = o.chunks > 0 ? std::min(n_avail, static_cast<size_t>(o.chunks)) : n_avail;
+
+  auto evaluator = o.runtime.make(weights, o.model);
+  const char* runtime = dynamic_cast<DenseEngine*>(evaluator.get()) ? "dense" : "actors";
+  std::fprintf(stderr, "[actinfer] %s: %zu bytes, %zu tokens (tokenized in %.2f s); %zu chunks of %d, %d scored each; %s runtime\n",
+               o.text_path.c_str(), text.size(), tokens.size(), tok_s, n_chunks, n_ctx, perplexity_scored_per_chunk(n_ctx), runtime);
+
+  const auto t0 = std::chrono::steady_clock::now();
+  auto progress = [&](int done, int total) {
+    const double el = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    std::fprintf(stderr, "\r[actinfer] chunk %d/%d  %s elapsed, ETA %s   ", done, total, duration(el).c_str(),
+                 duration(el / done * (total - done)).c_str());
+    if (done == total) std::fputc('\n', stderr);
+    std::fflush(stderr);
+  };
+  const PerplexityResult r = perplexity(*evaluator, std::span<const int32_t>(tokens).first(n_chunks * static_cast<size_t>(n_ctx)), n_ctx,
+                                        tokenizer.add_bos(), tokenizer.bos(), progress);
+  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  std::fprintf(stderr, "[actinfer] %lld tokens scored in %.1f s (%.1f tokens/s evaluated); mean NLL %.6f\n",
+               static_cast<long long>(r.n_scored), secs, static_cast<double>(n_chunks) * (n_ctx - 1) / secs, r.nll_mean);
+  if (o.runtime.verbose) {
+    std::fprintf(stderr, "[actinfer] per-chunk PPL:");
+    for (size_t c = 0; c < r.chunk_ppl.size(); ++c) std::fprintf(stderr, "%s %.4f", c % 10 ? "" : "\n ", r.chunk_ppl[c]);
+    std::fputc('\n', stderr);
+  }
+  std::printf("PPL = %.4f (%d chunks of %d tokens, %lld scored, %s runtime, %s)\n", r.ppl, r.n_chunks, n_ctx,
+              static_cast<long long>(r.n_scored), runtime, weights->file().path().filename().c_str());
+  std::fflush(stdout);
+}
+
+}  // namespace
+
+void register_perplexity(CLI::App& app) {
+  auto o = std::make_shared<PerplexityOptions>();
+  CLI::App* cmd = app.add_subcommand("perplexity", "perplexity of the model over a text file, in chunks of --ctx tokens (computed as llama.cpp's llama-perplexity does)");
+  o->model.n_ctx = 512;  // the chunk length: --ctx
+  o->model.add_to(*cmd);
+  o->runtime.add_to(*cmd, false);
+  cmd->add_option("-f,--file", o->text_path, "text file to evaluate (tools/make_eval_text.sh writes the standard one)")->required();
+  cmd->add_option("--chunks", o->chunks, "evaluate at most this many chunks (default: all)")->check(CLI::PositiveNumber);
+  cmd->callback([o] { run_perplexity(*o); });
+}
+
+}  // namespace actinfer::tools
