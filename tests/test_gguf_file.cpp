@@ -69,9 +69,10 @@ std::filesystem::path write(const std::vector<uint8_t>& bytes, const std::string
   return p;
 }
 
-std::string open_error(const std::vector<uint8_t>& bytes) {
+// `file`: each test case its own, as ctest may run test cases in parallel.
+std::string open_error(const std::vector<uint8_t>& bytes, const std::string& file = "bad.gguf") {
   try {
-    GgufFile::open(write(bytes, "bad.gguf"));
+    GgufFile::open(write(bytes, file));
   } catch (const GgufError& e) {
     return e.what();
   }
@@ -137,7 +138,7 @@ TEST_CASE("gguf: every truncation of a valid file is refused cleanly") {
   const auto full = build();
   for (size_t n = 0; n < full.size(); ++n) {
     const std::vector<uint8_t> cut(full.begin(), full.begin() + static_cast<std::ptrdiff_t>(n));
-    const std::string err = open_error(cut);
+    const std::string err = open_error(cut, "truncated.gguf");
     INFO("cut at byte " << n);
     CHECK_FALSE(err.empty());
   }

@@ -59,7 +59,9 @@ TraceSummary via_file(const std::vector<TraceBuffer>& buffers, const std::string
 }
 
 // Hot-FFN spans on a gpu-worker, cold ones on two cpu-workers; the overlap figure.
-double overlap(const std::vector<Span>& hot, const std::vector<Span>& cold0, const std::vector<Span>& cold1) {
+// (Each test case passes its own file name: ctest may run test cases in parallel.)
+double overlap(const std::vector<Span>& hot, const std::vector<Span>& cold0, const std::vector<Span>& cold1,
+               const std::string& file = "trace_overlap.json") {
   std::vector<TraceBuffer> b;
   b.emplace_back("gpu-worker", "gpu-worker", true);
   b.emplace_back("cpu-worker-0", "cpu-worker", true);
@@ -67,7 +69,7 @@ double overlap(const std::vector<Span>& hot, const std::vector<Span>& cold0, con
   for (const Span& s : hot) b[0].record(s);
   for (const Span& s : cold0) b[1].record(s);
   for (const Span& s : cold1) b[2].record(s);
-  return via_file(b, "trace_overlap.json").hot_cold_overlap;
+  return via_file(b, file).hot_cold_overlap;
 }
 
 double hot_covered(const std::vector<Span>& hot, const std::vector<Span>& cold0) {
@@ -167,7 +169,7 @@ TEST_CASE("trace summary: hot time covered by cold work") {
   // A short hot span inside a long cold one is fully covered (while the cold
   // figure is small: 100 of 400 us).
   CHECK(hot_covered({hot(100, 200)}, {cold(0, 400)}) == 1.0);
-  CHECK(overlap({hot(100, 200)}, {cold(0, 400)}, {}) == 0.25);
+  CHECK(overlap({hot(100, 200)}, {cold(0, 400)}, {}, "trace_hot_covered_overlap.json") == 0.25);
   // Half of [0,200] covered; another layer's cold work does not count.
   CHECK(hot_covered({hot(0, 200)}, {cold(100, 300), cold(0, 100, 1, 0)}) == 0.5);
   CHECK(hot_covered({}, {cold(0, 100)}) == 0.0);
