@@ -9,4 +9,5 @@ void register_make_model(CLI::App& app);
 void register_trace(CLI::App& app);
 void register_perplexity(CLI::App& app);
 void register_profile(CLI::App& app);
+void register_plan(CLI::App& app);
 }  // namespace actinfer::tools
