@@ -10,4 +10,5 @@ void register_trace(CLI::App& app);
 void register_perplexity(CLI::App& app);
 void register_profile(CLI::App& app);
 void register_plan(CLI::App& app);
+void register_bench_sparse(CLI::App& app);
 }  // namespace actinfer::tools

@@ -1,0 +1,116 @@
+#include "engine/neuron_bundles.h"
+
+#include <algorithm>
+#include <cstring>
+#include <stdexcept>
+#include <string>
+
+#if defined(__linux__)
+#include <sys/mman.h>
+#endif
+
+#include "kernels/dequantize.h"
+#include "kernels/quantize.h"
+
+namespace actinfer {
+namespace {
+
+size_t round_up(size_t n, size_t a) { return (n + a - 1) / a * a; }
+
+void check(const FfnWeights& f) {
+  const bool gated = f.gate.rows > 0;
+  if (f.up.rows <= 0 || f.up.cols <= 0) throw std::invalid_argument("NeuronBundles: empty FFN");
+  if (gated && (f.gate.rows != f.up.rows || f.gate.cols != f.up.cols || f.gate.type != f.up.type))
+    throw std::invalid_argument("NeuronBundles: gate and up must have the same shape and type");
+  if (f.down.rows != f.up.cols || f.down.cols != f.up.rows)
+    throw std::invalid_argument("NeuronBundles: down must be d_model x n_neurons");
+  const int64_t d = f.up.cols;
+  if (d % traits(f.up.type).block_elems != 0 || d % 32 != 0)
+    throw std::invalid_argument("NeuronBundles: d_model " + std::to_string(d) + " is not a multiple of the block size");
+}
+
+}  // namespace
+
+GgmlType NeuronBundles::down_t_type_for(GgmlType down) {
+  switch (down) {
+    case GgmlType::F32: return GgmlType::F32;
+    case GgmlType::F16:
+    case GgmlType::BF16: return GgmlType::F16;
+    case GgmlType::Q8_0:
+    case GgmlType::Q4_0:
+    case GgmlType::Q4_1:
+    case GgmlType::Q4_K:
+    case GgmlType::Q5_K:
+    case GgmlType::Q6_K: return GgmlType::Q8_0;
+    default: throw std::invalid_argument("NeuronBundles: unsupported down type " + std::string(traits(down).name));
+  }
+}
+
+size_t NeuronBundles::record_bytes_for(const FfnWeights& f) {
+  check(f);
+  const int64_t d = f.up.cols;
+  const size_t gu = static_cast<size_t>(row_bytes(f.up.type, d));
+  const size_t dn = static_cast<size_t>(row_bytes(down_t_type_for(f.down.type), d));
+  return round_up((f.gate.rows > 0 ? 2 : 1) * gu + dn, kAlign);
+}
+
+NeuronBundles::NeuronBundles(const FfnWeights& f) {
+  const size_t n = bytes_needed(f) + kAlign;
+  owned_.reserve(n);  // large: fresh untouched pages
+#if defined(__linux__)
+  // Ask for transparent huge pages before the buffer is first touched: the kernel reads
+  // scattered records, and 4 KiB pages would cost a TLB miss for about every record.
+  constexpr uintptr_t kHuge = uintptr_t{2} << 20;
+  const auto lo = (reinterpret_cast<uintptr_t>(owned_.data()) + kHuge - 1) / kHuge * kHuge;
+  const auto hi = (reinterpret_cast<uintptr_t>(owned_.data()) + n) / kHuge * kHuge;
+  if (hi > lo) madvise(reinterpret_cast<void*>(lo), hi - lo, MADV_HUGEPAGE);  // a hint: failure is harmless
+#endif
+  owned_.resize(n);
+  const auto addr = reinterpret_cast<uintptr_t>(owned_.data());
+  build(f, owned_.data() + (round_up(addr, kAlign) - addr));
+}
+
+NeuronBundles::NeuronBundles(const FfnWeights& f, std::span<std::byte> buffer) {
+  if (buffer.size() < bytes_needed(f)) throw std::invalid_argument("NeuronBundles: buffer too small");
+  if (reinterpret_cast<uintptr_t>(buffer.data()) % kAlign != 0)
+    throw std::invalid_argument("NeuronBundles: buffer not 64-byte aligned");
+  build(f, buffer.data());
+}
+
+void NeuronBundles::build(const FfnWeights& f, std::byte* base) {
+  check(f);
+  base_ = base;
+  d_ = f.d_model();
+  n_ = f.n_neurons();
+  gated_ = f.gate.rows > 0;
+  activation_ = f.activation;
+  gu_type_ = f.up.type;
+  down_t_type_ = down_t_type_for(f.down.type);
+  gu_row_bytes_ = static_cast<size_t>(row_bytes(gu_type_, d_));
+  down_row_bytes_ = static_cast<size_t>(row_bytes(down_t_type_, d_));
+  record_bytes_ = record_bytes_for(f);
+  std::memset(base_, 0, bytes());
+
+  for (int64_t i = 0; i < n_; ++i) {
+    std::byte* r = base_ + static_cast<size_t>(i) * record_bytes_;
+    if (gated_) std::memcpy(r, f.gate.row(i), gu_row_bytes_);
+    std::memcpy(r + (gated_ ? gu_row_bytes_ : 0), f.up.row(i), gu_row_bytes_);
+  }
+
+  // down^T, 32 down rows (one Q8_0 block of every neuron's column) at a time.
+  constexpr int64_t kChunk = 32;
+  const size_t down_off = (gated_ ? 2 : 1) * gu_row_bytes_;
+  const size_t out_block_bytes = static_cast<size_t>(row_bytes(down_t_type_, kChunk));
+  std::vector<float> rows(static_cast<size_t>(kChunk * n_));
+  float col[kChunk];
+  for (int64_t r0 = 0; r0 < d_; r0 += kChunk) {
+    for (int64_t k = 0; k < kChunk; ++k) dequantize_row(f.down.type, f.down.row(r0 + k), &rows[static_cast<size_t>(k * n_)], n_);
+    for (int64_t i = 0; i < n_; ++i) {
+      for (int64_t k = 0; k < kChunk; ++k) col[k] = rows[static_cast<size_t>(k * n_ + i)];
+      std::byte* dst = base_ + static_cast<size_t>(i) * record_bytes_ + down_off + static_cast<size_t>(r0 / kChunk) * out_block_bytes;
+      quantize_row(down_t_type_, col, dst, kChunk);
+    }
+  }
+}
+
+}  // namespace actinfer

@@ -1,0 +1,54 @@
+// Sparse FFN of one token over neuron bundles (engine/neuron_bundles.h): only the
+// active neurons' records are read.
+//
+//   y = sum over i in active of h_i * down_i,   h_i = act(gate_i . xn) * (up_i . xn)
+//                                               (ungated: h_i = act(up_i . xn))
+//
+// xn is quantized once for the gate/up type (kernels/vec_dot.h's activation_type_for);
+// the threads of the pool split the active list into equal parts; each computes h_i for
+// its neurons (gate and up rows are adjacent in the record: one contiguous read) and adds
+// h_i * down^T_i into its own partial sum (AXPY; Q8_0 down^T blocks dequantized on the fly
+// with AVX2/FMA). A neuron with h_i == 0 (e.g. ReLU gate <= 0) skips its up dot and its
+// AXPY. The partials are then reduced without locks: each thread sums one slice of y.
+//
+// Numerics against ffn_block (the dense reference): gate/up dots see the same quantized
+// activation (Q4_0/Q8_0 rows use this file's AVX2 kernels, which sum in a different order
+// than vec_dot: ~1e-6 relative); the down projection uses h in float (ffn_block rounds h to
+// the down type's activation type, Q8_0 for quantized down) and the re-stored down^T
+// (exact for F32/F16, Q8_0-re-quantized for quantized down; see neuron_bundles.h).
+// Results depend on the thread count only through the float summation order of the partials.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <vector>
+
+#include "engine/neuron_bundles.h"
+#include "engine/thread_pool.h"
+
+namespace actinfer {
+
+// Buffers reused across calls (sized on first use; not shared between concurrent calls).
+struct SparseScratch {
+  std::vector<std::byte> act;    // xn quantized for the gate/up type
+  std::vector<float> act_scale;  // its per-block float scales (Q8_0 activations)
+  std::vector<float> partial;    // n_threads x stride partial sums of y
+  std::vector<float> tmp;        // n_threads x stride, for the portable down path
+  int64_t stride = 0;            // floats between threads' partials (d rounded up to 16)
+};
+
+// y[d] = the FFN output of the neurons listed in `active` (indices into b, each at most
+// once, any order) for one token's normalised input xn[d]. y is overwritten.
+void sparse_ffn(ThreadPool& pool, const NeuronBundles& b, const float* xn, std::span<const int32_t> active, float* y,
+                SparseScratch& scratch);
+
+// B tokens, one after another: xn[B][d], active[t] for token t, y[B][d].
+void sparse_ffn_batch(ThreadPool& pool, const NeuronBundles& b, const float* xn, int B,
+                      std::span<const std::vector<int32_t>> active, float* y, SparseScratch& scratch);
+
+// Weight bytes sparse_ffn reads for n_active neurons (whole records, padding included).
+inline size_t sparse_ffn_bytes(const NeuronBundles& b, int64_t n_active) {
+  return b.record_bytes() * static_cast<size_t>(n_active);
+}
+
+}  // namespace actinfer

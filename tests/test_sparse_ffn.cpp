@@ -1,0 +1,199 @@
+// Neuron bundles (engine/neuron_bundles.h) and the sparse FFN kernel (kernels/sparse_ffn.h)
+// against the dense reference ffn_block, on small generated ReLU models (F32, Q8_0, Q4_0):
+// all neurons; the oracle active set (gate > 0, computed in plain float here); a random
+// subset (ffn_block given the same mask); and 1 vs 2 threads.
+//
+// Tolerances, as max|y_sparse - y_dense| / max|y_dense| over the d_model outputs:
+//   F32: 1e-5 (summation order only).
+//   Q8_0 / Q4_0: 1.5e-2. The sparse path re-quantizes down^T to Q8_0 (each value moves by at
+//   most 1/254 of its 32-value block's max) and keeps h in float, while ffn_block rounds h to
+//   Q8_0 blocks (also 1/254 of a block's max). Measured on these models (2 layers x 4 tokens,
+//   all / oracle / random subsets): at most 7.6e-3 (Q8_0) and 6.9e-3 (Q4_0); the bound leaves
+//   a 2x margin. Both paths are ~2e-2 from ffn_block with float activations (mostly the shared
+//   Q8_0 rounding of xn), the sparse one no further than the dense one.
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "engine/layer_ops.h"
+#include "engine/neuron_bundles.h"
+#include "engine/thread_pool.h"
+#include "kernels/dequantize.h"
+#include "kernels/sparse_ffn.h"
+#include "model/model_weights.h"
+#include "model/synthetic_model.h"
+#include "tests/test_data.h"
+
+using namespace actinfer;
+
+namespace {
+
+std::shared_ptr<const ModelWeights> relu_model(GgmlType type, const std::string& tag) {
+  SyntheticModelConfig cfg;
+  cfg.n_layers = 2;
+  cfg.dim = 128;
+  cfg.ffn = 384;
+  cfg.n_heads = 4;
+  cfg.n_kv_heads = 2;
+  cfg.vocab = 300;
+  cfg.type = type;
+  cfg.activation = "relu";
+  cfg.seed = 29;
+  const auto path = testing::test_data_path("sparse_ffn_" + tag + ".gguf");
+  write_synthetic_model(cfg, path);
+  return ModelWeights::load(path);
+}
+
+// ffn_norm of a token's embedding: a realistic FFN input (the bias channel included).
+std::vector<float> ffn_input(const ModelWeights& w, int layer, int32_t token) {
+  const int64_t d = w.config().d_model;
+  std::vector<float> x(static_cast<size_t>(d)), xn(static_cast<size_t>(d));
+  dequantize_row(w.token_embedding().type, w.token_embedding().row(token), x.data(), d);
+  ffn_norm(w, layer, x.data(), xn.data(), 1);
+  return xn;
+}
+
+// Neurons whose gate pre-activation is > 0, in plain float from dequantized rows.
+std::vector<int32_t> oracle_active(const FfnWeights& f, const std::vector<float>& xn) {
+  std::vector<float> row(static_cast<size_t>(f.gate.cols));
+  std::vector<int32_t> active;
+  for (int64_t i = 0; i < f.gate.rows; ++i) {
+    dequantize_row(f.gate.type, f.gate.row(i), row.data(), f.gate.cols);
+    double s = 0;
+    for (size_t c = 0; c < row.size(); ++c) s += static_cast<double>(row[c]) * xn[c];
+    if (s > 0) active.push_back(static_cast<int32_t>(i));
+  }
+  return active;
+}
+
+std::vector<float> dense(const ModelWeights& w, const FfnWeights& f, const std::vector<float>& xn,
+                         const std::vector<int32_t>* subset, bool exact = false) {
+  ThreadPool pool(1);
+  Workspace ws(w.config(), 1, 1, 16, exact);
+  std::vector<uint8_t> mask;
+  if (subset) {
+    mask.assign(static_cast<size_t>(f.n_neurons()), 0);
+    for (int32_t i : *subset) mask[static_cast<size_t>(i)] = 1;
+  }
+  std::vector<float> y(xn.size());
+  ffn_block(pool, ws, f, xn.data(), 1, NeuronSlice::all(static_cast<int32_t>(f.n_neurons())), mask, y.data(), false);
+  return y;
+}
+
+std::vector<float> sparse(int threads, const NeuronBundles& b, const std::vector<float>& xn, const std::vector<int32_t>& active) {
+  ThreadPool pool(threads);
+  SparseScratch s;
+  std::vector<float> y(xn.size(), 123.0f);  // overwritten
+  sparse_ffn(pool, b, xn.data(), active, y.data(), s);
+  return y;
+}
+
+double rel_err(const std::vector<float>& a, const std::vector<float>& ref) {
+  double m = 0, e = 0;
+  for (size_t i = 0; i < ref.size(); ++i) {
+    m = std::max(m, std::fabs(static_cast<double>(ref[i])));
+    e = std::max(e, std::fabs(static_cast<double>(a[i]) - ref[i]));
+  }
+  return m > 0 ? e / m : e;
+}
+
+std::vector<int32_t> all_neurons(int64_t n) {
+  std::vector<int32_t> v(static_cast<size_t>(n));
+  for (int32_t i = 0; i < static_cast<int32_t>(n); ++i) v[static_cast<size_t>(i)] = i;
+  return v;
+}
+
+std::vector<int32_t> random_subset(int64_t n, uint64_t seed, double p) {
+  std::vector<int32_t> v;
+  for (int32_t i = 0; i < static_cast<int32_t>(n); ++i) {
+    seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+    if (static_cast<double>(seed >> 11) * 0x1.0p-53 < p) v.push_back(i);
+  }
+  std::reverse(v.begin(), v.end());  // any order is allowed
+  return v;
+}
+
+void check_type(GgmlType type, const std::string& tag, double tol) {
+  const auto w = relu_model(type, tag);
+  double worst_all = 0, worst_oracle = 0, worst_subset = 0, worst_threads = 0;
+  double worst_vs_exact = 0, dense_vs_exact = 0;
+  double active_fraction = 0;
+  int n_cases = 0;
+  for (int layer = 0; layer < 2; ++layer) {
+    const FfnWeights f = FfnWeights::of_layer(*w, layer);
+    const NeuronBundles b(f);
+    CHECK(reinterpret_cast<uintptr_t>(b.record(0)) % 64 == 0);
+    CHECK(b.record_bytes() % 64 == 0);
+    CHECK(b.down_t_type() == NeuronBundles::down_t_type_for(f.down.type));
+    for (int32_t token : {3, 77, 150, 299}) {
+      const auto xn = ffn_input(*w, layer, token);
+      const auto y_dense = dense(*w, f, xn, nullptr);
+      // (a) all neurons
+      const auto y_all = sparse(1, b, xn, all_neurons(f.n_neurons()));
+      worst_all = std::max(worst_all, rel_err(y_all, y_dense));
+      // For the report: both against ffn_block with float activations (no activation rounding).
+      const auto y_exact = dense(*w, f, xn, nullptr, true);
+      worst_vs_exact = std::max(worst_vs_exact, rel_err(y_all, y_exact));
+      dense_vs_exact = std::max(dense_vs_exact, rel_err(y_dense, y_exact));
+      // (b) the oracle set reproduces the dense FFN
+      const auto oracle = oracle_active(f, xn);
+      active_fraction += static_cast<double>(oracle.size()) / static_cast<double>(f.n_neurons());
+      ++n_cases;
+      worst_oracle = std::max(worst_oracle, rel_err(sparse(1, b, xn, oracle), y_dense));
+      // (c) a random subset equals ffn_block with the same mask
+      const auto subset = random_subset(f.n_neurons(), 1000u + static_cast<uint64_t>(token), 0.3);
+      const auto y_sub1 = sparse(1, b, xn, subset);
+      worst_subset = std::max(worst_subset, rel_err(y_sub1, dense(*w, f, xn, &subset)));
+      // (d) 1 vs 2 threads
+      worst_threads = std::max(worst_threads, rel_err(sparse(2, b, xn, subset), y_sub1));
+      worst_threads = std::max(worst_threads, rel_err(sparse(2, b, xn, oracle), sparse(1, b, xn, oracle)));
+    }
+  }
+  MESSAGE(tag << ": max rel err all " << worst_all << ", oracle " << worst_oracle << ", subset " << worst_subset
+              << ", threads " << worst_threads << "; vs float-activation ffn_block: sparse " << worst_vs_exact
+              << ", dense " << dense_vs_exact << "; oracle active fraction " << active_fraction / n_cases);
+  CHECK(worst_all <= tol);
+  CHECK(worst_oracle <= tol);
+  CHECK(worst_subset <= tol);
+  CHECK(worst_threads <= 1e-5);
+  CHECK(active_fraction / n_cases < 0.5);  // the model is sparse: the oracle test means something
+}
+
+}  // namespace
+
+TEST_CASE("sparse_ffn matches ffn_block: F32") { check_type(GgmlType::F32, "f32", 1e-5); }
+TEST_CASE("sparse_ffn matches ffn_block: Q8_0") { check_type(GgmlType::Q8_0, "q8_0", 1.5e-2); }
+TEST_CASE("sparse_ffn matches ffn_block: Q4_0") { check_type(GgmlType::Q4_0, "q4_0", 1.5e-2); }
+
+TEST_CASE("neuron bundles: records hold the stored gate/up bytes and the exact F32 down column") {
+  const auto w = relu_model(GgmlType::F32, "layout");
+  const FfnWeights f = FfnWeights::of_layer(*w, 1);
+  const NeuronBundles b(f);
+  REQUIRE(b.gated());
+  CHECK(b.n_neurons() == f.n_neurons());
+  CHECK(b.d_model() == f.d_model());
+  for (int64_t i : {0, 1, 200, 383}) {
+    CHECK(std::memcmp(b.gate(i), f.gate.row(i), b.gate_up_row_bytes()) == 0);
+    CHECK(std::memcmp(b.up(i), f.up.row(i), b.gate_up_row_bytes()) == 0);
+    const auto* col = reinterpret_cast<const float*>(b.down_t(i));
+    for (int64_t r : {0, 5, 127}) CHECK(col[r] == reinterpret_cast<const float*>(f.down.row(r))[i]);
+  }
+  // A caller-provided buffer gives the same bytes.
+  std::vector<std::byte> buf(NeuronBundles::bytes_needed(f) + 64);
+  const auto addr = reinterpret_cast<uintptr_t>(buf.data());
+  std::span<std::byte> aligned(buf.data() + (64 - addr % 64) % 64, NeuronBundles::bytes_needed(f));
+  const NeuronBundles c(f, aligned);
+  CHECK(std::memcmp(c.record(0), b.record(0), b.bytes()) == 0);
+  CHECK_THROWS_AS(NeuronBundles(f, aligned.subspan(0, aligned.size() - 1)), std::invalid_argument);
+  // An empty active list gives zeros.
+  ThreadPool pool(2);
+  SparseScratch s;
+  std::vector<float> xn(static_cast<size_t>(b.d_model()), 1.0f), y(xn.size(), 5.0f);
+  sparse_ffn(pool, b, xn.data(), {}, y.data(), s);
+  CHECK(std::all_of(y.begin(), y.end(), [](float v) { return v == 0.0f; }));
+}
