@@ -4,6 +4,8 @@
 // (profile -> plan -> actor runtime = dense engine).
 #include <doctest/doctest.h>
 
+#include "test_data.h"
+
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -144,14 +146,7 @@ std::shared_ptr<const ModelWeights> tiny_model(const std::string& tag) {
   return ModelWeights::load(path);
 }
 
-std::vector<int32_t> random_tokens(size_t n, uint64_t seed, int vocab) {
-  std::vector<int32_t> t(n);
-  for (auto& v : t) {
-    seed = seed * 6364136223846793005ull + 1442695040888963407ull;
-    v = static_cast<int32_t>((seed >> 33) % static_cast<uint64_t>(vocab));
-  }
-  return t;
-}
+using actinfer::testing::random_tokens;
 
 }  // namespace
 

@@ -37,14 +37,7 @@ std::shared_ptr<const ModelWeights> small_model(const std::string& activation, c
   return ModelWeights::load(path);
 }
 
-std::vector<int32_t> random_tokens(size_t n, uint64_t seed, int vocab) {
-  std::vector<int32_t> t(n);
-  for (auto& v : t) {
-    seed = seed * 6364136223846793005ull + 1442695040888963407ull;
-    v = static_cast<int32_t>((seed >> 33) % static_cast<uint64_t>(vocab));
-  }
-  return t;
-}
+using actinfer::testing::random_tokens;
 
 // y = M x with M's rows dequantized to float.
 std::vector<float> matvec(const WeightMatrix& m, const std::vector<float>& x) {

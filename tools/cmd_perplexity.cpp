@@ -7,9 +7,6 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
-#include <filesystem>
-#include <fstream>
-#include <iterator>
 #include <memory>
 #include <stdexcept>
 #include <string>
@@ -19,6 +16,7 @@
 #include "model/tokenizer.h"
 #include "tools/commands.h"
 #include "tools/model_options.h"
+#include "tools/text_input.h"
 #include "tools/runtime_choice.h"
 
 namespace actinfer::tools {
@@ -31,30 +29,8 @@ struct PerplexityOptions {
   int chunks = -1;  // -1: all
 };
 
-std::string read_text(const std::string& path) {
-  std::error_code ec;
-  if (!std::filesystem::is_regular_file(path, ec))
-    throw std::runtime_error("text file '" + path + "' not found (tools/make_eval_text.sh writes the evaluation text)");
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw std::runtime_error("cannot read text file '" + path + "'");
-  std::string text{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-  // As llama.cpp's -f does: one trailing newline is dropped.
-  if (!text.empty() && text.back() == '\n') text.pop_back();
-  if (text.empty()) throw std::runtime_error("text file '" + path + "' is empty");
-  return text;
-}
-
-std::string duration(double s) {
-  char buf[32];
-  const int t = static_cast<int>(s + 0.5);
-  if (t >= 3600) std::snprintf(buf, sizeof buf, "%dh%02dm%02ds", t / 3600, t / 60 % 60, t % 60);
-  else if (t >= 60) std::snprintf(buf, sizeof buf, "%dm%02ds", t / 60, t % 60);
-  else std::snprintf(buf, sizeof buf, "%.1fs", s);
-  return buf;
-}
-
 void run_perplexity(const PerplexityOptions& o) {
-  const std::string text = read_text(o.text_path);
+  const std::string text = read_text_file(o.text_path, "tools/make_eval_text.sh writes the evaluation text");
   auto weights = o.model.load_weights();
   const Tokenizer tokenizer(tokenizer_data_from_gguf(weights->file()));
   const auto t_tok = std::chrono::steady_clock::now();
@@ -80,8 +56,8 @@ void run_perplexity(const PerplexityOptions& o) {
   const auto t0 = std::chrono::steady_clock::now();
   auto progress = [&](int done, int total) {
     const double el = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    std::fprintf(stderr, "\r[actinfer] chunk %d/%d  %s elapsed, ETA %s   ", done, total, duration(el).c_str(),
-                 duration(el / done * (total - done)).c_str());
+    std::fprintf(stderr, "\r[actinfer] chunk %d/%d  %s elapsed, ETA %s   ", done, total, format_duration(el).c_str(),
+                 format_duration(el / done * (total - done)).c_str());
     if (done == total) std::fputc('\n', stderr);
     std::fflush(stderr);
   };

@@ -7,9 +7,6 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
-#include <filesystem>
-#include <fstream>
-#include <iterator>
 #include <memory>
 #include <stdexcept>
 #include <string>
@@ -19,6 +16,7 @@
 #include "model/tokenizer.h"
 #include "tools/commands.h"
 #include "tools/model_options.h"
+#include "tools/text_input.h"
 
 namespace actinfer::tools {
 namespace {
@@ -31,31 +29,10 @@ struct ProfileCliOptions {
   double sparsity = 0.5;
 };
 
-std::string read_text(const std::string& path) {
-  std::error_code ec;
-  if (!std::filesystem::is_regular_file(path, ec))
-    throw std::runtime_error("text file '" + path + "' not found (tools/make_calibration_text.sh writes the calibration text)");
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw std::runtime_error("cannot read text file '" + path + "'");
-  std::string text{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-  if (!text.empty() && text.back() == '\n') text.pop_back();
-  if (text.empty()) throw std::runtime_error("text file '" + path + "' is empty");
-  return text;
-}
-
-std::string duration(double s) {
-  char buf[32];
-  const int t = static_cast<int>(s + 0.5);
-  if (t >= 3600) std::snprintf(buf, sizeof buf, "%dh%02dm%02ds", t / 3600, t / 60 % 60, t % 60);
-  else if (t >= 60) std::snprintf(buf, sizeof buf, "%dm%02ds", t / 60, t % 60);
-  else std::snprintf(buf, sizeof buf, "%.1fs", s);
-  return buf;
-}
-
 void run_profile(const ProfileCliOptions& o) {
   if (!(o.sparsity >= 0 && o.sparsity < 1))
     throw std::invalid_argument("--sparsity must be in [0, 1), got " + std::to_string(o.sparsity));
-  const std::string text = read_text(o.text_path);
+  const std::string text = read_text_file(o.text_path, "tools/make_calibration_text.sh writes the calibration text");
   auto weights = o.model.load_weights();
   const ModelConfig& c = weights->config();
   const Tokenizer tokenizer(tokenizer_data_from_gguf(weights->file()));
@@ -87,8 +64,8 @@ void run_profile(const ProfileCliOptions& o) {
     const int steps_done = (pass - 1) * total + done, steps = n_passes * total;
     const int width = 30, filled = width * steps_done / steps;
     std::fprintf(stderr, "\r[actinfer] [%s%s] pass %d/%d chunk %d/%d  %s elapsed, ETA %s   ", std::string(filled, '#').c_str(),
-                 std::string(width - filled, '.').c_str(), pass, n_passes, done, total, duration(el).c_str(),
-                 duration(el / steps_done * (steps - steps_done)).c_str());
+                 std::string(width - filled, '.').c_str(), pass, n_passes, done, total, format_duration(el).c_str(),
+                 format_duration(el / steps_done * (steps - steps_done)).c_str());
     if (steps_done == steps) std::fputc('\n', stderr);
     std::fflush(stderr);
   };

@@ -1,0 +1,32 @@
+#include "tools/text_input.h"
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <stdexcept>
+
+namespace actinfer::tools {
+
+std::string read_text_file(const std::string& path, const std::string& hint) {
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(path, ec))
+    throw std::runtime_error("text file '" + path + "' not found (" + hint + ")");
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw std::runtime_error("cannot read text file '" + path + "'");
+  std::string text{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+  if (!text.empty() && text.back() == '\n') text.pop_back();
+  if (text.empty()) throw std::runtime_error("text file '" + path + "' is empty");
+  return text;
+}
+
+std::string format_duration(double s) {
+  char buf[32];
+  const int t = static_cast<int>(s + 0.5);
+  if (t >= 3600) std::snprintf(buf, sizeof buf, "%dh%02dm%02ds", t / 3600, t / 60 % 60, t % 60);
+  else if (t >= 60) std::snprintf(buf, sizeof buf, "%dm%02ds", t / 60, t % 60);
+  else std::snprintf(buf, sizeof buf, "%.1fs", s);
+  return buf;
+}
+
+}  // namespace actinfer::tools
