@@ -10,6 +10,8 @@
 #include "actors/merge.h"
 #include "actors/neuron_split.h"
 #include "actors/predictor.h"
+#include "engine/neuron_predictor.h"
+#include "model/profile_file.h"
 #include "caf/actor_system.hpp"
 #include "caf/actor_system_config.hpp"
 #include "caf/atom.hpp"
@@ -29,6 +31,9 @@ struct ActorRuntime::Impl {
   ActorRuntimeOptions options;
   std::shared_ptr<const topology::Topology> topo;
   std::shared_ptr<const NeuronSplit> split;
+  std::string predictor_mode;  // resolved
+  std::vector<float> thresholds;
+  std::shared_ptr<const NeuronPredictors> predictors;
   std::shared_ptr<Backend> backend;  // made here (so errors surface before spawning), moved to the gpu-worker
   std::string backend_name;
   DeviceFootprint footprint;
@@ -67,10 +72,18 @@ void check_options(const ActorRuntimeOptions& o, const topology::Topology& topo)
       throw std::invalid_argument("team " + std::to_string(i) + ": " + *bad);
   }
   if (o.scheduler_threads < 1) throw std::invalid_argument("scheduler threads must be >= 1");
-  if (o.predictor != "oracle" && o.predictor != "all")
-    throw std::invalid_argument("predictor '" + o.predictor + "' is not oracle or all");
+  if (o.predictor != "auto" && o.predictor != "all" && o.predictor != "oracle" && o.predictor != "threshold" && o.predictor != "trained")
+    throw std::invalid_argument("predictor '" + o.predictor + "' is not auto, all, oracle, threshold or trained");
   if (o.scheduler_policy != "sharing" && o.scheduler_policy != "stealing")
     throw std::invalid_argument("scheduler policy '" + o.scheduler_policy + "' is not sharing or stealing");
+}
+
+// auto: trained with a predictor file, threshold with a profile on a non-ReLU model, else oracle.
+std::string resolve_predictor(const ActorRuntimeOptions& o, const ModelConfig& c) {
+  if (o.predictor != "auto") return o.predictor;
+  if (!o.predictors.empty()) return "trained";
+  if (!o.profile.empty() && c.activation != Activation::ReLU) return "threshold";
+  return "oracle";
 }
 
 }  // namespace
@@ -84,6 +97,20 @@ ActorRuntime::ActorRuntime(std::shared_ptr<const ModelWeights> weights, ActorRun
   m.n_ctx = checked_context(m.options.engine, c);
   m.topo = std::make_shared<const topology::Topology>(topology::Topology::from_spec(m.options.topology));
   check_options(m.options, *m.topo);
+  m.predictor_mode = resolve_predictor(m.options, c);
+  if (!m.options.predictors.empty())
+    m.predictors = std::make_shared<const NeuronPredictors>(NeuronPredictors::load(m.options.predictors, c));
+  if (!m.options.profile.empty()) {
+    try {
+      m.thresholds = load_profile(m.options.profile, c).thresholds;
+    } catch (const std::runtime_error& e) {
+      throw std::invalid_argument(e.what());
+    }
+  } else if (m.predictors) {
+    for (int l = 0; l < m.predictors->n_layers(); ++l) m.thresholds.push_back(m.predictors->info(l).threshold);
+  }
+  if (m.predictor_mode == "trained" && !m.predictors)
+    throw std::invalid_argument("predictor 'trained' needs a predictor file (predictors = \"...\", from actinfer train-predictor)");
   const int block = static_cast<int>(traits(m.weights->layers()[0].down.type).block_elems);
   const int n_teams = static_cast<int>(m.options.teams.size());
   m.split = std::make_shared<const NeuronSplit>(
@@ -91,12 +118,21 @@ ActorRuntime::ActorRuntime(std::shared_ptr<const ModelWeights> weights, ActorRun
                                   : split_by_placement(load_placement(m.options.placement, c), n_teams, block));
   std::vector<int64_t> hot_per_layer;
   for (const LayerSplit& l : m.split->layers) hot_per_layer.push_back(l.hot.count());
-  m.footprint = device_footprint(*m.weights, hot_per_layer, m.n_ctx);
+  const bool sparse = m.options.sparse;
+  m.footprint = device_footprint(*m.weights, hot_per_layer, m.n_ctx, sparse);
+  if (m.predictors) m.footprint.predictors = m.predictors->bytes();
   check_budget(m.footprint, m.options.vram_budget, m.options.backend);
-  m.backend = make_backend(m.weights, {m.options.backend, m.options.engine, m.n_ctx, m.options.host_pus, m.topo});
+  BackendOptions bo{m.options.backend, m.options.engine, m.n_ctx, m.options.host_pus, m.topo};
+  bo.sparse = sparse;
+  if (sparse) bo.hot_neurons = m.split->hot_neurons();
+  m.backend = make_backend(m.weights, bo);
   m.backend_name = m.backend->name();
-  for (size_t i = 0; i < m.options.teams.size(); ++i)
-    m.shards.push_back(std::make_shared<const ColdShard>(*m.weights, m.split->team_ranges[i], *m.topo, m.options.teams[i].numa_node));
+  for (size_t i = 0; i < m.options.teams.size(); ++i) {
+    const NeuronRun range = m.split->team_ranges[i];
+    const int node = m.options.teams[i].numa_node;
+    m.shards.push_back(sparse ? std::make_shared<const ColdShard>(*m.weights, range, m.split->team_neurons(static_cast<int>(i)), *m.topo, node)
+                              : std::make_shared<const ColdShard>(*m.weights, range, *m.topo, node));
+  }
 
   m.cfg.set("scheduler.policy", caf::atom_from_string(m.options.scheduler_policy));
   m.cfg.set("scheduler.max-threads", static_cast<size_t>(m.options.scheduler_threads));
@@ -106,7 +142,20 @@ ActorRuntime::ActorRuntime(std::shared_ptr<const ModelWeights> weights, ActorRun
 
   const bool tr = m.options.trace;
   m.gpu = actors::spawn_gpu_worker(*m.sys, {m.weights, m.split, std::move(m.backend), m.options.engine.max_layers, tr});
-  m.predictor = actors::spawn_predictor(*m.sys, {m.weights, m.options.predictor, m.split, m.n_ctx, m.options.engine.exact_activations, tr});
+  actors::PredictorArgs pa;
+  pa.weights = m.weights;
+  pa.mode = m.predictor_mode;
+  pa.split = m.split;
+  pa.sparse = sparse;
+  pa.thresholds = m.thresholds;
+  pa.predictors = m.predictors;
+  pa.check_truth = m.options.check_recall;
+  pa.max_batch = m.options.engine.max_batch;
+  pa.n_ctx = m.n_ctx;
+  pa.exact_activations = m.options.engine.exact_activations;
+  pa.trace = tr;
+  actors::check_predictor_args(pa);  // before spawning: a clear error, not a dead actor
+  m.predictor = actors::spawn_predictor(*m.sys, std::move(pa));
   m.merge = actors::spawn_merge(*m.sys, {c.d_model, tr});
   for (size_t i = 0; i < m.options.teams.size(); ++i) {
     const TeamOptions& t = m.options.teams[i];
@@ -195,7 +244,9 @@ std::string ActorRuntime::describe() const {
   const Impl& m = *impl_;
   std::ostringstream o;
   const auto& c = config();
-  o << "actor runtime: " << c.n_layers << " layers, " << c.d_ff << " FFN neurons per layer, predictor " << m.options.predictor
+  o << "actor runtime: " << c.n_layers << " layers, " << c.d_ff << " FFN neurons per layer, " << (m.options.sparse ? "sparse" : "dense")
+    << " FFN kernels, predictor " << m.predictor_mode
+    << (m.predictors ? " (" + std::to_string(m.predictors->bytes() >> 10) + " KiB)" : std::string())
     << ", scheduler " << m.options.scheduler_policy << " x" << m.options.scheduler_threads << "\n";
   o << "  gpu-worker (" << m.backend_name << "): attention, lm_head, hot neurons " << m.split->n_hot() << " of " << int64_t{c.n_layers} * c.d_ff
     << (m.options.placement.empty() ? "" : " (placement " + m.options.placement + ")") << "; holds " << m.footprint.describe()
@@ -207,6 +258,34 @@ std::string ActorRuntime::describe() const {
       << (m.shards[i]->n_neurons() == 0 ? "(no cold neurons)" : m.shards[i]->node_bound() ? "node-local" : "unbound: " + m.shards[i]->warning())
       << "\n";
   return o.str();
+}
+
+protocol::PredictorStats ActorRuntime::predictor_stats(bool reset) {
+  Impl& m = *impl_;
+  protocol::PredictorStats out;
+  caf::scoped_actor self{*m.sys};
+  self->request(m.predictor, caf::infinite, protocol::CollectStats{reset})
+      .receive([&](const protocol::PredictorStats& s) { out = s; },
+               [&](caf::error& e) { throw std::runtime_error("collecting predictor stats failed: " + m.sys->render(e)); });
+  return out;
+}
+
+const std::string& ActorRuntime::predictor_mode() const { return impl_->predictor_mode; }
+bool ActorRuntime::sparse() const { return impl_->options.sparse; }
+
+uint64_t ActorRuntime::fixed_bytes_per_token() const {
+  const Impl& m = *impl_;
+  const std::vector<int64_t> none(static_cast<size_t>(config().n_layers), 0);
+  const DeviceFootprint f = device_footprint(*m.weights, none, 0, false);
+  return f.attention + f.lm_head;
+}
+
+double ActorRuntime::ffn_bytes_per_neuron() const {
+  const Impl& m = *impl_;
+  const ModelConfig& c = config();
+  const std::vector<int64_t> all(static_cast<size_t>(c.n_layers), c.d_ff);
+  const DeviceFootprint f = device_footprint(*m.weights, all, 0, m.options.sparse);
+  return static_cast<double>(f.hot_ffn) / (static_cast<double>(c.n_layers) * c.d_ff);
 }
 
 }  // namespace actinfer

@@ -9,6 +9,7 @@
 
 #include "actors/runtime_options.h"
 #include "engine/evaluator.h"
+#include "protocol/predictor_stats.h"
 #include "model/model_weights.h"
 
 namespace actinfer {
@@ -30,6 +31,16 @@ class ActorRuntime final : public Evaluator {
   void write_trace(const std::filesystem::path& path);
   // One line per actor: what it computes and where.
   std::string describe() const;
+  // The predictor's counts since the last reset (and reset them when asked).
+  protocol::PredictorStats predictor_stats(bool reset = false);
+  // The predictor mode in use (auto resolved) and whether the kernels are sparse.
+  const std::string& predictor_mode() const;
+  bool sparse() const;
+  // Weight bytes read per token: attention + lm_head (all of them), and the FFN's
+  // bytes for `ffn_neurons` computed neurons per token over all layers (whole bundle
+  // records when sparse, rows and columns when dense), plus the predictor's bytes.
+  uint64_t fixed_bytes_per_token() const;
+  double ffn_bytes_per_neuron() const;  // averaged over layers
 
  private:
   struct Impl;

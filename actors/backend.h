@@ -21,6 +21,9 @@ class Backend {
   virtual void attention(int layer, int pos0, int B, float* x, float* xn) = 0;
   // y[B][d] = FFN output of the slice's neurons whose `active` flag is set (empty: all).
   virtual void ffn(int layer, const float* xn, int B, const NeuronSlice& slice, const std::vector<uint8_t>& active, float* y) = 0;
+  // Sparse kernels (options.sparse): y[B][d] = FFN output of the hot neurons in each
+  // token's list per_token[t] (increasing global indices; others' neurons skipped).
+  virtual void ffn_sparse(int layer, const float* xn, int B, const std::vector<std::vector<int32_t>>& per_token, float* y) = 0;
   // logits[B][n_vocab] from the residual stream x[B][d].
   virtual void output(const float* x, int B, float* logits) = 0;
 };
@@ -31,6 +34,8 @@ struct BackendOptions {
   int n_ctx = 0;
   std::vector<int> pus;       // host: pin the threads here
   std::shared_ptr<const topology::Topology> topology;
+  bool sparse = false;                           // hold the hot neurons as bundles for ffn_sparse
+  std::vector<std::vector<int32_t>> hot_neurons;  // per layer, increasing (sparse only)
 };
 
 // What the gpu-worker holds in (emulated) device memory, in bytes.
@@ -39,11 +44,12 @@ struct DeviceFootprint {
   uint64_t hot_ffn = 0;    // gate and up rows and down columns of the hot neurons
   uint64_t lm_head = 0;    // the output head
   uint64_t kv_cache = 0;
-  uint64_t total() const { return attention + hot_ffn + lm_head + kv_cache; }
+  uint64_t predictors = 0;  // trained predictors (the cuda backend runs them on the GPU)
+  uint64_t total() const { return attention + hot_ffn + lm_head + kv_cache + predictors; }
   std::string describe() const;
 };
-// hot_neurons[l]: hot neurons of layer l.
-DeviceFootprint device_footprint(const ModelWeights& w, const std::vector<int64_t>& hot_neurons, int n_ctx);
+// hot_neurons[l]: hot neurons of layer l; sparse: held as neuron bundles (engine/neuron_bundles.h).
+DeviceFootprint device_footprint(const ModelWeights& w, const std::vector<int64_t>& hot_neurons, int n_ctx, bool sparse = false);
 // Throws std::invalid_argument with the numbers when the footprint exceeds a non-zero budget.
 void check_budget(const DeviceFootprint& f, uint64_t budget, const std::string& backend);
 

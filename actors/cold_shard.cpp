@@ -57,4 +57,12 @@ ColdShard::ColdShard(const ModelWeights& w, NeuronRun run, const topology::Topol
   }
 }
 
+ColdShard::ColdShard(const ModelWeights& w, NeuronRun run, std::vector<std::vector<int32_t>> neurons, const topology::Topology& topo,
+                     int numa_node)
+    : run_(run) {
+  const size_t total = NeuronShard::bytes_needed(w, neurons);
+  if (total > 0) memory_ = topology::NodeLocalBuffer::allocate(topo, numa_node, total);
+  sparse_ = std::make_unique<NeuronShard>(w, std::move(neurons), total > 0 ? std::span<std::byte>(memory_.data(), total) : std::span<std::byte>());
+}
+
 }  // namespace actinfer

@@ -20,6 +20,7 @@ struct CpuWorkerState {
   CpuWorkerArgs args;
   std::unique_ptr<Workspace> ws;
   std::unique_ptr<WorkerTeam> team;
+  SparseScratch sparse;  // used by the team's job only (one job in flight at a time)
   std::shared_ptr<trace::TraceBuffer> trace;
   Wiring wiring;
   int token = -1;  // of the step being computed
@@ -47,10 +48,16 @@ caf::behavior cpu_worker(Self* self, CpuWorkerArgs args) {
         const auto me = caf::actor_cast<caf::actor>(self);
         s.team->post([&s, me, w](ThreadPool& pool) {
           const int64_t t0 = trace::now_ns();
+          auto y = make_activation(w.layer, w.xn->n_tokens, s.args.weights->config().d_model);
+          if (s.args.shard->sparse()) {
+            s.args.shard->sparse_neurons().compute(pool, w.layer, w.xn->data.data(), w.xn->n_tokens, w.active->per_token,
+                                                   y->data.data(), s.sparse);
+            caf::anon_send(me, JobDone{w.step, w.layer, 0, std::move(y), t0, trace::now_ns()});
+            return;
+          }
           const NeuronRun run = s.args.shard->run();
           // Active neurons of this team's range that are not hot, in shard-local indices.
           const std::vector<uint8_t> local = s.args.split->team_mask(w.layer, s.args.index - 1, w.active->flags);
-          auto y = make_activation(w.layer, w.xn->n_tokens, s.args.weights->config().d_model);
           ffn_block(pool, *s.ws, s.args.shard->layer(w.layer), w.xn->data.data(), w.xn->n_tokens,
                     NeuronSlice::all(run.end - run.begin), local, y->data.data(), false);
           caf::anon_send(me, JobDone{w.step, w.layer, 0, std::move(y), t0, trace::now_ns()});

@@ -276,6 +276,17 @@ std::string get_atom_choice(const Item& item, const std::vector<std::string_view
   return value;
 }
 
+bool get_bool(const Item& item) {
+  if (item.cv) {
+    if (auto* b = caf::get_if<bool>(item.cv)) return *b;
+    fail(item, "expected true or false, got " + shown(item));
+  }
+  const std::string t = unquoted(item.text);
+  if (t == "true") return true;
+  if (t == "false") return false;
+  fail(item, "expected true or false, got " + shown(item));
+}
+
 std::string range_text(int64_t lo, int64_t hi) {
   if (hi == std::numeric_limits<int>::max()) return ">= " + std::to_string(lo);
   return "between " + std::to_string(lo) + " and " + std::to_string(hi);
@@ -450,7 +461,13 @@ const std::vector<Field>& actinfer_fields() {
       {"host-cores", [](State& s, TeamState*, const Item& v) { s.cfg.host_cores = get_cpus(v); }},
       {"hot-fraction", [](State& s, TeamState*, const Item& v) { s.cfg.hot_fraction = get_real(v, 0.0, 1.0); }},
       {"placement", [](State& s, TeamState*, const Item& v) { s.cfg.placement = get_string(v, false); }},
-      {"predictor", [](State& s, TeamState*, const Item& v) { s.cfg.predictor = get_choice(v, {"oracle", "all"}); }},
+      {"predictor", [](State& s, TeamState*, const Item& v) {
+         s.cfg.predictor = get_choice(v, {"auto", "oracle", "all", "threshold", "trained"});
+       }},
+      {"sparse", [](State& s, TeamState*, const Item& v) { s.cfg.sparse = get_bool(v); }},
+      {"profile", [](State& s, TeamState*, const Item& v) { s.cfg.profile = get_string(v, false); }},
+      {"predictors", [](State& s, TeamState*, const Item& v) { s.cfg.predictors = get_string(v, false); }},
+      {"check-recall", [](State& s, TeamState*, const Item& v) { s.cfg.check_recall = get_bool(v); }},
       {"batch", [](State& s, TeamState*, const Item& v) { s.cfg.batch = get_int(v, 1, 65536); }},
       {"ctx", [](State& s, TeamState*, const Item& v) { s.cfg.ctx = get_int(v, 1, 1 << 24); }},
       {"trace", [](State& s, TeamState*, const Item& v) { s.cfg.trace = get_string(v, false); }},
@@ -858,7 +875,9 @@ std::string describe(const DeploymentConfig& c) {
     os << "from placement file " << c.placement << " (hot-fraction " << c.hot_fraction << " unused)\n";
   else
     os << "first " << c.hot_fraction * 100.0 << "% of each layer's FFN neurons on the gpu-worker\n";
-  os << "  predictor        " << c.predictor << "\n";
+  os << "  FFN kernels      " << (c.sparse ? "sparse (neuron bundles, per-token active lists)" : "dense (masked)") << "\n";
+  os << "  predictor        " << c.predictor << (c.predictors.empty() ? "" : ", predictors " + c.predictors)
+     << (c.profile.empty() ? "" : ", thresholds from " + c.profile) << (c.check_recall ? ", recall checked" : "") << "\n";
   os << "  cpu teams        " << c.teams.size() << "\n";
   for (size_t i = 0; i < c.teams.size(); ++i) {
     const TeamConfig& t = c.teams[i];

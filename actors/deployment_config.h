@@ -35,7 +35,11 @@ struct DeploymentConfig {
   std::vector<int> host_cores;      // pinning for the host backend (empty = unpinned)
   double hot_fraction = 1.0;        // first K of each layer's neurons are hot (0..1)
   std::string placement;            // placement file (overrides hot_fraction); empty = none
-  std::string predictor = "oracle"; // oracle | all
+  std::string predictor = "auto";   // auto | oracle | all | threshold | trained (runtime_options.h)
+  bool sparse = false;              // sparse FFN kernels on neuron bundles
+  std::string profile;              // profile file: per-layer thresholds (threshold predictor)
+  std::string predictors;           // trained predictor file (actinfer train-predictor)
+  bool check_recall = false;        // also compute the true active sets, to measure recall
   std::vector<TeamConfig> teams;    // CPU-worker teams; default: one team on NUMA node 0
   int batch = 64;
   int ctx = 2048;

@@ -82,8 +82,11 @@ caf::behavior gpu_worker(Self* self, GpuWorkerArgs args) {
         auto y = make_activation(w.layer, w.xn->n_tokens, s.args.weights->config().d_model);
         {
           auto scope = s.trace->scope("ffn_hot", w.layer, w.token);
-          s.args.backend->ffn(w.layer, w.xn->data.data(), w.xn->n_tokens, s.args.split->layers[static_cast<size_t>(w.layer)].hot,
-                              w.active->flags, y->data.data());
+          if (!w.active->per_token.empty())
+            s.args.backend->ffn_sparse(w.layer, w.xn->data.data(), w.xn->n_tokens, w.active->per_token, y->data.data());
+          else
+            s.args.backend->ffn(w.layer, w.xn->data.data(), w.xn->n_tokens, s.args.split->layers[static_cast<size_t>(w.layer)].hot,
+                                w.active->flags, y->data.data());
         }
         caf::anon_send(s.wiring.merge, FfnPartial{w.step, w.layer, w.token, w.n_parts, 0, std::move(y), trace::now_ns()});
       },

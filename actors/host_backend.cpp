@@ -6,6 +6,7 @@
 #include "actors/backend.h"
 #include "actors/pinning_hook.h"
 #include "engine/layer_ops.h"
+#include "engine/neuron_shard.h"
 
 namespace actinfer {
 namespace {
@@ -16,7 +17,9 @@ class HostBackend final : public Backend {
       : w_(std::move(w)),
         pool_(default_thread_count(o.engine.n_threads), actors::pin_threads_to(o.topology, o.pus, "gpu-worker (host backend)")),
         cache_(w_->config().n_layers, o.n_ctx, w_->config().n_kv_heads * w_->config().head_dim),
-        ws_(w_->config(), o.engine.max_batch, pool_.size(), o.n_ctx, o.engine.exact_activations) {}
+        ws_(w_->config(), o.engine.max_batch, pool_.size(), o.n_ctx, o.engine.exact_activations) {
+    if (o.sparse) hot_ = std::make_unique<NeuronShard>(*w_, o.hot_neurons);
+  }
 
   std::string name() const override {
     return "host backend, " + std::to_string(pool_.size()) + (pool_.size() == 1 ? " thread" : " threads");
@@ -31,6 +34,11 @@ class HostBackend final : public Backend {
     ffn_block(pool_, ws_, FfnWeights::of_layer(*w_, layer), xn, B, slice, active, y, false);
   }
 
+  void ffn_sparse(int layer, const float* xn, int B, const std::vector<std::vector<int32_t>>& per_token, float* y) override {
+    if (!hot_) throw std::logic_error("host backend: ffn_sparse without sparse kernels");
+    hot_->compute(pool_, layer, xn, B, per_token, y, sparse_);
+  }
+
   void output(const float* x, int B, float* logits) override { output_head(pool_, ws_, *w_, x, B, logits); }
 
  private:
@@ -38,6 +46,8 @@ class HostBackend final : public Backend {
   ThreadPool pool_;
   KvCache cache_;
   Workspace ws_;
+  std::unique_ptr<NeuronShard> hot_;  // sparse kernels: the hot neurons as bundles
+  SparseScratch sparse_;
 };
 
 }  // namespace
@@ -49,17 +59,18 @@ std::string DeviceFootprint::describe() const {
     return std::string(text);
   };
   return mib(total()) + " (attention " + mib(attention) + ", hot FFN " + mib(hot_ffn) + ", lm_head " + mib(lm_head) +
-         ", KV cache " + mib(kv_cache) + ")";
+         ", KV cache " + mib(kv_cache) + (predictors ? ", predictors " + mib(predictors) : std::string()) + ")";
 }
 
-DeviceFootprint device_footprint(const ModelWeights& w, const std::vector<int64_t>& hot_neurons, int n_ctx) {
+DeviceFootprint device_footprint(const ModelWeights& w, const std::vector<int64_t>& hot_neurons, int n_ctx, bool sparse) {
   const ModelConfig& c = w.config();
   DeviceFootprint f;
   for (int l = 0; l < c.n_layers; ++l) {
     const LayerWeights& L = w.layers()[static_cast<size_t>(l)];
     f.attention += L.wq.bytes() + L.wk.bytes() + L.wv.bytes() + L.wo.bytes() + (L.attn_norm.size() + L.ffn_norm.size()) * 4;
     // Per neuron: a gate row, an up row, and its share of the down matrix.
-    const uint64_t per_neuron = (L.gate.rows ? L.gate.row_stride : 0) + L.up.row_stride + L.down.bytes() / static_cast<uint64_t>(c.d_ff);
+    const uint64_t per_neuron = sparse ? NeuronBundles::record_bytes_for(FfnWeights::of_layer(w, l))
+                                       : (L.gate.rows ? L.gate.row_stride : 0) + L.up.row_stride + L.down.bytes() / static_cast<uint64_t>(c.d_ff);
     f.hot_ffn += per_neuron * static_cast<uint64_t>(hot_neurons[static_cast<size_t>(l)]);
   }
   f.lm_head = w.output().bytes() + w.output_norm().size() * 4;

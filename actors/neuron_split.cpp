@@ -60,6 +60,27 @@ int64_t NeuronSplit::n_hot() const {
   return n;
 }
 
+std::vector<std::vector<int32_t>> NeuronSplit::hot_neurons() const {
+  std::vector<std::vector<int32_t>> out;
+  for (const auto& l : layers) {
+    auto& v = out.emplace_back();
+    for (const NeuronRun& r : l.hot.runs)
+      for (int32_t i = r.begin; i < r.end; ++i) v.push_back(i);
+  }
+  return out;
+}
+
+std::vector<std::vector<int32_t>> NeuronSplit::team_neurons(int team) const {
+  std::vector<std::vector<int32_t>> out;
+  const NeuronRun& r = team_ranges[static_cast<size_t>(team)];
+  for (size_t l = 0; l < layers.size(); ++l) {
+    auto& v = out.emplace_back();
+    for (int32_t i = r.begin; i < r.end; ++i)
+      if (team_owns(static_cast<int>(l), team, i)) v.push_back(i);
+  }
+  return out;
+}
+
 NeuronSplit split_by_fraction(int n_layers, int n, double hot_fraction, int n_teams, int block) {
   if (!(hot_fraction >= 0.0 && hot_fraction <= 1.0))
     throw std::invalid_argument("hot fraction must be in [0, 1], got " + std::to_string(hot_fraction));

@@ -28,6 +28,9 @@ struct NeuronSplit {
   bool team_has_work(int layer, int team, const std::vector<uint8_t>& active) const;
   bool hot_has_work(int layer, const std::vector<uint8_t>& active) const;
   int64_t n_hot() const;
+  // Per layer, the increasing global indices a worker computes (for its neuron shard).
+  std::vector<std::vector<int32_t>> hot_neurons() const;
+  std::vector<std::vector<int32_t>> team_neurons(int team) const;
 };
 
 // hot = the first hot_fraction of the neurons (rounded to `block`), the rest split

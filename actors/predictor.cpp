@@ -1,5 +1,7 @@
 #include "actors/predictor.h"
 
+#include <cmath>
+#include <numeric>
 #include <stdexcept>
 
 #include "actors/actor_common.h"
@@ -16,9 +18,12 @@ using namespace protocol;
 
 struct PredictorState {
   PredictorArgs args;
-  std::unique_ptr<ThreadPool> pool;  // one thread: the oracle runs inline
+  std::unique_ptr<ThreadPool> pool;  // one thread: prediction runs inline
   std::unique_ptr<Workspace> ws;
-  std::vector<float> act;
+  std::vector<float> act;            // [B][d_ff] gate activations
+  std::vector<int32_t> truth;        // one token's true set
+  PredictorScratch scratch;
+  PredictorStats stats;
   std::shared_ptr<trace::TraceBuffer> trace;
   Wiring wiring;
   static inline const char* name = "predictor";
@@ -26,59 +31,137 @@ struct PredictorState {
 
 using Self = caf::stateful_actor<PredictorState>;
 
-caf::behavior predictor(Self* self, PredictorArgs args) {
-  auto& s = self->state;
-  if (args.mode != "oracle" && args.mode != "all")
-    throw std::invalid_argument("predictor mode '" + args.mode + "' is not oracle or all");
-  s.pool = std::make_unique<ThreadPool>(1);
-  s.ws = std::make_unique<Workspace>(args.weights->config(), 1, 1, args.n_ctx, args.exact_activations);
-  s.act.resize(static_cast<size_t>(args.weights->config().d_ff));
-  s.trace = std::make_shared<trace::TraceBuffer>("predictor", "predictor", args.trace);
-  s.args = std::move(args);
+bool relu(const PredictorArgs& a) { return a.weights->config().activation == actinfer::Activation::ReLU; }
 
-  return {
-      [self](const Wiring& w) { self->state.wiring = w; },
-      [self](const FfnInput& in) {
-        auto& s = self->state;
-        trace_message(*s.trace, "msg:ffn_input", in.layer, in.token, in.sent_ns, activation_bytes(in.xn));
-        auto active = std::make_shared<ActiveSet>();
-        active->layer = in.layer;
-        const int n = s.args.weights->config().d_ff;
-        {
-          auto scope = s.trace->scope("predict", in.layer, in.token);
-          // Only ReLU gives exact zeros: for other activations every neuron fires.
-          if (s.args.mode == "oracle" && s.args.weights->config().activation == actinfer::Activation::ReLU) {
-            active->flags.assign(static_cast<size_t>(n), 0);
-            for (int t = 0; t < in.xn->n_tokens; ++t) {
-              ffn_gate_activations(*s.pool, *s.ws, *s.args.weights, in.layer, in.xn->row(t), s.act.data());
-              for (int i = 0; i < n; ++i)
-                if (s.act[static_cast<size_t>(i)] != 0.0f) active->flags[static_cast<size_t>(i)] = 1;
-            }
-            for (uint8_t f : active->flags) active->n_active += f;
-          } else {
-            active->n_active = n;
-          }
-        }
-        const int64_t now = trace::now_ns();
-        const ActiveSetPtr shared = std::move(active);
-        const NeuronSplit& split = *s.args.split;
-        // CPU teams first: they only post a job to their own threads and return,
-        // while the host gpu-worker computes in its handler; in this order the
-        // cold work is under way before the hot work starts (they overlap).
-        std::vector<caf::actor> workers;
-        for (size_t i = 0; i < split.team_ranges.size(); ++i)
-          if (split.team_has_work(in.layer, static_cast<int>(i), shared->flags)) workers.push_back(s.wiring.cpu_workers[i]);
-        if (split.hot_has_work(in.layer, shared->flags)) workers.push_back(s.wiring.gpu_worker);
-        const int parts = static_cast<int>(workers.size());
-        for (const caf::actor& w : workers) caf::anon_send(w, FfnWork{in.step, in.layer, in.token, parts, in.xn, shared, now});
-        if (parts == 0) caf::anon_send(s.wiring.merge, FfnExpect{in.step, in.layer, in.token, 0, in.xn->n_tokens, now});
-      },
-      [self](const CollectTrace&) { return TraceHandoff{self->state.trace}; },
-  };
+// Neurons of one token's activations a[n] that fire: ReLU a > 0, else |a| > threshold.
+void firing(const float* a, int n, bool is_relu, float threshold, std::vector<int32_t>& out) {
+  out.clear();
+  for (int i = 0; i < n; ++i)
+    if (is_relu ? a[i] > 0.0f : std::fabs(a[i]) > threshold) out.push_back(i);
+}
+
+int64_t count_common(const std::vector<int32_t>& a, const std::vector<int32_t>& b) {
+  int64_t n = 0;
+  for (size_t i = 0, j = 0; i < a.size() && j < b.size();) {
+    if (a[i] < b[j]) ++i;
+    else if (b[j] < a[i]) ++j;
+    else { ++n; ++i; ++j; }
+  }
+  return n;
+}
+
+// Each token's predicted list (and the truth where it is computed), into `active`.
+void predict(PredictorState& s, const FfnInput& in, ActiveSet& active) {
+  const PredictorArgs& a = s.args;
+  const int n = a.weights->config().d_ff, B = in.xn->n_tokens, layer = in.layer;
+  const bool exact_zeros = relu(a);
+  const bool truth_needed = (a.mode == "oracle" && exact_zeros) || a.mode == "threshold" || (a.mode == "trained" && a.check_truth);
+  if (truth_needed) {
+    s.act.resize(static_cast<size_t>(B) * n);
+    ffn_gate_activations(*s.pool, *s.ws, *a.weights, layer, in.xn->data.data(), B, s.act.data());
+  }
+  const float threshold = a.thresholds.empty() ? 0.0f : a.thresholds[static_cast<size_t>(layer)];
+  active.per_token.resize(static_cast<size_t>(B));
+  for (int t = 0; t < B; ++t) {
+    std::vector<int32_t>& list = active.per_token[static_cast<size_t>(t)];
+    const float* at = s.act.data() + static_cast<size_t>(t) * n;
+    if (a.mode == "all" || (a.mode == "oracle" && !exact_zeros)) {
+      list.resize(static_cast<size_t>(n));
+      std::iota(list.begin(), list.end(), 0);
+    } else if (a.mode == "trained") {
+      a.predictors->predict(layer, in.xn->row(t), list, s.scratch);
+      if (a.check_truth) {
+        firing(at, n, exact_zeros, threshold, s.truth);
+        s.stats.truth_checked += 1;
+        s.stats.truly_active += static_cast<int64_t>(s.truth.size());
+        s.stats.hits += count_common(list, s.truth);
+      }
+    } else {
+      firing(at, n, exact_zeros, threshold, list);
+    }
+    s.stats.predicted += static_cast<int64_t>(list.size());
+  }
+  s.stats.token_layers += B;
+  s.stats.neurons += int64_t{B} * n;
+  if (a.mode == "all" || (a.mode == "oracle" && !exact_zeros)) {
+    active.n_active = n;  // flags stay empty: every neuron
+  } else {
+    active.flags.assign(static_cast<size_t>(n), 0);
+    for (const auto& list : active.per_token)
+      for (int32_t i : list) active.flags[static_cast<size_t>(i)] = 1;
+    for (uint8_t f : active.flags) active.n_active += f;
+  }
+  s.stats.batch_union += active.n_active;
+  if (!a.sparse) active.per_token.clear();
 }
 
 }  // namespace
 
-caf::actor spawn_predictor(caf::actor_system& sys, PredictorArgs args) { return sys.spawn(predictor, std::move(args)); }
+void check_predictor_args(const PredictorArgs& a) {
+  if (a.mode != "all" && a.mode != "oracle" && a.mode != "threshold" && a.mode != "trained")
+    throw std::invalid_argument("predictor '" + a.mode + "' is not all, oracle, threshold or trained");
+  const ModelConfig& c = a.weights->config();
+  const bool thresholds_needed = a.mode == "threshold" || (a.mode == "trained" && a.check_truth);
+  if (thresholds_needed && c.activation != actinfer::Activation::ReLU && static_cast<int>(a.thresholds.size()) != c.n_layers)
+    throw std::invalid_argument("predictor '" + a.mode + "' needs per-layer thresholds for this " + std::string(activation_name(c.activation)) +
+                                " model: give a profile (actinfer profile --sparsity ...)");
+  if (a.mode == "trained" && !a.predictors)
+    throw std::invalid_argument("predictor 'trained' needs a predictor file (actinfer train-predictor)");
+}
+
+namespace {
+
+caf::behavior predictor(Self* self, PredictorArgs args) {
+        auto& s = self->state;
+        s.pool = std::make_unique<ThreadPool>(1);
+        s.ws = std::make_unique<Workspace>(args.weights->config(), args.max_batch, 1, args.n_ctx, args.exact_activations);
+        s.trace = std::make_shared<trace::TraceBuffer>("predictor", "predictor", args.trace);
+        if (args.predictors) s.stats.predictor_bytes = args.predictors->bytes();
+        s.args = std::move(args);
+        return {
+            [self](const Wiring& w) { self->state.wiring = w; },
+            [self](const FfnInput& in) {
+              auto& s = self->state;
+              trace_message(*s.trace, "msg:ffn_input", in.layer, in.token, in.sent_ns, activation_bytes(in.xn));
+              auto active = std::make_shared<ActiveSet>();
+              active->layer = in.layer;
+              {
+                const int64_t t0 = trace::now_ns();
+                auto scope = s.trace->scope("predict", in.layer, in.token);
+                predict(s, in, *active);
+                s.stats.predict_ns += trace::now_ns() - t0;
+              }
+              const int64_t now = trace::now_ns();
+              const ActiveSetPtr shared = std::move(active);
+              const NeuronSplit& split = *s.args.split;
+              // CPU teams first: they only post a job to their own threads and return,
+              // while the host gpu-worker computes in its handler; in this order the
+              // cold work is under way before the hot work starts (they overlap).
+              std::vector<caf::actor> workers;
+              for (size_t i = 0; i < split.team_ranges.size(); ++i)
+                if (split.team_has_work(in.layer, static_cast<int>(i), shared->flags)) workers.push_back(s.wiring.cpu_workers[i]);
+              if (split.hot_has_work(in.layer, shared->flags)) workers.push_back(s.wiring.gpu_worker);
+              const int parts = static_cast<int>(workers.size());
+              for (const caf::actor& w : workers) caf::anon_send(w, FfnWork{in.step, in.layer, in.token, parts, in.xn, shared, now});
+              if (parts == 0) caf::anon_send(s.wiring.merge, FfnExpect{in.step, in.layer, in.token, 0, in.xn->n_tokens, now});
+            },
+            [self](const CollectStats& c) {
+              PredictorStats out = self->state.stats;
+              if (c.reset) {
+                self->state.stats = PredictorStats{};
+                self->state.stats.predictor_bytes = out.predictor_bytes;
+              }
+              return out;
+            },
+            [self](const CollectTrace&) { return TraceHandoff{self->state.trace}; },
+        };
+}
+
+}  // namespace
+
+caf::actor spawn_predictor(caf::actor_system& sys, PredictorArgs args) {
+  check_predictor_args(args);
+  return sys.spawn(predictor, std::move(args));
+}
 
 }  // namespace actinfer::actors

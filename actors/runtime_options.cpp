@@ -19,6 +19,10 @@ ActorRuntimeOptions runtime_options_from(const DeploymentConfig& c, const Engine
   for (const TeamConfig& t : c.teams)
     o.teams.push_back({t.numa_node, t.cores, t.threads});
   o.predictor = c.predictor;
+  o.sparse = c.sparse;
+  o.profile = c.profile;
+  o.predictors = c.predictors;
+  o.check_recall = c.check_recall;
   o.topology = c.topology;
   o.scheduler_policy = c.scheduler_policy;
   o.scheduler_threads = c.scheduler_max_threads;

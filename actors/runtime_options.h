@@ -22,7 +22,14 @@ struct ActorRuntimeOptions {
   double hot_fraction = 1.0;     // the first hot_fraction of each layer's neurons are hot
   std::string placement;         // placement file (hot neurons per layer); overrides hot_fraction
   std::vector<TeamOptions> teams = {TeamOptions{}};
-  std::string predictor = "oracle";  // oracle: the neurons that really fire; all: every neuron
+  // Which neurons to compute (actors/predictor.h): all | oracle | threshold | trained, or
+  // auto: trained when a predictor file is given, threshold when a profile is given for a
+  // non-ReLU model, else oracle.
+  std::string predictor = "auto";
+  bool sparse = false;           // sparse kernels on neuron bundles, per-token active lists
+  std::string profile;           // profile file: per-layer thresholds
+  std::string predictors;        // trained predictor file
+  bool check_recall = false;     // trained: also compute the true sets (recall in stats())
   std::string topology = "real";     // real | synthetic:<hwloc string> | xml:<path>
   std::string scheduler_policy = "sharing";
   int scheduler_threads = 1;

@@ -214,15 +214,20 @@ void ffn_block(ThreadPool& pool, Workspace& ws, const FfnWeights& L, const float
 }
 
 void ffn_gate_activations(ThreadPool& pool, Workspace& ws, const ModelWeights& w, int layer, const float* xn, float* out) {
+  ffn_gate_activations(pool, ws, w, layer, xn, 1, out);
+}
+
+void ffn_gate_activations(ThreadPool& pool, Workspace& ws, const ModelWeights& w, int layer, const float* xn, int B, float* out) {
   const ModelConfig& c = w.config();
   const LayerWeights& L = w.layers()[static_cast<size_t>(layer)];
   const WeightMatrix& m = c.gated_ffn ? L.gate : L.up;
   ws.new_input();
-  const QuantizedBatch& a = ws.quantized(pool, m.type, xn, c.d_model, 1);
+  const QuantizedBatch& a = ws.quantized(pool, m.type, xn, c.d_model, B);
   pool.run([&](int ti, int nt) {
     auto [r0, r1] = ThreadPool::split(c.d_ff, ti, nt, kRowAlign);
     matmul_rows(m, a, out, c.d_ff, r0, r1);
-    for (int64_t i = r0; i < r1; ++i) out[i] = activate(c.activation, out[i]);
+    for (int t = 0; t < B; ++t)
+      for (int64_t i = r0; i < r1; ++i) out[t * c.d_ff + i] = activate(c.activation, out[t * c.d_ff + i]);
   });
 }
 

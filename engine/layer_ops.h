@@ -63,6 +63,8 @@ void ffn_block(ThreadPool& pool, Workspace& ws, const FfnWeights& f, const float
 // The activation of each FFN neuron for one token (before the up projection):
 // act(gate . xn), used by the oracle to see which neurons fire.
 void ffn_gate_activations(ThreadPool& pool, Workspace& ws, const ModelWeights& w, int layer, const float* xn, float* out);
+// The same for B tokens: out[B][d_ff] (ws must hold B tokens).
+void ffn_gate_activations(ThreadPool& pool, Workspace& ws, const ModelWeights& w, int layer, const float* xn, int B, float* out);
 
 // logits[B][n_vocab] = output(rms_norm(x)).
 void output_head(ThreadPool& pool, Workspace& ws, const ModelWeights& w, const float* x, int B, float* logits);

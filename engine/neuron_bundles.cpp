@@ -67,21 +67,46 @@ NeuronBundles::NeuronBundles(const FfnWeights& f) {
 #endif
   owned_.resize(n);
   const auto addr = reinterpret_cast<uintptr_t>(owned_.data());
-  build(f, owned_.data() + (round_up(addr, kAlign) - addr));
+  build(f, {}, owned_.data() + (round_up(addr, kAlign) - addr));
 }
 
 NeuronBundles::NeuronBundles(const FfnWeights& f, std::span<std::byte> buffer) {
   if (buffer.size() < bytes_needed(f)) throw std::invalid_argument("NeuronBundles: buffer too small");
   if (reinterpret_cast<uintptr_t>(buffer.data()) % kAlign != 0)
     throw std::invalid_argument("NeuronBundles: buffer not 64-byte aligned");
-  build(f, buffer.data());
+  build(f, {}, buffer.data());
 }
 
-void NeuronBundles::build(const FfnWeights& f, std::byte* base) {
+NeuronBundles::NeuronBundles(const FfnWeights& f, std::span<const int32_t> neurons, std::span<std::byte> buffer) {
+  if (buffer.size() < bytes_needed(f, neurons.size())) throw std::invalid_argument("NeuronBundles: buffer too small");
+  if (reinterpret_cast<uintptr_t>(buffer.data()) % kAlign != 0)
+    throw std::invalid_argument("NeuronBundles: buffer not 64-byte aligned");
+  for (size_t k = 0; k < neurons.size(); ++k)
+    if (neurons[k] < 0 || neurons[k] >= f.n_neurons() || (k > 0 && neurons[k] <= neurons[k - 1]))
+      throw std::invalid_argument("NeuronBundles: neuron list must be increasing indices of the FFN");
+  if (neurons.empty()) {  // an empty subset, not "all": no records
+    check(f);
+    d_ = f.d_model();
+    gated_ = f.gate.rows > 0;
+    activation_ = f.activation;
+    gu_type_ = f.up.type;
+    down_t_type_ = down_t_type_for(f.down.type);
+    gu_row_bytes_ = static_cast<size_t>(row_bytes(gu_type_, d_));
+    down_row_bytes_ = static_cast<size_t>(row_bytes(down_t_type_, d_));
+    record_bytes_ = record_bytes_for(f);
+    base_ = buffer.data();
+    return;
+  }
+  build(f, neurons, buffer.data());
+}
+
+void NeuronBundles::build(const FfnWeights& f, std::span<const int32_t> neurons, std::byte* base) {
   check(f);
   base_ = base;
   d_ = f.d_model();
-  n_ = f.n_neurons();
+  const int64_t n_all = f.n_neurons();
+  n_ = neurons.empty() ? n_all : static_cast<int64_t>(neurons.size());
+  auto neuron = [&](int64_t i) -> int64_t { return neurons.empty() ? i : neurons[static_cast<size_t>(i)]; };
   gated_ = f.gate.rows > 0;
   activation_ = f.activation;
   gu_type_ = f.up.type;
@@ -93,20 +118,20 @@ void NeuronBundles::build(const FfnWeights& f, std::byte* base) {
 
   for (int64_t i = 0; i < n_; ++i) {
     std::byte* r = base_ + static_cast<size_t>(i) * record_bytes_;
-    if (gated_) std::memcpy(r, f.gate.row(i), gu_row_bytes_);
-    std::memcpy(r + (gated_ ? gu_row_bytes_ : 0), f.up.row(i), gu_row_bytes_);
+    if (gated_) std::memcpy(r, f.gate.row(neuron(i)), gu_row_bytes_);
+    std::memcpy(r + (gated_ ? gu_row_bytes_ : 0), f.up.row(neuron(i)), gu_row_bytes_);
   }
 
   // down^T, 32 down rows (one Q8_0 block of every neuron's column) at a time.
   constexpr int64_t kChunk = 32;
   const size_t down_off = (gated_ ? 2 : 1) * gu_row_bytes_;
   const size_t out_block_bytes = static_cast<size_t>(row_bytes(down_t_type_, kChunk));
-  std::vector<float> rows(static_cast<size_t>(kChunk * n_));
+  std::vector<float> rows(static_cast<size_t>(kChunk * n_all));
   float col[kChunk];
   for (int64_t r0 = 0; r0 < d_; r0 += kChunk) {
-    for (int64_t k = 0; k < kChunk; ++k) dequantize_row(f.down.type, f.down.row(r0 + k), &rows[static_cast<size_t>(k * n_)], n_);
+    for (int64_t k = 0; k < kChunk; ++k) dequantize_row(f.down.type, f.down.row(r0 + k), &rows[static_cast<size_t>(k * n_all)], n_all);
     for (int64_t i = 0; i < n_; ++i) {
-      for (int64_t k = 0; k < kChunk; ++k) col[k] = rows[static_cast<size_t>(k * n_ + i)];
+      for (int64_t k = 0; k < kChunk; ++k) col[k] = rows[static_cast<size_t>(k * n_all + neuron(i))];
       std::byte* dst = base_ + static_cast<size_t>(i) * record_bytes_ + down_off + static_cast<size_t>(r0 / kChunk) * out_block_bytes;
       quantize_row(down_t_type_, col, dst, kChunk);
     }

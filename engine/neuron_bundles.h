@@ -41,6 +41,7 @@ class NeuronBundles {
   // Bytes of one record and of the whole set for these weights (the caller-buffer size).
   static size_t record_bytes_for(const FfnWeights& f);
   static size_t bytes_needed(const FfnWeights& f) { return record_bytes_for(f) * static_cast<size_t>(f.n_neurons()); }
+  static size_t bytes_needed(const FfnWeights& f, size_t n_neurons) { return record_bytes_for(f) * n_neurons; }
 
   // Builds the bundles of every neuron of f (one layer or a shard) into an owned buffer.
   // Throws std::invalid_argument when gate and up have different types, shapes disagree,
@@ -49,6 +50,9 @@ class NeuronBundles {
   // The same into a caller-provided buffer of at least bytes_needed(f) bytes, 64-byte
   // aligned; the buffer must outlive this object.
   NeuronBundles(const FfnWeights& f, std::span<std::byte> buffer);
+  // Only the listed neurons of f (strictly increasing indices; record k = neuron
+  // neurons[k]), into a caller buffer of at least bytes_needed(f, neurons.size()).
+  NeuronBundles(const FfnWeights& f, std::span<const int32_t> neurons, std::span<std::byte> buffer);
 
   NeuronBundles(NeuronBundles&&) noexcept = default;
   NeuronBundles& operator=(NeuronBundles&&) noexcept = default;
@@ -73,7 +77,7 @@ class NeuronBundles {
   const std::byte* down_t(int64_t i) const { return up(i) + gu_row_bytes_; }
 
  private:
-  void build(const FfnWeights& f, std::byte* base);
+  void build(const FfnWeights& f, std::span<const int32_t> neurons, std::byte* base);
 
   int64_t d_ = 0, n_ = 0;
   bool gated_ = false;

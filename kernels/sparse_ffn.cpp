@@ -1,6 +1,7 @@
 #include "kernels/sparse_ffn.h"
 
 #include <algorithm>
+#include <bit>
 #include <cstring>
 #include <stdexcept>
 
@@ -100,59 +101,115 @@ void axpy_f32(float h, const float* w, float* y, int64_t d) {
 // into L1 -> 371 us, whole records into L2 two ahead -> 240 us (1 thread); 4..16 ahead: same.
 constexpr int64_t kPrefetchAhead = 2;
 
+// h of neuron n for one token's quantized input (a, its Q8_0 block scales ascale).
+// Returns 0 without reading the up row when a ReLU gate does not fire.
+inline float neuron_h(const NeuronBundles& b, int32_t n, const std::byte* a, const float* ascale) {
+  const int64_t d = b.d_model();
+  const GgmlType gt = b.gate_up_type();
+  auto dot = [&](const std::byte* row) -> float {
+#if ACTINFER_SPARSE_AVX2
+    if (gt == GgmlType::Q4_0)
+      return dot_q4_0(reinterpret_cast<const block_q4_0*>(row), reinterpret_cast<const block_q8_0*>(a), ascale, d / 32);
+    if (gt == GgmlType::Q8_0)
+      return dot_q8_0(reinterpret_cast<const block_q8_0*>(row), reinterpret_cast<const block_q8_0*>(a), ascale, d / 32);
+#endif
+    return vec_dot(gt, d, row, a);
+  };
+  const Activation act = b.activation();
+  if (!b.gated()) return activate(act, dot(b.up(n)));
+  const float g = dot(b.gate(n));
+  if (act == Activation::ReLU && !(g > 0.0f)) return 0.0f;
+  return activate(act, g) * dot(b.up(n));
+}
+
+// part[d] += h * down^T of neuron n.
+inline void add_down(const NeuronBundles& b, int32_t n, float h, float* part, float* tmp) {
+  const int64_t d = b.d_model();
+  const std::byte* dr = b.down_t(n);
+#if ACTINFER_SPARSE_AVX2
+  switch (b.down_t_type()) {
+    case GgmlType::Q8_0: axpy_q8_0(h, reinterpret_cast<const block_q8_0*>(dr), part, d); return;
+    case GgmlType::F16: axpy_f16(h, reinterpret_cast<const uint16_t*>(dr), part, d); return;
+    case GgmlType::F32: axpy_f32(h, reinterpret_cast<const float*>(dr), part, d); return;
+    default: break;
+  }
+#endif
+  dequantize_row(b.down_t_type(), dr, tmp, d);
+  axpy(h, tmp, part, d);
+}
+
+inline void prefetch_record(const NeuronBundles& b, int32_t n) {
+  const char* p = reinterpret_cast<const char*>(b.record(n));
+  for (size_t l = 0; l < b.used_record_bytes(); l += 64) __builtin_prefetch(p + l, 0, 1);
+}
+
 // One thread's share: the neurons active[i0, i1) added into part[d].
 void run_neurons(const NeuronBundles& b, const SparseScratch& s, std::span<const int32_t> active, int64_t i0, int64_t i1,
                  float* part, float* tmp) {
-  const int64_t d = b.d_model();
-  const GgmlType gt = b.gate_up_type(), dt = b.down_t_type();
-  const bool gated = b.gated();
-  const Activation act = b.activation();
-  const bool relu_gate = gated && act == Activation::ReLU;
-  const std::byte* a = s.act.data();
-  std::fill(part, part + d, 0.0f);
-  const size_t used = b.used_record_bytes();
-  for (int64_t k = i0; k < std::min(i1, i0 + kPrefetchAhead); ++k) {
-    const char* p = reinterpret_cast<const char*>(b.record(active[static_cast<size_t>(k)]));
-    for (size_t l = 0; l < used; l += 64) __builtin_prefetch(p + l, 0, 1);
-  }
+  std::fill(part, part + b.d_model(), 0.0f);
+  for (int64_t k = i0; k < std::min(i1, i0 + kPrefetchAhead); ++k) prefetch_record(b, active[static_cast<size_t>(k)]);
   for (int64_t k = i0; k < i1; ++k) {
     const int32_t n = active[static_cast<size_t>(k)];
-    const std::byte* rec = b.record(n);
-    if (k + kPrefetchAhead < i1) {  // records are scattered: fetch a later one whole while this one computes
-      const char* nx = reinterpret_cast<const char*>(b.record(active[static_cast<size_t>(k + kPrefetchAhead)]));
-      for (size_t l = 0; l < used; l += 64) __builtin_prefetch(nx + l, 0, 1);
-    }
-    float g = 0.0f, u = 0.0f;
-    const std::byte* gr = gated ? b.gate(n) : nullptr;
-    const std::byte* ur = b.up(n);
-    auto dot = [&](const std::byte* row) -> float {
-#if ACTINFER_SPARSE_AVX2
-      if (gt == GgmlType::Q4_0)
-        return dot_q4_0(reinterpret_cast<const block_q4_0*>(row), reinterpret_cast<const block_q8_0*>(a), s.act_scale.data(), d / 32);
-      if (gt == GgmlType::Q8_0)
-        return dot_q8_0(reinterpret_cast<const block_q8_0*>(row), reinterpret_cast<const block_q8_0*>(a), s.act_scale.data(), d / 32);
-#endif
-      return vec_dot(gt, d, row, a);
-    };
-    float h;
-    if (gated) {
-      g = dot(gr);
-      if (relu_gate && !(g > 0.0f)) continue;  // h == 0
-      u = dot(ur);
-      h = activate(act, g) * u;
-    } else {
-      h = activate(act, dot(ur));
-    }
-    if (h == 0.0f) continue;
-    const std::byte* dr = rec + (gated ? 2 : 1) * b.gate_up_row_bytes();
-#if ACTINFER_SPARSE_AVX2
-    if (dt == GgmlType::Q8_0) { axpy_q8_0(h, reinterpret_cast<const block_q8_0*>(dr), part, d); continue; }
-    if (dt == GgmlType::F16) { axpy_f16(h, reinterpret_cast<const uint16_t*>(dr), part, d); continue; }
-    if (dt == GgmlType::F32) { axpy_f32(h, reinterpret_cast<const float*>(dr), part, d); continue; }
-#endif
-    dequantize_row(dt, dr, tmp, d);
-    axpy(h, tmp, part, d);
+    // Records are scattered: fetch a later one whole while this one computes.
+    if (k + kPrefetchAhead < i1) prefetch_record(b, active[static_cast<size_t>(k + kPrefetchAhead)]);
+    const float h = neuron_h(b, n, s.act.data(), s.act_scale.data());
+    if (h != 0.0f) add_down(b, n, h, part, tmp);
   }
+}
+
+// Batched: the neurons of s.batch_union[i0, i1), each for the tokens of its mask
+// (bit t: token t), added into part[t * stride ...]; each record is read once.
+void run_neurons_batch(const NeuronBundles& b, const SparseScratch& s, int B, int64_t i0, int64_t i1, float* part, float* tmp) {
+  const int64_t d = b.d_model();
+  for (int t = 0; t < B; ++t) std::fill(part + t * s.stride, part + t * s.stride + d, 0.0f);
+  const std::vector<int32_t>& u = s.batch_union;
+  const int64_t nb = d / 32;
+  for (int64_t k = i0; k < std::min(i1, i0 + kPrefetchAhead); ++k) prefetch_record(b, u[static_cast<size_t>(k)]);
+  for (int64_t k = i0; k < i1; ++k) {
+    const int32_t n = u[static_cast<size_t>(k)];
+    if (k + kPrefetchAhead < i1) prefetch_record(b, u[static_cast<size_t>(k + kPrefetchAhead)]);
+    for (uint64_t m = s.token_mask[static_cast<size_t>(n)]; m != 0; m &= m - 1) {
+      const int t = std::countr_zero(m);
+      const float h = neuron_h(b, n, s.act.data() + static_cast<size_t>(t) * s.act_stride, s.act_scale.data() + t * nb);
+      if (h != 0.0f) add_down(b, n, h, part + t * s.stride, tmp);
+    }
+  }
+}
+
+// Quantizes B rows of xn for the gate/up type into s.act (rows act_stride apart).
+void quantize_inputs(const NeuronBundles& b, const float* xn, int B, SparseScratch& s) {
+  const int64_t d = b.d_model();
+  const GgmlType gt = b.gate_up_type();
+  const GgmlType at = activation_type_for(gt);
+  s.act_stride = static_cast<size_t>(row_bytes(at, d));
+  if (s.act.size() < s.act_stride * static_cast<size_t>(B)) s.act.resize(s.act_stride * static_cast<size_t>(B));
+  const int64_t nb = d / 32;
+  if (s.act_scale.size() < static_cast<size_t>(nb * B)) s.act_scale.resize(static_cast<size_t>(nb * B));
+  for (int t = 0; t < B; ++t) {
+    std::byte* a = s.act.data() + static_cast<size_t>(t) * s.act_stride;
+    quantize_activation(gt, xn + t * d, a, d);
+    if (at == GgmlType::Q8_0) {
+      const auto* blocks = reinterpret_cast<const block_q8_0*>(a);
+      for (int64_t k = 0; k < nb; ++k) s.act_scale[static_cast<size_t>(t * nb + k)] = fp16_to_f32(blocks[k].d);
+    }
+  }
+}
+
+// y[t][d] = sum over threads of their partials (each thread sums a slice of d).
+void reduce_partials(ThreadPool& pool, const SparseScratch& s, int B, int64_t d, float* y) {
+  pool.run([&](int ti, int n) {
+    const auto [c0, c1] = ThreadPool::split(d, ti, n, 16);
+    const size_t thread_stride = static_cast<size_t>(s.stride) * static_cast<size_t>(B);
+    for (int t = 0; t < B; ++t) {
+      const float* p = s.partial.data() + static_cast<size_t>(t) * static_cast<size_t>(s.stride);
+      float* yt = y + t * d;
+      for (int64_t c = c0; c < c1; ++c) yt[c] = p[c];
+      for (int k = 1; k < n; ++k) {
+        const float* pk = p + static_cast<size_t>(k) * thread_stride;
+        for (int64_t c = c0; c < c1; ++c) yt[c] += pk[c];
+      }
+    }
+  });
 }
 
 }  // namespace
@@ -161,24 +218,13 @@ void sparse_ffn(ThreadPool& pool, const NeuronBundles& b, const float* xn, std::
                 SparseScratch& s) {
   const int64_t d = b.d_model();
   const int nt = pool.size();
-  const GgmlType gt = b.gate_up_type();
-  const GgmlType at = activation_type_for(gt);
-  const size_t act_bytes = static_cast<size_t>(row_bytes(at, d));
   s.stride = (d + 15) / 16 * 16;
-  if (s.act.size() < act_bytes) s.act.resize(act_bytes);
   const size_t part_size = static_cast<size_t>(nt) * static_cast<size_t>(s.stride);
   if (s.partial.size() < part_size) s.partial.resize(part_size);
   if (s.tmp.size() < part_size) s.tmp.resize(part_size);
   for (int32_t n : active)
     if (n < 0 || n >= b.n_neurons()) throw std::out_of_range("sparse_ffn: neuron index out of range");
-
-  quantize_activation(gt, xn, s.act.data(), d);
-  if (at == GgmlType::Q8_0) {
-    const int64_t nb = d / 32;
-    if (s.act_scale.size() < static_cast<size_t>(nb)) s.act_scale.resize(static_cast<size_t>(nb));
-    const auto* blocks = reinterpret_cast<const block_q8_0*>(s.act.data());
-    for (int64_t k = 0; k < nb; ++k) s.act_scale[static_cast<size_t>(k)] = fp16_to_f32(blocks[k].d);
-  }
+  quantize_inputs(b, xn, 1, s);
 
   const auto n_active = static_cast<int64_t>(active.size());
   if (nt == 1 || n_active < 2) {
@@ -190,23 +236,47 @@ void sparse_ffn(ThreadPool& pool, const NeuronBundles& b, const float* xn, std::
     const size_t off = static_cast<size_t>(ti) * static_cast<size_t>(s.stride);
     run_neurons(b, s, active, i0, i1, s.partial.data() + off, s.tmp.data() + off);
   });
-  pool.run([&](int ti, int n) {
-    const auto [c0, c1] = ThreadPool::split(d, ti, n, 16);
-    const float* p = s.partial.data();
-    for (int64_t c = c0; c < c1; ++c) y[c] = p[c];
-    for (int t = 1; t < n; ++t) {
-      const float* pt = p + static_cast<size_t>(t) * static_cast<size_t>(s.stride);
-      for (int64_t c = c0; c < c1; ++c) y[c] += pt[c];
-    }
-  });
+  reduce_partials(pool, s, 1, d, y);
 }
 
 void sparse_ffn_batch(ThreadPool& pool, const NeuronBundles& b, const float* xn, int B,
-                      std::span<const std::vector<int32_t>> active, float* y, SparseScratch& scratch) {
+                      std::span<const std::vector<int32_t>> active, float* y, SparseScratch& s) {
   if (active.size() != static_cast<size_t>(B)) throw std::invalid_argument("sparse_ffn_batch: one active list per token");
   const int64_t d = b.d_model();
+  if (B == 1) return sparse_ffn(pool, b, xn, active[0], y, s);
+  constexpr int kMaxTokens = 64;  // one bit per token in a neuron's mask
+  if (B > kMaxTokens) {
+    for (int t0 = 0; t0 < B; t0 += kMaxTokens) {
+      const int n = std::min(kMaxTokens, B - t0);
+      sparse_ffn_batch(pool, b, xn + t0 * d, n, active.subspan(static_cast<size_t>(t0), static_cast<size_t>(n)), y + t0 * d, s);
+    }
+    return;
+  }
+  // Which tokens each neuron is active for, and the union in index order.
+  const auto n_neurons = static_cast<size_t>(b.n_neurons());
+  s.token_mask.assign(n_neurons, 0);
   for (int t = 0; t < B; ++t)
-    sparse_ffn(pool, b, xn + t * d, active[static_cast<size_t>(t)], y + t * d, scratch);
+    for (int32_t n : active[static_cast<size_t>(t)]) {
+      if (n < 0 || static_cast<size_t>(n) >= n_neurons) throw std::out_of_range("sparse_ffn: neuron index out of range");
+      s.token_mask[static_cast<size_t>(n)] |= uint64_t{1} << t;
+    }
+  s.batch_union.clear();
+  for (size_t n = 0; n < n_neurons; ++n)
+    if (s.token_mask[n]) s.batch_union.push_back(static_cast<int32_t>(n));
+
+  const int nt = pool.size();
+  s.stride = (d + 15) / 16 * 16;
+  const size_t thread_stride = static_cast<size_t>(s.stride) * static_cast<size_t>(B);
+  if (s.partial.size() < thread_stride * static_cast<size_t>(nt)) s.partial.resize(thread_stride * static_cast<size_t>(nt));
+  if (s.tmp.size() < static_cast<size_t>(nt) * static_cast<size_t>(s.stride)) s.tmp.resize(static_cast<size_t>(nt) * static_cast<size_t>(s.stride));
+  quantize_inputs(b, xn, B, s);
+  const auto n_union = static_cast<int64_t>(s.batch_union.size());
+  pool.run([&](int ti, int n) {
+    const auto [i0, i1] = ThreadPool::split(n_union, ti, n);
+    run_neurons_batch(b, s, B, i0, i1, s.partial.data() + static_cast<size_t>(ti) * thread_stride,
+                      s.tmp.data() + static_cast<size_t>(ti) * static_cast<size_t>(s.stride));
+  });
+  reduce_partials(pool, s, B, d, y);
 }
 
 }  // namespace actinfer

@@ -30,9 +30,12 @@ namespace actinfer {
 
 // Buffers reused across calls (sized on first use; not shared between concurrent calls).
 struct SparseScratch {
-  std::vector<std::byte> act;    // xn quantized for the gate/up type
-  std::vector<float> act_scale;  // its per-block float scales (Q8_0 activations)
-  std::vector<float> partial;    // n_threads x stride partial sums of y
+  std::vector<std::byte> act;    // xn quantized for the gate/up type, one row per token
+  size_t act_stride = 0;         // bytes between the tokens' rows of act
+  std::vector<float> act_scale;  // its per-block float scales (Q8_0 activations), d/32 per token
+  std::vector<float> partial;    // n_threads x (B x) stride partial sums of y
+  std::vector<uint64_t> token_mask;    // batch: per neuron, the tokens it is active for
+  std::vector<int32_t> batch_union;    // batch: neurons active for any token, increasing
   std::vector<float> tmp;        // n_threads x stride, for the portable down path
   int64_t stride = 0;            // floats between threads' partials (d rounded up to 16)
 };
@@ -42,7 +45,9 @@ struct SparseScratch {
 void sparse_ffn(ThreadPool& pool, const NeuronBundles& b, const float* xn, std::span<const int32_t> active, float* y,
                 SparseScratch& scratch);
 
-// B tokens, one after another: xn[B][d], active[t] for token t, y[B][d].
+// B tokens: xn[B][d], active[t] for token t (each neuron at most once per list), y[B][d]
+// overwritten. Every neuron active for any token is read once for the whole batch
+// (up to 64 tokens at a time) and computed only for the tokens whose list has it.
 void sparse_ffn_batch(ThreadPool& pool, const NeuronBundles& b, const float* xn, int B,
                       std::span<const std::vector<int32_t>> active, float* y, SparseScratch& scratch);
 

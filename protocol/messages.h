@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "caf/allowed_unsafe_message_type.hpp"
+#include "protocol/predictor_stats.h"
 
 namespace actinfer::protocol {
 
@@ -34,13 +35,17 @@ struct Activation {
 };
 using ActivationPtr = std::shared_ptr<const Activation>;
 
-// Which neurons of a layer fire for the step's tokens (one flag per neuron;
-// a neuron counts as active when it fires for any token of the batch).
-// Empty flags: every neuron (no prediction).
+// Which neurons of a layer fire for the step's tokens.
+//  flags: one per neuron, set when it fires for any token of the batch (what the
+//         dense kernels mask with); empty: every neuron (no prediction).
+//  per_token: with sparse kernels, each token's own increasing list of active
+//         neurons (a batch computes every token with its own set, exactly as
+//         decode would); empty without sparse kernels.
 struct ActiveSet {
   int layer = 0;
   std::vector<uint8_t> flags;
-  int64_t n_active = 0;
+  std::vector<std::vector<int32_t>> per_token;
+  int64_t n_active = 0;  // neurons set in flags
 };
 using ActiveSetPtr = std::shared_ptr<const ActiveSet>;
 
@@ -124,6 +129,11 @@ struct JobDone {
 // driver → every actor (request): hand over your trace buffer (at shutdown).
 struct CollectTrace {};
 
+// driver → predictor (request): your PredictorStats; reset them when `reset`.
+struct CollectStats {
+  bool reset = false;
+};
+
 }  // namespace actinfer::protocol
 
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(actinfer::protocol::EvalRequest)
@@ -135,3 +145,5 @@ CAF_ALLOW_UNSAFE_MESSAGE_TYPE(actinfer::protocol::FfnPartial)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(actinfer::protocol::FfnOutput)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(actinfer::protocol::JobDone)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(actinfer::protocol::CollectTrace)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(actinfer::protocol::PredictorStats)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(actinfer::protocol::CollectStats)

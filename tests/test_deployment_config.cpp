@@ -273,7 +273,7 @@ TEST_CASE("deployment config: out-of-range values") {
   check_file_error("[scheduler]\nmax-threads = 0\n", 2, "scheduler.max-threads", "got 0");
   check_file_error("[actinfer]\nbackend = \"gpu\"\n", 2, "actinfer.backend", "unknown value 'gpu' (expected host or cuda)");
   check_file_error("[actinfer]\nruntime = \"sparse\"\n", 2, "actinfer.runtime", "expected actors or dense");
-  check_file_error("[actinfer]\npredictor = \"mlp\"\n", 2, "actinfer.predictor", "expected oracle or all");
+  check_file_error("[actinfer]\npredictor = \"mlp\"\n", 2, "actinfer.predictor", "expected auto, oracle, all, threshold or trained");
   check_file_error("[scheduler]\npolicy = 'fifo'\n", 2, "scheduler.policy", "expected sharing or stealing");
   check_file_error("[actinfer]\ntopology = \"numa\"\n", 2, "actinfer.topology", "unknown topology");
   check_file_error("[actinfer]\ntopology = \"synthetic:\"\n", 2, "actinfer.topology", "unknown topology");
@@ -460,4 +460,21 @@ TEST_CASE("deployment config: describe() shows every part") {
   std::string h = describe(load_deployment_config(kConfigs / "default.conf"));
   CHECK(contains(h, "host"));
   CHECK(contains(h, "2 threads"));
+}
+
+TEST_CASE("deployment config: sparse kernels, predictor files and recall checking") {
+  const DeploymentConfig c = parse_deployment_config(
+      "[actinfer]\nsparse = true\npredictor = \"trained\"\npredictors = \"p.gguf\"\nprofile = \"prof.gguf\"\ncheck-recall = true\n",
+      "test.conf");
+  CHECK(c.sparse);
+  CHECK(c.predictor == "trained");
+  CHECK(c.predictors == "p.gguf");
+  CHECK(c.profile == "prof.gguf");
+  CHECK(c.check_recall);
+  const DeploymentConfig d = parse_deployment_config("", "defaults");
+  CHECK_FALSE(d.sparse);
+  CHECK(d.predictor == "auto");
+  const DeploymentConfig o = parse_deployment_config("", "defaults", {"actinfer.sparse=true"});
+  CHECK(o.sparse);
+  check_file_error("[actinfer]\nsparse = \"yes\"\n", 2, "actinfer.sparse", "expected true or false");
 }

@@ -197,3 +197,46 @@ TEST_CASE("neuron bundles: records hold the stored gate/up bytes and the exact F
   sparse_ffn(pool, b, xn.data(), {}, y.data(), s);
   CHECK(std::all_of(y.begin(), y.end(), [](float v) { return v == 0.0f; }));
 }
+
+TEST_CASE("sparse_ffn_batch: each token computed with its own set, records read once per batch (5 and 70 tokens)") {
+  const auto w = relu_model(GgmlType::Q8_0, "batch_q8_0");
+  const FfnWeights f = FfnWeights::of_layer(*w, 1);
+  const NeuronBundles b(f);
+  const int64_t d = f.d_model();
+  for (int B : {5, 70}) {
+    std::vector<float> xn;
+    std::vector<std::vector<int32_t>> lists;
+    for (int t = 0; t < B; ++t) {
+      const auto x = ffn_input(*w, 1, static_cast<int32_t>((t * 37 + 3) % 300));
+      xn.insert(xn.end(), x.begin(), x.end());
+      lists.push_back(random_subset(f.n_neurons(), 77u + static_cast<uint64_t>(t), t % 3 == 0 ? 0.05 : 0.4));
+    }
+    ThreadPool pool(2);
+    SparseScratch s;
+    std::vector<float> y(xn.size(), 5.0f);
+    sparse_ffn_batch(pool, b, xn.data(), B, lists, y.data(), s);
+    double worst = 0;
+    for (int t = 0; t < B; ++t) {
+      const std::vector<float> xt(xn.begin() + t * d, xn.begin() + (t + 1) * d);
+      const std::vector<float> yt(y.begin() + t * d, y.begin() + (t + 1) * d);
+      worst = std::max(worst, rel_err(yt, dense(*w, f, xt, &lists[static_cast<size_t>(t)])));
+    }
+    INFO(B << " tokens: max rel err " << worst);
+    CHECK(worst <= 1.5e-2);  // the Q8_0 bound of the single-token test
+  }
+}
+
+TEST_CASE("neuron bundles of a neuron subset equal the full set's records of those neurons") {
+  const auto w = relu_model(GgmlType::Q4_0, "subset_q4_0");
+  const FfnWeights f = FfnWeights::of_layer(*w, 0);
+  const NeuronBundles full(f);
+  const std::vector<int32_t> pick = {0, 3, 4, 100, 383};
+  std::vector<std::byte> buf(NeuronBundles::bytes_needed(f, pick.size()) + 64);
+  auto* p = buf.data() + (64 - reinterpret_cast<uintptr_t>(buf.data()) % 64) % 64;
+  const NeuronBundles sub(f, pick, std::span<std::byte>(p, NeuronBundles::bytes_needed(f, pick.size())));
+  REQUIRE(sub.n_neurons() == 5);
+  for (size_t k = 0; k < pick.size(); ++k)
+    CHECK(std::memcmp(sub.record(static_cast<int64_t>(k)), full.record(pick[k]), full.used_record_bytes()) == 0);
+  const std::vector<int32_t> unsorted = {4, 3};
+  CHECK_THROWS_AS(NeuronBundles(f, unsorted, std::span<std::byte>(p, NeuronBundles::bytes_needed(f, 2))), std::invalid_argument);
+}

@@ -104,7 +104,7 @@ def rope(x, positions, base, rot_dim):
     return x
 
 
-def forward(m, tokens, start, kv, n_layers):
+def forward(m, tokens, start, kv, n_layers, ffn_threshold=None):
     """Runs `tokens` at positions start.. with the KV cache `kv` (list of [K, V] per
     layer, each (positions, n_head_kv, head_dim)); returns logits (T, n_vocab)."""
     T, hd = len(tokens), m.head_dim
@@ -134,7 +134,10 @@ def forward(m, tokens, start, kv, n_layers):
             out[:, hq, :] = p @ V[:, hk, :]
         x = x + m.linear(out.reshape(T, m.n_head * hd), b + "attn_output")
         h = rmsnorm(x, m.w(b + "ffn_norm.weight"), m.eps)
-        f = ACTIVATIONS[m.act](m.linear(h, b + "ffn_gate")) * m.linear(h, b + "ffn_up")
+        a = ACTIVATIONS[m.act](m.linear(h, b + "ffn_gate"))
+        if ffn_threshold is not None:  # CATS/TEAL-style sparsity: small activations are dropped
+            a = np.where(np.abs(a) > ffn_threshold, a, 0.0)
+        f = a * m.linear(h, b + "ffn_up")
         x = x + m.linear(f, b + "ffn_down")
     h = rmsnorm(x, m.w("output_norm.weight"), m.eps)
     return h @ m.w(m.out_name).T
@@ -162,6 +165,8 @@ def main():
     ap.add_argument("--tokens", required=True, help='prompt token ids, e.g. "504,3575,282"')
     ap.add_argument("--greedy", type=int, default=0, help="append N greedy (argmax) tokens")
     ap.add_argument("--layers", type=int, default=None, help="run only the first K blocks")
+    ap.add_argument("--ffn-threshold", type=float, default=None,
+                    help="zero FFN activations with |act(gate)| <= this (thresholded sparsity)")
     ap.add_argument("--out", required=True)
     ap.add_argument("--quiet", action="store_true")
     args = ap.parse_args()
@@ -178,7 +183,7 @@ def main():
 
     kv = [[np.zeros((0, m.n_head_kv, m.head_dim)), np.zeros((0, m.n_head_kv, m.head_dim))]
           for _ in range(n_layers)]
-    logits = [forward(m, tokens, 0, kv, n_layers)]
+    logits = [forward(m, tokens, 0, kv, n_layers, args.ffn_threshold)]
     for step in range(args.greedy):
         last = logits[-1][-1]
         top2 = np.argsort(last)[::-1][:2]
@@ -186,7 +191,7 @@ def main():
         if not args.quiet:
             print(f"step {step:3d}: token {nxt:6d} {token_text(m, nxt)!r:20} "
                   f"margin {last[top2[0]] - last[top2[1]]:.5f} (runner-up {int(top2[1])})")
-        logits.append(forward(m, [nxt], len(tokens), kv, n_layers))
+        logits.append(forward(m, [nxt], len(tokens), kv, n_layers, args.ffn_threshold))
         tokens.append(nxt)
     logits = np.concatenate(logits).astype("<f4")
     assert logits.shape == (len(tokens), n_vocab)
