@@ -280,6 +280,16 @@ uint64_t ActorRuntime::fixed_bytes_per_token() const {
   return f.attention + f.lm_head;
 }
 
+uint64_t ActorRuntime::predictor_bytes_per_token() const {
+  const Impl& m = *impl_;
+  const ModelConfig& c = config();
+  if (m.predictor_mode == "trained") return m.predictors->bytes();
+  if (m.predictor_mode == "all" || (m.predictor_mode == "oracle" && c.activation != Activation::ReLU)) return 0;
+  uint64_t gate = 0;
+  for (const LayerWeights& L : m.weights->layers()) gate += (c.gated_ffn ? L.gate : L.up).bytes();
+  return gate;
+}
+
 double ActorRuntime::ffn_bytes_per_neuron() const {
   const Impl& m = *impl_;
   const ModelConfig& c = config();

@@ -9,6 +9,7 @@
 #include <random>
 #include <vector>
 
+#include "actors/actor_runtime.h"
 #include "engine/dense_engine.h"
 #include "kernels/memory_bandwidth.h"
 #include "tools/commands.h"
@@ -40,7 +41,21 @@ double seconds_since(std::chrono::steady_clock::time_point t0) {
 
 struct Speeds {
   std::vector<double> pp, tg;
+  protocol::PredictorStats decode;  // the actor runtime's predictor, over the decode runs
+  int64_t decoded = 0;
 };
+
+void add(protocol::PredictorStats& a, const protocol::PredictorStats& b) {
+  a.token_layers += b.token_layers;
+  a.predicted += b.predicted;
+  a.batch_union += b.batch_union;
+  a.neurons += b.neurons;
+  a.truth_checked += b.truth_checked;
+  a.truly_active += b.truly_active;
+  a.hits += b.hits;
+  a.predict_ns += b.predict_ns;
+  a.predictor_bytes = b.predictor_bytes;
+}
 
 // Prompt (from an empty cache) and greedy decode runs, interleaved repeat by repeat.
 void run_once(Evaluator& ev, const std::vector<int32_t>& prompt, int n_gen, Speeds& out) {
@@ -52,6 +67,8 @@ void run_once(Evaluator& ev, const std::vector<int32_t>& prompt, int n_gen, Spee
   }
   if (n_gen > 0) {
     ev.rewind(0);
+    auto* actors = dynamic_cast<ActorRuntime*>(&ev);
+    if (actors) actors->predictor_stats(true);
     int32_t tok = prompt.empty() ? 0 : prompt[0];
     const auto t0 = std::chrono::steady_clock::now();
     for (int i = 0; i < n_gen; ++i) {
@@ -60,7 +77,25 @@ void run_once(Evaluator& ev, const std::vector<int32_t>& prompt, int n_gen, Spee
       tok = static_cast<int32_t>(std::max_element(l.begin(), l.end()) - l.begin());
     }
     out.tg.push_back(n_gen / seconds_since(t0));
+    if (actors) add(out.decode, actors->predictor_stats(false));
+    out.decoded += n_gen;
   }
+}
+
+// Weight bytes one decoded token reads in the actor runtime: attention and lm_head,
+// the FFN neurons it computed (bundle records when sparse), and the predictor.
+struct DecodeBytes {
+  double fixed = 0, ffn = 0, predictor = 0;
+  double total() const { return fixed + ffn + predictor; }
+};
+
+DecodeBytes decode_bytes(const ActorRuntime& rt, const Speeds& s) {
+  DecodeBytes b;
+  b.fixed = static_cast<double>(rt.fixed_bytes_per_token());
+  const double neurons_per_token = s.decoded ? static_cast<double>(s.decode.batch_union) / static_cast<double>(s.decoded) : 0;
+  b.ffn = neurons_per_token * rt.ffn_bytes_per_neuron();
+  b.predictor = static_cast<double>(rt.predictor_bytes_per_token());
+  return b;
 }
 
 void print_speeds(const char* label, const Speeds& s, const BenchOptions& o, double bytes, double peak) {
@@ -69,7 +104,19 @@ void print_speeds(const char* label, const Speeds& s, const BenchOptions& o, dou
   const double t = median(s.tg);
   std::printf("%-7s decode tg%-4d %8.1f tokens/s (median of %d; min %.1f, max %.1f)\n", label, o.n_gen, t, o.repeats,
               *std::min_element(s.tg.begin(), s.tg.end()), *std::max_element(s.tg.begin(), s.tg.end()));
-  std::printf("%-7s achieved bw  %.1f GB/s = %.0f%% of measured read bandwidth\n", label, t * bytes / 1e9, 100.0 * t * bytes / peak);
+  std::printf("%-7s achieved bw  %.1f GB/s = %.0f%% of measured read bandwidth (%.1f MB read per token)\n", label, t * bytes / 1e9,
+              100.0 * t * bytes / peak, bytes / 1e6);
+}
+
+void print_sparsity(const char* label, const ActorRuntime& rt, const Speeds& s, const DecodeBytes& b, double dense_bytes) {
+  const auto& st = s.decode;
+  std::printf("%-7s FFN computed %.1f%% of neurons per token (predictor %s", label, 100.0 * st.fraction_computed(), rt.predictor_mode().c_str());
+  if (st.truth_checked) std::printf(", recall %.4f", st.recall());
+  std::printf(")\n");
+  std::printf("%-7s bytes/token  %.1f MB = attention+head %.1f + FFN %.1f + predictor %.1f (dense %.1f MB: ceiling %.2fx)\n", label,
+              b.total() / 1e6, b.fixed / 1e6, b.ffn / 1e6, b.predictor / 1e6, dense_bytes / 1e6, dense_bytes / b.total());
+  if (s.decoded)
+    std::printf("%-7s predictor    %.1f us per token (all layers)\n", label, static_cast<double>(st.predict_ns) / 1e3 / static_cast<double>(s.decoded));
 }
 
 void bench(const BenchOptions& o) {
@@ -82,7 +129,7 @@ void bench(const BenchOptions& o) {
   const std::string which = o.runtime.runtime.empty() ? o.which : o.runtime.runtime;
   std::vector<std::pair<std::string, std::unique_ptr<Evaluator>>> runtimes;
   if (which != "actors") runtimes.emplace_back("dense", o.runtime.make(weights, mo, "dense"));
-  if (which != "dense") runtimes.emplace_back("actors", o.runtime.make(weights, mo, "actors"));
+  if (which != "dense") runtimes.emplace_back(o.runtime.load().sparse ? "sparse" : "actors", o.runtime.make(weights, mo, "actors"));
 
   std::mt19937 rng(1234);
   std::uniform_int_distribution<int32_t> any_token(0, c.n_vocab - 1);
@@ -92,7 +139,8 @@ void bench(const BenchOptions& o) {
   std::vector<Speeds> speeds(runtimes.size());
   for (auto& [name, ev] : runtimes) {  // warm-up: fault in the weights, settle the caches
     ev->rewind(0);
-    ev->eval(std::span<const int32_t>(prompt.data(), std::min<size_t>(prompt.size(), 8)), false);
+    const std::vector<int32_t> warm = prompt.empty() ? std::vector<int32_t>{0} : prompt;
+    ev->eval(std::span<const int32_t>(warm.data(), std::min<size_t>(warm.size(), 8)), false);
   }
   for (int r = 0; r < o.repeats; ++r)  // interleaved, so drift on a shared machine hits both alike
     for (size_t i = 0; i < runtimes.size(); ++i) run_once(*runtimes[i].second, prompt, o.n_gen, speeds[i]);
@@ -106,10 +154,25 @@ void bench(const BenchOptions& o) {
   std::printf("read bw      %.1f GB/s (%d threads, %zu MiB array, best of 5)\n", bw.bytes_per_second / 1e9, threads, o.bandwidth_mib);
   std::printf("weights/tok  %.1f MB read per decoded token\n", bytes / 1e6);
   std::printf("roofline     %.1f tokens/s (read bw / bytes per token)\n", bw.bytes_per_second / bytes);
-  for (size_t i = 0; i < runtimes.size(); ++i) print_speeds(runtimes[i].first.c_str(), speeds[i], o, bytes, bw.bytes_per_second);
+  bool sparse = false;
+  for (size_t i = 0; i < runtimes.size(); ++i) {
+    const auto* rt = dynamic_cast<const ActorRuntime*>(runtimes[i].second.get());
+    const char* label = runtimes[i].first.c_str();
+    if (rt && rt->sparse() && !speeds[i].tg.empty()) {
+      sparse = true;
+      const DecodeBytes b = decode_bytes(*rt, speeds[i]);
+      print_speeds(label, speeds[i], o, b.total(), bw.bytes_per_second);
+      print_sparsity(label, *rt, speeds[i], b, bytes);
+    } else {
+      print_speeds(label, speeds[i], o, bytes, bw.bytes_per_second);
+    }
+  }
   if (runtimes.size() == 2 && !speeds[0].tg.empty()) {
     const double ratio = median(speeds[1].tg) / median(speeds[0].tg);
-    std::printf("actors/dense decode %.3f (messaging and scheduling overhead %.1f%% of token time)\n", ratio, 100.0 * (1.0 / ratio - 1.0));
+    if (sparse)
+      std::printf("sparse/dense decode %.3f\n", ratio);
+    else
+      std::printf("actors/dense decode %.3f (messaging and scheduling overhead %.1f%% of token time)\n", ratio, 100.0 * (1.0 / ratio - 1.0));
   }
   for (auto& [name, ev] : runtimes) finish_trace(*ev, o.runtime.load().trace);
 }

@@ -11,6 +11,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "actors/actor_runtime.h"
 #include "engine/dense_engine.h"
 #include "engine/perplexity.h"
 #include "model/tokenizer.h"
@@ -27,6 +28,7 @@ struct PerplexityOptions {
   RuntimeChoice runtime;
   std::string text_path;
   int chunks = -1;  // -1: all
+  bool vs_dense = false;  // also evaluate the dense engine and report the difference
 };
 
 void run_perplexity(const PerplexityOptions& o) {
@@ -49,7 +51,8 @@ void run_perplexity(const PerplexityOptions& o) {
   const size_t n_chunks = o.chunks > 0 ? std::min(n_avail, static_cast<size_t>(o.chunks)) : n_avail;
 
   auto evaluator = o.runtime.make(weights, o.model);
-  const char* runtime = dynamic_cast<DenseEngine*>(evaluator.get()) ? "dense" : "actors";
+  auto* actors = dynamic_cast<ActorRuntime*>(evaluator.get());
+  const char* runtime = !actors ? "dense" : actors->sparse() ? "sparse actors" : "actors";
   std::fprintf(stderr, "[actinfer] %s: %zu bytes, %zu tokens (tokenized in %.2f s); %zu chunks of %d, %d scored each; %s runtime\n",
                o.text_path.c_str(), text.size(), tokens.size(), tok_s, n_chunks, n_ctx, perplexity_scored_per_chunk(n_ctx), runtime);
 
@@ -61,8 +64,8 @@ void run_perplexity(const PerplexityOptions& o) {
     if (done == total) std::fputc('\n', stderr);
     std::fflush(stderr);
   };
-  const PerplexityResult r = perplexity(*evaluator, std::span<const int32_t>(tokens).first(n_chunks * static_cast<size_t>(n_ctx)), n_ctx,
-                                        tokenizer.add_bos(), tokenizer.bos(), progress);
+  const auto scored_tokens = std::span<const int32_t>(tokens).first(n_chunks * static_cast<size_t>(n_ctx));
+  const PerplexityResult r = perplexity(*evaluator, scored_tokens, n_ctx, tokenizer.add_bos(), tokenizer.bos(), progress);
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   std::fprintf(stderr, "[actinfer] %lld tokens scored in %.1f s (%.1f tokens/s evaluated); mean NLL %.6f\n",
                static_cast<long long>(r.n_scored), secs, static_cast<double>(n_chunks) * (n_ctx - 1) / secs, r.nll_mean);
@@ -73,7 +76,21 @@ void run_perplexity(const PerplexityOptions& o) {
   }
   std::printf("PPL = %.4f (%d chunks of %d tokens, %lld scored, %s runtime, %s)\n", r.ppl, r.n_chunks, n_ctx,
               static_cast<long long>(r.n_scored), runtime, weights->file().path().filename().c_str());
+  if (actors && actors->sparse()) {
+    const auto st = actors->predictor_stats();
+    std::printf("sparse: predictor %s, FFN computed %.2f%% of neurons per token", actors->predictor_mode().c_str(), 100.0 * st.fraction_computed());
+    if (st.truth_checked) std::printf(", recall %.4f (%.2f%% of neurons truly active)", st.recall(),
+                                      100.0 * static_cast<double>(st.truly_active) / static_cast<double>(st.truth_checked * weights->config().d_ff));
+    std::printf("\n");
+  }
   std::fflush(stdout);
+  if (o.vs_dense) {
+    evaluator.reset();  // one runtime's threads at a time
+    DenseEngine dense(weights, o.model.engine_options());
+    std::fprintf(stderr, "[actinfer] the same chunks on the dense engine:\n");
+    const PerplexityResult d = perplexity(dense, scored_tokens, n_ctx, tokenizer.add_bos(), tokenizer.bos(), progress);
+    std::printf("dense PPL = %.4f; %s/dense = %.5f (%+.3f%%)\n", d.ppl, runtime, r.ppl / d.ppl, 100.0 * (r.ppl / d.ppl - 1.0));
+  }
 }
 
 }  // namespace
@@ -86,6 +103,7 @@ void register_perplexity(CLI::App& app) {
   o->runtime.add_to(*cmd, false);
   cmd->add_option("-f,--file", o->text_path, "text file to evaluate (tools/make_eval_text.sh writes the standard one)")->required();
   cmd->add_option("--chunks", o->chunks, "evaluate at most this many chunks (default: all)")->check(CLI::PositiveNumber);
+  cmd->add_flag("--vs-dense", o->vs_dense, "also evaluate the dense engine on the same chunks and report the relative change");
   cmd->callback([o] { run_perplexity(*o); });
 }
 

@@ -17,12 +17,25 @@ void RuntimeChoice::add_to(CLI::App& cmd, bool with_trace) {
   cmd.add_option("--set", sets, "override a config key, e.g. --set actinfer.hot-fraction=0.5 (repeatable)");
   if (with_trace) cmd.add_option("--trace", trace, "write a Chrome trace (Perfetto) of the actor runtime to this file");
   cmd.add_flag("-v,--verbose", verbose, "print the deployment and the actor layout");
+  cmd.add_flag("--sparse", sparse, "sparse FFN kernels: compute only the neurons the predictor selects (actinfer.sparse)");
+  cmd.add_option("--predictor", predictor, "auto, oracle, threshold, trained or all (actinfer.predictor)")
+      ->check(CLI::IsMember({"auto", "oracle", "threshold", "trained", "all"}));
+  cmd.add_option("--predictors", predictors, "trained predictor file from `actinfer train-predictor` (actinfer.predictors)");
+  cmd.add_option("--profile", profile, "profile file from `actinfer profile`: per-layer thresholds (actinfer.profile)");
+  cmd.add_option("--placement", placement, "placement file from `actinfer plan`: hot neurons per layer (actinfer.placement)");
+  cmd.add_flag("--check-recall", check_recall, "also compute the true active sets to report the predictor's recall (actinfer.check-recall)");
 }
 
 DeploymentConfig RuntimeChoice::load() const {
   DeploymentConfig c = config_path.empty() ? parse_deployment_config("", "built-in defaults", sets)
                                            : load_deployment_config(config_path, sets);
   if (!trace.empty()) c.trace = trace;
+  if (sparse) c.sparse = true;
+  if (!predictor.empty()) c.predictor = predictor;
+  if (!predictors.empty()) c.predictors = predictors;
+  if (!profile.empty()) c.profile = profile;
+  if (!placement.empty()) c.placement = placement;
+  if (check_recall) c.check_recall = true;
   return c;
 }
 

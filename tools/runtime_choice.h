@@ -19,6 +19,10 @@ struct RuntimeChoice {
   std::vector<std::string> sets;  // "key=value" overrides of the config
   std::string trace;        // Chrome trace path (actors only)
   bool verbose = false;
+  // Sparsity shortcuts for the config keys of the same names (they win over the config).
+  bool sparse = false;
+  std::string predictor, predictors, profile, placement;
+  bool check_recall = false;
 
   void add_to(CLI::App& cmd, bool with_trace);
   DeploymentConfig load() const;

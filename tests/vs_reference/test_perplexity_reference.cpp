@@ -80,3 +80,19 @@ TEST_CASE("perplexity = numpy reference: generated ReLU model, F32, dense and ac
     check_against(actors, ref);
   }
 }
+
+TEST_CASE("perplexity = numpy reference: sparse kernels with the oracle predictor (ReLU zeros skipped, exact)") {
+  auto weights = ModelWeights::load(data("tiny_relu_f32.gguf"));
+  const ReferencePerplexity ref = read_reference(data("tiny_relu_f32_ppl.ref"));
+  ActorRuntimeOptions o;
+  o.engine = {1, 64, 8};
+  o.hot_fraction = 0.3;
+  o.teams.assign(2, TeamOptions{0, {}, 1});
+  o.sparse = true;
+  o.predictor = "oracle";
+  ActorRuntime sparse(weights, o);
+  check_against(sparse, ref);
+  const auto stats = sparse.predictor_stats();
+  INFO("fraction of neurons computed " << stats.fraction_computed());
+  CHECK(stats.fraction_computed() < 0.3);  // really sparse: ~10% of the neurons fire
+}
