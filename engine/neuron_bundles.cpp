@@ -5,12 +5,10 @@
 #include <stdexcept>
 #include <string>
 
-#if defined(__linux__)
-#include <sys/mman.h>
-#endif
 
 #include "kernels/dequantize.h"
 #include "kernels/quantize.h"
+#include "topology/node_memory.h"
 
 namespace actinfer {
 namespace {
@@ -57,14 +55,7 @@ size_t NeuronBundles::record_bytes_for(const FfnWeights& f) {
 NeuronBundles::NeuronBundles(const FfnWeights& f) {
   const size_t n = bytes_needed(f) + kAlign;
   owned_.reserve(n);  // large: fresh untouched pages
-#if defined(__linux__)
-  // Ask for transparent huge pages before the buffer is first touched: the kernel reads
-  // scattered records, and 4 KiB pages would cost a TLB miss for about every record.
-  constexpr uintptr_t kHuge = uintptr_t{2} << 20;
-  const auto lo = (reinterpret_cast<uintptr_t>(owned_.data()) + kHuge - 1) / kHuge * kHuge;
-  const auto hi = (reinterpret_cast<uintptr_t>(owned_.data()) + n) / kHuge * kHuge;
-  if (hi > lo) madvise(reinterpret_cast<void*>(lo), hi - lo, MADV_HUGEPAGE);  // a hint: failure is harmless
-#endif
+  topology::advise_huge_pages(owned_.data(), n);  // before the buffer is first touched
   owned_.resize(n);
   const auto addr = reinterpret_cast<uintptr_t>(owned_.data());
   build(f, {}, owned_.data() + (round_up(addr, kAlign) - addr));

@@ -3,6 +3,8 @@
 #include <stdexcept>
 #include <string>
 
+#include "topology/node_memory.h"
+
 namespace actinfer {
 
 size_t NeuronShard::bytes_needed(const ModelWeights& w, const std::vector<std::vector<int32_t>>& neurons) {
@@ -18,6 +20,8 @@ NeuronShard::NeuronShard(const ModelWeights& w, std::vector<std::vector<int32_t>
     throw std::invalid_argument("NeuronShard: " + std::to_string(neurons.size()) + " neuron lists for " + std::to_string(c.n_layers) + " layers");
   bytes_ = bytes_needed(w, neurons);
   if (buffer.empty()) {
+    owned_.reserve(bytes_ + NeuronBundles::kAlign);
+    topology::advise_huge_pages(owned_.data(), bytes_ + NeuronBundles::kAlign);  // before first touch
     owned_.resize(bytes_ + NeuronBundles::kAlign);
     const auto addr = reinterpret_cast<uintptr_t>(owned_.data());
     const size_t skew = (NeuronBundles::kAlign - addr % NeuronBundles::kAlign) % NeuronBundles::kAlign;

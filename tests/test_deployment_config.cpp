@@ -69,7 +69,8 @@ TEST_CASE("deployment config: default.conf describes this 1-node, 2-core machine
   CHECK(c.host_cores.empty());
   CHECK(c.hot_fraction == 1.0);
   CHECK(c.placement.empty());
-  CHECK(c.predictor == "oracle");
+  CHECK(c.predictor == "auto");
+  CHECK_FALSE(c.sparse);
   REQUIRE(c.teams.size() == 1);
   CHECK(c.teams[0].numa_node == 0);
   CHECK(c.teams[0].cores.empty());

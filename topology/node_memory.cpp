@@ -43,6 +43,7 @@ NodeLocalBuffer NodeLocalBuffer::allocate(const Topology& topo, int numa_node, s
     void* p = hwloc_alloc_membind(topo.handle(), bytes, nodeset.get(), HWLOC_MEMBIND_BIND,
                                   HWLOC_MEMBIND_STRICT | HWLOC_MEMBIND_NOCPUBIND | HWLOC_MEMBIND_BYNODESET);
     if (p) {
+      advise_huge_pages(p, bytes);
       b.data_ = static_cast<std::byte*>(p);
       b.size_ = bytes;
       b.bound_ = true;
@@ -57,10 +58,23 @@ NodeLocalBuffer NodeLocalBuffer::allocate(const Topology& topo, int numa_node, s
   if (p == MAP_FAILED)
     throw std::runtime_error("cannot allocate " + size_string(bytes) + " for NUMA node " + std::to_string(numa_node) +
                              ": " + std::strerror(errno) + " (after: " + why + ")");
+  advise_huge_pages(p, bytes);
   b.data_ = static_cast<std::byte*>(p);
   b.size_ = bytes;
   b.warning_ = why + ": using ordinary unbound memory instead";
   return b;
+}
+
+void advise_huge_pages(void* p, size_t bytes) {
+#if defined(MADV_HUGEPAGE)
+  constexpr uintptr_t kHuge = uintptr_t{2} << 20;
+  const auto lo = (reinterpret_cast<uintptr_t>(p) + kHuge - 1) / kHuge * kHuge;
+  const auto hi = (reinterpret_cast<uintptr_t>(p) + bytes) / kHuge * kHuge;
+  if (hi > lo) madvise(reinterpret_cast<void*>(lo), hi - lo, MADV_HUGEPAGE);
+#else
+  (void)p;
+  (void)bytes;
+#endif
 }
 
 NodeLocalBuffer& NodeLocalBuffer::operator=(NodeLocalBuffer&& other) noexcept {

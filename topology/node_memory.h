@@ -44,4 +44,10 @@ class NodeLocalBuffer {
   std::string warning_;
 };
 
+// Asks the kernel for transparent huge pages over the whole 2 MiB pages inside
+// [p, p + bytes), before they are first touched: sparse kernels read scattered
+// neuron records, and with 4 KiB pages nearly every record costs a TLB miss.
+// A hint: failure (no THP, other OS) is harmless.
+void advise_huge_pages(void* p, size_t bytes);
+
 }  // namespace actinfer::topology
