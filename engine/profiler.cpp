@@ -8,6 +8,7 @@
 #include "engine/dense_engine.h"
 #include "engine/kv_cache.h"
 #include "engine/layer_ops.h"
+#include "engine/rng.h"
 #include "engine/thread_pool.h"
 
 namespace actinfer {
@@ -28,11 +29,11 @@ int chunk_length(const ModelWeights& w, const ProfileOptions& o) { return std::m
 
 int n_chunks_of(size_t n_tokens, int n_ctx) { return static_cast<int>((n_tokens + n_ctx - 1) / static_cast<size_t>(n_ctx)); }
 
-// Runs the model over the tokens chunk by chunk and calls on_act(layer, a[d_ff])
-// for every layer and token.
-template <class OnAct>
-void observe(const ModelWeights& w, std::span<const int32_t> tokens, const ProfileOptions& o, OnAct&& on_act,
-             const std::function<void(int, int)>& progress) {
+}  // namespace
+
+void observe_activations(const ModelWeights& w, std::span<const int32_t> tokens, const ProfileOptions& o, const ActivationObserver& on_act,
+                         const std::function<void(int, int)>& progress) {
+  check_tokens(w, tokens, o);
   const ModelConfig& c = w.config();
   const int n_ctx = chunk_length(w, o);
   const int B_max = std::min(o.max_batch, n_ctx);
@@ -57,7 +58,7 @@ void observe(const ModelWeights& w, std::span<const int32_t> tokens, const Profi
         ffn_norm(w, l, x.data(), xn.data(), B);
         for (int t = 0; t < B; ++t) {
           ffn_gate_activations(pool, ws, w, l, xn.data() + t * d, a.data());
-          on_act(l, static_cast<const float*>(a.data()));
+          on_act(l, static_cast<const float*>(xn.data() + t * d), static_cast<const float*>(a.data()));
         }
         ffn_block(pool, ws, FfnWeights::of_layer(w, l), xn.data(), B, all, {}, x.data(), true);
       }
@@ -66,28 +67,6 @@ void observe(const ModelWeights& w, std::span<const int32_t> tokens, const Profi
   }
 }
 
-// xoshiro256** (seeded by splitmix64).
-struct Rng {
-  uint64_t s[4];
-  explicit Rng(uint64_t seed) {
-    for (auto& v : s) {
-      seed += 0x9e3779b97f4a7c15ull;
-      uint64_t z = seed;
-      z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-      z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-      v = z ^ (z >> 31);
-    }
-  }
-  static uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
-  uint64_t next() {
-    const uint64_t r = rotl(s[1] * 5, 7) * 9, t = s[1] << 17;
-    s[2] ^= s[0]; s[3] ^= s[1]; s[1] ^= s[2]; s[0] ^= s[3]; s[2] ^= t; s[3] = rotl(s[3], 45);
-    return r;
-  }
-  uint64_t below(uint64_t n) { return static_cast<uint64_t>((static_cast<unsigned __int128>(next()) * n) >> 64); }
-};
-
-}  // namespace
 
 double ActivationProfile::layer_sparsity(int layer) const {
   const auto& f = fired.at(static_cast<size_t>(layer));
@@ -127,7 +106,7 @@ std::vector<float> calibrate_thresholds(const ModelWeights& w, std::span<const i
   std::vector<std::vector<float>> res(static_cast<size_t>(c.n_layers));
   std::vector<uint64_t> seen(static_cast<size_t>(c.n_layers), 0);
   Rng rng(o.seed);
-  observe(w, tokens, o, [&](int l, const float* a) {
+  observe_activations(w, tokens, o, [&](int l, const float*, const float* a) {
     auto& r = res[static_cast<size_t>(l)];
     uint64_t& n = seen[static_cast<size_t>(l)];
     for (int i = 0; i < c.d_ff; ++i, ++n) {
@@ -160,7 +139,7 @@ ActivationProfile count_activations(const ModelWeights& w, std::span<const int32
   p.target_sparsity = relu ? 0 : o.target_sparsity;
   p.thresholds = relu ? std::vector<float>(static_cast<size_t>(c.n_layers), 0.0f) : thresholds;
   p.fired.assign(static_cast<size_t>(c.n_layers), std::vector<uint32_t>(static_cast<size_t>(c.d_ff), 0));
-  observe(w, tokens, o, [&](int l, const float* a) {
+  observe_activations(w, tokens, o, [&](int l, const float*, const float* a) {
     uint32_t* f = p.fired[static_cast<size_t>(l)].data();
     if (relu) {
       for (int i = 0; i < c.d_ff; ++i) f[i] += a[i] > 0.0f;

@@ -62,6 +62,14 @@ using ProfileProgress = std::function<void(int pass, int n_passes, int chunk, in
 ActivationProfile profile_activations(const ModelWeights& w, std::span<const int32_t> tokens, const ProfileOptions& o,
                                       const ProfileProgress& progress = {});
 
+// What the profiler and the predictor recorder see: the model run over the tokens
+// chunk by chunk as described above; on_act(layer, xn[d_model], a[d_ff]) for every
+// layer and token (xn: the normalised FFN input; a: the activations). Throws as
+// profile_activations does for bad tokens or options.
+using ActivationObserver = std::function<void(int layer, const float* xn, const float* a)>;
+void observe_activations(const ModelWeights& w, std::span<const int32_t> tokens, const ProfileOptions& o,
+                         const ActivationObserver& on_act, const std::function<void(int chunk, int n_chunks)>& progress = {});
+
 // The building blocks: calibrated thresholds (the target_sparsity-quantile of
 // |a| per layer), and counts with given thresholds (ReLU: a > 0; thresholds
 // ignored), e.g. to measure the sparsity of thresholds on held-out tokens.

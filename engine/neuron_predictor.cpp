@@ -1,0 +1,78 @@
+#include "engine/neuron_predictor.h"
+
+#include <cmath>
+#include <stdexcept>
+#include <string>
+
+#include "kernels/ggml_type.h"
+#include "kernels/q8_0_short_rows.h"
+#include "kernels/vec_dot.h"
+
+namespace actinfer {
+
+size_t predictor_layer_bytes(int d_model, int d_ff, int rank) {
+  return static_cast<size_t>(rank) * static_cast<size_t>(row_bytes(GgmlType::Q8_0, d_model)) +
+         static_cast<size_t>(d_ff) * static_cast<size_t>(row_bytes(GgmlType::Q8_0, rank)) + static_cast<size_t>(d_ff) * sizeof(float);
+}
+
+void PredictorLayer::check() const {
+  auto fail = [](const std::string& m) { throw std::invalid_argument("predictor layer: " + m); };
+  if (d_model < 1 || d_ff < 1) fail("empty shape");
+  if (d_model % 32 != 0) fail("d_model " + std::to_string(d_model) + " is not a multiple of 32 (Q8_0 rows)");
+  if (rank < 32 || rank % 32 != 0) fail("rank " + std::to_string(rank) + " is not a positive multiple of 32");
+  if (fc1.size() != static_cast<size_t>(rank) * static_cast<size_t>(row_bytes(GgmlType::Q8_0, d_model)))
+    fail("fc1 has " + std::to_string(fc1.size()) + " bytes, not [" + std::to_string(rank) + "][" + std::to_string(d_model) + "] Q8_0");
+  if (fc2.size() != static_cast<size_t>(d_ff) * static_cast<size_t>(row_bytes(GgmlType::Q8_0, rank)))
+    fail("fc2 has " + std::to_string(fc2.size()) + " bytes, not [" + std::to_string(d_ff) + "][" + std::to_string(rank) + "] Q8_0");
+  if (bias.size() != static_cast<size_t>(d_ff)) fail("bias has " + std::to_string(bias.size()) + " values, not " + std::to_string(d_ff));
+  for (float b : bias)
+    if (!std::isfinite(b)) fail("bias holds a non-finite value");
+}
+
+void PredictorLayer::logits(const float* xn, float* out, PredictorScratch& s) const {
+  const auto act_bytes = [](int64_t n) { return static_cast<size_t>(row_bytes(GgmlType::Q8_0, n)); };
+  // Grows once; resize never shrinks capacity, so later calls do not allocate.
+  if (s.xq.size() < act_bytes(d_model)) s.xq.resize(act_bytes(d_model));
+  if (s.hidden.size() < static_cast<size_t>(rank)) s.hidden.resize(static_cast<size_t>(rank));
+  if (s.hq.size() < act_bytes(rank)) s.hq.resize(act_bytes(rank));
+  quantize_activation(GgmlType::Q8_0, xn, s.xq.data(), d_model);
+  vec_dot_rows(GgmlType::Q8_0, d_model, fc1.data(), act_bytes(d_model), rank, s.xq.data(), s.hidden.data());
+  for (int j = 0; j < rank; ++j) s.hidden[static_cast<size_t>(j)] = std::max(s.hidden[static_cast<size_t>(j)], 0.0f);
+  quantize_activation(GgmlType::Q8_0, s.hidden.data(), s.hq.data(), rank);
+  vec_dot_q8_0_short_rows(rank, fc2.data(), act_bytes(rank), d_ff, s.hq.data(), out);
+  for (int i = 0; i < d_ff; ++i) out[i] += bias[static_cast<size_t>(i)];
+}
+
+NeuronPredictors::NeuronPredictors(const ModelConfig& model, std::vector<PredictorLayer> layers, std::vector<PredictorLayerInfo> info,
+                                   double target_recall)
+    : d_model_(model.d_model), d_ff_(model.d_ff), activation_(model.activation), target_recall_(target_recall),
+      layers_(std::move(layers)), info_(std::move(info)) {
+  if (static_cast<int>(layers_.size()) != model.n_layers)
+    throw std::invalid_argument("predictors: " + std::to_string(layers_.size()) + " layers for a model of " + std::to_string(model.n_layers));
+  if (info_.size() != layers_.size()) throw std::invalid_argument("predictors: one info entry per layer is needed");
+  for (size_t l = 0; l < layers_.size(); ++l) {
+    const PredictorLayer& p = layers_[l];
+    if (p.d_model != d_model_ || p.d_ff != d_ff_)
+      throw std::invalid_argument("predictor layer " + std::to_string(l) + " is " + std::to_string(p.d_model) + " -> " +
+                                  std::to_string(p.d_ff) + ", the model " + std::to_string(d_model_) + " -> " + std::to_string(d_ff_));
+    p.check();
+  }
+}
+
+size_t NeuronPredictors::bytes() const {
+  size_t n = 0;
+  for (const auto& l : layers_) n += l.bytes();
+  return n;
+}
+
+void NeuronPredictors::predict(int layer, const float* xn, std::vector<int32_t>& active, PredictorScratch& s) const {
+  const PredictorLayer& p = layers_.at(static_cast<size_t>(layer));
+  if (s.logits.size() < static_cast<size_t>(p.d_ff)) s.logits.resize(static_cast<size_t>(p.d_ff));
+  p.logits(xn, s.logits.data(), s);
+  active.clear();
+  const float* z = s.logits.data();
+  for (int i = 0; i < p.d_ff; ++i)
+    if (z[i] >= 0.0f) active.push_back(i);
+}
+
+}  // namespace actinfer
