@@ -16,6 +16,7 @@
 #include "model/tokenizer.h"
 #include "tools/commands.h"
 #include "tools/model_options.h"
+#include "tools/progress_bar.h"
 #include "tools/text_input.h"
 
 namespace actinfer::tools {
@@ -59,15 +60,10 @@ void run_profile(const ProfileCliOptions& o) {
                relu ? "fires when > 0 (one pass)" : sparsity_note);
 
   const auto t0 = std::chrono::steady_clock::now();
+  ProgressBar bar;
   auto progress = [&](int pass, int n_passes, int done, int total) {
-    const double el = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    const int steps_done = (pass - 1) * total + done, steps = n_passes * total;
-    const int width = 30, filled = width * steps_done / steps;
-    std::fprintf(stderr, "\r[actinfer] [%s%s] pass %d/%d chunk %d/%d  %s elapsed, ETA %s   ", std::string(filled, '#').c_str(),
-                 std::string(width - filled, '.').c_str(), pass, n_passes, done, total, format_duration(el).c_str(),
-                 format_duration(el / steps_done * (steps - steps_done)).c_str());
-    if (steps_done == steps) std::fputc('\n', stderr);
-    std::fflush(stderr);
+    bar.update((pass - 1) * total + done, n_passes * total,
+               "pass " + std::to_string(pass) + "/" + std::to_string(n_passes) + " chunk " + std::to_string(done) + "/" + std::to_string(total));
   };
   const ActivationProfile p = profile_activations(*weights, tokens, po, progress);
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();

@@ -11,4 +11,5 @@ void register_perplexity(CLI::App& app);
 void register_profile(CLI::App& app);
 void register_plan(CLI::App& app);
 void register_bench_sparse(CLI::App& app);
+void register_train_predictor(CLI::App& app);
 }  // namespace actinfer::tools
