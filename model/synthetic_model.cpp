@@ -330,6 +330,7 @@ struct LayerPlan {
   std::vector<float> attn_norm, ffn_norm;
   float sq = 0, sk = 0, sv = 0, so = 0, sg = 0, su = 0, sd = 0;
   std::vector<float> gate_bias;  // per neuron
+  std::vector<float> gate_basis;  // gate_rank > 0: [gate_rank][dim] of N(0, 1), the rows' common directions
 };
 
 struct Plan {
@@ -405,6 +406,11 @@ std::shared_ptr<const Plan> make_plan(const SyntheticModelConfig& cfg) {
       h2 += act_second_moment(plan->act, z * s_g, s_g) * s_u * s_u;
     }
     lp.sd = static_cast<float>(std::sqrt(gamma_ffn / h2));
+    if (cfg.gate_rank > 0) {
+      lp.gate_basis.resize(static_cast<size_t>(cfg.gate_rank) * d);
+      const uint64_t basis_seed = object_seed(cfg.seed, blk + "gate_basis");
+      for (int j = 0; j < cfg.gate_rank; ++j) row_rng(basis_seed, j).normals(lp.gate_basis.data() + static_cast<size_t>(j) * d, d, 1.0f);
+    }
     v += gamma_ffn;
     plan->layers.push_back(std::move(lp));
   }
@@ -440,8 +446,10 @@ struct MatrixSpec {
   int64_t cols = 0, rows = 0;
   float scale = 1;
   uint64_t seed = 0;
-  const std::vector<float>* bias = nullptr;  // Gate
-  float bias_value = 0;                      // Embedding
+  const std::vector<float>* bias = nullptr;   // Gate
+  float bias_value = 0;                       // Embedding
+  const std::vector<float>* basis = nullptr;  // Gate of rank gate_rank: [rank][cols]
+  int basis_rank = 0;
 };
 
 void generate_row(const MatrixSpec& m, int64_t row, float* out) {
@@ -449,7 +457,19 @@ void generate_row(const MatrixSpec& m, int64_t row, float* out) {
     std::fill(out, out + m.cols, 0.0f);
     return;
   }
-  row_rng(m.seed, row).normals(out, m.cols, m.scale);
+  if (m.kind == RowKind::Gate && m.basis_rank > 0) {
+    // Row = (u_row . basis) * scale / sqrt(rank), u_row ~ N(0, 1)^rank: the same element
+    // variance as a full-rank row, but every row in the span of the basis.
+    std::vector<float> u(static_cast<size_t>(m.basis_rank));
+    row_rng(m.seed, row).normals(u.data(), m.basis_rank, m.scale / std::sqrt(static_cast<float>(m.basis_rank)));
+    std::fill(out, out + m.cols, 0.0f);
+    for (int j = 0; j < m.basis_rank; ++j) {
+      const float* b = m.basis->data() + static_cast<size_t>(j) * static_cast<size_t>(m.cols);
+      for (int64_t k = 0; k < m.cols; ++k) out[k] += u[static_cast<size_t>(j)] * b[k];
+    }
+  } else {
+    row_rng(m.seed, row).normals(out, m.cols, m.scale);
+  }
   switch (m.kind) {
     case RowKind::Embedding: out[0] = m.bias_value; break;
     case RowKind::ReadResidual: out[0] = 0.0f; break;
@@ -563,6 +583,7 @@ GgufWriter build(const SyntheticModelConfig& cfg, const std::shared_ptr<Progress
   w.add_u64("actinfer.synthetic.seed", cfg.seed);
   w.add_f32("actinfer.synthetic.sparsity", static_cast<float>(cfg.sparsity));
   w.add_f32("actinfer.synthetic.hot_fraction", static_cast<float>(cfg.hot_fraction));
+  if (cfg.gate_rank > 0) w.add_u32("actinfer.synthetic.gate_rank", static_cast<uint32_t>(cfg.gate_rank));
   w.add_u32("actinfer.synthetic.bias_channel", 0);
   w.add_f32("actinfer.synthetic.bias_value", plan->bias_value);
 
@@ -583,8 +604,8 @@ GgufWriter build(const SyntheticModelConfig& cfg, const std::shared_ptr<Progress
                "{% endif %}");
 
   auto matrix = [&](const std::string& tname, GgmlType type, RowKind kind, int64_t cols, int64_t rows, float scale,
-                    const std::vector<float>* bias = nullptr) {
-    MatrixSpec spec{kind, cols, rows, scale, object_seed(cfg.seed, tname), bias, plan->bias_value};
+                    const std::vector<float>* bias = nullptr, const std::vector<float>* basis = nullptr) {
+    MatrixSpec spec{kind, cols, rows, scale, object_seed(cfg.seed, tname), bias, plan->bias_value, basis, basis ? cfg.gate_rank : 0};
     w.add_tensor_stream(tname, type, {cols, rows}, matrix_writer(plan, spec, type, tracker));
   };
   matrix("token_embd.weight", cfg.tied ? cfg.output_type : cfg.type, RowKind::Embedding, d, cfg.vocab, 1.0f);
@@ -599,7 +620,7 @@ GgufWriter build(const SyntheticModelConfig& cfg, const std::shared_ptr<Progress
     matrix(blk + "attn_v.weight", cfg.type, RowKind::ReadResidual, d, kv, lp.sv);
     matrix(blk + "attn_output.weight", cfg.type, RowKind::WriteResidual, d, d, lp.so);
     w.add_tensor_f32(blk + "ffn_norm.weight", {d}, lp.ffn_norm);
-    matrix(blk + "ffn_gate.weight", cfg.type, RowKind::Gate, d, nff, lp.sg, &lp.gate_bias);
+    matrix(blk + "ffn_gate.weight", cfg.type, RowKind::Gate, d, nff, lp.sg, &lp.gate_bias, cfg.gate_rank > 0 ? &lp.gate_basis : nullptr);
     matrix(blk + "ffn_up.weight", cfg.type, RowKind::ReadResidual, d, nff, lp.su);
     matrix(blk + "ffn_down.weight", cfg.type, RowKind::WriteResidual, nff, d, lp.sd);
   }
@@ -664,6 +685,8 @@ void validate(const SyntheticModelConfig& c) {
          std::string(traits(c.output_type).name) + " block size " + std::to_string(oblock));
   if (!(c.sparsity > 0 && c.sparsity < 1)) fail("--sparsity must be between 0 and 1 (exclusive)");
   if (!(c.hot_fraction > 0 && c.hot_fraction < 1)) fail("--hot-fraction must be between 0 and 1 (exclusive)");
+  if (c.gate_rank < 0 || c.gate_rank >= c.dim)
+    fail("--gate-rank must be in [0, --dim), got " + std::to_string(c.gate_rank));
   parse_act(c.activation);
   if (!(c.rms_eps > 0)) fail("rms epsilon must be positive");
   if (!(c.rope_base > 0)) fail("rope base must be positive");

@@ -17,6 +17,10 @@
 //    attention block adds 0.5/layers and each FFN block 2/layers to the per-dimension
 //    variance of the residual stream (embeddings have variance 1), attention scores have a
 //    spread of about 2, and the logits a standard deviation of about 2.5.
+//  * gate_rank R > 0 makes the token part of every ffn_gate row a random combination of
+//    R shared random directions (same element variance): firing is then a linear rule in
+//    R + 1 directions of xn (the bias channel and the R), which a neuron predictor of rank
+//    >= 2R + 1 can represent exactly (a known truth for predictor training).
 //  * Norm weights are random in [0.9, 1.1] (1 at dimension 0 of the block norms).
 // The tensors are generated and quantized row by row while the file is written: memory use
 // does not grow with the model.
@@ -48,6 +52,7 @@ struct SyntheticModelConfig {
   double hot_fraction = 0.05;            // fraction of neurons that fire for >= half the tokens
   double sparsity = 0.9;                 // mean fraction of inactive FFN neurons per token
   uint64_t seed = 1;
+  int gate_rank = 0;  // 0: full-rank random gate rows; R: rows in a shared R-dimensional span
   bool tied = false;  // no output tensor: the output head is token_embd
   float rms_eps = 1e-5f;
   float rope_base = 10000.0f;

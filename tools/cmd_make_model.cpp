@@ -85,6 +85,8 @@ void register_make_model(CLI::App& app) {
   sub->add_option("--sparsity", c.sparsity, "Mean fraction of FFN neurons inactive per token")
       ->check(CLI::Range(0.0, 1.0))
       ->capture_default_str();
+  sub->add_option("--gate-rank", c.gate_rank, "Make ffn_gate's token part of rank R (0: full rank): a known truth for predictors")
+      ->capture_default_str();
   sub->add_option("--seed", c.seed, "Random seed (same seed, same bytes)")->capture_default_str();
   sub->add_option("--rope-base", c.rope_base, "llama.rope.freq_base")->capture_default_str();
   sub->add_option("--rms-eps", c.rms_eps, "llama.attention.layer_norm_rms_epsilon")->capture_default_str();

@@ -44,6 +44,7 @@ struct TrainPredictorCliOptions {
   long long tokens = 8192;
   double sparsity = 0.5;
   double recall = 0.95;
+  float learning_rate = PredictorTrainOptions{}.learning_rate;
   uint64_t seed = 1;
 };
 
@@ -189,6 +190,7 @@ void run_train_predictor(const TrainPredictorCliOptions& o) {
       PredictorTrainOptions to;
       to.rank = ranks[static_cast<size_t>(l)];
       to.epochs = o.epochs;
+      to.learning_rate = o.learning_rate;
       to.target_recall = o.recall;
       to.seed = o.seed + 0x9E3779B97F4A7C15ull * static_cast<uint64_t>(l + 1);
       TrainedPredictor tp = train_predictor(pool, rec.layers[static_cast<size_t>(l)], to, [&](int e, int ne, int64_t s, int64_t ns) {
@@ -230,10 +232,10 @@ void run_train_predictor(const TrainPredictorCliOptions& o) {
     max_rank = std::max(max_rank, predictors.rank(l));
   }
   const double L = c.n_layers;
-  std::printf("predictors: %d layers, rank %d..%d, %.2f MiB (%.1f KiB per layer), held-out recall %.4f (min %.4f), precision %.4f, "
+  std::printf("predictors: %d layers, %s, rank %d..%d, %.2f MiB (%.1f KiB per layer), held-out recall %.4f (min %.4f), precision %.4f, "
               "active fraction %.4f predicted vs %.4f true; recording %.1f s, training %.1f s; predict %.1f us/token (all layers, 1 thread); "
               "wrote %s\n",
-              c.n_layers, min_rank, max_rank, static_cast<double>(predictors.bytes()) / (1 << 20),
+              c.n_layers, std::string(activation_name(c.activation)).c_str(), min_rank, max_rank, static_cast<double>(predictors.bytes()) / (1 << 20),
               static_cast<double>(predictors.bytes()) / 1024 / L, sum_recall / L, min_recall, sum_precision / L, sum_pred / L, sum_true / L,
               rec_secs, train_secs, predict_us, o.out_path.c_str());
   std::fflush(stdout);
@@ -261,6 +263,7 @@ void register_train_predictor(CLI::App& app) {
   profile->excludes(sparsity);
   cmd->add_option("--recall", o->recall, "target recall: the thresholds keep this fraction of the firings of the calibration tokens")
       ->capture_default_str();
+  cmd->add_option("--lr", o->learning_rate, "Adam learning rate (cosine decay to 5% of it)")->check(CLI::PositiveNumber)->capture_default_str();
   cmd->add_option("--seed", o->seed, "training seed (same seed, same predictors)")->capture_default_str();
   cmd->callback([o] { run_train_predictor(*o); });
 }
