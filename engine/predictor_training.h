@@ -33,7 +33,7 @@ struct PredictorTrainOptions {
   int rank = 64;                      // a positive multiple of 32
   int epochs = 8;
   int batch = 256;                    // tokens per Adam step
-  float learning_rate = 3e-3f;        // Adam's, at the start of the cosine decay
+  float learning_rate = 1e-2f;        // Adam's, at the start of the cosine decay
   double positive_weight = 0;         // 0: sqrt(inactive / active) of the training tokens, in [1, 10]
   double target_recall = 0.95;        // on the calibration tokens
   double calibration_fraction = 0.1;  // tokens after the training part
