@@ -4,6 +4,7 @@
 #include <memory>
 #include <string>
 
+#include "actors/actor_runtime.h"
 #include "engine/dense_engine.h"
 #include "engine/generator.h"
 #include "engine/sampler.h"
@@ -81,6 +82,14 @@ void run(const RunOptions& o) {
                weights->config().name.c_str(), dynamic_cast<DenseEngine*>(&engine) ? "dense" : "actor", st.stop_reason.c_str(), st.n_prompt,
                st.prompt_seconds, st.prompt_tokens_per_second(), st.n_generated, st.n_decoded, st.decode_seconds,
                st.decode_tokens_per_second());
+  if (auto* rt = dynamic_cast<ActorRuntime*>(&engine); rt && rt->sparse()) {
+    const auto ps = rt->predictor_stats();
+    std::fprintf(stderr, "[actinfer] sparse FFN: predictor %s, %.2f%% of neurons computed per token, %.1f us predicting per token",
+                 rt->predictor_mode().c_str(), 100.0 * ps.fraction_computed(),
+                 ps.token_layers ? static_cast<double>(ps.predict_ns) / 1e3 * rt->config().n_layers / static_cast<double>(ps.token_layers) : 0.0);
+    if (ps.truth_checked) std::fprintf(stderr, ", recall %.4f", ps.recall());
+    std::fputc('\n', stderr);
+  }
 }
 
 }  // namespace
