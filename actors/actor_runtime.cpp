@@ -285,9 +285,11 @@ uint64_t ActorRuntime::predictor_bytes_per_token() const {
   const ModelConfig& c = config();
   if (m.predictor_mode == "trained") return m.predictors->bytes();
   if (m.predictor_mode == "all" || (m.predictor_mode == "oracle" && c.activation != Activation::ReLU)) return 0;
-  uint64_t gate = 0;
-  for (const LayerWeights& L : m.weights->layers()) gate += (c.gated_ffn ? L.gate : L.up).bytes();
-  return gate;
+  // ffn_neuron_activity: the gate (ReLU), gate and up (others).
+  uint64_t bytes = 0;
+  for (const LayerWeights& L : m.weights->layers())
+    bytes += c.gated_ffn ? L.gate.bytes() + (c.activation == Activation::ReLU ? 0 : L.up.bytes()) : L.up.bytes();
+  return bytes;
 }
 
 double ActorRuntime::ffn_bytes_per_neuron() const {

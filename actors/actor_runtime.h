@@ -41,8 +41,8 @@ class ActorRuntime final : public Evaluator {
   // records when sparse, rows and columns when dense), plus the predictor's bytes.
   uint64_t fixed_bytes_per_token() const;
   double ffn_bytes_per_neuron() const;  // averaged over layers
-  // What the predictor reads per token: trained: its weights; oracle (ReLU) and
-  // threshold: the whole gate projection; all: nothing.
+  // What the predictor reads per token: trained: its weights; oracle (ReLU): the
+  // gate projection; threshold: gate and up (non-ReLU); all: nothing.
   uint64_t predictor_bytes_per_token() const;
 
  private:

@@ -33,7 +33,8 @@ using Self = caf::stateful_actor<PredictorState>;
 
 bool relu(const PredictorArgs& a) { return a.weights->config().activation == actinfer::Activation::ReLU; }
 
-// Neurons of one token's activations a[n] that fire: ReLU a > 0, else |a| > threshold.
+// Neurons of one token's activity a[n] (ffn_neuron_activity) that fire: ReLU a > 0,
+// else |a| > threshold.
 void firing(const float* a, int n, bool is_relu, float threshold, std::vector<int32_t>& out) {
   out.clear();
   for (int i = 0; i < n; ++i)
@@ -58,7 +59,7 @@ void predict(PredictorState& s, const FfnInput& in, ActiveSet& active) {
   const bool truth_needed = (a.mode == "oracle" && exact_zeros) || a.mode == "threshold" || (a.mode == "trained" && a.check_truth);
   if (truth_needed) {
     s.act.resize(static_cast<size_t>(B) * n);
-    ffn_gate_activations(*s.pool, *s.ws, *a.weights, layer, in.xn->data.data(), B, s.act.data());
+    ffn_neuron_activity(*s.pool, *s.ws, *a.weights, layer, in.xn->data.data(), B, s.act.data());
   }
   const float threshold = a.thresholds.empty() ? 0.0f : a.thresholds[static_cast<size_t>(layer)];
   active.per_token.resize(static_cast<size_t>(B));

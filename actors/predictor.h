@@ -4,11 +4,11 @@
 //   oracle:    the real activations: ReLU neurons with act(gate . xn) > 0 (exact:
 //              a ReLU neuron that does not fire contributes zero); other
 //              activations have no exact zeros, so every neuron.
-//   threshold: |act(gate . xn)| > the layer's threshold (from a profile: CATS/TEAL-
-//              style sparsity of SwiGLU models; ReLU thresholds are 0 = oracle).
+//   threshold: |act(gate . xn) * (up . xn)| > the layer's threshold (from a profile:
+//              magnitude sparsity of SwiGLU models; ReLU: act(gate . xn) > 0 = oracle).
 //   trained:   the per-layer low-rank MLP predictors (engine/neuron_predictor.h).
 // With sparse kernels each token gets its own list; otherwise the batch's union.
-// oracle and threshold compute the whole gate projection; trained predictors read
+// oracle computes the whole gate projection, threshold gate and up; trained predictors read
 // only their own small weights. check_truth also computes the true set next to a
 // trained prediction, to measure recall (PredictorStats).
 #pragma once

@@ -231,6 +231,26 @@ void ffn_gate_activations(ThreadPool& pool, Workspace& ws, const ModelWeights& w
   });
 }
 
+void ffn_neuron_activity(ThreadPool& pool, Workspace& ws, const ModelWeights& w, int layer, const float* xn, int B, float* out) {
+  const ModelConfig& c = w.config();
+  if (c.activation == Activation::ReLU || !c.gated_ffn) {
+    ffn_gate_activations(pool, ws, w, layer, xn, B, out);
+    return;
+  }
+  const LayerWeights& L = w.layers()[static_cast<size_t>(layer)];
+  ws.new_input();
+  const QuantizedBatch& ag = ws.quantized(pool, L.gate.type, xn, c.d_model, B);
+  const QuantizedBatch& au = ws.quantized(pool, L.up.type, xn, c.d_model, B);
+  float* u = ws.hb2.data();  // [B][d_ff] scratch
+  pool.run([&](int ti, int nt) {
+    auto [r0, r1] = ThreadPool::split(c.d_ff, ti, nt, kRowAlign);
+    matmul_rows(L.gate, ag, out, c.d_ff, r0, r1);
+    matmul_rows(L.up, au, u, c.d_ff, r0, r1);
+    for (int t = 0; t < B; ++t)
+      for (int64_t i = r0; i < r1; ++i) out[t * c.d_ff + i] = activate(c.activation, out[t * c.d_ff + i]) * u[t * c.d_ff + i];
+  });
+}
+
 void output_head(ThreadPool& pool, Workspace& ws, const ModelWeights& w, const float* x, int B, float* logits) {
   const ModelConfig& c = w.config();
   const int64_t d = c.d_model;

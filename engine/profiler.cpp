@@ -57,7 +57,7 @@ void observe_activations(const ModelWeights& w, std::span<const int32_t> tokens,
         attention_block(pool, ws, w, cache, l, static_cast<int>(off), B, x.data());
         ffn_norm(w, l, x.data(), xn.data(), B);
         for (int t = 0; t < B; ++t) {
-          ffn_gate_activations(pool, ws, w, l, xn.data() + t * d, a.data());
+          ffn_neuron_activity(pool, ws, w, l, xn.data() + t * d, 1, a.data());
           on_act(l, static_cast<const float*>(xn.data() + t * d), static_cast<const float*>(a.data()));
         }
         ffn_block(pool, ws, FfnWeights::of_layer(w, l), xn.data(), B, all, {}, x.data(), true);

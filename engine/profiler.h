@@ -4,8 +4,9 @@
 // The tokens are cut into chunks of n_ctx (the last, shorter remainder is a
 // chunk too), each evaluated from an empty cache, its first token replaced by
 // BOS where the model adds BOS (as engine/perplexity.h does). For every layer
-// and token the FFN activation a_i = act(gate_i . xn) of every neuron is
-// observed (ffn_gate_activations, activations quantized as the runtime does).
+// and token the activity a_i of every neuron is observed (ffn_neuron_activity,
+// activations quantized as the runtime does): ReLU models act(gate_i . xn);
+// others the neuron's output act(gate_i . xn) * (up_i . xn).
 // A neuron fires for a token when
 //   - ReLU models: a_i > 0 (the exact zeros of the sparse runtime);
 //   - other activations: |a_i| > the layer's threshold, calibrated so that a

@@ -134,10 +134,9 @@ def forward(m, tokens, start, kv, n_layers, ffn_threshold=None):
             out[:, hq, :] = p @ V[:, hk, :]
         x = x + m.linear(out.reshape(T, m.n_head * hd), b + "attn_output")
         h = rmsnorm(x, m.w(b + "ffn_norm.weight"), m.eps)
-        a = ACTIVATIONS[m.act](m.linear(h, b + "ffn_gate"))
-        if ffn_threshold is not None:  # CATS/TEAL-style sparsity: small activations are dropped
-            a = np.where(np.abs(a) > ffn_threshold, a, 0.0)
-        f = a * m.linear(h, b + "ffn_up")
+        f = ACTIVATIONS[m.act](m.linear(h, b + "ffn_gate")) * m.linear(h, b + "ffn_up")
+        if ffn_threshold is not None:  # magnitude sparsity: neurons with small outputs are dropped
+            f = np.where(np.abs(f) > ffn_threshold, f, 0.0)
         x = x + m.linear(f, b + "ffn_down")
     h = rmsnorm(x, m.w("output_norm.weight"), m.eps)
     return h @ m.w(m.out_name).T
@@ -166,7 +165,7 @@ def main():
     ap.add_argument("--greedy", type=int, default=0, help="append N greedy (argmax) tokens")
     ap.add_argument("--layers", type=int, default=None, help="run only the first K blocks")
     ap.add_argument("--ffn-threshold", type=float, default=None,
-                    help="zero FFN activations with |act(gate)| <= this (thresholded sparsity)")
+                    help="zero FFN neuron outputs with |act(gate) * up| <= this (thresholded sparsity)")
     ap.add_argument("--out", required=True)
     ap.add_argument("--quiet", action="store_true")
     args = ap.parse_args()
