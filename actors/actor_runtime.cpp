@@ -150,6 +150,7 @@ ActorRuntime::ActorRuntime(std::shared_ptr<const ModelWeights> weights, ActorRun
   pa.thresholds = m.thresholds;
   pa.predictors = m.predictors;
   pa.check_truth = m.options.check_recall;
+  pa.threads = m.options.predictor_threads > 0 ? m.options.predictor_threads : default_thread_count(m.options.engine.n_threads);
   pa.max_batch = m.options.engine.max_batch;
   pa.n_ctx = m.n_ctx;
   pa.exact_activations = m.options.engine.exact_activations;

@@ -468,6 +468,7 @@ const std::vector<Field>& actinfer_fields() {
       {"profile", [](State& s, TeamState*, const Item& v) { s.cfg.profile = get_string(v, false); }},
       {"predictors", [](State& s, TeamState*, const Item& v) { s.cfg.predictors = get_string(v, false); }},
       {"check-recall", [](State& s, TeamState*, const Item& v) { s.cfg.check_recall = get_bool(v); }},
+      {"predictor-threads", [](State& s, TeamState*, const Item& v) { s.cfg.predictor_threads = get_int(v, 0, 4096); }},
       {"batch", [](State& s, TeamState*, const Item& v) { s.cfg.batch = get_int(v, 1, 65536); }},
       {"ctx", [](State& s, TeamState*, const Item& v) { s.cfg.ctx = get_int(v, 1, 1 << 24); }},
       {"trace", [](State& s, TeamState*, const Item& v) { s.cfg.trace = get_string(v, false); }},

@@ -40,6 +40,7 @@ struct DeploymentConfig {
   std::string profile;              // profile file: per-layer thresholds (threshold predictor)
   std::string predictors;           // trained predictor file (actinfer train-predictor)
   bool check_recall = false;        // also compute the true active sets, to measure recall
+  int predictor_threads = 1;        // the predictor's threads (0 = as many as host-threads)
   std::vector<TeamConfig> teams;    // CPU-worker teams; default: one team on NUMA node 0
   int batch = 64;
   int ctx = 2048;

@@ -18,7 +18,7 @@ using namespace protocol;
 
 struct PredictorState {
   PredictorArgs args;
-  std::unique_ptr<ThreadPool> pool;  // one thread: prediction runs inline
+  std::unique_ptr<ThreadPool> pool;
   std::unique_ptr<Workspace> ws;
   std::vector<float> act;            // [B][d_ff] gate activations
   std::vector<int32_t> truth;        // one token's true set
@@ -70,7 +70,7 @@ void predict(PredictorState& s, const FfnInput& in, ActiveSet& active) {
       list.resize(static_cast<size_t>(n));
       std::iota(list.begin(), list.end(), 0);
     } else if (a.mode == "trained") {
-      a.predictors->predict(layer, in.xn->row(t), list, s.scratch);
+      a.predictors->predict(*s.pool, layer, in.xn->row(t), list, s.scratch);
       if (a.check_truth) {
         firing(at, n, exact_zeros, threshold, s.truth);
         s.stats.truth_checked += 1;
@@ -114,8 +114,8 @@ namespace {
 
 caf::behavior predictor(Self* self, PredictorArgs args) {
         auto& s = self->state;
-        s.pool = std::make_unique<ThreadPool>(1);
-        s.ws = std::make_unique<Workspace>(args.weights->config(), args.max_batch, 1, args.n_ctx, args.exact_activations);
+        s.pool = std::make_unique<ThreadPool>(std::max(1, args.threads));
+        s.ws = std::make_unique<Workspace>(args.weights->config(), args.max_batch, s.pool->size(), args.n_ctx, args.exact_activations);
         s.trace = std::make_shared<trace::TraceBuffer>("predictor", "predictor", args.trace);
         if (args.predictors) s.stats.predictor_bytes = args.predictors->bytes();
         s.args = std::move(args);

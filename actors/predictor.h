@@ -32,6 +32,7 @@ struct PredictorArgs {
   std::vector<float> thresholds;  // per layer (threshold mode, and the truth of non-ReLU models)
   std::shared_ptr<const NeuronPredictors> predictors;  // trained mode
   bool check_truth = false;
+  int threads = 1;               // its own pool (its neighbours are idle while it predicts)
   int max_batch = 64;
   int n_ctx = 0;
   bool exact_activations = false;

@@ -23,6 +23,7 @@ ActorRuntimeOptions runtime_options_from(const DeploymentConfig& c, const Engine
   o.profile = c.profile;
   o.predictors = c.predictors;
   o.check_recall = c.check_recall;
+  o.predictor_threads = c.predictor_threads;
   o.topology = c.topology;
   o.scheduler_policy = c.scheduler_policy;
   o.scheduler_threads = c.scheduler_max_threads;

@@ -30,6 +30,7 @@ struct ActorRuntimeOptions {
   std::string profile;           // profile file: per-layer thresholds
   std::string predictors;        // trained predictor file
   bool check_recall = false;     // trained: also compute the true sets (recall in stats())
+  int predictor_threads = 1;     // the predictor's pool (more threads wake up too slowly: measured slower)
   std::string topology = "real";     // real | synthetic:<hwloc string> | xml:<path>
   std::string scheduler_policy = "sharing";
   int scheduler_threads = 1;

@@ -75,4 +75,33 @@ void NeuronPredictors::predict(int layer, const float* xn, std::vector<int32_t>&
     if (z[i] >= 0.0f) active.push_back(i);
 }
 
+void NeuronPredictors::predict(ThreadPool& pool, int layer, const float* xn, std::vector<int32_t>& active, PredictorScratch& s) const {
+  if (pool.size() == 1) return predict(layer, xn, active, s);
+  const PredictorLayer& p = layers_.at(static_cast<size_t>(layer));
+  const auto act_bytes = [](int64_t n) { return static_cast<size_t>(row_bytes(GgmlType::Q8_0, n)); };
+  if (s.xq.size() < act_bytes(p.d_model)) s.xq.resize(act_bytes(p.d_model));
+  if (s.hidden.size() < static_cast<size_t>(p.rank)) s.hidden.resize(static_cast<size_t>(p.rank));
+  if (s.hq.size() < act_bytes(p.rank)) s.hq.resize(act_bytes(p.rank));
+  if (s.logits.size() < static_cast<size_t>(p.d_ff)) s.logits.resize(static_cast<size_t>(p.d_ff));
+  quantize_activation(GgmlType::Q8_0, xn, s.xq.data(), p.d_model);
+  const size_t fc1_stride = act_bytes(p.d_model), fc2_stride = act_bytes(p.rank);
+  pool.run([&](int ti, int nt) {
+    const auto [r0, r1] = ThreadPool::split(p.rank, ti, nt, 8);
+    if (r1 > r0) vec_dot_rows(GgmlType::Q8_0, p.d_model, p.fc1.data() + static_cast<size_t>(r0) * fc1_stride, fc1_stride, r1 - r0, s.xq.data(),
+                              s.hidden.data() + r0);
+  });
+  for (int j = 0; j < p.rank; ++j) s.hidden[static_cast<size_t>(j)] = std::max(s.hidden[static_cast<size_t>(j)], 0.0f);
+  quantize_activation(GgmlType::Q8_0, s.hidden.data(), s.hq.data(), p.rank);
+  float* z = s.logits.data();
+  pool.run([&](int ti, int nt) {
+    const auto [r0, r1] = ThreadPool::split(p.d_ff, ti, nt, 8);
+    if (r1 <= r0) return;
+    vec_dot_q8_0_short_rows(p.rank, p.fc2.data() + static_cast<size_t>(r0) * fc2_stride, fc2_stride, r1 - r0, s.hq.data(), z + r0);
+    for (int64_t i = r0; i < r1; ++i) z[i] += p.bias[static_cast<size_t>(i)];
+  });
+  active.clear();
+  for (int i = 0; i < p.d_ff; ++i)
+    if (z[i] >= 0.0f) active.push_back(i);
+}
+
 }  // namespace actinfer

@@ -16,6 +16,7 @@
 #include <filesystem>
 #include <vector>
 
+#include "engine/thread_pool.h"
 #include "model/model_config.h"
 
 namespace actinfer {
@@ -79,6 +80,9 @@ class NeuronPredictors {
   // Sorted ascending indices of the neurons of `layer` predicted active for one token's
   // normalised FFN input xn[d_model] (the output of ffn_norm): logit >= 0. Single thread, fast.
   void predict(int layer, const float* xn, std::vector<int32_t>& active, PredictorScratch& scratch) const;
+  // The same on the pool's threads (fc1 and fc2 rows split between them): the same
+  // result, for the runtime's predictor actor, whose neighbours are idle meanwhile.
+  void predict(ThreadPool& pool, int layer, const float* xn, std::vector<int32_t>& active, PredictorScratch& scratch) const;
 
  private:
   int d_model_ = 0, d_ff_ = 0;

@@ -284,3 +284,22 @@ TEST_CASE("NeuronPredictors refuses layers that do not fit the model") {
   CHECK_THROWS_AS(NeuronPredictors(model_config(2, 64, 100, Activation::ReLU), {p.layer(0)}, {PredictorLayerInfo{}}, 0.9),
                   std::invalid_argument);
 }
+
+TEST_CASE("predict on a thread pool gives the single-thread active sets") {
+  const ModelConfig c = model_config(2, 64, 100, Activation::ReLU);
+  const NeuronPredictors p = random_predictors(c, 7);
+  Rng rng(3);
+  for (int threads : {2, 3}) {
+    ThreadPool pool(threads);
+    PredictorScratch s1, s2;
+    for (int trial = 0; trial < 20; ++trial) {
+      std::vector<float> xn(64);
+      for (float& v : xn) v = static_cast<float>(rng.normal());
+      std::vector<int32_t> one, many;
+      p.predict(trial % 2, xn.data(), one, s1);
+      p.predict(pool, trial % 2, xn.data(), many, s2);
+      CHECK(one == many);
+      CHECK(!one.empty());
+    }
+  }
+}
