@@ -31,8 +31,9 @@ DeploymentConfig RuntimeChoice::load() const {
                                            : load_deployment_config(config_path, sets);
   if (!trace.empty()) c.trace = trace;
   if (sparse) c.sparse = true;
-  if (!predictor.empty()) c.predictor = predictor;
   if (!predictors.empty()) c.predictors = predictors;
+  if (!predictor.empty()) c.predictor = predictor;
+  else if (!predictors.empty()) c.predictor = "trained";  // giving a predictor file asks for it
   if (!profile.empty()) c.profile = profile;
   if (!placement.empty()) c.placement = placement;
   if (check_recall) c.check_recall = true;
