@@ -76,28 +76,17 @@ NeuronBundles::NeuronBundles(const FfnWeights& f, std::span<const int32_t> neuro
     if (neurons[k] < 0 || neurons[k] >= f.n_neurons() || (k > 0 && neurons[k] <= neurons[k - 1]))
       throw std::invalid_argument("NeuronBundles: neuron list must be increasing indices of the FFN");
   if (neurons.empty()) {  // an empty subset, not "all": no records
-    check(f);
-    d_ = f.d_model();
-    gated_ = f.gate.rows > 0;
-    activation_ = f.activation;
-    gu_type_ = f.up.type;
-    down_t_type_ = down_t_type_for(f.down.type);
-    gu_row_bytes_ = static_cast<size_t>(row_bytes(gu_type_, d_));
-    down_row_bytes_ = static_cast<size_t>(row_bytes(down_t_type_, d_));
-    record_bytes_ = record_bytes_for(f);
-    base_ = buffer.data();
+    layout(f, buffer.data());
     return;
   }
   build(f, neurons, buffer.data());
 }
 
-void NeuronBundles::build(const FfnWeights& f, std::span<const int32_t> neurons, std::byte* base) {
+void NeuronBundles::layout(const FfnWeights& f, std::byte* base) {
   check(f);
   base_ = base;
   d_ = f.d_model();
-  const int64_t n_all = f.n_neurons();
-  n_ = neurons.empty() ? n_all : static_cast<int64_t>(neurons.size());
-  auto neuron = [&](int64_t i) -> int64_t { return neurons.empty() ? i : neurons[static_cast<size_t>(i)]; };
+  n_ = 0;
   gated_ = f.gate.rows > 0;
   activation_ = f.activation;
   gu_type_ = f.up.type;
@@ -105,6 +94,13 @@ void NeuronBundles::build(const FfnWeights& f, std::span<const int32_t> neurons,
   gu_row_bytes_ = static_cast<size_t>(row_bytes(gu_type_, d_));
   down_row_bytes_ = static_cast<size_t>(row_bytes(down_t_type_, d_));
   record_bytes_ = record_bytes_for(f);
+}
+
+void NeuronBundles::build(const FfnWeights& f, std::span<const int32_t> neurons, std::byte* base) {
+  layout(f, base);
+  const int64_t n_all = f.n_neurons();
+  n_ = neurons.empty() ? n_all : static_cast<int64_t>(neurons.size());
+  auto neuron = [&](int64_t i) -> int64_t { return neurons.empty() ? i : neurons[static_cast<size_t>(i)]; };
   std::memset(base_, 0, bytes());
 
   for (int64_t i = 0; i < n_; ++i) {

@@ -77,6 +77,7 @@ class NeuronBundles {
   const std::byte* down_t(int64_t i) const { return up(i) + gu_row_bytes_; }
 
  private:
+  void layout(const FfnWeights& f, std::byte* base);  // the record layout, no records yet
   void build(const FfnWeights& f, std::span<const int32_t> neurons, std::byte* base);
 
   int64_t d_ = 0, n_ = 0;

@@ -11,45 +11,19 @@
 #include "engine/dense_engine.h"
 #include "model/placement.h"
 #include "model/synthetic_model.h"
+#include "tests/runtime_comparison.h"
 
 using namespace actinfer;
 
 namespace {
 
 std::filesystem::path sparse_model(const std::string& name, GgmlType type) {
-  const auto path = std::filesystem::path(ACTINFER_TEST_DATA_DIR) / ("sparse_rt_" + name + ".gguf");
-  if (!std::filesystem::exists(path)) {
-    std::filesystem::create_directories(path.parent_path());
-    SyntheticModelConfig cfg;
-    cfg.n_layers = 3;
-    cfg.dim = 128;
-    cfg.ffn = 384;
-    cfg.n_heads = 4;
-    cfg.n_kv_heads = 2;
-    cfg.vocab = 300;
-    cfg.type = type;
-    cfg.output_type = type;
-    cfg.seed = 9;
-    write_synthetic_model(cfg, path);
-  }
-  return path;
+  return testing::small_relu_model("sparse_rt_" + name, type, 9);
 }
 
 const std::vector<int32_t> kTokens = {3, 77, 120, 5, 9, 250, 31, 64, 2, 199, 17, 42};
 
-double relative_difference(Evaluator& a, Evaluator& b) {
-  a.eval(kTokens, true);
-  b.eval(kTokens, true);
-  double diff = 0, scale = 0;
-  for (int p = 0; p < static_cast<int>(kTokens.size()); ++p) {
-    const auto x = a.logits(p), y = b.logits(p);
-    for (size_t v = 0; v < x.size(); ++v) {
-      diff = std::max(diff, static_cast<double>(std::abs(x[v] - y[v])));
-      scale = std::max(scale, static_cast<double>(std::abs(y[v])));
-    }
-  }
-  return diff / scale;
-}
+double relative_difference(Evaluator& a, Evaluator& b) { return testing::relative_difference(a, b, kTokens); }
 
 ActorRuntimeOptions sparse_options(double hot, int teams, int batch, const std::string& predictor = "oracle") {
   ActorRuntimeOptions o;
