@@ -35,14 +35,14 @@ struct Units {
   std::vector<int> block_size;  // neurons of unit u of any layer: min(block, d_ff - u * block)
 };
 
-Units make_units(const ModelWeights& w, const ActivationProfile& p, int block, int n_ctx) {
+Units make_units(const ModelWeights& w, const ActivationProfile& p, int block, int n_ctx, bool sparse) {
   const ModelConfig& c = w.config();
   Units u;
   for (int l = 0; l < c.n_layers; ++l) {
     // Bytes per hot neuron of layer l, as device_footprint counts them.
     std::vector<int64_t> one(static_cast<size_t>(c.n_layers), 0);
     one[static_cast<size_t>(l)] = 1;
-    const uint64_t per_neuron = device_footprint(w, one, n_ctx).hot_ffn;
+    const uint64_t per_neuron = device_footprint(w, one, n_ctx, sparse).hot_ffn;
     const auto& fired = p.fired[static_cast<size_t>(l)];
     std::vector<int> order(static_cast<size_t>(c.d_ff));
     std::iota(order.begin(), order.end(), 0);
@@ -84,7 +84,7 @@ Plan plan(const ModelWeights& w, const ActivationProfile& p, const PlanOptions& 
                                 ") before any FFN neuron");
   plan.ffn_budget = o.vram_budget - plan.fixed_bytes;
 
-  const Units u = make_units(w, p, o.block, n_ctx);
+  const Units u = make_units(w, p, o.block, n_ctx, o.sparse);
   const std::vector<int> taken = exact ? select_units_exact(u.layers, plan.ffn_budget) : select_units_greedy(u.layers, plan.ffn_budget);
 
   plan.placement.hot.assign(static_cast<size_t>(c.n_layers), std::vector<uint8_t>(static_cast<size_t>(c.d_ff), 0));
@@ -100,7 +100,7 @@ Plan plan(const ModelWeights& w, const ActivationProfile& p, const PlanOptions& 
       if (static_cast<int>(i) < n_hot) plan.hot_fired += f;
     }
   }
-  plan.footprint = device_footprint(w, plan.hot_per_layer, n_ctx);
+  plan.footprint = device_footprint(w, plan.hot_per_layer, n_ctx, o.sparse);
   plan.served_fraction = plan.total_fired ? static_cast<double>(plan.hot_fired) / static_cast<double>(plan.total_fired) : 0.0;
   return plan;
 }

@@ -31,6 +31,7 @@ struct PlanOptions {
   int n_ctx = 2048;              // KV cache length (capped at the model's training context, as the runtime does)
   int block = 1;                 // neurons per placement unit
   uint64_t predictor_bytes = 0;  // predictors held on the device (not part of DeviceFootprint)
+  bool sparse = false;           // hot neurons held as neuron bundles (the sparse runtime)
 };
 
 struct Plan {

@@ -19,6 +19,7 @@
 #include "actors/backend.h"
 #include "actors/planner.h"
 #include "engine/dense_engine.h"
+#include "engine/neuron_bundles.h"
 #include "engine/profiler.h"
 #include "model/placement.h"
 #include "model/synthetic_model.h"
@@ -253,4 +254,53 @@ TEST_CASE("planner end to end: profile, plan ~30% hot, the actor runtime with th
   }
   INFO("max relative difference " << diff / scale);
   CHECK(diff / scale < 1e-5);
+}
+
+TEST_CASE("planner for the sparse runtime: hot neurons cost whole bundle records, and the sparse runtime accepts the plan") {
+  SyntheticModelConfig cfg;
+  cfg.n_layers = 3;
+  cfg.dim = 128;
+  cfg.ffn = 384;
+  cfg.n_heads = 4;
+  cfg.n_kv_heads = 2;
+  cfg.vocab = 300;
+  cfg.seed = 5;
+  cfg.type = GgmlType::Q4_0;
+  const auto model_path = std::filesystem::path(ACTINFER_TEST_DATA_DIR) / "planner_tiny_sparse_q4_0.gguf";
+  write_synthetic_model(cfg, model_path);
+  auto w = ModelWeights::load(model_path);
+  const ModelConfig& c = w->config();
+  ProfileOptions po;
+  po.n_ctx = 64;
+  po.n_threads = 2;
+  const ActivationProfile profile = profile_activations(*w, random_tokens(192, 4, c.n_vocab), po);
+  const int n_ctx = 256;
+  // A Q4_0 bundle: gate and up rows (4 blocks of 18 bytes each) and down^T as Q8_0 (4 blocks of 34):
+  // 2 * 72 + 136 = 280 bytes, padded to 320 (dense: 72 + 72 + 128 * 18 / 32 = 216 per neuron).
+  CHECK(NeuronBundles::record_bytes_for(FfnWeights::of_layer(*w, 0)) == 320);
+  const DeviceFootprint fixed = device_footprint(*w, {0, 0, 0}, n_ctx);
+  PlanOptions o;
+  o.n_ctx = n_ctx;
+  o.sparse = true;
+  o.vram_budget = fixed.total() + 300 * 320 + 100;
+  const Plan plan = plan_placement(*w, profile, o);
+  CHECK(plan.placement.n_hot() == 300);
+  CHECK(plan.footprint.hot_ffn == 300u * 320u);
+
+  const auto path = std::filesystem::path(ACTINFER_TEST_DATA_DIR) / "planner_placement_sparse.gguf";
+  write_placement(path, c, plan.placement);
+  ActorRuntimeOptions ro;
+  ro.engine = {1, n_ctx, 4, 0, false};
+  ro.placement = path.string();
+  ro.vram_budget = o.vram_budget;
+  ro.teams.assign(1, TeamOptions{0, {}, 1});
+  ro.sparse = true;
+  CHECK_NOTHROW(ActorRuntime(w, ro));
+  // A plan counted with dense bytes holds more neurons than the sparse runtime can fit.
+  PlanOptions dense_o = o;
+  dense_o.sparse = false;
+  const Plan dense_plan = plan_placement(*w, profile, dense_o);
+  CHECK(dense_plan.placement.n_hot() > 300);
+  write_placement(path, c, dense_plan.placement);
+  CHECK_THROWS_WITH_AS(ActorRuntime(w, ro), doctest::Contains("but the VRAM budget is"), std::invalid_argument);
 }

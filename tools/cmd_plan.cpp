@@ -12,6 +12,7 @@
 
 #include "actors/deployment_config.h"
 #include "actors/planner.h"
+#include "engine/neuron_predictor.h"
 #include "model/placement.h"
 #include "model/profile_file.h"
 #include "tools/commands.h"
@@ -26,6 +27,8 @@ struct PlanCliOptions {
   std::string budget;
   std::string out_path;
   int block = 1;
+  bool sparse = false;
+  std::string predictors;
 };
 
 std::string mib(uint64_t b) {
@@ -51,6 +54,8 @@ void run_plan(const PlanCliOptions& o) {
   po.vram_budget = budget;
   po.n_ctx = o.model.n_ctx;
   po.block = o.block;
+  po.sparse = o.sparse;
+  if (!o.predictors.empty()) po.predictor_bytes = NeuronPredictors::load(o.predictors, c).bytes();
   const Plan plan = plan_placement(*weights, profile, po);
   const int n_ctx = std::min(o.model.n_ctx, c.n_ctx_train);
 
@@ -94,6 +99,8 @@ void register_plan(CLI::App& app) {
   cmd->add_option("--vram-budget", o->budget, "bytes the gpu-worker may hold, e.g. 8GiB, 512MiB")->required();
   cmd->add_option("-o,--output", o->out_path, "placement file to write (GGUF)")->required();
   cmd->add_option("--block", o->block, "neurons per placement unit")->check(CLI::PositiveNumber)->capture_default_str();
+  cmd->add_flag("--sparse", o->sparse, "plan for the sparse runtime: hot neurons held as neuron bundles (bigger records for quantized models)");
+  cmd->add_option("--predictors", o->predictors, "trained predictor file: its bytes count against the budget");
   cmd->callback([o] { run_plan(*o); });
 }
 
