@@ -122,7 +122,12 @@ ActorRuntime::ActorRuntime(std::shared_ptr<const ModelWeights> weights, ActorRun
   m.footprint = device_footprint(*m.weights, hot_per_layer, m.n_ctx, sparse);
   if (m.predictors) m.footprint.predictors = m.predictors->bytes();
   check_budget(m.footprint, m.options.vram_budget, m.options.backend);
-  BackendOptions bo{m.options.backend, m.options.engine, m.n_ctx, m.options.host_pus, m.topo};
+  BackendOptions bo;
+  bo.kind = m.options.backend;
+  bo.engine = m.options.engine;
+  bo.n_ctx = m.n_ctx;
+  bo.pus = m.options.host_pus;
+  bo.topology = m.topo;
   bo.sparse = sparse;
   if (sparse) bo.hot_neurons = m.split->hot_neurons();
   m.backend = make_backend(m.weights, bo);

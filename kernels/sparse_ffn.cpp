@@ -101,25 +101,28 @@ void axpy_f32(float h, const float* w, float* y, int64_t d) {
 // into L1 -> 371 us, whole records into L2 two ahead -> 240 us (1 thread); 4..16 ahead: same.
 constexpr int64_t kPrefetchAhead = 2;
 
-// h of neuron n for one token's quantized input (a, its Q8_0 block scales ascale).
-// Returns 0 without reading the up row when a ReLU gate does not fire.
-inline float neuron_h(const NeuronBundles& b, int32_t n, const std::byte* a, const float* ascale) {
+// One gate or up row . the token's quantized input (a, its Q8_0 block scales ascale).
+inline float dot_row(const NeuronBundles& b, const std::byte* row, const std::byte* a, const float* ascale) {
   const int64_t d = b.d_model();
-  const GgmlType gt = b.gate_up_type();
-  auto dot = [&](const std::byte* row) -> float {
 #if ACTINFER_SPARSE_AVX2
-    if (gt == GgmlType::Q4_0)
-      return dot_q4_0(reinterpret_cast<const block_q4_0*>(row), reinterpret_cast<const block_q8_0*>(a), ascale, d / 32);
-    if (gt == GgmlType::Q8_0)
-      return dot_q8_0(reinterpret_cast<const block_q8_0*>(row), reinterpret_cast<const block_q8_0*>(a), ascale, d / 32);
+  if (b.gate_up_type() == GgmlType::Q4_0)
+    return dot_q4_0(reinterpret_cast<const block_q4_0*>(row), reinterpret_cast<const block_q8_0*>(a), ascale, d / 32);
+  if (b.gate_up_type() == GgmlType::Q8_0)
+    return dot_q8_0(reinterpret_cast<const block_q8_0*>(row), reinterpret_cast<const block_q8_0*>(a), ascale, d / 32);
+#else
+  (void)ascale;
 #endif
-    return vec_dot(gt, d, row, a);
-  };
+  return vec_dot(b.gate_up_type(), d, row, a);
+}
+
+// h of neuron n for one token's quantized input. Returns 0 without reading the up
+// row when a ReLU gate does not fire.
+inline float neuron_h(const NeuronBundles& b, int32_t n, const std::byte* a, const float* ascale) {
   const Activation act = b.activation();
-  if (!b.gated()) return activate(act, dot(b.up(n)));
-  const float g = dot(b.gate(n));
+  if (!b.gated()) return activate(act, dot_row(b, b.up(n), a, ascale));
+  const float g = dot_row(b, b.gate(n), a, ascale);
   if (act == Activation::ReLU && !(g > 0.0f)) return 0.0f;
-  return activate(act, g) * dot(b.up(n));
+  return activate(act, g) * dot_row(b, b.up(n), a, ascale);
 }
 
 // part[d] += h * down^T of neuron n.
@@ -143,16 +146,45 @@ inline void prefetch_record(const NeuronBundles& b, int32_t n) {
   for (size_t l = 0; l < b.used_record_bytes(); l += 64) __builtin_prefetch(p + l, 0, 1);
 }
 
+inline void prefetch_bytes(const std::byte* p, size_t n) {
+  for (size_t l = 0; l < n; l += 64) __builtin_prefetch(reinterpret_cast<const char*>(p) + l, 0, 1);
+}
+
 // One thread's share: the neurons active[i0, i1) added into part[d].
+// ReLU-gated models run in two passes: first the gate rows of all the listed neurons
+// (a neuron predicted active whose gate is <= 0 contributes nothing), then up and
+// down of only those that fire, so a predictor's false positives cost a gate row
+// instead of a whole record. `fired` is this thread's scratch (i1 - i0 entries).
 void run_neurons(const NeuronBundles& b, const SparseScratch& s, std::span<const int32_t> active, int64_t i0, int64_t i1,
-                 float* part, float* tmp) {
+                 float* part, float* tmp, std::pair<int32_t, float>* fired) {
   std::fill(part, part + b.d_model(), 0.0f);
+  const std::byte* a = s.act.data();
+  const float* ascale = s.act_scale.data();
+  if (b.gated() && b.activation() == Activation::ReLU && fired) {
+    const size_t g_bytes = b.gate_up_row_bytes(), rest = b.used_record_bytes() - g_bytes;
+    int64_t n_fired = 0;
+    for (int64_t k = i0; k < std::min(i1, i0 + 2 * kPrefetchAhead); ++k) prefetch_bytes(b.gate(active[static_cast<size_t>(k)]), g_bytes);
+    for (int64_t k = i0; k < i1; ++k) {
+      const int32_t n = active[static_cast<size_t>(k)];
+      if (k + 2 * kPrefetchAhead < i1) prefetch_bytes(b.gate(active[static_cast<size_t>(k + 2 * kPrefetchAhead)]), g_bytes);
+      const float g = dot_row(b, b.gate(n), a, ascale);
+      if (g > 0.0f) fired[n_fired++] = {n, g};
+    }
+    for (int64_t j = 0; j < std::min(n_fired, kPrefetchAhead); ++j) prefetch_bytes(b.up(fired[j].first), rest);
+    for (int64_t j = 0; j < n_fired; ++j) {
+      if (j + kPrefetchAhead < n_fired) prefetch_bytes(b.up(fired[j + kPrefetchAhead].first), rest);
+      const auto [n, g] = fired[j];
+      const float h = g * dot_row(b, b.up(n), a, ascale);
+      if (h != 0.0f) add_down(b, n, h, part, tmp);
+    }
+    return;
+  }
   for (int64_t k = i0; k < std::min(i1, i0 + kPrefetchAhead); ++k) prefetch_record(b, active[static_cast<size_t>(k)]);
   for (int64_t k = i0; k < i1; ++k) {
     const int32_t n = active[static_cast<size_t>(k)];
     // Records are scattered: fetch a later one whole while this one computes.
     if (k + kPrefetchAhead < i1) prefetch_record(b, active[static_cast<size_t>(k + kPrefetchAhead)]);
-    const float h = neuron_h(b, n, s.act.data(), s.act_scale.data());
+    const float h = neuron_h(b, n, a, ascale);
     if (h != 0.0f) add_down(b, n, h, part, tmp);
   }
 }
@@ -227,14 +259,15 @@ void sparse_ffn(ThreadPool& pool, const NeuronBundles& b, const float* xn, std::
   quantize_inputs(b, xn, 1, s);
 
   const auto n_active = static_cast<int64_t>(active.size());
+  if (s.fired.size() < active.size()) s.fired.resize(active.size());
   if (nt == 1 || n_active < 2) {
-    run_neurons(b, s, active, 0, n_active, y, s.tmp.data());
+    run_neurons(b, s, active, 0, n_active, y, s.tmp.data(), s.fired.data());
     return;
   }
   pool.run([&](int ti, int n) {
     const auto [i0, i1] = ThreadPool::split(n_active, ti, n);
     const size_t off = static_cast<size_t>(ti) * static_cast<size_t>(s.stride);
-    run_neurons(b, s, active, i0, i1, s.partial.data() + off, s.tmp.data() + off);
+    run_neurons(b, s, active, i0, i1, s.partial.data() + off, s.tmp.data() + off, s.fired.data() + i0);
   });
   reduce_partials(pool, s, 1, d, y);
 }

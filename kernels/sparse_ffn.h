@@ -9,7 +9,9 @@
 // its neurons (gate and up rows are adjacent in the record: one contiguous read) and adds
 // h_i * down^T_i into its own partial sum (AXPY; Q8_0 down^T blocks dequantized on the fly
 // with AVX2/FMA). A neuron with h_i == 0 (e.g. ReLU gate <= 0) skips its up dot and its
-// AXPY. The partials are then reduced without locks: each thread sums one slice of y.
+// AXPY; for ReLU models each thread first takes the gate rows of its whole share, then
+// reads up and down only for the neurons that fire (a predictor's false positives then
+// cost one row, not a record). The partials are then reduced without locks: each thread sums one slice of y.
 //
 // Numerics against ffn_block (the dense reference): gate/up dots see the same quantized
 // activation (Q4_0/Q8_0 rows use this file's AVX2 kernels, which sum in a different order
@@ -21,6 +23,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <span>
+#include <utility>
 #include <vector>
 
 #include "engine/neuron_bundles.h"
@@ -36,6 +39,7 @@ struct SparseScratch {
   std::vector<float> partial;    // n_threads x (B x) stride partial sums of y
   std::vector<uint64_t> token_mask;    // batch: per neuron, the tokens it is active for
   std::vector<int32_t> batch_union;    // batch: neurons active for any token, increasing
+  std::vector<std::pair<int32_t, float>> fired;  // one token, ReLU: (neuron, gate) of those that fire
   std::vector<float> tmp;        // n_threads x stride, for the portable down path
   int64_t stride = 0;            // floats between threads' partials (d rounded up to 16)
 };
