@@ -273,6 +273,9 @@ protocol::PredictorStats ActorRuntime::predictor_stats(bool reset) {
   self->request(m.predictor, caf::infinite, protocol::CollectStats{reset})
       .receive([&](const protocol::PredictorStats& s) { out = s; },
                [&](caf::error& e) { throw std::runtime_error("collecting predictor stats failed: " + m.sys->render(e)); });
+  self->request(m.merge, caf::infinite, protocol::CollectStats{reset})
+      .receive([&](const protocol::PredictorStats& s) { out.ffn_weight_bytes = s.ffn_weight_bytes; },
+               [&](caf::error& e) { throw std::runtime_error("collecting merge stats failed: " + m.sys->render(e)); });
   return out;
 }
 
@@ -298,12 +301,5 @@ uint64_t ActorRuntime::predictor_bytes_per_token() const {
   return bytes;
 }
 
-double ActorRuntime::ffn_bytes_per_neuron() const {
-  const Impl& m = *impl_;
-  const ModelConfig& c = config();
-  const std::vector<int64_t> all(static_cast<size_t>(c.n_layers), c.d_ff);
-  const DeviceFootprint f = device_footprint(*m.weights, all, 0, m.options.sparse);
-  return static_cast<double>(f.hot_ffn) / (static_cast<double>(c.n_layers) * c.d_ff);
-}
 
 }  // namespace actinfer

@@ -36,11 +36,9 @@ class ActorRuntime final : public Evaluator {
   // The predictor mode in use (auto resolved) and whether the kernels are sparse.
   const std::string& predictor_mode() const;
   bool sparse() const;
-  // Weight bytes read per token: attention + lm_head (all of them), and the FFN's
-  // bytes for `ffn_neurons` computed neurons per token over all layers (whole bundle
-  // records when sparse, rows and columns when dense), plus the predictor's bytes.
+  // Weight bytes every token reads outside the FFN: attention and lm_head. (The FFN's
+  // bytes are counted by the workers: PredictorStats::ffn_weight_bytes.)
   uint64_t fixed_bytes_per_token() const;
-  double ffn_bytes_per_neuron() const;  // averaged over layers
   // What the predictor reads per token: trained: its weights; oracle (ReLU): the
   // gate projection; threshold: gate and up (non-ReLU); all: nothing.
   uint64_t predictor_bytes_per_token() const;

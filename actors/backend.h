@@ -23,7 +23,8 @@ class Backend {
   virtual void ffn(int layer, const float* xn, int B, const NeuronSlice& slice, const std::vector<uint8_t>& active, float* y) = 0;
   // Sparse kernels (options.sparse): y[B][d] = FFN output of the hot neurons in each
   // token's list per_token[t] (increasing global indices; others' neurons skipped).
-  virtual void ffn_sparse(int layer, const float* xn, int B, const std::vector<std::vector<int32_t>>& per_token, float* y) = 0;
+  // Returns the weight bytes read.
+  virtual uint64_t ffn_sparse(int layer, const float* xn, int B, const std::vector<std::vector<int32_t>>& per_token, float* y) = 0;
   // logits[B][n_vocab] from the residual stream x[B][d].
   virtual void output(const float* x, int B, float* logits) = 0;
 };

@@ -50,9 +50,9 @@ caf::behavior cpu_worker(Self* self, CpuWorkerArgs args) {
           const int64_t t0 = trace::now_ns();
           auto y = make_activation(w.layer, w.xn->n_tokens, s.args.weights->config().d_model);
           if (s.args.shard->sparse()) {
-            s.args.shard->sparse_neurons().compute(pool, w.layer, w.xn->data.data(), w.xn->n_tokens, w.active->per_token,
-                                                   y->data.data(), s.sparse);
-            caf::anon_send(me, JobDone{w.step, w.layer, 0, std::move(y), t0, trace::now_ns()});
+            const uint64_t bytes = s.args.shard->sparse_neurons().compute(pool, w.layer, w.xn->data.data(), w.xn->n_tokens,
+                                                                          w.active->per_token, y->data.data(), s.sparse);
+            caf::anon_send(me, JobDone{w.step, w.layer, 0, std::move(y), bytes, t0, trace::now_ns()});
             return;
           }
           const NeuronRun run = s.args.shard->run();
@@ -60,13 +60,13 @@ caf::behavior cpu_worker(Self* self, CpuWorkerArgs args) {
           const std::vector<uint8_t> local = s.args.split->team_mask(w.layer, s.args.index - 1, w.active->flags);
           ffn_block(pool, *s.ws, s.args.shard->layer(w.layer), w.xn->data.data(), w.xn->n_tokens,
                     NeuronSlice::all(run.end - run.begin), local, y->data.data(), false);
-          caf::anon_send(me, JobDone{w.step, w.layer, 0, std::move(y), t0, trace::now_ns()});
+          caf::anon_send(me, JobDone{w.step, w.layer, 0, std::move(y), 0, t0, trace::now_ns()});
         });
       },
       [self](const JobDone& d) {
         auto& s = self->state;
         trace_job(*s.trace, "ffn_cold", d, s.token, 0);
-        caf::anon_send(s.wiring.merge, FfnPartial{d.step, d.layer, s.token, s.n_parts, s.args.index, d.out, trace::now_ns()});
+        caf::anon_send(s.wiring.merge, FfnPartial{d.step, d.layer, s.token, s.n_parts, s.args.index, d.out, d.weight_bytes, trace::now_ns()});
       },
       [self](const CollectTrace&) { return TraceHandoff{self->state.trace}; },
   };

@@ -80,15 +80,16 @@ caf::behavior gpu_worker(Self* self, GpuWorkerArgs args) {
         auto& s = self->state;
         trace_message(*s.trace, "msg:ffn_work", w.layer, w.token, w.sent_ns, activation_bytes(w.xn));
         auto y = make_activation(w.layer, w.xn->n_tokens, s.args.weights->config().d_model);
+        uint64_t bytes = 0;
         {
           auto scope = s.trace->scope("ffn_hot", w.layer, w.token);
           if (!w.active->per_token.empty())
-            s.args.backend->ffn_sparse(w.layer, w.xn->data.data(), w.xn->n_tokens, w.active->per_token, y->data.data());
+            bytes = s.args.backend->ffn_sparse(w.layer, w.xn->data.data(), w.xn->n_tokens, w.active->per_token, y->data.data());
           else
             s.args.backend->ffn(w.layer, w.xn->data.data(), w.xn->n_tokens, s.args.split->layers[static_cast<size_t>(w.layer)].hot,
                                 w.active->flags, y->data.data());
         }
-        caf::anon_send(s.wiring.merge, FfnPartial{w.step, w.layer, w.token, w.n_parts, 0, std::move(y), trace::now_ns()});
+        caf::anon_send(s.wiring.merge, FfnPartial{w.step, w.layer, w.token, w.n_parts, 0, std::move(y), bytes, trace::now_ns()});
       },
       [self, promise, busy](const FfnOutput& o) {
         auto& s = self->state;

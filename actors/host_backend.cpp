@@ -34,9 +34,9 @@ class HostBackend final : public Backend {
     ffn_block(pool_, ws_, FfnWeights::of_layer(*w_, layer), xn, B, slice, active, y, false);
   }
 
-  void ffn_sparse(int layer, const float* xn, int B, const std::vector<std::vector<int32_t>>& per_token, float* y) override {
+  uint64_t ffn_sparse(int layer, const float* xn, int B, const std::vector<std::vector<int32_t>>& per_token, float* y) override {
     if (!hot_) throw std::logic_error("host backend: ffn_sparse without sparse kernels");
-    hot_->compute(pool_, layer, xn, B, per_token, y, sparse_);
+    return hot_->compute(pool_, layer, xn, B, per_token, y, sparse_);
   }
 
   void output(const float* x, int B, float* logits) override { output_head(pool_, ws_, *w_, x, B, logits); }

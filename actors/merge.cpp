@@ -29,6 +29,7 @@ struct MergeState {
   std::map<std::pair<uint64_t, int>, Pending> pending;  // by (step, layer)
   std::shared_ptr<trace::TraceBuffer> trace;
   Wiring wiring;
+  uint64_t ffn_weight_bytes = 0;  // what the workers read, since the last stats reset
   static inline const char* name = "merge";
 };
 
@@ -64,6 +65,7 @@ caf::behavior merge(Self* self, MergeArgs args) {
         trace_message(*s.trace, "msg:ffn_partial", part.layer, part.token, part.sent_ns, activation_bytes(part.y));
         auto scope = s.trace->scope("merge", part.layer, part.token);
         Pending& p = s.pending[{part.step, part.layer}];
+        s.ffn_weight_bytes += part.weight_bytes;
         ++p.received;
         p.expected = part.n_parts;
         p.token = part.token;
@@ -78,6 +80,12 @@ caf::behavior merge(Self* self, MergeArgs args) {
         }
         scope.finish();
         maybe_finish(self, {part.step, part.layer});
+      },
+      [self](const CollectStats& c) {
+        PredictorStats out;
+        out.ffn_weight_bytes = self->state.ffn_weight_bytes;
+        if (c.reset) self->state.ffn_weight_bytes = 0;
+        return out;
       },
       [self](const CollectTrace&) { return TraceHandoff{self->state.trace}; },
   };

@@ -47,11 +47,10 @@ int64_t NeuronShard::n_neurons() const {
   return n;
 }
 
-int64_t NeuronShard::compute(ThreadPool& pool, int layer, const float* xn, int B, std::span<const std::vector<int32_t>> active,
+uint64_t NeuronShard::compute(ThreadPool& pool, int layer, const float* xn, int B, std::span<const std::vector<int32_t>> active,
                              float* y, SparseScratch& scratch) const {
   const auto& local = local_[static_cast<size_t>(layer)];
   lists_.resize(static_cast<size_t>(B));
-  int64_t pairs = 0;
   for (int t = 0; t < B; ++t) {
     auto& out = lists_[static_cast<size_t>(t)];
     out.clear();
@@ -59,15 +58,13 @@ int64_t NeuronShard::compute(ThreadPool& pool, int layer, const float* xn, int B
       if (g < 0 || static_cast<size_t>(g) >= local.size()) throw std::out_of_range("NeuronShard: neuron index out of range");
       if (const int32_t i = local[static_cast<size_t>(g)]; i >= 0) out.push_back(i);
     }
-    pairs += static_cast<int64_t>(out.size());
   }
   const NeuronBundles& b = layers_[static_cast<size_t>(layer)];
   if (b.n_neurons() == 0) {
     std::fill(y, y + static_cast<size_t>(B) * static_cast<size_t>(b.d_model()), 0.0f);
     return 0;
   }
-  sparse_ffn_batch(pool, b, xn, B, lists_, y, scratch);
-  return pairs;
+  return sparse_ffn_batch(pool, b, xn, B, lists_, y, scratch);
 }
 
 }  // namespace actinfer

@@ -29,8 +29,8 @@ class NeuronShard {
 
   // y[B][d] = the FFN output of this shard's neurons of `layer` that are in token t's
   // list active[t] (increasing global indices; neurons of other workers are skipped).
-  // Returns how many (token, neuron) pairs it computed.
-  int64_t compute(ThreadPool& pool, int layer, const float* xn, int B, std::span<const std::vector<int32_t>> active, float* y,
+  // Returns the weight bytes it read (kernels/sparse_ffn.h).
+  uint64_t compute(ThreadPool& pool, int layer, const float* xn, int B, std::span<const std::vector<int32_t>> active, float* y,
                   SparseScratch& scratch) const;
 
  private:

@@ -155,8 +155,9 @@ inline void prefetch_bytes(const std::byte* p, size_t n) {
 // (a neuron predicted active whose gate is <= 0 contributes nothing), then up and
 // down of only those that fire, so a predictor's false positives cost a gate row
 // instead of a whole record. `fired` is this thread's scratch (i1 - i0 entries).
-void run_neurons(const NeuronBundles& b, const SparseScratch& s, std::span<const int32_t> active, int64_t i0, int64_t i1,
-                 float* part, float* tmp, std::pair<int32_t, float>* fired) {
+// Returns the weight bytes it read.
+uint64_t run_neurons(const NeuronBundles& b, const SparseScratch& s, std::span<const int32_t> active, int64_t i0, int64_t i1,
+                     float* part, float* tmp, std::pair<int32_t, float>* fired) {
   std::fill(part, part + b.d_model(), 0.0f);
   const std::byte* a = s.act.data();
   const float* ascale = s.act_scale.data();
@@ -177,7 +178,7 @@ void run_neurons(const NeuronBundles& b, const SparseScratch& s, std::span<const
       const float h = g * dot_row(b, b.up(n), a, ascale);
       if (h != 0.0f) add_down(b, n, h, part, tmp);
     }
-    return;
+    return static_cast<uint64_t>(i1 - i0) * g_bytes + static_cast<uint64_t>(n_fired) * rest;
   }
   for (int64_t k = i0; k < std::min(i1, i0 + kPrefetchAhead); ++k) prefetch_record(b, active[static_cast<size_t>(k)]);
   for (int64_t k = i0; k < i1; ++k) {
@@ -187,6 +188,7 @@ void run_neurons(const NeuronBundles& b, const SparseScratch& s, std::span<const
     const float h = neuron_h(b, n, a, ascale);
     if (h != 0.0f) add_down(b, n, h, part, tmp);
   }
+  return static_cast<uint64_t>(i1 - i0) * b.used_record_bytes();  // prefetched whole
 }
 
 // Batched: the neurons of s.batch_union[i0, i1), each for the tokens of its mask
@@ -246,8 +248,8 @@ void reduce_partials(ThreadPool& pool, const SparseScratch& s, int B, int64_t d,
 
 }  // namespace
 
-void sparse_ffn(ThreadPool& pool, const NeuronBundles& b, const float* xn, std::span<const int32_t> active, float* y,
-                SparseScratch& s) {
+uint64_t sparse_ffn(ThreadPool& pool, const NeuronBundles& b, const float* xn, std::span<const int32_t> active, float* y,
+                    SparseScratch& s) {
   const int64_t d = b.d_model();
   const int nt = pool.size();
   s.stride = (d + 15) / 16 * 16;
@@ -260,30 +262,32 @@ void sparse_ffn(ThreadPool& pool, const NeuronBundles& b, const float* xn, std::
 
   const auto n_active = static_cast<int64_t>(active.size());
   if (s.fired.size() < active.size()) s.fired.resize(active.size());
-  if (nt == 1 || n_active < 2) {
-    run_neurons(b, s, active, 0, n_active, y, s.tmp.data(), s.fired.data());
-    return;
-  }
+  if (nt == 1 || n_active < 2) return run_neurons(b, s, active, 0, n_active, y, s.tmp.data(), s.fired.data());
+  s.thread_bytes.assign(static_cast<size_t>(nt), 0);
   pool.run([&](int ti, int n) {
     const auto [i0, i1] = ThreadPool::split(n_active, ti, n);
     const size_t off = static_cast<size_t>(ti) * static_cast<size_t>(s.stride);
-    run_neurons(b, s, active, i0, i1, s.partial.data() + off, s.tmp.data() + off, s.fired.data() + i0);
+    s.thread_bytes[static_cast<size_t>(ti)] = run_neurons(b, s, active, i0, i1, s.partial.data() + off, s.tmp.data() + off, s.fired.data() + i0);
   });
   reduce_partials(pool, s, 1, d, y);
+  uint64_t bytes = 0;
+  for (uint64_t v : s.thread_bytes) bytes += v;
+  return bytes;
 }
 
-void sparse_ffn_batch(ThreadPool& pool, const NeuronBundles& b, const float* xn, int B,
-                      std::span<const std::vector<int32_t>> active, float* y, SparseScratch& s) {
+uint64_t sparse_ffn_batch(ThreadPool& pool, const NeuronBundles& b, const float* xn, int B,
+                          std::span<const std::vector<int32_t>> active, float* y, SparseScratch& s) {
   if (active.size() != static_cast<size_t>(B)) throw std::invalid_argument("sparse_ffn_batch: one active list per token");
   const int64_t d = b.d_model();
   if (B == 1) return sparse_ffn(pool, b, xn, active[0], y, s);
   constexpr int kMaxTokens = 64;  // one bit per token in a neuron's mask
   if (B > kMaxTokens) {
+    uint64_t bytes = 0;
     for (int t0 = 0; t0 < B; t0 += kMaxTokens) {
       const int n = std::min(kMaxTokens, B - t0);
-      sparse_ffn_batch(pool, b, xn + t0 * d, n, active.subspan(static_cast<size_t>(t0), static_cast<size_t>(n)), y + t0 * d, s);
+      bytes += sparse_ffn_batch(pool, b, xn + t0 * d, n, active.subspan(static_cast<size_t>(t0), static_cast<size_t>(n)), y + t0 * d, s);
     }
-    return;
+    return bytes;
   }
   // Which tokens each neuron is active for, and the union in index order.
   const auto n_neurons = static_cast<size_t>(b.n_neurons());
@@ -310,6 +314,7 @@ void sparse_ffn_batch(ThreadPool& pool, const NeuronBundles& b, const float* xn,
                       s.tmp.data() + static_cast<size_t>(ti) * static_cast<size_t>(s.stride));
   });
   reduce_partials(pool, s, B, d, y);
+  return static_cast<uint64_t>(n_union) * b.used_record_bytes();  // every record of the union, prefetched whole
 }
 
 }  // namespace actinfer

@@ -40,20 +40,23 @@ struct SparseScratch {
   std::vector<uint64_t> token_mask;    // batch: per neuron, the tokens it is active for
   std::vector<int32_t> batch_union;    // batch: neurons active for any token, increasing
   std::vector<std::pair<int32_t, float>> fired;  // one token, ReLU: (neuron, gate) of those that fire
+  std::vector<uint64_t> thread_bytes;  // weight bytes each thread read
   std::vector<float> tmp;        // n_threads x stride, for the portable down path
   int64_t stride = 0;            // floats between threads' partials (d rounded up to 16)
 };
 
 // y[d] = the FFN output of the neurons listed in `active` (indices into b, each at most
 // once, any order) for one token's normalised input xn[d]. y is overwritten.
-void sparse_ffn(ThreadPool& pool, const NeuronBundles& b, const float* xn, std::span<const int32_t> active, float* y,
-                SparseScratch& scratch);
+// Returns the weight bytes read (ReLU: gate rows of all, whole records of those that fire).
+uint64_t sparse_ffn(ThreadPool& pool, const NeuronBundles& b, const float* xn, std::span<const int32_t> active, float* y,
+                    SparseScratch& scratch);
 
 // B tokens: xn[B][d], active[t] for token t (each neuron at most once per list), y[B][d]
 // overwritten. Every neuron active for any token is read once for the whole batch
 // (up to 64 tokens at a time) and computed only for the tokens whose list has it.
-void sparse_ffn_batch(ThreadPool& pool, const NeuronBundles& b, const float* xn, int B,
-                      std::span<const std::vector<int32_t>> active, float* y, SparseScratch& scratch);
+// Returns the weight bytes read.
+uint64_t sparse_ffn_batch(ThreadPool& pool, const NeuronBundles& b, const float* xn, int B,
+                          std::span<const std::vector<int32_t>> active, float* y, SparseScratch& scratch);
 
 // Weight bytes sparse_ffn reads for n_active neurons (whole records, padding included).
 inline size_t sparse_ffn_bytes(const NeuronBundles& b, int64_t n_active) {

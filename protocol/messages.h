@@ -103,6 +103,7 @@ struct FfnPartial {
   int n_parts = 0;  // partials that make up this layer (from FfnWork)
   int worker = 0;  // 0: the gpu-worker, 1..: cpu-worker teams
   ActivationPtr y;
+  uint64_t weight_bytes = 0;  // FFN weight bytes this worker read (sparse kernels; 0 otherwise)
   int64_t sent_ns = 0;
 };
 
@@ -122,6 +123,7 @@ struct JobDone {
   int layer = 0;
   int kind = 0;  // actor-specific
   ActivationPtr out;
+  uint64_t weight_bytes = 0;  // what the job read (sparse kernels)
   int64_t start_ns = 0;
   int64_t end_ns = 0;
 };

@@ -5,7 +5,8 @@
 
 namespace actinfer::protocol {
 
-// What the predictor decided since the last reset (sums over tokens x layers).
+// What the predictor decided since the last reset (sums over tokens x layers), and
+// what the workers read for it (merge's count, added by the runtime).
 struct PredictorStats {
   int64_t token_layers = 0;    // (token, layer) predictions made
   int64_t predicted = 0;       // neurons predicted active, summed over them
@@ -16,6 +17,7 @@ struct PredictorStats {
   int64_t hits = 0;            // of those, predicted active
   int64_t predict_ns = 0;      // time spent predicting
   uint64_t predictor_bytes = 0;  // predictor weight bytes read per token (all layers)
+  uint64_t ffn_weight_bytes = 0;  // FFN weight bytes the workers read (sparse kernels; counted by merge)
   double fraction_computed() const { return neurons ? static_cast<double>(predicted) / static_cast<double>(neurons) : 1.0; }
   double recall() const { return truly_active ? static_cast<double>(hits) / static_cast<double>(truly_active) : 1.0; }
 };

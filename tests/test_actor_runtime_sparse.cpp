@@ -9,6 +9,7 @@
 
 #include "actors/actor_runtime.h"
 #include "engine/dense_engine.h"
+#include "engine/neuron_bundles.h"
 #include "model/placement.h"
 #include "model/synthetic_model.h"
 #include "tests/runtime_comparison.h"
@@ -53,6 +54,11 @@ TEST_CASE("sparse runtime = dense engine: oracle on F32, splits 0/30/100% hot, 1
         CHECK(stats.fraction_computed() > 0.02);
         CHECK(stats.fraction_computed() < 0.3);
         CHECK(stats.token_layers == static_cast<int64_t>(kTokens.size()) * 3);
+        if (batch == 1) {  // each predicted neuron's whole record, read once (its gate fires: the oracle)
+          const auto record = static_cast<double>(NeuronBundles::record_bytes_for(FfnWeights::of_layer(*w, 0)));
+          CHECK(static_cast<double>(stats.ffn_weight_bytes) <= static_cast<double>(stats.predicted) * record);
+          CHECK(static_cast<double>(stats.ffn_weight_bytes) >= 0.99 * static_cast<double>(stats.predicted) * record);
+        }
       }
     }
   }
@@ -74,11 +80,20 @@ TEST_CASE("sparse runtime = dense engine: Q4_0 weights (down re-stored as Q8_0 c
 TEST_CASE("sparse runtime: predictor 'all' computes every neuron and matches the dense engine") {
   auto w = ModelWeights::load(sparse_model("f32", GgmlType::F32));
   DenseEngine dense(w, {1, 256, 4});
-  ActorRuntime rt(w, sparse_options(0.5, 1, 4, "all"));
+  ActorRuntime rt(w, sparse_options(0.5, 1, 1, "all"));  // decode: every token reads for itself
   CHECK(relative_difference(rt, dense) < 1e-5);
   const auto s = rt.predictor_stats(true);
   CHECK(s.fraction_computed() == doctest::Approx(1.0));
+  // ReLU: every gate row is read, up and down only for the ~10% that fire.
+  const FfnWeights f = FfnWeights::of_layer(*w, 0);
+  const auto all_records = static_cast<double>(s.token_layers) * static_cast<double>(f.n_neurons()) *
+                           static_cast<double>(NeuronBundles(f).used_record_bytes());
+  const auto gates = static_cast<double>(s.token_layers) * static_cast<double>(f.n_neurons()) * static_cast<double>(NeuronBundles(f).gate_up_row_bytes());
+  INFO("read " << s.ffn_weight_bytes << " bytes; gate rows alone " << gates << ", all records " << all_records);
+  CHECK(static_cast<double>(s.ffn_weight_bytes) > gates);
+  CHECK(static_cast<double>(s.ffn_weight_bytes) < gates + 0.3 * (all_records - gates));
   CHECK(rt.predictor_stats().token_layers == 0);  // reset
+  CHECK(rt.predictor_stats().ffn_weight_bytes == 0);
 }
 
 TEST_CASE("sparse runtime = dense engine: scattered hot neurons from a placement file") {

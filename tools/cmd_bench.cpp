@@ -55,6 +55,7 @@ void add(protocol::PredictorStats& a, const protocol::PredictorStats& b) {
   a.hits += b.hits;
   a.predict_ns += b.predict_ns;
   a.predictor_bytes = b.predictor_bytes;
+  a.ffn_weight_bytes += b.ffn_weight_bytes;
 }
 
 // Prompt (from an empty cache) and greedy decode runs, interleaved repeat by repeat.
@@ -83,7 +84,8 @@ void run_once(Evaluator& ev, const std::vector<int32_t>& prompt, int n_gen, Spee
 }
 
 // Weight bytes one decoded token reads in the actor runtime: attention and lm_head,
-// the FFN neurons it computed (bundle records when sparse), and the predictor.
+// the FFN bytes the workers report (bundle records; a ReLU neuron predicted active
+// whose gate does not fire costs only its gate row), and the predictor.
 struct DecodeBytes {
   double fixed = 0, ffn = 0, predictor = 0;
   double total() const { return fixed + ffn + predictor; }
@@ -92,8 +94,7 @@ struct DecodeBytes {
 DecodeBytes decode_bytes(const ActorRuntime& rt, const Speeds& s) {
   DecodeBytes b;
   b.fixed = static_cast<double>(rt.fixed_bytes_per_token());
-  const double neurons_per_token = s.decoded ? static_cast<double>(s.decode.batch_union) / static_cast<double>(s.decoded) : 0;
-  b.ffn = neurons_per_token * rt.ffn_bytes_per_neuron();
+  b.ffn = s.decoded ? static_cast<double>(s.decode.ffn_weight_bytes) / static_cast<double>(s.decoded) : 0;
   b.predictor = static_cast<double>(rt.predictor_bytes_per_token());
   return b;
 }
