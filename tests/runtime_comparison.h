@@ -1,4 +1,4 @@
-// Shared by the actor-runtime tests: a small generated ReLU model, and how far
+// Shared by the runtime and planner tests: a small generated ReLU model, and how far
 // two evaluators' logits are apart over the same tokens.
 #pragma once
 #include <algorithm>

@@ -5,6 +5,7 @@
 #include <doctest/doctest.h>
 
 #include "test_data.h"
+#include "tests/runtime_comparison.h"
 
 #include <algorithm>
 #include <cmath>
@@ -133,18 +134,7 @@ TEST_CASE("planner: different per-layer costs, the exact DP is optimal and the g
 namespace {
 
 std::shared_ptr<const ModelWeights> tiny_model(const std::string& tag) {
-  SyntheticModelConfig cfg;
-  cfg.n_layers = 3;
-  cfg.dim = 128;
-  cfg.ffn = 384;
-  cfg.n_heads = 4;
-  cfg.n_kv_heads = 2;
-  cfg.vocab = 300;
-  cfg.seed = 5;
-  const auto path = std::filesystem::path(ACTINFER_TEST_DATA_DIR) / ("planner_tiny_" + tag + ".gguf");
-  std::filesystem::create_directories(path.parent_path());
-  write_synthetic_model(cfg, path);
-  return ModelWeights::load(path);
+  return ModelWeights::load(testing::small_relu_model("planner_tiny_" + tag, GgmlType::F32, 5));
 }
 
 using actinfer::testing::random_tokens;
@@ -257,18 +247,7 @@ TEST_CASE("planner end to end: profile, plan ~30% hot, the actor runtime with th
 }
 
 TEST_CASE("planner for the sparse runtime: hot neurons cost whole bundle records, and the sparse runtime accepts the plan") {
-  SyntheticModelConfig cfg;
-  cfg.n_layers = 3;
-  cfg.dim = 128;
-  cfg.ffn = 384;
-  cfg.n_heads = 4;
-  cfg.n_kv_heads = 2;
-  cfg.vocab = 300;
-  cfg.seed = 5;
-  cfg.type = GgmlType::Q4_0;
-  const auto model_path = std::filesystem::path(ACTINFER_TEST_DATA_DIR) / "planner_tiny_sparse_q4_0.gguf";
-  write_synthetic_model(cfg, model_path);
-  auto w = ModelWeights::load(model_path);
+  auto w = ModelWeights::load(testing::small_relu_model("planner_tiny_sparse_q4_0", GgmlType::Q4_0, 5));
   const ModelConfig& c = w->config();
   ProfileOptions po;
   po.n_ctx = 64;
