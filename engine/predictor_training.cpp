@@ -386,4 +386,32 @@ int rank_for_budget(int n_layers, int d_model, int d_ff, uint64_t budget_bytes) 
   return best;
 }
 
+std::vector<int> ranks_for_budget(const std::vector<double>& difficulty, int d_model, int d_ff, uint64_t budget_bytes) {
+  const int max_rank = (d_model + 31) / 32 * 32;
+  std::vector<int> ranks(difficulty.size(), 32);
+  uint64_t used = 0;
+  for (int r : ranks) used += predictor_layer_bytes(d_model, d_ff, r);
+  if (used > budget_bytes) return {};
+  for (;;) {
+    int best = -1;
+    double best_value = -1;
+    for (size_t l = 0; l < ranks.size(); ++l) {
+      if (ranks[l] + 32 > max_rank) continue;
+      const uint64_t step = predictor_layer_bytes(d_model, d_ff, ranks[l] + 32) - predictor_layer_bytes(d_model, d_ff, ranks[l]);
+      if (used + step > budget_bytes) continue;
+      const double value = std::max(difficulty[l], 1e-9) / ranks[l];
+      if (value > best_value) best_value = value, best = static_cast<int>(l);  // ties: the lowest layer
+    }
+    if (best < 0) return ranks;
+    const auto l = static_cast<size_t>(best);
+    used += predictor_layer_bytes(d_model, d_ff, ranks[l] + 32) - predictor_layer_bytes(d_model, d_ff, ranks[l]);
+    ranks[l] += 32;
+  }
+}
+
+double firing_entropy(double p) {
+  if (p <= 0 || p >= 1) return 0;
+  return -(p * std::log2(p) + (1 - p) * std::log2(1 - p));
+}
+
 }  // namespace actinfer

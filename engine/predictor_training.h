@@ -83,4 +83,14 @@ PredictionQuality evaluate_predictor(ThreadPool& pool, const PredictorLayer& p, 
 // rank 32 does not fit.
 int rank_for_budget(int n_layers, int d_model, int d_ff, uint64_t budget_bytes);
 
+// Per-layer ranks within a budget, shared by difficulty: every layer starts at 32, then
+// +32 goes, while it fits, to the layer with the largest difficulty / rank (so ranks end
+// up roughly proportional to difficulty; equal difficulties give equal ranks, as
+// rank_for_budget). Difficulty: the binary entropy of the layer's firing fraction
+// (firing_entropy): a layer where half the neurons fire is harder to predict than one
+// where 5% do. Empty when 32 per layer does not fit.
+std::vector<int> ranks_for_budget(const std::vector<double>& difficulty, int d_model, int d_ff, uint64_t budget_bytes);
+// H(p) in bits of a firing fraction p (0 at p = 0 or 1, 1 at p = 0.5).
+double firing_entropy(double p);
+
 }  // namespace actinfer

@@ -169,3 +169,31 @@ TEST_CASE("rank_for_budget: the largest multiple of 32 that fits") {
   CHECK(rank_for_budget(3, 64, 128, 3 * l32 - 1) == 0);
   CHECK(rank_for_budget(1, 64, 128, 1u << 30) == 64);  // capped at d_model
 }
+
+TEST_CASE("ranks_for_budget: shared by difficulty within the budget, equal for equal difficulty") {
+  const uint64_t b32 = predictor_layer_bytes(128, 256, 32);
+  const uint64_t step = predictor_layer_bytes(128, 256, 64) - b32;  // bytes grow linearly with the rank
+  // Equal difficulties: the equal ranks rank_for_budget finds.
+  const uint64_t budget = 3 * predictor_layer_bytes(128, 256, 96) + 10;
+  CHECK(ranks_for_budget({0.5, 0.5, 0.5}, 128, 256, budget) == std::vector<int>{96, 96, 96});
+  CHECK(rank_for_budget(3, 128, 256, budget) == 96);
+  // Three times harder: about three times the rank. Worked by hand, four +32 steps where
+  // difficulty / rank is largest: layer 1 to 64 (0.9/32 > 0.3/32), to 96 (0.9/64 > 0.3/32), then
+  // 0.3/32 = 0.9/96, a tie: layer 0 to 64; then 0.9/96 > 0.3/64: layer 1 to 128.
+  const uint64_t b = 2 * b32 + 4 * step;  // room for four +32 steps in all
+  const std::vector<int> r = ranks_for_budget({0.3, 0.9}, 128, 256, b);
+  REQUIRE(r.size() == 2);
+  CHECK(r[0] + r[1] == 64 + 4 * 32);
+  CHECK(r[1] == 128);
+  CHECK(r[0] == 64);
+  uint64_t used = 0;
+  for (int x : r) used += predictor_layer_bytes(128, 256, x);
+  CHECK(used <= b);
+  // Capped at the width; too small a budget gives nothing.
+  CHECK(ranks_for_budget({1.0}, 64, 256, 1u << 30) == std::vector<int>{64});
+  CHECK(ranks_for_budget({1.0, 1.0}, 128, 256, 2 * b32 - 1).empty());
+  // The entropy of a firing fraction.
+  CHECK(firing_entropy(0.5) == doctest::Approx(1.0));
+  CHECK(firing_entropy(0.0) == 0.0);
+  CHECK(firing_entropy(0.1) == doctest::Approx(0.4690).epsilon(1e-3));
+}

@@ -3,10 +3,11 @@
 // low-rank predictor per layer on it (engine/predictor_training.h) and writes them as a
 // GGUF side file (model/predictor_file.h) for the runtime's predictor.
 //
-// Ranks: --rank R for every layer, or --budget-mib M for the largest equal rank whose
-// layers fit in M MiB in all; by default each layer gets about 5% of its FFN weight
+// Ranks: --rank R for every layer; --budget-mib M for M MiB in all, shared between the
+// layers by how hard their firing is to predict (ranks_for_budget: the entropy of the
+// recorded firing fraction); by default each layer gets about 5% of its FFN weight
 // bytes (the predictor is read every token, so it must stay small beside the ~10% of
-// the FFN a sparse token reads). Equal ranks keep every layer's cost predictable.
+// the FFN a sparse token reads).
 // Non-ReLU models fire when |a| > a per-layer threshold: from --profile (the thresholds
 // `actinfer profile` calibrated) or calibrated here to --sparsity.
 #include <CLI/CLI.hpp>
@@ -83,7 +84,7 @@ std::vector<int> choose_ranks(const TrainPredictorCliOptions& o, const ModelWeig
                     c.n_layers, static_cast<double>(c.n_layers * predictor_layer_bytes(c.d_model, c.d_ff, 32)) / (1 << 20));
       throw std::invalid_argument(msg);
     }
-    return std::vector<int>(static_cast<size_t>(c.n_layers), r);
+    return {};  // shared by difficulty once the firings are recorded (ranks_for_budget)
   }
   std::vector<int> ranks;
   for (int l = 0; l < c.n_layers; ++l) ranks.push_back(default_rank(w, l));
@@ -129,7 +130,7 @@ void run_train_predictor(const TrainPredictorCliOptions& o) {
   const ModelConfig& c = weights->config();
   if (c.d_model % 32 != 0)
     throw std::invalid_argument("predictors need the model width to be a multiple of 32 (Q8_0 rows), this model has " + std::to_string(c.d_model));
-  const std::vector<int> ranks = choose_ranks(o, *weights);
+  std::vector<int> ranks = choose_ranks(o, *weights);
   const bool relu = c.activation == Activation::ReLU;
   std::error_code ec;
   if (!o.profile_path.empty() && !std::filesystem::is_regular_file(o.profile_path, ec))
@@ -178,6 +179,12 @@ void run_train_predictor(const TrainPredictorCliOptions& o) {
     });
   }
   const double rec_secs = seconds_since(t_rec);
+  if (ranks.empty()) {  // --budget-mib: share it by how hard each layer's firing is to predict
+    std::vector<double> difficulty;
+    for (const LayerSamples& L : rec.layers)
+      difficulty.push_back(firing_entropy(static_cast<double>(L.count_fired(0, L.size())) / (static_cast<double>(L.size()) * c.d_ff)));
+    ranks = ranks_for_budget(difficulty, c.d_model, c.d_ff, static_cast<uint64_t>(o.budget_mib * 1024 * 1024));
+  }
 
   const auto t_train = std::chrono::steady_clock::now();
   ThreadPool pool(default_thread_count(o.model.threads));
@@ -251,7 +258,8 @@ void register_train_predictor(CLI::App& app) {
   cmd->add_option("-f,--file", o->text_path, "calibration text (tools/make_calibration_text.sh writes the standard one)")->required();
   cmd->add_option("-o,--output", o->out_path, "predictor file to write (GGUF)")->required();
   auto* rank = cmd->add_option("--rank", o->rank, "rank of every layer's predictor (a multiple of 32; default: ~5% of the layer's FFN bytes)");
-  auto* budget = cmd->add_option("--budget-mib", o->budget_mib, "total predictor size in MiB: the largest equal rank that fits");
+  auto* budget = cmd->add_option("--budget-mib", o->budget_mib,
+                                 "total predictor size in MiB, shared between layers by how hard their firing is to predict (entropy)");
   rank->excludes(budget);
   cmd->add_option("--epochs", o->epochs, "training epochs per layer")->check(CLI::PositiveNumber)->capture_default_str();
   cmd->add_option("--tokens", o->tokens, "record at most this many tokens of the text (memory: n_layers x d_model x 2 bytes each)")
