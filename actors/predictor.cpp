@@ -113,49 +113,49 @@ void check_predictor_args(const PredictorArgs& a) {
 namespace {
 
 caf::behavior predictor(Self* self, PredictorArgs args) {
+  auto& s = self->state;
+  s.pool = std::make_unique<ThreadPool>(std::max(1, args.threads));
+  s.ws = std::make_unique<Workspace>(args.weights->config(), args.max_batch, s.pool->size(), args.n_ctx, args.exact_activations);
+  s.trace = std::make_shared<trace::TraceBuffer>("predictor", "predictor", args.trace);
+  if (args.predictors) s.stats.predictor_bytes = args.predictors->bytes();
+  s.args = std::move(args);
+  return {
+      [self](const Wiring& w) { self->state.wiring = w; },
+      [self](const FfnInput& in) {
         auto& s = self->state;
-        s.pool = std::make_unique<ThreadPool>(std::max(1, args.threads));
-        s.ws = std::make_unique<Workspace>(args.weights->config(), args.max_batch, s.pool->size(), args.n_ctx, args.exact_activations);
-        s.trace = std::make_shared<trace::TraceBuffer>("predictor", "predictor", args.trace);
-        if (args.predictors) s.stats.predictor_bytes = args.predictors->bytes();
-        s.args = std::move(args);
-        return {
-            [self](const Wiring& w) { self->state.wiring = w; },
-            [self](const FfnInput& in) {
-              auto& s = self->state;
-              trace_message(*s.trace, "msg:ffn_input", in.layer, in.token, in.sent_ns, activation_bytes(in.xn));
-              auto active = std::make_shared<ActiveSet>();
-              active->layer = in.layer;
-              {
-                const int64_t t0 = trace::now_ns();
-                auto scope = s.trace->scope("predict", in.layer, in.token);
-                predict(s, in, *active);
-                s.stats.predict_ns += trace::now_ns() - t0;
-              }
-              const int64_t now = trace::now_ns();
-              const ActiveSetPtr shared = std::move(active);
-              const NeuronSplit& split = *s.args.split;
-              // CPU teams first: they only post a job to their own threads and return,
-              // while the host gpu-worker computes in its handler; in this order the
-              // cold work is under way before the hot work starts (they overlap).
-              std::vector<caf::actor> workers;
-              for (size_t i = 0; i < split.team_ranges.size(); ++i)
-                if (split.team_has_work(in.layer, static_cast<int>(i), shared->flags)) workers.push_back(s.wiring.cpu_workers[i]);
-              if (split.hot_has_work(in.layer, shared->flags)) workers.push_back(s.wiring.gpu_worker);
-              const int parts = static_cast<int>(workers.size());
-              for (const caf::actor& w : workers) caf::anon_send(w, FfnWork{in.step, in.layer, in.token, parts, in.xn, shared, now});
-              if (parts == 0) caf::anon_send(s.wiring.merge, FfnExpect{in.step, in.layer, in.token, 0, in.xn->n_tokens, now});
-            },
-            [self](const CollectStats& c) {
-              PredictorStats out = self->state.stats;
-              if (c.reset) {
-                self->state.stats = PredictorStats{};
-                self->state.stats.predictor_bytes = out.predictor_bytes;
-              }
-              return out;
-            },
-            [self](const CollectTrace&) { return TraceHandoff{self->state.trace}; },
-        };
+        trace_message(*s.trace, "msg:ffn_input", in.layer, in.token, in.sent_ns, activation_bytes(in.xn));
+        auto active = std::make_shared<ActiveSet>();
+        active->layer = in.layer;
+        {
+          const int64_t t0 = trace::now_ns();
+          auto scope = s.trace->scope("predict", in.layer, in.token);
+          predict(s, in, *active);
+          s.stats.predict_ns += trace::now_ns() - t0;
+        }
+        const int64_t now = trace::now_ns();
+        const ActiveSetPtr shared = std::move(active);
+        const NeuronSplit& split = *s.args.split;
+        // CPU teams first: they only post a job to their own threads and return,
+        // while the host gpu-worker computes in its handler; in this order the
+        // cold work is under way before the hot work starts (they overlap).
+        std::vector<caf::actor> workers;
+        for (size_t i = 0; i < split.team_ranges.size(); ++i)
+          if (split.team_has_work(in.layer, static_cast<int>(i), shared->flags)) workers.push_back(s.wiring.cpu_workers[i]);
+        if (split.hot_has_work(in.layer, shared->flags)) workers.push_back(s.wiring.gpu_worker);
+        const int parts = static_cast<int>(workers.size());
+        for (const caf::actor& w : workers) caf::anon_send(w, FfnWork{in.step, in.layer, in.token, parts, in.xn, shared, now});
+        if (parts == 0) caf::anon_send(s.wiring.merge, FfnExpect{in.step, in.layer, in.token, 0, in.xn->n_tokens, now});
+      },
+      [self](const CollectStats& c) {
+        PredictorStats out = self->state.stats;
+        if (c.reset) {
+          self->state.stats = PredictorStats{};
+          self->state.stats.predictor_bytes = out.predictor_bytes;
+        }
+        return out;
+      },
+      [self](const CollectTrace&) { return TraceHandoff{self->state.trace}; },
+  };
 }
 
 }  // namespace
