@@ -92,7 +92,6 @@ void predict(PredictorState& s, const FfnInput& in, ActiveSet& active) {
       for (int32_t i : list) active.flags[static_cast<size_t>(i)] = 1;
     for (uint8_t f : active.flags) active.n_active += f;
   }
-  s.stats.batch_union += active.n_active;
   if (!a.sparse) active.per_token.clear();
 }
 

@@ -1,5 +1,6 @@
 #include "engine/neuron_predictor.h"
 
+#include <algorithm>
 #include <cmath>
 #include <stdexcept>
 #include <string>
@@ -29,19 +30,40 @@ void PredictorLayer::check() const {
     if (!std::isfinite(b)) fail("bias holds a non-finite value");
 }
 
-void PredictorLayer::logits(const float* xn, float* out, PredictorScratch& s) const {
+namespace {
+
+// logits = fc2 . ReLU(fc1 . xn) + bias, the rows of fc1 and fc2 split over the pool's
+// threads (inline without a pool). Every row is computed the same way either way.
+void layer_logits(const PredictorLayer& p, const float* xn, float* out, PredictorScratch& s, ThreadPool* pool) {
   const auto act_bytes = [](int64_t n) { return static_cast<size_t>(row_bytes(GgmlType::Q8_0, n)); };
   // Grows once; resize never shrinks capacity, so later calls do not allocate.
-  if (s.xq.size() < act_bytes(d_model)) s.xq.resize(act_bytes(d_model));
-  if (s.hidden.size() < static_cast<size_t>(rank)) s.hidden.resize(static_cast<size_t>(rank));
-  if (s.hq.size() < act_bytes(rank)) s.hq.resize(act_bytes(rank));
-  quantize_activation(GgmlType::Q8_0, xn, s.xq.data(), d_model);
-  vec_dot_rows(GgmlType::Q8_0, d_model, fc1.data(), act_bytes(d_model), rank, s.xq.data(), s.hidden.data());
-  for (int j = 0; j < rank; ++j) s.hidden[static_cast<size_t>(j)] = std::max(s.hidden[static_cast<size_t>(j)], 0.0f);
-  quantize_activation(GgmlType::Q8_0, s.hidden.data(), s.hq.data(), rank);
-  vec_dot_q8_0_short_rows(rank, fc2.data(), act_bytes(rank), d_ff, s.hq.data(), out);
-  for (int i = 0; i < d_ff; ++i) out[i] += bias[static_cast<size_t>(i)];
+  if (s.xq.size() < act_bytes(p.d_model)) s.xq.resize(act_bytes(p.d_model));
+  if (s.hidden.size() < static_cast<size_t>(p.rank)) s.hidden.resize(static_cast<size_t>(p.rank));
+  if (s.hq.size() < act_bytes(p.rank)) s.hq.resize(act_bytes(p.rank));
+  auto rows = [&](int64_t n, const auto& f) {  // a template: no std::function on this hot path
+    if (!pool || pool->size() == 1) return f(0, n);
+    pool->run([&](int ti, int nt) {
+      const auto [r0, r1] = ThreadPool::split(n, ti, nt, 8);
+      if (r1 > r0) f(r0, r1);
+    });
+  };
+  const size_t fc1_stride = act_bytes(p.d_model), fc2_stride = act_bytes(p.rank);
+  quantize_activation(GgmlType::Q8_0, xn, s.xq.data(), p.d_model);
+  rows(p.rank, [&](int64_t r0, int64_t r1) {
+    vec_dot_rows(GgmlType::Q8_0, p.d_model, p.fc1.data() + static_cast<size_t>(r0) * fc1_stride, fc1_stride, r1 - r0, s.xq.data(),
+                 s.hidden.data() + r0);
+  });
+  for (int j = 0; j < p.rank; ++j) s.hidden[static_cast<size_t>(j)] = std::max(s.hidden[static_cast<size_t>(j)], 0.0f);
+  quantize_activation(GgmlType::Q8_0, s.hidden.data(), s.hq.data(), p.rank);
+  rows(p.d_ff, [&](int64_t r0, int64_t r1) {
+    vec_dot_q8_0_short_rows(p.rank, p.fc2.data() + static_cast<size_t>(r0) * fc2_stride, fc2_stride, r1 - r0, s.hq.data(), out + r0);
+    for (int64_t i = r0; i < r1; ++i) out[i] += p.bias[static_cast<size_t>(i)];
+  });
 }
+
+}  // namespace
+
+void PredictorLayer::logits(const float* xn, float* out, PredictorScratch& s) const { layer_logits(*this, xn, out, s, nullptr); }
 
 NeuronPredictors::NeuronPredictors(const ModelConfig& model, std::vector<PredictorLayer> layers, std::vector<PredictorLayerInfo> info,
                                    double target_recall)
@@ -66,40 +88,19 @@ size_t NeuronPredictors::bytes() const {
 }
 
 void NeuronPredictors::predict(int layer, const float* xn, std::vector<int32_t>& active, PredictorScratch& s) const {
-  const PredictorLayer& p = layers_.at(static_cast<size_t>(layer));
-  if (s.logits.size() < static_cast<size_t>(p.d_ff)) s.logits.resize(static_cast<size_t>(p.d_ff));
-  p.logits(xn, s.logits.data(), s);
-  active.clear();
-  const float* z = s.logits.data();
-  for (int i = 0; i < p.d_ff; ++i)
-    if (z[i] >= 0.0f) active.push_back(i);
+  predict_on(nullptr, layer, xn, active, s);
 }
 
 void NeuronPredictors::predict(ThreadPool& pool, int layer, const float* xn, std::vector<int32_t>& active, PredictorScratch& s) const {
-  if (pool.size() == 1) return predict(layer, xn, active, s);
+  predict_on(&pool, layer, xn, active, s);
+}
+
+void NeuronPredictors::predict_on(ThreadPool* pool, int layer, const float* xn, std::vector<int32_t>& active, PredictorScratch& s) const {
   const PredictorLayer& p = layers_.at(static_cast<size_t>(layer));
-  const auto act_bytes = [](int64_t n) { return static_cast<size_t>(row_bytes(GgmlType::Q8_0, n)); };
-  if (s.xq.size() < act_bytes(p.d_model)) s.xq.resize(act_bytes(p.d_model));
-  if (s.hidden.size() < static_cast<size_t>(p.rank)) s.hidden.resize(static_cast<size_t>(p.rank));
-  if (s.hq.size() < act_bytes(p.rank)) s.hq.resize(act_bytes(p.rank));
   if (s.logits.size() < static_cast<size_t>(p.d_ff)) s.logits.resize(static_cast<size_t>(p.d_ff));
-  quantize_activation(GgmlType::Q8_0, xn, s.xq.data(), p.d_model);
-  const size_t fc1_stride = act_bytes(p.d_model), fc2_stride = act_bytes(p.rank);
-  pool.run([&](int ti, int nt) {
-    const auto [r0, r1] = ThreadPool::split(p.rank, ti, nt, 8);
-    if (r1 > r0) vec_dot_rows(GgmlType::Q8_0, p.d_model, p.fc1.data() + static_cast<size_t>(r0) * fc1_stride, fc1_stride, r1 - r0, s.xq.data(),
-                              s.hidden.data() + r0);
-  });
-  for (int j = 0; j < p.rank; ++j) s.hidden[static_cast<size_t>(j)] = std::max(s.hidden[static_cast<size_t>(j)], 0.0f);
-  quantize_activation(GgmlType::Q8_0, s.hidden.data(), s.hq.data(), p.rank);
-  float* z = s.logits.data();
-  pool.run([&](int ti, int nt) {
-    const auto [r0, r1] = ThreadPool::split(p.d_ff, ti, nt, 8);
-    if (r1 <= r0) return;
-    vec_dot_q8_0_short_rows(p.rank, p.fc2.data() + static_cast<size_t>(r0) * fc2_stride, fc2_stride, r1 - r0, s.hq.data(), z + r0);
-    for (int64_t i = r0; i < r1; ++i) z[i] += p.bias[static_cast<size_t>(i)];
-  });
+  layer_logits(p, xn, s.logits.data(), s, pool);
   active.clear();
+  const float* z = s.logits.data();
   for (int i = 0; i < p.d_ff; ++i)
     if (z[i] >= 0.0f) active.push_back(i);
 }

@@ -85,6 +85,8 @@ class NeuronPredictors {
   void predict(ThreadPool& pool, int layer, const float* xn, std::vector<int32_t>& active, PredictorScratch& scratch) const;
 
  private:
+  void predict_on(ThreadPool* pool, int layer, const float* xn, std::vector<int32_t>& active, PredictorScratch& scratch) const;
+
   int d_model_ = 0, d_ff_ = 0;
   Activation activation_ = Activation::ReLU;
   double target_recall_ = 0;

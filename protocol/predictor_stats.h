@@ -10,7 +10,6 @@ namespace actinfer::protocol {
 struct PredictorStats {
   int64_t token_layers = 0;    // (token, layer) predictions made
   int64_t predicted = 0;       // neurons predicted active, summed over them
-  int64_t batch_union = 0;     // neurons active for any token of a step, summed over steps x layers
   int64_t neurons = 0;         // neurons per layer x token_layers (the dense count)
   int64_t truth_checked = 0;   // (token, layer) pairs whose true set was also computed
   int64_t truly_active = 0;    // neurons that really fire, over the checked pairs
@@ -18,6 +17,19 @@ struct PredictorStats {
   int64_t predict_ns = 0;      // time spent predicting
   uint64_t predictor_bytes = 0;  // predictor weight bytes read per token (all layers)
   uint64_t ffn_weight_bytes = 0;  // FFN weight bytes the workers read (sparse kernels; counted by merge)
+  // Sums of two periods (the predictor's size is not a count: the latest is kept).
+  PredictorStats& operator+=(const PredictorStats& b) {
+    token_layers += b.token_layers;
+    predicted += b.predicted;
+    neurons += b.neurons;
+    truth_checked += b.truth_checked;
+    truly_active += b.truly_active;
+    hits += b.hits;
+    predict_ns += b.predict_ns;
+    predictor_bytes = b.predictor_bytes;
+    ffn_weight_bytes += b.ffn_weight_bytes;
+    return *this;
+  }
   double fraction_computed() const { return neurons ? static_cast<double>(predicted) / static_cast<double>(neurons) : 1.0; }
   double recall() const { return truly_active ? static_cast<double>(hits) / static_cast<double>(truly_active) : 1.0; }
 };

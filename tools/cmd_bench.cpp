@@ -45,19 +45,6 @@ struct Speeds {
   int64_t decoded = 0;
 };
 
-void add(protocol::PredictorStats& a, const protocol::PredictorStats& b) {
-  a.token_layers += b.token_layers;
-  a.predicted += b.predicted;
-  a.batch_union += b.batch_union;
-  a.neurons += b.neurons;
-  a.truth_checked += b.truth_checked;
-  a.truly_active += b.truly_active;
-  a.hits += b.hits;
-  a.predict_ns += b.predict_ns;
-  a.predictor_bytes = b.predictor_bytes;
-  a.ffn_weight_bytes += b.ffn_weight_bytes;
-}
-
 // Prompt (from an empty cache) and greedy decode runs, interleaved repeat by repeat.
 void run_once(Evaluator& ev, const std::vector<int32_t>& prompt, int n_gen, Speeds& out) {
   if (!prompt.empty()) {
@@ -78,7 +65,7 @@ void run_once(Evaluator& ev, const std::vector<int32_t>& prompt, int n_gen, Spee
       tok = static_cast<int32_t>(std::max_element(l.begin(), l.end()) - l.begin());
     }
     out.tg.push_back(n_gen / seconds_since(t0));
-    if (actors) add(out.decode, actors->predictor_stats(false));
+    if (actors) out.decode += actors->predictor_stats(false);
     out.decoded += n_gen;
   }
 }
