@@ -17,6 +17,7 @@
 #include "model/tokenizer.h"
 #include "tools/commands.h"
 #include "tools/model_options.h"
+#include "tools/progress_bar.h"
 #include "tools/text_input.h"
 #include "tools/runtime_choice.h"
 
@@ -57,15 +58,14 @@ void run_perplexity(const PerplexityOptions& o) {
                o.text_path.c_str(), text.size(), tokens.size(), tok_s, n_chunks, n_ctx, perplexity_scored_per_chunk(n_ctx), runtime);
 
   const auto t0 = std::chrono::steady_clock::now();
-  auto progress = [&](int done, int total) {
-    const double el = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    std::fprintf(stderr, "\r[actinfer] chunk %d/%d  %s elapsed, ETA %s   ", done, total, format_duration(el).c_str(),
-                 format_duration(el / done * (total - done)).c_str());
-    if (done == total) std::fputc('\n', stderr);
-    std::fflush(stderr);
+  // A fresh bar (clock) per evaluation: --vs-dense runs a second one.
+  auto progress_bar = [] {
+    return [bar = std::make_shared<ProgressBar>()](int done, int total) {
+      bar->update(done, total, "chunk " + std::to_string(done) + "/" + std::to_string(total));
+    };
   };
   const auto scored_tokens = std::span<const int32_t>(tokens).first(n_chunks * static_cast<size_t>(n_ctx));
-  const PerplexityResult r = perplexity(*evaluator, scored_tokens, n_ctx, tokenizer.add_bos(), tokenizer.bos(), progress);
+  const PerplexityResult r = perplexity(*evaluator, scored_tokens, n_ctx, tokenizer.add_bos(), tokenizer.bos(), progress_bar());
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   std::fprintf(stderr, "[actinfer] %lld tokens scored in %.1f s (%.1f tokens/s evaluated); mean NLL %.6f\n",
                static_cast<long long>(r.n_scored), secs, static_cast<double>(n_chunks) * (n_ctx - 1) / secs, r.nll_mean);
@@ -88,7 +88,7 @@ void run_perplexity(const PerplexityOptions& o) {
     evaluator.reset();  // one runtime's threads at a time
     DenseEngine dense(weights, o.model.engine_options());
     std::fprintf(stderr, "[actinfer] the same chunks on the dense engine:\n");
-    const PerplexityResult d = perplexity(dense, scored_tokens, n_ctx, tokenizer.add_bos(), tokenizer.bos(), progress);
+    const PerplexityResult d = perplexity(dense, scored_tokens, n_ctx, tokenizer.add_bos(), tokenizer.bos(), progress_bar());
     std::printf("dense PPL = %.4f; %s/dense = %.5f (%+.3f%%)\n", d.ppl, runtime, r.ppl / d.ppl, 100.0 * (r.ppl / d.ppl - 1.0));
   }
 }
