@@ -36,6 +36,7 @@ struct ActorRuntime::Impl {
   std::shared_ptr<const NeuronPredictors> predictors;
   std::shared_ptr<Backend> backend;  // made here (so errors surface before spawning), moved to the gpu-worker
   std::string backend_name;
+  bool gpu_predicts = false;  // the gpu-worker's backend runs the trained predictors
   DeviceFootprint footprint;
   int n_ctx = 0;
   int n_past = 0;
@@ -130,6 +131,11 @@ ActorRuntime::ActorRuntime(std::shared_ptr<const ModelWeights> weights, ActorRun
   bo.topology = m.topo;
   bo.sparse = sparse;
   if (sparse) bo.hot_neurons = m.split->hot_neurons();
+  // Trained predictors run on the gpu-worker's backend, where the FFN input already is
+  // (PowerInfer runs them on the GPU): no hop to the predictor actor and back per layer.
+  // Checking recall needs the true activations, which the predictor actor computes.
+  m.gpu_predicts = m.predictor_mode == "trained" && !m.options.check_recall;
+  if (m.gpu_predicts) bo.predictors = m.predictors;
   m.backend = make_backend(m.weights, bo);
   m.backend_name = m.backend->name();
   for (size_t i = 0; i < m.options.teams.size(); ++i) {
@@ -146,7 +152,12 @@ ActorRuntime::ActorRuntime(std::shared_ptr<const ModelWeights> weights, ActorRun
   m.driver_trace = trace::TraceBuffer("driver", "driver", m.options.trace);
 
   const bool tr = m.options.trace;
-  m.gpu = actors::spawn_gpu_worker(*m.sys, {m.weights, m.split, std::move(m.backend), m.options.engine.max_layers, tr});
+  actors::GpuWorkerArgs ga{m.weights, m.split, std::move(m.backend), m.options.engine.max_layers};
+  ga.predicts = m.gpu_predicts;
+  ga.sparse = sparse;
+  ga.predictor_bytes = m.predictors ? m.predictors->bytes() : 0;
+  ga.trace = tr;
+  m.gpu = actors::spawn_gpu_worker(*m.sys, std::move(ga));
   actors::PredictorArgs pa;
   pa.weights = m.weights;
   pa.mode = m.predictor_mode;
@@ -252,7 +263,7 @@ std::string ActorRuntime::describe() const {
   const auto& c = config();
   o << "actor runtime: " << c.n_layers << " layers, " << c.d_ff << " FFN neurons per layer, " << (m.options.sparse ? "sparse" : "dense")
     << " FFN kernels, predictor " << m.predictor_mode
-    << (m.predictors ? " (" + std::to_string(m.predictors->bytes() >> 10) + " KiB)" : std::string())
+    << (m.predictors ? " (" + std::to_string(m.predictors->bytes() >> 10) + " KiB" + (m.gpu_predicts ? ", run by the gpu-worker)" : ")") : std::string())
     << ", scheduler " << m.options.scheduler_policy << " x" << m.options.scheduler_threads << "\n";
   o << "  gpu-worker (" << m.backend_name << "): attention, lm_head, hot neurons " << m.split->n_hot() << " of " << int64_t{c.n_layers} * c.d_ff
     << (m.options.placement.empty() ? "" : " (placement " + m.options.placement + ")") << "; holds " << m.footprint.describe()
@@ -273,6 +284,10 @@ protocol::PredictorStats ActorRuntime::predictor_stats(bool reset) {
   self->request(m.predictor, caf::infinite, protocol::CollectStats{reset})
       .receive([&](const protocol::PredictorStats& s) { out = s; },
                [&](caf::error& e) { throw std::runtime_error("collecting predictor stats failed: " + m.sys->render(e)); });
+  if (m.gpu_predicts)
+    self->request(m.gpu, caf::infinite, protocol::CollectStats{reset})
+        .receive([&](const protocol::PredictorStats& s) { out += s; },
+                 [&](caf::error& e) { throw std::runtime_error("collecting gpu-worker stats failed: " + m.sys->render(e)); });
   self->request(m.merge, caf::infinite, protocol::CollectStats{reset})
       .receive([&](const protocol::PredictorStats& s) { out.ffn_weight_bytes = s.ffn_weight_bytes; },
                [&](caf::error& e) { throw std::runtime_error("collecting merge stats failed: " + m.sys->render(e)); });

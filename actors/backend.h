@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "engine/dense_engine.h"
+#include "engine/neuron_predictor.h"
 #include "engine/neuron_slice.h"
 #include "model/model_weights.h"
 #include "topology/topology.h"
@@ -27,6 +28,10 @@ class Backend {
   virtual uint64_t ffn_sparse(int layer, const float* xn, int B, const std::vector<std::vector<int32_t>>& per_token, float* y) = 0;
   // logits[B][n_vocab] from the residual stream x[B][d].
   virtual void output(const float* x, int B, float* logits) = 0;
+  // The trained predictors (options.predictors; only called when they are set), run where
+  // the hot neurons and the FFN input already are: per_token[t] (resized to B) = the
+  // increasing indices of the neurons of `layer` predicted active for xn[t].
+  virtual void predict(int layer, const float* xn, int B, std::vector<std::vector<int32_t>>& per_token) = 0;
 };
 
 struct BackendOptions {
@@ -37,6 +42,7 @@ struct BackendOptions {
   std::shared_ptr<const topology::Topology> topology;
   bool sparse = false;                           // hold the hot neurons as bundles for ffn_sparse
   std::vector<std::vector<int32_t>> hot_neurons;  // per layer, increasing (sparse only)
+  std::shared_ptr<const NeuronPredictors> predictors;  // run by predict(); null: the predictor actor predicts
 };
 
 // What the gpu-worker holds in (emulated) device memory, in bytes.

@@ -4,6 +4,7 @@
 #include <stdexcept>
 
 #include "actors/actor_common.h"
+#include "actors/ffn_fanout.h"
 #include "caf/event_based_actor.hpp"
 #include "caf/send.hpp"
 #include "caf/stateful_actor.hpp"
@@ -28,12 +29,53 @@ struct GpuWorkerState {
   EvalRequest request;  // the forward step in flight
   int n_tokens = 0;
   std::vector<float> x;  // residual stream [n_tokens][d]
+  PredictorStats stats;  // when it predicts itself
   static inline const char* name = "gpu-worker";
 };
 
 using Self = caf::stateful_actor<GpuWorkerState>;
 
-// Attention of `layer`, then hand the normalised FFN input to the predictor.
+// The hot share of a layer's FFN, sent to merge as partial 0.
+void compute_hot(Self* self, const FfnWork& w) {
+  auto& s = self->state;
+  auto y = make_activation(w.layer, w.xn->n_tokens, s.args.weights->config().d_model);
+  uint64_t bytes = 0;
+  {
+    auto scope = s.trace->scope("ffn_hot", w.layer, w.token);
+    if (!w.active->per_token.empty())
+      bytes = s.args.backend->ffn_sparse(w.layer, w.xn->data.data(), w.xn->n_tokens, w.active->per_token, y->data.data());
+    else
+      s.args.backend->ffn(w.layer, w.xn->data.data(), w.xn->n_tokens, s.args.split->layers[static_cast<size_t>(w.layer)].hot,
+                          w.active->flags, y->data.data());
+  }
+  caf::anon_send(s.wiring.merge, FfnPartial{w.step, w.layer, w.token, w.n_parts, 0, std::move(y), bytes, trace::now_ns()});
+}
+
+// The backend's trained predictors for the layer, then the work handed out: the
+// cpu-workers' by message, the hot share computed here at once.
+void predict_and_dispatch(Self* self, int layer, ActivationPtr xn) {
+  auto& s = self->state;
+  const int B = xn->n_tokens, n = s.args.weights->config().d_ff, token = s.request.pos0;
+  auto active = std::make_shared<ActiveSet>();
+  active->layer = layer;
+  {
+    const int64_t t0 = trace::now_ns();
+    auto scope = s.trace->scope("predict", layer, token);
+    s.args.backend->predict(layer, xn->data.data(), B, active->per_token);
+    s.stats.predict_ns += trace::now_ns() - t0;
+  }
+  for (const auto& list : active->per_token) s.stats.predicted += static_cast<int64_t>(list.size());
+  s.stats.token_layers += B;
+  s.stats.neurons += int64_t{B} * n;
+  finish_active_set(*active, n, s.args.sparse);
+  const ActiveSetPtr shared = std::move(active);
+  const FfnRecipients r = ffn_recipients(s.wiring, *s.args.split, layer, *shared);
+  FfnWork work{s.request.step, layer, token, r.parts(), std::move(xn), shared, trace::now_ns()};
+  send_ffn_work(s.wiring, r, work, false);
+  if (r.gpu) compute_hot(self, work);
+}
+
+// Attention of `layer`, then hand the normalised FFN input to the predictor (or predict here).
 void attention_then_predict(Self* self, int layer) {
   auto& s = self->state;
   const int B = s.n_tokens, d = s.args.weights->config().d_model, token = s.request.pos0;
@@ -42,7 +84,10 @@ void attention_then_predict(Self* self, int layer) {
     auto scope = s.trace->scope("attention", layer, token);
     s.args.backend->attention(layer, s.request.pos0, B, s.x.data(), xn->data.data());
   }
-  caf::anon_send(s.wiring.predictor, FfnInput{s.request.step, layer, token, std::move(xn), trace::now_ns()});
+  if (s.args.predicts)
+    predict_and_dispatch(self, layer, std::move(xn));
+  else
+    caf::anon_send(s.wiring.predictor, FfnInput{s.request.step, layer, token, std::move(xn), trace::now_ns()});
 }
 
 LogitsReply output_logits(Self* self) {
@@ -77,19 +122,8 @@ caf::behavior gpu_worker(Self* self, GpuWorkerArgs args) {
         return *promise;
       },
       [self](const FfnWork& w) {
-        auto& s = self->state;
-        trace_message(*s.trace, "msg:ffn_work", w.layer, w.token, w.sent_ns, activation_bytes(w.xn));
-        auto y = make_activation(w.layer, w.xn->n_tokens, s.args.weights->config().d_model);
-        uint64_t bytes = 0;
-        {
-          auto scope = s.trace->scope("ffn_hot", w.layer, w.token);
-          if (!w.active->per_token.empty())
-            bytes = s.args.backend->ffn_sparse(w.layer, w.xn->data.data(), w.xn->n_tokens, w.active->per_token, y->data.data());
-          else
-            s.args.backend->ffn(w.layer, w.xn->data.data(), w.xn->n_tokens, s.args.split->layers[static_cast<size_t>(w.layer)].hot,
-                                w.active->flags, y->data.data());
-        }
-        caf::anon_send(s.wiring.merge, FfnPartial{w.step, w.layer, w.token, w.n_parts, 0, std::move(y), bytes, trace::now_ns()});
+        trace_message(*self->state.trace, "msg:ffn_work", w.layer, w.token, w.sent_ns, activation_bytes(w.xn));
+        compute_hot(self, w);
       },
       [self, promise, busy](const FfnOutput& o) {
         auto& s = self->state;
@@ -105,6 +139,12 @@ caf::behavior gpu_worker(Self* self, GpuWorkerArgs args) {
         }
         *busy = false;
         promise->deliver(output_logits(self));
+      },
+      [self](const CollectStats& c) {
+        PredictorStats out = self->state.stats;
+        if (c.reset) self->state.stats = PredictorStats{};
+        out.predictor_bytes = self->state.args.predicts ? self->state.args.predictor_bytes : 0;
+        return out;
       },
       [self](const CollectTrace&) { return TraceHandoff{self->state.trace}; },
   };

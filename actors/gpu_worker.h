@@ -20,6 +20,12 @@ struct GpuWorkerArgs {
   std::shared_ptr<const NeuronSplit> split;  // its hot neurons per layer
   std::shared_ptr<Backend> backend;          // where it computes (moved into the actor)
   int max_layers = 0;                        // 0: all
+  // The backend runs the trained predictors (BackendOptions::predictors): the gpu-worker
+  // then predicts each layer's active sets itself right after attention, sends the
+  // cpu-workers their work and computes its hot share inline (the predictor actor idles).
+  bool predicts = false;
+  bool sparse = false;        // per-token lists for sparse kernels (else the union's flags)
+  uint64_t predictor_bytes = 0;  // for its PredictorStats
   bool trace = false;
 };
 

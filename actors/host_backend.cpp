@@ -17,7 +17,8 @@ class HostBackend final : public Backend {
       : w_(std::move(w)),
         pool_(default_thread_count(o.engine.n_threads), actors::pin_threads_to(o.topology, o.pus, "gpu-worker (host backend)")),
         cache_(w_->config().n_layers, o.n_ctx, w_->config().n_kv_heads * w_->config().head_dim),
-        ws_(w_->config(), o.engine.max_batch, pool_.size(), o.n_ctx, o.engine.exact_activations) {
+        ws_(w_->config(), o.engine.max_batch, pool_.size(), o.n_ctx, o.engine.exact_activations),
+        predictors_(o.predictors) {
     if (o.sparse) hot_ = std::make_unique<NeuronShard>(*w_, o.hot_neurons);
   }
 
@@ -41,6 +42,13 @@ class HostBackend final : public Backend {
 
   void output(const float* x, int B, float* logits) override { output_head(pool_, ws_, *w_, x, B, logits); }
 
+  void predict(int layer, const float* xn, int B, std::vector<std::vector<int32_t>>& per_token) override {
+    if (!predictors_) throw std::logic_error("host backend: predict without predictors");
+    per_token.resize(static_cast<size_t>(B));
+    const int d = w_->config().d_model;
+    for (int t = 0; t < B; ++t) predictors_->predict(pool_, layer, xn + static_cast<size_t>(t) * d, per_token[static_cast<size_t>(t)], predict_);
+  }
+
  private:
   std::shared_ptr<const ModelWeights> w_;
   ThreadPool pool_;
@@ -48,6 +56,8 @@ class HostBackend final : public Backend {
   Workspace ws_;
   std::unique_ptr<NeuronShard> hot_;  // sparse kernels: the hot neurons as bundles
   SparseScratch sparse_;
+  std::shared_ptr<const NeuronPredictors> predictors_;
+  PredictorScratch predict_;
 };
 
 }  // namespace

@@ -5,6 +5,7 @@
 #include <stdexcept>
 
 #include "actors/actor_common.h"
+#include "actors/ffn_fanout.h"
 #include "caf/event_based_actor.hpp"
 #include "caf/send.hpp"
 #include "caf/stateful_actor.hpp"
@@ -86,13 +87,10 @@ void predict(PredictorState& s, const FfnInput& in, ActiveSet& active) {
   s.stats.neurons += int64_t{B} * n;
   if (a.mode == "all" || (a.mode == "oracle" && !exact_zeros)) {
     active.n_active = n;  // flags stay empty: every neuron
+    if (!a.sparse) active.per_token.clear();
   } else {
-    active.flags.assign(static_cast<size_t>(n), 0);
-    for (const auto& list : active.per_token)
-      for (int32_t i : list) active.flags[static_cast<size_t>(i)] = 1;
-    for (uint8_t f : active.flags) active.n_active += f;
+    finish_active_set(active, n, a.sparse);
   }
-  if (!a.sparse) active.per_token.clear();
 }
 
 }  // namespace
@@ -131,19 +129,9 @@ caf::behavior predictor(Self* self, PredictorArgs args) {
           predict(s, in, *active);
           s.stats.predict_ns += trace::now_ns() - t0;
         }
-        const int64_t now = trace::now_ns();
         const ActiveSetPtr shared = std::move(active);
-        const NeuronSplit& split = *s.args.split;
-        // CPU teams first: they only post a job to their own threads and return,
-        // while the host gpu-worker computes in its handler; in this order the
-        // cold work is under way before the hot work starts (they overlap).
-        std::vector<caf::actor> workers;
-        for (size_t i = 0; i < split.team_ranges.size(); ++i)
-          if (split.team_has_work(in.layer, static_cast<int>(i), shared->flags)) workers.push_back(s.wiring.cpu_workers[i]);
-        if (split.hot_has_work(in.layer, shared->flags)) workers.push_back(s.wiring.gpu_worker);
-        const int parts = static_cast<int>(workers.size());
-        for (const caf::actor& w : workers) caf::anon_send(w, FfnWork{in.step, in.layer, in.token, parts, in.xn, shared, now});
-        if (parts == 0) caf::anon_send(s.wiring.merge, FfnExpect{in.step, in.layer, in.token, 0, in.xn->n_tokens, now});
+        const FfnRecipients r = ffn_recipients(s.wiring, *s.args.split, in.layer, *shared);
+        send_ffn_work(s.wiring, r, FfnWork{in.step, in.layer, in.token, 0, in.xn, shared, trace::now_ns()}, true);
       },
       [self](const CollectStats& c) {
         PredictorStats out = self->state.stats;
