@@ -11,6 +11,8 @@
 //   gpu-worker, cpu-workers ──FfnPartial──▶ merge  (their share of the FFN output)
 //   merge ──FfnOutput──▶ gpu-worker                (the sum; next layer's attention)
 //   gpu-worker ──LogitsReply──▶ driver             (after the last layer)
+// When the gpu-worker's backend runs trained predictors, it plays the predictor's part
+// itself: no FfnInput, FfnWork only to the cpu-workers (protocol/README.md).
 //
 // `step` numbers forward steps so stray messages of an old step are detectable;
 // `sent_ns` is the sender's clock at send time, so the receiver can trace the
