@@ -130,7 +130,9 @@ ActorRuntime::ActorRuntime(std::shared_ptr<const ModelWeights> weights, ActorRun
   bo.pus = m.options.host_pus;
   bo.topology = m.topo;
   bo.sparse = sparse;
-  if (sparse) bo.hot_neurons = m.split->hot_neurons();
+  bo.hot_neurons = m.split->hot_neurons();
+  bo.device = m.options.gpu_device;
+  bo.vram_budget = m.options.vram_budget;
   // Trained predictors run on the gpu-worker's backend, where the FFN input already is
   // (PowerInfer runs them on the GPU): no hop to the predictor actor and back per layer.
   // Checking recall needs the true activations, which the predictor actor computes.

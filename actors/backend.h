@@ -36,13 +36,17 @@ class Backend {
 
 struct BackendOptions {
   std::string kind = "host";  // host | cuda
-  EngineOptions engine;       // threads (host), batch, exactness
+  EngineOptions engine;       // threads (host), batch, exactness (host; cuda always uses float activations)
   int n_ctx = 0;
   std::vector<int> pus;       // host: pin the threads here
   std::shared_ptr<const topology::Topology> topology;
   bool sparse = false;                           // hold the hot neurons as bundles for ffn_sparse
-  std::vector<std::vector<int32_t>> hot_neurons;  // per layer, increasing (sparse only)
+  // Per layer, increasing: the hot neurons the backend computes (host: read with sparse only,
+  // dense calls name their slice; cuda: the neurons it copies to the device, always needed).
+  std::vector<std::vector<int32_t>> hot_neurons;
   std::shared_ptr<const NeuronPredictors> predictors;  // run by predict(); null: the predictor actor predicts
+  int device = 0;            // cuda: the CUDA device number
+  uint64_t vram_budget = 0;  // cuda: bytes it may hold (weights as stored on the device + KV cache); 0 = no limit
 };
 
 // What the gpu-worker holds in (emulated) device memory, in bytes.

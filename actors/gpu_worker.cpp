@@ -17,11 +17,11 @@ namespace {
 
 using namespace protocol;
 
-// The host backend computes inside the handlers, on the CAF thread that runs
-// this actor plus the pool's dedicated threads: the gpu-worker has nothing else
-// to do meanwhile, and the predictor and merge hops that follow stay on a hot
-// thread instead of waking a sleeping one. (A CUDA backend launches the same
-// steps asynchronously and reports back with a message.)
+// The backend computes inside the handlers, on the CAF thread that runs this
+// actor (host: plus the pool's dedicated threads; cuda: the GPU, the thread waiting
+// once per call for its stream): the gpu-worker has nothing else to do meanwhile,
+// the cpu-workers compute the cold neurons on their own threads, and the predictor
+// and merge hops that follow stay on a hot thread instead of waking a sleeping one.
 struct GpuWorkerState {
   GpuWorkerArgs args;
   std::shared_ptr<trace::TraceBuffer> trace;

@@ -4,6 +4,7 @@
 #include <stdexcept>
 
 #include "actors/backend.h"
+#include "actors/cuda_backend.h"
 #include "actors/pinning_hook.h"
 #include "engine/layer_ops.h"
 #include "engine/neuron_shard.h"
@@ -98,8 +99,7 @@ void check_budget(const DeviceFootprint& f, uint64_t budget, const std::string& 
 
 std::unique_ptr<Backend> make_backend(std::shared_ptr<const ModelWeights> weights, const BackendOptions& o) {
   if (o.kind == "host") return std::make_unique<HostBackend>(std::move(weights), o);
-  if (o.kind == "cuda")
-    throw std::invalid_argument("backend 'cuda' is not available in this build yet (the CUDA gpu-worker is a later issue); use backend = \"host\"");
+  if (o.kind == "cuda") return make_cuda_backend(std::move(weights), o);
   throw std::invalid_argument("unknown backend '" + o.kind + "' (known: host, cuda)");
 }
 

@@ -10,6 +10,7 @@ ActorRuntimeOptions runtime_options_from(const DeploymentConfig& c, const Engine
   ActorRuntimeOptions o;
   o.backend = c.backend;
   o.vram_budget = c.vram_budget_bytes;
+  o.gpu_device = c.gpu_device;
   o.engine = engine;
   if (c.host_threads > 0) o.engine.n_threads = c.host_threads;
   o.host_pus = c.host_cores;

@@ -17,6 +17,7 @@ struct TeamOptions {
 struct ActorRuntimeOptions {
   std::string backend = "host";  // where the gpu-worker computes: host | cuda
   uint64_t vram_budget = 0;      // bytes the gpu-worker may hold (host: emulated); 0 = no limit
+  int gpu_device = 0;            // cuda: the CUDA device
   EngineOptions engine;          // n_threads: the host gpu-worker's threads; n_ctx, batch, exactness
   std::vector<int> host_pus;     // pinning of the host gpu-worker's threads (empty: unpinned)
   double hot_fraction = 1.0;     // the first hot_fraction of each layer's neurons are hot

@@ -44,7 +44,7 @@ constexpr double kU2 = 0x1.0p-23;  // 2u: the per-step error with the 2x margin
 bool skip_without_device(const char* what) {
   const auto info = cuda::query_devices();
   if (info.available) return false;
-  MESSAGE("no usable CUDA device: " << info.reason << " (" << what << " skipped)");
+  MESSAGE("no usable CUDA device: " << info.reason << " (" << std::string(what) << " skipped)");  // a string: doctest prints a char* as an address
   std::string reason;
   CHECK_FALSE(cuda::kernels_available(reason));
   CHECK_FALSE(reason.empty());

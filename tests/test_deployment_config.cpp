@@ -4,6 +4,7 @@
 #include <doctest/doctest.h>
 
 #include "actors/deployment_config.h"
+#include "actors/runtime_options.h"
 
 #include <caf/actor_system_config.hpp>
 
@@ -102,6 +103,22 @@ TEST_CASE("deployment config: two-socket-workstation.conf") {
   CHECK(c.scheduler_max_threads == 4);
 }
 
+TEST_CASE("deployment config: cuda-workstation.conf selects the cuda backend") {
+  DeploymentConfig c = load_deployment_config(kConfigs / "cuda-workstation.conf");
+  CHECK(c.backend == "cuda");
+  CHECK(c.gpu_device == 0);
+  CHECK(c.vram_budget_bytes == 20ull << 30);
+  CHECK(c.sparse);
+  CHECK(c.predictor == "auto");
+  REQUIRE(c.teams.size() == 1);
+  CHECK(c.teams[0].cores.size() == 15);
+  CHECK(c.scheduler_max_threads == 2);
+  const ActorRuntimeOptions o = runtime_options_from(c, EngineOptions{});
+  CHECK(o.backend == "cuda");
+  CHECK(o.gpu_device == 0);
+  CHECK(o.vram_budget == 20ull << 30);
+}
+
 TEST_CASE("deployment config: test-two-teams.conf (synthetic two-node topology)") {
   DeploymentConfig c = load_deployment_config(kConfigs / "test-two-teams.conf");
   CHECK(c.topology == "synthetic:pack:2 numa:1 core:4 pu:1");
@@ -116,7 +133,7 @@ TEST_CASE("deployment config: test-two-teams.conf (synthetic two-node topology)"
 }
 
 TEST_CASE("deployment config: CAF's own parser accepts every shipped config and reads [scheduler]") {
-  for (const char* name : {"default.conf", "two-socket-workstation.conf", "test-two-teams.conf"}) {
+  for (const char* name : {"default.conf", "two-socket-workstation.conf", "cuda-workstation.conf", "test-two-teams.conf"}) {
     CAPTURE(name);
     DeploymentConfig ours = load_deployment_config(kConfigs / name);
     std::ifstream in(kConfigs / name);

@@ -77,16 +77,18 @@ void Blas::release() noexcept {
   handle_ = nullptr;
 }
 
-void Blas::sgemm_xwt(const float* X, const float* W, float* Y, int B, int N, int K, const Stream& stream, float beta) {
+void Blas::sgemm_xwt(const float* X, const float* W, float* Y, int B, int N, int K, const Stream& stream, float beta, int ldy) {
   if (B < 0 || N < 0 || K < 0) throw std::invalid_argument("Blas::sgemm_xwt: negative size");
+  if (ldy == 0) ldy = N;
+  if (ldy < N) throw std::invalid_argument("Blas::sgemm_xwt: ldy " + std::to_string(ldy) + " is less than N " + std::to_string(N));
   if (B == 0 || N == 0) return;
   const CublasApi& api = cublas_api();
   const auto h = static_cast<cublasHandle_t>(handle_);
   check_blas(api.set_stream(h, static_cast<cudaStream_t>(stream.handle())), "cublasSetStream");
-  // Column-major view: Y^T[N][B] (ld N) = op(W)[N][K] . X^T[K][B], where row-major W[N][K] is
+  // Column-major view: Y^T[N][B] (ld ldy) = op(W)[N][K] . X^T[K][B], where row-major W[N][K] is
   // column-major K x N (ld K, transposed by OP_T) and row-major X[B][K] is column-major K x B.
   const float alpha = 1.0f;
-  check_blas(api.sgemm(h, CUBLAS_OP_T, CUBLAS_OP_N, N, B, K, &alpha, W, K > 0 ? K : 1, X, K > 0 ? K : 1, &beta, Y, N), "cublasSgemm");
+  check_blas(api.sgemm(h, CUBLAS_OP_T, CUBLAS_OP_N, N, B, K, &alpha, W, K > 0 ? K : 1, X, K > 0 ? K : 1, &beta, Y, ldy), "cublasSgemm");
 }
 
 }  // namespace actinfer::cuda

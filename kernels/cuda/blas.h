@@ -37,8 +37,11 @@ class Blas {
   // Y[B][N] = X[B][K] . W[N][K]^T + beta * Y[B][N] (row-major floats, device pointers): the
   // prefill projection of B tokens through a weight matrix of N rows of K floats (dequantize
   // quantized weights first with dequantize_rows). Queued on `stream`; full FP32 math (no
-  // TF32: cuBLAS's default math mode). Throws CudaError when cuBLAS reports an error.
-  void sgemm_xwt(const float* X, const float* W, float* Y, int B, int N, int K, const Stream& stream, float beta = 0.0f);
+  // TF32: cuBLAS's default math mode). ldy: floats from one row of Y to the next (0: N), so
+  // that a block of N columns of a wider Y is written in place (weights dequantized a block
+  // of rows at a time). Throws CudaError when cuBLAS reports an error.
+  void sgemm_xwt(const float* X, const float* W, float* Y, int B, int N, int K, const Stream& stream, float beta = 0.0f,
+                 int ldy = 0);
 
  private:
   void release() noexcept;

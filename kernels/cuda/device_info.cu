@@ -1,5 +1,8 @@
 #include <cuda_runtime.h>
 
+#include <stdexcept>
+
+#include "kernels/cuda/cuda_check.h"
 #include "kernels/cuda/device_info.h"
 
 namespace actinfer::cuda {
@@ -48,6 +51,29 @@ bool vector_add(const float* a, const float* b, float* out, int n, std::string& 
   cudaFree(dout);
   if (err != cudaSuccess) reason = std::string("CUDA: ") + cudaGetErrorString(err);
   return err == cudaSuccess;
+}
+
+void select_device(int device) {
+  int count = 0;
+  check(cudaGetDeviceCount(&count), "cudaGetDeviceCount");
+  if (device < 0 || device >= count)
+    throw std::invalid_argument("CUDA device " + std::to_string(device) + " does not exist (this machine has " + std::to_string(count) +
+                                (count == 1 ? " device)" : " devices)"));
+  check(cudaSetDevice(device), "cudaSetDevice");
+}
+
+void synchronize_device() { check(cudaDeviceSynchronize(), "cudaDeviceSynchronize"); }
+
+DeviceMemory device_memory() {
+  DeviceMemory m;
+  check(cudaMemGetInfo(&m.free, &m.total), "cudaMemGetInfo");
+  return m;
+}
+
+std::string device_name(int device) {
+  cudaDeviceProp p{};
+  check(cudaGetDeviceProperties(&p, device), "cudaGetDeviceProperties");
+  return std::string(p.name) + " (device " + std::to_string(device) + ", compute " + std::to_string(p.major) + "." + std::to_string(p.minor) + ")";
 }
 
 }  // namespace actinfer::cuda

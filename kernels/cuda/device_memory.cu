@@ -76,4 +76,16 @@ void DeviceBuffer::fill_zero() {
   check(cudaMemset(ptr_, 0, bytes_), "cudaMemset");
 }
 
+PinnedBuffer::PinnedBuffer(size_t bytes) {
+  if (bytes == 0) return;
+  check(cudaHostAlloc(&ptr_, bytes, cudaHostAllocDefault), "cudaHostAlloc");
+  bytes_ = bytes;
+}
+
+void PinnedBuffer::release() noexcept {
+  if (ptr_) cudaFreeHost(ptr_);
+  ptr_ = nullptr;
+  bytes_ = 0;
+}
+
 }  // namespace actinfer::cuda

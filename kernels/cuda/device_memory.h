@@ -109,4 +109,38 @@ class DeviceBuffer {
   size_t bytes_ = 0;
 };
 
+// Page-locked ("pinned") host memory (cudaHostAlloc / cudaFreeHost). The GPU's copy engines
+// read and write it directly, so copies from and to it run asynchronously on a stream and
+// overlap with kernels; copies from pageable memory are staged by the driver and block the
+// calling thread. Move-only; 0 bytes: empty, no allocation.
+class PinnedBuffer {
+ public:
+  PinnedBuffer() = default;
+  explicit PinnedBuffer(size_t bytes);  // throws CudaError when no device is usable
+  ~PinnedBuffer() { release(); }
+  PinnedBuffer(PinnedBuffer&& o) noexcept : ptr_(o.ptr_), bytes_(o.bytes_) { o.ptr_ = nullptr, o.bytes_ = 0; }
+  PinnedBuffer& operator=(PinnedBuffer&& o) noexcept {
+    if (this != &o) {
+      release();
+      ptr_ = o.ptr_, bytes_ = o.bytes_;
+      o.ptr_ = nullptr, o.bytes_ = 0;
+    }
+    return *this;
+  }
+  PinnedBuffer(const PinnedBuffer&) = delete;
+  PinnedBuffer& operator=(const PinnedBuffer&) = delete;
+
+  void* data() const { return ptr_; }
+  template <class T>
+  T* as() const {
+    return static_cast<T*>(ptr_);
+  }
+  size_t bytes() const { return bytes_; }
+
+ private:
+  void release() noexcept;
+  void* ptr_ = nullptr;
+  size_t bytes_ = 0;
+};
+
 }  // namespace actinfer::cuda

@@ -11,6 +11,7 @@
 #include <string>
 #include <type_traits>
 
+#include "kernels/cuda/activate.cuh"
 #include "kernels/cuda/cuda_check.h"
 #include "kernels/cuda/gpu_kernels.h"
 #include "kernels/quant_blocks.h"
@@ -127,15 +128,6 @@ __device__ __forceinline__ float row_elem(const uint8_t* __restrict__ row, int j
       return f16(ld16(blk)) * static_cast<float>(q) + f16(ld16(blk + 2));
     }
   }
-}
-
-__device__ __forceinline__ float activate(int act, float v) {
-  if (act == static_cast<int>(Activation::ReLU)) return v > 0.0f ? v : 0.0f;
-  if (act == static_cast<int>(Activation::GELU)) {
-    constexpr float kSqrt2OverPi = 0.7978845608028654f;
-    return 0.5f * v * (1.0f + tanhf(kSqrt2OverPi * v * (1.0f + 0.044715f * v * v)));
-  }
-  return v / (1.0f + expf(-v));  // SiLU
 }
 
 template <int T>

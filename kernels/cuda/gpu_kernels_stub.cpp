@@ -31,9 +31,14 @@ void DeviceBuffer::upload_async(const void*, size_t, const Stream&, size_t) { un
 void DeviceBuffer::download_async(void*, size_t, const Stream&, size_t) const { unavailable(); }
 void DeviceBuffer::fill_zero() {}
 
+PinnedBuffer::PinnedBuffer(size_t bytes) {
+  if (bytes != 0) unavailable();
+}
+void PinnedBuffer::release() noexcept {}
+
 Blas::Blas() { unavailable(); }
 void Blas::release() noexcept {}
-void Blas::sgemm_xwt(const float*, const float*, float*, int, int, int, const Stream&, float) { unavailable(); }
+void Blas::sgemm_xwt(const float*, const float*, float*, int, int, int, const Stream&, float, int) { unavailable(); }
 
 bool gemv_supports(GgmlType type) {
   return type == GgmlType::F32 || type == GgmlType::F16 || type == GgmlType::Q8_0 || type == GgmlType::Q4_0 ||

@@ -1,0 +1,273 @@
+// TEST ONLY: the kernels/cuda API (device_info.h, device_memory.h, blas.h, gpu_kernels.h,
+// pointwise.h) emulated on the CPU, built instead of the CUDA sources and the stubs with
+// -DACTINFER_CUDA_EMULATION=ON. It lets the cuda backend's host side (its memory plan, offsets,
+// transfers, batching, masks, the prefill GEMM path, conversions) and its tests run on a machine
+// without a GPU. It is NOT a GPU: everything is synchronous, "device" pointers are host
+// pointers, and the dots are exact (double) rather than the kernels' float sums, so it cannot
+// find races, missing synchronisation or kernel bugs. Argument checks mirror gpu_kernels.cu's,
+// so a call the real kernels would refuse is refused here too.
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "kernels/cuda/blas.h"
+#include "kernels/cuda/device_info.h"
+#include "kernels/cuda/device_memory.h"
+#include "kernels/cuda/gpu_kernels.h"
+#include "kernels/cuda/pointwise.h"
+#include "kernels/dequantize.h"
+#include "kernels/elementwise.h"
+
+namespace actinfer::cuda {
+namespace {
+
+// One emulated device of 2 GiB. Its allocation count is process-wide, as a real device's is
+// (the free-memory refusal test fills the device and needs cudaMemGetInfo to see it).
+constexpr size_t kDeviceBytes = size_t{2} << 30;
+size_t g_allocated = 0;
+char g_handle;  // what Stream and Blas handles point to (never dereferenced)
+
+size_t rounded(size_t bytes) { return (bytes + 255) / 256 * 256; }
+
+[[noreturn]] void bad(const std::string& what) { throw std::invalid_argument(what); }
+
+int type_block(GgmlType type) {
+  switch (type) {
+    case GgmlType::F32:
+    case GgmlType::F16: return 1;
+    case GgmlType::Q8_0:
+    case GgmlType::Q4_0:
+    case GgmlType::Q4_1: return 32;
+    default: return 0;
+  }
+}
+
+bool aligned(const void* p, size_t a) { return reinterpret_cast<uintptr_t>(p) % a == 0; }
+
+// gpu_kernels.cu's row_variant checks.
+void check_rows(const char* fn, GgmlType type, const void* w, size_t stride, int64_t n, const float* x) {
+  const int block = type_block(type);
+  if (block == 0) bad(std::string(fn) + ": weight type not supported (F32, F16, Q8_0, Q4_0, Q4_1)");
+  if (n <= 0 || n % block != 0) bad(std::string(fn) + ": row length " + std::to_string(n) + " is not a positive multiple of " + std::to_string(block));
+  const size_t a = type == GgmlType::F32 || type == GgmlType::Q4_1 ? 4 : 2;
+  if (!aligned(w, a) || stride % a != 0) bad(std::string(fn) + ": rows must be " + std::to_string(a) + "-byte aligned");
+  if (block == 32 && x != nullptr && !aligned(x, 16)) bad(std::string(fn) + ": x must be 16-byte aligned for quantized rows");
+}
+
+double dot_row(GgmlType type, const void* row, const float* x, int64_t n) {
+  std::vector<float> w(static_cast<size_t>(n));
+  dequantize_row(type, row, w.data(), n);
+  double s = 0;
+  for (int64_t j = 0; j < n; ++j) s += static_cast<double>(w[static_cast<size_t>(j)]) * x[j];
+  return s;
+}
+
+}  // namespace
+
+DeviceInfo query_devices() { return {true, 1, ""}; }
+bool vector_add(const float* a, const float* b, float* out, int n, std::string&) {
+  for (int i = 0; i < n; ++i) out[i] = a[i] + b[i];
+  return true;
+}
+void select_device(int device) {
+  if (device != 0) bad("CUDA device " + std::to_string(device) + " does not exist (this machine has 1 device)");
+}
+void synchronize_device() {}
+DeviceMemory device_memory() { return {kDeviceBytes - g_allocated, kDeviceBytes}; }
+std::string device_name(int device) { return "CPU emulation of a CUDA device (device " + std::to_string(device) + ")"; }
+bool kernels_available(std::string&) { return true; }
+bool blas_available(std::string& reason) {
+  if (std::getenv("ACTINFER_EMULATE_NO_CUBLAS") == nullptr) return true;
+  reason = "cuBLAS not found (emulated)";
+  return false;
+}
+
+Stream::Stream() { handle_ = &g_handle; }
+void Stream::release() noexcept { handle_ = nullptr; }
+void Stream::synchronize() const {}
+
+DeviceBuffer::DeviceBuffer(size_t bytes) {
+  if (bytes == 0) return;
+  if (g_allocated + rounded(bytes) > kDeviceBytes) throw CudaError("CUDA: cudaMalloc: out of memory (emulated device)");
+  ptr_ = std::aligned_alloc(256, rounded(bytes));
+  if (ptr_ == nullptr) throw CudaError("CUDA: cudaMalloc: out of host memory (emulated device)");
+  if (bytes <= (size_t{64} << 20)) std::memset(ptr_, 0xCD, rounded(bytes));  // garbage, as cudaMalloc leaves it
+  g_allocated += rounded(bytes);
+  bytes_ = bytes;
+}
+void DeviceBuffer::release() noexcept {
+  if (ptr_) g_allocated -= rounded(bytes_);
+  std::free(ptr_);
+  ptr_ = nullptr;
+  bytes_ = 0;
+}
+DeviceBuffer DeviceBuffer::from_host(const void* src, size_t bytes) {
+  DeviceBuffer b(bytes);
+  b.upload(src, bytes);
+  return b;
+}
+void DeviceBuffer::upload(const void* src, size_t bytes, size_t offset) {
+  check_range(bytes, offset);
+  if (bytes) std::memcpy(static_cast<char*>(ptr_) + offset, src, bytes);
+}
+void DeviceBuffer::download(void* dst, size_t bytes, size_t offset) const {
+  check_range(bytes, offset);
+  if (bytes) std::memcpy(dst, static_cast<const char*>(ptr_) + offset, bytes);
+}
+void DeviceBuffer::upload_async(const void* src, size_t bytes, const Stream&, size_t offset) { upload(src, bytes, offset); }
+void DeviceBuffer::download_async(void* dst, size_t bytes, const Stream&, size_t offset) const { download(dst, bytes, offset); }
+void DeviceBuffer::fill_zero() {
+  if (bytes_) std::memset(ptr_, 0, bytes_);
+}
+
+PinnedBuffer::PinnedBuffer(size_t bytes) {
+  if (bytes == 0) return;
+  ptr_ = std::aligned_alloc(256, rounded(bytes));
+  if (ptr_ == nullptr) throw CudaError("CUDA: cudaHostAlloc: out of memory (emulated)");
+  bytes_ = bytes;
+}
+void PinnedBuffer::release() noexcept {
+  std::free(ptr_);
+  ptr_ = nullptr;
+  bytes_ = 0;
+}
+
+Blas::Blas() { handle_ = &g_handle; }
+void Blas::release() noexcept { handle_ = nullptr; }
+void Blas::sgemm_xwt(const float* X, const float* W, float* Y, int B, int N, int K, const Stream&, float beta, int ldy) {
+  if (B < 0 || N < 0 || K < 0) bad("Blas::sgemm_xwt: negative size");
+  if (ldy == 0) ldy = N;
+  if (ldy < N) bad("Blas::sgemm_xwt: ldy is less than N");
+  for (int t = 0; t < B; ++t)
+    for (int r = 0; r < N; ++r) {
+      float& y = Y[static_cast<size_t>(t) * static_cast<size_t>(ldy) + static_cast<size_t>(r)];
+      double s = beta == 0.0f ? 0.0 : static_cast<double>(beta) * y;
+      for (int k = 0; k < K; ++k)
+        s += static_cast<double>(X[static_cast<size_t>(t) * static_cast<size_t>(K) + static_cast<size_t>(k)]) *
+             W[static_cast<size_t>(r) * static_cast<size_t>(K) + static_cast<size_t>(k)];
+      y = static_cast<float>(s);
+    }
+}
+
+bool gemv_supports(GgmlType type) { return type_block(type) != 0; }
+
+void gemv(GgmlType type, const void* w, size_t stride, int64_t n_rows, int64_t n, const float* x, float* y, int B, const Stream&) {
+  check_rows("cuda::gemv", type, w, stride, n, x);
+  for (int t = 0; t < B; ++t)
+    for (int64_t r = 0; r < n_rows; ++r)
+      y[static_cast<size_t>(t) * static_cast<size_t>(n_rows) + static_cast<size_t>(r)] =
+          static_cast<float>(dot_row(type, static_cast<const char*>(w) + static_cast<size_t>(r) * stride, x + static_cast<size_t>(t) * static_cast<size_t>(n), n));
+}
+
+void dequantize_rows(GgmlType type, const void* w, size_t stride, int64_t n_rows, int64_t n, float* out, const Stream&) {
+  check_rows("cuda::dequantize_rows", type, w, stride, n, nullptr);
+  for (int64_t r = 0; r < n_rows; ++r)
+    dequantize_row(type, static_cast<const char*>(w) + static_cast<size_t>(r) * stride, out + static_cast<size_t>(r) * static_cast<size_t>(n), n);
+}
+
+void sparse_gate_up(GgmlType type, const void* gate, const void* up, size_t stride, int64_t n, const int32_t* active, int64_t n_active,
+                    const float* x, Activation act, float* h, const Stream&) {
+  check_rows("cuda::sparse_gate_up", type, up, stride, n, x);
+  if (gate != nullptr) check_rows("cuda::sparse_gate_up", type, gate, stride, n, x);
+  for (int64_t k = 0; k < n_active; ++k) {
+    const size_t off = static_cast<size_t>(active[k]) * stride;
+    const float u = static_cast<float>(dot_row(type, static_cast<const char*>(up) + off, x, n));
+    if (gate == nullptr) {
+      h[k] = activate(act, u);
+    } else {
+      const float a = activate(act, static_cast<float>(dot_row(type, static_cast<const char*>(gate) + off, x, n)));
+      h[k] = a == 0.0f ? 0.0f : a * u;
+    }
+  }
+}
+
+size_t sparse_down_scratch_floats(int64_t d) { return 64 * static_cast<size_t>(d); }
+
+void sparse_down(GgmlType type, const void* down_t, size_t stride, int64_t d, const int32_t* active, int64_t n_active, const float* h,
+                 float* y, bool accumulate, float*, const Stream&) {
+  if (type != GgmlType::F32 && type != GgmlType::F16 && type != GgmlType::Q8_0) bad("cuda::sparse_down: down^T type not supported");
+  check_rows("cuda::sparse_down", type, down_t, stride, d, nullptr);
+  std::vector<double> sum(static_cast<size_t>(d), 0.0);
+  std::vector<float> col(static_cast<size_t>(d));
+  for (int64_t k = 0; k < n_active; ++k) {
+    if (h[k] == 0.0f) continue;
+    dequantize_row(type, static_cast<const char*>(down_t) + static_cast<size_t>(active[k]) * stride, col.data(), d);
+    for (int64_t j = 0; j < d; ++j) sum[static_cast<size_t>(j)] += static_cast<double>(h[k]) * col[static_cast<size_t>(j)];
+  }
+  for (int64_t j = 0; j < d; ++j) y[j] = static_cast<float>((accumulate ? y[j] : 0.0) + sum[static_cast<size_t>(j)]);
+}
+
+void rms_norm(const float* x, const float* weight, float* out, int64_t n, float eps, int B, const Stream&) {
+  std::vector<float> row(static_cast<size_t>(n));  // out may be x
+  for (int t = 0; t < B; ++t) {
+    actinfer::rms_norm(x + static_cast<size_t>(t) * static_cast<size_t>(n), weight, row.data(), n, eps);
+    std::copy(row.begin(), row.end(), out + static_cast<size_t>(t) * static_cast<size_t>(n));
+  }
+}
+
+void rope_inplace(float* x, int B, int n_heads, int head_dim, int rope_dims, int pos0, float base, const Stream&) {
+  if (rope_dims % 2 != 0 || rope_dims > head_dim) bad("cuda::rope_inplace: bad shape");
+  for (int t = 0; t < B; ++t)
+    actinfer::rope_inplace(x + static_cast<size_t>(t) * static_cast<size_t>(n_heads * head_dim), n_heads, head_dim, rope_dims, pos0 + t, base);
+}
+
+void attention(const float* q, const float* k_cache, const float* v_cache, float* out, int B, int pos0, int n_heads, int n_kv_heads,
+               int head_dim, const Stream&) {
+  if (n_kv_heads <= 0 || n_heads % n_kv_heads != 0 || head_dim <= 0 || head_dim > 256) bad("cuda::attention: bad heads");
+  const int group = n_heads / n_kv_heads, kv = n_kv_heads * head_dim, d = n_heads * head_dim;
+  const float scale = 1.0f / std::sqrt(static_cast<float>(head_dim));
+  std::vector<float> scores;
+  for (int t = 0; t < B; ++t)
+    for (int h = 0; h < n_heads; ++h) {
+      const int n_pos = pos0 + t + 1, kvh = h / group;
+      scores.assign(static_cast<size_t>(n_pos), 0.0f);
+      const float* qh = q + static_cast<size_t>(t) * d + static_cast<size_t>(h) * head_dim;
+      for (int p = 0; p < n_pos; ++p)
+        scores[static_cast<size_t>(p)] = dot_f32(qh, k_cache + static_cast<size_t>(p) * kv + static_cast<size_t>(kvh) * head_dim, head_dim) * scale;
+      softmax_inplace(scores.data(), n_pos);
+      float* o = out + static_cast<size_t>(t) * d + static_cast<size_t>(h) * head_dim;
+      std::fill(o, o + head_dim, 0.0f);
+      for (int p = 0; p < n_pos; ++p)
+        axpy(scores[static_cast<size_t>(p)], v_cache + static_cast<size_t>(p) * kv + static_cast<size_t>(kvh) * head_dim, o, head_dim);
+    }
+}
+
+void add_inplace(float* y, const float* x, int64_t n, const Stream&) {
+  for (int64_t i = 0; i < n; ++i) y[i] += x[i];
+}
+
+void add_bias(float* y, const float* b, int64_t n, int B, const Stream&) {
+  for (int t = 0; t < B; ++t)
+    for (int64_t i = 0; i < n; ++i) y[static_cast<size_t>(t) * static_cast<size_t>(n) + static_cast<size_t>(i)] += b[i];
+}
+
+void ffn_hidden(const float* g, const float* u, const uint8_t* keep, Activation act, float* h, int64_t n, int B, const Stream&) {
+  for (int t = 0; t < B; ++t)
+    for (int64_t i = 0; i < n; ++i) {
+      const size_t j = static_cast<size_t>(t) * static_cast<size_t>(n) + static_cast<size_t>(i);
+      h[j] = keep == nullptr || keep[i] != 0 ? (g != nullptr ? activate(act, g[j]) * u[j] : activate(act, u[j])) : 0.0f;
+    }
+}
+
+void relu_inplace(float* x, int64_t n, const Stream&) {
+  for (int64_t i = 0; i < n; ++i) x[i] = x[i] > 0.0f ? x[i] : 0.0f;
+}
+
+void active_bits(const float* z, const float* bias, int64_t n, int B, uint32_t* bits, const Stream&) {
+  const int64_t words = bit_words(n);
+  for (int t = 0; t < B; ++t)
+    for (int64_t w = 0; w < words; ++w) {
+      uint32_t word = 0;
+      for (int k = 0; k < 32; ++k) {
+        const int64_t i = w * 32 + k;
+        if (i < n && z[static_cast<size_t>(t) * static_cast<size_t>(n) + static_cast<size_t>(i)] + bias[i] >= 0.0f) word |= 1u << k;
+      }
+      bits[static_cast<size_t>(t) * static_cast<size_t>(words) + static_cast<size_t>(w)] = word;
+    }
+}
+
+}  // namespace actinfer::cuda
