@@ -47,6 +47,9 @@ void DeviceBuffer::upload(const void* src, size_t bytes, size_t offset) {
   check_range(bytes, offset);
   if (bytes == 0) return;
   check(cudaMemcpy(static_cast<char*>(ptr_) + offset, src, bytes, cudaMemcpyHostToDevice), "cudaMemcpy to device");
+  // From pageable memory cudaMemcpy may return before the copy has reached the device, and a
+  // kernel on a non-blocking Stream does not wait for it: finish it here, as promised.
+  check(cudaDeviceSynchronize(), "cudaDeviceSynchronize after cudaMemcpy");
 }
 
 void DeviceBuffer::download(void* dst, size_t bytes, size_t offset) const {
@@ -74,6 +77,7 @@ void DeviceBuffer::download_async(void* dst, size_t bytes, const Stream& stream,
 void DeviceBuffer::fill_zero() {
   if (bytes_ == 0) return;
   check(cudaMemset(ptr_, 0, bytes_), "cudaMemset");
+  check(cudaDeviceSynchronize(), "cudaDeviceSynchronize after cudaMemset");  // cudaMemset is asynchronous
 }
 
 PinnedBuffer::PinnedBuffer(size_t bytes) {

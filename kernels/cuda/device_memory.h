@@ -83,7 +83,8 @@ class DeviceBuffer {
   bool empty() const { return bytes_ == 0; }
 
   // Synchronous copies of `bytes` bytes at byte `offset` of the buffer (std::out_of_range past
-  // its end). The synchronous ones wait for all work on the device (cudaMemcpy semantics).
+  // its end). The synchronous ones return when the copy is complete on the device, so kernels on
+  // any Stream see it (cudaMemcpy alone may return before a pageable copy has arrived).
   void upload(const void* src, size_t bytes, size_t offset = 0);
   void download(void* dst, size_t bytes, size_t offset = 0) const;
   // Asynchronous on `stream` (host memory must stay valid until the stream has passed the copy).
