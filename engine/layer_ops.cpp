@@ -33,6 +33,33 @@ WeightMatrix column_range(const WeightMatrix& w, int64_t c0, int64_t c1) {
   return sub;
 }
 
+// y[B][d] += the down projection of the neurons in run r (on the down type's block
+// boundaries) from h[B][n_neurons] (row stride n_neurons), quantized one run at a time.
+void add_down_run(ThreadPool& pool, Workspace& ws, const FfnWeights& L, const float* h, int B, const NeuronRun& r, float* y) {
+  const int64_t d = L.d_model(), ff = L.n_neurons();
+  const WeightMatrix down = column_range(L.down, r.begin, r.end);
+  QuantizedBatch& qh = ws.down_input;
+  qh.resize(L.down.type, r.end - r.begin, B, ws.exact());
+  const float* h_run = h + r.begin;
+  if (B == 1) {
+    qh.quantize(h_run, ff, 0, 1);
+  } else {
+    pool.run([&](int ti, int nt) {
+      const auto [t0, t1] = ThreadPool::split(B, ti, nt);
+      qh.quantize(h_run, ff, static_cast<int>(t0), static_cast<int>(t1));
+    });
+  }
+  pool.run([&](int ti, int nt) {
+    auto [r0, r1] = ThreadPool::split(d, ti, nt, kRowAlign);
+    matmul_rows(down, qh, ws.tmp.data(), d, r0, r1);
+    for (int t = 0; t < B; ++t) {
+      float* yt = &y[t * d];
+      const float* part = &ws.tmp[t * d];
+      for (int64_t i = r0; i < r1; ++i) yt[i] += part[i];
+    }
+  });
+}
+
 }  // namespace
 
 Workspace::Workspace(const ModelConfig& c, int max_batch, int n_threads, int n_ctx, bool exact_activations)
@@ -188,29 +215,11 @@ void ffn_block(ThreadPool& pool, Workspace& ws, const FfnWeights& L, const float
       }
     }
   });
-  for (const NeuronRun& r : down_runs) {
-    const WeightMatrix down = column_range(L.down, r.begin, r.end);
-    QuantizedBatch& qh = ws.down_input;
-    qh.resize(L.down.type, r.end - r.begin, B, ws.exact());
-    const float* h_run = h + r.begin;
-    if (B == 1) {
-      qh.quantize(h_run, ff, 0, 1);
-    } else {
-      pool.run([&](int ti, int nt) {
-        const auto [t0, t1] = ThreadPool::split(B, ti, nt);
-        qh.quantize(h_run, ff, static_cast<int>(t0), static_cast<int>(t1));
-      });
-    }
-    pool.run([&](int ti, int nt) {
-      auto [r0, r1] = ThreadPool::split(d, ti, nt, kRowAlign);
-      matmul_rows(down, qh, ws.tmp.data(), d, r0, r1);
-      for (int t = 0; t < B; ++t) {
-        float* yt = &y[t * d];
-        const float* part = &ws.tmp[t * d];
-        for (int64_t i = r0; i < r1; ++i) yt[i] += part[i];
-      }
-    });
-  }
+  for (const NeuronRun& r : down_runs) add_down_run(pool, ws, L, h, B, r, y);
+}
+
+void ffn_down(ThreadPool& pool, Workspace& ws, const FfnWeights& f, const float* h, int B, float* y) {
+  if (f.n_neurons() > 0) add_down_run(pool, ws, f, h, B, {0, static_cast<int32_t>(f.n_neurons())}, y);
 }
 
 void ffn_gate_activations(ThreadPool& pool, Workspace& ws, const ModelWeights& w, int layer, const float* xn, float* out) {

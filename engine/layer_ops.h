@@ -60,6 +60,12 @@ struct FfnWeights {
 void ffn_block(ThreadPool& pool, Workspace& ws, const FfnWeights& f, const float* xn, int B,
                const NeuronSlice& slice, const std::vector<uint8_t>& active, float* y, bool accumulate);
 
+// y[B][d] += down . h for B tokens' hidden states h[B][n_neurons] (zeros for
+// neurons not computed): the second half of ffn_block, for callers that decide per
+// token which neurons to keep from ffn_neuron_activity's output (the sensitivity
+// sweep, engine/layer_sensitivity.h).
+void ffn_down(ThreadPool& pool, Workspace& ws, const FfnWeights& f, const float* h, int B, float* y);
+
 // The activation of each FFN neuron for one token (before the up projection):
 // act(gate . xn), used by the oracle to see which neurons fire.
 void ffn_gate_activations(ThreadPool& pool, Workspace& ws, const ModelWeights& w, int layer, const float* xn, float* out);

@@ -9,6 +9,7 @@
 #include "engine/kv_cache.h"
 #include "engine/layer_ops.h"
 #include "engine/rng.h"
+#include "engine/sparsity_allocation.h"
 #include "engine/thread_pool.h"
 
 namespace actinfer {
@@ -28,6 +29,25 @@ void check_tokens(const ModelWeights& w, std::span<const int32_t> tokens, const 
 int chunk_length(const ModelWeights& w, const ProfileOptions& o) { return std::min(o.n_ctx, w.config().n_ctx_train); }
 
 int n_chunks_of(size_t n_tokens, int n_ctx) { return static_cast<int>((n_tokens + n_ctx - 1) / static_cast<size_t>(n_ctx)); }
+
+void check_target(double s) {
+  if (!(s >= 0 && s < 1)) throw std::invalid_argument("target sparsity must be in [0, 1), got " + std::to_string(s));
+}
+
+// Each layer's cost at each sweep level, its thresholds read from the samples.
+LayerSensitivity sweep_sensitivity(const ModelWeights& w, std::span<const int32_t> tokens, const MagnitudeSamples& samples, int n_ctx,
+                                   const ProfileOptions& o, const std::function<void(int64_t, int64_t)>& progress) {
+  std::vector<std::vector<float>> thr(static_cast<size_t>(samples.n_layers()));
+  for (int l = 0; l < samples.n_layers(); ++l)
+    for (double s : o.sweep_levels) thr[static_cast<size_t>(l)].push_back(samples.threshold(l, s));
+  SensitivityOptions so;
+  so.n_ctx = n_ctx;
+  so.n_threads = o.n_threads;
+  so.max_batch = o.max_batch;
+  so.add_bos = o.add_bos;
+  so.bos = o.bos;
+  return measure_layer_sensitivity(w, tokens, thr, so, progress);
+}
 
 }  // namespace
 
@@ -95,11 +115,19 @@ double ActivationProfile::hot_share(int layer, double fraction) const {
   return total > 0 ? hot / total : 0;
 }
 
-std::vector<float> calibrate_thresholds(const ModelWeights& w, std::span<const int32_t> tokens, const ProfileOptions& o,
-                                        const std::function<void(int, int)>& progress) {
+MagnitudeSamples::MagnitudeSamples(std::vector<std::vector<float>> per_layer) : sorted_(std::move(per_layer)) {
+  for (auto& r : sorted_) std::sort(r.begin(), r.end());
+}
+
+float MagnitudeSamples::threshold(int layer, double sparsity) const {
+  const auto& r = sorted_.at(static_cast<size_t>(layer));
+  if (sparsity == 0 || r.empty()) return 0.0f;
+  return r[std::min(r.size() - 1, static_cast<size_t>(sparsity * static_cast<double>(r.size())))];
+}
+
+MagnitudeSamples sample_magnitudes(const ModelWeights& w, std::span<const int32_t> tokens, const ProfileOptions& o,
+                                   const std::function<void(int, int)>& progress) {
   check_tokens(w, tokens, o);
-  if (!(o.target_sparsity >= 0 && o.target_sparsity < 1))
-    throw std::invalid_argument("target sparsity must be in [0, 1), got " + std::to_string(o.target_sparsity));
   if (o.reservoir_size < 1) throw std::invalid_argument("profile: reservoir size must be positive");
   const ModelConfig& c = w.config();
   const size_t R = static_cast<size_t>(o.reservoir_size);
@@ -115,14 +143,15 @@ std::vector<float> calibrate_thresholds(const ModelWeights& w, std::span<const i
       else if (const uint64_t j = rng.below(n + 1); j < R) r[j] = v;
     }
   }, progress);
-  std::vector<float> thr(static_cast<size_t>(c.n_layers));
-  for (size_t l = 0; l < thr.size(); ++l) {
-    auto& r = res[l];
-    // The k-th smallest with k = floor(s * n): about a fraction s of the sample is <= it.
-    const size_t k = std::min(r.size() - 1, static_cast<size_t>(o.target_sparsity * static_cast<double>(r.size())));
-    std::nth_element(r.begin(), r.begin() + static_cast<ptrdiff_t>(k), r.end());
-    thr[l] = o.target_sparsity == 0 ? 0.0f : r[k];
-  }
+  return MagnitudeSamples(std::move(res));
+}
+
+std::vector<float> calibrate_thresholds(const ModelWeights& w, std::span<const int32_t> tokens, const ProfileOptions& o,
+                                        const std::function<void(int, int)>& progress) {
+  check_target(o.target_sparsity);
+  const MagnitudeSamples samples = sample_magnitudes(w, tokens, o, progress);
+  std::vector<float> thr(static_cast<size_t>(samples.n_layers()));
+  for (int l = 0; l < samples.n_layers(); ++l) thr[static_cast<size_t>(l)] = samples.threshold(l, o.target_sparsity);
   return thr;
 }
 
@@ -153,12 +182,60 @@ ActivationProfile count_activations(const ModelWeights& w, std::span<const int32
 
 ActivationProfile profile_activations(const ModelWeights& w, std::span<const int32_t> tokens, const ProfileOptions& o,
                                       const ProfileProgress& progress) {
-  const bool relu = w.config().activation == Activation::ReLU;
-  const int passes = relu ? 1 : 2;
-  std::vector<float> thr;
-  if (!relu)
-    thr = calibrate_thresholds(w, tokens, o, [&](int ch, int n) { if (progress) progress(1, passes, ch, n); });
-  return count_activations(w, tokens, thr, o, [&](int ch, int n) { if (progress) progress(passes, passes, ch, n); });
+  const ModelConfig& c = w.config();
+  if (c.activation == Activation::ReLU)
+    return count_activations(w, tokens, {}, o, [&](int ch, int n) { if (progress) progress(1, 1, ch, n); });
+
+  check_target(o.target_sparsity);
+  const bool sweep = o.allocation == SparsityAllocation::Sensitivity;
+  const int passes = sweep ? 3 : 2;
+  const int n_ctx = chunk_length(w, o);
+  const size_t n_sweep = std::min(tokens.size(), static_cast<size_t>(std::max<int64_t>(o.allocate_tokens, 0)));
+  if (sweep) {  // refuse before the first pass rather than after it
+    if (n_ctx < 3 || n_sweep < static_cast<size_t>(n_ctx))
+      throw std::invalid_argument("sensitivity allocation needs at least one chunk of n_ctx >= 3 tokens to sweep: " + std::to_string(n_sweep) +
+                                  " tokens (of " + std::to_string(tokens.size()) + ") for chunks of " + std::to_string(n_ctx));
+    if (o.sweep_levels.empty() || o.target_sparsity > o.sweep_levels.back())
+      throw std::invalid_argument("sensitivity allocation measures sparsity levels up to " +
+                                  std::to_string(o.sweep_levels.empty() ? 0.0 : o.sweep_levels.back()) + ", the target " +
+                                  std::to_string(o.target_sparsity) + " is above them (use uniform allocation)");
+  }
+  const MagnitudeSamples samples = sample_magnitudes(w, tokens, o, [&](int ch, int n) { if (progress) progress(1, passes, ch, n); });
+
+  std::vector<double> targets(static_cast<size_t>(c.n_layers), o.target_sparsity);
+  LayerSensitivity measured;
+  if (sweep) {
+    measured = sweep_sensitivity(w, tokens.first(n_sweep), samples, n_ctx, o,
+                                 [&](int64_t done, int64_t total) { if (progress) progress(2, passes, static_cast<int>(done), static_cast<int>(total)); });
+    targets = allocate_sparsity(o.sweep_levels, o.metric == SensitivityMetric::KL ? measured.kl : measured.delta_nll, o.target_sparsity,
+                                o.allocation_step);
+  }
+  std::vector<float> thresholds(static_cast<size_t>(c.n_layers));
+  for (int l = 0; l < c.n_layers; ++l) thresholds[static_cast<size_t>(l)] = samples.threshold(l, targets[static_cast<size_t>(l)]);
+  ActivationProfile p = count_activations(w, tokens, thresholds, o, [&](int ch, int n) { if (progress) progress(passes, passes, ch, n); });
+  p.allocation = o.allocation;
+  p.layer_targets = std::move(targets);
+  if (sweep) {
+    p.sweep_levels = o.sweep_levels;
+    p.sweep = std::move(measured);
+  }
+  return p;
+}
+
+std::string_view allocation_name(SparsityAllocation a) { return a == SparsityAllocation::Sensitivity ? "sensitivity" : "uniform"; }
+
+std::optional<SparsityAllocation> parse_allocation(std::string_view name) {
+  if (name == "uniform") return SparsityAllocation::Uniform;
+  if (name == "sensitivity") return SparsityAllocation::Sensitivity;
+  return std::nullopt;
+}
+
+std::string_view metric_name(SensitivityMetric m) { return m == SensitivityMetric::KL ? "kl" : "nll"; }
+
+std::optional<SensitivityMetric> parse_metric(std::string_view name) {
+  if (name == "kl") return SensitivityMetric::KL;
+  if (name == "nll") return SensitivityMetric::NLL;
+  return std::nullopt;
 }
 
 }  // namespace actinfer

@@ -31,6 +31,20 @@ ActivationProfile load_profile(const std::filesystem::path& path, const ModelCon
   p.n_tokens = *n_tokens;
   p.activation = *activation;
   p.target_sparsity = sparsity.value_or(0.0);
+  // Written since per-layer allocation; older files are uniform, their levels unrecorded.
+  if (const auto alloc = f.get_string("actinfer.profile.allocation")) {
+    const auto a = parse_allocation(*alloc);
+    if (!a) throw bad("has an unknown allocation '" + std::string(*alloc) + "' (not uniform or sensitivity)");
+    p.allocation = *a;
+  }
+  if (const auto levels = f.get_float_array("actinfer.profile.layer_sparsity")) {
+    if (static_cast<int>(levels->size()) != c.n_layers)
+      throw bad("has " + std::to_string(levels->size()) + " per-layer sparsity levels for " + std::to_string(c.n_layers) + " layers");
+    for (float v : *levels) {
+      if (!(v >= 0 && v < 1)) throw bad("has a per-layer sparsity level " + std::to_string(v) + " outside [0, 1)");
+      p.layer_targets.push_back(v);
+    }
+  }
   for (int l = 0; l < c.n_layers; ++l) {
     const std::string name = "blk." + std::to_string(l) + ".act_count";
     const TensorInfo* t = f.find_tensor(name);
@@ -64,6 +78,12 @@ void write_profile(const std::filesystem::path& path, const ModelConfig& c, cons
   w.add_u32("actinfer.profile.feed_forward_length", static_cast<uint32_t>(c.d_ff));
   w.add_string("actinfer.profile.activation", activation_name(p.activation));
   w.add_f64("actinfer.profile.target_sparsity", p.target_sparsity);
+  w.add_string("actinfer.profile.allocation", allocation_name(p.allocation));
+  if (!p.layer_targets.empty()) {
+    if (static_cast<int>(p.layer_targets.size()) != c.n_layers) throw std::invalid_argument("profile has the wrong number of per-layer levels");
+    const std::vector<float> levels(p.layer_targets.begin(), p.layer_targets.end());
+    w.add_f32_array("actinfer.profile.layer_sparsity", levels);
+  }
   for (int l = 0; l < c.n_layers; ++l) {
     const auto& counts = p.fired[static_cast<size_t>(l)];
     if (static_cast<int>(counts.size()) != c.d_ff) throw std::invalid_argument("profile layer " + std::to_string(l) + " has the wrong size");

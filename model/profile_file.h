@@ -1,8 +1,10 @@
 // An activation profile (engine/profiler.h) as a small GGUF side file, in the
 // style of model/placement.h: metadata actinfer.profile.{n_tokens, block_count,
-// feed_forward_length, activation, target_sparsity}, and per layer the tensors
-// blk.N.act_count F32[d_ff] (tokens each neuron fired for; exact up to 2^24
-// tokens) and blk.N.act_threshold F32[1].
+// feed_forward_length, activation, target_sparsity, allocation ("uniform" |
+// "sensitivity"; absent: uniform), layer_sparsity (F32 array, each layer's
+// calibrated level; absent in older files and for ReLU)}, and per layer the
+// tensors blk.N.act_count F32[d_ff] (tokens each neuron fired for; exact up to
+// 2^24 tokens) and blk.N.act_threshold F32[1] (what the threshold predictor reads).
 #pragma once
 #include <filesystem>
 

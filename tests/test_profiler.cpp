@@ -207,3 +207,52 @@ TEST_CASE("profile file: round trip and wrong model") {
   short_profile.fired.pop_back();
   CHECK_THROWS_AS(write_profile(path, c, short_profile), std::invalid_argument);
 }
+
+TEST_CASE("profiler: sensitivity allocation keeps the mean sparsity, varies it between layers, and is stored") {
+  const auto w = small_model("silu", "allocation");
+  const ModelConfig& c = w->config();
+  ProfileOptions o;
+  o.n_ctx = 32;
+  o.n_threads = 2;
+  o.target_sparsity = 0.5;
+  o.allocation = SparsityAllocation::Sensitivity;
+  o.allocate_tokens = 64;  // two chunks swept
+  std::vector<int> passes_seen;
+  const ActivationProfile p = profile_activations(*w, random_tokens(128, 21, c.n_vocab), o, [&](int pass, int n_passes, int, int) {
+    CHECK(n_passes == 3);
+    if (passes_seen.empty() || passes_seen.back() != pass) passes_seen.push_back(pass);
+  });
+  CHECK(passes_seen == std::vector<int>{1, 2, 3});
+  CHECK(p.allocation == SparsityAllocation::Sensitivity);
+  REQUIRE(p.layer_targets.size() == 2);
+  CHECK((p.layer_targets[0] + p.layer_targets[1]) / 2 == doctest::Approx(0.5));
+  CHECK(p.sweep.n_chunks == 2);
+  REQUIRE(p.sweep.kl.size() == 2);
+  CHECK(p.sweep_levels == o.sweep_levels);
+  for (int l = 0; l < 2; ++l) {
+    CHECK(std::fabs(p.layer_sparsity(l) - p.layer_targets[l]) <= 0.01);  // the threshold is its level's quantile
+    for (size_t k = 1; k < p.sweep.kl[l].size(); ++k) CHECK(p.sweep.kl[l][k] >= p.sweep.kl[l][k - 1] * 0.9);  // dropping more costs more
+  }
+  CHECK(std::fabs(p.mean_sparsity() - 0.5) <= 0.01);
+  // The same tokens with uniform allocation: every layer at the target.
+  o.allocation = SparsityAllocation::Uniform;
+  const ActivationProfile u = profile_activations(*w, random_tokens(128, 21, c.n_vocab), o);
+  CHECK(u.layer_targets == std::vector<double>{0.5, 0.5});
+  CHECK(u.sweep.kl.empty());
+
+  const auto path = testing::test_data_path("profiler_allocation.gguf");
+  write_profile(path, c, p);
+  const ActivationProfile q = load_profile(path, c);
+  CHECK(q.allocation == SparsityAllocation::Sensitivity);
+  REQUIRE(q.layer_targets.size() == 2);
+  for (int l = 0; l < 2; ++l) CHECK(q.layer_targets[l] == doctest::Approx(p.layer_targets[l]).epsilon(1e-6));
+
+  ProfileOptions bad = o;
+  bad.allocation = SparsityAllocation::Sensitivity;
+  bad.allocate_tokens = 16;  // less than a chunk of 32
+  CHECK_THROWS_WITH_AS(profile_activations(*w, random_tokens(128, 21, c.n_vocab), bad), doctest::Contains("at least one chunk"),
+                       std::invalid_argument);
+  bad.allocate_tokens = 64;
+  bad.target_sparsity = 0.95;
+  CHECK_THROWS_WITH_AS(profile_activations(*w, random_tokens(128, 21, c.n_vocab), bad), doctest::Contains("above them"), std::invalid_argument);
+}

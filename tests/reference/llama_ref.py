@@ -7,7 +7,7 @@ GGUF types) and all arithmetic is then done in float64.
 
 Usage:
   llama_ref.py --model M.gguf --tokens "504,3575,282" [--greedy N] [--layers K]
-               --out ref.bin
+               [--ffn-threshold T | --ffn-thresholds T0,T1,...] --out ref.bin
 
 Output (little-endian): b"AIRF", uint32 n_positions, uint32 n_vocab,
 int32 tokens[n_positions] (prompt, then the greedy ones),
@@ -106,7 +106,9 @@ def rope(x, positions, base, rot_dim):
 
 def forward(m, tokens, start, kv, n_layers, ffn_threshold=None):
     """Runs `tokens` at positions start.. with the KV cache `kv` (list of [K, V] per
-    layer, each (positions, n_head_kv, head_dim)); returns logits (T, n_vocab)."""
+    layer, each (positions, n_head_kv, head_dim)); returns logits (T, n_vocab).
+    ffn_threshold: None (dense), one threshold for every layer, or a list with one
+    per layer where None or a negative value leaves that layer dense."""
     T, hd = len(tokens), m.head_dim
     pos = np.arange(start, start + T)
     x = m.w("token_embd.weight")[np.asarray(tokens)]  # (T, n_embd)
@@ -135,11 +137,27 @@ def forward(m, tokens, start, kv, n_layers, ffn_threshold=None):
         x = x + m.linear(out.reshape(T, m.n_head * hd), b + "attn_output")
         h = rmsnorm(x, m.w(b + "ffn_norm.weight"), m.eps)
         f = ACTIVATIONS[m.act](m.linear(h, b + "ffn_gate")) * m.linear(h, b + "ffn_up")
-        if ffn_threshold is not None:  # magnitude sparsity: neurons with small outputs are dropped
-            f = np.where(np.abs(f) > ffn_threshold, f, 0.0)
+        t = ffn_threshold[l] if isinstance(ffn_threshold, (list, tuple)) else ffn_threshold
+        if t is not None and t >= 0:  # (a negative global threshold dropped nothing before either)
+            f = np.where(np.abs(f) > t, f, 0.0)  # magnitude sparsity: neurons with small outputs are dropped
         x = x + m.linear(f, b + "ffn_down")
     h = rmsnorm(x, m.w("output_norm.weight"), m.eps)
     return h @ m.w(m.out_name).T
+
+
+def parse_thresholds(text):
+    """"0.1,-1,0.2" -> [0.1, -1.0, 0.2] (argparse type for --ffn-thresholds; write
+    --ffn-thresholds=-1,... when the first is negative, or argparse takes it for an option)."""
+    return [float(t) for t in text.split(",")]
+
+
+def layer_thresholds(one, per_layer, n_layer):
+    """What forward() takes from --ffn-threshold / --ffn-thresholds (one of them)."""
+    if one is not None and per_layer is not None:
+        sys.exit("give --ffn-threshold or --ffn-thresholds, not both")
+    if per_layer is not None and len(per_layer) != n_layer:
+        sys.exit(f"--ffn-thresholds has {len(per_layer)} values for {n_layer} layers")
+    return per_layer if per_layer is not None else one
 
 
 def token_text(m, tid):
@@ -166,6 +184,8 @@ def main():
     ap.add_argument("--layers", type=int, default=None, help="run only the first K blocks")
     ap.add_argument("--ffn-threshold", type=float, default=None,
                     help="zero FFN neuron outputs with |act(gate) * up| <= this (thresholded sparsity)")
+    ap.add_argument("--ffn-thresholds", type=parse_thresholds, default=None,
+                    help="per-layer thresholds t0,t1,... (a negative one leaves its layer dense)")
     ap.add_argument("--out", required=True)
     ap.add_argument("--quiet", action="store_true")
     args = ap.parse_args()
@@ -175,6 +195,7 @@ def main():
     n_layers = m.n_layer if args.layers is None else args.layers
     if not 0 <= n_layers <= m.n_layer:
         sys.exit(f"llama_ref.py: --layers must be in [0, {m.n_layer}]")
+    threshold = layer_thresholds(args.ffn_threshold, args.ffn_thresholds, m.n_layer)
     tokens = [int(t) for t in args.tokens.replace(",", " ").split()]
     n_vocab = m.w(m.out_name).shape[0]
     if not tokens or not all(0 <= t < n_vocab for t in tokens):
@@ -182,7 +203,7 @@ def main():
 
     kv = [[np.zeros((0, m.n_head_kv, m.head_dim)), np.zeros((0, m.n_head_kv, m.head_dim))]
           for _ in range(n_layers)]
-    logits = [forward(m, tokens, 0, kv, n_layers, args.ffn_threshold)]
+    logits = [forward(m, tokens, 0, kv, n_layers, threshold)]
     for step in range(args.greedy):
         last = logits[-1][-1]
         top2 = np.argsort(last)[::-1][:2]
@@ -190,7 +211,7 @@ def main():
         if not args.quiet:
             print(f"step {step:3d}: token {nxt:6d} {token_text(m, nxt)!r:20} "
                   f"margin {last[top2[0]] - last[top2[1]]:.5f} (runner-up {int(top2[1])})")
-        logits.append(forward(m, [nxt], len(tokens), kv, n_layers, args.ffn_threshold))
+        logits.append(forward(m, [nxt], len(tokens), kv, n_layers, threshold))
         tokens.append(nxt)
     logits = np.concatenate(logits).astype("<f4")
     assert logits.shape == (len(tokens), n_vocab)

@@ -10,7 +10,13 @@ the logits at positions ctx//2 .. ctx-2 score the next token; NLL is
 
 Usage:
   perplexity_ref.py --model M.gguf (--tokens "1,2,3" | --random N --seed S)
-                    --ctx 32 [--bos ID] --out ppl.txt
+                    --ctx 32 [--bos ID] [--ffn-thresholds T0,T1,...] --out ppl.txt
+
+--ffn-thresholds: per-layer thresholded FFN sparsity as llama_ref.py's (a
+neuron's output is dropped when |act(gate) * up| <= its layer's threshold; a
+negative threshold leaves the layer dense); the dense model then runs too, and
+kl_mean is the mean KL(dense || thresholded) of the next-token distributions
+over the scored positions.
 
 Output (text, one "key value..." per line):
   ctx 32
@@ -20,6 +26,7 @@ Output (text, one "key value..." per line):
   nll_mean ...
   n_scored ...
   chunk_ppl p0 p1 ...
+  kl_mean ...             (only with --ffn-thresholds)
 """
 import argparse
 import os
@@ -28,7 +35,7 @@ import sys
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from llama_ref import Model, forward  # noqa: E402
+from llama_ref import Model, forward, layer_thresholds, parse_thresholds  # noqa: E402
 
 
 def log_softmax_at(logits, tok):
@@ -36,24 +43,37 @@ def log_softmax_at(logits, tok):
     return logits[tok] - m - np.log(np.exp(logits - m).sum())
 
 
-def perplexity(m, tokens, ctx, bos):
+def log_softmax(logits):
+    m = logits.max()
+    return logits - m - np.log(np.exp(logits - m).sum())
+
+
+def perplexity(m, tokens, ctx, bos, ffn_threshold=None):
     n_chunks = len(tokens) // ctx
     if ctx < 3 or n_chunks == 0:
         sys.exit("perplexity_ref.py: need ctx >= 3 and at least one chunk of ctx tokens")
     first = ctx // 2
-    nll_all, chunk_ppl = [], []
+    nll_all, chunk_ppl, kl_all = [], [], []
     for c in range(n_chunks):
         chunk = list(tokens[c * ctx:(c + 1) * ctx])
         if bos >= 0:
             chunk[0] = bos
         kv = [[np.zeros((0, m.n_head_kv, m.head_dim)), np.zeros((0, m.n_head_kv, m.head_dim))]
               for _ in range(m.n_layer)]
-        logits = forward(m, chunk, 0, kv, m.n_layer)  # (ctx, n_vocab), row p predicts p+1
+        logits = forward(m, chunk, 0, kv, m.n_layer, ffn_threshold)  # (ctx, n_vocab), row p predicts p+1
         nll = [-log_softmax_at(logits[p], chunk[p + 1]) for p in range(first, ctx - 1)]
+        if ffn_threshold is not None:
+            kv = [[np.zeros((0, m.n_head_kv, m.head_dim)), np.zeros((0, m.n_head_kv, m.head_dim))]
+                  for _ in range(m.n_layer)]
+            dense = forward(m, chunk, 0, kv, m.n_layer)
+            for p in range(first, ctx - 1):
+                lp, lq = log_softmax(dense[p]), log_softmax(logits[p])
+                kl_all.append(float(np.sum(np.exp(lp) * (lp - lq))))
         nll_all += nll
         chunk_ppl.append(float(np.exp(np.mean(nll))))
     nll_mean = float(np.mean(nll_all))
-    return float(np.exp(nll_mean)), nll_mean, len(nll_all), chunk_ppl
+    kl_mean = float(np.mean(kl_all)) if kl_all else None
+    return float(np.exp(nll_mean)), nll_mean, len(nll_all), chunk_ppl, kl_mean
 
 
 def main():
@@ -64,6 +84,8 @@ def main():
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--ctx", type=int, required=True)
     ap.add_argument("--bos", type=int, default=-1, help="BOS id replacing each chunk's first token (-1: none)")
+    ap.add_argument("--ffn-thresholds", type=parse_thresholds, default=None,
+                    help="per-layer FFN thresholds t0,t1,... (negative: dense layer)")
     ap.add_argument("--out", required=True)
     args = ap.parse_args()
 
@@ -78,12 +100,15 @@ def main():
     if not all(0 <= t < n_vocab for t in tokens) or args.bos >= n_vocab:
         sys.exit("perplexity_ref.py: token ids must be < n_vocab")
 
-    ppl, nll_mean, n_scored, chunk_ppl = perplexity(m, tokens, args.ctx, args.bos)
+    thresholds = layer_thresholds(None, args.ffn_thresholds, m.n_layer)
+    ppl, nll_mean, n_scored, chunk_ppl, kl_mean = perplexity(m, tokens, args.ctx, args.bos, thresholds)
     with open(args.out, "w") as f:
         f.write(f"ctx {args.ctx}\nbos {args.bos}\n")
         f.write("tokens " + " ".join(str(t) for t in tokens) + "\n")
         f.write(f"ppl {ppl:.17g}\nnll_mean {nll_mean:.17g}\nn_scored {n_scored}\n")
         f.write("chunk_ppl " + " ".join(f"{p:.17g}" for p in chunk_ppl) + "\n")
+        if kl_mean is not None:
+            f.write(f"kl_mean {kl_mean:.17g}\n")
 
 
 if __name__ == "__main__":

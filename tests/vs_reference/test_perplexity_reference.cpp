@@ -5,49 +5,20 @@
 #include <doctest/doctest.h>
 
 #include <cmath>
-#include <fstream>
-#include <map>
-#include <sstream>
-#include <stdexcept>
 #include <string>
 #include <vector>
 
 #include "actors/actor_runtime.h"
 #include "engine/dense_engine.h"
 #include "engine/perplexity.h"
+#include "reference_perplexity.h"
 
 using namespace actinfer;
 
 namespace {
 
-struct ReferencePerplexity {
-  int ctx = 0;
-  int32_t bos = -1;
-  std::vector<int32_t> tokens;
-  double ppl = 0;
-  int64_t n_scored = 0;
-  std::vector<double> chunk_ppl;
-};
-
-ReferencePerplexity read_reference(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) throw std::runtime_error("cannot open " + path + " (the fixture_reference_perplexity_* ctest fixtures write it)");
-  ReferencePerplexity r;
-  std::string line;
-  while (std::getline(in, line)) {
-    std::istringstream s(line);
-    std::string key;
-    s >> key;
-    if (key == "ctx") s >> r.ctx;
-    else if (key == "bos") s >> r.bos;
-    else if (key == "ppl") s >> r.ppl;
-    else if (key == "n_scored") s >> r.n_scored;
-    else if (key == "tokens") for (int32_t t; s >> t;) r.tokens.push_back(t);
-    else if (key == "chunk_ppl") for (double p; s >> p;) r.chunk_ppl.push_back(p);
-  }
-  if (r.ctx <= 0 || r.tokens.empty() || !(r.ppl > 0)) throw std::runtime_error(path + ": incomplete reference perplexity file");
-  return r;
-}
+using testing::ReferencePerplexity;
+ReferencePerplexity read_reference(const std::string& path) { return testing::read_reference_perplexity(path); }
 
 std::string data(const std::string& name) { return std::string(ACTINFER_TEST_DATA_DIR) + "/" + name; }
 
