@@ -291,7 +291,7 @@ protocol::PredictorStats ActorRuntime::predictor_stats(bool reset) {
         .receive([&](const protocol::PredictorStats& s) { out += s; },
                  [&](caf::error& e) { throw std::runtime_error("collecting gpu-worker stats failed: " + m.sys->render(e)); });
   self->request(m.merge, caf::infinite, protocol::CollectStats{reset})
-      .receive([&](const protocol::PredictorStats& s) { out.ffn_weight_bytes = s.ffn_weight_bytes; },
+      .receive([&](const protocol::PredictorStats& s) { out.ffn_weight_bytes += s.ffn_weight_bytes; },
                [&](caf::error& e) { throw std::runtime_error("collecting merge stats failed: " + m.sys->render(e)); });
   return out;
 }

@@ -198,7 +198,7 @@ DeviceSparseFfn plan_sparse_ffn(DeviceArenaPlan& arena, const ModelWeights& w, i
       if (src.gate.rows > 0) src.gate = f32_copy(f.gate, gate);
       src.up = f32_copy(f.up, up);
     }
-    const NeuronBundles b(src, hot, std::span<std::byte>(dst, bytes));
+    const NeuronBundles b(src, hot, std::span<std::byte>(dst, bytes), BlockLayout::Stored);  // the kernels read ggml blocks
     if (b.record_bytes() != record) throw std::logic_error("cuda backend: neuron bundle records differ from the plan");
   });
   return s;

@@ -8,6 +8,7 @@
 #include "caf/event_based_actor.hpp"
 #include "caf/send.hpp"
 #include "caf/stateful_actor.hpp"
+#include "caf/delegated.hpp"
 #include "caf/typed_response_promise.hpp"
 #include "protocol/messages.h"
 #include "protocol/wiring.h"
@@ -30,30 +31,40 @@ struct GpuWorkerState {
   int n_tokens = 0;
   std::vector<float> x;  // residual stream [n_tokens][d]
   PredictorStats stats;  // when it predicts itself
+  std::vector<float> hot_y;  // a layer's FFN output when the gpu-worker computes all of it
+  caf::typed_response_promise<LogitsReply> promise;  // the step's reply
+  bool busy = false;
   static inline const char* name = "gpu-worker";
 };
 
 using Self = caf::stateful_actor<GpuWorkerState>;
 
+// Runs the backend's FFN over the gpu-worker's hot share of w's layer into y; returns
+// the weight bytes it read (sparse kernels; 0 otherwise).
+uint64_t hot_ffn(Self* self, const FfnWork& w, float* y) {
+  auto& s = self->state;
+  auto scope = s.trace->scope("ffn_hot", w.layer, w.token);
+  if (!w.active->per_token.empty())
+    return s.args.backend->ffn_sparse(w.layer, w.xn->data.data(), w.xn->n_tokens, w.active->per_token, y);
+  s.args.backend->ffn(w.layer, w.xn->data.data(), w.xn->n_tokens, s.args.split->layers[static_cast<size_t>(w.layer)].hot,
+                      w.active->flags, y);
+  return 0;
+}
+
 // The hot share of a layer's FFN, sent to merge as partial 0.
 void compute_hot(Self* self, const FfnWork& w) {
   auto& s = self->state;
   auto y = make_activation(w.layer, w.xn->n_tokens, s.args.weights->config().d_model);
-  uint64_t bytes = 0;
-  {
-    auto scope = s.trace->scope("ffn_hot", w.layer, w.token);
-    if (!w.active->per_token.empty())
-      bytes = s.args.backend->ffn_sparse(w.layer, w.xn->data.data(), w.xn->n_tokens, w.active->per_token, y->data.data());
-    else
-      s.args.backend->ffn(w.layer, w.xn->data.data(), w.xn->n_tokens, s.args.split->layers[static_cast<size_t>(w.layer)].hot,
-                          w.active->flags, y->data.data());
-  }
+  const uint64_t bytes = hot_ffn(self, w, y->data.data());
   caf::anon_send(s.wiring.merge, FfnPartial{w.step, w.layer, w.token, w.n_parts, 0, std::move(y), bytes, trace::now_ns()});
 }
 
 // The backend's trained predictors for the layer, then the work handed out: the
-// cpu-workers' by message, the hot share computed here at once.
-void predict_and_dispatch(Self* self, int layer, ActivationPtr xn) {
+// cpu-workers' by message, the hot share computed here at once. When the gpu-worker
+// alone has neurons to compute (or nobody has), the layer ends here: its output goes
+// straight into the residual, without the round trip through merge (two message hops,
+// ~15 us per layer). Returns whether the layer is done.
+bool predict_and_dispatch(Self* self, int layer, ActivationPtr xn) {
   auto& s = self->state;
   const int B = xn->n_tokens, n = s.args.weights->config().d_ff, token = s.request.pos0;
   auto active = std::make_shared<ActiveSet>();
@@ -71,12 +82,21 @@ void predict_and_dispatch(Self* self, int layer, ActivationPtr xn) {
   const ActiveSetPtr shared = std::move(active);
   const FfnRecipients r = ffn_recipients(s.wiring, *s.args.split, layer, *shared);
   FfnWork work{s.request.step, layer, token, r.parts(), std::move(xn), shared, trace::now_ns()};
+  if (r.parts() == 0) return true;  // nothing fires: the FFN adds zero
+  if (r.cpu_workers.empty()) {
+    s.hot_y.assign(s.x.size(), 0.0f);
+    s.stats.ffn_weight_bytes += hot_ffn(self, work, s.hot_y.data());
+    for (size_t i = 0; i < s.x.size(); ++i) s.x[i] += s.hot_y[i];
+    return true;
+  }
   send_ffn_work(s.wiring, r, work, false);
   if (r.gpu) compute_hot(self, work);
+  return false;
 }
 
-// Attention of `layer`, then hand the normalised FFN input to the predictor (or predict here).
-void attention_then_predict(Self* self, int layer) {
+// Attention of `layer`, then hand the normalised FFN input to the predictor (or predict
+// here). Returns whether the layer is done (its FFN output already in the residual).
+bool attention_then_predict(Self* self, int layer) {
   auto& s = self->state;
   const int B = s.n_tokens, d = s.args.weights->config().d_model, token = s.request.pos0;
   auto xn = make_activation(layer, B, d);
@@ -84,10 +104,9 @@ void attention_then_predict(Self* self, int layer) {
     auto scope = s.trace->scope("attention", layer, token);
     s.args.backend->attention(layer, s.request.pos0, B, s.x.data(), xn->data.data());
   }
-  if (s.args.predicts)
-    predict_and_dispatch(self, layer, std::move(xn));
-  else
-    caf::anon_send(s.wiring.predictor, FfnInput{s.request.step, layer, token, std::move(xn), trace::now_ns()});
+  if (s.args.predicts) return predict_and_dispatch(self, layer, std::move(xn));
+  caf::anon_send(s.wiring.predictor, FfnInput{s.request.step, layer, token, std::move(xn), trace::now_ns()});
+  return false;
 }
 
 LogitsReply output_logits(Self* self) {
@@ -100,45 +119,50 @@ LogitsReply output_logits(Self* self) {
   return LogitsReply{s.request.step, B - first, std::move(logits)};
 }
 
+int n_layers(const GpuWorkerState& s) {
+  const int all = s.args.weights->config().n_layers;
+  return s.args.max_layers > 0 ? std::min(s.args.max_layers, all) : all;
+}
+
+// Layers from `layer` on, as long as each ends here (no merge round trip); then
+// either a layer waits for merge's FfnOutput, or the step is done and answered.
+void run_layers(Self* self, int layer) {
+  auto& s = self->state;
+  for (; layer < n_layers(s); ++layer)
+    if (!attention_then_predict(self, layer)) return;
+  s.busy = false;
+  s.promise.deliver(output_logits(self));
+}
+
 caf::behavior gpu_worker(Self* self, GpuWorkerArgs args) {
   auto& s = self->state;
   s.trace = std::make_shared<trace::TraceBuffer>("gpu-worker", "gpu-worker", args.trace);
   s.args = std::move(args);
-  auto promise = std::make_shared<caf::typed_response_promise<LogitsReply>>();
-  auto busy = std::make_shared<bool>(false);
 
   return {
       [self](const Wiring& w) { self->state.wiring = w; },
-      [self, promise, busy](const EvalRequest& req) -> caf::result<LogitsReply> {
+      [self](const EvalRequest& req) -> caf::result<LogitsReply> {
         auto& s = self->state;
-        if (*busy) return caf::make_error(caf::sec::runtime_error, "gpu-worker: a forward step is already running");
-        *busy = true;
+        if (s.busy) return caf::make_error(caf::sec::runtime_error, "gpu-worker: a forward step is already running");
+        s.busy = true;
         s.request = req;
         s.n_tokens = static_cast<int>(req.tokens.size());
         s.x.assign(static_cast<size_t>(s.n_tokens) * s.args.weights->config().d_model, 0.0f);
         embed_tokens(*s.args.weights, req.tokens, s.x.data());
-        *promise = self->make_response_promise<LogitsReply>();
-        attention_then_predict(self, 0);
-        return *promise;
+        s.promise = self->make_response_promise<LogitsReply>();
+        run_layers(self, 0);
+        return caf::delegated<LogitsReply>{};  // s.promise answers (maybe already did)
       },
       [self](const FfnWork& w) {
         trace_message(*self->state.trace, "msg:ffn_work", w.layer, w.token, w.sent_ns, activation_bytes(w.xn));
         compute_hot(self, w);
       },
-      [self, promise, busy](const FfnOutput& o) {
+      [self](const FfnOutput& o) {
         auto& s = self->state;
         trace_message(*s.trace, "msg:ffn_output", o.layer, o.token, o.sent_ns, activation_bytes(o.y));
         const float* y = o.y->data.data();
         for (size_t i = 0; i < s.x.size(); ++i) s.x[i] += y[i];
-        const int next = o.layer + 1;
-        const int n_layers = s.args.max_layers > 0 ? std::min(s.args.max_layers, s.args.weights->config().n_layers)
-                                                   : s.args.weights->config().n_layers;
-        if (next < n_layers) {
-          attention_then_predict(self, next);
-          return;
-        }
-        *busy = false;
-        promise->deliver(output_logits(self));
+        run_layers(self, o.layer + 1);
       },
       [self](const CollectStats& c) {
         PredictorStats out = self->state.stats;

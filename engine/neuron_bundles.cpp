@@ -27,7 +27,24 @@ void check(const FfnWeights& f) {
     throw std::invalid_argument("NeuronBundles: d_model " + std::to_string(d) + " is not a multiple of the block size");
 }
 
+// Bytes of one block's quants (without its fp16 scale) for the regrouped types.
+size_t quant_bytes(GgmlType t) { return t == GgmlType::Q4_0 ? 16 : 32; }
+
+// Copies a stored row of nb blocks (fp16 scale first in each) into dst regrouped as
+// [nb scales][nb quant groups].
+void regroup_row(GgmlType t, const std::byte* src, std::byte* dst, int64_t nb) {
+  const size_t q = quant_bytes(t), block = q + 2;
+  for (int64_t k = 0; k < nb; ++k) {
+    std::memcpy(dst + 2 * k, src + static_cast<size_t>(k) * block, 2);
+    std::memcpy(dst + 2 * static_cast<size_t>(nb) + static_cast<size_t>(k) * q, src + static_cast<size_t>(k) * block + 2, q);
+  }
+}
+
 }  // namespace
+
+bool NeuronBundles::scales_first(GgmlType type, BlockLayout layout) {
+  return layout == BlockLayout::ScalesFirst && (type == GgmlType::Q4_0 || type == GgmlType::Q8_0);
+}
 
 GgmlType NeuronBundles::down_t_type_for(GgmlType down) {
   switch (down) {
@@ -52,7 +69,7 @@ size_t NeuronBundles::record_bytes_for(const FfnWeights& f) {
   return round_up((f.gate.rows > 0 ? 2 : 1) * gu + dn, kAlign);
 }
 
-NeuronBundles::NeuronBundles(const FfnWeights& f) {
+NeuronBundles::NeuronBundles(const FfnWeights& f, BlockLayout layout) : layout_(layout) {
   const size_t n = bytes_needed(f) + kAlign;
   owned_.reserve(n);  // large: fresh untouched pages
   topology::advise_huge_pages(owned_.data(), n);  // before the buffer is first touched
@@ -61,14 +78,15 @@ NeuronBundles::NeuronBundles(const FfnWeights& f) {
   build(f, {}, owned_.data() + (round_up(addr, kAlign) - addr));
 }
 
-NeuronBundles::NeuronBundles(const FfnWeights& f, std::span<std::byte> buffer) {
+NeuronBundles::NeuronBundles(const FfnWeights& f, std::span<std::byte> buffer, BlockLayout layout) : layout_(layout) {
   if (buffer.size() < bytes_needed(f)) throw std::invalid_argument("NeuronBundles: buffer too small");
   if (reinterpret_cast<uintptr_t>(buffer.data()) % kAlign != 0)
     throw std::invalid_argument("NeuronBundles: buffer not 64-byte aligned");
   build(f, {}, buffer.data());
 }
 
-NeuronBundles::NeuronBundles(const FfnWeights& f, std::span<const int32_t> neurons, std::span<std::byte> buffer) {
+NeuronBundles::NeuronBundles(const FfnWeights& f, std::span<const int32_t> neurons, std::span<std::byte> buffer, BlockLayout layout)
+    : layout_(layout) {
   if (buffer.size() < bytes_needed(f, neurons.size())) throw std::invalid_argument("NeuronBundles: buffer too small");
   if (reinterpret_cast<uintptr_t>(buffer.data()) % kAlign != 0)
     throw std::invalid_argument("NeuronBundles: buffer not 64-byte aligned");
@@ -76,13 +94,13 @@ NeuronBundles::NeuronBundles(const FfnWeights& f, std::span<const int32_t> neuro
     if (neurons[k] < 0 || neurons[k] >= f.n_neurons() || (k > 0 && neurons[k] <= neurons[k - 1]))
       throw std::invalid_argument("NeuronBundles: neuron list must be increasing indices of the FFN");
   if (neurons.empty()) {  // an empty subset, not "all": no records
-    layout(f, buffer.data());
+    set_layout(f, buffer.data());
     return;
   }
   build(f, neurons, buffer.data());
 }
 
-void NeuronBundles::layout(const FfnWeights& f, std::byte* base) {
+void NeuronBundles::set_layout(const FfnWeights& f, std::byte* base) {
   check(f);
   base_ = base;
   d_ = f.d_model();
@@ -97,16 +115,22 @@ void NeuronBundles::layout(const FfnWeights& f, std::byte* base) {
 }
 
 void NeuronBundles::build(const FfnWeights& f, std::span<const int32_t> neurons, std::byte* base) {
-  layout(f, base);
+  set_layout(f, base);
   const int64_t n_all = f.n_neurons();
   n_ = neurons.empty() ? n_all : static_cast<int64_t>(neurons.size());
   auto neuron = [&](int64_t i) -> int64_t { return neurons.empty() ? i : neurons[static_cast<size_t>(i)]; };
   std::memset(base_, 0, bytes());
 
+  const bool gu_regroup = gate_up_scales_first();
+  const int64_t nb = d_ / 32;
+  auto copy_row = [&](const std::byte* src, std::byte* dst) {
+    if (gu_regroup) regroup_row(gu_type_, src, dst, nb);
+    else std::memcpy(dst, src, gu_row_bytes_);
+  };
   for (int64_t i = 0; i < n_; ++i) {
     std::byte* r = base_ + static_cast<size_t>(i) * record_bytes_;
-    if (gated_) std::memcpy(r, f.gate.row(neuron(i)), gu_row_bytes_);
-    std::memcpy(r + (gated_ ? gu_row_bytes_ : 0), f.up.row(neuron(i)), gu_row_bytes_);
+    if (gated_) copy_row(f.gate.row(neuron(i)), r);
+    copy_row(f.up.row(neuron(i)), r + (gated_ ? gu_row_bytes_ : 0));
   }
 
   // down^T, 32 down rows (one Q8_0 block of every neuron's column) at a time.
@@ -115,12 +139,21 @@ void NeuronBundles::build(const FfnWeights& f, std::span<const int32_t> neurons,
   const size_t out_block_bytes = static_cast<size_t>(row_bytes(down_t_type_, kChunk));
   std::vector<float> rows(static_cast<size_t>(kChunk * n_all));
   float col[kChunk];
+  const bool dt_regroup = down_t_scales_first();
+  std::vector<std::byte> block(out_block_bytes);
   for (int64_t r0 = 0; r0 < d_; r0 += kChunk) {
     for (int64_t k = 0; k < kChunk; ++k) dequantize_row(f.down.type, f.down.row(r0 + k), &rows[static_cast<size_t>(k * n_all)], n_all);
+    const auto b = static_cast<size_t>(r0 / kChunk);
     for (int64_t i = 0; i < n_; ++i) {
       for (int64_t k = 0; k < kChunk; ++k) col[k] = rows[static_cast<size_t>(k * n_all + neuron(i))];
-      std::byte* dst = base_ + static_cast<size_t>(i) * record_bytes_ + down_off + static_cast<size_t>(r0 / kChunk) * out_block_bytes;
-      quantize_row(down_t_type_, col, dst, kChunk);
+      std::byte* row = base_ + static_cast<size_t>(i) * record_bytes_ + down_off;
+      if (!dt_regroup) {
+        quantize_row(down_t_type_, col, row + b * out_block_bytes, kChunk);
+        continue;
+      }
+      quantize_row(down_t_type_, col, block.data(), kChunk);  // one Q8_0 block: scale, then 32 quants
+      std::memcpy(row + 2 * b, block.data(), 2);
+      std::memcpy(row + 2 * static_cast<size_t>(nb) + 32 * b, block.data() + 2, 32);
     }
   }
 }

@@ -33,37 +33,45 @@ void PredictorLayer::check() const {
 namespace {
 
 // logits = fc2 . ReLU(fc1 . xn) + bias, the rows of fc1 and fc2 split over the pool's
-// threads (inline without a pool). Every row is computed the same way either way.
-void layer_logits(const PredictorLayer& p, const float* xn, float* out, PredictorScratch& s, ThreadPool* pool) {
+// threads (inline without a pool). Every row is computed the same way either way. Then
+// on_rows(r0, r1) runs on the thread that computed logits [r0, r1), in the same task.
+template <typename OnRows>
+void layer_logits(const PredictorLayer& p, const float* xn, float* out, PredictorScratch& s, ThreadPool* pool, const OnRows& on_rows) {
   const auto act_bytes = [](int64_t n) { return static_cast<size_t>(row_bytes(GgmlType::Q8_0, n)); };
   // Grows once; resize never shrinks capacity, so later calls do not allocate.
   if (s.xq.size() < act_bytes(p.d_model)) s.xq.resize(act_bytes(p.d_model));
   if (s.hidden.size() < static_cast<size_t>(p.rank)) s.hidden.resize(static_cast<size_t>(p.rank));
   if (s.hq.size() < act_bytes(p.rank)) s.hq.resize(act_bytes(p.rank));
   auto rows = [&](int64_t n, const auto& f) {  // a template: no std::function on this hot path
-    if (!pool || pool->size() == 1) return f(0, n);
+    if (!pool || pool->size() == 1) return f(0, n, 0);
     pool->run([&](int ti, int nt) {
       const auto [r0, r1] = ThreadPool::split(n, ti, nt, 8);
-      if (r1 > r0) f(r0, r1);
+      f(r0, r1, ti);
     });
   };
   const size_t fc1_stride = act_bytes(p.d_model), fc2_stride = act_bytes(p.rank);
   quantize_activation(GgmlType::Q8_0, xn, s.xq.data(), p.d_model);
-  rows(p.rank, [&](int64_t r0, int64_t r1) {
-    vec_dot_rows(GgmlType::Q8_0, p.d_model, p.fc1.data() + static_cast<size_t>(r0) * fc1_stride, fc1_stride, r1 - r0, s.xq.data(),
-                 s.hidden.data() + r0);
+  rows(p.rank, [&](int64_t r0, int64_t r1, int) {
+    if (r1 > r0)
+      vec_dot_rows(GgmlType::Q8_0, p.d_model, p.fc1.data() + static_cast<size_t>(r0) * fc1_stride, fc1_stride, r1 - r0, s.xq.data(),
+                   s.hidden.data() + r0);
   });
   for (int j = 0; j < p.rank; ++j) s.hidden[static_cast<size_t>(j)] = std::max(s.hidden[static_cast<size_t>(j)], 0.0f);
   quantize_activation(GgmlType::Q8_0, s.hidden.data(), s.hq.data(), p.rank);
-  rows(p.d_ff, [&](int64_t r0, int64_t r1) {
-    vec_dot_q8_0_short_rows(p.rank, p.fc2.data() + static_cast<size_t>(r0) * fc2_stride, fc2_stride, r1 - r0, s.hq.data(), out + r0);
-    for (int64_t i = r0; i < r1; ++i) out[i] += p.bias[static_cast<size_t>(i)];
+  rows(p.d_ff, [&](int64_t r0, int64_t r1, int ti) {
+    if (r1 > r0) {
+      vec_dot_q8_0_short_rows(p.rank, p.fc2.data() + static_cast<size_t>(r0) * fc2_stride, fc2_stride, r1 - r0, s.hq.data(), out + r0);
+      for (int64_t i = r0; i < r1; ++i) out[i] += p.bias[static_cast<size_t>(i)];
+    }
+    on_rows(r0, r1, ti);
   });
 }
 
 }  // namespace
 
-void PredictorLayer::logits(const float* xn, float* out, PredictorScratch& s) const { layer_logits(*this, xn, out, s, nullptr); }
+void PredictorLayer::logits(const float* xn, float* out, PredictorScratch& s) const {
+  layer_logits(*this, xn, out, s, nullptr, [](int64_t, int64_t, int) {});
+}
 
 NeuronPredictors::NeuronPredictors(const ModelConfig& model, std::vector<PredictorLayer> layers, std::vector<PredictorLayerInfo> info,
                                    double target_recall)
@@ -98,11 +106,19 @@ void NeuronPredictors::predict(ThreadPool& pool, int layer, const float* xn, std
 void NeuronPredictors::predict_on(ThreadPool* pool, int layer, const float* xn, std::vector<int32_t>& active, PredictorScratch& s) const {
   const PredictorLayer& p = layers_.at(static_cast<size_t>(layer));
   if (s.logits.size() < static_cast<size_t>(p.d_ff)) s.logits.resize(static_cast<size_t>(p.d_ff));
-  layer_logits(p, xn, s.logits.data(), s, pool);
-  active.clear();
+  const size_t n_threads = pool ? static_cast<size_t>(pool->size()) : 1;
+  if (s.fired.size() < n_threads) s.fired.resize(n_threads);
+  // Each thread lists the firing neurons of its own rows while they are in its cache;
+  // the lists, in thread order, are in increasing neuron order.
   const float* z = s.logits.data();
-  for (int i = 0; i < p.d_ff; ++i)
-    if (z[i] >= 0.0f) active.push_back(i);
+  layer_logits(p, xn, s.logits.data(), s, pool, [&](int64_t r0, int64_t r1, int ti) {
+    std::vector<int32_t>& mine = s.fired[static_cast<size_t>(ti)];
+    mine.clear();
+    for (int64_t i = r0; i < r1; ++i)
+      if (z[i] >= 0.0f) mine.push_back(static_cast<int32_t>(i));
+  });
+  active.clear();
+  for (size_t t = 0; t < n_threads; ++t) active.insert(active.end(), s.fired[t].begin(), s.fired[t].end());
 }
 
 }  // namespace actinfer

@@ -27,6 +27,7 @@ struct PredictorScratch {
   std::vector<float> hidden;  // ReLU(fc1 . xn)
   std::vector<std::byte> hq;  // hidden as Q8_0
   std::vector<float> logits;  // [d_ff]
+  std::vector<std::vector<int32_t>> fired;  // per thread: the firing neurons of its rows
 };
 
 // One layer's weights, already quantized.

@@ -29,94 +29,104 @@ inline float hsum(__m256 v) {
   return _mm_cvtss_f32(s);
 }
 
-// sum_j (|w_j| * sign(w_j) a_j) of 32 signed bytes each, as 8 int32 lanes in float.
-inline __m256 block_dot_i8(__m256i w, __m256i a) {
-  const __m256i p16 = _mm256_maddubs_epi16(_mm256_sign_epi8(w, w), _mm256_sign_epi8(a, w));
-  return _mm256_cvtepi32_ps(_mm256_madd_epi16(p16, _mm256_set1_epi16(1)));
+// sum over groups of 4 of u * s (unsigned x signed bytes), added to the 8 int32 lanes of acc:
+// one vpdpbusd with AVX512-VNNI, else vpmaddubsw + vpmaddwd (never saturating here: either
+// u <= 15, or u = |w| <= 127 with the sign moved onto s).
+inline __m256i dot_u8s8_add(__m256i acc, __m256i u, __m256i s) {
+#if defined(__AVX512VNNI__) && defined(__AVX512VL__)
+  return _mm256_dpbusd_epi32(acc, u, s);
+#else
+  return _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), _mm256_set1_epi16(1)));
+#endif
 }
 
-// Q4_0 row . Q8_0 activation (ad: the activation's block scales as floats; corr: per
-// block the 8 lanes of 8 * (sums of 4 activation bytes), from q4_0_corrections). The
-// nibbles q in 0..15 go into maddubs as unsigned bytes directly, and 8 * sum(a) is
-// subtracted in the same int32 lanes: the same integers as sum((q - 8) * a) computed with
-// the sign trick, for three instructions less per block.
-float dot_q4_0(const block_q4_0* w, const block_q8_0* a, const float* ad, const int32_t* corr, int64_t nb) {
-  const __m256i m4 = _mm256_set1_epi8(0x0F), ones = _mm256_set1_epi16(1);
+inline __m256i load256(const void* p) { return _mm256_loadu_si256(static_cast<const __m256i*>(p)); }
+inline __m128i load128(const void* p) { return _mm_loadu_si128(static_cast<const __m128i*>(p)); }
+
+// Rows in the ScalesFirst layout (engine/neuron_bundles.h): nb fp16 scales, then the quants.
+// Eight scales at a time become floats in one register; block j of the eight takes its lane.
+inline __m256 lane(__m256 v, int j) { return _mm256_permutevar8x32_ps(v, _mm256_set1_epi32(j)); }
+inline __m256 scales8(const uint16_t* sc) { return _mm256_cvtph_ps(load128(sc)); }
+
+// Block k of a Q4_0 row (quants q in 0..15, 16 bytes per block) . the Q8_0 activation, as
+// 8 int32 lanes: q multiplies as unsigned bytes, the lanes start from bias = -8 * (sums of
+// 4 activation bytes), so they hold sum((q - 8) * a) in fewer instructions than the sign trick.
+inline __m256i q4_0_block_dot(const uint8_t* qs, const block_q8_0* a, const int32_t* bias, int64_t k) {
+  const __m128i t = load128(qs + 16 * k);
+  const __m256i q = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(t, 4), t), _mm256_set1_epi8(0x0F));
+  return dot_u8s8_add(load256(bias + 8 * k), q, load256(a[k].qs));
+}
+// Block k of a Q8_0 row (32 signed bytes per block) . the Q8_0 activation (the sign trick).
+inline __m256i q8_0_block_dot(const int8_t* qs, const block_q8_0* a, const int32_t*, int64_t k) {
+  const __m256i w = load256(qs + 32 * k);
+  return dot_u8s8_add(_mm256_setzero_si256(), _mm256_sign_epi8(w, w), _mm256_sign_epi8(load256(a[k].qs), w));
+}
+
+// A ScalesFirst Q4_0 or Q8_0 row . the token's Q8_0 activation (ad: its block scales as floats).
+template <typename Quant, typename BlockDot>
+float dot_scales_first(const std::byte* row, int64_t nb, const block_q8_0* a, const float* ad, const int32_t* bias,
+                       BlockDot block_dot) {
+  const auto* sc = reinterpret_cast<const uint16_t*>(row);
+  const auto* qs = reinterpret_cast<const Quant*>(row + 2 * nb);
   __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
-  int64_t b = 0;
-  auto one = [&](int64_t k, __m256 acc) {
-    const __m128i t = _mm_loadu_si128(reinterpret_cast<const __m128i*>(w[k].qs));
-    const __m256i q = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(t, 4), t), m4);
-    const __m256i y = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a[k].qs));
-    const __m256i dot = _mm256_sub_epi32(_mm256_madd_epi16(_mm256_maddubs_epi16(q, y), ones),
-                                         _mm256_loadu_si256(reinterpret_cast<const __m256i*>(corr + 8 * k)));
-    return _mm256_fmadd_ps(_mm256_set1_ps(fp16_to_f32(w[k].d) * ad[k]), _mm256_cvtepi32_ps(dot), acc);
-  };
-  for (; b + 1 < nb; b += 2) {
-    acc0 = one(b, acc0);
-    acc1 = one(b + 1, acc1);
+  int64_t k0 = 0;
+  for (; k0 + 8 <= nb; k0 += 8) {
+    const __m256 s = _mm256_mul_ps(scales8(sc + k0), _mm256_loadu_ps(ad + k0));
+    for (int j = 0; j < 8; j += 2) {
+      acc0 = _mm256_fmadd_ps(lane(s, j), _mm256_cvtepi32_ps(block_dot(qs, a, bias, k0 + j)), acc0);
+      acc1 = _mm256_fmadd_ps(lane(s, j + 1), _mm256_cvtepi32_ps(block_dot(qs, a, bias, k0 + j + 1)), acc1);
+    }
   }
-  if (b < nb) acc0 = one(b, acc0);
+  for (; k0 < nb; ++k0)
+    acc0 = _mm256_fmadd_ps(_mm256_set1_ps(fp16_to_f32(sc[k0]) * ad[k0]), _mm256_cvtepi32_ps(block_dot(qs, a, bias, k0)), acc0);
   return hsum(_mm256_add_ps(acc0, acc1));
 }
 
-// corr[8 * k + i] = 8 * (a_{4i} + .. + a_{4i+3}) of block k: what dot_q4_0 subtracts.
-void q4_0_corrections(const block_q8_0* a, int64_t nb, int32_t* corr) {
-  const __m256i eight = _mm256_set1_epi8(8), ones = _mm256_set1_epi16(1);
-  for (int64_t k = 0; k < nb; ++k) {
-    const __m256i y = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a[k].qs));
-    _mm256_storeu_si256(reinterpret_cast<__m256i*>(corr + 8 * k), _mm256_madd_epi16(_mm256_maddubs_epi16(eight, y), ones));
-  }
+// bias[8 * k + i] = -8 * (a_{4i} + .. + a_{4i+3}) of block k: q4_0_block_dot's starting lanes.
+void q4_0_bias(const block_q8_0* a, int64_t nb, int32_t* bias) {
+  const __m256i ones = _mm256_set1_epi8(1), minus8 = _mm256_set1_epi16(-8);
+  for (int64_t k = 0; k < nb; ++k)  // pairs a_{2j} + a_{2j+1} as int16, then -8 * (two pairs) as int32
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(bias + 8 * k), _mm256_madd_epi16(_mm256_maddubs_epi16(ones, load256(a[k].qs)), minus8));
 }
 
-// Q8_0 row . Q8_0 activation.
-float dot_q8_0(const block_q8_0* w, const block_q8_0* a, const float* ad, int64_t nb) {
-  __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
-  auto one = [&](int64_t k, __m256 acc) {
-    const __m256i q = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w[k].qs));
-    const __m256i y = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a[k].qs));
-    return _mm256_fmadd_ps(_mm256_set1_ps(fp16_to_f32(w[k].d) * ad[k]), block_dot_i8(q, y), acc);
+// Values 8g..8g+7 of Q8_0 block b of a ScalesFirst row's quants, as floats.
+inline __m256 q8_0_group(const int8_t* qs, int64_t b, int g) {
+  return _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(qs + 32 * b + 8 * g))));
+}
+
+// y[d] += sum_k h[k] * down^T_k for K ScalesFirst Q8_0 rows (d = 32 nb): y is loaded and
+// stored once per 8 values for all K neurons; each element adds the neurons in order
+// k = 0..K-1 with the scale h[k] * d_k, so K = 4 is bit-identical to four calls with K = 1.
+template <int K>
+void axpy_q8_0_scales_first(const float* h, const std::byte* const* rows, int64_t nb, float* y) {
+  const uint16_t* sc[K];
+  const int8_t* qs[K];
+  for (int k = 0; k < K; ++k) {
+    sc[k] = reinterpret_cast<const uint16_t*>(rows[k]);
+    qs[k] = reinterpret_cast<const int8_t*>(rows[k] + 2 * nb);
+  }
+  auto block = [&](int64_t b, const __m256* s) {
+    float* yb = y + b * 32;
+    for (int g = 0; g < 4; ++g) {
+      __m256 acc = _mm256_loadu_ps(yb + 8 * g);
+      for (int k = 0; k < K; ++k) acc = _mm256_fmadd_ps(s[k], q8_0_group(qs[k], b, g), acc);
+      _mm256_storeu_ps(yb + 8 * g, acc);
+    }
   };
-  int64_t b = 0;
-  for (; b + 1 < nb; b += 2) {
-    acc0 = one(b, acc0);
-    acc1 = one(b + 1, acc1);
-  }
-  if (b < nb) acc0 = one(b, acc0);
-  return hsum(_mm256_add_ps(acc0, acc1));
-}
-
-// y[d] += h * down^T (d a multiple of 32).
-void axpy_q8_0(float h, const block_q8_0* w, float* y, int64_t d) {
-  for (int64_t b = 0; b < d / 32; ++b) {
-    const __m256 s = _mm256_set1_ps(h * fp16_to_f32(w[b].d));
-    const int8_t* q = w[b].qs;
-    float* yb = y + b * 32;
-    for (int k = 0; k < 4; ++k) {
-      const __m256 v = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(q + 8 * k))));
-      _mm256_storeu_ps(yb + 8 * k, _mm256_fmadd_ps(s, v, _mm256_loadu_ps(yb + 8 * k)));
+  int64_t b0 = 0;
+  for (; b0 + 8 <= nb; b0 += 8) {
+    __m256 s8[K];
+    for (int k = 0; k < K; ++k) s8[k] = _mm256_mul_ps(_mm256_set1_ps(h[k]), scales8(sc[k] + b0));
+    for (int j = 0; j < 8; ++j) {
+      __m256 s[K];
+      for (int k = 0; k < K; ++k) s[k] = lane(s8[k], j);
+      block(b0 + j, s);
     }
   }
-}
-// y[d] += sum_k h[k] * down^T_k for 4 neurons: y is loaded and stored once per 8 values
-// instead of once per neuron; each element still adds the neurons in order k = 0..3, so
-// the result is bit-identical to four axpy_q8_0 calls.
-void axpy4_q8_0(const float* h, const block_q8_0* const* w, float* y, int64_t d) {
-  for (int64_t b = 0; b < d / 32; ++b) {
-    const __m256 s0 = _mm256_set1_ps(h[0] * fp16_to_f32(w[0][b].d)), s1 = _mm256_set1_ps(h[1] * fp16_to_f32(w[1][b].d));
-    const __m256 s2 = _mm256_set1_ps(h[2] * fp16_to_f32(w[2][b].d)), s3 = _mm256_set1_ps(h[3] * fp16_to_f32(w[3][b].d));
-    float* yb = y + b * 32;
-    auto col = [&](int k, int j) {
-      return _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(w[k][b].qs + 8 * j))));
-    };
-    for (int j = 0; j < 4; ++j) {
-      __m256 acc = _mm256_loadu_ps(yb + 8 * j);
-      acc = _mm256_fmadd_ps(s0, col(0, j), acc);
-      acc = _mm256_fmadd_ps(s1, col(1, j), acc);
-      acc = _mm256_fmadd_ps(s2, col(2, j), acc);
-      acc = _mm256_fmadd_ps(s3, col(3, j), acc);
-      _mm256_storeu_ps(yb + 8 * j, acc);
-    }
+  for (; b0 < nb; ++b0) {
+    __m256 s[K];
+    for (int k = 0; k < K; ++k) s[k] = _mm256_set1_ps(h[k] * fp16_to_f32(sc[k][b0]));
+    block(b0, s);
   }
 }
 void axpy_f16(float h, const uint16_t* w, float* y, int64_t d) {
@@ -132,34 +142,62 @@ void axpy_f32(float h, const float* w, float* y, int64_t d) {
 }
 #endif
 
+#if !ACTINFER_SPARSE_AVX2
+// Portable versions of the ScalesFirst kernels (same sums, plain loops).
+float dot_scales_first_portable(GgmlType t, const std::byte* row, int64_t nb, const block_q8_0* a) {
+  const auto* sc = reinterpret_cast<const uint16_t*>(row);
+  const auto* q4 = reinterpret_cast<const uint8_t*>(row + 2 * nb);
+  const auto* q8 = reinterpret_cast<const int8_t*>(row + 2 * nb);
+  float sum = 0.0f;
+  for (int64_t k = 0; k < nb; ++k) {
+    int32_t isum = 0;
+    for (int j = 0; j < 32; ++j) {
+      const int w = t == GgmlType::Q4_0 ? (j < 16 ? (q4[16 * k + j] & 0x0F) : (q4[16 * k + j - 16] >> 4)) - 8 : q8[32 * k + j];
+      isum += w * a[k].qs[j];
+    }
+    sum += fp16_to_f32(sc[k]) * fp16_to_f32(a[k].d) * static_cast<float>(isum);
+  }
+  return sum;
+}
+void axpy_q8_0_scales_first_portable(float h, const std::byte* row, int64_t nb, float* y) {
+  const auto* sc = reinterpret_cast<const uint16_t*>(row);
+  const auto* q = reinterpret_cast<const int8_t*>(row + 2 * nb);
+  for (int64_t b = 0; b < nb; ++b) {
+    const float s = h * fp16_to_f32(sc[b]);
+    for (int i = 0; i < 32; ++i) y[32 * b + i] += s * static_cast<float>(q[32 * b + i]);
+  }
+}
+#endif
+
 // How many neurons ahead a whole record is prefetched, into L2 (locality hint 1): on the
 // TinyLlama-shape Q4_0 bench, 4 lines of the next record -> 412 us/layer, whole records
 // into L1 -> 371 us, whole records into L2 two ahead -> 240 us (1 thread); 4..16 ahead: same.
 constexpr int64_t kPrefetchAhead = 2;
 
 // One token's input quantized for the gate/up rows: the row a, its Q8_0 block scales as
-// floats, and for Q4_0 rows the per-block corrections of dot_q4_0.
+// floats, and for ScalesFirst Q4_0 rows the per-block starting lanes of q4_0_block_dot (q4_0_bias).
 struct TokenInput {
   const std::byte* a;
   const float* scale;
-  const int32_t* corr;
+  const int32_t* bias;
 };
 
 TokenInput token_input(const SparseScratch& s, int t, int64_t nb) {
   return {s.act.data() + static_cast<size_t>(t) * s.act_stride, s.act_scale.data() + t * nb,
-          s.act_corr.empty() ? nullptr : s.act_corr.data() + t * nb * 8};
+          s.act_bias.empty() ? nullptr : s.act_bias.data() + t * nb * 8};
 }
 
 // One gate or up row . the token's quantized input.
 inline float dot_row(const NeuronBundles& b, const std::byte* row, const TokenInput& in) {
   const int64_t d = b.d_model();
+  if (!b.gate_up_scales_first()) return vec_dot(b.gate_up_type(), d, row, in.a);
+  const auto* a = reinterpret_cast<const block_q8_0*>(in.a);
 #if ACTINFER_SPARSE_AVX2
-  if (b.gate_up_type() == GgmlType::Q4_0)
-    return dot_q4_0(reinterpret_cast<const block_q4_0*>(row), reinterpret_cast<const block_q8_0*>(in.a), in.scale, in.corr, d / 32);
-  if (b.gate_up_type() == GgmlType::Q8_0)
-    return dot_q8_0(reinterpret_cast<const block_q8_0*>(row), reinterpret_cast<const block_q8_0*>(in.a), in.scale, d / 32);
+  if (b.gate_up_type() == GgmlType::Q4_0) return dot_scales_first<uint8_t>(row, d / 32, a, in.scale, in.bias, q4_0_block_dot);
+  return dot_scales_first<int8_t>(row, d / 32, a, in.scale, in.bias, q8_0_block_dot);
+#else
+  return dot_scales_first_portable(b.gate_up_type(), row, d / 32, a);
 #endif
-  return vec_dot(b.gate_up_type(), d, row, in.a);
 }
 
 // h of neuron n for one token's quantized input. Returns 0 without reading the up
@@ -176,9 +214,16 @@ inline float neuron_h(const NeuronBundles& b, int32_t n, const TokenInput& in) {
 inline void add_down(const NeuronBundles& b, int32_t n, float h, float* part, float* tmp) {
   const int64_t d = b.d_model();
   const std::byte* dr = b.down_t(n);
+  if (b.down_t_scales_first()) {
+#if ACTINFER_SPARSE_AVX2
+    axpy_q8_0_scales_first<1>(&h, &dr, d / 32, part);
+#else
+    axpy_q8_0_scales_first_portable(h, dr, d / 32, part);
+#endif
+    return;
+  }
 #if ACTINFER_SPARSE_AVX2
   switch (b.down_t_type()) {
-    case GgmlType::Q8_0: axpy_q8_0(h, reinterpret_cast<const block_q8_0*>(dr), part, d); return;
     case GgmlType::F16: axpy_f16(h, reinterpret_cast<const uint16_t*>(dr), part, d); return;
     case GgmlType::F32: axpy_f32(h, reinterpret_cast<const float*>(dr), part, d); return;
     default: break;
@@ -220,18 +265,18 @@ uint64_t run_neurons(const NeuronBundles& b, const SparseScratch& s, std::span<c
     for (int64_t j = 0; j < std::min(n_fired, kPrefetchAhead); ++j) prefetch_bytes(b.up(fired[j].first), rest);
     int64_t j = 0;
 #if ACTINFER_SPARSE_AVX2
-    // Four fired neurons at a time share one pass over the partial sum (Q8_0 down^T).
-    if (b.down_t_type() == GgmlType::Q8_0) {
+    // Four fired neurons at a time share one pass over the partial sum (ScalesFirst Q8_0 down^T).
+    if (b.down_t_scales_first()) {
       for (; j + 4 <= n_fired; j += 4) {
         float h[4];
-        const block_q8_0* cols[4];
+        const std::byte* cols[4];
         for (int k = 0; k < 4; ++k) {
           if (j + k + kPrefetchAhead < n_fired) prefetch_bytes(b.up(fired[j + k + kPrefetchAhead].first), rest);
           const auto [n, g] = fired[j + k];
           h[k] = g * dot_row(b, b.up(n), in);
-          cols[k] = reinterpret_cast<const block_q8_0*>(b.down_t(n));
+          cols[k] = b.down_t(n);
         }
-        axpy4_q8_0(h, cols, part, b.d_model());
+        axpy_q8_0_scales_first<4>(h, cols, b.d_model() / 32, part);
       }
     }
 #endif
@@ -290,13 +335,12 @@ void quantize_inputs(const NeuronBundles& b, const float* xn, int B, SparseScrat
       for (int64_t k = 0; k < nb; ++k) s.act_scale[static_cast<size_t>(t * nb + k)] = fp16_to_f32(blocks[k].d);
     }
   }
-  s.act_corr.clear();
+  s.act_bias.clear();
 #if ACTINFER_SPARSE_AVX2
-  if (gt == GgmlType::Q4_0) {
-    s.act_corr.resize(static_cast<size_t>(nb * 8 * B));
+  if (gt == GgmlType::Q4_0 && b.gate_up_scales_first()) {
+    s.act_bias.resize(static_cast<size_t>(nb * 8 * B));
     for (int t = 0; t < B; ++t)
-      q4_0_corrections(reinterpret_cast<const block_q8_0*>(s.act.data() + static_cast<size_t>(t) * s.act_stride), nb,
-                       s.act_corr.data() + t * nb * 8);
+      q4_0_bias(reinterpret_cast<const block_q8_0*>(s.act.data() + static_cast<size_t>(t) * s.act_stride), nb, s.act_bias.data() + t * nb * 8);
   }
 #endif
 }

@@ -36,7 +36,7 @@ struct SparseScratch {
   std::vector<std::byte> act;    // xn quantized for the gate/up type, one row per token
   size_t act_stride = 0;         // bytes between the tokens' rows of act
   std::vector<float> act_scale;  // its per-block float scales (Q8_0 activations), d/32 per token
-  std::vector<int32_t> act_corr;  // Q4_0 rows: per block 8 lanes of 8 * (sums of 4 bytes), per token
+  std::vector<int32_t> act_bias;  // Q4_0 rows: per block 8 lanes of -8 * (sums of 4 bytes), per token
   std::vector<float> partial;    // n_threads x (B x) stride partial sums of y
   std::vector<uint64_t> token_mask;    // batch: per neuron, the tokens it is active for
   std::vector<int32_t> batch_union;    // batch: neurons active for any token, increasing

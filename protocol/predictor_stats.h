@@ -16,7 +16,8 @@ struct PredictorStats {
   int64_t hits = 0;            // of those, predicted active
   int64_t predict_ns = 0;      // time spent predicting
   uint64_t predictor_bytes = 0;  // predictor weight bytes read per token (all layers)
-  uint64_t ffn_weight_bytes = 0;  // FFN weight bytes the workers read (sparse kernels; counted by merge)
+  uint64_t ffn_weight_bytes = 0;  // FFN weight bytes the workers read (sparse kernels; counted by merge, and by
+                                  // the gpu-worker for the layers it computes alone)
   // Sums of two periods (the predictor's size is not a count: the latest is kept).
   PredictorStats& operator+=(const PredictorStats& b) {
     token_layers += b.token_layers;

@@ -240,3 +240,63 @@ TEST_CASE("neuron bundles of a neuron subset equal the full set's records of tho
   const std::vector<int32_t> unsorted = {4, 3};
   CHECK_THROWS_AS(NeuronBundles(f, unsorted, std::span<std::byte>(p, NeuronBundles::bytes_needed(f, 2))), std::invalid_argument);
 }
+
+TEST_CASE("neuron bundles, ScalesFirst layout: Q4_0/Q8_0 rows regrouped as [scales][quants], other types as stored") {
+  for (auto [type, tag] : {std::pair{GgmlType::Q4_0, "layout_q4_0"}, std::pair{GgmlType::Q8_0, "layout_q8_0"}}) {
+    const auto w = relu_model(type, tag);
+    const FfnWeights f = FfnWeights::of_layer(*w, 0);
+    const NeuronBundles grouped(f), stored(f, BlockLayout::Stored);
+    REQUIRE(grouped.gate_up_scales_first());
+    REQUIRE(grouped.down_t_scales_first());
+    REQUIRE_FALSE(stored.gate_up_scales_first());
+    CHECK(grouped.record_bytes() == stored.record_bytes());  // the same bytes, regrouped
+    const int64_t nb = f.d_model() / 32;
+    const size_t quants = type == GgmlType::Q4_0 ? 16 : 32;
+    for (int64_t i : {0, 7, 383}) {
+      // Stored rows are the file's bytes; ScalesFirst rows hold block k's scale at 2k and its quants after all scales.
+      CHECK(std::memcmp(stored.gate(i), f.gate.row(i), stored.gate_up_row_bytes()) == 0);
+      CHECK(std::memcmp(stored.up(i), f.up.row(i), stored.gate_up_row_bytes()) == 0);
+      for (int64_t k : {int64_t{0}, nb - 1}) {
+        const std::byte* block = f.up.row(i) + static_cast<size_t>(k) * (quants + 2);
+        CHECK(std::memcmp(grouped.up(i) + 2 * k, block, 2) == 0);
+        CHECK(std::memcmp(grouped.up(i) + 2 * nb + static_cast<int64_t>(quants) * k, block + 2, quants) == 0);
+      }
+      // down^T (Q8_0): the same values either way.
+      std::vector<float> a(static_cast<size_t>(f.d_model())), b(a.size());
+      dequantize_row(GgmlType::Q8_0, stored.down_t(i), a.data(), f.d_model());
+      for (int64_t k = 0; k < nb; ++k) {
+        std::byte blk[34];
+        std::memcpy(blk, grouped.down_t(i) + 2 * k, 2);
+        std::memcpy(blk + 2, grouped.down_t(i) + 2 * nb + 32 * k, 32);
+        dequantize_row(GgmlType::Q8_0, blk, b.data() + 32 * k, 32);
+      }
+      CHECK(a == b);
+    }
+  }
+  const auto w = relu_model(GgmlType::F32, "layout_f32");
+  CHECK_FALSE(NeuronBundles(FfnWeights::of_layer(*w, 0)).gate_up_scales_first());
+}
+
+// The ScalesFirst kernels (AVX2/VNNI, 8 scales at a time) against the Stored layout's generic
+// path (vec_dot and dequantize, checked against PyPI gguf elsewhere): the same integer block
+// sums and scales, so only the float summation order differs.
+TEST_CASE("sparse_ffn: ScalesFirst kernels equal the stored-layout path (Q4_0, Q8_0; 1 and 2 threads; 4-at-a-time tail)") {
+  for (auto [type, tag] : {std::pair{GgmlType::Q4_0, "kernels_q4_0"}, std::pair{GgmlType::Q8_0, "kernels_q8_0"}}) {
+    const auto w = relu_model(type, tag);
+    double worst = 0;
+    for (int layer = 0; layer < 2; ++layer) {
+      const FfnWeights f = FfnWeights::of_layer(*w, layer);
+      const NeuronBundles grouped(f), stored(f, BlockLayout::Stored);
+      for (int32_t token : {5, 120, 250}) {
+        const auto xn = ffn_input(*w, layer, token);
+        // subsets of 1..11 fired neurons exercise the 4-at-a-time loop and its remainder
+        for (double p : {0.02, 0.3, 1.0}) {
+          const auto subset = random_subset(f.n_neurons(), 500u + static_cast<uint64_t>(token), p);
+          for (int threads : {1, 2}) worst = std::max(worst, rel_err(sparse(threads, grouped, xn, subset), sparse(threads, stored, xn, subset)));
+        }
+      }
+    }
+    INFO(std::string(tag) << ": max rel err " << worst);
+    CHECK(worst <= 1e-5);
+  }
+}

@@ -157,8 +157,12 @@ void bench(const BenchOptions& o) {
   }
   if (runtimes.size() == 2 && !speeds[0].tg.empty()) {
     const double ratio = median(speeds[1].tg) / median(speeds[0].tg);
+    // Each repeat ran both back to back: their ratios are less exposed to the machine's drift.
+    std::vector<double> pairs;
+    for (size_t r = 0; r < speeds[0].tg.size() && r < speeds[1].tg.size(); ++r) pairs.push_back(speeds[1].tg[r] / speeds[0].tg[r]);
     if (sparse)
-      std::printf("sparse/dense decode %.3f\n", ratio);
+      std::printf("sparse/dense decode %.3f (median of the %zu back-to-back pairs' ratios %.3f; min %.3f, max %.3f)\n", ratio, pairs.size(),
+                  median(pairs), *std::min_element(pairs.begin(), pairs.end()), *std::max_element(pairs.begin(), pairs.end()));
     else
       std::printf("actors/dense decode %.3f (messaging and scheduling overhead %.1f%% of token time)\n", ratio, 100.0 * (1.0 / ratio - 1.0));
   }
