@@ -113,9 +113,13 @@ void NeuronPredictors::predict_on(ThreadPool* pool, int layer, const float* xn, 
   const float* z = s.logits.data();
   layer_logits(p, xn, s.logits.data(), s, pool, [&](int64_t r0, int64_t r1, int ti) {
     std::vector<int32_t>& mine = s.fired[static_cast<size_t>(ti)];
-    mine.clear();
-    for (int64_t i = r0; i < r1; ++i)
-      if (z[i] >= 0.0f) mine.push_back(static_cast<int32_t>(i));
+    mine.resize(static_cast<size_t>(std::max<int64_t>(r1 - r0, 0)));
+    size_t n = 0;
+    for (int64_t i = r0; i < r1; ++i) {  // branch-free: ~10% fire, in no predictable pattern
+      mine[n] = static_cast<int32_t>(i);
+      n += z[i] >= 0.0f ? 1 : 0;
+    }
+    mine.resize(n);
   });
   active.clear();
   for (size_t t = 0; t < n_threads; ++t) active.insert(active.end(), s.fired[t].begin(), s.fired[t].end());

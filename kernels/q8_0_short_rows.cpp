@@ -46,6 +46,24 @@ inline __m256i dot32(const uint8_t* w, __m256i a) {
   return _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_abs_epi8(wv), _mm256_sign_epi8(a, wv)), _mm256_set1_epi16(1));
 }
 
+// The same sums when a >= 0 (the predictors' ReLU hidden layer): a is already a valid
+// unsigned operand, so no sign juggling: one vpdpbusd with AVX512-VNNI.
+inline __m256i dot32_nonneg(const uint8_t* w, __m256i a) {
+  const __m256i wv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w));
+#if defined(__AVX512VNNI__) && defined(__AVX512VL__)
+  return _mm256_dpbusd_epi32(_mm256_setzero_si256(), a, wv);
+#else
+  return _mm256_madd_epi16(_mm256_maddubs_epi16(a, wv), _mm256_set1_epi16(1));
+#endif
+}
+
+// Whether every quant of the activation is >= 0.
+bool nonnegative(const block_q8_0* a, int64_t nb) {
+  __m256i any = _mm256_setzero_si256();
+  for (int64_t b = 0; b < nb; ++b) any = _mm256_or_si256(any, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a[b].qs)));
+  return _mm256_movemask_epi8(any) == 0;
+}
+
 // Lane i of the result = the sum of all lanes of p[i].
 inline __m256i reduce8(const __m256i p[8]) {
   const __m256i s01 = _mm256_hadd_epi32(p[0], p[1]), s23 = _mm256_hadd_epi32(p[2], p[3]);
@@ -67,6 +85,7 @@ void vec_dot_q8_0_short_rows(int64_t n, const void* w_rows, size_t row_stride, i
   int64_t r = 0;
 #if ACTINFER_SHORT_ROWS_AVX2
   constexpr size_t kBlock = sizeof(block_q8_0);
+  const bool nonneg = nonnegative(a, nb);
   for (; r + 8 <= n_rows; r += 8) {
     const uint8_t* w0 = w + static_cast<size_t>(r) * row_stride;
     __m256 acc = _mm256_setzero_ps();
@@ -77,7 +96,7 @@ void vec_dot_q8_0_short_rows(int64_t n, const void* w_rows, size_t row_stride, i
       alignas(16) uint16_t d[8];
       for (int i = 0; i < 8; ++i) {
         const uint8_t* wb = blk + static_cast<size_t>(i) * row_stride;
-        p[i] = dot32(wb + 2, av);
+        p[i] = nonneg ? dot32_nonneg(wb + 2, av) : dot32(wb + 2, av);
         d[i] = load_u16(wb);
       }
       const __m256 scale = _mm256_mul_ps(_mm256_cvtph_ps(_mm_load_si128(reinterpret_cast<const __m128i*>(d))),

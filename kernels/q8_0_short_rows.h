@@ -4,7 +4,8 @@
 // rows share one activation load per block and one horizontal reduction.
 //
 // out[r] = sum over blocks b of (d_w[r][b] * d_a[b]) * (exact integer dot of block b), the
-// same sum vec_dot(Q8_0, ...) computes (kernels/vec_dot.h), summed in block order.
+// same sum vec_dot(Q8_0, ...) computes (kernels/vec_dot.h), summed in block order. An
+// activation without negative values (a ReLU output) takes a shorter path to the same integers.
 #pragma once
 #include <cstddef>
 #include <cstdint>

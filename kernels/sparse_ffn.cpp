@@ -260,7 +260,8 @@ uint64_t run_neurons(const NeuronBundles& b, const SparseScratch& s, std::span<c
       const int32_t n = active[static_cast<size_t>(k)];
       if (k + 2 * kPrefetchAhead < i1) prefetch_bytes(b.gate(active[static_cast<size_t>(k + 2 * kPrefetchAhead)]), g_bytes);
       const float g = dot_row(b, b.gate(n), in);
-      if (g > 0.0f) fired[n_fired++] = {n, g};
+      fired[n_fired] = {n, g};  // branch-free: whether a predicted neuron fires is a coin flip
+      n_fired += g > 0.0f ? 1 : 0;
     }
     for (int64_t j = 0; j < std::min(n_fired, kPrefetchAhead); ++j) prefetch_bytes(b.up(fired[j].first), rest);
     int64_t j = 0;

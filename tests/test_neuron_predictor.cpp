@@ -169,13 +169,14 @@ TEST_CASE("predict agrees with a float computation within the Q8_0 rounding boun
   CHECK(decided > checked / 4);  // a worst-case bound, yet tight enough to decide many neurons
 }
 
-TEST_CASE("q8_0 short rows: each row equals the exact block sums of the dequantized values") {
-  for (int n : {32, 64, 96, 256}) {
+TEST_CASE("q8_0 short rows: each row equals the exact block sums of the dequantized values (any sign, and a ReLU output)") {
+  for (int n : {32, 64, 96, 256})
+  for (bool relu : {false, true}) {  // a non-negative activation takes the unsigned path
     constexpr int rows = 21;  // two groups of 8 and a tail of 5
     Rng rng(static_cast<uint64_t>(n));
     std::vector<float> w(static_cast<size_t>(rows * n)), x(static_cast<size_t>(n));
     for (float& v : w) v = static_cast<float>(rng.normal());
-    for (float& v : x) v = static_cast<float>(rng.normal());
+    for (float& v : x) v = relu ? std::max(0.0f, static_cast<float>(rng.normal())) : static_cast<float>(rng.normal());
     const size_t rb = static_cast<size_t>(row_bytes(GgmlType::Q8_0, n));
     std::vector<std::byte> wq(rows * rb), xq(rb);
     for (int r = 0; r < rows; ++r) quantize_row(GgmlType::Q8_0, w.data() + r * n, wq.data() + r * rb, n);
