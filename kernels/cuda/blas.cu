@@ -3,11 +3,11 @@
 #include <dlfcn.h>
 
 #include <mutex>
-#include <stdexcept>
 #include <string>
 
 #include "kernels/cuda/blas.h"
 #include "kernels/cuda/cuda_check.h"
+#include "kernels/cuda/kernel_args.h"
 
 namespace actinfer::cuda {
 namespace {
@@ -78,9 +78,7 @@ void Blas::release() noexcept {
 }
 
 void Blas::sgemm_xwt(const float* X, const float* W, float* Y, int B, int N, int K, const Stream& stream, float beta, int ldy) {
-  if (B < 0 || N < 0 || K < 0) throw std::invalid_argument("Blas::sgemm_xwt: negative size");
-  if (ldy == 0) ldy = N;
-  if (ldy < N) throw std::invalid_argument("Blas::sgemm_xwt: ldy " + std::to_string(ldy) + " is less than N " + std::to_string(N));
+  ldy = args::check_sgemm_xwt(B, N, K, ldy);
   if (B == 0 || N == 0) return;
   const CublasApi& api = cublas_api();
   const auto h = static_cast<cublasHandle_t>(handle_);

@@ -1,9 +1,11 @@
 #include <cuda_runtime.h>
 
-#include <stdexcept>
+#include <string>
 
 #include "kernels/cuda/cuda_check.h"
 #include "kernels/cuda/device_info.h"
+#include "kernels/cuda/device_memory.h"
+#include "kernels/cuda/kernel_args.h"
 
 namespace actinfer::cuda {
 namespace {
@@ -34,31 +36,24 @@ bool vector_add(const float* a, const float* b, float* out, int n, std::string& 
     reason = info.reason;
     return false;
   }
-  float *da = nullptr, *db = nullptr, *dout = nullptr;
-  const size_t bytes = static_cast<size_t>(n) * sizeof(float);
-  cudaError_t err = cudaMalloc(&da, bytes);
-  if (err == cudaSuccess) err = cudaMalloc(&db, bytes);
-  if (err == cudaSuccess) err = cudaMalloc(&dout, bytes);
-  if (err == cudaSuccess) err = cudaMemcpy(da, a, bytes, cudaMemcpyHostToDevice);
-  if (err == cudaSuccess) err = cudaMemcpy(db, b, bytes, cudaMemcpyHostToDevice);
-  if (err == cudaSuccess) {
-    add_kernel<<<(n + 255) / 256, 256>>>(da, db, dout, n);
-    err = cudaGetLastError();
+  try {  // the buffers free themselves on every path
+    const size_t bytes = static_cast<size_t>(n) * sizeof(float);
+    const DeviceBuffer da = DeviceBuffer::from_host(a, bytes), db = DeviceBuffer::from_host(b, bytes);
+    const DeviceBuffer dout(bytes);
+    add_kernel<<<(n + 255) / 256, 256>>>(da.as<float>(), db.as<float>(), dout.as<float>(), n);
+    check_launch("add_kernel");
+    dout.download(out, bytes);
+    return true;
+  } catch (const CudaError& e) {
+    reason = e.what();
+    return false;
   }
-  if (err == cudaSuccess) err = cudaMemcpy(out, dout, bytes, cudaMemcpyDeviceToHost);
-  cudaFree(da);
-  cudaFree(db);
-  cudaFree(dout);
-  if (err != cudaSuccess) reason = std::string("CUDA: ") + cudaGetErrorString(err);
-  return err == cudaSuccess;
 }
 
 void select_device(int device) {
   int count = 0;
   check(cudaGetDeviceCount(&count), "cudaGetDeviceCount");
-  if (device < 0 || device >= count)
-    throw std::invalid_argument("CUDA device " + std::to_string(device) + " does not exist (this machine has " + std::to_string(count) +
-                                (count == 1 ? " device)" : " devices)"));
+  args::check_device_number(device, count);
   check(cudaSetDevice(device), "cudaSetDevice");
 }
 

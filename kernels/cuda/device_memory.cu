@@ -37,12 +37,6 @@ void DeviceBuffer::release() noexcept {
   bytes_ = 0;
 }
 
-DeviceBuffer DeviceBuffer::from_host(const void* src, size_t bytes) {
-  DeviceBuffer b(bytes);
-  b.upload(src, bytes);
-  return b;
-}
-
 void DeviceBuffer::upload(const void* src, size_t bytes, size_t offset) {
   check_range(bytes, offset);
   if (bytes == 0) return;

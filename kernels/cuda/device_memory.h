@@ -68,7 +68,11 @@ class DeviceBuffer {
   DeviceBuffer& operator=(const DeviceBuffer&) = delete;
 
   // A buffer holding a copy of host memory (synchronous).
-  static DeviceBuffer from_host(const void* src, size_t bytes);
+  static DeviceBuffer from_host(const void* src, size_t bytes) {
+    DeviceBuffer b(bytes);
+    b.upload(src, bytes);
+    return b;
+  }
   template <class T>
   static DeviceBuffer from_vector(const std::vector<T>& v) {
     return from_host(v.data(), v.size() * sizeof(T));

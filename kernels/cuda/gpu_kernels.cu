@@ -4,30 +4,33 @@
 #include <cuda_runtime.h>
 
 #include <algorithm>
-#include <climits>
 #include <cmath>
 #include <cstdint>
 #include <stdexcept>
-#include <string>
 #include <type_traits>
 
 #include "kernels/cuda/activate.cuh"
 #include "kernels/cuda/cuda_check.h"
 #include "kernels/cuda/gpu_kernels.h"
+#include "kernels/cuda/kernel_args.h"
 #include "kernels/quant_blocks.h"
 
 namespace actinfer::cuda {
 namespace {
 
-// Kernel variants by weight type (the GgmlType numbers, plus F16 rows not 4-byte aligned).
-constexpr int kF32 = 0, kF16 = 1, kQ4_0 = 2, kQ4_1 = 3, kQ8_0 = 8, kF16Unaligned = 100;
+// Kernel variants by weight type (the GgmlType numbers, plus F16 rows not 4-byte aligned):
+// kernel_args.h's RowKernel, which its checks return.
+using args::RowKernel;
+constexpr int kF32 = static_cast<int>(RowKernel::F32), kF16 = static_cast<int>(RowKernel::F16),
+              kQ4_0 = static_cast<int>(RowKernel::Q4_0), kQ4_1 = static_cast<int>(RowKernel::Q4_1),
+              kQ8_0 = static_cast<int>(RowKernel::Q8_0), kF16Unaligned = static_cast<int>(RowKernel::F16Unaligned);
 
-constexpr int kWarpsPerBlock = 8;  // gemv / sparse_gate_up: one warp per row, 256 threads
+using args::kAttMaxHeadDim;
+using args::kDownMaxChunks;
+using args::kWarpsPerBlock;        // gemv / sparse_gate_up: one warp per row, 256 threads
 constexpr int kDownThreads = 256;  // sparse_down: output elements per block
-constexpr int kDownMaxChunks = 64;
 constexpr int kDownMinChunk = 32;  // neurons per chunk at least
 constexpr int kAttWarps = 4;
-constexpr int kAttMaxHeadDim = 256;
 
 static_assert(sizeof(block_q8_0) == 34 && sizeof(block_q4_0) == 18 && sizeof(block_q4_1) == 20, "ggml block sizes");
 
@@ -298,56 +301,26 @@ __global__ void __launch_bounds__(kAttWarps * 32)
   }
 }
 
-[[noreturn]] void bad(const std::string& what) { throw std::invalid_argument(what); }
-
-int type_block(GgmlType type) {
-  switch (type) {
-    case GgmlType::F32:
-    case GgmlType::F16: return 1;
-    case GgmlType::Q8_0:
-    case GgmlType::Q4_0:
-    case GgmlType::Q4_1: return 32;
-    default: return 0;
-  }
-}
-
-bool aligned(const void* p, size_t a) { return reinterpret_cast<uintptr_t>(p) % a == 0; }
-
-// Checks rows of `type` for the row kernels; returns the kernel variant to use.
-int row_variant(const char* fn, GgmlType type, const void* w, size_t row_stride, int64_t n, const float* x) {
-  const int block = type_block(type);
-  if (block == 0) bad(std::string(fn) + ": weight type " + std::to_string(static_cast<unsigned>(type)) + " not supported (F32, F16, Q8_0, Q4_0, Q4_1)");
-  if (n <= 0 || n > INT_MAX / 2 || n % block != 0)
-    bad(std::string(fn) + ": row length " + std::to_string(n) + " must be a positive multiple of " + std::to_string(block));
-  const size_t align = type == GgmlType::F32 || type == GgmlType::Q4_1 ? 4 : 2;
-  if (!aligned(w, align) || row_stride % align != 0)
-    bad(std::string(fn) + ": rows must be " + std::to_string(align) + "-byte aligned (pointer and stride)");
-  if (block == 32 && x != nullptr && !aligned(x, 16)) bad(std::string(fn) + ": x must be 16-byte aligned for quantized rows");
-  if (type == GgmlType::F16) return aligned(w, 4) && row_stride % 4 == 0 && n % 2 == 0 ? kF16 : kF16Unaligned;
-  return static_cast<int>(type);
-}
-
 template <class Launch>
-void dispatch(int variant, Launch&& launch) {
-  switch (variant) {
+void dispatch(RowKernel variant, Launch&& launch) {
+  switch (static_cast<int>(variant)) {
     case kF32: launch(std::integral_constant<int, kF32>{}); break;
     case kF16: launch(std::integral_constant<int, kF16>{}); break;
     case kF16Unaligned: launch(std::integral_constant<int, kF16Unaligned>{}); break;
     case kQ8_0: launch(std::integral_constant<int, kQ8_0>{}); break;
     case kQ4_0: launch(std::integral_constant<int, kQ4_0>{}); break;
     case kQ4_1: launch(std::integral_constant<int, kQ4_1>{}); break;
-    default: bad("internal: unknown kernel variant");
+    default: throw std::invalid_argument("internal: unknown kernel variant");
   }
 }
 
 }  // namespace
 
-bool gemv_supports(GgmlType type) { return type_block(type) != 0; }
+bool gemv_supports(GgmlType type) { return args::type_block(type) != 0; }
 
 void gemv(GgmlType type, const void* w, size_t row_stride, int64_t n_rows, int64_t n, const float* x, float* y, int B,
           const Stream& stream) {
-  const int variant = row_variant("cuda::gemv", type, w, row_stride, n, x);
-  if (n_rows < 0 || n_rows > INT_MAX - kWarpsPerBlock || B < 0 || B > 65535) bad("cuda::gemv: bad n_rows or B");
+  const RowKernel variant = args::check_gemv(type, w, row_stride, n_rows, n, x, B);
   if (n_rows == 0 || B == 0) return;
   const dim3 grid(static_cast<unsigned>((n_rows + kWarpsPerBlock - 1) / kWarpsPerBlock), static_cast<unsigned>(B));
   dispatch(variant, [&](auto v) {
@@ -359,8 +332,7 @@ void gemv(GgmlType type, const void* w, size_t row_stride, int64_t n_rows, int64
 
 void dequantize_rows(GgmlType type, const void* w, size_t row_stride, int64_t n_rows, int64_t n, float* out,
                      const Stream& stream) {
-  const int variant = row_variant("cuda::dequantize_rows", type, w, row_stride, n, nullptr);
-  if (n_rows < 0 || n_rows > INT_MAX) bad("cuda::dequantize_rows: bad n_rows");
+  const RowKernel variant = args::check_dequantize_rows(type, w, row_stride, n_rows, n);
   if (n_rows == 0) return;
   dispatch(variant, [&](auto v) {
     dequantize_kernel<decltype(v)::value><<<static_cast<unsigned>(n_rows), 256, 0, raw(stream)>>>(
@@ -371,12 +343,7 @@ void dequantize_rows(GgmlType type, const void* w, size_t row_stride, int64_t n_
 
 void sparse_gate_up(GgmlType type, const void* gate, const void* up, size_t row_stride, int64_t n, const int32_t* active,
                     int64_t n_active, const float* x, Activation act, float* h, const Stream& stream) {
-  int variant = row_variant("cuda::sparse_gate_up", type, up, row_stride, n, x);
-  if (gate != nullptr) {
-    const int gv = row_variant("cuda::sparse_gate_up", type, gate, row_stride, n, x);
-    if (gv == kF16Unaligned) variant = kF16Unaligned;
-  }
-  if (n_active < 0 || n_active > INT_MAX - kWarpsPerBlock) bad("cuda::sparse_gate_up: bad n_active");
+  const RowKernel variant = args::check_sparse_gate_up(type, gate, up, row_stride, n, n_active, x);
   if (n_active == 0) return;
   const unsigned blocks = static_cast<unsigned>((n_active + kWarpsPerBlock - 1) / kWarpsPerBlock);
   dispatch(variant, [&](auto v) {
@@ -391,10 +358,7 @@ size_t sparse_down_scratch_floats(int64_t d) { return static_cast<size_t>(kDownM
 
 void sparse_down(GgmlType down_t_type, const void* down_t, size_t row_stride, int64_t d, const int32_t* active,
                  int64_t n_active, const float* h, float* y, bool accumulate, float* scratch, const Stream& stream) {
-  if (down_t_type != GgmlType::F32 && down_t_type != GgmlType::F16 && down_t_type != GgmlType::Q8_0)
-    bad("cuda::sparse_down: down^T type " + std::to_string(static_cast<unsigned>(down_t_type)) + " not supported (F32, F16, Q8_0)");
-  const int variant = row_variant("cuda::sparse_down", down_t_type, down_t, row_stride, d, nullptr);
-  if (n_active < 0 || n_active > INT_MAX) bad("cuda::sparse_down: bad n_active");
+  const RowKernel variant = args::check_sparse_down(down_t_type, down_t, row_stride, d, n_active);
   if (n_active == 0) {
     if (!accumulate) check(cudaMemsetAsync(y, 0, static_cast<size_t>(d) * sizeof(float), raw(stream)), "cudaMemsetAsync");
     return;
@@ -421,15 +385,14 @@ void sparse_down(GgmlType down_t_type, const void* down_t, size_t row_stride, in
 }
 
 void rms_norm(const float* x, const float* weight, float* out, int64_t n, float eps, int B, const Stream& stream) {
-  if (n <= 0 || n > INT_MAX || B < 0) bad("cuda::rms_norm: bad n or B");
+  args::check_rms_norm(n, B);
   if (B == 0) return;
   rms_norm_kernel<<<static_cast<unsigned>(B), 256, 0, raw(stream)>>>(x, weight, out, static_cast<int>(n), eps);
   check_launch("rms_norm_kernel");
 }
 
 void rope_inplace(float* x, int B, int n_heads, int head_dim, int rope_dims, int pos0, float base, const Stream& stream) {
-  if (B < 0 || n_heads <= 0 || head_dim <= 0 || rope_dims < 0 || rope_dims > head_dim || rope_dims % 2 != 0 || pos0 < 0)
-    bad("cuda::rope_inplace: bad shape (rope_dims must be even and <= head_dim)");
+  args::check_rope(B, n_heads, head_dim, rope_dims, pos0);
   const int64_t total = static_cast<int64_t>(B) * n_heads * (rope_dims / 2);
   if (total == 0) return;
   rope_kernel<<<static_cast<unsigned>((total + 255) / 256), 256, 0, raw(stream)>>>(x, B, n_heads, head_dim, rope_dims, pos0, base);
@@ -438,9 +401,7 @@ void rope_inplace(float* x, int B, int n_heads, int head_dim, int rope_dims, int
 
 void attention(const float* q, const float* k_cache, const float* v_cache, float* out, int B, int pos0, int n_heads,
                int n_kv_heads, int head_dim, const Stream& stream) {
-  if (B < 0 || B > 65535 || pos0 < 0 || n_heads <= 0 || n_kv_heads <= 0 || n_heads % n_kv_heads != 0)
-    bad("cuda::attention: bad B, pos0 or heads (n_heads must be a multiple of n_kv_heads)");
-  if (head_dim <= 0 || head_dim > kAttMaxHeadDim) bad("cuda::attention: head_dim must be in 1..256");
+  args::check_attention(B, pos0, n_heads, n_kv_heads, head_dim);
   if (B == 0) return;
   const float scale = 1.0f / std::sqrt(static_cast<float>(head_dim));  // as attention_block computes it
   attention_kernel<<<dim3(static_cast<unsigned>(n_heads), static_cast<unsigned>(B)), kAttWarps * 32, 0, raw(stream)>>>(

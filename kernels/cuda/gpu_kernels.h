@@ -9,7 +9,7 @@
 //   * The work is queued on `stream` and the call returns at once; results are ready after
 //     stream.synchronize() (or any later synchronous copy). A launch failure throws CudaError;
 //     a kernel fault shows at the next synchronising call.
-//   * Arguments are checked on the host first (std::invalid_argument): types, n a multiple of
+//   * Arguments are checked on the host first (kernel_args.h; std::invalid_argument): types, n a multiple of
 //     the block size, alignment (quantized rows: 2 bytes, Q4_1: 4, F32: 4; float vectors x of
 //     the quantized GEMV: 16 bytes, which any x + t * n with n % 32 == 0 from cudaMalloc has).
 //   * Sums are in float32 in a fixed order: results do not depend on timing (no atomics), so

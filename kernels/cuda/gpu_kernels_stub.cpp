@@ -4,6 +4,7 @@
 #include "kernels/cuda/device_info.h"
 #include "kernels/cuda/device_memory.h"
 #include "kernels/cuda/gpu_kernels.h"
+#include "kernels/cuda/kernel_args.h"
 
 namespace actinfer::cuda {
 namespace {
@@ -24,7 +25,6 @@ DeviceBuffer::DeviceBuffer(size_t bytes) {
   if (bytes != 0) unavailable();
 }
 void DeviceBuffer::release() noexcept {}
-DeviceBuffer DeviceBuffer::from_host(const void*, size_t bytes) { return DeviceBuffer(bytes); }
 void DeviceBuffer::upload(const void*, size_t bytes, size_t offset) { check_range(bytes, offset); }
 void DeviceBuffer::download(void*, size_t bytes, size_t offset) const { check_range(bytes, offset); }
 void DeviceBuffer::upload_async(const void*, size_t, const Stream&, size_t) { unavailable(); }
@@ -40,17 +40,14 @@ Blas::Blas() { unavailable(); }
 void Blas::release() noexcept {}
 void Blas::sgemm_xwt(const float*, const float*, float*, int, int, int, const Stream&, float, int) { unavailable(); }
 
-bool gemv_supports(GgmlType type) {
-  return type == GgmlType::F32 || type == GgmlType::F16 || type == GgmlType::Q8_0 || type == GgmlType::Q4_0 ||
-         type == GgmlType::Q4_1;
-}
+bool gemv_supports(GgmlType type) { return args::type_block(type) != 0; }
 void gemv(GgmlType, const void*, size_t, int64_t, int64_t, const float*, float*, int, const Stream&) { unavailable(); }
 void dequantize_rows(GgmlType, const void*, size_t, int64_t, int64_t, float*, const Stream&) { unavailable(); }
 void sparse_gate_up(GgmlType, const void*, const void*, size_t, int64_t, const int32_t*, int64_t, const float*, Activation,
                     float*, const Stream&) {
   unavailable();
 }
-size_t sparse_down_scratch_floats(int64_t d) { return 64 * static_cast<size_t>(d); }
+size_t sparse_down_scratch_floats(int64_t d) { return static_cast<size_t>(args::kDownMaxChunks) * static_cast<size_t>(d); }
 void sparse_down(GgmlType, const void*, size_t, int64_t, const int32_t*, int64_t, const float*, float*, bool, float*,
                  const Stream&) {
   unavailable();

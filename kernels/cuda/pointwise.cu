@@ -3,12 +3,10 @@
 #include <cuda_runtime.h>
 
 #include <algorithm>
-#include <climits>
-#include <stdexcept>
-#include <string>
 
 #include "kernels/cuda/activate.cuh"
 #include "kernels/cuda/cuda_check.h"
+#include "kernels/cuda/kernel_args.h"
 #include "kernels/cuda/pointwise.h"
 
 namespace actinfer::cuda {
@@ -20,10 +18,6 @@ constexpr unsigned kMaxBlocks = 4096;  // grid-stride loops cover the rest
 cudaStream_t raw(const Stream& s) { return static_cast<cudaStream_t>(s.handle()); }
 
 unsigned blocks_for(size_t n) { return static_cast<unsigned>(std::min<size_t>(kMaxBlocks, (n + kThreads - 1) / kThreads)); }
-
-void check_sizes(const char* fn, int64_t n, int B) {
-  if (n < 0 || B < 0 || B > 65535) throw std::invalid_argument(std::string(fn) + ": bad n " + std::to_string(n) + " or B " + std::to_string(B));
-}
 
 __global__ void __launch_bounds__(kThreads) add_kernel(float* y, const float* __restrict__ x, size_t n) {
   for (size_t i = static_cast<size_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += static_cast<size_t>(gridDim.x) * blockDim.x)
@@ -69,21 +63,21 @@ __global__ void __launch_bounds__(kThreads) active_bits_kernel(const float* __re
 }  // namespace
 
 void add_inplace(float* y, const float* x, int64_t n, const Stream& stream) {
-  check_sizes("cuda::add_inplace", n, 1);
+  args::check_pointwise("cuda::add_inplace", n, 1);
   if (n == 0) return;
   add_kernel<<<blocks_for(static_cast<size_t>(n)), kThreads, 0, raw(stream)>>>(y, x, static_cast<size_t>(n));
   check_launch("add_kernel");
 }
 
 void add_bias(float* y, const float* b, int64_t n, int B, const Stream& stream) {
-  check_sizes("cuda::add_bias", n, B);
+  args::check_pointwise("cuda::add_bias", n, B);
   if (n == 0 || B == 0) return;
   bias_kernel<<<dim3(blocks_for(static_cast<size_t>(n)), static_cast<unsigned>(B)), kThreads, 0, raw(stream)>>>(y, b, static_cast<size_t>(n));
   check_launch("bias_kernel");
 }
 
 void ffn_hidden(const float* g, const float* u, const uint8_t* keep, Activation act, float* h, int64_t n, int B, const Stream& stream) {
-  check_sizes("cuda::ffn_hidden", n, B);
+  args::check_pointwise("cuda::ffn_hidden", n, B);
   if (n == 0 || B == 0) return;
   ffn_hidden_kernel<<<dim3(blocks_for(static_cast<size_t>(n)), static_cast<unsigned>(B)), kThreads, 0, raw(stream)>>>(
       g, u, keep, static_cast<int>(act), h, static_cast<size_t>(n));
@@ -91,18 +85,17 @@ void ffn_hidden(const float* g, const float* u, const uint8_t* keep, Activation 
 }
 
 void relu_inplace(float* x, int64_t n, const Stream& stream) {
-  check_sizes("cuda::relu_inplace", n, 1);
+  args::check_pointwise("cuda::relu_inplace", n, 1);
   if (n == 0) return;
   relu_kernel<<<blocks_for(static_cast<size_t>(n)), kThreads, 0, raw(stream)>>>(x, static_cast<size_t>(n));
   check_launch("relu_kernel");
 }
 
 void active_bits(const float* z, const float* bias, int64_t n, int B, uint32_t* bits, const Stream& stream) {
-  check_sizes("cuda::active_bits", n, B);
+  args::check_active_bits(n, B);
   if (n == 0 || B == 0) return;
   const auto words = static_cast<size_t>(bit_words(n));
   const auto blocks = static_cast<unsigned>((words + kThreads / 32 - 1) / (kThreads / 32));
-  if (words > static_cast<size_t>(INT_MAX)) throw std::invalid_argument("cuda::active_bits: n too large");
   active_bits_kernel<<<dim3(blocks, static_cast<unsigned>(B)), kThreads, 0, raw(stream)>>>(z, bias, static_cast<size_t>(n), words, bits);
   check_launch("active_bits_kernel");
 }

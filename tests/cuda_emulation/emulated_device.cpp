@@ -4,13 +4,13 @@
 // transfers, batching, masks, the prefill GEMM path, conversions) and its tests run on a machine
 // without a GPU. It is NOT a GPU: everything is synchronous, "device" pointers are host
 // pointers, and the dots are exact (double) rather than the kernels' float sums, so it cannot
-// find races, missing synchronisation or kernel bugs. Argument checks mirror gpu_kernels.cu's,
-// so a call the real kernels would refuse is refused here too.
+// find races, missing synchronisation or kernel bugs. The argument checks are the real kernels'
+// own (kernels/cuda/kernel_args.h), so a call the real kernels would refuse is refused here too.
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
-#include <stdexcept>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -18,6 +18,7 @@
 #include "kernels/cuda/device_info.h"
 #include "kernels/cuda/device_memory.h"
 #include "kernels/cuda/gpu_kernels.h"
+#include "kernels/cuda/kernel_args.h"
 #include "kernels/cuda/pointwise.h"
 #include "kernels/dequantize.h"
 #include "kernels/elementwise.h"
@@ -25,37 +26,56 @@
 namespace actinfer::cuda {
 namespace {
 
-// One emulated device of 2 GiB. Its allocation count is process-wide, as a real device's is
-// (the free-memory refusal test fills the device and needs cudaMemGetInfo to see it).
-constexpr size_t kDeviceBytes = size_t{2} << 30;
-size_t g_allocated = 0;
-char g_handle;  // what Stream and Blas handles point to (never dereferenced)
-
 size_t rounded(size_t bytes) { return (bytes + 255) / 256 * 256; }
 
-[[noreturn]] void bad(const std::string& what) { throw std::invalid_argument(what); }
+// The emulated device: 2 GiB whose buffers it counts, so that device_memory() reports what is
+// free and a full device refuses allocations (the free-memory refusal test fills it, and the
+// backend must then see it full; leaked buffers show as memory that never comes back). The
+// count is guarded: actors allocate and free on whichever scheduler thread runs them.
+class EmulatedDevice {
+ public:
+  static constexpr size_t kBytes = size_t{2} << 30;
 
-int type_block(GgmlType type) {
-  switch (type) {
-    case GgmlType::F32:
-    case GgmlType::F16: return 1;
-    case GgmlType::Q8_0:
-    case GgmlType::Q4_0:
-    case GgmlType::Q4_1: return 32;
-    default: return 0;
+  // 256-byte aligned, rounded up to 256 bytes; throws CudaError when the device or the host is full.
+  void* allocate(size_t bytes) {
+    const size_t size = rounded(bytes);
+    {
+      const std::lock_guard lock(mutex_);
+      if (allocated_ + size > kBytes) throw CudaError("CUDA: cudaMalloc: out of memory (emulated device)");
+      allocated_ += size;
+    }
+    void* p = std::aligned_alloc(256, size);
+    if (p == nullptr) {
+      release(bytes);
+      throw CudaError("CUDA: cudaMalloc: out of host memory (emulated device)");
+    }
+    return p;
   }
-}
+  void free(void* p, size_t bytes) noexcept {
+    std::free(p);
+    release(bytes);
+  }
+  DeviceMemory memory() const {
+    const std::lock_guard lock(mutex_);
+    return {kBytes - allocated_, kBytes};
+  }
 
-bool aligned(const void* p, size_t a) { return reinterpret_cast<uintptr_t>(p) % a == 0; }
+ private:
+  void release(size_t bytes) noexcept {
+    const std::lock_guard lock(mutex_);
+    allocated_ -= rounded(bytes);
+  }
+  mutable std::mutex mutex_;
+  size_t allocated_ = 0;
+};
 
-// gpu_kernels.cu's row_variant checks.
-void check_rows(const char* fn, GgmlType type, const void* w, size_t stride, int64_t n, const float* x) {
-  const int block = type_block(type);
-  if (block == 0) bad(std::string(fn) + ": weight type not supported (F32, F16, Q8_0, Q4_0, Q4_1)");
-  if (n <= 0 || n % block != 0) bad(std::string(fn) + ": row length " + std::to_string(n) + " is not a positive multiple of " + std::to_string(block));
-  const size_t a = type == GgmlType::F32 || type == GgmlType::Q4_1 ? 4 : 2;
-  if (!aligned(w, a) || stride % a != 0) bad(std::string(fn) + ": rows must be " + std::to_string(a) + "-byte aligned");
-  if (block == 32 && x != nullptr && !aligned(x, 16)) bad(std::string(fn) + ": x must be 16-byte aligned for quantized rows");
+// The one emulated device. It stands for the GPU and the CUDA runtime's per-process context:
+// the API it emulates takes no device handle (cudaMalloc and cudaMemGetInfo act on the process's
+// current device), and a buffer the tests allocate must count against what the backend then
+// reads from device_memory(). Stream and Blas handles point to it (never dereferenced).
+EmulatedDevice& the_device() {
+  static EmulatedDevice device;
+  return device;
 }
 
 double dot_row(GgmlType type, const void* row, const float* x, int64_t n) {
@@ -73,11 +93,9 @@ bool vector_add(const float* a, const float* b, float* out, int n, std::string&)
   for (int i = 0; i < n; ++i) out[i] = a[i] + b[i];
   return true;
 }
-void select_device(int device) {
-  if (device != 0) bad("CUDA device " + std::to_string(device) + " does not exist (this machine has 1 device)");
-}
+void select_device(int device) { args::check_device_number(device, 1); }
 void synchronize_device() {}
-DeviceMemory device_memory() { return {kDeviceBytes - g_allocated, kDeviceBytes}; }
+DeviceMemory device_memory() { return the_device().memory(); }
 std::string device_name(int device) { return "CPU emulation of a CUDA device (device " + std::to_string(device) + ")"; }
 bool kernels_available(std::string&) { return true; }
 bool blas_available(std::string& reason) {
@@ -86,29 +104,20 @@ bool blas_available(std::string& reason) {
   return false;
 }
 
-Stream::Stream() { handle_ = &g_handle; }
+Stream::Stream() { handle_ = &the_device(); }
 void Stream::release() noexcept { handle_ = nullptr; }
 void Stream::synchronize() const {}
 
 DeviceBuffer::DeviceBuffer(size_t bytes) {
   if (bytes == 0) return;
-  if (g_allocated + rounded(bytes) > kDeviceBytes) throw CudaError("CUDA: cudaMalloc: out of memory (emulated device)");
-  ptr_ = std::aligned_alloc(256, rounded(bytes));
-  if (ptr_ == nullptr) throw CudaError("CUDA: cudaMalloc: out of host memory (emulated device)");
+  ptr_ = the_device().allocate(bytes);
   if (bytes <= (size_t{64} << 20)) std::memset(ptr_, 0xCD, rounded(bytes));  // garbage, as cudaMalloc leaves it
-  g_allocated += rounded(bytes);
   bytes_ = bytes;
 }
 void DeviceBuffer::release() noexcept {
-  if (ptr_) g_allocated -= rounded(bytes_);
-  std::free(ptr_);
+  if (ptr_) the_device().free(ptr_, bytes_);
   ptr_ = nullptr;
   bytes_ = 0;
-}
-DeviceBuffer DeviceBuffer::from_host(const void* src, size_t bytes) {
-  DeviceBuffer b(bytes);
-  b.upload(src, bytes);
-  return b;
 }
 void DeviceBuffer::upload(const void* src, size_t bytes, size_t offset) {
   check_range(bytes, offset);
@@ -136,12 +145,10 @@ void PinnedBuffer::release() noexcept {
   bytes_ = 0;
 }
 
-Blas::Blas() { handle_ = &g_handle; }
+Blas::Blas() { handle_ = &the_device(); }
 void Blas::release() noexcept { handle_ = nullptr; }
 void Blas::sgemm_xwt(const float* X, const float* W, float* Y, int B, int N, int K, const Stream&, float beta, int ldy) {
-  if (B < 0 || N < 0 || K < 0) bad("Blas::sgemm_xwt: negative size");
-  if (ldy == 0) ldy = N;
-  if (ldy < N) bad("Blas::sgemm_xwt: ldy is less than N");
+  ldy = args::check_sgemm_xwt(B, N, K, ldy);
   for (int t = 0; t < B; ++t)
     for (int r = 0; r < N; ++r) {
       float& y = Y[static_cast<size_t>(t) * static_cast<size_t>(ldy) + static_cast<size_t>(r)];
@@ -153,10 +160,10 @@ void Blas::sgemm_xwt(const float* X, const float* W, float* Y, int B, int N, int
     }
 }
 
-bool gemv_supports(GgmlType type) { return type_block(type) != 0; }
+bool gemv_supports(GgmlType type) { return args::type_block(type) != 0; }
 
 void gemv(GgmlType type, const void* w, size_t stride, int64_t n_rows, int64_t n, const float* x, float* y, int B, const Stream&) {
-  check_rows("cuda::gemv", type, w, stride, n, x);
+  args::check_gemv(type, w, stride, n_rows, n, x, B);
   for (int t = 0; t < B; ++t)
     for (int64_t r = 0; r < n_rows; ++r)
       y[static_cast<size_t>(t) * static_cast<size_t>(n_rows) + static_cast<size_t>(r)] =
@@ -164,15 +171,14 @@ void gemv(GgmlType type, const void* w, size_t stride, int64_t n_rows, int64_t n
 }
 
 void dequantize_rows(GgmlType type, const void* w, size_t stride, int64_t n_rows, int64_t n, float* out, const Stream&) {
-  check_rows("cuda::dequantize_rows", type, w, stride, n, nullptr);
+  args::check_dequantize_rows(type, w, stride, n_rows, n);
   for (int64_t r = 0; r < n_rows; ++r)
     dequantize_row(type, static_cast<const char*>(w) + static_cast<size_t>(r) * stride, out + static_cast<size_t>(r) * static_cast<size_t>(n), n);
 }
 
 void sparse_gate_up(GgmlType type, const void* gate, const void* up, size_t stride, int64_t n, const int32_t* active, int64_t n_active,
                     const float* x, Activation act, float* h, const Stream&) {
-  check_rows("cuda::sparse_gate_up", type, up, stride, n, x);
-  if (gate != nullptr) check_rows("cuda::sparse_gate_up", type, gate, stride, n, x);
+  args::check_sparse_gate_up(type, gate, up, stride, n, n_active, x);
   for (int64_t k = 0; k < n_active; ++k) {
     const size_t off = static_cast<size_t>(active[k]) * stride;
     const float u = static_cast<float>(dot_row(type, static_cast<const char*>(up) + off, x, n));
@@ -185,12 +191,11 @@ void sparse_gate_up(GgmlType type, const void* gate, const void* up, size_t stri
   }
 }
 
-size_t sparse_down_scratch_floats(int64_t d) { return 64 * static_cast<size_t>(d); }
+size_t sparse_down_scratch_floats(int64_t d) { return static_cast<size_t>(args::kDownMaxChunks) * static_cast<size_t>(d); }
 
 void sparse_down(GgmlType type, const void* down_t, size_t stride, int64_t d, const int32_t* active, int64_t n_active, const float* h,
                  float* y, bool accumulate, float*, const Stream&) {
-  if (type != GgmlType::F32 && type != GgmlType::F16 && type != GgmlType::Q8_0) bad("cuda::sparse_down: down^T type not supported");
-  check_rows("cuda::sparse_down", type, down_t, stride, d, nullptr);
+  args::check_sparse_down(type, down_t, stride, d, n_active);
   std::vector<double> sum(static_cast<size_t>(d), 0.0);
   std::vector<float> col(static_cast<size_t>(d));
   for (int64_t k = 0; k < n_active; ++k) {
@@ -202,6 +207,7 @@ void sparse_down(GgmlType type, const void* down_t, size_t stride, int64_t d, co
 }
 
 void rms_norm(const float* x, const float* weight, float* out, int64_t n, float eps, int B, const Stream&) {
+  args::check_rms_norm(n, B);
   std::vector<float> row(static_cast<size_t>(n));  // out may be x
   for (int t = 0; t < B; ++t) {
     actinfer::rms_norm(x + static_cast<size_t>(t) * static_cast<size_t>(n), weight, row.data(), n, eps);
@@ -210,14 +216,14 @@ void rms_norm(const float* x, const float* weight, float* out, int64_t n, float 
 }
 
 void rope_inplace(float* x, int B, int n_heads, int head_dim, int rope_dims, int pos0, float base, const Stream&) {
-  if (rope_dims % 2 != 0 || rope_dims > head_dim) bad("cuda::rope_inplace: bad shape");
+  args::check_rope(B, n_heads, head_dim, rope_dims, pos0);
   for (int t = 0; t < B; ++t)
     actinfer::rope_inplace(x + static_cast<size_t>(t) * static_cast<size_t>(n_heads * head_dim), n_heads, head_dim, rope_dims, pos0 + t, base);
 }
 
 void attention(const float* q, const float* k_cache, const float* v_cache, float* out, int B, int pos0, int n_heads, int n_kv_heads,
                int head_dim, const Stream&) {
-  if (n_kv_heads <= 0 || n_heads % n_kv_heads != 0 || head_dim <= 0 || head_dim > 256) bad("cuda::attention: bad heads");
+  args::check_attention(B, pos0, n_heads, n_kv_heads, head_dim);
   const int group = n_heads / n_kv_heads, kv = n_kv_heads * head_dim, d = n_heads * head_dim;
   const float scale = 1.0f / std::sqrt(static_cast<float>(head_dim));
   std::vector<float> scores;
@@ -237,15 +243,18 @@ void attention(const float* q, const float* k_cache, const float* v_cache, float
 }
 
 void add_inplace(float* y, const float* x, int64_t n, const Stream&) {
+  args::check_pointwise("cuda::add_inplace", n, 1);
   for (int64_t i = 0; i < n; ++i) y[i] += x[i];
 }
 
 void add_bias(float* y, const float* b, int64_t n, int B, const Stream&) {
+  args::check_pointwise("cuda::add_bias", n, B);
   for (int t = 0; t < B; ++t)
     for (int64_t i = 0; i < n; ++i) y[static_cast<size_t>(t) * static_cast<size_t>(n) + static_cast<size_t>(i)] += b[i];
 }
 
 void ffn_hidden(const float* g, const float* u, const uint8_t* keep, Activation act, float* h, int64_t n, int B, const Stream&) {
+  args::check_pointwise("cuda::ffn_hidden", n, B);
   for (int t = 0; t < B; ++t)
     for (int64_t i = 0; i < n; ++i) {
       const size_t j = static_cast<size_t>(t) * static_cast<size_t>(n) + static_cast<size_t>(i);
@@ -254,10 +263,12 @@ void ffn_hidden(const float* g, const float* u, const uint8_t* keep, Activation 
 }
 
 void relu_inplace(float* x, int64_t n, const Stream&) {
+  args::check_pointwise("cuda::relu_inplace", n, 1);
   for (int64_t i = 0; i < n; ++i) x[i] = x[i] > 0.0f ? x[i] : 0.0f;
 }
 
 void active_bits(const float* z, const float* bias, int64_t n, int B, uint32_t* bits, const Stream&) {
+  args::check_active_bits(n, B);
   const int64_t words = bit_words(n);
   for (int t = 0; t < B; ++t)
     for (int64_t w = 0; w < words; ++w) {
