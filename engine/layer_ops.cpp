@@ -87,6 +87,17 @@ const QuantizedBatch& Workspace::quantized(ThreadPool& pool, GgmlType type, cons
   return qb;
 }
 
+const float* Workspace::rope_rotations(const ModelConfig& c, int pos0, int B) {
+  const auto per_token = static_cast<size_t>(c.rope_dims);
+  if (pos0 != rope_pos0_ || B != rope_B_) {
+    rope_cs_.resize(per_token * static_cast<size_t>(B));
+    for (int t = 0; t < B; ++t) actinfer::rope_rotations(c.rope_dims, pos0 + t, c.rope_base, &rope_cs_[per_token * static_cast<size_t>(t)]);
+    rope_pos0_ = pos0;
+    rope_B_ = B;
+  }
+  return rope_cs_.data();
+}
+
 void embed_tokens(const ModelWeights& w, std::span<const int32_t> tokens, float* x) {
   const int64_t d = w.config().d_model;
   for (size_t t = 0; t < tokens.size(); ++t)
@@ -109,6 +120,7 @@ void attention_block(ThreadPool& pool, Workspace& ws, const ModelWeights& w, KvC
     matmul_rows(L.wk, ak, ws.k.data(), kv, k0, k1);
     matmul_rows(L.wv, av, ws.v.data(), kv, k0, k1);
   });
+  const float* rope = ws.rope_rotations(c, pos0, B);
   for (int t = 0; t < B; ++t) {
     float* q = &ws.q[t * d];
     float* k = &ws.k[t * kv];
@@ -116,8 +128,9 @@ void attention_block(ThreadPool& pool, Workspace& ws, const ModelWeights& w, KvC
     if (!L.bq.empty()) axpy(1.0f, L.bq.data(), q, d);
     if (!L.bk.empty()) axpy(1.0f, L.bk.data(), k, kv);
     if (!L.bv.empty()) axpy(1.0f, L.bv.data(), v, kv);
-    rope_inplace(q, c.n_heads, c.head_dim, c.rope_dims, pos0 + t, c.rope_base);
-    rope_inplace(k, c.n_kv_heads, c.head_dim, c.rope_dims, pos0 + t, c.rope_base);
+    const float* cs = rope + static_cast<size_t>(t) * static_cast<size_t>(c.rope_dims);
+    rope_apply(q, c.n_heads, c.head_dim, c.rope_dims, cs);
+    rope_apply(k, c.n_kv_heads, c.head_dim, c.rope_dims, cs);
     std::copy(k, k + kv, cache.k(layer, pos0 + t));
     std::copy(v, v + kv, cache.v(layer, pos0 + t));
   }

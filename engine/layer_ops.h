@@ -25,6 +25,10 @@ class Workspace {
   const QuantizedBatch& quantized(ThreadPool& pool, GgmlType type, const float* x, int64_t n, int B);
   void new_input() { n_quantized_ = 0; }  // the next quantized() calls see a new x
 
+  // RoPE (cos, sin) pairs of the B tokens at pos0.. ([B][rope_dims]): computed once per
+  // forward step and shared by every layer (the pow/cos/sin cost more than the rotation).
+  const float* rope_rotations(const ModelConfig& c, int pos0, int B);
+
   std::vector<float> xb, q, k, v, att, hb, hb2, tmp, scores;
   QuantizedBatch down_input;  // the FFN hidden state, quantized one neuron run at a time
 
@@ -33,6 +37,8 @@ class Workspace {
   bool exact_;
   QuantizedBatch slots_[4];
   int n_quantized_ = 0;
+  std::vector<float> rope_cs_;
+  int rope_pos0_ = -1, rope_B_ = 0;
 };
 
 // x[B][d] = token embeddings.

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <vector>
 #if defined(__AVX2__)
 #include <immintrin.h>
 #endif
@@ -15,11 +16,17 @@ void rms_norm(const float* x, const float* weight, float* out, int64_t n, float 
   for (int64_t i = 0; i < n; ++i) out[i] = x[i] * scale * weight[i];
 }
 
-void rope_inplace(float* x, int n_heads, int head_dim, int rope_dims, int pos, float base) {
+void rope_rotations(int rope_dims, int pos, float base, float* cs) {
   for (int i = 0; i < rope_dims / 2; ++i) {
     const double theta = pos * std::pow(static_cast<double>(base), -2.0 * i / rope_dims);
-    const auto c = static_cast<float>(std::cos(theta));
-    const auto s = static_cast<float>(std::sin(theta));
+    cs[2 * i] = static_cast<float>(std::cos(theta));
+    cs[2 * i + 1] = static_cast<float>(std::sin(theta));
+  }
+}
+
+void rope_apply(float* x, int n_heads, int head_dim, int rope_dims, const float* cs) {
+  for (int i = 0; i < rope_dims / 2; ++i) {
+    const float c = cs[2 * i], s = cs[2 * i + 1];
     for (int h = 0; h < n_heads; ++h) {
       float* v = x + static_cast<int64_t>(h) * head_dim + 2 * i;
       const float a = v[0], b = v[1];
@@ -27,6 +34,12 @@ void rope_inplace(float* x, int n_heads, int head_dim, int rope_dims, int pos, f
       v[1] = a * s + b * c;
     }
   }
+}
+
+void rope_inplace(float* x, int n_heads, int head_dim, int rope_dims, int pos, float base) {
+  std::vector<float> cs(static_cast<size_t>(rope_dims));
+  rope_rotations(rope_dims, pos, base, cs.data());
+  rope_apply(x, n_heads, head_dim, rope_dims, cs.data());
 }
 
 void softmax_inplace(float* x, int64_t n) {

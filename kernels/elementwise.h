@@ -13,6 +13,10 @@ void rms_norm(const float* x, const float* weight, float* out, int64_t n, float 
 // Rotates adjacent pairs (x[2i], x[2i+1]) of each head by pos * base^(-2i/rope_dims),
 // for the first rope_dims dims of every head ("normal" RoPE, as GGUF llama files expect).
 void rope_inplace(float* x, int n_heads, int head_dim, int rope_dims, int pos, float base);
+// The same in two steps, so a position's rotations serve every layer: rope_rotations
+// writes (cos, sin) of pair i at cs[2i], cs[2i+1] (rope_dims values); rope_apply rotates.
+void rope_rotations(int rope_dims, int pos, float base, float* cs);
+void rope_apply(float* x, int n_heads, int head_dim, int rope_dims, const float* cs);
 
 // Numerically stable in-place softmax.
 void softmax_inplace(float* x, int64_t n);

@@ -36,6 +36,26 @@ TEST_CASE("rope: rotates adjacent pairs by pos * base^(-2i/d)") {
   CHECK(y[3] == 4.0f);
 }
 
+TEST_CASE("rope: a position's rotations, computed once, rotate every head alike") {
+  float cs[4];
+  rope_rotations(4, 2, 100.0f, cs);
+  CHECK(cs[0] == doctest::Approx(std::cos(2.0)));
+  CHECK(cs[1] == doctest::Approx(std::sin(2.0)));
+  CHECK(cs[2] == doctest::Approx(std::cos(0.2)));
+  CHECK(cs[3] == doctest::Approx(std::sin(0.2)));
+  // Two heads of 6 dims, 4 rotated: both heads turn by the same angles, dims 4-5 stay.
+  std::vector<float> x = {1, 0, 0, 1, 7, 8, 0, 2, 3, 0, 9, 10};
+  rope_apply(x.data(), 2, 6, 4, cs);
+  CHECK(x[0] == doctest::Approx(std::cos(2.0)));
+  CHECK(x[1] == doctest::Approx(std::sin(2.0)));
+  CHECK(x[6] == doctest::Approx(-2 * std::sin(2.0)));
+  CHECK(x[7] == doctest::Approx(2 * std::cos(2.0)));
+  CHECK(x[8] == doctest::Approx(3 * std::cos(0.2)));
+  CHECK(x[9] == doctest::Approx(3 * std::sin(0.2)));
+  CHECK(x[4] == 7.0f);
+  CHECK(x[11] == 10.0f);
+}
+
 TEST_CASE("softmax and activations") {
   float x[3] = {0.0f, std::log(3.0f), 1000.0f};
   softmax_inplace(x, 2);
