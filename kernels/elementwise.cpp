@@ -9,9 +9,33 @@
 
 namespace actinfer {
 
-void rms_norm(const float* x, const float* weight, float* out, int64_t n, float eps) {
+namespace {
+
+// sum of x[i]^2 in double: one dependent chain of double adds costs ~2 us at n = 2048, so
+// with AVX2 eight independent lanes (two registers of four doubles) share the work.
+double sum_squares(const float* x, int64_t n) {
+  int64_t i = 0;
   double ss = 0.0;
-  for (int64_t i = 0; i < n; ++i) ss += static_cast<double>(x[i]) * x[i];
+#if defined(__AVX2__) && defined(__FMA__)
+  __m256d a0 = _mm256_setzero_pd(), a1 = _mm256_setzero_pd();
+  for (; i + 8 <= n; i += 8) {
+    const __m256 v = _mm256_loadu_ps(x + i);
+    const __m256d lo = _mm256_cvtps_pd(_mm256_castps256_ps128(v)), hi = _mm256_cvtps_pd(_mm256_extractf128_ps(v, 1));
+    a0 = _mm256_fmadd_pd(lo, lo, a0);
+    a1 = _mm256_fmadd_pd(hi, hi, a1);
+  }
+  alignas(32) double lanes[4];
+  _mm256_store_pd(lanes, _mm256_add_pd(a0, a1));
+  ss = (lanes[0] + lanes[1]) + (lanes[2] + lanes[3]);
+#endif
+  for (; i < n; ++i) ss += static_cast<double>(x[i]) * x[i];
+  return ss;
+}
+
+}  // namespace
+
+void rms_norm(const float* x, const float* weight, float* out, int64_t n, float eps) {
+  const double ss = sum_squares(x, n);
   const float scale = static_cast<float>(1.0 / std::sqrt(ss / static_cast<double>(n) + eps));
   for (int64_t i = 0; i < n; ++i) out[i] = x[i] * scale * weight[i];
 }
