@@ -355,7 +355,7 @@ TEST_CASE("cuda kernels: sparse gate/up and down over neuron bundles against spa
     f.up = matrix(up, ff, d);
     f.down = matrix(down, d, ff);
     f.activation = su.act;
-    const NeuronBundles b(f);
+    const NeuronBundles b(f, BlockLayout::Stored);  // the kernels read ggml blocks
     const size_t stride = b.record_bytes();
     cuda::DeviceBuffer records = cuda::DeviceBuffer::from_host(b.record(0), b.bytes());
     const auto* base = records.as<uint8_t>();
