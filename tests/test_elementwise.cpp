@@ -1,7 +1,9 @@
 // Small float kernels against values worked out by hand.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <vector>
 
 #include "kernels/elementwise.h"
@@ -54,6 +56,39 @@ TEST_CASE("rope: a position's rotations, computed once, rotate every head alike"
   CHECK(x[9] == doctest::Approx(3 * std::sin(0.2)));
   CHECK(x[4] == 7.0f);
   CHECK(x[11] == 10.0f);
+}
+
+TEST_CASE("softmax: against std::exp in double, lengths 1..67 (vector body and tail), scores spread over 0..-120") {
+  uint64_t seed = 88172645463325252ull;
+  auto uniform = [&] {
+    seed ^= seed << 13;
+    seed ^= seed >> 7;
+    seed ^= seed << 17;
+    return static_cast<double>(seed >> 11) * 0x1.0p-53;
+  };
+  double worst = 0;
+  for (int n = 1; n <= 67; ++n)
+    for (double spread : {1.0, 20.0, 120.0}) {
+      std::vector<float> x(static_cast<size_t>(n));
+      for (float& v : x) v = static_cast<float>((uniform() - 0.5) * spread + 3.0);
+      std::vector<double> ref(x.size());
+      const double m = *std::max_element(x.begin(), x.end());
+      double sum = 0;
+      for (size_t i = 0; i < x.size(); ++i) sum += ref[i] = std::exp(static_cast<double>(x[i]) - m);
+      const std::vector<float> scores = x;
+      softmax_inplace(x.data(), n);
+      for (size_t i = 0; i < x.size(); ++i) {
+        // float's x - max is off by up to half an ulp of the difference, which e^ turns into
+        // that much relative error; beyond it a few ulp of exp, scale and division.
+        const double p = ref[i] / sum, tol = 5e-7 + std::fabs(static_cast<double>(scores[i]) - m) * 0x1.0p-23;
+        if (p > 1e-30) worst = std::max(worst, std::fabs(x[i] - p) / p / tol);
+      }
+    }
+  INFO("max relative error / tolerance " << worst);
+  CHECK(worst < 1.0);
+  std::vector<float> nan = {0.0f, std::nanf(""), 1.0f, 2, 3, 4, 5, 6, 7};
+  softmax_inplace(nan.data(), static_cast<int64_t>(nan.size()));
+  CHECK(std::isnan(nan[1]));
 }
 
 TEST_CASE("softmax and activations") {
