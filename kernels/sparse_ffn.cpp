@@ -386,7 +386,12 @@ uint64_t sparse_ffn(ThreadPool& pool, const NeuronBundles& b, const float* xn, s
     const size_t off = static_cast<size_t>(ti) * static_cast<size_t>(s.stride);
     s.thread_bytes[static_cast<size_t>(ti)] = run_neurons(b, s, active, i0, i1, s.partial.data() + off, s.tmp.data() + off, s.fired.data() + i0);
   });
-  reduce_partials(pool, s, 1, d, y);
+  // One token's partials are a few KiB: summing them here costs less than another fork-join.
+  for (int64_t c = 0; c < d; ++c) y[c] = s.partial[static_cast<size_t>(c)];
+  for (int k = 1; k < nt; ++k) {
+    const float* pk = s.partial.data() + static_cast<size_t>(k) * static_cast<size_t>(s.stride);
+    for (int64_t c = 0; c < d; ++c) y[c] += pk[c];
+  }
   uint64_t bytes = 0;
   for (uint64_t v : s.thread_bytes) bytes += v;
   return bytes;
