@@ -11,6 +11,15 @@ namespace actinfer {
 
 namespace {
 
+#if defined(__AVX2__) && defined(__FMA__)
+// The sum of two registers of four double lanes.
+inline double hsum_pd(__m256d a, __m256d b) {
+  alignas(32) double lanes[4];
+  _mm256_store_pd(lanes, _mm256_add_pd(a, b));
+  return (lanes[0] + lanes[1]) + (lanes[2] + lanes[3]);
+}
+#endif
+
 // sum of x[i]^2 in double: one dependent chain of double adds costs ~2 us at n = 2048, so
 // with AVX2 eight independent lanes (two registers of four doubles) share the work.
 double sum_squares(const float* x, int64_t n) {
@@ -24,13 +33,33 @@ double sum_squares(const float* x, int64_t n) {
     a0 = _mm256_fmadd_pd(lo, lo, a0);
     a1 = _mm256_fmadd_pd(hi, hi, a1);
   }
-  alignas(32) double lanes[4];
-  _mm256_store_pd(lanes, _mm256_add_pd(a0, a1));
-  ss = (lanes[0] + lanes[1]) + (lanes[2] + lanes[3]);
+  ss = hsum_pd(a0, a1);
 #endif
   for (; i < n; ++i) ss += static_cast<double>(x[i]) * x[i];
   return ss;
 }
+
+#if defined(__AVX2__) && defined(__FMA__)
+// e^x of 8 floats for x <= 0 (softmax's shifted scores), Cephes' expf: x = n ln2 + r with
+// |r| <= ln2 / 2, a degree-6 polynomial for e^r, 2^n through the exponent bits; within
+// ~2 ulp of std::exp. x below -87.3 gives ~1e-38 instead of less (nothing, next to the
+// maximum's 1); a NaN stays NaN.
+inline __m256 exp_nonpositive(__m256 x) {
+  x = _mm256_max_ps(_mm256_set1_ps(-87.3f), x);  // max(a, NaN) returns the NaN
+  const __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);
+  r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
+  __m256 p = _mm256_set1_ps(1.9875691500e-4f);
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.3981999507e-3f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(8.3334519073e-3f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.1665795894e-2f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.6666665459e-1f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201e-1f));
+  p = _mm256_fmadd_ps(p, _mm256_mul_ps(r, r), _mm256_add_ps(r, _mm256_set1_ps(1.0f)));
+  const __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
+  return _mm256_mul_ps(p, _mm256_castsi256_ps(e));
+}
+#endif
 
 }  // namespace
 
@@ -66,32 +95,6 @@ void rope_inplace(float* x, int n_heads, int head_dim, int rope_dims, int pos, f
   rope_apply(x, n_heads, head_dim, rope_dims, cs.data());
 }
 
-namespace {
-
-#if defined(__AVX2__) && defined(__FMA__)
-// e^x of 8 floats for x <= 0 (softmax's shifted scores), Cephes' expf: x = n ln2 + r with
-// |r| <= ln2 / 2, a degree-6 polynomial for e^r, 2^n through the exponent bits; within
-// ~2 ulp of std::exp. x below -87.3 gives ~1e-38 instead of less (nothing, next to the
-// maximum's 1); a NaN stays NaN.
-inline __m256 exp_nonpositive(__m256 x) {
-  x = _mm256_max_ps(_mm256_set1_ps(-87.3f), x);  // max(a, NaN) returns the NaN
-  const __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-  __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);
-  r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
-  __m256 p = _mm256_set1_ps(1.9875691500e-4f);
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.3981999507e-3f));
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(8.3334519073e-3f));
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.1665795894e-2f));
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.6666665459e-1f));
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201e-1f));
-  p = _mm256_fmadd_ps(p, _mm256_mul_ps(r, r), _mm256_add_ps(r, _mm256_set1_ps(1.0f)));
-  const __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
-  return _mm256_mul_ps(p, _mm256_castsi256_ps(e));
-}
-#endif
-
-}  // namespace
-
 void softmax_inplace(float* x, int64_t n) {
   const float m = *std::max_element(x, x + n);
   double sum = 0.0;
@@ -107,9 +110,7 @@ void softmax_inplace(float* x, int64_t n) {
     s0 = _mm256_add_pd(s0, _mm256_cvtps_pd(_mm256_castps256_ps128(e)));
     s1 = _mm256_add_pd(s1, _mm256_cvtps_pd(_mm256_extractf128_ps(e, 1)));
   }
-  alignas(32) double lanes[4];
-  _mm256_store_pd(lanes, _mm256_add_pd(s0, s1));
-  sum = (lanes[0] + lanes[1]) + (lanes[2] + lanes[3]);
+  sum = hsum_pd(s0, s1);
 #endif
   for (; i < n; ++i) {
     x[i] = std::exp(x[i] - m);

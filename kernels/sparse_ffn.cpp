@@ -346,11 +346,13 @@ void quantize_inputs(const NeuronBundles& b, const float* xn, int B, SparseScrat
 #endif
 }
 
-// y[t][d] = sum over threads of their partials (each thread sums a slice of d).
+// y[t][d] = sum over threads of their partials, in thread order. One token's partials are
+// a few KiB: the calling thread sums them, cheaper than another fork-join; a batch's are
+// summed by all threads, each a slice of d.
 void reduce_partials(ThreadPool& pool, const SparseScratch& s, int B, int64_t d, float* y) {
-  pool.run([&](int ti, int n) {
-    const auto [c0, c1] = ThreadPool::split(d, ti, n, 16);
-    const size_t thread_stride = static_cast<size_t>(s.stride) * static_cast<size_t>(B);
+  const int n = pool.size();
+  const size_t thread_stride = static_cast<size_t>(s.stride) * static_cast<size_t>(B);
+  auto slice = [&](int64_t c0, int64_t c1) {
     for (int t = 0; t < B; ++t) {
       const float* p = s.partial.data() + static_cast<size_t>(t) * static_cast<size_t>(s.stride);
       float* yt = y + t * d;
@@ -360,6 +362,11 @@ void reduce_partials(ThreadPool& pool, const SparseScratch& s, int B, int64_t d,
         for (int64_t c = c0; c < c1; ++c) yt[c] += pk[c];
       }
     }
+  };
+  if (B == 1) return slice(0, d);
+  pool.run([&](int ti, int nt) {
+    const auto [c0, c1] = ThreadPool::split(d, ti, nt, 16);
+    slice(c0, c1);
   });
 }
 
@@ -386,12 +393,7 @@ uint64_t sparse_ffn(ThreadPool& pool, const NeuronBundles& b, const float* xn, s
     const size_t off = static_cast<size_t>(ti) * static_cast<size_t>(s.stride);
     s.thread_bytes[static_cast<size_t>(ti)] = run_neurons(b, s, active, i0, i1, s.partial.data() + off, s.tmp.data() + off, s.fired.data() + i0);
   });
-  // One token's partials are a few KiB: summing them here costs less than another fork-join.
-  for (int64_t c = 0; c < d; ++c) y[c] = s.partial[static_cast<size_t>(c)];
-  for (int k = 1; k < nt; ++k) {
-    const float* pk = s.partial.data() + static_cast<size_t>(k) * static_cast<size_t>(s.stride);
-    for (int64_t c = 0; c < d; ++c) y[c] += pk[c];
-  }
+  reduce_partials(pool, s, 1, d, y);
   uint64_t bytes = 0;
   for (uint64_t v : s.thread_bytes) bytes += v;
   return bytes;
