@@ -81,8 +81,8 @@ bool predict_and_dispatch(Self* self, int layer, ActivationPtr xn) {
   finish_active_set(*active, n, s.args.sparse);
   const ActiveSetPtr shared = std::move(active);
   const FfnRecipients r = ffn_recipients(s.wiring, *s.args.split, layer, *shared);
-  FfnWork work{s.request.step, layer, token, r.parts(), std::move(xn), shared, trace::now_ns()};
   if (r.parts() == 0) return true;  // nothing fires: the FFN adds zero
+  FfnWork work{s.request.step, layer, token, r.parts(), std::move(xn), shared, trace::now_ns()};
   if (r.cpu_workers.empty()) {
     s.hot_y.assign(s.x.size(), 0.0f);
     s.stats.ffn_weight_bytes += hot_ffn(self, work, s.hot_y.data());
