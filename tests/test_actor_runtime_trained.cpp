@@ -13,6 +13,8 @@
 
 #include "actors/actor_runtime.h"
 #include "engine/dense_engine.h"
+#include "engine/layer_ops.h"
+#include "engine/neuron_bundles.h"
 #include "engine/neuron_predictor.h"
 #include "kernels/quantize.h"
 #include "model/gguf_file.h"
@@ -111,6 +113,12 @@ TEST_CASE("trained predictors compute exactly the predicted neurons, on the gpu-
           CHECK(stats.token_layers == static_cast<int64_t>(kTokens.size()) * c.n_layers);
           CHECK(stats.predicted * 2 == stats.neurons);
           CHECK(stats.predictor_bytes > 0);
+          if (batch == 1) {  // every predicted neuron's gate row, and whole records at most: counted on
+                             // the gpu-worker's own path (all hot) as on the merge path
+            const NeuronBundles b(FfnWeights::of_layer(*w, 0));
+            CHECK(static_cast<double>(stats.ffn_weight_bytes) >= static_cast<double>(stats.predicted) * static_cast<double>(b.gate_up_row_bytes()));
+            CHECK(static_cast<double>(stats.ffn_weight_bytes) <= static_cast<double>(stats.predicted) * static_cast<double>(b.used_record_bytes()));
+          }
           if (check_recall) CHECK(stats.truth_checked == stats.token_layers);
           else CHECK(stats.truth_checked == 0);
         }
