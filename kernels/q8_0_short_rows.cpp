@@ -9,6 +9,8 @@
 
 #if defined(__AVX2__) && defined(__F16C__) && defined(__FMA__)
 #include <immintrin.h>
+
+#include "kernels/int8_dot_avx2.h"
 #define ACTINFER_SHORT_ROWS_AVX2 1
 #else
 #define ACTINFER_SHORT_ROWS_AVX2 0
@@ -42,20 +44,13 @@ float one_row(const uint8_t* w, int64_t nb, const block_q8_0* a) {
 #if ACTINFER_SHORT_ROWS_AVX2
 // Sums of w * a over 32 bytes in 8 int32 lanes (|w| as unsigned, a with w's sign).
 inline __m256i dot32(const uint8_t* w, __m256i a) {
-  const __m256i wv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w));
-  return _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_abs_epi8(wv), _mm256_sign_epi8(a, wv)), _mm256_set1_epi16(1));
+  const __m256i wv = simd::load256(w);
+  return simd::dot_u8s8_add(_mm256_setzero_si256(), _mm256_abs_epi8(wv), _mm256_sign_epi8(a, wv));
 }
 
 // The same sums when a >= 0 (the predictors' ReLU hidden layer): a is already a valid
-// unsigned operand, so no sign juggling: one vpdpbusd with AVX512-VNNI.
-inline __m256i dot32_nonneg(const uint8_t* w, __m256i a) {
-  const __m256i wv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w));
-#if defined(__AVX512VNNI__) && defined(__AVX512VL__)
-  return _mm256_dpbusd_epi32(_mm256_setzero_si256(), a, wv);
-#else
-  return _mm256_madd_epi16(_mm256_maddubs_epi16(a, wv), _mm256_set1_epi16(1));
-#endif
-}
+// unsigned operand, so no sign juggling (one vpdpbusd with AVX512-VNNI).
+inline __m256i dot32_nonneg(const uint8_t* w, __m256i a) { return simd::dot_u8s8_add(_mm256_setzero_si256(), a, simd::load256(w)); }
 
 // Whether every quant of the activation is >= 0.
 bool nonnegative(const block_q8_0* a, int64_t nb) {

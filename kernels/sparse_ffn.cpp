@@ -13,6 +13,8 @@
 
 #if defined(__AVX2__) && defined(__FMA__) && defined(__F16C__)
 #include <immintrin.h>
+
+#include "kernels/int8_dot_avx2.h"
 #define ACTINFER_SPARSE_AVX2 1
 #else
 #define ACTINFER_SPARSE_AVX2 0
@@ -29,19 +31,9 @@ inline float hsum(__m256 v) {
   return _mm_cvtss_f32(s);
 }
 
-// sum over groups of 4 of u * s (unsigned x signed bytes), added to the 8 int32 lanes of acc:
-// one vpdpbusd with AVX512-VNNI, else vpmaddubsw + vpmaddwd (never saturating here: either
-// u <= 15, or u = |w| <= 127 with the sign moved onto s).
-inline __m256i dot_u8s8_add(__m256i acc, __m256i u, __m256i s) {
-#if defined(__AVX512VNNI__) && defined(__AVX512VL__)
-  return _mm256_dpbusd_epi32(acc, u, s);
-#else
-  return _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), _mm256_set1_epi16(1)));
-#endif
-}
-
-inline __m256i load256(const void* p) { return _mm256_loadu_si256(static_cast<const __m256i*>(p)); }
-inline __m128i load128(const void* p) { return _mm_loadu_si128(static_cast<const __m128i*>(p)); }
+using simd::dot_u8s8_add;
+using simd::load128;
+using simd::load256;
 
 // Rows in the ScalesFirst layout (engine/neuron_bundles.h): nb fp16 scales, then the quants.
 // Eight scales at a time become floats in one register; block j of the eight takes its lane.

@@ -27,6 +27,7 @@
 #include <type_traits>
 
 #include "kernels/fp16.h"
+#include "kernels/int8_dot_avx2.h"
 #include "kernels/quant_blocks.h"
 
 namespace actinfer::avx2 {
@@ -48,8 +49,8 @@ inline float hsum128(__m128 s) {
   return _mm_cvtss_f32(s);
 }
 
-inline __m256i load256(const void* p) { return _mm256_loadu_si256(static_cast<const __m256i*>(p)); }
-inline __m128i load128(const void* p) { return _mm_loadu_si128(static_cast<const __m128i*>(p)); }
+using simd::load128;
+using simd::load256;
 
 inline uint32_t load_u32(const void* p) {
   uint32_t v;
@@ -61,16 +62,6 @@ inline float load_fp16(const void* p) {
   uint16_t h;
   std::memcpy(&h, p, 2);
   return fp16_to_f32(h);
-}
-
-// Sums of products of unsigned bytes u with signed bytes s, in groups of 4 -> 8 x int32.
-// (|u| <= 255 only where |s| * u * 2 < 32768, so vpmaddubsw never saturates here.)
-inline __m256i dot_u8s8(__m256i u, __m256i s) {
-#if defined(__AVX512VNNI__) && defined(__AVX512VL__)
-  return _mm256_dpbusd_epi32(_mm256_setzero_si256(), u, s);
-#else
-  return _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), _mm256_set1_epi16(1));
-#endif
 }
 
 // roundf (halves away from zero) of 8 floats, as int32; same results as the scalar quantizer.
@@ -202,7 +193,7 @@ inline __m256i int_dot_q8_0(const uint8_t* blk, __m256i av) {
   const __m256i wv = load256(blk + 2);
   // |w| * (a with w's sign) == w * a, with the unsigned operand first as vpmaddubsw wants
   // (|-128| = 128 read as unsigned is right too).
-  return dot_u8s8(_mm256_abs_epi8(wv), _mm256_sign_epi8(av, wv));
+  return simd::dot_u8s8_add(_mm256_setzero_si256(), _mm256_abs_epi8(wv), _mm256_sign_epi8(av, wv));
 }
 
 float q8_0_row(const uint8_t* w, int64_t nb, const block_q8_0* a, const float* ad) {
