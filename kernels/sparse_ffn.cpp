@@ -81,6 +81,68 @@ void q4_0_bias(const block_q8_0* a, int64_t nb, int32_t* bias) {
     _mm256_storeu_si256(reinterpret_cast<__m256i*>(bias + 8 * k), _mm256_madd_epi16(_mm256_maddubs_epi16(ones, load256(a[k].qs)), minus8));
 }
 
+// Two Q4_0 blocks at a time. The quants of blocks k, k+1 of a ScalesFirst row are 32
+// contiguous bytes whose low nibbles are elements 0..15 of each block and whose high
+// nibbles are elements 16..31. q4_0_pairs regroups the token's activation once to match:
+// per pair p = k/2, lo = [a_k[0..15] | a_k+1[0..15]], hi = [a_k[16..31] | a_k+1[16..31]],
+// and starting lanes -8 * (the 8 bytes each lane sums). Then a pair costs one load, two
+// masks and two byte dots, and its int32 lanes 0-3 hold block k, lanes 4-7 block k+1.
+// The integers are those of q4_0_block_dot; only the float sums are grouped differently.
+void q4_0_pairs(const block_q8_0* a, int64_t nb, int8_t* pairs, int32_t* bias) {
+  const __m256i ones = _mm256_set1_epi8(1), minus8 = _mm256_set1_epi16(-8);
+  for (int64_t p = 0; p + 1 < nb; p += 2) {
+    const __m256i x0 = load256(a[p].qs), x1 = load256(a[p + 1].qs);
+    const __m256i lo = _mm256_permute2x128_si256(x0, x1, 0x20), hi = _mm256_permute2x128_si256(x0, x1, 0x31);
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(pairs + 32 * p), lo);
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(pairs + 32 * p + 32), hi);
+    const __m256i pair_sums = _mm256_add_epi16(_mm256_maddubs_epi16(ones, lo), _mm256_maddubs_epi16(ones, hi));
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(bias + 4 * p), _mm256_madd_epi16(pair_sums, minus8));
+  }
+}
+
+// acc + the byte dots of (u1 . s1) + (u2 . s2), u unsigned <= 15 (no int16 saturation).
+inline __m256i dot2_u8s8_add(__m256i acc, __m256i u1, __m256i s1, __m256i u2, __m256i s2) {
+#if defined(__AVX512VNNI__) && defined(__AVX512VL__)
+  return _mm256_dpbusd_epi32(_mm256_dpbusd_epi32(acc, u1, s1), u2, s2);
+#else
+  const __m256i sum16 = _mm256_add_epi16(_mm256_maddubs_epi16(u1, s1), _mm256_maddubs_epi16(u2, s2));
+  return _mm256_add_epi32(acc, _mm256_madd_epi16(sum16, _mm256_set1_epi16(1)));
+#endif
+}
+
+// A ScalesFirst Q4_0 row . the token's activation, pairs of blocks from q4_0_pairs; an odd
+// last block goes through q4_0_block_dot.
+float dot_q4_0_pairs(const std::byte* row, int64_t nb, const block_q8_0* a, const float* ad, const int32_t* bias,
+                     const int8_t* pairs, const int32_t* pair_bias) {
+  const auto* sc = reinterpret_cast<const uint16_t*>(row);
+  const auto* qs = reinterpret_cast<const uint8_t*>(row + 2 * nb);
+  const __m256i low4 = _mm256_set1_epi8(0x0F);
+  // Lane indices [j j j j j+1 j+1 j+1 j+1] pick a pair's two scales out of eight.
+  const __m256i pick0 = _mm256_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1), pick2 = _mm256_setr_epi32(2, 2, 2, 2, 3, 3, 3, 3);
+  const __m256i pick4 = _mm256_setr_epi32(4, 4, 4, 4, 5, 5, 5, 5), pick6 = _mm256_setr_epi32(6, 6, 6, 6, 7, 7, 7, 7);
+  auto pair = [&](int64_t k) {  // blocks k, k+1 (k even) as int32 lanes
+    const __m256i v = load256(qs + 16 * k);
+    const __m256i lo = _mm256_and_si256(v, low4), hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), low4);
+    return dot2_u8s8_add(load256(pair_bias + 4 * k), lo, load256(pairs + 32 * k), hi, load256(pairs + 32 * k + 32));
+  };
+  __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+  int64_t k0 = 0;
+  for (; k0 + 8 <= nb; k0 += 8) {
+    const __m256 s = _mm256_mul_ps(scales8(sc + k0), _mm256_loadu_ps(ad + k0));
+    acc0 = _mm256_fmadd_ps(_mm256_permutevar8x32_ps(s, pick0), _mm256_cvtepi32_ps(pair(k0)), acc0);
+    acc1 = _mm256_fmadd_ps(_mm256_permutevar8x32_ps(s, pick2), _mm256_cvtepi32_ps(pair(k0 + 2)), acc1);
+    acc0 = _mm256_fmadd_ps(_mm256_permutevar8x32_ps(s, pick4), _mm256_cvtepi32_ps(pair(k0 + 4)), acc0);
+    acc1 = _mm256_fmadd_ps(_mm256_permutevar8x32_ps(s, pick6), _mm256_cvtepi32_ps(pair(k0 + 6)), acc1);
+  }
+  for (; k0 + 2 <= nb; k0 += 2) {
+    const float s0 = fp16_to_f32(sc[k0]) * ad[k0], s1 = fp16_to_f32(sc[k0 + 1]) * ad[k0 + 1];
+    acc0 = _mm256_fmadd_ps(_mm256_setr_ps(s0, s0, s0, s0, s1, s1, s1, s1), _mm256_cvtepi32_ps(pair(k0)), acc0);
+  }
+  if (k0 < nb)
+    acc1 = _mm256_fmadd_ps(_mm256_set1_ps(fp16_to_f32(sc[k0]) * ad[k0]), _mm256_cvtepi32_ps(q4_0_block_dot(qs, a, bias, k0)), acc1);
+  return hsum(_mm256_add_ps(acc0, acc1));
+}
+
 // Values 8g..8g+7 of Q8_0 block b of a ScalesFirst row's quants, as floats.
 inline __m256 q8_0_group(const int8_t* qs, int64_t b, int g) {
   return _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(qs + 32 * b + 8 * g))));
@@ -172,11 +234,15 @@ struct TokenInput {
   const std::byte* a;
   const float* scale;
   const int32_t* bias;
+  const int8_t* pairs;  // q4_0_pairs' regrouped activation and starting lanes
+  const int32_t* pair_bias;
 };
 
 TokenInput token_input(const SparseScratch& s, int t, int64_t nb) {
+  const bool q4 = !s.act_bias.empty();
   return {s.act.data() + static_cast<size_t>(t) * s.act_stride, s.act_scale.data() + t * nb,
-          s.act_bias.empty() ? nullptr : s.act_bias.data() + t * nb * 8};
+          q4 ? s.act_bias.data() + t * nb * 8 : nullptr, q4 ? s.act_pairs.data() + t * (nb / 2) * 64 : nullptr,
+          q4 ? s.pair_bias.data() + t * (nb / 2) * 8 : nullptr};
 }
 
 // One gate or up row . the token's quantized input.
@@ -185,7 +251,7 @@ inline float dot_row(const NeuronBundles& b, const std::byte* row, const TokenIn
   if (!b.gate_up_scales_first()) return vec_dot(b.gate_up_type(), d, row, in.a);
   const auto* a = reinterpret_cast<const block_q8_0*>(in.a);
 #if ACTINFER_SPARSE_AVX2
-  if (b.gate_up_type() == GgmlType::Q4_0) return dot_scales_first<uint8_t>(row, d / 32, a, in.scale, in.bias, q4_0_block_dot);
+  if (b.gate_up_type() == GgmlType::Q4_0) return dot_q4_0_pairs(row, d / 32, a, in.scale, in.bias, in.pairs, in.pair_bias);
   return dot_scales_first<int8_t>(row, d / 32, a, in.scale, in.bias, q8_0_block_dot);
 #else
   return dot_scales_first_portable(b.gate_up_type(), row, d / 32, a);
@@ -332,8 +398,13 @@ void quantize_inputs(const NeuronBundles& b, const float* xn, int B, SparseScrat
 #if ACTINFER_SPARSE_AVX2
   if (gt == GgmlType::Q4_0 && b.gate_up_scales_first()) {
     s.act_bias.resize(static_cast<size_t>(nb * 8 * B));
-    for (int t = 0; t < B; ++t)
-      q4_0_bias(reinterpret_cast<const block_q8_0*>(s.act.data() + static_cast<size_t>(t) * s.act_stride), nb, s.act_bias.data() + t * nb * 8);
+    s.act_pairs.resize(static_cast<size_t>((nb / 2) * 64 * B));
+    s.pair_bias.resize(static_cast<size_t>((nb / 2) * 8 * B));
+    for (int t = 0; t < B; ++t) {
+      const auto* a = reinterpret_cast<const block_q8_0*>(s.act.data() + static_cast<size_t>(t) * s.act_stride);
+      q4_0_bias(a, nb, s.act_bias.data() + t * nb * 8);
+      q4_0_pairs(a, nb, s.act_pairs.data() + t * (nb / 2) * 64, s.pair_bias.data() + t * (nb / 2) * 8);
+    }
   }
 #endif
 }

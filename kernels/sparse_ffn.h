@@ -37,6 +37,10 @@ struct SparseScratch {
   size_t act_stride = 0;         // bytes between the tokens' rows of act
   std::vector<float> act_scale;  // its per-block float scales (Q8_0 activations), d/32 per token
   std::vector<int32_t> act_bias;  // Q4_0 rows: per block 8 lanes of -8 * (sums of 4 bytes), per token
+  // Q4_0 rows, two blocks at a time (sparse_ffn.cpp, q4_0_pairs): per pair of blocks 64 activation
+  // bytes regrouped like the pair's nibbles, and its 8 starting lanes; d/64 pairs per token.
+  std::vector<int8_t> act_pairs;
+  std::vector<int32_t> pair_bias;
   std::vector<float> partial;    // n_threads x (B x) stride partial sums of y
   std::vector<uint64_t> token_mask;    // batch: per neuron, the tokens it is active for
   std::vector<int32_t> batch_union;    // batch: neurons active for any token, increasing

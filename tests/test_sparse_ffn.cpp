@@ -33,10 +33,10 @@ using namespace actinfer;
 
 namespace {
 
-std::shared_ptr<const ModelWeights> relu_model(GgmlType type, const std::string& tag) {
+std::shared_ptr<const ModelWeights> relu_model(GgmlType type, const std::string& tag, int dim = 128) {
   SyntheticModelConfig cfg;
   cfg.n_layers = 2;
-  cfg.dim = 128;
+  cfg.dim = dim;
   cfg.ffn = 384;
   cfg.n_heads = 4;
   cfg.n_kv_heads = 2;
@@ -280,9 +280,13 @@ TEST_CASE("neuron bundles, ScalesFirst layout: Q4_0/Q8_0 rows regrouped as [scal
 // The ScalesFirst kernels (AVX2/VNNI, 8 scales at a time) against the Stored layout's generic
 // path (vec_dot and dequantize, checked against PyPI gguf elsewhere): the same integer block
 // sums and scales, so only the float summation order differs.
+// d_model 128 / 256 / 352 = 4 / 8 / 11 blocks: the Q4_0 dot's pairs of blocks in its 8-block
+// loop, its pair tail and an odd last block; Q8_0's 8-block loop and its tail.
 TEST_CASE("sparse_ffn: ScalesFirst kernels equal the stored-layout path (Q4_0, Q8_0; 1 and 2 threads; 4-at-a-time tail)") {
-  for (auto [type, tag] : {std::pair{GgmlType::Q4_0, "kernels_q4_0"}, std::pair{GgmlType::Q8_0, "kernels_q8_0"}}) {
-    const auto w = relu_model(type, tag);
+  for (auto [type, name] : {std::pair{GgmlType::Q4_0, "kernels_q4_0"}, std::pair{GgmlType::Q8_0, "kernels_q8_0"}})
+  for (int dim : {128, 256, 352}) {
+    const std::string tag = std::string(name) + "_" + std::to_string(dim);
+    const auto w = relu_model(type, tag, dim);
     double worst = 0;
     for (int layer = 0; layer < 2; ++layer) {
       const FfnWeights f = FfnWeights::of_layer(*w, layer);
