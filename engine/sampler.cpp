@@ -20,10 +20,17 @@ Sampler::Sampler(SamplerParams params) : params_(params), rng_(params.seed) { pa
 
 std::vector<Sampler::Candidate> Sampler::candidates(std::span<const float> logits, std::span<const int32_t> history) const {
   if (logits.empty()) throw std::invalid_argument("sampler: empty logits");
+  const bool penalty = params_.repeat_penalty != 1.0f && params_.repeat_last_n > 0;
+  if (params_.temperature <= 0.0f && !penalty) {  // greedy: the first largest logit, without a copy of the vocabulary
+    size_t best = 0;
+    for (size_t i = 1; i < logits.size(); ++i)
+      if (logits[i] > logits[best]) best = i;
+    return {{static_cast<int32_t>(best), logits[best]}};
+  }
   std::vector<Candidate> c(logits.size());
   for (size_t i = 0; i < logits.size(); ++i) c[i] = {static_cast<int32_t>(i), logits[i]};
 
-  if (params_.repeat_penalty != 1.0f && params_.repeat_last_n > 0) {
+  if (penalty) {
     const size_t n = std::min(history.size(), static_cast<size_t>(params_.repeat_last_n));
     std::unordered_set<int32_t> recent(history.end() - static_cast<std::ptrdiff_t>(n), history.end());
     for (int32_t id : recent) {

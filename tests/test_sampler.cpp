@@ -26,6 +26,8 @@ TEST_CASE("sampler: greedy picks the argmax, lowest id on ties") {
   Sampler s(sampling(0.0f));
   CHECK(s.sample(kLogits, {}) == 0);
   CHECK(s.sample(std::vector<float>{1, 3, 3, 2}, {}) == 1);
+  CHECK(s.sample(std::vector<float>{-4, -1, 2, 7}, {}) == 3);  // the last one
+  CHECK(s.sample(std::vector<float>{-3}, {}) == 0);
 }
 
 TEST_CASE("sampler: no filter keeps the softmax") {
