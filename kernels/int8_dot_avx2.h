@@ -20,4 +20,25 @@ inline __m256i dot_u8s8_add(__m256i acc, __m256i u, __m256i s) {
 #endif
 }
 
+// acc + dot(u1, s1) + dot(u2, s2) in groups of 4 bytes, for 4-bit weights u (<= 15): each
+// int16 pair sum is at most 2*15*127, so the int16 sum of the two vpmaddubsw results cannot
+// overflow. Two blocks of Q4_0/Q4_1 nibbles per register (vec_dot_avx2, sparse_ffn).
+inline __m256i dot2_u8s8_add(__m256i acc, __m256i u1, __m256i s1, __m256i u2, __m256i s2) {
+#if defined(__AVX512VNNI__) && defined(__AVX512VL__)
+  return _mm256_dpbusd_epi32(_mm256_dpbusd_epi32(acc, u1, s1), u2, s2);
+#else
+  const __m256i p = _mm256_add_epi16(_mm256_maddubs_epi16(u1, s1), _mm256_maddubs_epi16(u2, s2));
+  return _mm256_add_epi32(acc, _mm256_madd_epi16(p, _mm256_set1_epi16(1)));
+#endif
+}
+// The same on 128 bits.
+inline __m128i dot2_u8s8_add(__m128i acc, __m128i u1, __m128i s1, __m128i u2, __m128i s2) {
+#if defined(__AVX512VNNI__) && defined(__AVX512VL__)
+  return _mm_dpbusd_epi32(_mm_dpbusd_epi32(acc, u1, s1), u2, s2);
+#else
+  const __m128i p = _mm_add_epi16(_mm_maddubs_epi16(u1, s1), _mm_maddubs_epi16(u2, s2));
+  return _mm_add_epi32(acc, _mm_madd_epi16(p, _mm_set1_epi16(1)));
+#endif
+}
+
 }  // namespace actinfer::simd

@@ -31,6 +31,7 @@ inline float hsum(__m256 v) {
   return _mm_cvtss_f32(s);
 }
 
+using simd::dot2_u8s8_add;
 using simd::dot_u8s8_add;
 using simd::load128;
 using simd::load256;
@@ -98,16 +99,6 @@ void q4_0_pairs(const block_q8_0* a, int64_t nb, int8_t* pairs, int32_t* bias) {
     const __m256i pair_sums = _mm256_add_epi16(_mm256_maddubs_epi16(ones, lo), _mm256_maddubs_epi16(ones, hi));
     _mm256_storeu_si256(reinterpret_cast<__m256i*>(bias + 4 * p), _mm256_madd_epi16(pair_sums, minus8));
   }
-}
-
-// acc + the byte dots of (u1 . s1) + (u2 . s2), u unsigned <= 15 (no int16 saturation).
-inline __m256i dot2_u8s8_add(__m256i acc, __m256i u1, __m256i s1, __m256i u2, __m256i s2) {
-#if defined(__AVX512VNNI__) && defined(__AVX512VL__)
-  return _mm256_dpbusd_epi32(_mm256_dpbusd_epi32(acc, u1, s1), u2, s2);
-#else
-  const __m256i sum16 = _mm256_add_epi16(_mm256_maddubs_epi16(u1, s1), _mm256_maddubs_epi16(u2, s2));
-  return _mm256_add_epi32(acc, _mm256_madd_epi16(sum16, _mm256_set1_epi16(1)));
-#endif
 }
 
 // A ScalesFirst Q4_0 row . the token's activation, pairs of blocks from q4_0_pairs; an odd

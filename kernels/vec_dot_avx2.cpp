@@ -49,6 +49,7 @@ inline float hsum128(__m128 s) {
   return _mm_cvtss_f32(s);
 }
 
+using simd::dot2_u8s8_add;
 using simd::load128;
 using simd::load256;
 
@@ -225,29 +226,8 @@ float q8_0_row(const uint8_t* w, int64_t nb, const block_q8_0* a, const float* a
 // unpacking each block's nibbles to 32 bytes. Q4_0's "q - 8" is folded in by starting the
 // integer sums at -8 * (the same partial sums of the activation), also prepared per call.
 
-// acc + dot(u1, s1) + dot(u2, s2) in groups of 4 bytes (|each pair sum| <= 2*15*127 for the
-// 4-bit weights here, so the int16 sum of the two vpmaddubsw results cannot overflow).
-inline __m256i dot2_u8s8_acc(__m256i acc, __m256i u1, __m256i s1, __m256i u2, __m256i s2) {
-#if defined(__AVX512VNNI__) && defined(__AVX512VL__)
-  return _mm256_dpbusd_epi32(_mm256_dpbusd_epi32(acc, u1, s1), u2, s2);
-#else
-  const __m256i p = _mm256_add_epi16(_mm256_maddubs_epi16(u1, s1), _mm256_maddubs_epi16(u2, s2));
-  return _mm256_add_epi32(acc, _mm256_madd_epi16(p, _mm256_set1_epi16(1)));
-#endif
-}
-
 inline __m256i load2x128(const uint8_t* lo, const uint8_t* hi) {
   return _mm256_inserti128_si256(_mm256_castsi128_si256(load128(lo)), load128(hi), 1);
-}
-
-// 128-bit version of dot2_u8s8_acc (the same integer sums).
-inline __m128i dot2_u8s8_acc(__m128i acc, __m128i u1, __m128i s1, __m128i u2, __m128i s2) {
-#if defined(__AVX512VNNI__) && defined(__AVX512VL__)
-  return _mm_dpbusd_epi32(_mm_dpbusd_epi32(acc, u1, s1), u2, s2);
-#else
-  const __m128i p = _mm_add_epi16(_mm_maddubs_epi16(u1, s1), _mm_maddubs_epi16(u2, s2));
-  return _mm_add_epi32(acc, _mm_madd_epi16(p, _mm_set1_epi16(1)));
-#endif
 }
 
 constexpr size_t kPrefetchDistance = 4096;
@@ -280,7 +260,7 @@ struct KQ4Row {
       lo[p] = _mm256_set_m128i(load128(a[2 * p + 1].qs), load128(a[2 * p].qs));
       hi[p] = _mm256_set_m128i(load128(a[2 * p + 1].qs + 16), load128(a[2 * p].qs + 16));
       if constexpr (!kQ4_1)
-        negc[p] = _mm256_sub_epi32(_mm256_setzero_si256(), dot2_u8s8_acc(_mm256_setzero_si256(), eight, lo[p], eight, hi[p]));
+        negc[p] = _mm256_sub_epi32(_mm256_setzero_si256(), dot2_u8s8_add(_mm256_setzero_si256(), eight, lo[p], eight, hi[p]));
     }
     for (int64_t b = 0; b < nb; ++b) {
       if constexpr (kQ4_1) {
@@ -298,7 +278,7 @@ struct KQ4Row {
     const __m256i x = load2x128(blk + kQs, blk + kBlock + kQs);
     const __m256i lo = _mm256_and_si256(x, m4);
     const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(x, 4), m4);
-    return dot2_u8s8_acc(kQ4_1 ? _mm256_setzero_si256() : A.negc[p], lo, A.lo[p], hi, A.hi[p]);
+    return dot2_u8s8_add(kQ4_1 ? _mm256_setzero_si256() : A.negc[p], lo, A.lo[p], hi, A.hi[p]);
   }
 
   static float row(const uint8_t* w, const Act& A) {
@@ -354,9 +334,9 @@ struct KQ4Row {
       __m128i init = _mm_setzero_si128();
       if constexpr (!kQ4_1) {
         const __m128i eight = _mm_set1_epi8(8);
-        init = _mm_sub_epi32(init, dot2_u8s8_acc(_mm_setzero_si128(), eight, alo, eight, ahi));
+        init = _mm_sub_epi32(init, dot2_u8s8_add(_mm_setzero_si128(), eight, alo, eight, ahi));
       }
-      const __m128i t = dot2_u8s8_acc(init, _mm_and_si128(x, m4), alo, _mm_and_si128(_mm_srli_epi16(x, 4), m4), ahi);
+      const __m128i t = dot2_u8s8_add(init, _mm_and_si128(x, m4), alo, _mm_and_si128(_mm_srli_epi16(x, 4), m4), ahi);
       const __m256 sc = _mm256_insertf128_ps(_mm256_setzero_ps(), _mm_set1_ps(d_times_da(b)), 0);
       acc1 = _mm256_fmadd_ps(sc, _mm256_insertf128_ps(_mm256_setzero_ps(), _mm_cvtepi32_ps(t), 0), acc1);
       tail_m += min_term(b);
