@@ -55,7 +55,8 @@ inline __m256i q8_0_block_dot(const int8_t* qs, const block_q8_0* a, const int32
   return dot_u8s8_add(_mm256_setzero_si256(), _mm256_sign_epi8(w, w), _mm256_sign_epi8(load256(a[k].qs), w));
 }
 
-// A ScalesFirst Q4_0 or Q8_0 row . the token's Q8_0 activation (ad: its block scales as floats).
+// A ScalesFirst row . the token's Q8_0 activation (ad: its block scales as floats), one block
+// at a time (Q8_0 rows; Q4_0 rows take dot_q4_0_pairs below).
 template <typename Quant, typename BlockDot>
 float dot_scales_first(const std::byte* row, int64_t nb, const block_q8_0* a, const float* ad, const int32_t* bias,
                        BlockDot block_dot) {
