@@ -394,7 +394,8 @@ void quantize_inputs(const NeuronBundles& b, const float* xn, int B, SparseScrat
     s.pair_bias.resize(static_cast<size_t>((nb / 2) * 8 * B));
     for (int t = 0; t < B; ++t) {
       const auto* a = reinterpret_cast<const block_q8_0*>(s.act.data() + static_cast<size_t>(t) * s.act_stride);
-      q4_0_bias(a, nb, s.act_bias.data() + t * nb * 8);
+      if (nb % 2 == 1)  // only an odd last block is dotted alone (dot_q4_0_pairs)
+        q4_0_bias(a + (nb - 1), 1, s.act_bias.data() + t * nb * 8 + (nb - 1) * 8);
       q4_0_pairs(a, nb, s.act_pairs.data() + t * (nb / 2) * 64, s.pair_bias.data() + t * (nb / 2) * 8);
     }
   }

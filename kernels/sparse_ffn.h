@@ -36,7 +36,7 @@ struct SparseScratch {
   std::vector<std::byte> act;    // xn quantized for the gate/up type, one row per token
   size_t act_stride = 0;         // bytes between the tokens' rows of act
   std::vector<float> act_scale;  // its per-block float scales (Q8_0 activations), d/32 per token
-  std::vector<int32_t> act_bias;  // Q4_0 rows: per block 8 lanes of -8 * (sums of 4 bytes), per token (read for an odd last block)
+  std::vector<int32_t> act_bias;  // Q4_0 rows: per block 8 lanes of -8 * (sums of 4 bytes), per token (only an odd last block's lanes are filled and read)
   // Q4_0 rows, two blocks at a time (sparse_ffn.cpp, q4_0_pairs): per pair of blocks 64 activation
   // bytes regrouped like the pair's nibbles, and its 8 starting lanes; d/64 pairs per token.
   std::vector<int8_t> act_pairs;
