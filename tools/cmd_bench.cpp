@@ -6,15 +6,19 @@
 #include <chrono>
 #include <cstdio>
 #include <memory>
-#include <random>
+#include <stdexcept>
+#include <string>
 #include <vector>
 
 #include "actors/actor_runtime.h"
+#include "engine/decode_input.h"
 #include "engine/dense_engine.h"
 #include "kernels/memory_bandwidth.h"
+#include "model/tokenizer.h"
 #include "tools/commands.h"
 #include "tools/model_options.h"
 #include "tools/runtime_choice.h"
+#include "tools/text_input.h"
 
 namespace actinfer::tools {
 namespace {
@@ -27,6 +31,7 @@ struct BenchOptions {
   int n_gen = 64;
   int repeats = 5;
   size_t bandwidth_mib = 256;
+  std::string text_path;  // prompt and decoded tokens from this text instead of random ones
 };
 
 double median(std::vector<double> v) {
@@ -45,8 +50,9 @@ struct Speeds {
   int64_t decoded = 0;
 };
 
-// Prompt (from an empty cache) and greedy decode runs, interleaved repeat by repeat.
-void run_once(Evaluator& ev, const std::vector<int32_t>& prompt, int n_gen, Speeds& out) {
+// Prompt (from an empty cache) and decode runs, interleaved repeat by repeat.
+void run_once(Evaluator& ev, const DecodeInput& tokens, int n_gen, Speeds& out) {
+  const std::vector<int32_t>& prompt = tokens.prompt;
   if (!prompt.empty()) {
     ev.rewind(0);
     const auto t0 = std::chrono::steady_clock::now();
@@ -54,16 +60,10 @@ void run_once(Evaluator& ev, const std::vector<int32_t>& prompt, int n_gen, Spee
     out.pp.push_back(static_cast<double>(prompt.size()) / seconds_since(t0));
   }
   if (n_gen > 0) {
-    ev.rewind(0);
     auto* actors = dynamic_cast<ActorRuntime*>(&ev);
     if (actors) actors->predictor_stats(true);
-    int32_t tok = prompt.empty() ? 0 : prompt[0];
     const auto t0 = std::chrono::steady_clock::now();
-    for (int i = 0; i < n_gen; ++i) {
-      ev.eval(std::span<const int32_t>(&tok, 1), false);
-      const auto l = ev.logits();
-      tok = static_cast<int32_t>(std::max_element(l.begin(), l.end()) - l.begin());
-    }
+    decode_steps(ev, tokens, n_gen);
     out.tg.push_back(n_gen / seconds_since(t0));
     if (actors) out.decode += actors->predictor_stats(false);
     out.decoded += n_gen;
@@ -107,11 +107,39 @@ void print_sparsity(const char* label, const ActorRuntime& rt, const Speeds& s, 
     std::printf("%-7s predictor    %.1f us per token (all layers)\n", label, static_cast<double>(st.predict_ns) / 1e3 / static_cast<double>(s.decoded));
 }
 
+DecodeInput bench_tokens(const BenchOptions& o, const ModelWeights& weights) {
+  if (o.text_path.empty()) return random_decode_input(weights.config().n_vocab, o.n_prompt, 1234);
+  const Tokenizer tokenizer(tokenizer_data_from_gguf(weights.file()));
+  std::vector<int32_t> text;
+  if (tokenizer.add_bos()) text.push_back(tokenizer.bos());
+  const auto body = tokenizer.encode(read_text_file(o.text_path, "any text; tools/make_eval_text.sh writes the evaluation text"), false, false);
+  text.insert(text.end(), body.begin(), body.end());
+  return text_decode_input(text, o.n_prompt, o.n_gen, o.text_path);
+}
+
+// A trained predictor's recall on the decoded tokens: one more, untimed, decode run in a
+// runtime that also computes the true active sets (which costs time, so not in the
+// timed runs).
+void print_decode_recall(const char* label, const BenchOptions& o, std::shared_ptr<const ModelWeights> weights, const ModelOptions& mo,
+                         const DecodeInput& tokens) {
+  RuntimeChoice checked = o.runtime;
+  checked.check_recall = true;
+  checked.trace.clear();
+  const auto ev = checked.make(std::move(weights), mo, "actors");
+  auto& rt = dynamic_cast<ActorRuntime&>(*ev);
+  rt.predictor_stats(true);
+  decode_steps(rt, tokens, o.n_gen);
+  const protocol::PredictorStats st = rt.predictor_stats(false);
+  std::printf("%-7s recall       %.4f of the truly firing neurons predicted, over the %d decoded tokens of %s (untimed run)\n", label,
+              st.recall(), o.n_gen, o.text_path.empty() ? "random/greedy input" : o.text_path.c_str());
+}
+
 void bench(const BenchOptions& o) {
   auto weights = o.model.load_weights();
   const ModelConfig& c = weights->config();
   ModelOptions mo = o.model;
   mo.n_ctx = std::max(mo.n_ctx, o.n_prompt + o.n_gen + 1);
+  const DecodeInput tokens = bench_tokens(o, *weights);  // before the runtimes: a short text fails fast
 
   // --runtime picks one runtime; otherwise --compare (both by default, for the ratio).
   const std::string which = o.runtime.runtime.empty() ? o.which : o.runtime.runtime;
@@ -119,10 +147,7 @@ void bench(const BenchOptions& o) {
   if (which != "actors") runtimes.emplace_back("dense", o.runtime.make(weights, mo, "dense"));
   if (which != "dense") runtimes.emplace_back(o.runtime.load().sparse ? "sparse" : "actors", o.runtime.make(weights, mo, "actors"));
 
-  std::mt19937 rng(1234);
-  std::uniform_int_distribution<int32_t> any_token(0, c.n_vocab - 1);
-  std::vector<int32_t> prompt(static_cast<size_t>(o.n_prompt));
-  for (auto& t : prompt) t = any_token(rng);
+  const std::vector<int32_t>& prompt = tokens.prompt;
 
   std::vector<Speeds> speeds(runtimes.size());
   for (auto& [name, ev] : runtimes) {  // warm-up: fault in the weights, settle the caches
@@ -131,7 +156,7 @@ void bench(const BenchOptions& o) {
     ev->eval(std::span<const int32_t>(warm.data(), std::min<size_t>(warm.size(), 8)), false);
   }
   for (int r = 0; r < o.repeats; ++r)  // interleaved, so drift on a shared machine hits both alike
-    for (size_t i = 0; i < runtimes.size(); ++i) run_once(*runtimes[i].second, prompt, o.n_gen, speeds[i]);
+    for (size_t i = 0; i < runtimes.size(); ++i) run_once(*runtimes[i].second, tokens, o.n_gen, speeds[i]);
   const int threads = default_thread_count(o.model.threads);
   const BandwidthResult bw = measure_read_bandwidth(o.bandwidth_mib << 20, threads);
 
@@ -151,6 +176,7 @@ void bench(const BenchOptions& o) {
       const DecodeBytes b = decode_bytes(*rt, speeds[i]);
       print_speeds(label, speeds[i], o, b.total(), bw.bytes_per_second);
       print_sparsity(label, *rt, speeds[i], b, bytes);
+      if (rt->predictor_mode() == "trained" && !speeds[i].decode.truth_checked) print_decode_recall(label, o, weights, mo, tokens);
     } else {
       print_speeds(label, speeds[i], o, bytes, bw.bytes_per_second);
     }
@@ -181,6 +207,10 @@ void register_bench(CLI::App& app) {
       ->capture_default_str();
   cmd->add_option("-p,--n-prompt", o->n_prompt, "prompt tokens (0: skip)")->check(CLI::NonNegativeNumber)->capture_default_str();
   cmd->add_option("-n,--n-gen", o->n_gen, "decoded tokens (0: skip)")->check(CLI::NonNegativeNumber)->capture_default_str();
+  cmd->add_option("-f,--file", o->text_path,
+                  "prompt and decoded tokens from this text (decode teacher-forced) instead of random tokens and greedy picks; "
+                  "a trained predictor's recall is then that of real text")
+      ->check(CLI::ExistingFile);
   cmd->add_option("-r,--repeats", o->repeats, "repeats; the median is reported")->check(CLI::PositiveNumber)->capture_default_str();
   cmd->add_option("--bandwidth-mib", o->bandwidth_mib, "array size for the bandwidth measurement")->check(CLI::Range(16, 65536))->capture_default_str();
   cmd->callback([o] { bench(*o); });
