@@ -131,7 +131,7 @@ void print_decode_recall(const char* label, const BenchOptions& o, std::shared_p
   decode_steps(rt, tokens, o.n_gen);
   const protocol::PredictorStats st = rt.predictor_stats(false);
   std::printf("%-7s recall       %.4f of the truly firing neurons predicted, over the %d decoded tokens of %s (untimed run)\n", label,
-              st.recall(), o.n_gen, o.text_path.empty() ? "random/greedy input" : o.text_path.c_str());
+              st.recall(), o.n_gen, o.text_path.empty() ? "random tokens (unlike the text a predictor learnt; -f TEXT decodes real text)" : o.text_path.c_str());
 }
 
 void bench(const BenchOptions& o) {
