@@ -110,11 +110,8 @@ void print_sparsity(const char* label, const ActorRuntime& rt, const Speeds& s, 
 DecodeInput bench_tokens(const BenchOptions& o, const ModelWeights& weights) {
   if (o.text_path.empty()) return random_decode_input(weights.config().n_vocab, o.n_prompt, 1234);
   const Tokenizer tokenizer(tokenizer_data_from_gguf(weights.file()));
-  std::vector<int32_t> text;
-  if (tokenizer.add_bos()) text.push_back(tokenizer.bos());
-  const auto body = tokenizer.encode(read_text_file(o.text_path, "any text; tools/make_eval_text.sh writes the evaluation text"), false, false);
-  text.insert(text.end(), body.begin(), body.end());
-  return text_decode_input(text, o.n_prompt, o.n_gen, o.text_path);
+  const std::string text = read_text_file(o.text_path, "any text; tools/make_eval_text.sh writes the evaluation text");
+  return text_decode_input(tokenize_document(tokenizer, text), o.n_prompt, o.n_gen, o.text_path);
 }
 
 // A trained predictor's recall on the decoded tokens: one more, untimed, decode run in a

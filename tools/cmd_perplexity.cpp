@@ -37,11 +37,7 @@ void run_perplexity(const PerplexityOptions& o) {
   auto weights = o.model.load_weights();
   const Tokenizer tokenizer(tokenizer_data_from_gguf(weights->file()));
   const auto t_tok = std::chrono::steady_clock::now();
-  // As llama.cpp tokenizes for perplexity: BOS first where the model adds it, no EOS.
-  std::vector<int32_t> tokens;
-  if (tokenizer.add_bos()) tokens.push_back(tokenizer.bos());
-  const auto body = tokenizer.encode(text, false, false);
-  tokens.insert(tokens.end(), body.begin(), body.end());
+  const std::vector<int32_t> tokens = tokenize_document(tokenizer, text);
   const double tok_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_tok).count();
 
   const int n_ctx = o.model.n_ctx;

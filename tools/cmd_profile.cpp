@@ -91,10 +91,7 @@ void run_profile(const ProfileCliOptions& o) {
   auto weights = o.model.load_weights();
   const ModelConfig& c = weights->config();
   const Tokenizer tokenizer(tokenizer_data_from_gguf(weights->file()));
-  std::vector<int32_t> tokens;
-  if (tokenizer.add_bos()) tokens.push_back(tokenizer.bos());
-  const auto body = tokenizer.encode(text, false, false);
-  tokens.insert(tokens.end(), body.begin(), body.end());
+  std::vector<int32_t> tokens = tokenize_document(tokenizer, text);
   const size_t n_text = tokens.size();
   if (o.max_tokens > 0 && tokens.size() > static_cast<size_t>(o.max_tokens)) tokens.resize(static_cast<size_t>(o.max_tokens));
 

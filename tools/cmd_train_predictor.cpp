@@ -140,10 +140,7 @@ void run_train_predictor(const TrainPredictorCliOptions& o) {
   if (!o.profile_path.empty()) thresholds = load_profile(o.profile_path, c).thresholds;
 
   const Tokenizer tokenizer(tokenizer_data_from_gguf(weights->file()));
-  std::vector<int32_t> tokens;
-  if (tokenizer.add_bos()) tokens.push_back(tokenizer.bos());
-  const auto body = tokenizer.encode(text, false, false);
-  tokens.insert(tokens.end(), body.begin(), body.end());
+  std::vector<int32_t> tokens = tokenize_document(tokenizer, text);
   const size_t n_text = tokens.size();
   if (tokens.size() > static_cast<size_t>(o.tokens)) tokens.resize(static_cast<size_t>(o.tokens));
 

@@ -29,4 +29,12 @@ std::string format_duration(double s) {
   return buf;
 }
 
+std::vector<int32_t> tokenize_document(const Tokenizer& tokenizer, const std::string& text) {
+  std::vector<int32_t> tokens;
+  if (tokenizer.add_bos()) tokens.push_back(tokenizer.bos());
+  const auto body = tokenizer.encode(text, false, false);
+  tokens.insert(tokens.end(), body.begin(), body.end());
+  return tokens;
+}
+
 }  // namespace actinfer::tools
