@@ -7,7 +7,7 @@
 #include <span>
 #include <string>
 
-#include "actors/runtime_options.h"
+#include "config/runtime_options.h"
 #include "engine/evaluator.h"
 #include "protocol/predictor_stats.h"
 #include "model/model_weights.h"

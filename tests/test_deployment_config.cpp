@@ -3,8 +3,8 @@
 // actor_system_config::parse, which must accept them and see the scheduler keys.
 #include <doctest/doctest.h>
 
-#include "actors/deployment_config.h"
-#include "actors/runtime_options.h"
+#include "config/deployment_config.h"
+#include "config/runtime_options.h"
 
 #include <caf/actor_system_config.hpp>
 

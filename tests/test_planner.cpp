@@ -1,4 +1,4 @@
-// The placement planner (actors/planner.h): the greedy against the exact dynamic
+// The placement planner (placement/planner.h): the greedy against the exact dynamic
 // program and brute force on small random instances, the refusal of a budget
 // the fixed parts already exceed, and end to end on a tiny synthetic ReLU model
 // (profile -> plan -> actor runtime = dense engine).
@@ -18,7 +18,7 @@
 
 #include "actors/actor_runtime.h"
 #include "actors/backend.h"
-#include "actors/planner.h"
+#include "placement/planner.h"
 #include "engine/dense_engine.h"
 #include "engine/neuron_bundles.h"
 #include "engine/profiler.h"

@@ -5,7 +5,7 @@
 #include <stdexcept>
 
 #include "actors/actor_runtime.h"
-#include "actors/runtime_options.h"
+#include "config/runtime_options.h"
 #include "engine/dense_engine.h"
 
 namespace actinfer::tools {

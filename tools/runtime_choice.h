@@ -5,7 +5,7 @@
 #include <string>
 #include <vector>
 
-#include "actors/deployment_config.h"
+#include "config/deployment_config.h"
 #include "engine/evaluator.h"
 #include "tools/model_options.h"
 

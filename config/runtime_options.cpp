@@ -1,8 +1,8 @@
-#include "actors/runtime_options.h"
+#include "config/runtime_options.h"
 
 #include <stdexcept>
 
-#include "actors/deployment_config.h"
+#include "config/deployment_config.h"
 
 namespace actinfer {
 

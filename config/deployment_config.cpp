@@ -10,7 +10,7 @@
 // own [scheduler] (policy, max-threads; the runtime hands them to CAF). Any
 // other section is an error; to admit another CAF section, add its keys to a
 // schema table below.
-#include "actors/deployment_config.h"
+#include "config/deployment_config.h"
 
 #include <caf/config_value.hpp>
 #include <caf/detail/ini_consumer.hpp>
