@@ -1,6 +1,7 @@
 #include "tools/runtime_choice.h"
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <cstdio>
 #include <stdexcept>
 
@@ -66,11 +67,12 @@ DeploymentConfig RuntimeChoice::load() const {
 }
 
 std::unique_ptr<Evaluator> RuntimeChoice::make(std::shared_ptr<const ModelWeights> weights, const ModelOptions& model,
-                                               const std::string& runtime_override) const {
+                                               const std::string& runtime_override, int min_ctx) const {
   DeploymentConfig c = load();
   if (runtime_override == "dense") c.runtime = Runtime::dense;
   if (runtime_override == "actors") c.runtime = Runtime::actors;
   c.engine.max_batch = model.batch;
+  c.engine.n_ctx = std::max(c.engine.n_ctx, min_ctx);
   if (verbose) std::fprintf(stderr, "[actinfer] deployment in use:\n%s\n", describe(c).c_str());
   if (c.runtime == Runtime::dense) return std::make_unique<DenseEngine>(std::move(weights), c.engine);
   auto rt = std::make_unique<ActorRuntime>(std::move(weights), std::move(c));

@@ -37,9 +37,10 @@ struct RuntimeChoice {
   std::optional<std::filesystem::path> config_file() const;
   DeploymentConfig load() const;
   // The evaluator for `runtime_override` ("actors" or "dense"), else the config's runtime;
-  // -b from `model` sets the prompt batch.
+  // -b from `model` sets the prompt batch. `min_ctx`: the context the command needs (bench:
+  // prompt + generated tokens, perplexity: one chunk); a smaller configured ctx is raised to it.
   std::unique_ptr<Evaluator> make(std::shared_ptr<const ModelWeights> weights, const ModelOptions& model,
-                                  const std::string& runtime_override = "") const;
+                                  const std::string& runtime_override = "", int min_ctx = 0) const;
 };
 
 // Writes the trace when the evaluator is the actor runtime and a path was given.
