@@ -36,10 +36,10 @@ fi
 
 # 2. Python environment for the independent test references (PyPI gguf + numpy).
 PY=${PYTHON:-python3}
-if ! .venv/bin/python -c "import gguf, numpy" 2>/dev/null; then
+if ! .venv/bin/python -c "import gguf, numpy, openai" 2>/dev/null; then
   log "creating .venv with gguf and numpy (test references)"
   "$PY" -m venv .venv
-  .venv/bin/pip install -q --disable-pip-version-check "gguf>=0.10" numpy
+  .venv/bin/pip install -q --disable-pip-version-check "gguf>=0.10" numpy openai
 else
   log "Python references: .venv ready"
 fi

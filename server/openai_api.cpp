@@ -150,6 +150,10 @@ ParsedRequest parse_request(const std::string& body, Endpoint endpoint, const Ap
       }
     } else throw bad_field("stop", "must be a string or an array of strings");
   }
+  if (auto it = j.find("ignore_eos"); it != j.end() && !it->is_null()) {  // llama-server's extension, for benchmarks
+    if (!it->is_boolean()) throw bad_field("ignore_eos", "must be a boolean");
+    out.request.ignore_eos = it->get<bool>();
+  }
   if (auto it = j.find("stream"); it != j.end() && !it->is_null()) {
     if (!it->is_boolean()) throw bad_field("stream", "must be a boolean");
     out.stream = it->get<bool>();

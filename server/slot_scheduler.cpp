@@ -193,7 +193,7 @@ void SlotScheduler::step(std::vector<Sequence>& slots) {
     }
     ++s.n_generated;
     ++n_sampled;
-    if (tokenizer_.is_end_of_generation(t)) {
+    if (!s.request.ignore_eos && tokenizer_.is_end_of_generation(t)) {
       finish(s, "stop");
       continue;
     }

@@ -26,6 +26,7 @@ struct CompletionRequest {
   int max_tokens = 128;          // tokens to generate at most
   SamplerParams sampling;
   std::vector<std::string> stop;  // stop strings (not part of the returned text)
+  bool ignore_eos = false;        // generate max_tokens even past an end-of-generation token (benchmarks)
 };
 
 struct SchedulerOptions {
