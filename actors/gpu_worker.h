@@ -8,7 +8,7 @@
 #include "caf/actor.hpp"
 #include "caf/actor_system.hpp"
 #include "engine/dense_engine.h"
-#include "actors/backend.h"
+#include "backends/backend.h"
 #include "actors/neuron_split.h"
 #include "model/model_weights.h"
 #include "topology/topology.h"

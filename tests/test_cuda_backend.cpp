@@ -1,4 +1,4 @@
-// The cuda backend (actors/cuda_backend.h) against independent truth: the dense engine's
+// The cuda backend (backends/cuda_backend.h) against independent truth: the dense engine's
 // logits for the whole model run by the actor runtime with backend "cuda", the host's trained
 // predictors, and the budget and free-memory refusals. Without a usable device every device
 // case says why (MESSAGE) and returns, as tests/test_cuda_kernels.cpp does; what needs no
@@ -35,8 +35,8 @@
 #include <vector>
 
 #include "actors/actor_runtime.h"
-#include "actors/backend.h"
-#include "actors/cuda_backend.h"
+#include "backends/backend.h"
+#include "backends/cuda_backend.h"
 #include "actors/deployment_config.h"
 #include "actors/runtime_options.h"
 #include "engine/dense_engine.h"
