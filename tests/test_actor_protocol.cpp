@@ -16,6 +16,7 @@
 #include "actors/gpu_worker.h"
 #include "actors/neuron_split.h"
 #include "backends/backend.h"
+#include "config/deployment_config.h"
 #include "caf/actor_system.hpp"
 #include "caf/actor_system_config.hpp"
 #include "caf/binary_deserializer.hpp"
@@ -132,11 +133,11 @@ const std::vector<int32_t> kTokens = {3, 77, 120, 5};
 
 // Decodes kTokens one at a time with tracing on; returns, per (token, layer), the
 // names of the message spans recorded (every actor records each message it receives).
-std::map<std::pair<int, int>, std::multiset<std::string>> messages_per_layer(const ActorRuntimeOptions& o) {
+std::map<std::pair<int, int>, std::multiset<std::string>> messages_per_layer(const DeploymentConfig& o) {
   auto w = ModelWeights::load(testing::small_relu_model("protocol_tiny", GgmlType::F32, 11));
   ActorRuntime rt(w, o);
   for (int32_t t : kTokens) rt.eval(std::span<const int32_t>(&t, 1), false);
-  const auto path = std::filesystem::temp_directory_path() / ("actinfer_protocol_" + std::to_string(::getpid()) + ".json");
+  const std::filesystem::path path = o.trace;
   rt.write_trace(path);
   std::map<std::pair<int, int>, std::multiset<std::string>> out;
   for (int p = 0; p < static_cast<int>(kTokens.size()); ++p)
@@ -148,14 +149,14 @@ std::map<std::pair<int, int>, std::multiset<std::string>> messages_per_layer(con
   return out;
 }
 
-ActorRuntimeOptions traced(double hot, int teams, const std::string& predictor, bool sparse = false) {
-  ActorRuntimeOptions o;
+DeploymentConfig traced(double hot, int teams, PredictorMode predictor, bool sparse = false) {
+  DeploymentConfig o;
   o.engine = {1, 64, 4, 0, false};
   o.hot_fraction = hot;
-  o.teams.assign(static_cast<size_t>(teams), TeamOptions{0, {}, 1});
+  o.teams.assign(static_cast<size_t>(teams), TeamConfig{0, {}, 1});
   o.predictor = predictor;
   o.sparse = sparse;
-  o.trace = true;
+  o.trace = (std::filesystem::temp_directory_path() / ("actinfer_protocol_" + std::to_string(::getpid()) + ".json")).string();
   return o;
 }
 
@@ -171,23 +172,23 @@ void check_each_layer(const std::map<std::pair<int, int>, std::multiset<std::str
 
 TEST_CASE("actor protocol: messages per layer — 0 on the gpu-worker alone, FfnWork + FfnPartial per team, + FfnOutput for 2 teams") {
   SUBCASE("whole layer on the gpu-worker: oracle, all, dense and sparse kernels") {
-    for (const char* predictor : {"oracle", "all", "auto"})
+    for (PredictorMode predictor : {PredictorMode::oracle, PredictorMode::all, PredictorMode::automatic})
       for (bool sparse : {false, true}) {
-        CAPTURE(predictor);
+        CAPTURE(to_string(predictor));
         CAPTURE(sparse);
         check_each_layer(messages_per_layer(traced(1.0, 1, predictor, sparse)), {});
       }
   }
   SUBCASE("one cpu team with work: its partial goes straight to the gpu-worker") {
-    check_each_layer(messages_per_layer(traced(0.3, 1, "oracle")), {"msg:ffn_work", "msg:ffn_partial"});
-    check_each_layer(messages_per_layer(traced(0.0, 1, "oracle", true)), {"msg:ffn_work", "msg:ffn_partial"});
+    check_each_layer(messages_per_layer(traced(0.3, 1, PredictorMode::oracle)), {"msg:ffn_work", "msg:ffn_partial"});
+    check_each_layer(messages_per_layer(traced(0.0, 1, PredictorMode::oracle, true)), {"msg:ffn_work", "msg:ffn_partial"});
   }
   SUBCASE("two cpu teams: both partials through merge, one FfnOutput") {
-    check_each_layer(messages_per_layer(traced(0.3, 2, "oracle")),
+    check_each_layer(messages_per_layer(traced(0.3, 2, PredictorMode::oracle)),
                      {"msg:ffn_work", "msg:ffn_work", "msg:ffn_partial", "msg:ffn_partial", "msg:ffn_output"});
   }
   SUBCASE("a predictor actor (threshold) adds its request and reply") {
-    check_each_layer(messages_per_layer(traced(1.0, 1, "threshold")), {"msg:ffn_input", "msg:ffn_prediction"});
+    check_each_layer(messages_per_layer(traced(1.0, 1, PredictorMode::threshold)), {"msg:ffn_input", "msg:ffn_prediction"});
   }
 }
 
