@@ -18,6 +18,12 @@ std::optional<TypeTraits> type_traits(uint32_t type_id) {
     case GgmlType::Q5_K: return TypeTraits{"Q5_K", 256, 176};
     case GgmlType::Q6_K: return TypeTraits{"Q6_K", 256, 210};
     case GgmlType::Q8_K: return TypeTraits{"Q8_K", 256, 292};
+    case GgmlType::Q5_0: return TypeTraits{"Q5_0", 32, 22};
+    case GgmlType::Q5_1: return TypeTraits{"Q5_1", 32, 24};
+    case GgmlType::Q2_K: return TypeTraits{"Q2_K", 256, 84};
+    case GgmlType::Q3_K: return TypeTraits{"Q3_K", 256, 110};
+    case GgmlType::IQ4_NL: return TypeTraits{"IQ4_NL", 32, 18};
+    case GgmlType::IQ4_XS: return TypeTraits{"IQ4_XS", 256, 136};
   }
   return std::nullopt;
 }
