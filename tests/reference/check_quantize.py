@@ -2,7 +2,8 @@
 """Checks `actinfer quantize` against PyPI gguf (independent of actinfer's code).
 
 Usage:  check_quantize.py --model IN.gguf --quantized OUT.gguf --mix Q4_K_M [--pure]
-                          [--expect-count TYPE=N ...]
+                          [--expect-count TYPE=N ...] [--run path/to/actinfer]
+With --run, first runs `actinfer quantize -q [--pure] -t 2 IN OUT MIX` and requires exit status 0.
 
 IN is the F32 (or other) source, OUT what `actinfer quantize IN OUT MIX` wrote. Checks:
   * metadata: every key of IN is in OUT with the same value, except general.file_type (the
@@ -23,6 +24,7 @@ Prints one line per failure and exits 1 on any; prints a summary line and exits 
 
 import argparse
 import re
+import subprocess
 import sys
 
 import numpy as np
@@ -39,9 +41,11 @@ MIXES = {
 }
 
 BYTE_EXACT = {T.F16, T.BF16, T.Q8_0, T.Q4_0, T.Q4_1, T.Q5_0, T.Q5_1}
+# Measured worst on the test models: Q2_K 0.32, Q3_K 0.18, Q4_K 0.080, Q5_K 0.041, Q6_K 0.022,
+# IQ4_NL 0.091, IQ4_XS 0.093; for scale, gguf's own Q4_1 / Q5_1 reach 0.076 / 0.037 there.
 MAX_REL_RMSE = {
-    T.Q2_K: 0.45, T.Q3_K: 0.25, T.Q4_K: 0.13, T.Q5_K: 0.065, T.Q6_K: 0.032,
-    T.IQ4_NL: 0.13, T.IQ4_XS: 0.13,
+    T.Q2_K: 0.40, T.Q3_K: 0.22, T.Q4_K: 0.10, T.Q5_K: 0.05, T.Q6_K: 0.027,
+    T.IQ4_NL: 0.115, T.IQ4_XS: 0.115,
 }
 
 
@@ -140,7 +144,14 @@ def main():
     ap.add_argument("--mix", required=True, choices=sorted(MIXES))
     ap.add_argument("--pure", action="store_true")
     ap.add_argument("--expect-count", action="append", default=[])
+    ap.add_argument("--run", help="actinfer binary: quantize IN into OUT first")
     a = ap.parse_args()
+    if a.run:
+        cmd = [a.run, "quantize", "-q", "-t", "2"] + (["--pure"] if a.pure else []) + [a.model, a.quantized, a.mix]
+        proc = subprocess.run(cmd, capture_output=True, text=True)
+        if proc.returncode != 0:
+            print(f"FAILED: {' '.join(cmd)} exited with {proc.returncode}: {proc.stderr.strip()}")
+            return 1
 
     src, dst = GGUFReader(a.model), GGUFReader(a.quantized)
     failures = []
