@@ -8,7 +8,6 @@
 #include <vector>
 
 #include "kernels/dequantize.h"
-#include "kernels/ggml_quantizers.h"
 #include "kernels/quantize.h"
 #include "model/gguf_file.h"
 #include "model/gguf_writer.h"
@@ -109,16 +108,7 @@ QuantModelInfo model_info(const GgufFile& f) {
   return m;
 }
 
-bool can_read(GgmlType t) {
-  try {
-    float x[256];
-    std::vector<std::byte> zero(static_cast<size_t>(row_bytes(t, traits(t).block_elems)));
-    dequantize_row(t, zero.data(), x, traits(t).block_elems);
-    return true;
-  } catch (const std::exception&) {
-    return false;
-  }
-}
+bool can_read(GgmlType t) { return type_row(t).dequantize != nullptr; }
 
 // Converts one tensor, rows in batches spread over the threads, into the sink.
 void convert_tensor(const TensorInfo& t, std::span<const std::byte> src, GgmlType to, int threads,
@@ -136,7 +126,7 @@ void convert_tensor(const TensorInfo& t, std::span<const std::byte> src, GgmlTyp
       std::vector<float> f(static_cast<size_t>(ne0));
       for (int64_t r = first; r < last; ++r) {
         dequantize_row(t.type, src.data() + static_cast<size_t>(r0 + r) * in_row, f.data(), ne0);
-        quantize_for_file(to, f.data(), out.data() + static_cast<size_t>(r) * out_row, ne0);
+        quantize_row(to, f.data(), out.data() + static_cast<size_t>(r) * out_row, ne0);
       }
     };
     const int64_t per = (nr + n_workers - 1) / n_workers;
@@ -149,23 +139,6 @@ void convert_tensor(const TensorInfo& t, std::span<const std::byte> src, GgmlTyp
 }
 
 }  // namespace
-
-void quantize_for_file(GgmlType type, const float* src, void* dst, int64_t n) {
-  using T = GgmlType;
-  namespace q = ggml_quant;
-  switch (type) {
-    case T::Q5_0: q::quantize_q5_0(src, dst, n); return;
-    case T::Q5_1: q::quantize_q5_1(src, dst, n); return;
-    case T::Q2_K: q::quantize_q2_K(src, dst, n); return;
-    case T::Q3_K: q::quantize_q3_K(src, dst, n); return;
-    case T::Q4_K: q::quantize_q4_K(src, dst, n); return;
-    case T::Q5_K: q::quantize_q5_K(src, dst, n); return;
-    case T::Q6_K: q::quantize_q6_K(src, dst, n); return;
-    case T::IQ4_NL: q::quantize_iq4_nl(src, dst, n); return;
-    case T::IQ4_XS: q::quantize_iq4_xs(src, dst, n); return;
-    default: quantize_row(type, src, dst, n); return;
-  }
-}
 
 QuantizeModelReport quantize_model(const std::filesystem::path& in, const std::filesystem::path& out,
                                    const QuantizeModelOptions& o, const QuantizeProgressFn& progress) {
@@ -203,7 +176,7 @@ QuantizeModelReport quantize_model(const std::filesystem::path& in, const std::f
       continue;
     }
     if (!can_read(t.type))
-      throw std::runtime_error("tensor " + t.name + ": type " + std::string(traits(t.type).name) +
+      throw std::runtime_error("tensor " + t.name + ": type " + type_name(t.type) +
                                " cannot be read for requantizing");
     report.n_converted++;
     report.bytes_out += static_cast<uint64_t>(GgufWriter::tensor_bytes(p.type, t.shape));

@@ -1,8 +1,8 @@
 // Requantizes a GGUF model file into one of llama.cpp's mixes (model/quantize_mix.h), like
 // `llama-quantize IN OUT TYPE`: the metadata is copied (general.quantization_version and
 // general.file_type set), every tensor is converted to the type its mix rules give (read in any
-// type this engine dequantizes, written with the reference quantizers of
-// kernels/ggml_quantizers.h) or copied when the type stays, in llama.cpp's tensor order.
+// type this engine dequantizes, written with the type table's quantizers, for the mixes' types
+// those of kernels/ggml_quantizers.h: ggml's algorithms, llama-quantize's bytes) or copied when the type stays, in llama.cpp's tensor order.
 // The file is written to a temporary name next to `out` and renamed when complete; a failure
 // leaves nothing behind.
 #pragma once
@@ -39,9 +39,5 @@ using QuantizeProgressFn = std::function<void(uint64_t done, uint64_t total, con
 // cannot be read or rows that fit no type, and for I/O failures.
 QuantizeModelReport quantize_model(const std::filesystem::path& in, const std::filesystem::path& out,
                                    const QuantizeModelOptions& options, const QuantizeProgressFn& progress = {});
-
-// Quantizes n floats (a whole number of blocks) into `type`, with the quantizers of
-// kernels/ggml_quantizers.h for the types they cover and kernels/quantize.h otherwise.
-void quantize_for_file(GgmlType type, const float* src, void* dst, int64_t n);
 
 }  // namespace actinfer
