@@ -2,7 +2,7 @@
 # The checked builds CI runs after the normal tests (.ci/run), each in its own build directory
 # and without CUDA (the sanitizers and libFuzzer need clang; nvcc's host side is not instrumented):
 #   tools/checked_builds.sh asan        ASan + UBSan build (build-asan) of the unit and CLI tests, all run
-#   tools/checked_builds.sh tsan        TSan build (build-tsan): the actor, thread-pool and team tests
+#   tools/checked_builds.sh tsan        TSan build (build-tsan): the actor runtime (teams included) and thread-pool tests
 #   tools/checked_builds.sh emulation   the cuda backend on the CPU-emulated kernels (build-emu): its cuda tests
 #   tools/checked_builds.sh fuzz SECS   every fuzz target for SECS seconds (tools/fuzz.sh; build-fuzz)
 #   tools/checked_builds.sh all [SECS]  all four (fuzz: SECS each, default 30)
@@ -15,11 +15,11 @@ launcher=()
 if command -v ccache >/dev/null; then launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache); fi
 SUPP=$PWD/tests/sanitizers
 
-configure() {  # DIR COMPILER ARGS...
-  local dir=$1 cxx=$2
-  shift 2
+configure() {  # DIR CC CXX ARGS...
+  local dir=$1 cc=$2 cxx=$3
+  shift 3
   if [ ! -f "$dir/CMakeCache.txt" ]; then
-    CC=${cxx/++/} CXX=$cxx cmake -S . -B "$dir" -DACTINFER_CUDA=OFF "${launcher[@]}" "$@" >/dev/null
+    CC=$cc CXX=$cxx cmake -S . -B "$dir" -DACTINFER_CUDA=OFF "${launcher[@]}" "$@" >/dev/null
   fi
 }
 
@@ -32,7 +32,7 @@ timed() {  # NAME COMMAND...
 }
 
 asan() {
-  configure build-asan clang++ -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g" \
+  configure build-asan clang clang++ -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g" \
     -DACTINFER_SANITIZE=address,undefined
   cmake --build build-asan -j "$JOBS"
   ASAN_OPTIONS=detect_leaks=1:strict_string_checks=1:detect_stack_use_after_return=1 \
@@ -42,17 +42,21 @@ asan() {
 }
 
 tsan() {
-  configure build-tsan clang++ -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g" \
+  configure build-tsan clang clang++ -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g" \
     -DACTINFER_SANITIZE=thread
-  cmake --build build-tsan -j "$JOBS" --target actinfer_tests
+  cmake --build build-tsan -j "$JOBS" --target actinfer_concurrency_tests
   TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 suppressions=$SUPP/tsan.supp" \
-    build-tsan/tests/actinfer_tests -tc="thread pool*,*team*,actor runtime*,sparse runtime*,trained predictors*"
+    build-tsan/tests/actinfer_concurrency_tests
 }
 
 emulation() {
-  configure build-emu c++ -DCMAKE_BUILD_TYPE=Release -DACTINFER_CUDA_EMULATION=ON
-  cmake --build build-emu -j "$JOBS" --target actinfer actinfer_tests
-  ctest --test-dir build-emu -j "$JOBS" --output-on-failure -R "cuda"
+  configure build-emu cc c++ -DCMAKE_BUILD_TYPE=Release -DACTINFER_CUDA_EMULATION=ON
+  cmake --build build-emu -j "$JOBS" --target actinfer actinfer_cuda_tests
+  build-emu/tests/actinfer_cuda_tests
+  # The command line with backend = cuda on the emulated device generates.
+  local out
+  out=$(build-emu/actinfer run -m tests/fuzz/seeds/model.gguf -p "hello" -n 4 --set actinfer.backend=cuda 2>&1)
+  grep -q "generation: 4 tokens" <<<"$out" || { echo "$out"; echo "emulated cuda backend: run failed" >&2; return 1; }
 }
 
 fuzz() {

@@ -11,9 +11,10 @@
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using namespace actinfer;
   const std::string_view input(reinterpret_cast<const char*>(data), size);
-  const auto [text, set_lines] = fuzz::split_once(input, "\n[--set]\n");
+  const auto parts = fuzz::split_once(input, "\n[--set]\n");
+  const std::string_view text = parts.first;  // a plain variable: clang 14 lambdas cannot capture bindings
   std::vector<std::string> overrides;
-  for (std::string_view rest = set_lines; !rest.empty();) {
+  for (std::string_view rest = parts.second; !rest.empty();) {
     const auto [line, next] = fuzz::split_once(rest, "\n");
     overrides.emplace_back(line);
     if (next.data() == nullptr) break;
