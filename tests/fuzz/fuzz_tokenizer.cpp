@@ -89,7 +89,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
 
   fuzz::expect_clean_rejection([&] {
     std::vector<int32_t> ids((size - 1) / 4);
-    std::memcpy(ids.data(), data + 1, ids.size() * 4);
+    if (!ids.empty()) std::memcpy(ids.data(), data + 1, ids.size() * 4);
     Utf8StreamDecoder stream;
     std::string out;
     for (int32_t id : ids) {
