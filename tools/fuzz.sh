@@ -31,9 +31,11 @@ mkdir -p "$corpus" "$artifacts"
 # Inputs that once crashed a target must keep passing (tests/fuzz/regressions/TARGET/).
 regressions=tests/fuzz/regressions/$target
 if compgen -G "$regressions/*" >/dev/null; then
-  "$BUILD/tests/fuzz/fuzz_$target" -runs=1 "$regressions"/* 2>&1 | grep -E "^(Running|Executed|==)" || true
-  "$BUILD/tests/fuzz/fuzz_$target" -runs=1 "$regressions"/* >/dev/null 2>&1 || {
-    echo "tools/fuzz.sh: $target fails on a regression input in $regressions" >&2; exit 1; }
+  if ! out=$("$BUILD/tests/fuzz/fuzz_$target" -runs=1 "$regressions"/* 2>&1); then
+    tail -n 40 <<<"$out"
+    echo "tools/fuzz.sh: $target fails on a regression input in $regressions" >&2
+    exit 1
+  fi
 fi
 # Limits: a 10 s input is a hang; 1 GiB in one allocation or 2 GiB resident a memory blow-up.
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:allocator_may_return_null=0}

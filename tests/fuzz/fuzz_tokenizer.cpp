@@ -96,7 +96,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     const auto back = tok.decode(ids, false);
     // Byte-level BPE and SentencePiece with byte fallback lose nothing of valid UTF-8 text
     // (SentencePiece adds, then drops, the leading space).
-    const bool lossless = (flags & 1) || every_byte_has_a_token(tok, text);
+    // SentencePiece writes spaces as U+2581, so a U+2581 in the text comes back as a space.
+    const bool lossless = (flags & 1) ? text.find("\xE2\x96\x81") == std::string_view::npos : every_byte_has_a_token(tok, text);
     if (!add_special && !parse_special && valid_utf8(text) && lossless && back != text) {
       std::fprintf(stderr, "fuzz finding: decode(encode(text)) != text (%zu bytes in, %zu out)\n", text.size(), back.size());
       std::abort();
