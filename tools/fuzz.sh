@@ -40,5 +40,7 @@ fi
 # Limits: a 10 s input is a hang; 1 GiB in one allocation or 2 GiB resident a memory blow-up.
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:allocator_may_return_null=0}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+dict=()
+if [ -f "tests/fuzz/$target.dict" ]; then dict=(-dict="tests/fuzz/$target.dict"); fi
 exec "$BUILD/tests/fuzz/fuzz_$target" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -malloc_limit_mb=1024 \
-  -print_final_stats=1 -artifact_prefix="$artifacts/" "$@" "$corpus" "tests/fuzz/seeds/$target"
+  -print_final_stats=1 -artifact_prefix="$artifacts/" "${dict[@]}" "$@" "$corpus" "tests/fuzz/seeds/$target"
