@@ -1,11 +1,13 @@
-// Fuzz target: the deployment config parser (actors/deployment_config.h) with `--set`
+// Fuzz target: the deployment config reader and parser (config/deployment_config.h) with `--set`
 // expressions. The input is config text; the lines after a line "[--set]" are overrides,
 // one `key=value` per line, as `--set` passes them.
 #include <cstdint>
 #include <string>
 #include <vector>
 
-#include "actors/deployment_config.h"
+#include "config/config_reader.h"
+#include "config/cpu_list.h"
+#include "config/deployment_config.h"
 #include "tests/fuzz/fuzz_input.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
@@ -23,9 +25,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   fuzz::expect_clean_rejection([&] {
     const auto config = parse_deployment_config(text, "fuzz.conf", overrides);
     (void)describe(config);
-    (void)format_cpu_list(config.host_cores);
-    (void)format_byte_size(config.vram_budget_bytes);
+    (void)format_cpu_list(config.host_pus);
+    (void)format_byte_size(config.vram_budget);
   });
+  fuzz::expect_clean_rejection([&] { (void)read_config_text(input, "fuzz.conf"); });
   fuzz::expect_clean_rejection([&] { (void)parse_byte_size(input.substr(0, 64)); });
   return 0;
 }
