@@ -4,14 +4,18 @@
 # Idempotent: each step is skipped when already done.
 #   ./setup.sh            everything, ending with `actinfer run` on the default model
 #   ./setup.sh --no-run   everything but the final run (used by .ci/run)
+#   ./setup.sh --checks   also the packages of the checked builds (clang with its sanitizer and
+#                         libFuzzer runtimes, llvm-symbolizer, ccache): tools/checked_builds.sh, tools/fuzz.sh
 set -euo pipefail
 cd "$(dirname "$0")"
 
 RUN=1
+CHECKS=0
 for arg in "$@"; do
   case "$arg" in
     --no-run) RUN=0 ;;
-    *) echo "setup.sh: unknown option '$arg' (known: --no-run)" >&2; exit 2 ;;
+    --checks) CHECKS=1 ;;
+    *) echo "setup.sh: unknown option '$arg' (known: --no-run, --checks)" >&2; exit 2 ;;
   esac
 done
 
@@ -22,6 +26,9 @@ SUDO=""
 # 1. Debian packages.
 PACKAGES=(build-essential cmake pkg-config libcaf-dev libhwloc-dev hwloc doctest-dev libpcre2-dev
           libcli11-dev nlohmann-json3-dev libcpp-httplib-dev python3 python3-venv python3-pip unzip)
+if [ "$CHECKS" -eq 1 ]; then
+  PACKAGES+=(clang libclang-rt-dev llvm ccache)
+fi
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -62,7 +69,11 @@ fi
 
 # 4. Build (Release; CUDA sources compiled where nvcc exists).
 log "building (Release)"
-cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
+launcher=()  # ccache, where installed (--checks): the checked builds reuse these objects
+if command -v ccache >/dev/null; then
+  launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache -DCMAKE_CUDA_COMPILER_LAUNCHER=ccache)
+fi
+cmake -S . -B build -DCMAKE_BUILD_TYPE=Release "${launcher[@]}" >/dev/null
 cmake --build build -j "$(nproc)"
 
 # 5. The main job.

@@ -1,6 +1,7 @@
 // Chat templates: family detection and rendering, checked against
 // hand-written expected prompts.
 #include <doctest/doctest.h>
+#include "tests/skip_report.h"
 
 #include <filesystem>
 #include <string>
@@ -107,7 +108,7 @@ TEST_CASE("chat template: errors") {
 TEST_CASE("chat template: SmolLM2 GGUF template renders and tokenizes") {
   const std::string path = std::string(ACTINFER_SOURCE_DIR) + "/models/SmolLM2-135M-Instruct.Q4_1.gguf";
   if (!std::filesystem::exists(path)) {
-    MESSAGE("skipped: model file not found at " << path);
+    ACTINFER_REPORT_SKIPPED("skipped: model file not found at " << path);
     return;
   }
   Tokenizer tok(tokenizer_data_from_gguf(GgufFile::open(path)));

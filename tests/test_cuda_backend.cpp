@@ -25,6 +25,7 @@
 //     engine 1.8e-2. Bound 3e-2, the host's sparse Q4_0 bound (test_actor_runtime_sparse.cpp).
 // Each case prints the difference it measured, for the GPU run to confirm these figures.
 #include <doctest/doctest.h>
+#include "tests/skip_report.h"
 
 #include <algorithm>
 #include <cmath>
@@ -62,7 +63,7 @@ const std::vector<int32_t> kTokens = {3, 77, 120, 5, 9, 250, 31, 64, 2, 199, 17,
 bool skip_without_device(const char* what) {
   std::string reason;
   if (cuda_backend_available(reason)) return false;
-  MESSAGE("no usable CUDA device: " << reason << " (" << std::string(what) << " skipped)");
+  ACTINFER_REPORT_SKIPPED("no usable CUDA device: " << reason << " (" << std::string(what) << " skipped)");
   CHECK_FALSE(reason.empty());
   return true;
 }
@@ -167,7 +168,7 @@ TEST_CASE("cuda backend: less free device memory than the footprint is refused w
   }
   const size_t left = cuda::device_memory().free;
   if (left >= (size_t{2} << 20)) {
-    MESSAGE("could not fill the device below 2 MiB free (" << left << " bytes left): skipped");
+    ACTINFER_REPORT_SKIPPED("could not fill the device below 2 MiB free (" << left << " bytes left): skipped");
     return;
   }
   BackendOptions bo;
@@ -247,7 +248,7 @@ TEST_CASE("cuda backend = dense engine on SmolLM2-135M Q4_1 (exact activations)"
   if (skip_without_device("SmolLM2")) return;
   const std::filesystem::path path = std::filesystem::path(ACTINFER_SOURCE_DIR) / "models" / "SmolLM2-135M-Instruct.Q4_1.gguf";
   if (!std::filesystem::exists(path)) {
-    MESSAGE(path.string() << " not found (./setup.sh fetches it): skipped");
+    ACTINFER_REPORT_SKIPPED(path.string() << " not found (./setup.sh fetches it): skipped");
     return;
   }
   auto w = ModelWeights::load(path);

@@ -9,9 +9,9 @@
 // of the exact sum (the standard gamma_k bound, first order). Each bound names its k and
 // takes 2u per step instead of u (a 2x margin); `mag` is the sum of |terms|.
 #include <doctest/doctest.h>
+#include "tests/skip_report.h"
 
 #include <algorithm>
-#include <chrono>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -44,7 +44,7 @@ constexpr double kU2 = 0x1.0p-23;  // 2u: the per-step error with the 2x margin
 bool skip_without_device(const char* what) {
   const auto info = cuda::query_devices();
   if (info.available) return false;
-  MESSAGE("no usable CUDA device: " << info.reason << " (" << std::string(what) << " skipped)");  // a string: doctest prints a char* as an address
+  ACTINFER_REPORT_SKIPPED("no usable CUDA device: " << info.reason << " (" << std::string(what) << " skipped)");  // a string: doctest prints a char* as an address
   std::string reason;
   CHECK_FALSE(cuda::kernels_available(reason));
   CHECK_FALSE(reason.empty());
@@ -279,28 +279,6 @@ TEST_CASE("cuda kernels: gemv for F32, F16, Q8_0, Q4_0, Q4_1 against dequantize_
   CHECK_THROWS_AS(cuda::gemv(GgmlType::Q8_0, dummy.data(), 34, 1, 32, xf + 1, yf, 1, stream), std::invalid_argument);
   CHECK_THROWS_AS(cuda::gemv(GgmlType::F32, dummy.as<uint8_t>() + 2, 128, 1, 32, xf, yf, 1, stream), std::invalid_argument);
   CHECK_FALSE(cuda::gemv_supports(GgmlType::Q6_K));
-}
-
-TEST_CASE("cuda kernels: gemv bandwidth (report only)") {
-  if (skip_without_device("gemv bandwidth")) return;
-  cuda::Stream stream;
-  std::mt19937 rng(3);
-  const int64_t rows = 4096, n = 4096;
-  for (GgmlType type : {GgmlType::F16, GgmlType::Q8_0, GgmlType::Q4_0}) {
-    const size_t rb = static_cast<size_t>(row_bytes(type, n));
-    const auto w = random_rows(rng, type, rows, n, rb, true);
-    const auto x = random_floats(rng, static_cast<size_t>(n), -1.0f, 1.0f);
-    cuda::DeviceBuffer dw = cuda::DeviceBuffer::from_vector(w), dx = cuda::DeviceBuffer::from_vector(x), dy(sizeof(float) * rows);
-    cuda::gemv(type, dw.data(), rb, rows, n, dx.as<float>(), dy.as<float>(), 1, stream);
-    stream.synchronize();
-    const int iters = 50;
-    const auto t0 = std::chrono::steady_clock::now();
-    for (int i = 0; i < iters; ++i) cuda::gemv(type, dw.data(), rb, rows, n, dx.as<float>(), dy.as<float>(), 1, stream);
-    stream.synchronize();
-    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() / iters;
-    MESSAGE("gemv " << type_name(static_cast<uint32_t>(type)) << " 4096 x 4096: " << s * 1e6 << " us, "
-                    << static_cast<double>(rb * rows) / s / 1e9 << " GB/s of weights");
-  }
 }
 
 // The sparse FFN on neuron bundles built by engine/neuron_bundles.h from random FFN weights
@@ -592,7 +570,7 @@ TEST_CASE("cuda kernels: cuBLAS sgemm_xwt and the dequantize + SGEMM prefill pat
   }
   std::string reason;
   if (!cuda::blas_available(reason)) {
-    MESSAGE("cuBLAS not usable: " << reason << " (skipped)");
+    ACTINFER_REPORT_SKIPPED("cuBLAS not usable: " << reason << " (skipped)");
     CHECK_THROWS_AS(cuda::Blas(), cuda::CudaError);
     return;
   }

@@ -1,5 +1,6 @@
 // The CUDA toolchain and device: runs where a GPU exists, skips (saying why) elsewhere.
 #include <doctest/doctest.h>
+#include "tests/skip_report.h"
 
 #include <string>
 #include <vector>
@@ -13,7 +14,7 @@ TEST_CASE("cuda: vector add on the device, or a clean skip") {
   std::string reason;
   const bool ran = actinfer::cuda::vector_add(a.data(), b.data(), out.data(), 1000, reason);
   if (!info.available) {
-    MESSAGE("no usable CUDA device: " << info.reason << " (skipped)");
+    ACTINFER_REPORT_SKIPPED("no usable CUDA device: " << info.reason << " (skipped)");
     CHECK_FALSE(ran);
     CHECK_FALSE(reason.empty());
     return;

@@ -1,5 +1,6 @@
 // End to end on the real default model: tokenizer + dense engine + sampler.
 #include <doctest/doctest.h>
+#include "tests/skip_report.h"
 
 #include <filesystem>
 #include <string>
@@ -18,7 +19,7 @@ const std::string kModel = ACTINFER_SOURCE_DIR "/models/SmolLM2-135M-Instruct.Q4
 
 TEST_CASE("generation: SmolLM2 says Paris is the capital of France") {
   if (!std::filesystem::exists(kModel)) {
-    MESSAGE("default model absent (run ./setup.sh): skipped");
+    ACTINFER_REPORT_SKIPPED("default model absent (run ./setup.sh): skipped");
     return;
   }
   auto weights = ModelWeights::load(kModel);
@@ -67,7 +68,7 @@ TEST_CASE("generation: SmolLM2 says Paris is the capital of France") {
 
 TEST_CASE("generation: bad input is refused with a clear message") {
   if (!std::filesystem::exists(kModel)) {
-    MESSAGE("default model absent (run ./setup.sh): skipped");
+    ACTINFER_REPORT_SKIPPED("default model absent (run ./setup.sh): skipped");
     return;
   }
   auto weights = ModelWeights::load(kModel);

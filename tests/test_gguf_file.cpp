@@ -1,6 +1,7 @@
 // GGUF reader: values and tensors of a hand-built file, and a clear GgufError
 // (never a crash) for every kind of corrupt or truncated file.
 #include <doctest/doctest.h>
+#include "tests/skip_report.h"
 
 #include <cstring>
 #include <filesystem>
@@ -161,7 +162,7 @@ TEST_CASE("gguf: random byte corruption never crashes the reader") {
 TEST_CASE("gguf: the default model's header") {
   const std::filesystem::path model = ACTINFER_SOURCE_DIR "/models/SmolLM2-135M-Instruct.Q4_1.gguf";
   if (!std::filesystem::exists(model)) {
-    MESSAGE("default model absent (run ./setup.sh): skipped");
+    ACTINFER_REPORT_SKIPPED("default model absent (run ./setup.sh): skipped");
     return;
   }
   const GgufFile f = GgufFile::open(model);

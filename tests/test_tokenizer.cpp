@@ -3,6 +3,7 @@
 // vocabulary checked against ids from an independent reference (Hugging Face
 // `tokenizers`, see tests/reference/make_tokenizer_vectors.py).
 #include <doctest/doctest.h>
+#include "tests/skip_report.h"
 
 #include <chrono>
 #include <filesystem>
@@ -35,7 +36,7 @@ const Tokenizer* smollm() {
 #define REQUIRE_SMOLLM()                                                       \
   const Tokenizer* tok = smollm();                                             \
   if (!tok) {                                                                  \
-    MESSAGE("skipped: model file not found at " << model_path());              \
+    ACTINFER_REPORT_SKIPPED("skipped: model file not found at " << model_path());              \
     return;                                                                    \
   }
 

@@ -29,6 +29,8 @@ make -C "$build" -j"$(nproc)" actinfer actinfer_tests
 bin=$build/actinfer
 echo "== CUDA tests"
 "$build"/tests/actinfer_tests -tc="cuda*" || echo "bench_cuda.sh: CUDA tests FAILED (benchmarks follow anyway)" >&2
+echo "== gemv kernel speed (4096 x 4096)"
+"$build"/actinfer bench-gemv
 
 mkdir -p "$out"
 text=$out/calibration.txt

@@ -2,6 +2,7 @@
 // llama_ref.py): logits at every position within a stated tolerance, and the
 // same greedy continuation. The ctest fixtures make the models and run numpy.
 #include <doctest/doctest.h>
+#include "tests/skip_report.h"
 
 #include <algorithm>
 #include <cmath>
@@ -143,7 +144,7 @@ TEST_CASE("dense engine = numpy reference: generated ReLU model in Q5_0, Q5_1, Q
 
 TEST_CASE("dense engine = numpy reference: SmolLM2-135M Q4_1 first 4 layers") {
   if (!std::filesystem::exists(kRealModel)) {
-    MESSAGE("default model absent (run ./setup.sh): skipped");
+    ACTINFER_REPORT_SKIPPED("default model absent (run ./setup.sh): skipped");
     return;
   }
   const Agreement e = compare(kRealModel, data("smollm2_4layers.ref"), {.layers = 4, .exact = true});
@@ -157,7 +158,7 @@ TEST_CASE("dense engine = numpy reference: SmolLM2-135M Q4_1 first 4 layers") {
 
 TEST_CASE("dense engine = numpy reference: SmolLM2-135M Q4_1 with 32 greedy tokens") {
   if (!std::filesystem::exists(kRealModel)) {
-    MESSAGE("default model absent (run ./setup.sh): skipped");
+    ACTINFER_REPORT_SKIPPED("default model absent (run ./setup.sh): skipped");
     return;
   }
   // Exact activations reproduce the reference's 32 greedy tokens, near-ties included.
