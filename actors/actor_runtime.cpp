@@ -2,6 +2,7 @@
 
 #include <sstream>
 #include <stdexcept>
+#include <thread>
 #include <vector>
 
 #include "actors/cold_shard.h"
@@ -88,6 +89,11 @@ std::string resolve_predictor(const ActorRuntimeOptions& o, const ModelConfig& c
 }
 
 }  // namespace
+
+int synthetic_team_threads(int topology_pus, int n_teams) {
+  const int machine = std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
+  return std::max(1, std::min(topology_pus, machine / std::max(1, n_teams)));
+}
 
 ActorRuntime::ActorRuntime(std::shared_ptr<const ModelWeights> weights, ActorRuntimeOptions options)
     : impl_(std::make_unique<Impl>()) {
@@ -180,8 +186,11 @@ ActorRuntime::ActorRuntime(std::shared_ptr<const ModelWeights> weights, ActorRun
     const TeamOptions& t = m.options.teams[i];
     std::vector<int> pus = t.pus;
     if (pus.empty() && !m.topo->is_synthetic() && m.topo->numa_nodes().size() > 1) pus = topology::pus_of_node(*m.topo, t.numa_node);
-    const int threads = t.threads > 0 ? t.threads
-                                      : std::max<int>(1, static_cast<int>((t.pus.empty() ? topology::pus_of_node(*m.topo, t.numa_node) : t.pus).size()));
+    int threads = t.threads > 0 ? t.threads
+                                : std::max<int>(1, static_cast<int>((t.pus.empty() ? topology::pus_of_node(*m.topo, t.numa_node) : t.pus).size()));
+    // A synthetic topology's PUs need not exist (pack:64 core:64 pu:16 has 65536): one thread
+    // each would swamp the machine. Its teams share the machine's real PUs instead.
+    if (t.threads <= 0 && m.topo->is_synthetic()) threads = synthetic_team_threads(threads, n_teams);
     m.cpu.push_back(actors::spawn_cpu_worker(*m.sys, {static_cast<int>(i) + 1, m.weights, m.shards[i], m.split, threads, pus, m.topo,
                                                       m.options.engine.max_batch, m.n_ctx, m.options.engine.exact_activations, tr}));
   }

@@ -14,6 +14,10 @@
 
 namespace actinfer {
 
+// Threads of a team on a synthetic topology whose node lists topology_pus PUs: no more
+// than the machine's real PUs shared among n_teams (at least 1).
+int synthetic_team_threads(int topology_pus, int n_teams);
+
 class ActorRuntime final : public Evaluator {
  public:
   // Throws std::invalid_argument naming the bad option (team node absent, fraction...).
