@@ -38,10 +38,11 @@ ThreadPool::ThreadPool(int n_threads, std::function<void(int)> on_start, const T
         worker_loop(i);
       }));
   } catch (const std::exception& e) {
-    // The destructor does not run for a constructor that throws: stop the workers already
+    // Threads count from 1, the calling thread. The destructor does not run for a
+    // constructor that throws: stop the workers already
     // started here, or joining them (workers_' destructor) would wait forever.
     stop_workers();
-    throw std::runtime_error("cannot start compute thread " + std::to_string(workers_.size() + 1) + " of " +
+    throw std::runtime_error("cannot start compute thread " + std::to_string(workers_.size() + 2) + " of " +
                              std::to_string(n_threads) + ": " + e.what() +
                              " (a thread limit: ulimit -u or the container's pids.max; use fewer threads)");
   }
