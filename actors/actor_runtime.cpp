@@ -56,6 +56,17 @@ struct ActorRuntime::Impl {
     v.insert(v.end(), cpu.begin(), cpu.end());
     return v;
   }
+
+  // Explicit shutdown, also when the constructor throws after spawning: actors drop each
+  // other's handles when they exit, so the actor system's destructor has nothing left to
+  // wait for (without the exits it would wait forever).
+  ~Impl() {
+    for (const caf::actor& a : all_actors())
+      if (a) caf::anon_send_exit(a, caf::exit_reason::user_shutdown);
+    gpu = predictor = merge = caf::actor{};
+    cpu.clear();
+    sys.reset();
+  }
 };
 
 namespace {
@@ -165,6 +176,7 @@ ActorRuntime::ActorRuntime(std::shared_ptr<const ModelWeights> weights, ActorRun
   ga.sparse = sparse;
   ga.predictor_bytes = m.predictors ? m.predictors->bytes() : 0;
   ga.trace = tr;
+  ga.fault_hook = m.options.fault_hook;
   m.gpu = actors::spawn_gpu_worker(*m.sys, std::move(ga));
   actors::PredictorArgs pa;
   pa.weights = m.weights;
@@ -192,20 +204,14 @@ ActorRuntime::ActorRuntime(std::shared_ptr<const ModelWeights> weights, ActorRun
     // each would swamp the machine. Its teams share the machine's real PUs instead.
     if (t.threads <= 0 && m.topo->is_synthetic()) threads = synthetic_team_threads(threads, n_teams);
     m.cpu.push_back(actors::spawn_cpu_worker(*m.sys, {static_cast<int>(i) + 1, m.weights, m.shards[i], m.split, threads, pus, m.topo,
-                                                      m.options.engine.max_batch, m.n_ctx, m.options.engine.exact_activations, tr}));
+                                                      m.options.engine.max_batch, m.n_ctx, m.options.engine.exact_activations, tr,
+                                                      m.options.fault_hook}));
   }
   const protocol::Wiring wiring{m.gpu, m.predictor, m.merge, m.cpu};
   for (const caf::actor& a : m.all_actors()) caf::anon_send(a, wiring);
 }
 
-ActorRuntime::~ActorRuntime() {
-  // Explicit shutdown: actors drop each other's handles when they exit, so the
-  // actor system's destructor has nothing left to wait for.
-  for (const caf::actor& a : impl_->all_actors()) caf::anon_send_exit(a, caf::exit_reason::user_shutdown);
-  impl_->gpu = impl_->predictor = impl_->merge = caf::actor{};
-  impl_->cpu.clear();
-  impl_->sys.reset();
-}
+ActorRuntime::~ActorRuntime() = default;  // Impl's destructor shuts the actors down
 
 const ModelConfig& ActorRuntime::config() const { return impl_->weights->config(); }
 int ActorRuntime::n_past() const { return impl_->n_past; }

@@ -4,6 +4,7 @@
 #include <stdexcept>
 
 #include "actors/actor_common.h"
+#include "actors/failure.h"
 #include "actors/ffn_fanout.h"
 #include "caf/event_based_actor.hpp"
 #include "caf/send.hpp"
@@ -34,6 +35,7 @@ struct GpuWorkerState {
   std::vector<float> hot_y;  // a layer's FFN output when the gpu-worker computes all of it
   caf::typed_response_promise<LogitsReply> promise;  // the step's reply
   bool busy = false;
+  std::string failure;  // why another actor of the runtime went down: every later request fails
   static inline const char* name = "gpu-worker";
 };
 
@@ -102,6 +104,7 @@ bool attention_then_predict(Self* self, int layer) {
   auto xn = make_activation(layer, B, d);
   {
     auto scope = s.trace->scope("attention", layer, token);
+    fault_point(s.args.fault_hook, "gpu-worker backend");
     s.args.backend->attention(layer, s.request.pos0, B, s.x.data(), xn->data.data());
   }
   if (s.args.predicts) return predict_and_dispatch(self, layer, std::move(xn));
@@ -134,15 +137,41 @@ void run_layers(Self* self, int layer) {
   s.promise.deliver(output_logits(self));
 }
 
+// Ends the step in flight, if any, with `err` (its requester gets the error, not silence).
+void fail_step(Self* self, const caf::error& err) {
+  auto& s = self->state;
+  if (s.busy) s.promise.deliver(err);
+  s.busy = false;
+}
+
 caf::behavior gpu_worker(Self* self, GpuWorkerArgs args) {
   auto& s = self->state;
+  // The backend threw: answer the step with the error, then end (its state is suspect).
+  self->set_exception_handler([self](std::exception_ptr& e) {
+    caf::error err = error_from("gpu-worker", e);
+    fail_step(self, err);
+    return err;
+  });
+  // Another actor ended abnormally (an exception in its handler or its team's job): the
+  // step can never complete. Fail it, and every later one, with that actor's reason.
+  self->set_down_handler([self](caf::down_msg& m) {
+    if (!m.reason) return;
+    self->state.failure = self->system().render(m.reason);
+    fail_step(self, caf::make_error(caf::sec::runtime_error, "an actor of the runtime failed: " + self->state.failure));
+  });
   s.trace = std::make_shared<trace::TraceBuffer>("gpu-worker", "gpu-worker", args.trace);
   s.args = std::move(args);
 
   return {
-      [self](const Wiring& w) { self->state.wiring = w; },
+      [self](const Wiring& w) {
+        self->state.wiring = w;
+        self->monitor(w.predictor);
+        self->monitor(w.merge);
+        for (const auto& c : w.cpu_workers) self->monitor(c);
+      },
       [self](const EvalRequest& req) -> caf::result<LogitsReply> {
         auto& s = self->state;
+        if (!s.failure.empty()) return caf::make_error(caf::sec::runtime_error, "an actor of the runtime failed: " + s.failure);
         if (s.busy) return caf::make_error(caf::sec::runtime_error, "gpu-worker: a forward step is already running");
         s.busy = true;
         s.request = req;

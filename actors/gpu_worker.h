@@ -9,6 +9,7 @@
 #include "caf/actor_system.hpp"
 #include "engine/dense_engine.h"
 #include "actors/backend.h"
+#include "actors/fault_hook.h"
 #include "actors/neuron_split.h"
 #include "model/model_weights.h"
 #include "topology/topology.h"
@@ -27,6 +28,7 @@ struct GpuWorkerArgs {
   bool sparse = false;        // per-token lists for sparse kernels (else the union's flags)
   uint64_t predictor_bytes = 0;  // for its PredictorStats
   bool trace = false;
+  FaultHook fault_hook;  // tests only
 };
 
 caf::actor spawn_gpu_worker(caf::actor_system& sys, GpuWorkerArgs args);

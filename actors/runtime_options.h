@@ -4,6 +4,7 @@
 #include <string>
 #include <vector>
 
+#include "actors/fault_hook.h"
 #include "engine/dense_engine.h"
 
 namespace actinfer {
@@ -36,6 +37,7 @@ struct ActorRuntimeOptions {
   std::string scheduler_policy = "sharing";
   int scheduler_threads = 1;
   bool trace = false;            // record spans (written by ActorRuntime::write_trace)
+  FaultHook fault_hook;          // tests only: injects failures (actors/fault_hook.h)
 };
 
 struct DeploymentConfig;
