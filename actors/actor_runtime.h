@@ -7,7 +7,8 @@
 #include <span>
 #include <string>
 
-#include "actors/runtime_options.h"
+#include "actors/fault_hook.h"
+#include "config/deployment_config.h"
 #include "engine/evaluator.h"
 #include "protocol/predictor_stats.h"
 #include "model/model_weights.h"
@@ -21,7 +22,8 @@ int synthetic_team_threads(int topology_pus, int n_teams);
 class ActorRuntime final : public Evaluator {
  public:
   // Throws std::invalid_argument naming the bad option (team node absent, fraction...).
-  ActorRuntime(std::shared_ptr<const ModelWeights> weights, ActorRuntimeOptions options);
+  // fault_hook: tests only, injects failures (actors/fault_hook.h).
+  ActorRuntime(std::shared_ptr<const ModelWeights> weights, DeploymentConfig options, FaultHook fault_hook = {});
   ~ActorRuntime() override;
 
   const ModelConfig& config() const override;

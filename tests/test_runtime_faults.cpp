@@ -19,19 +19,19 @@ namespace {
 // Evaluates a few tokens with a fault injected at `site`, then destroys the runtime; returns
 // the error the evaluation ended with (empty: none), or "hang" after a minute.
 std::string eval_with_fault(const std::shared_ptr<const ModelWeights>& w, const std::string& site, double hot_fraction) {
-  ActorRuntimeOptions o;
+  DeploymentConfig o;
   o.engine.n_threads = 1;
   o.engine.n_ctx = 64;
   o.hot_fraction = hot_fraction;
-  o.teams.assign(1, TeamOptions{0, {}, 1});
-  o.predictor = "oracle";
-  o.fault_hook = [site](std::string_view at) {
+  o.teams.assign(1, TeamConfig{0, {}, 1});
+  o.predictor = PredictorMode::oracle;
+  const FaultHook hook = [site](std::string_view at) {
     if (at == site) throw std::runtime_error("injected failure at " + std::string(at));
   };
-  auto result = std::async(std::launch::async, [w, o] {
+  auto result = std::async(std::launch::async, [w, o, hook] {
     std::string error;
     {
-      ActorRuntime rt(w, o);
+      ActorRuntime rt(w, o, hook);
       const std::vector<int32_t> tokens = {1, 2, 3};
       try {
         rt.eval(tokens, false);
