@@ -206,9 +206,11 @@ GpuWorkerActor::behavior_type gpu_worker(Self self, GpuWorkerArgs args) {
   return {
       [self](const Wiring& w) {
         self->state.wiring = w;
-        self->monitor(w.predictor);
-        self->monitor(w.merge);
-        for (const auto& c : w.cpu_workers) self->monitor(c);
+        // (CAF 0.17's monitor() does not accept a null handle: the predictor may be absent.)
+        if (w.predictor) self->monitor(w.predictor);
+        if (w.merge) self->monitor(w.merge);
+        for (const auto& c : w.cpu_workers)
+          if (c) self->monitor(c);
       },
       [self](const EvalRequest& req) -> caf::result<LogitsReply> {
         auto& s = self->state;
