@@ -130,7 +130,7 @@ TEST_CASE("faults: a job that throws reaches the team's error handler and the te
   CHECK(d.get() == 2);
 }
 
-TEST_CASE("faults: compute threads beyond the machine's PUs are named; synthetic PUs get no threads") {
+TEST_CASE("faults: compute threads beyond the machine's PUs are named, synthetic PUs get no threads") {
   const int pus = static_cast<int>(std::thread::hardware_concurrency());
   REQUIRE(pus > 0);
   CHECK(warn_if_oversubscribed(pus + 1, "a test"));
