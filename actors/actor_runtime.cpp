@@ -2,6 +2,7 @@
 
 #include <sstream>
 #include <stdexcept>
+#include <thread>
 #include <vector>
 
 #include "actors/cold_shard.h"
@@ -62,6 +63,18 @@ struct ActorRuntime::Impl {
     f(merge);
     for (const auto& c : cpu) f(c);
   }
+
+  // Explicit shutdown, also when the constructor throws after spawning: actors drop each
+  // other's handles when they exit, so the actor system's destructor has nothing left to
+  // wait for (without the exits it would wait forever).
+  ~Impl() {
+    for_each_actor([](const auto& a) { caf::anon_send_exit(a, caf::exit_reason::user_shutdown); });  // null handles: no-op
+    gpu = protocol::GpuWorkerActor{};
+    predictor = protocol::PredictorActor{};
+    merge = protocol::MergeActor{};
+    cpu.clear();
+    sys.reset();
+  }
 };
 
 namespace {
@@ -85,7 +98,12 @@ std::string resolve_predictor(const DeploymentConfig& o, const ModelConfig& c) {
 
 }  // namespace
 
-ActorRuntime::ActorRuntime(std::shared_ptr<const ModelWeights> weights, DeploymentConfig options)
+int synthetic_team_threads(int topology_pus, int n_teams) {
+  const int machine = std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
+  return std::max(1, std::min(topology_pus, machine / std::max(1, n_teams)));
+}
+
+ActorRuntime::ActorRuntime(std::shared_ptr<const ModelWeights> weights, DeploymentConfig options, FaultHook fault_hook)
     : impl_(std::make_unique<Impl>()) {
   Impl& m = *impl_;
   m.weights = std::move(weights);
@@ -161,6 +179,7 @@ ActorRuntime::ActorRuntime(std::shared_ptr<const ModelWeights> weights, Deployme
   ga.sparse = sparse;
   ga.predictor_bytes = m.predictors ? m.predictors->bytes() : 0;
   ga.trace = tr;
+  ga.fault_hook = fault_hook;
   m.gpu = actors::spawn_gpu_worker(*m.sys, std::move(ga));
   actors::PredictorArgs pa;
   pa.weights = m.weights;
@@ -183,10 +202,14 @@ ActorRuntime::ActorRuntime(std::shared_ptr<const ModelWeights> weights, Deployme
     const TeamConfig& t = m.options.teams[i];
     std::vector<int> pus = t.pus;
     if (pus.empty() && !m.topo->is_synthetic() && m.topo->numa_nodes().size() > 1) pus = topology::pus_of_node(*m.topo, t.numa_node);
-    const int threads = t.threads > 0 ? t.threads
-                                      : std::max<int>(1, static_cast<int>((t.pus.empty() ? topology::pus_of_node(*m.topo, t.numa_node) : t.pus).size()));
+    int threads = t.threads > 0 ? t.threads
+                                : std::max<int>(1, static_cast<int>((t.pus.empty() ? topology::pus_of_node(*m.topo, t.numa_node) : t.pus).size()));
+    // A synthetic topology's PUs need not exist (pack:64 core:64 pu:16 has 65536): one thread
+    // each would swamp the machine. Its teams share the machine's real PUs instead.
+    if (t.threads <= 0 && m.topo->is_synthetic()) threads = synthetic_team_threads(threads, n_teams);
     m.cpu.push_back(actors::spawn_cpu_worker(*m.sys, {static_cast<int>(i) + 1, m.weights, m.shards[i], m.split, threads, pus, m.topo,
-                                                      m.options.engine.max_batch, m.n_ctx, m.options.engine.exact_activations, tr}));
+                                                      m.options.engine.max_batch, m.n_ctx, m.options.engine.exact_activations, tr,
+                                                      fault_hook}));
   }
   const protocol::Wiring wiring{m.gpu, m.predictor, m.merge, m.cpu};
   caf::anon_send(m.gpu, wiring);
@@ -194,16 +217,7 @@ ActorRuntime::ActorRuntime(std::shared_ptr<const ModelWeights> weights, Deployme
   for (const auto& c : m.cpu) caf::anon_send(c, wiring);
 }
 
-ActorRuntime::~ActorRuntime() {
-  // Explicit shutdown: actors drop each other's handles when they exit, so the
-  // actor system's destructor has nothing left to wait for.
-  impl_->for_each_actor([](const auto& a) { caf::anon_send_exit(a, caf::exit_reason::user_shutdown); });
-  impl_->gpu = protocol::GpuWorkerActor{};
-  impl_->predictor = protocol::PredictorActor{};
-  impl_->merge = protocol::MergeActor{};
-  impl_->cpu.clear();
-  impl_->sys.reset();
-}
+ActorRuntime::~ActorRuntime() = default;  // Impl's destructor shuts the actors down
 
 const ModelConfig& ActorRuntime::config() const { return impl_->weights->config(); }
 int ActorRuntime::n_past() const { return impl_->n_past; }

@@ -7,6 +7,7 @@
 #include <span>
 #include <string>
 
+#include "actors/fault_hook.h"
 #include "config/deployment_config.h"
 #include "engine/evaluator.h"
 #include "protocol/predictor_stats.h"
@@ -14,10 +15,15 @@
 
 namespace actinfer {
 
+// Threads of a team on a synthetic topology whose node lists topology_pus PUs: no more
+// than the machine's real PUs shared among n_teams (at least 1).
+int synthetic_team_threads(int topology_pus, int n_teams);
+
 class ActorRuntime final : public Evaluator {
  public:
   // Throws std::invalid_argument naming the bad option (team node absent, fraction...).
-  ActorRuntime(std::shared_ptr<const ModelWeights> weights, DeploymentConfig options);
+  // fault_hook: tests only, injects failures (actors/fault_hook.h).
+  ActorRuntime(std::shared_ptr<const ModelWeights> weights, DeploymentConfig options, FaultHook fault_hook = {});
   ~ActorRuntime() override;
 
   const ModelConfig& config() const override;

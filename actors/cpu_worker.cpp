@@ -3,6 +3,7 @@
 #include <string>
 
 #include "actors/actor_common.h"
+#include "actors/failure.h"
 #include "actors/pinning_hook.h"
 #include "caf/send.hpp"
 #include "caf/stateful_actor.hpp"
@@ -35,9 +36,14 @@ using Self = CpuWorkerActor::stateful_pointer<CpuWorkerState>;
 CpuWorkerActor::behavior_type cpu_worker(Self self, CpuWorkerArgs args) {
   auto& s = self->state;
   const std::string name = "cpu-worker-" + std::to_string(args.index);
+  // Exceptions (here: a thread the team cannot create) end the actor with their text; the
+  // gpu-worker sees it go down and fails the request. A job that throws on the team's
+  // thread does the same through exit_with.
+  self->set_exception_handler([name](std::exception_ptr& e) { return error_from(name, e); });
   s.ws = std::make_unique<Workspace>(args.weights->config(), args.max_batch, args.threads, args.n_ctx, args.exact_activations);
   s.trace = std::make_shared<trace::TraceBuffer>(name, "cpu-worker", args.trace);
-  s.team = std::make_unique<WorkerTeam>(args.threads, pin_threads_to(args.topology, args.pus, name));
+  s.team = std::make_unique<WorkerTeam>(args.threads, pin_threads_to(args.topology, args.pus, name),
+                                        [me = self->address(), name](std::exception_ptr e) { exit_with(me, error_from(name, e)); });
   s.args = std::move(args);
 
   return {
@@ -50,6 +56,7 @@ CpuWorkerActor::behavior_type cpu_worker(Self self, CpuWorkerArgs args) {
         const auto me = caf::actor_cast<CpuWorkerActor>(self);
         s.team->post([&s, me, w](ThreadPool& pool) {
           const int64_t t0 = trace::now_ns();
+          fault_point(s.args.fault_hook, "cpu-worker job");
           auto y = make_tensor(w.layer, w.xn->n_tokens, s.args.weights->config().d_model);
           uint64_t bytes = 0;
           if (s.args.shard->sparse()) {

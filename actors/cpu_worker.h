@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "actors/cold_shard.h"
+#include "actors/fault_hook.h"
 #include "actors/neuron_split.h"
 #include "caf/actor_system.hpp"
 #include "protocol/wiring.h"
@@ -25,6 +26,7 @@ struct CpuWorkerArgs {
   int n_ctx = 0;
   bool exact_activations = false;
   bool trace = false;
+  FaultHook fault_hook;  // tests only
 };
 
 protocol::CpuWorkerActor spawn_cpu_worker(caf::actor_system& sys, CpuWorkerArgs args);

@@ -4,6 +4,7 @@
 #include <stdexcept>
 
 #include "actors/actor_common.h"
+#include "actors/failure.h"
 #include "actors/ffn_fanout.h"
 #include "caf/delegated.hpp"
 #include "caf/send.hpp"
@@ -35,6 +36,7 @@ struct GpuWorkerState {
   PredictorStats stats;      // of the active sets it made itself
   caf::typed_response_promise<LogitsReply> promise;  // the step's reply
   bool busy = false;
+  std::string failure;  // why another actor of the runtime went down: every later request fails
   int awaiting = -1;   // the layer whose cold share (or prediction) is in flight; -1: none
   uint64_t stray = 0;  // messages dropped: not of the step and layer awaited
   static inline const char* name = "gpu-worker";
@@ -96,6 +98,7 @@ bool run_layer(Self self, int layer) {
   auto xn = make_tensor(layer, B, s.args.weights->config().d_model);
   {
     auto scope = s.trace->scope("attention", layer, token);
+    fault_point(s.args.fault_hook, "gpu-worker backend");
     s.args.backend->attention(layer, token, B, s.x.data(), xn->data.data());
   }
   switch (s.args.active) {
@@ -174,15 +177,44 @@ void add_cold(Self self, uint64_t step, int layer, const TensorPtr& y, uint64_t 
   run_layers(self, layer + 1);
 }
 
+// Ends the step in flight, if any, with `err` (its requester gets the error, not silence).
+void fail_step(Self self, const caf::error& err) {
+  auto& s = self->state;
+  if (s.busy) s.promise.deliver(err);
+  s.busy = false;
+  s.awaiting = -1;
+}
+
 GpuWorkerActor::behavior_type gpu_worker(Self self, GpuWorkerArgs args) {
   auto& s = self->state;
+  // The backend threw: answer the step with the error, then end (its state is suspect).
+  self->set_exception_handler([self](std::exception_ptr& e) {
+    caf::error err = error_from("gpu-worker", e);
+    fail_step(self, err);
+    return err;
+  });
+  // Another actor ended abnormally (an exception in its handler or its team's job): the
+  // step can never complete. Fail it, and every later one, with that actor's reason.
+  self->set_down_handler([self](caf::down_msg& m) {
+    if (!m.reason) return;
+    self->state.failure = self->system().render(m.reason);
+    fail_step(self, caf::make_error(caf::sec::runtime_error, "an actor of the runtime failed: " + self->state.failure));
+  });
   s.trace = std::make_shared<trace::TraceBuffer>("gpu-worker", "gpu-worker", args.trace);
   s.args = std::move(args);
 
   return {
-      [self](const Wiring& w) { self->state.wiring = w; },
+      [self](const Wiring& w) {
+        self->state.wiring = w;
+        // (CAF 0.17's monitor() does not accept a null handle: the predictor may be absent.)
+        if (w.predictor) self->monitor(w.predictor);
+        if (w.merge) self->monitor(w.merge);
+        for (const auto& c : w.cpu_workers)
+          if (c) self->monitor(c);
+      },
       [self](const EvalRequest& req) -> caf::result<LogitsReply> {
         auto& s = self->state;
+        if (!s.failure.empty()) return caf::make_error(caf::sec::runtime_error, "an actor of the runtime failed: " + s.failure);
         if (s.busy) return caf::make_error(caf::sec::runtime_error, "gpu-worker: a forward step is already running");
         if (req.tokens.empty()) return caf::make_error(caf::sec::invalid_argument, "gpu-worker: a forward step without tokens");
         s.busy = true;

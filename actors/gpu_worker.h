@@ -8,6 +8,7 @@
 #include <memory>
 #include <vector>
 
+#include "actors/fault_hook.h"
 #include "actors/neuron_split.h"
 #include "backends/backend.h"
 #include "caf/actor_system.hpp"
@@ -32,6 +33,7 @@ struct GpuWorkerArgs {
   bool sparse = false;           // per-token lists for sparse kernels (else the union's flags)
   uint64_t predictor_bytes = 0;  // for its PredictorStats (ActiveSource::Backend)
   bool trace = false;
+  FaultHook fault_hook;  // tests only
 };
 
 protocol::GpuWorkerActor spawn_gpu_worker(caf::actor_system& sys, GpuWorkerArgs args);

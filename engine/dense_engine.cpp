@@ -16,7 +16,9 @@ int checked_context(const EngineOptions& o, const ModelConfig& c) {
   if (o.n_ctx <= 0) throw std::invalid_argument("context length must be positive, got " + std::to_string(o.n_ctx));
   if (o.max_batch <= 0) throw std::invalid_argument("batch size must be positive, got " + std::to_string(o.max_batch));
   if (o.max_layers < 0) throw std::invalid_argument("max_layers must be >= 0");
-  return std::min(o.n_ctx, c.n_ctx_train);
+  const int n_ctx = std::min(o.n_ctx, c.n_ctx_train);
+  check_kv_cache_fits(c.n_layers, n_ctx, c.n_kv_heads * c.head_dim);  // before any runtime sizes buffers by it
+  return n_ctx;
 }
 
 void check_eval(std::span<const int32_t> tokens, const ModelConfig& c, int n_past, int n_ctx) {

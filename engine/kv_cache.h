@@ -1,14 +1,21 @@
 // Keys and values of every layer and position, in float.
 #pragma once
 #include <cstddef>
+#include <cstdint>
 #include <vector>
 
 namespace actinfer {
 
+// Total physical memory (0 when unknown).
+uint64_t physical_memory_bytes();
+// Throws std::runtime_error with the numbers when a float KV cache of this size would not fit
+// in memory_bytes (0: no limit known), before anything is allocated.
+void check_kv_cache_fits(int n_layers, int n_ctx, int kv_dim, uint64_t memory_bytes = physical_memory_bytes());
+
 class KvCache {
  public:
   KvCache(int n_layers, int n_ctx, int kv_dim)
-      : n_ctx_(n_ctx), kv_dim_(kv_dim),
+      : n_ctx_((check_kv_cache_fits(n_layers, n_ctx, kv_dim), n_ctx)), kv_dim_(kv_dim),
         k_(static_cast<size_t>(n_layers) * n_ctx * kv_dim), v_(k_.size()) {}
   int n_ctx() const { return n_ctx_; }
   int kv_dim() const { return kv_dim_; }

@@ -28,6 +28,18 @@ void PredictorLayer::check() const {
   if (bias.size() != static_cast<size_t>(d_ff)) fail("bias has " + std::to_string(bias.size()) + " values, not " + std::to_string(d_ff));
   for (float b : bias)
     if (!std::isfinite(b)) fail("bias holds a non-finite value");
+  // A Q8_0 block starts with its F16 scale; an Inf/NaN one (exponent bits all set) turns
+  // every logit it touches into NaN, which no threshold then tells apart.
+  const auto check_scales = [&](const std::vector<std::byte>& q, const char* what) {
+    const size_t block = static_cast<size_t>(traits(GgmlType::Q8_0).block_bytes);
+    for (size_t at = 0; at + 2 <= q.size(); at += block) {
+      const uint16_t h = static_cast<uint16_t>(std::to_integer<uint16_t>(q[at]) | (std::to_integer<uint16_t>(q[at + 1]) << 8));
+      if ((h & 0x7C00u) == 0x7C00u)
+        fail(std::string(what) + " block " + std::to_string(at / block) + " has a non-finite scale");
+    }
+  };
+  check_scales(fc1, "fc1");
+  check_scales(fc2, "fc2");
 }
 
 namespace {
@@ -76,7 +88,7 @@ void PredictorLayer::logits(const float* xn, float* out, PredictorScratch& s) co
 NeuronPredictors::NeuronPredictors(const ModelConfig& model, std::vector<PredictorLayer> layers, std::vector<PredictorLayerInfo> info,
                                    double target_recall)
     : d_model_(model.d_model), d_ff_(model.d_ff), activation_(model.activation), target_recall_(target_recall),
-      layers_(std::move(layers)), info_(std::move(info)) {
+      model_fingerprint_(model.fingerprint), layers_(std::move(layers)), info_(std::move(info)) {
   if (static_cast<int>(layers_.size()) != model.n_layers)
     throw std::invalid_argument("predictors: " + std::to_string(layers_.size()) + " layers for a model of " + std::to_string(model.n_layers));
   if (info_.size() != layers_.size()) throw std::invalid_argument("predictors: one info entry per layer is needed");

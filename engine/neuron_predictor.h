@@ -72,6 +72,8 @@ class NeuronPredictors {
   int d_ff() const { return d_ff_; }
   Activation activation() const { return activation_; }
   double target_recall() const { return target_recall_; }
+  // Of the model they were trained for (model/model_fingerprint.h); empty when unknown.
+  const std::string& model_fingerprint() const { return model_fingerprint_; }
   int rank(int layer) const { return layers_.at(static_cast<size_t>(layer)).rank; }
   size_t bytes() const;  // weight bytes read per token over all layers
   size_t layer_bytes(int layer) const { return layers_.at(static_cast<size_t>(layer)).bytes(); }
@@ -91,6 +93,7 @@ class NeuronPredictors {
   int d_model_ = 0, d_ff_ = 0;
   Activation activation_ = Activation::ReLU;
   double target_recall_ = 0;
+  std::string model_fingerprint_;
   std::vector<PredictorLayer> layers_;
   std::vector<PredictorLayerInfo> info_;
 };

@@ -24,6 +24,12 @@ Sampler::Sampler(SamplerParams params) : params_(params), rng_(params.seed) { pa
 
 std::vector<Sampler::Candidate> Sampler::candidates(std::span<const float> logits, std::span<const int32_t> history) const {
   if (logits.empty()) throw std::invalid_argument("sampler: empty logits");
+  // NaN compares false with everything: greedy would pick token 0 forever and the draw
+  // would be meaningless. -inf (a masked token) is fine; NaN or +inf means broken weights.
+  for (size_t i = 0; i < logits.size(); ++i)
+    if (std::isnan(logits[i]) || logits[i] == INFINITY)
+      throw NonFiniteLogits("the model produced a non-finite logit (" + std::to_string(logits[i]) + " for token " +
+                            std::to_string(i) + "): its weights or hyper-parameters are broken");
   const bool penalty = params_.repeat_last_n > 0 &&
                        (params_.repeat_penalty != 1.0f || params_.frequency_penalty != 0.0f || params_.presence_penalty != 0.0f);
   if (params_.temperature <= 0.0f && !penalty) {  // greedy: the first largest logit, without a copy of the vocabulary

@@ -4,9 +4,16 @@
 #include <cstdint>
 #include <random>
 #include <span>
+#include <stdexcept>
 #include <vector>
 
 namespace actinfer {
+
+// Logits with NaN or +inf: generation stops with this rather than emitting garbage.
+class NonFiniteLogits : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
 
 struct SamplerParams {
   float temperature = 0.0f;  // <= 0: greedy
@@ -28,6 +35,7 @@ class Sampler {
  public:
   explicit Sampler(SamplerParams params);
   // `history` is the sequence so far (prompt and generated), for the penalty.
+  // Throws NonFiniteLogits when a logit is NaN or +inf.
   int32_t sample(std::span<const float> logits, std::span<const int32_t> history);
   const SamplerParams& params() const { return params_; }
 

@@ -1,6 +1,7 @@
 #include "engine/thread_pool.h"
 
 #include <algorithm>
+#include <cstdio>
 #include <stdexcept>
 #include <string>
 
@@ -14,17 +15,42 @@ constexpr int kSpinIterations = 4000;
 constexpr int kYieldIterations = 2000;
 }  // namespace
 
-ThreadPool::ThreadPool(int n_threads, std::function<void(int)> on_start) : n_threads_(n_threads) {
-  if (n_threads < 1) throw std::invalid_argument("thread count must be at least 1, got " + std::to_string(n_threads));
-  workers_.reserve(static_cast<size_t>(n_threads - 1));
-  for (int i = 1; i < n_threads; ++i)
-    workers_.emplace_back([this, i, on_start] {
-      if (on_start) on_start(i);
-      worker_loop(i);
-    });
+std::jthread start_thread(const ThreadStarter& starter, std::function<void()> body) {
+  return starter ? starter(std::move(body)) : std::jthread(std::move(body));
 }
 
-ThreadPool::~ThreadPool() {
+bool warn_if_oversubscribed(int n_threads, const char* what) {
+  const unsigned pus = std::thread::hardware_concurrency();
+  if (pus == 0 || n_threads <= static_cast<int>(pus)) return false;
+  std::fprintf(stderr, "warning: %d compute threads for %s on a machine with %u processing units: they will time-share cores\n",
+               n_threads, what, pus);
+  return true;
+}
+
+ThreadPool::ThreadPool(int n_threads, std::function<void(int)> on_start, const ThreadStarter& starter) : n_threads_(n_threads) {
+  if (n_threads < 1) throw std::invalid_argument("thread count must be at least 1, got " + std::to_string(n_threads));
+  warn_if_oversubscribed(n_threads, "a thread pool");
+  try {
+    workers_.reserve(static_cast<size_t>(n_threads - 1));
+    for (int i = 1; i < n_threads; ++i)
+      workers_.push_back(start_thread(starter, [this, i, on_start] {
+        if (on_start) on_start(i);
+        worker_loop(i);
+      }));
+  } catch (const std::exception& e) {
+    // Threads count from 1, the calling thread. The destructor does not run for a
+    // constructor that throws: stop the workers already
+    // started here, or joining them (workers_' destructor) would wait forever.
+    stop_workers();
+    throw std::runtime_error("cannot start compute thread " + std::to_string(workers_.size() + 2) + " of " +
+                             std::to_string(n_threads) + ": " + e.what() +
+                             " (a thread limit: ulimit -u or the container's pids.max; use fewer threads)");
+  }
+}
+
+ThreadPool::~ThreadPool() { stop_workers(); }
+
+void ThreadPool::stop_workers() {
   stop_.store(true);
   generation_.fetch_add(1);
   generation_.notify_all();

@@ -1,5 +1,8 @@
 #include "engine/worker_team.h"
 
+#include <cstdio>
+#include <cstdlib>
+#include <future>
 #include <stdexcept>
 #include <string>
 
@@ -13,9 +16,30 @@ constexpr int kPauseIterations = 2000;
 constexpr int kYieldIterations = 2000;
 }
 
-WorkerTeam::WorkerTeam(int n_threads, std::function<void(int)> on_start) : n_threads_(n_threads) {
+WorkerTeam::WorkerTeam(int n_threads, std::function<void(int)> on_start, JobErrorHandler on_job_error, const ThreadStarter& starter)
+    : n_threads_(n_threads), on_job_error_(std::move(on_job_error)) {
   if (n_threads < 1) throw std::invalid_argument("a worker team needs at least 1 thread, got " + std::to_string(n_threads));
-  lead_ = std::jthread([this, on_start] { lead_loop(on_start); });
+  // The pool is created on the lead thread (its threads inherit the lead's placement);
+  // the constructor waits for it so that a failure surfaces here, as an exception.
+  auto ready = std::make_shared<std::promise<void>>();  // shared: the lead may still be in set_value when we return
+  std::future<void> started = ready->get_future();
+  try {
+    lead_ = start_thread(starter, [this, on_start, starter, ready] {
+      try {
+        if (on_start) on_start(0);
+        pool_ = std::make_unique<ThreadPool>(n_threads_, on_start, starter);
+      } catch (...) {
+        ready->set_exception(std::current_exception());
+        return;
+      }
+      ready->set_value();
+      lead_loop();
+    });
+  } catch (const std::exception& e) {
+    throw std::runtime_error("cannot start the lead thread of a " + std::to_string(n_threads) + "-thread worker team: " + e.what() +
+                             " (a thread limit: ulimit -u or the container's pids.max; use fewer threads)");
+  }
+  started.get();  // rethrows the pool's failure (the lead thread has returned; lead_ joins it)
 }
 
 WorkerTeam::~WorkerTeam() {
@@ -30,15 +54,29 @@ void WorkerTeam::post(Job job) {
   posted_.notify_all();
 }
 
-void WorkerTeam::lead_loop(std::function<void(int)> on_start) {
-  if (on_start) on_start(0);
-  pool_ = std::make_unique<ThreadPool>(n_threads_, on_start);
+void WorkerTeam::lead_loop() {
   uint64_t seen = 0;
   for (;;) {
     seen = wait_for_change(posted_, seen, {kPauseIterations, kYieldIterations});
     if (stop_.load()) break;
     Job job = std::move(job_);
-    job(*pool_);
+    try {
+      job(*pool_);
+    } catch (...) {
+      // An exception must not end the thread (std::terminate) nor vanish (the job's owner
+      // waits for its completion message): hand it to the owner.
+      if (!on_job_error_) {
+        try {
+          throw;
+        } catch (const std::exception& e) {
+          std::fprintf(stderr, "error: a worker team job failed: %s\n", e.what());
+        } catch (...) {
+          std::fprintf(stderr, "error: a worker team job failed\n");
+        }
+        std::abort();
+      }
+      on_job_error_(std::current_exception());
+    }
   }
   pool_.reset();  // joins the pool's threads on this thread
 }

@@ -4,6 +4,7 @@
 // so no actor blocks a scheduler thread while the arithmetic runs).
 #pragma once
 #include <atomic>
+#include <exception>
 #include <functional>
 #include <memory>
 #include <thread>
@@ -15,8 +16,15 @@ namespace actinfer {
 class WorkerTeam {
  public:
   using Job = std::function<void(ThreadPool&)>;
+  // Receives an exception a job threw, on the lead thread; the team takes the next job.
+  using JobErrorHandler = std::function<void(std::exception_ptr)>;
   // on_start(i) runs first on thread i (0 = the lead), e.g. to pin it to a core.
-  explicit WorkerTeam(int n_threads, std::function<void(int)> on_start = {});
+  // Creates all the team's threads before it returns: one that cannot be created throws
+  // std::runtime_error here (the others stopped and joined), not later on the lead thread.
+  // Without on_job_error a throwing job prints the error and aborts (a job owner that
+  // waits for its completion message would otherwise hang).
+  explicit WorkerTeam(int n_threads, std::function<void(int)> on_start = {}, JobErrorHandler on_job_error = {},
+                      const ThreadStarter& starter = {});
   ~WorkerTeam();
   WorkerTeam(const WorkerTeam&) = delete;
   WorkerTeam& operator=(const WorkerTeam&) = delete;
@@ -27,8 +35,9 @@ class WorkerTeam {
   int size() const { return n_threads_; }
 
  private:
-  void lead_loop(std::function<void(int)> on_start);
+  void lead_loop();
   int n_threads_;
+  JobErrorHandler on_job_error_;
   Job job_;
   std::atomic<uint64_t> posted_{0};
   std::atomic<bool> stop_{false};

@@ -83,6 +83,16 @@ GgufScalar read_scalar(Cursor& c, uint32_t type, const char* what) {
   c.fail(std::string(what) + ": unknown metadata value type " + std::to_string(type));
 }
 
+// The fewest bytes one value of type t takes in the file (a string: its 8-byte length).
+uint64_t min_encoded_bytes(uint32_t t) {
+  switch (static_cast<GgufValueType>(t)) {
+    case GgufValueType::U8: case GgufValueType::I8: case GgufValueType::BOOL: return 1;
+    case GgufValueType::U16: case GgufValueType::I16: return 2;
+    case GgufValueType::U32: case GgufValueType::I32: case GgufValueType::F32: return 4;
+    default: return 8;
+  }
+}
+
 bool is_integer(GgufValueType t) {
   switch (t) {
     case GgufValueType::U8: case GgufValueType::I8: case GgufValueType::U16: case GgufValueType::I16:
@@ -195,7 +205,11 @@ GgufFile GgufFile::open(const std::filesystem::path& path) {
         c.fail(what + ": unknown array element type " + std::to_string(elem));
       arr->element_type = static_cast<GgufValueType>(elem);
       const auto n = c.read<uint64_t>(what.c_str());
-      if (n > size - c.pos()) c.fail(what + ": array length " + std::to_string(n) + " exceeds the file");
+      // Each element takes at least min_bytes in the file: a length the rest of the file cannot
+      // hold is refused before anything is reserved for it.
+      const uint64_t min_bytes = min_encoded_bytes(elem);
+      if (n > (size - c.pos()) / min_bytes)
+        c.fail(what + ": array length " + std::to_string(n) + " exceeds the file");
       arr->items.reserve(n);
       for (uint64_t j = 0; j < n; ++j) arr->items.push_back(read_scalar(c, elem, what.c_str()));
       v.array = std::move(arr);
@@ -206,13 +220,14 @@ GgufFile GgufFile::open(const std::filesystem::path& path) {
   }
 
   if (auto a = f.get_int("general.alignment")) {
-    if (*a <= 0 || (*a & (*a - 1)) != 0)
-      c.fail("general.alignment " + std::to_string(*a) + " is not a positive power of two");
+    if (*a <= 0 || (*a & (*a - 1)) != 0 || *a > (int64_t{1} << 30))
+      c.fail("general.alignment " + std::to_string(*a) + " is not a power of two from 1 to 2^30");
     f.alignment_ = static_cast<size_t>(*a);
   }
 
   std::unordered_set<std::string> names;
   f.tensors_.reserve(n_tensors);
+  uint64_t expected_offset = 0;
   for (uint64_t i = 0; i < n_tensors; ++i) {
     TensorInfo t;
     t.name = std::string(c.read_string("tensor name"));
@@ -238,10 +253,26 @@ GgufFile GgufFile::open(const std::filesystem::path& path) {
     if (t.shape[0] % tt->block_elems != 0)
       c.fail(what + ": row length " + std::to_string(t.shape[0]) + " is not a multiple of " +
              std::string(tt->name) + "'s block size " + std::to_string(tt->block_elems));
-    t.n_bytes = n_el / tt->block_elems * tt->block_bytes;
+    const int64_t n_blocks = n_el / tt->block_elems;
+    if (n_blocks > std::numeric_limits<int64_t>::max() / static_cast<int64_t>(tt->block_bytes))
+      c.fail(what + ": byte size of " + std::to_string(n_el) + " " + std::string(tt->name) + " elements overflows");
+    t.n_bytes = n_blocks * static_cast<int64_t>(tt->block_bytes);
     t.offset = c.read<uint64_t>(what.c_str());
     if (t.offset % f.alignment_ != 0)
       c.fail(what + ": data offset " + std::to_string(t.offset) + " is not aligned to " + std::to_string(f.alignment_));
+    // As ggml requires: tensors lie in order, each at the running padded size of the ones before.
+    // Overlapping or aliased data, a flipped offset bit and a relabelled type whose size no longer
+    // tiles the data section all break this.
+    if (t.offset != expected_offset)
+      c.fail(what + ": data offset " + std::to_string(t.offset) + ", expected " + std::to_string(expected_offset) +
+             " (the padded end of the tensors before it; overlapping, out-of-order or mislabelled tensor data)");
+    // Bounded by the file before the sum can overflow (the exact check against the data
+    // section follows once the header's end is known).
+    const auto n_bytes = static_cast<uint64_t>(t.n_bytes);
+    if (n_bytes > size || expected_offset > size - n_bytes)
+      c.fail("truncated file: tensor '" + t.name + "' needs " + std::to_string(t.n_bytes) + " bytes at data offset " +
+             std::to_string(t.offset) + ", beyond the file's " + std::to_string(size) + " bytes");
+    expected_offset += (n_bytes + f.alignment_ - 1) / f.alignment_ * f.alignment_;
     f.tensors_.push_back(std::move(t));
   }
 

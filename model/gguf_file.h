@@ -81,6 +81,7 @@ class GgufFile {
   const TensorInfo* find_tensor(std::string_view name) const;
   std::span<const std::byte> tensor_data(const TensorInfo& t) const;
   const std::byte* data_begin() const;  // start of the tensor data section
+  uint64_t data_offset() const { return data_offset_; }  // of the data section in the file
 
  private:
   struct Mapping;

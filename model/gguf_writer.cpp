@@ -1,5 +1,7 @@
 #include "model/gguf_writer.h"
 
+#include "model/atomic_output.h"
+
 #include <unistd.h>
 
 #include <cerrno>
@@ -300,9 +302,10 @@ void GgufWriter::write(const std::filesystem::path& path, const ProgressFn& prog
   }
   head.resize(align_up(head.size(), alignment_), 0);
 
-  const std::filesystem::path tmp = path.string() + ".tmp." + std::to_string(::getpid());
   const uint64_t total = tensor_data_bytes();
-  try {
+  AtomicOutput whole(path);
+  const std::filesystem::path& tmp = whole.temp_path();
+  {
     FileOut out(tmp);
     out.write(head.data(), head.size());
     const uint64_t data_start = out.pos();
@@ -324,15 +327,9 @@ void GgufWriter::write(const std::filesystem::path& path, const ProgressFn& prog
     }
     out.zeros(align_up(out.pos() - data_start, alignment_) - (out.pos() - data_start));
     out.close();
-    if (progress) progress(Progress{tensors_.size(), tensors_.size(), nullptr, total, total});
-    std::error_code ec;
-    std::filesystem::rename(tmp, path, ec);
-    if (ec) throw err("cannot rename " + tmp.string() + " to " + path.string() + ": " + ec.message());
-  } catch (...) {
-    std::error_code ec;
-    std::filesystem::remove(tmp, ec);
-    throw;
   }
+  whole.commit();
+  if (progress) progress(Progress{tensors_.size(), tensors_.size(), nullptr, total, total});
 }
 
 }  // namespace actinfer

@@ -101,7 +101,7 @@ class GgufWriter {
   // Tensor data bytes, without padding.
   uint64_t tensor_data_bytes() const;
 
-  // Writes the file: to "<path>.tmp.<pid>", then renamed to path. Throws std::runtime_error
+  // Writes the file whole (model/atomic_output.h): to "<path>.tmp.XXXXXX", then renamed to path. Throws std::runtime_error
   // (with the path and reason) on I/O failure or a callback's wrong byte count; exceptions
   // from callbacks propagate. The temporary file is removed on any failure.
   void write(const std::filesystem::path& path, const ProgressFn& progress = {}) const;

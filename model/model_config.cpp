@@ -2,9 +2,11 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cmath>
 #include <stdexcept>
 
 #include "model/gguf_file.h"
+#include "model/model_fingerprint.h"
 
 namespace actinfer {
 namespace {
@@ -24,6 +26,15 @@ int required_int(const GgufFile& f, const std::string& key, int64_t min_value = 
   if (!v) bad(f, "missing metadata '" + key + "'");
   if (*v < min_value || *v > (1 << 30)) bad(f, "metadata '" + key + "' = " + std::to_string(*v) + " is out of range");
   return static_cast<int>(*v);
+}
+
+// A float hyper-parameter that must be finite and positive as a float (1e300 would become inf).
+float finite_positive(const GgufFile& f, const std::string& key, double fallback) {
+  const double v = f.get_float(key).value_or(fallback);
+  const auto as_float = static_cast<float>(v);
+  if (!std::isfinite(v) || !std::isfinite(as_float) || !(as_float > 0.0f))
+    bad(f, "metadata '" + key + "' = " + std::to_string(v) + " must be a finite positive number");
+  return as_float;
 }
 
 }  // namespace
@@ -73,10 +84,12 @@ ModelConfig ModelConfig::from_gguf(const GgufFile& f, std::optional<Activation> 
     bad(f, "RoPE scaling '" + std::string(*scaling) + "' is not supported yet");
   if (f.find_tensor("rope_freqs.weight")) bad(f, "per-dimension RoPE frequencies (rope_freqs.weight) are not supported yet");
   if (auto experts = f.get_int(a + "expert_count"); experts && *experts > 0) bad(f, "mixture-of-experts models are not supported");
-  c.norm_eps = static_cast<float>(f.get_float(a + "attention.layer_norm_rms_epsilon").value_or(1e-5));
-  if (!(c.norm_eps > 0.0f)) bad(f, "metadata '" + a + "attention.layer_norm_rms_epsilon' must be positive");
-  c.rope_base = static_cast<float>(f.get_float(a + "rope.freq_base").value_or(10000.0));
-  if (!(c.rope_base > 0.0f)) bad(f, "metadata '" + a + "rope.freq_base' must be positive");
+  c.norm_eps = finite_positive(f, a + "attention.layer_norm_rms_epsilon", 1e-5);
+  c.rope_base = finite_positive(f, a + "rope.freq_base", 10000.0);
+  // Other epsilon and RoPE keys this engine does not use yet: a non-finite one still marks a broken file.
+  for (const char* key : {"attention.layer_norm_epsilon", "rope.scaling.factor", "rope.freq_scale"})
+    if (auto v = f.get_float(a + key); v && !std::isfinite(*v))
+      bad(f, "metadata '" + a + key + "' = " + std::to_string(*v) + " is not a finite number");
   c.rope_dims = f.has(a + "rope.dimension_count") ? required_int(f, a + "rope.dimension_count") : c.head_dim;
   if (c.rope_dims > c.head_dim || c.rope_dims % 2 != 0)
     bad(f, "rope.dimension_count " + std::to_string(c.rope_dims) + " must be even and at most head_dim " + std::to_string(c.head_dim));
@@ -87,7 +100,14 @@ ModelConfig ModelConfig::from_gguf(const GgufFile& f, std::optional<Activation> 
     bad(f, "missing 2-D tensor 'token_embd.weight'");
   if (auto v = f.get_int(a + "vocab_size"); v && *v != c.n_vocab)
     bad(f, "vocab_size " + std::to_string(*v) + " disagrees with token_embd rows " + std::to_string(c.n_vocab));
+  // Token ids index the embedding's rows: a vocabulary with more tokens than rows would read
+  // past it (fewer is fine: some files pad the embedding).
+  if (const GgufValue* tokens = f.find("tokenizer.ggml.tokens"); tokens && tokens->array &&
+                                                                  tokens->array->items.size() > static_cast<size_t>(c.n_vocab))
+    bad(f, "the tokenizer has " + std::to_string(tokens->array->items.size()) + " tokens but token_embd has only " +
+               std::to_string(c.n_vocab) + " rows");
   c.tied_output = f.find_tensor("output.weight") == nullptr;
+  c.fingerprint = model_fingerprint(f);
 
   // The activation: explicit override, then our metadata key, then the model's
   // name (ReLU-LLaMA and ProSparse files say arch llama and record nothing).

@@ -39,6 +39,7 @@ struct ModelConfig {
   Activation activation = Activation::SiLU;
   std::string activation_source;  // where the activation came from (metadata key, name, default)
   bool tied_output = false;       // output head is the token embedding
+  std::string fingerprint;        // of the file (model/model_fingerprint.h); empty when not from a file
 
   // Reads and validates the metadata. `activation_override` wins over the file.
   // Throws std::runtime_error naming the missing or inconsistent key.

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <charconv>
 
 #include <stdexcept>
 #include <string>
@@ -46,6 +47,24 @@ class Loader {
   const GgufFile& f_;
 };
 
+// Layers the file holds tensors for: one more than the highest N in "blk.N.*" (0 without any).
+// Counted before anything is sized by block_count, so a huge block_count in a small file is
+// refused instead of allocating per-layer state for it.
+int64_t layers_with_tensors(const GgufFile& f) {
+  int64_t n = 0;
+  for (const TensorInfo& t : f.tensors()) {
+    if (t.name.rfind("blk.", 0) != 0) continue;
+    const size_t dot = t.name.find('.', 4);
+    const std::string_view index(t.name.data() + 4, (dot == std::string::npos ? t.name.size() : dot) - 4);
+    int64_t i = 0;
+    const auto [end, ec] = std::from_chars(index.data(), index.data() + index.size(), i);
+    if (ec != std::errc() || end != index.data() + index.size() || index.empty() || i < 0)
+      throw std::runtime_error(f.path().string() + ": tensor '" + t.name + "' has no layer number after 'blk.'");
+    n = std::max(n, i + 1);
+  }
+  return n;
+}
+
 // Every tensor of the file in a type this engine reads (checked after the architecture, so a
 // file of an unsupported architecture says that first).
 void check_tensor_types(const GgufFile& f) {
@@ -70,6 +89,10 @@ std::shared_ptr<const ModelWeights> ModelWeights::load(const std::filesystem::pa
   w->token_embd_ = L.matrix("token_embd.weight", d, c.n_vocab);
   w->output_ = c.tied_output ? w->token_embd_ : L.matrix("output.weight", d, c.n_vocab);
   w->output_norm_ = L.vector("output_norm.weight", d);
+  if (const int64_t present = layers_with_tensors(w->file_); present != c.n_layers)
+    throw std::runtime_error(w->file_.path().string() + ": metadata '" + c.arch + ".block_count' = " +
+                             std::to_string(c.n_layers) + " but the file holds tensors for " + std::to_string(present) +
+                             " layers (blk.0 to blk." + std::to_string(present - 1) + ")");
   w->layers_.resize(static_cast<size_t>(c.n_layers));
   for (int i = 0; i < c.n_layers; ++i) {
     const std::string p = "blk." + std::to_string(i) + ".";

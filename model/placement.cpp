@@ -5,6 +5,7 @@
 
 #include "model/gguf_file.h"
 #include "model/gguf_writer.h"
+#include "model/model_fingerprint.h"
 
 namespace actinfer {
 
@@ -24,6 +25,7 @@ Placement load_placement(const std::filesystem::path& path, const ModelConfig& c
   if (*layers != c.n_layers || *neurons != c.d_ff)
     throw bad("is for a model with " + std::to_string(*layers) + " layers x " + std::to_string(*neurons) +
               " FFN neurons, this model has " + std::to_string(c.n_layers) + " x " + std::to_string(c.d_ff));
+  if (auto other = model_fingerprint_mismatch(f, c, "placement")) throw std::runtime_error(path.string() + ": " + *other);
   Placement p;
   for (int l = 0; l < c.n_layers; ++l) {
     const std::string name = "blk." + std::to_string(l) + ".gpu_idx";
@@ -47,6 +49,7 @@ void write_placement(const std::filesystem::path& path, const ModelConfig& c, co
   if (static_cast<int>(p.hot.size()) != c.n_layers) throw std::invalid_argument("placement has the wrong number of layers");
   GgufWriter w;
   w.add_string("general.architecture", "actinfer-placement");
+  add_model_fingerprint(w, c);
   w.add_u32("actinfer.placement.block_count", static_cast<uint32_t>(c.n_layers));
   w.add_u32("actinfer.placement.feed_forward_length", static_cast<uint32_t>(c.d_ff));
   for (int l = 0; l < c.n_layers; ++l) {

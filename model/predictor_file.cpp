@@ -1,11 +1,13 @@
 #include "model/predictor_file.h"
 
+#include <cmath>
 #include <cstring>
 #include <stdexcept>
 #include <string>
 
 #include "model/gguf_file.h"
 #include "model/gguf_writer.h"
+#include "model/model_fingerprint.h"
 
 namespace actinfer {
 namespace {
@@ -36,6 +38,7 @@ NeuronPredictors read(const GgufFile& f, const std::filesystem::path& path, cons
   if (*activation != c.activation)
     throw bad("predictors were trained for activation " + std::string(activation_name(*activation)) + ", this model uses " +
               std::string(activation_name(c.activation)));
+  if (auto other = model_fingerprint_mismatch(f, c, "predictor file")) throw bad(*other);
   const size_t L = static_cast<size_t>(c.n_layers);
   auto layer_array = [&](const char* key) {
     const std::string k = std::string("actinfer.predictor.") + key;
@@ -45,6 +48,15 @@ NeuronPredictors read(const GgufFile& f, const std::filesystem::path& path, cons
   };
   const auto thr = layer_array("threshold"), recall = layer_array("recall"), precision = layer_array("precision"),
              predicted = layer_array("predicted_active"), truth = layer_array("true_active");
+  for (size_t l = 0; l < L; ++l) {
+    // The threshold decides what fires: NaN would silently switch every neuron off.
+    if (!std::isfinite(thr[l]) || thr[l] < 0)
+      throw bad("layer " + std::to_string(l) + " threshold " + std::to_string(thr[l]) + " is not a finite number >= 0");
+    for (const auto* v : {&recall, &precision, &predicted, &truth})
+      if (!std::isfinite((*v)[l])) throw bad("layer " + std::to_string(l) + " has a non-finite measurement");
+  }
+  if (const auto target = f.get_float("actinfer.predictor.target_recall"); target && !(*target >= 0 && *target <= 1))
+    throw bad("actinfer.predictor.target_recall " + std::to_string(*target) + " is not in [0, 1]");
   std::vector<PredictorLayer> out(L);
   std::vector<PredictorLayerInfo> info(L);
   for (size_t l = 0; l < L; ++l) {
@@ -104,6 +116,7 @@ NeuronPredictors read_predictor_file(const std::filesystem::path& path, const Mo
 void write_predictor_file(const std::filesystem::path& path, const NeuronPredictors& p) {
   GgufWriter w;
   w.add_string("general.architecture", kArch);
+  if (!p.model_fingerprint().empty()) w.add_string(std::string(kModelFingerprintKey), p.model_fingerprint());
   w.add_u32("actinfer.predictor.block_count", static_cast<uint32_t>(p.n_layers()));
   w.add_u32("actinfer.predictor.embedding_length", static_cast<uint32_t>(p.d_model()));
   w.add_u32("actinfer.predictor.feed_forward_length", static_cast<uint32_t>(p.d_ff()));

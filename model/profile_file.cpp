@@ -1,11 +1,13 @@
 #include "model/profile_file.h"
 
 #include <cmath>
+#include <cstring>
 #include <stdexcept>
 #include <string>
 
 #include "model/gguf_file.h"
 #include "model/gguf_writer.h"
+#include "model/model_fingerprint.h"
 
 namespace actinfer {
 
@@ -27,10 +29,13 @@ ActivationProfile load_profile(const std::filesystem::path& path, const ModelCon
   if (!activation) throw bad("has an unknown activation '" + std::string(*act) + "'");
   if (*activation != c.activation)
     throw bad("was measured with activation " + std::string(*act) + ", this model uses " + std::string(activation_name(c.activation)));
+  if (auto other = model_fingerprint_mismatch(f, c, "profile")) throw std::runtime_error(path.string() + ": " + *other);
   ActivationProfile p;
   p.n_tokens = *n_tokens;
   p.activation = *activation;
   p.target_sparsity = sparsity.value_or(0.0);
+  if (!(p.target_sparsity >= 0 && p.target_sparsity < 1))
+    throw bad("has a target sparsity " + std::to_string(p.target_sparsity) + " outside [0, 1)");
   // Written since per-layer allocation; older files are uniform, their levels unrecorded.
   if (const auto alloc = f.get_string("actinfer.profile.allocation")) {
     const auto a = parse_allocation(*alloc);
@@ -63,7 +68,12 @@ ActivationProfile load_profile(const std::filesystem::path& path, const ModelCon
     const TensorInfo* th = f.find_tensor(tname);
     if (!th) throw bad("has no tensor '" + tname + "'");
     if (th->type != GgmlType::F32 || th->shape != std::vector<int64_t>{1}) throw bad("tensor '" + tname + "' must be F32 [1]");
-    p.thresholds.push_back(*reinterpret_cast<const float*>(f.tensor_data(*th).data()));
+    float threshold = 0;
+    std::memcpy(&threshold, f.tensor_data(*th).data(), sizeof threshold);
+    // A threshold on |activation|: NaN or +inf switches every neuron off, a negative one every neuron on.
+    if (!std::isfinite(threshold) || threshold < 0)
+      throw bad("tensor '" + tname + "' holds " + std::to_string(threshold) + ", not a finite threshold >= 0");
+    p.thresholds.push_back(threshold);
   }
   return p;
 }
@@ -73,6 +83,7 @@ void write_profile(const std::filesystem::path& path, const ModelConfig& c, cons
     throw std::invalid_argument("profile has the wrong number of layers");
   GgufWriter w;
   w.add_string("general.architecture", "actinfer-profile");
+  add_model_fingerprint(w, c);
   w.add_u64("actinfer.profile.n_tokens", static_cast<uint64_t>(p.n_tokens));
   w.add_u32("actinfer.profile.block_count", static_cast<uint32_t>(c.n_layers));
   w.add_u32("actinfer.profile.feed_forward_length", static_cast<uint32_t>(c.d_ff));

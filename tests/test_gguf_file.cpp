@@ -117,7 +117,10 @@ TEST_CASE("gguf: corrupt headers are refused with a message naming the problem")
   s.tensor_offset = 4;
   CHECK(open_error(build(s)).find("not aligned") != std::string::npos);
   s = {};
-  s.tensor_offset = 32;  // data would run past the end of the file
+  s.tensor_offset = 32;  // not where the (only) tensor's data starts, as ggml requires
+  CHECK(open_error(build(s)).find("data offset 32, expected 0") != std::string::npos);
+  s = {};
+  s.data_bytes = 16;  // data would run past the end of the file
   CHECK(open_error(build(s)).find("truncated") != std::string::npos);
   s = {};
   s.duplicate_key = true;

@@ -6,8 +6,10 @@
 #include <string>
 
 #include "tools/commands.h"
+#include "tools/interrupt.h"
 
 int main(int argc, char** argv) {
+  actinfer::tools::install_interrupt_handlers();
   CLI::App app{"actinfer: sparse LLM inference on CPU + GPU actors"};
   app.require_subcommand(1);
   actinfer::tools::register_run(app);

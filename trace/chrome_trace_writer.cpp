@@ -9,6 +9,7 @@
 #include <string>
 #include <unordered_map>
 
+#include "model/atomic_output.h"
 #include "trace/chrome_trace.h"
 #include "trace/track_layout.h"
 
@@ -161,7 +162,9 @@ void write_chrome_trace(const std::filesystem::path& path, std::span<const Trace
   if (origin == std::numeric_limits<int64_t>::max()) origin = 0;
   const std::vector<ActorTracks> tracks = layout(buffers);
 
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  // Whole or not at all: an existing trace stays until the new one is complete.
+  AtomicOutput whole(path);
+  std::ofstream out(whole.temp_path(), std::ios::binary | std::ios::trunc);
   if (!out) throw std::runtime_error("cannot write trace file '" + path.string() + "'");
   out << "{\"displayTimeUnit\":\"ns\",\"traceEvents\":[";
   EventStream events(out);
@@ -175,8 +178,9 @@ void write_chrome_trace(const std::filesystem::path& path, std::span<const Trace
                       {"origin_ns", origin},
                       {"actors", actors}};
   out << "\n],\"otherData\":" << other.dump(-1, ' ', false, json::error_handler_t::replace) << "}\n";
-  out.flush();
-  if (!out) throw std::runtime_error("error writing trace file '" + path.string() + "'");
+  out.close();
+  if (!out) throw std::runtime_error("error writing trace file '" + path.string() + "' (disk full?)");
+  whole.commit();
 }
 
 }  // namespace actinfer::trace
