@@ -59,7 +59,7 @@ ActivationProfile load_profile(const std::filesystem::path& path, const ModelCon
     const auto* v = reinterpret_cast<const float*>(f.tensor_data(*t).data());
     std::vector<uint32_t> counts(static_cast<size_t>(c.d_ff));
     for (int i = 0; i < c.d_ff; ++i) {
-      if (!(v[i] >= 0) || v[i] > static_cast<float>(p.n_tokens) || v[i] != std::floor(v[i]))
+      if (!(v[i] >= 0) || v[i] > static_cast<float>(p.n_tokens) || v[i] > 4294967295.0f || v[i] != std::floor(v[i]))
         throw bad("tensor '" + name + "' holds " + std::to_string(v[i]) + ", not a count of 0.." + std::to_string(p.n_tokens) + " tokens");
       counts[static_cast<size_t>(i)] = static_cast<uint32_t>(v[i]);
     }
