@@ -21,7 +21,7 @@ SUDO=""
 
 # 1. Debian packages.
 PACKAGES=(build-essential cmake pkg-config libcaf-dev libhwloc-dev hwloc doctest-dev libpcre2-dev
-          libcli11-dev nlohmann-json3-dev python3 python3-venv python3-pip unzip)
+          libcli11-dev nlohmann-json3-dev libedit-dev python3 python3-venv python3-pip unzip)
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

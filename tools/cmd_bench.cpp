@@ -14,6 +14,7 @@
 #include "engine/dense_engine.h"
 #include "kernels/memory_bandwidth.h"
 #include "model/tokenizer.h"
+#include "tools/cli_support.h"
 #include "tools/commands.h"
 #include "tools/model_options.h"
 #include "tools/runtime_choice.h"
@@ -201,13 +202,13 @@ void register_bench(CLI::App& app) {
   cmd->add_option("--compare", o->which, "which runtimes to measure: both (ratio in one run), actors or dense")
       ->check(CLI::IsMember({"both", "actors", "dense"}))
       ->capture_default_str();
-  cmd->add_option("-p,--n-prompt", o->n_prompt, "prompt tokens (0: skip)")->check(CLI::NonNegativeNumber)->capture_default_str();
-  cmd->add_option("-n,--n-gen", o->n_gen, "decoded tokens (0: skip)")->check(CLI::NonNegativeNumber)->capture_default_str();
+  cmd->add_option("-p,--n-prompt", o->n_prompt, "prompt tokens (0: skip)")->check(at_least(0))->capture_default_str();
+  cmd->add_option("-n,--n-gen", o->n_gen, "decoded tokens (0: skip)")->check(at_least(0))->capture_default_str();
   cmd->add_option("-f,--file", o->text_path,
                   "prompt and decoded tokens from this text (decode teacher-forced) instead of random tokens and greedy picks; "
                   "a trained predictor's recall is then that of real text")
       ->check(CLI::ExistingFile);
-  cmd->add_option("-r,--repeats", o->repeats, "repeats; the median is reported")->check(CLI::PositiveNumber)->capture_default_str();
+  cmd->add_option("-r,--repeats", o->repeats, "repeats; the median is reported")->check(at_least(1))->capture_default_str();
   cmd->add_option("--bandwidth-mib", o->bandwidth_mib, "array size for the bandwidth measurement")->check(CLI::Range(16, 65536))->capture_default_str();
   cmd->callback([o] { bench(*o); });
 }

@@ -15,6 +15,7 @@
 #include "engine/dense_engine.h"
 #include "engine/perplexity.h"
 #include "model/tokenizer.h"
+#include "tools/cli_support.h"
 #include "tools/commands.h"
 #include "tools/model_options.h"
 #include "tools/progress_bar.h"
@@ -55,8 +56,8 @@ void run_perplexity(const PerplexityOptions& o) {
 
   const auto t0 = std::chrono::steady_clock::now();
   // A fresh bar (clock) per evaluation: --vs-dense runs a second one.
-  auto progress_bar = [] {
-    return [bar = std::make_shared<ProgressBar>()](int done, int total) {
+  auto progress_bar = [quiet = o.model.quiet] {
+    return [bar = std::make_shared<ProgressBar>(quiet)](int done, int total) {
       bar->update(done, total, "chunk " + std::to_string(done) + "/" + std::to_string(total));
     };
   };
@@ -98,7 +99,7 @@ void register_perplexity(CLI::App& app) {
   o->model.add_to(*cmd);
   o->runtime.add_to(*cmd, false);
   cmd->add_option("-f,--file", o->text_path, "text file to evaluate (tools/make_eval_text.sh writes the standard one)")->required();
-  cmd->add_option("--chunks", o->chunks, "evaluate at most this many chunks (default: all)")->check(CLI::PositiveNumber);
+  cmd->add_option("--chunks", o->chunks, "evaluate at most this many chunks (default: all)")->check(at_least(1));
   cmd->add_flag("--vs-dense", o->vs_dense, "also evaluate the dense engine on the same chunks and report the relative change");
   cmd->callback([o] { run_perplexity(*o); });
 }
