@@ -13,6 +13,10 @@ if [ $# -lt 4 ] || [ "$3" != "--" ]; then
   exit 2
 fi
 expected_rc=$1 regex=$2
+# grep reads a newline in a pattern as "or": spell newlines (CMake's "\n") as \n.
+regex=${regex//$'\n'/\\n}
+NOT_REGEX=${NOT_REGEX:-}
+NOT_REGEX=${NOT_REGEX//$'\n'/\\n}
 shift 3
 output=$("$@" 2>&1 </dev/null)
 rc=$?
