@@ -71,7 +71,7 @@ void run_perplexity(const PerplexityOptions& o) {
     for (size_t c = 0; c < r.chunk_ppl.size(); ++c) std::fprintf(stderr, "%s %.4f", c % 10 ? "" : "\n ", r.chunk_ppl[c]);
     std::fputc('\n', stderr);
   }
-  std::printf("PPL = %.4f (%d chunks of %d tokens, %lld scored, %s runtime, %s)\n", r.ppl, r.n_chunks, n_ctx,
+  std::printf("PPL = %.4f +/- %.5f (%d chunks of %d tokens, %lld scored, %s runtime, %s)\n", r.ppl, r.ppl_stderr, r.n_chunks, n_ctx,
               static_cast<long long>(r.n_scored), runtime, weights->file().path().filename().c_str());
   if (actors && actors->sparse()) {
     const auto st = actors->predictor_stats();
@@ -86,7 +86,7 @@ void run_perplexity(const PerplexityOptions& o) {
     DenseEngine dense(weights, o.model.engine_options());
     std::fprintf(stderr, "[actinfer] the same chunks on the dense engine:\n");
     const PerplexityResult d = perplexity(dense, scored_tokens, n_ctx, tokenizer.add_bos(), tokenizer.bos(), progress_bar());
-    std::printf("dense PPL = %.4f; %s/dense = %.5f (%+.3f%%)\n", d.ppl, runtime, r.ppl / d.ppl, 100.0 * (r.ppl / d.ppl - 1.0));
+    std::printf("dense PPL = %.4f +/- %.5f; %s/dense = %.5f (%+.3f%%)\n", d.ppl, d.ppl_stderr, runtime, r.ppl / d.ppl, 100.0 * (r.ppl / d.ppl - 1.0));
   }
 }
 

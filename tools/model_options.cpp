@@ -14,10 +14,10 @@ std::string default_model_path() {
   return "models/SmolLM2-135M-Instruct.Q4_1.gguf";
 }
 
-void ModelOptions::add_to(CLI::App& cmd) {
+void ModelOptions::add_to(CLI::App& cmd, bool with_threads) {
   model_path = default_model_path();
   cmd.add_option("-m,--model", model_path, "GGUF model file")->capture_default_str();
-  cmd.add_option("-t,--threads", threads, "compute threads (0: all cores)")->check(at_least(0));
+  if (with_threads) cmd.add_option("-t,--threads", threads, "compute threads (0: all cores)")->check(at_least(0));
   ctx_option = cmd.add_option("-c,--ctx", n_ctx, "context length (KV cache size; at most the model's trained context)")
                    ->check(at_least(1))
                    ->capture_default_str();

@@ -22,7 +22,8 @@ struct ModelOptions {
   bool quiet = false;          // no progress lines
   CLI::Option* ctx_option = nullptr;  // set by add_to: was --ctx given?
 
-  void add_to(CLI::App& cmd);
+  // with_threads false: the command declares its own -t (bench sweeps a list).
+  void add_to(CLI::App& cmd, bool with_threads = true);
   // Loads the model; refuses an explicit --ctx above the model's trained context
   // (naming both) rather than clamping it silently. A default --ctx above it is
   // the trained context (the engines cap it).
