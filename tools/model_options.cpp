@@ -24,6 +24,9 @@ void ModelOptions::add_to(CLI::App& cmd, bool with_threads) {
   cmd.add_option("-b,--batch", batch, "tokens per forward step of a prompt")->check(at_least(1))->capture_default_str();
   cmd.add_option("--ffn-activation", ffn_activation, "override the FFN activation: silu, relu or gelu");
   cmd.add_flag("-q,--quiet", quiet, "no progress lines");
+  cmd.add_option("--cache-type", cache_type, "KV cache element type: f32, or f16 (half the memory)")
+      ->check(CLI::IsMember({"f32", "f16"}))
+      ->capture_default_str();
 }
 
 std::shared_ptr<const ModelWeights> ModelOptions::load_weights() const {
@@ -40,6 +43,15 @@ std::shared_ptr<const ModelWeights> ModelOptions::load_weights() const {
     throw UsageError("--ctx " + std::to_string(n_ctx) + " exceeds the " + std::to_string(trained) + " tokens " + model_path +
                      " was trained on (no RoPE scaling yet): give --ctx " + std::to_string(trained) + " or less");
   return weights;
+}
+
+EngineOptions ModelOptions::engine_options() const {
+  EngineOptions e;
+  e.n_threads = threads;
+  e.n_ctx = n_ctx;
+  e.max_batch = batch;
+  e.cache_type = parse_kv_cache_type(cache_type).value_or(KvCacheType::F32);
+  return e;
 }
 
 std::string context_advice(int n_tokens, int n_ctx, int n_ctx_train) {

@@ -20,6 +20,7 @@ struct ModelOptions {
   int batch = 64;
   std::string ffn_activation;  // empty: from the model
   bool quiet = false;          // no progress lines
+  std::string cache_type = "f32";  // KV cache element type: f32 or f16
   CLI::Option* ctx_option = nullptr;  // set by add_to: was --ctx given?
 
   // with_threads false: the command declares its own -t (bench sweeps a list).
@@ -28,7 +29,7 @@ struct ModelOptions {
   // (naming both) rather than clamping it silently. A default --ctx above it is
   // the trained context (the engines cap it).
   std::shared_ptr<const ModelWeights> load_weights() const;
-  EngineOptions engine_options() const { return {threads, n_ctx, batch}; }
+  EngineOptions engine_options() const;
 };
 
 // The default model fetched by setup.sh; ACTINFER_MODEL overrides it.
