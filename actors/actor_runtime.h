@@ -7,7 +7,7 @@
 #include <span>
 #include <string>
 
-#include "actors/runtime_options.h"
+#include "config/deployment_config.h"
 #include "engine/evaluator.h"
 #include "protocol/predictor_stats.h"
 #include "model/model_weights.h"
@@ -17,7 +17,7 @@ namespace actinfer {
 class ActorRuntime final : public Evaluator {
  public:
   // Throws std::invalid_argument naming the bad option (team node absent, fraction...).
-  ActorRuntime(std::shared_ptr<const ModelWeights> weights, ActorRuntimeOptions options);
+  ActorRuntime(std::shared_ptr<const ModelWeights> weights, DeploymentConfig options);
   ~ActorRuntime() override;
 
   const ModelConfig& config() const override;
@@ -39,8 +39,8 @@ class ActorRuntime final : public Evaluator {
   // Weight bytes every token reads outside the FFN: attention and lm_head. (The FFN's
   // bytes are counted by the workers: PredictorStats::ffn_weight_bytes.)
   uint64_t fixed_bytes_per_token() const;
-  // What the predictor reads per token: trained: its weights; oracle (ReLU): the
-  // gate projection; threshold: gate and up (non-ReLU); all: nothing.
+  // What predicting reads per token: trained: the predictors' weights; threshold: the
+  // gate (ReLU), gate and up (others); all, oracle: nothing (no prediction).
   uint64_t predictor_bytes_per_token() const;
 
  private:

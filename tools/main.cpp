@@ -53,6 +53,7 @@ int main(int argc, char** argv) {
   register_plan(app);
   register_bench_sparse(app);
   register_train_predictor(app);
+  register_serve(app);
   // Name what is wrong rather than CLI11's "A subcommand is required".
   if (argc > 1) {
     const std::string first = argv[1];
