@@ -7,7 +7,7 @@
 #include <vector>
 
 #include "actors/actor_runtime.h"
-#include "actors/backend.h"
+#include "backends/backend.h"
 #include "engine/dense_engine.h"
 #include "engine/kv_cache.h"
 #include "tests/runtime_comparison.h"
