@@ -60,11 +60,11 @@ TEST_CASE("KV cache f16: dense engine close to f32, actor runtime equal to dense
   CHECK(rel > 0);     // the half-precision path was taken
   CHECK(rel < 5e-3);  // and rounds keys and values only
 
-  ActorRuntimeOptions ao;
+  DeploymentConfig ao;
   ao.engine = engine(KvCacheType::F16);
   ao.hot_fraction = 0.3;
-  ao.teams.assign(1, TeamOptions{0, {}, 1});
-  ao.predictor = "oracle";
+  ao.teams.assign(1, TeamConfig{0, {}, 1});
+  ao.predictor = PredictorMode::oracle;
   ActorRuntime actors(w, ao);
   DenseEngine dense16b(w, engine(KvCacheType::F16));
   CHECK(testing::relative_difference(actors, dense16b, kTokens) < 1e-5);
