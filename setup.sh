@@ -25,7 +25,7 @@ SUDO=""
 
 # 1. Debian packages.
 PACKAGES=(build-essential cmake pkg-config libcaf-dev libhwloc-dev hwloc doctest-dev libpcre2-dev
-          libcli11-dev nlohmann-json3-dev libcpp-httplib-dev python3 python3-venv python3-pip unzip)
+          libcli11-dev nlohmann-json3-dev libedit-dev libcpp-httplib-dev python3 python3-venv python3-pip unzip)
 if [ "$CHECKS" -eq 1 ]; then
   PACKAGES+=(clang libclang-rt-dev llvm ccache)
 fi

@@ -134,7 +134,7 @@ ActorRuntime::ActorRuntime(std::shared_ptr<const ModelWeights> weights, Deployme
   std::vector<int64_t> hot_per_layer;
   for (const LayerSplit& l : m.split->layers) hot_per_layer.push_back(l.hot.count());
   const bool sparse = m.options.sparse;
-  m.footprint = device_footprint(*m.weights, hot_per_layer, m.n_ctx, sparse);
+  m.footprint = device_footprint(*m.weights, hot_per_layer, m.n_ctx, sparse, m.options.engine.cache_type);
   if (m.predictors) m.footprint.predictors = m.predictors->bytes();
   check_budget(m.footprint, m.options.vram_budget, std::string(to_string(m.options.backend)));
   BackendOptions bo;

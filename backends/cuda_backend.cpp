@@ -137,6 +137,9 @@ CudaBackend::CudaBackend(std::shared_ptr<const ModelWeights> w, const BackendOpt
       predictors_(o.predictors),
       stream_() {  // creates the device's context (hundreds of MiB): before free memory is read
   check_model(c_);
+  if (o.engine.cache_type != KvCacheType::F32)  // its attention kernel reads F32 keys and values
+    throw std::invalid_argument(std::string("backend 'cuda': --cache-type ") + kv_cache_type_name(o.engine.cache_type) +
+                                " is not implemented on the GPU yet: use --cache-type f32, or backend = \"host\"");
   if (max_batch_ < 1 || max_batch_ > 65535 || n_ctx_ < 1)  // 65535: the kernels' grid rows of tokens
     throw std::invalid_argument("backend 'cuda': batch " + std::to_string(max_batch_) + " (1..65535) and ctx " + std::to_string(n_ctx_) +
                                 " (>= 1) are out of range");

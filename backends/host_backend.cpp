@@ -17,7 +17,7 @@ class HostBackend final : public Backend {
   HostBackend(std::shared_ptr<const ModelWeights> w, const BackendOptions& o)
       : w_(std::move(w)),
         pool_(default_thread_count(o.engine.n_threads), actors::pin_threads_to(o.topology, o.pus, "gpu-worker (host backend)")),
-        cache_(w_->config().n_layers, o.n_ctx, w_->config().n_kv_heads * w_->config().head_dim),
+        cache_(w_->config().n_layers, o.n_ctx, w_->config().n_kv_heads * w_->config().head_dim, o.engine.cache_type),
         ws_(w_->config(), o.engine.max_batch, pool_.size(), o.n_ctx, o.engine.exact_activations),
         predictors_(o.predictors) {
     if (o.sparse) hot_ = std::make_unique<NeuronShard>(*w_, o.hot_neurons);
@@ -73,7 +73,8 @@ std::string DeviceFootprint::describe() const {
          ", KV cache " + mib(kv_cache) + (predictors ? ", predictors " + mib(predictors) : std::string()) + ")";
 }
 
-DeviceFootprint device_footprint(const ModelWeights& w, const std::vector<int64_t>& hot_neurons, int n_ctx, bool sparse) {
+DeviceFootprint device_footprint(const ModelWeights& w, const std::vector<int64_t>& hot_neurons, int n_ctx, bool sparse,
+                                 KvCacheType cache_type) {
   const ModelConfig& c = w.config();
   DeviceFootprint f;
   for (int l = 0; l < c.n_layers; ++l) {
@@ -85,7 +86,7 @@ DeviceFootprint device_footprint(const ModelWeights& w, const std::vector<int64_
     f.hot_ffn += per_neuron * static_cast<uint64_t>(hot_neurons[static_cast<size_t>(l)]);
   }
   f.lm_head = w.output().bytes() + w.output_norm().size() * 4;
-  f.kv_cache = uint64_t{2} * c.n_layers * static_cast<uint64_t>(n_ctx) * c.n_kv_heads * c.head_dim * sizeof(float);
+  f.kv_cache = uint64_t{2} * c.n_layers * static_cast<uint64_t>(n_ctx) * c.n_kv_heads * c.head_dim * kv_cache_element_bytes(cache_type);
   return f;
 }
 

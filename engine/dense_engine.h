@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "engine/evaluator.h"
+#include "engine/kv_cache.h"
 #include "engine/layer_ops.h"
 #include "engine/thread_pool.h"
 #include "model/model_weights.h"
@@ -19,6 +20,7 @@ struct EngineOptions {
   // Keep activations in float and dequantize weight rows (slow); by default activations
   // are quantized to the weights' dot-product type, as llama.cpp does.
   bool exact_activations = false;
+  KvCacheType cache_type = KvCacheType::F32;  // --cache-type: F16 halves the KV cache
 };
 
 // Checks options against the model; returns the context length to use.

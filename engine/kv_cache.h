@@ -1,8 +1,14 @@
-// Keys and values of every layer and position, in float.
+// Keys and values of every layer and position, in F32 or F16 (--cache-type).
+// F16 halves the cache; values are rounded to nearest-even half precision when
+// stored and widened to float when attention reads them.
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <optional>
+#include <string_view>
 #include <vector>
+
+#include "kernels/fp16.h"
 
 namespace actinfer {
 
@@ -12,22 +18,67 @@ uint64_t physical_memory_bytes();
 // in memory_bytes (0: no limit known), before anything is allocated.
 void check_kv_cache_fits(int n_layers, int n_ctx, int kv_dim, uint64_t memory_bytes = physical_memory_bytes());
 
+enum class KvCacheType { F32, F16 };
+
+// "f32" / "f16"; nullopt for anything else.
+std::optional<KvCacheType> parse_kv_cache_type(std::string_view name);
+const char* kv_cache_type_name(KvCacheType type);
+inline size_t kv_cache_element_bytes(KvCacheType type) { return type == KvCacheType::F16 ? 2 : 4; }
+
 class KvCache {
  public:
-  KvCache(int n_layers, int n_ctx, int kv_dim)
-      : n_ctx_((check_kv_cache_fits(n_layers, n_ctx, kv_dim), n_ctx)), kv_dim_(kv_dim),
-        k_(static_cast<size_t>(n_layers) * n_ctx * kv_dim), v_(k_.size()) {}
+  KvCache(int n_layers, int n_ctx, int kv_dim, KvCacheType type = KvCacheType::F32)
+      : n_ctx_((check_kv_cache_fits(n_layers, n_ctx, kv_dim), n_ctx)), kv_dim_(kv_dim), type_(type) {
+    const size_t n = static_cast<size_t>(n_layers) * n_ctx * kv_dim;
+    if (type == KvCacheType::F16) k16_.resize(n), v16_.resize(n);
+    else k32_.resize(n), v32_.resize(n);
+  }
   int n_ctx() const { return n_ctx_; }
   int kv_dim() const { return kv_dim_; }
-  float* k(int layer, int pos) { return &k_[offset(layer, pos)]; }
-  float* v(int layer, int pos) { return &v_[offset(layer, pos)]; }
-  const float* k(int layer, int pos) const { return &k_[offset(layer, pos)]; }
-  const float* v(int layer, int pos) const { return &v_[offset(layer, pos)]; }
+  KvCacheType type() const { return type_; }
+  // Bytes the keys and values take.
+  size_t bytes() const { return (k32_.size() + v32_.size()) * 4 + (k16_.size() + v16_.size()) * 2; }
+
+  // Stores one position's keys and values (kv_dim each).
+  void store(int layer, int pos, const float* k, const float* v) {
+    const size_t o = offset(layer, pos);
+    if (type_ == KvCacheType::F32) {
+      for (int i = 0; i < kv_dim_; ++i) k32_[o + i] = k[i], v32_[o + i] = v[i];
+    } else {
+      for (int i = 0; i < kv_dim_; ++i) k16_[o + i] = f32_to_fp16(k[i]), v16_[o + i] = f32_to_fp16(v[i]);
+    }
+  }
+  // q . k[layer][pos][at .. at+n)
+  float dot_k(int layer, int pos, int at, const float* q, int n) const {
+    const size_t o = offset(layer, pos) + static_cast<size_t>(at);
+    float s = 0;
+    if (type_ == KvCacheType::F32) for (int i = 0; i < n; ++i) s += q[i] * k32_[o + i];
+    else for (int i = 0; i < n; ++i) s += q[i] * fp16_to_f32(k16_[o + i]);
+    return s;
+  }
+  // out += a * v[layer][pos][at .. at+n)
+  void axpy_v(int layer, int pos, int at, float a, float* out, int n) const {
+    const size_t o = offset(layer, pos) + static_cast<size_t>(at);
+    if (type_ == KvCacheType::F32) for (int i = 0; i < n; ++i) out[i] += a * v32_[o + i];
+    else for (int i = 0; i < n; ++i) out[i] += a * fp16_to_f32(v16_[o + i]);
+  }
+  // The F32 rows (null for an F16 cache): the fast path of attention.
+  const float* k_f32(int layer, int pos) const { return k32_.empty() ? nullptr : &k32_[offset(layer, pos)]; }
+  const float* v_f32(int layer, int pos) const { return v32_.empty() ? nullptr : &v32_[offset(layer, pos)]; }
 
  private:
   size_t offset(int layer, int pos) const { return (static_cast<size_t>(layer) * n_ctx_ + pos) * kv_dim_; }
   int n_ctx_, kv_dim_;
-  std::vector<float> k_, v_;
+  KvCacheType type_;
+  std::vector<float> k32_, v32_;
+  std::vector<uint16_t> k16_, v16_;
 };
+
+inline std::optional<KvCacheType> parse_kv_cache_type(std::string_view name) {
+  if (name == "f32") return KvCacheType::F32;
+  if (name == "f16") return KvCacheType::F16;
+  return std::nullopt;
+}
+inline const char* kv_cache_type_name(KvCacheType type) { return type == KvCacheType::F16 ? "f16" : "f32"; }
 
 }  // namespace actinfer

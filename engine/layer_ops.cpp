@@ -131,16 +131,15 @@ void attention_block(ThreadPool& pool, Workspace& ws, const ModelWeights& w, KvC
     const float* cs = rope + static_cast<size_t>(t) * static_cast<size_t>(c.rope_dims);
     rope_apply(q, c.n_heads, c.head_dim, c.rope_dims, cs);
     rope_apply(k, c.n_kv_heads, c.head_dim, c.rope_dims, cs);
-    std::copy(k, k + kv, cache.k(layer, pos0 + t));
-    std::copy(v, v + kv, cache.v(layer, pos0 + t));
+    cache.store(layer, pos0 + t, k, v);
   }
 
   // Causal grouped-query attention over the cache, one (token, head) per work item.
   const int hd = c.head_dim;
   const int group = c.n_heads / c.n_kv_heads;
   const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
-  const float* kc = cache.k(layer, 0);
-  const float* vc = cache.v(layer, 0);
+  const float* kc = cache.k_f32(layer, 0);  // null for an F16 cache
+  const float* vc = cache.v_f32(layer, 0);
   pool.run([&](int ti, int nt) {
     float* scores = &ws.scores[static_cast<size_t>(ti) * cache.n_ctx()];
     const auto [w0, w1] = ThreadPool::split(static_cast<int64_t>(B) * c.n_heads, ti, nt);
@@ -149,11 +148,14 @@ void attention_block(ThreadPool& pool, Workspace& ws, const ModelWeights& w, KvC
       const int kvh = h / group;
       const int n_pos = pos0 + t + 1;
       const float* q = &ws.q[t * d + static_cast<int64_t>(h) * hd];
-      for (int p = 0; p < n_pos; ++p) scores[p] = dot_f32(q, kc + p * kv + kvh * hd, hd) * scale;
+      const int at = kvh * hd;
+      if (kc) for (int p = 0; p < n_pos; ++p) scores[p] = dot_f32(q, kc + p * kv + at, hd) * scale;
+      else for (int p = 0; p < n_pos; ++p) scores[p] = cache.dot_k(layer, p, at, q, hd) * scale;
       softmax_inplace(scores, n_pos);
       float* out = &ws.att[t * d + static_cast<int64_t>(h) * hd];
       std::fill(out, out + hd, 0.0f);
-      for (int p = 0; p < n_pos; ++p) axpy(scores[p], vc + p * kv + kvh * hd, out, hd);
+      if (vc) for (int p = 0; p < n_pos; ++p) axpy(scores[p], vc + p * kv + at, out, hd);
+      else for (int p = 0; p < n_pos; ++p) cache.axpy_v(layer, p, at, scores[p], out, hd);
     }
   });
 

@@ -39,7 +39,7 @@ PerplexityResult perplexity(Evaluator& ev, std::span<const int32_t> tokens, int 
   r.n_chunks = n_chunks;
   r.chunk_ppl.reserve(static_cast<size_t>(n_chunks));
   std::vector<int32_t> chunk(static_cast<size_t>(n_ctx));
-  double nll_total = 0;
+  double nll_total = 0, nll2_total = 0;
   for (int c = 0; c < n_chunks; ++c) {
     const auto src = tokens.subspan(static_cast<size_t>(c) * n_ctx, static_cast<size_t>(n_ctx));
     std::copy(src.begin(), src.end(), chunk.begin());
@@ -51,7 +51,11 @@ PerplexityResult perplexity(Evaluator& ev, std::span<const int32_t> tokens, int 
     ev.eval(all.first(static_cast<size_t>(first)), false);
     ev.eval(all.subspan(static_cast<size_t>(first), static_cast<size_t>(per_chunk)), true);
     double nll_chunk = 0;
-    for (int j = 0; j < per_chunk; ++j) nll_chunk += negative_log_likelihood(ev.logits(j), chunk[static_cast<size_t>(first + j + 1)]);
+    for (int j = 0; j < per_chunk; ++j) {
+      const double nll = negative_log_likelihood(ev.logits(j), chunk[static_cast<size_t>(first + j + 1)]);
+      nll_chunk += nll;
+      nll2_total += nll * nll;
+    }
     nll_total += nll_chunk;
     r.chunk_ppl.push_back(std::exp(nll_chunk / per_chunk));
     if (progress) progress(c + 1, n_chunks);
@@ -59,6 +63,8 @@ PerplexityResult perplexity(Evaluator& ev, std::span<const int32_t> tokens, int 
   r.n_scored = static_cast<int64_t>(n_chunks) * per_chunk;
   r.nll_mean = nll_total / static_cast<double>(r.n_scored);
   r.ppl = std::exp(r.nll_mean);
+  const double variance = nll2_total / static_cast<double>(r.n_scored) - r.nll_mean * r.nll_mean;
+  if (r.n_scored > 1 && variance > 0) r.ppl_stderr = r.ppl * std::sqrt(variance / static_cast<double>(r.n_scored - 1));
   return r;
 }
 

@@ -26,6 +26,10 @@ struct PerplexityResult {
   int n_chunks = 0;
   int64_t n_scored = 0;  // n_chunks * (n_ctx - 1 - n_ctx/2)
   std::vector<double> chunk_ppl;  // each chunk's own exp(mean NLL)
+  // The uncertainty llama.cpp prints as "PPL = x +/- e": the standard error of the
+  // mean NLL, sqrt((mean(NLL^2) - mean(NLL)^2) / (n_scored - 1)), carried to PPL
+  // by d exp(m)/dm = PPL. 0 when fewer than two tokens are scored.
+  double ppl_stderr = 0;
 };
 
 // Tokens scored per chunk of n_ctx tokens.

@@ -84,6 +84,7 @@ TEST_CASE("perplexity: uniform logits over V tokens give PPL = V") {
   CHECK(r.n_scored == 2 * 3);  // positions 5, 6, 7 of each chunk
   REQUIRE(r.chunk_ppl.size() == 2);
   for (double c : r.chunk_ppl) CHECK(c == doctest::Approx(7.0).epsilon(1e-6));
+  CHECK(r.ppl_stderr == doctest::Approx(0.0));  // every token alike: no spread
 }
 
 TEST_CASE("perplexity: the right token with probability p gives PPL = 1/p; always wrong gives (V-1)/(1-p)") {
@@ -106,6 +107,11 @@ TEST_CASE("perplexity: exactly positions n_ctx/2+1 .. n_ctx-1 are scored, each f
   CHECK(r.n_scored == 9);
   CHECK(r.ppl == doctest::Approx(expected).epsilon(1e-6));
   for (double c : r.chunk_ppl) CHECK(c == doctest::Approx(expected).epsilon(1e-6));
+  // llama.cpp's +/-: NLLs log 6, log 7, log 8, three times each; sample variance over N - 1 = 8.
+  const double m = (std::log(6.0) + std::log(7.0) + std::log(8.0)) / 3;
+  double ss = 0;
+  for (double x : {6.0, 7.0, 8.0}) ss += 3 * (std::log(x) - m) * (std::log(x) - m);
+  CHECK(r.ppl_stderr == doctest::Approx(expected * std::sqrt(ss / 9 / 8)).epsilon(1e-6));
   // Odd n_ctx: n_ctx 7 scores the logits of positions 3, 4, 5.
   FakeEvaluator ev7(V, 8, [](const auto& prefix) { return 1.0 / (static_cast<double>(prefix.size()) - 1 + 2); });
   CHECK(perplexity(ev7, counting(7, V), 7, false, -1).ppl == doctest::Approx(std::cbrt(5.0 * 6.0 * 7.0)).epsilon(1e-6));

@@ -2,6 +2,7 @@
 // read per decoded token, and how close decode gets to the memory roofline
 // measured in the same run.
 #include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -14,7 +15,9 @@
 #include "engine/dense_engine.h"
 #include "kernels/memory_bandwidth.h"
 #include "model/tokenizer.h"
+#include "tools/cli_support.h"
 #include "tools/commands.h"
+#include "tools/interrupt.h"
 #include "tools/model_options.h"
 #include "tools/runtime_choice.h"
 #include "tools/text_input.h"
@@ -26,8 +29,14 @@ struct BenchOptions {
   ModelOptions model;
   RuntimeChoice runtime;
   std::string which = "both";
+  // Sweeps (-p, -n, -t take comma lists): every combination is one measurement.
+  std::vector<int> n_prompts{64}, n_gens{64}, thread_counts{0};
+  std::string format = "text";  // -o: text, md, csv or json
+  // One measurement's values (from the lists above) and where its report goes: stdout
+  // for -o text, else stderr, so that stdout holds only the table.
   int n_prompt = 64;
   int n_gen = 64;
+  FILE* out = stdout;
   int repeats = 5;
   size_t bandwidth_mib = 256;
   std::string text_path;  // prompt and decoded tokens from this text instead of random ones
@@ -86,24 +95,24 @@ DecodeBytes decode_bytes(const ActorRuntime& rt, const Speeds& s) {
 }
 
 void print_speeds(const char* label, const Speeds& s, const BenchOptions& o, double bytes, double peak) {
-  if (!s.pp.empty()) std::printf("%-7s prompt pp%-4d %8.1f tokens/s (median of %d)\n", label, o.n_prompt, median(s.pp), o.repeats);
+  if (!s.pp.empty()) std::fprintf(o.out, "%-7s prompt pp%-4d %8.1f tokens/s (median of %d)\n", label, o.n_prompt, median(s.pp), o.repeats);
   if (s.tg.empty()) return;
   const double t = median(s.tg);
-  std::printf("%-7s decode tg%-4d %8.1f tokens/s (median of %d; min %.1f, max %.1f)\n", label, o.n_gen, t, o.repeats,
+  std::fprintf(o.out, "%-7s decode tg%-4d %8.1f tokens/s (median of %d; min %.1f, max %.1f)\n", label, o.n_gen, t, o.repeats,
               *std::min_element(s.tg.begin(), s.tg.end()), *std::max_element(s.tg.begin(), s.tg.end()));
-  std::printf("%-7s achieved bw  %.1f GB/s = %.0f%% of measured read bandwidth (%.1f MB read per token)\n", label, t * bytes / 1e9,
+  std::fprintf(o.out, "%-7s achieved bw  %.1f GB/s = %.0f%% of measured read bandwidth (%.1f MB read per token)\n", label, t * bytes / 1e9,
               100.0 * t * bytes / peak, bytes / 1e6);
 }
 
-void print_sparsity(const char* label, const ActorRuntime& rt, const Speeds& s, const DecodeBytes& b, double dense_bytes) {
+void print_sparsity(FILE* out, const char* label, const ActorRuntime& rt, const Speeds& s, const DecodeBytes& b, double dense_bytes) {
   const auto& st = s.decode;
-  std::printf("%-7s FFN computed %.1f%% of neurons per token (predictor %s", label, 100.0 * st.fraction_computed(), rt.predictor_mode().c_str());
-  if (st.truth_checked) std::printf(", recall %.4f", st.recall());
-  std::printf(")\n");
-  std::printf("%-7s bytes/token  %.1f MB = attention+head %.1f + FFN %.1f + predictor %.1f (dense %.1f MB: ceiling %.2fx)\n", label,
+  std::fprintf(out, "%-7s FFN computed %.1f%% of neurons per token (predictor %s", label, 100.0 * st.fraction_computed(), rt.predictor_mode().c_str());
+  if (st.truth_checked) std::fprintf(out, ", recall %.4f", st.recall());
+  std::fprintf(out, ")\n");
+  std::fprintf(out, "%-7s bytes/token  %.1f MB = attention+head %.1f + FFN %.1f + predictor %.1f (dense %.1f MB: ceiling %.2fx)\n", label,
               b.total() / 1e6, b.fixed / 1e6, b.ffn / 1e6, b.predictor / 1e6, dense_bytes / 1e6, dense_bytes / b.total());
   if (s.decoded)
-    std::printf("%-7s predictor    %.1f us per token (all layers)\n", label, static_cast<double>(st.predict_ns) / 1e3 / static_cast<double>(s.decoded));
+    std::fprintf(out, "%-7s predictor    %.1f us per token (all layers)\n", label, static_cast<double>(st.predict_ns) / 1e3 / static_cast<double>(s.decoded));
 }
 
 DecodeInput bench_tokens(const BenchOptions& o, const ModelWeights& weights) {
@@ -126,11 +135,18 @@ void print_decode_recall(const char* label, const BenchOptions& o, std::shared_p
   rt.predictor_stats(true);
   decode_steps(rt, tokens, o.n_gen);
   const protocol::PredictorStats st = rt.predictor_stats(false);
-  std::printf("%-7s recall       %.4f of the truly firing neurons predicted, over the %d decoded tokens of %s (untimed run)\n", label,
+  std::fprintf(o.out, "%-7s recall       %.4f of the truly firing neurons predicted, over the %d decoded tokens of %s (untimed run)\n", label,
               st.recall(), o.n_gen, o.text_path.empty() ? "random tokens (unlike the text a predictor learnt; -f TEXT decodes real text)" : o.text_path.c_str());
 }
 
-void bench(const BenchOptions& o) {
+// One runtime's figures of one measurement: a row of the -o md|csv|json table.
+struct BenchRow {
+  std::string model, runtime;
+  int threads = 0, n_prompt = 0, n_gen = 0;
+  double pp = 0, tg = 0;  // medians, tokens/s (0: not measured)
+};
+
+void bench(const BenchOptions& o, std::vector<BenchRow>& rows) {
   auto weights = o.model.load_weights();
   const ModelConfig& c = weights->config();
   ModelOptions mo = o.model;
@@ -152,27 +168,29 @@ void bench(const BenchOptions& o) {
     const std::vector<int32_t> warm = prompt.empty() ? std::vector<int32_t>{0} : prompt;
     ev->eval(std::span<const int32_t>(warm.data(), std::min<size_t>(warm.size(), 8)), false);
   }
-  for (int r = 0; r < o.repeats; ++r)  // interleaved, so drift on a shared machine hits both alike
+  for (int r = 0; r < o.repeats; ++r, interrupt::throw_if_requested())  // interleaved, so drift on a shared machine hits both alike
     for (size_t i = 0; i < runtimes.size(); ++i) run_once(*runtimes[i].second, tokens, o.n_gen, speeds[i]);
   const int threads = default_thread_count(o.model.threads);
   const BandwidthResult bw = measure_read_bandwidth(o.bandwidth_mib << 20, threads);
 
   const double bytes = static_cast<double>(weights->bytes_per_decoded_token());
-  std::printf("model        %s (%s, %d layers, width %d, ffn %d, vocab %d)\n", weights->file().path().filename().c_str(),
+  std::fprintf(o.out, "model        %s (%s, %d layers, width %d, ffn %d, vocab %d)\n", weights->file().path().filename().c_str(),
               c.name.c_str(), c.n_layers, c.d_model, c.d_ff, c.n_vocab);
-  std::printf("threads      %d\n", threads);
-  std::printf("read bw      %.1f GB/s (%d threads, %zu MiB array, best of 5)\n", bw.bytes_per_second / 1e9, threads, o.bandwidth_mib);
-  std::printf("weights/tok  %.1f MB read per decoded token\n", bytes / 1e6);
-  std::printf("roofline     %.1f tokens/s (read bw / bytes per token)\n", bw.bytes_per_second / bytes);
+  std::fprintf(o.out, "threads      %d\n", threads);
+  std::fprintf(o.out, "read bw      %.1f GB/s (%d threads, %zu MiB array, best of 5)\n", bw.bytes_per_second / 1e9, threads, o.bandwidth_mib);
+  std::fprintf(o.out, "weights/tok  %.1f MB read per decoded token\n", bytes / 1e6);
+  std::fprintf(o.out, "roofline     %.1f tokens/s (read bw / bytes per token)\n", bw.bytes_per_second / bytes);
   bool sparse = false;
   for (size_t i = 0; i < runtimes.size(); ++i) {
     const auto* rt = dynamic_cast<const ActorRuntime*>(runtimes[i].second.get());
     const char* label = runtimes[i].first.c_str();
+    rows.push_back({weights->file().path().filename().string(), label, threads, o.n_prompt, o.n_gen,
+                    speeds[i].pp.empty() ? 0.0 : median(speeds[i].pp), speeds[i].tg.empty() ? 0.0 : median(speeds[i].tg)});
     if (rt && rt->sparse() && !speeds[i].tg.empty()) {
       sparse = true;
       const DecodeBytes b = decode_bytes(*rt, speeds[i]);
       print_speeds(label, speeds[i], o, b.total(), bw.bytes_per_second);
-      print_sparsity(label, *rt, speeds[i], b, bytes);
+      print_sparsity(o.out, label, *rt, speeds[i], b, bytes);
       if (rt->predictor_mode() == "trained" && !speeds[i].decode.truth_checked) print_decode_recall(label, o, weights, mo, tokens);
     } else {
       print_speeds(label, speeds[i], o, bytes, bw.bytes_per_second);
@@ -184,12 +202,50 @@ void bench(const BenchOptions& o) {
     std::vector<double> pairs;
     for (size_t r = 0; r < speeds[0].tg.size() && r < speeds[1].tg.size(); ++r) pairs.push_back(speeds[1].tg[r] / speeds[0].tg[r]);
     if (sparse)
-      std::printf("sparse/dense decode %.3f (median of the %zu back-to-back pairs' ratios %.3f; min %.3f, max %.3f)\n", ratio, pairs.size(),
+      std::fprintf(o.out, "sparse/dense decode %.3f (median of the %zu back-to-back pairs' ratios %.3f; min %.3f, max %.3f)\n", ratio, pairs.size(),
                   median(pairs), *std::min_element(pairs.begin(), pairs.end()), *std::max_element(pairs.begin(), pairs.end()));
     else
-      std::printf("actors/dense decode %.3f (messaging and scheduling overhead %.1f%% of token time)\n", ratio, 100.0 * (1.0 / ratio - 1.0));
+      std::fprintf(o.out, "actors/dense decode %.3f (messaging and scheduling overhead %.1f%% of token time)\n", ratio, 100.0 * (1.0 / ratio - 1.0));
   }
   for (auto& [name, ev] : runtimes) finish_trace(*ev, o.runtime.load().trace);
+}
+
+void print_table(const std::vector<BenchRow>& rows, const std::string& format) {
+  if (format == "md") {
+    std::printf("| model | runtime | threads | n_prompt | n_gen | prompt t/s | decode t/s |\n");
+    std::printf("| --- | --- | ---: | ---: | ---: | ---: | ---: |\n");
+    for (const BenchRow& r : rows)
+      std::printf("| %s | %s | %d | %d | %d | %.2f | %.2f |\n", r.model.c_str(), r.runtime.c_str(), r.threads, r.n_prompt, r.n_gen, r.pp, r.tg);
+  } else if (format == "csv") {
+    std::printf("model,runtime,threads,n_prompt,n_gen,prompt_tokens_per_s,decode_tokens_per_s\n");
+    for (const BenchRow& r : rows)
+      std::printf("%s,%s,%d,%d,%d,%.3f,%.3f\n", r.model.c_str(), r.runtime.c_str(), r.threads, r.n_prompt, r.n_gen, r.pp, r.tg);
+  } else if (format == "json") {
+    nlohmann::json all = nlohmann::json::array();
+    for (const BenchRow& r : rows)
+      all.push_back({{"model", r.model}, {"runtime", r.runtime}, {"threads", r.threads}, {"n_prompt", r.n_prompt}, {"n_gen", r.n_gen},
+                     {"prompt_tokens_per_s", r.pp}, {"decode_tokens_per_s", r.tg}});
+    std::printf("%s\n", all.dump(2).c_str());
+  }
+}
+
+// Every combination of the -t, -p and -n lists, in that nesting order.
+void bench_sweep(const BenchOptions& options) {
+  std::vector<BenchRow> rows;
+  BenchOptions o = options;
+  o.out = o.format == "text" ? stdout : stderr;
+  const size_t n_runs = o.thread_counts.size() * o.n_prompts.size() * o.n_gens.size();
+  for (const int t : options.thread_counts)
+    for (const int p : options.n_prompts)
+      for (const int n : options.n_gens) {
+        o.model.threads = t;
+        o.n_prompt = p;
+        o.n_gen = n;
+        if (n_runs > 1) std::fprintf(o.out, "%s== threads %d, -p %d, -n %d\n", rows.empty() ? "" : "\n", default_thread_count(t), p, n);
+        bench(o, rows);
+        interrupt::throw_if_requested();
+      }
+  print_table(rows, o.format);
 }
 
 }  // namespace
@@ -197,20 +253,26 @@ void bench(const BenchOptions& o) {
 void register_bench(CLI::App& app) {
   auto o = std::make_shared<BenchOptions>();
   CLI::App* cmd = app.add_subcommand("bench", "measure prompt and decode speed against the memory roofline");
-  o->model.add_to(*cmd);
+  o->model.add_to(*cmd, /*with_threads=*/false);
   o->runtime.add_to(*cmd, true);
   cmd->add_option("--compare", o->which, "which runtimes to measure: both (ratio in one run), actors or dense")
       ->check(CLI::IsMember({"both", "actors", "dense"}))
       ->capture_default_str();
-  cmd->add_option("-p,--n-prompt", o->n_prompt, "prompt tokens (0: skip)")->check(CLI::NonNegativeNumber)->capture_default_str();
-  cmd->add_option("-n,--n-gen", o->n_gen, "decoded tokens (0: skip)")->check(CLI::NonNegativeNumber)->capture_default_str();
+  cmd->add_option("-p,--n-prompt", o->n_prompts, "prompt tokens (0: skip); a comma list sweeps")
+      ->delimiter(',')->check(at_least(0))->capture_default_str();
+  cmd->add_option("-n,--n-gen", o->n_gens, "decoded tokens (0: skip); a comma list sweeps")
+      ->delimiter(',')->check(at_least(0))->capture_default_str();
+  cmd->add_option("-t,--threads", o->thread_counts, "compute threads (0: all cores); a comma list sweeps")
+      ->delimiter(',')->check(at_least(0))->capture_default_str();
+  cmd->add_option("-o,--output", o->format, "report: text, or a table of every run as md, csv or json (the text then goes to stderr)")
+      ->check(CLI::IsMember({"text", "md", "csv", "json"}))->capture_default_str();
   cmd->add_option("-f,--file", o->text_path,
                   "prompt and decoded tokens from this text (decode teacher-forced) instead of random tokens and greedy picks; "
                   "a trained predictor's recall is then that of real text")
       ->check(CLI::ExistingFile);
-  cmd->add_option("-r,--repeats", o->repeats, "repeats; the median is reported")->check(CLI::PositiveNumber)->capture_default_str();
+  cmd->add_option("-r,--repeats", o->repeats, "repeats; the median is reported")->check(at_least(1))->capture_default_str();
   cmd->add_option("--bandwidth-mib", o->bandwidth_mib, "array size for the bandwidth measurement")->check(CLI::Range(16, 65536))->capture_default_str();
-  cmd->callback([o] { bench(*o); });
+  cmd->callback([o] { bench_sweep(*o); });
 }
 
 }  // namespace actinfer::tools

@@ -19,6 +19,7 @@
 #include "engine/neuron_bundles.h"
 #include "kernels/dequantize.h"
 #include "kernels/sparse_ffn.h"
+#include "tools/cli_support.h"
 #include "tools/commands.h"
 
 namespace actinfer::tools {
@@ -130,7 +131,7 @@ void register_bench_sparse(CLI::App& app) {
   CLI::App* cmd = app.add_subcommand("bench-sparse", "time one FFN layer: dense ffn_block vs sparse_ffn over neuron bundles");
   cmd->add_option("-m,--model", o->model_path, "model GGUF file")->required()->check(CLI::ExistingFile);
   cmd->add_option("-t,--threads", o->threads, "thread counts to measure")->capture_default_str();
-  cmd->add_option("-r,--repeats", o->repeats, "passes over all layers; the median is reported")->check(CLI::PositiveNumber)->capture_default_str();
+  cmd->add_option("-r,--repeats", o->repeats, "passes over all layers; the median is reported")->check(at_least(1))->capture_default_str();
   cmd->add_option("--seed", o->seed, "picks the random token")->capture_default_str();
   cmd->add_flag("--cached", o->cached, "sparse: repeat layer 0 so its active records stay in cache (compute cost, no DRAM)");
   cmd->add_option("--fraction", o->fraction, "active fraction for non-ReLU models (top |act(gate)|)")->check(CLI::Range(0.0, 1.0))->capture_default_str();

@@ -15,6 +15,7 @@
 #include "engine/dense_engine.h"
 #include "engine/perplexity.h"
 #include "model/tokenizer.h"
+#include "tools/cli_support.h"
 #include "tools/commands.h"
 #include "tools/model_options.h"
 #include "tools/progress_bar.h"
@@ -55,8 +56,8 @@ void run_perplexity(const PerplexityOptions& o) {
 
   const auto t0 = std::chrono::steady_clock::now();
   // A fresh bar (clock) per evaluation: --vs-dense runs a second one.
-  auto progress_bar = [] {
-    return [bar = std::make_shared<ProgressBar>()](int done, int total) {
+  auto progress_bar = [quiet = o.model.quiet] {
+    return [bar = std::make_shared<ProgressBar>(quiet)](int done, int total) {
       bar->update(done, total, "chunk " + std::to_string(done) + "/" + std::to_string(total));
     };
   };
@@ -70,7 +71,7 @@ void run_perplexity(const PerplexityOptions& o) {
     for (size_t c = 0; c < r.chunk_ppl.size(); ++c) std::fprintf(stderr, "%s %.4f", c % 10 ? "" : "\n ", r.chunk_ppl[c]);
     std::fputc('\n', stderr);
   }
-  std::printf("PPL = %.4f (%d chunks of %d tokens, %lld scored, %s runtime, %s)\n", r.ppl, r.n_chunks, n_ctx,
+  std::printf("PPL = %.4f +/- %.5f (%d chunks of %d tokens, %lld scored, %s runtime, %s)\n", r.ppl, r.ppl_stderr, r.n_chunks, n_ctx,
               static_cast<long long>(r.n_scored), runtime, weights->file().path().filename().c_str());
   if (actors && actors->sparse()) {
     const auto st = actors->predictor_stats();
@@ -85,7 +86,7 @@ void run_perplexity(const PerplexityOptions& o) {
     DenseEngine dense(weights, o.model.engine_options());
     std::fprintf(stderr, "[actinfer] the same chunks on the dense engine:\n");
     const PerplexityResult d = perplexity(dense, scored_tokens, n_ctx, tokenizer.add_bos(), tokenizer.bos(), progress_bar());
-    std::printf("dense PPL = %.4f; %s/dense = %.5f (%+.3f%%)\n", d.ppl, runtime, r.ppl / d.ppl, 100.0 * (r.ppl / d.ppl - 1.0));
+    std::printf("dense PPL = %.4f +/- %.5f; %s/dense = %.5f (%+.3f%%)\n", d.ppl, d.ppl_stderr, runtime, r.ppl / d.ppl, 100.0 * (r.ppl / d.ppl - 1.0));
   }
 }
 
@@ -98,7 +99,7 @@ void register_perplexity(CLI::App& app) {
   o->model.add_to(*cmd);
   o->runtime.add_to(*cmd, false);
   cmd->add_option("-f,--file", o->text_path, "text file to evaluate (tools/make_eval_text.sh writes the standard one)")->required();
-  cmd->add_option("--chunks", o->chunks, "evaluate at most this many chunks (default: all)")->check(CLI::PositiveNumber);
+  cmd->add_option("--chunks", o->chunks, "evaluate at most this many chunks (default: all)")->check(at_least(1));
   cmd->add_flag("--vs-dense", o->vs_dense, "also evaluate the dense engine on the same chunks and report the relative change");
   cmd->callback([o] { run_perplexity(*o); });
 }

@@ -15,6 +15,7 @@
 #include "engine/neuron_predictor.h"
 #include "model/placement.h"
 #include "model/profile_file.h"
+#include "tools/cli_support.h"
 #include "tools/commands.h"
 #include "tools/model_options.h"
 
@@ -98,7 +99,7 @@ void register_plan(CLI::App& app) {
   cmd->add_option("--profile", o->profile_path, "activation profile (written by `actinfer profile`)")->required();
   cmd->add_option("--vram-budget", o->budget, "bytes the gpu-worker may hold, e.g. 8GiB, 512MiB")->required();
   cmd->add_option("-o,--output", o->out_path, "placement file to write (GGUF)")->required();
-  cmd->add_option("--block", o->block, "neurons per placement unit")->check(CLI::PositiveNumber)->capture_default_str();
+  cmd->add_option("--block", o->block, "neurons per placement unit")->check(at_least(1))->capture_default_str();
   cmd->add_flag("--sparse", o->sparse, "plan for the sparse runtime: hot neurons held as neuron bundles (bigger records for quantized models)");
   cmd->add_option("--predictors", o->predictors, "trained predictor file: its bytes count against the budget");
   cmd->callback([o] { run_plan(*o); });

@@ -19,6 +19,7 @@
 #include "engine/sparsity_allocation.h"
 #include "model/profile_file.h"
 #include "model/tokenizer.h"
+#include "tools/cli_support.h"
 #include "tools/commands.h"
 #include "tools/model_options.h"
 #include "tools/progress_bar.h"
@@ -129,7 +130,7 @@ void run_profile(const ProfileCliOptions& o) {
   Clock::time_point pass_end[4] = {t0, t0, t0, t0};  // when each pass reported last
   auto progress = [&](int pass, int n_passes, int done, int total) {
     if (pass != bar_pass) {
-      bar.emplace();
+      bar.emplace(o.model.quiet);
       bar_pass = pass;
     }
     pass_end[pass] = Clock::now();
@@ -177,7 +178,7 @@ void register_profile(CLI::App& app) {
   o->model.add_to(*cmd);
   cmd->add_option("-f,--file", o->text_path, "calibration text (tools/make_calibration_text.sh writes the standard one)")->required();
   cmd->add_option("-o,--output", o->out_path, "profile file to write (GGUF)")->required();
-  cmd->add_option("--max-tokens", o->max_tokens, "profile at most this many tokens (default: all)")->check(CLI::PositiveNumber);
+  cmd->add_option("--max-tokens", o->max_tokens, "profile at most this many tokens (default: all)")->check(at_least(1));
   cmd->add_option("--sparsity", o->sparsity, "non-ReLU models: target fraction of inactive activations (mean over layers), in [0, 1)")
       ->capture_default_str();
   cmd->add_option("--allocate", o->allocate,

@@ -1,4 +1,8 @@
 // `actinfer run`: generate text from a prompt, streaming tokens as they come.
+// The prompt: -p TEXT, -f FILE, `-p -` / `-f -` (standard input), or piped
+// standard input when neither is given; else a default prompt. Ctrl-C stops the
+// generation cleanly: the stats are printed and the trace written, and the exit
+// code is 130.
 #include <CLI/CLI.hpp>
 #include <cstdio>
 #include <memory>
@@ -10,17 +14,24 @@
 #include "engine/sampler.h"
 #include "model/chat_template.h"
 #include "model/tokenizer.h"
+#include "tools/cli_support.h"
 #include "tools/commands.h"
+#include "tools/interrupt.h"
 #include "tools/model_options.h"
 #include "tools/runtime_choice.h"
+#include "tools/sampling_options.h"
+#include "tools/text_input.h"
 
 namespace actinfer::tools {
 namespace {
 
+constexpr const char* kDefaultPrompt = "The capital of France is";
+
 struct RunOptions {
   ModelOptions model;
   RuntimeChoice runtime;
-  std::string prompt = "The capital of France is";
+  std::string prompt;       // empty: from -f, piped stdin or the default
+  std::string prompt_file;  // -f; "-" is standard input
   std::string system;
   int n_predict = 64;
   bool chat = false;
@@ -28,37 +39,38 @@ struct RunOptions {
   SamplerParams sampling;
 };
 
-void sampling_options(CLI::App& cmd, SamplerParams& s) {
-  cmd.add_option("--temp", s.temperature, "temperature (0: greedy)")->capture_default_str();
-  cmd.add_option("--top-k", s.top_k, "keep the k most likely tokens (0: off)")->capture_default_str();
-  cmd.add_option("--top-p", s.top_p, "keep the smallest set with this probability mass (1: off)")->capture_default_str();
-  cmd.add_option("--min-p", s.min_p, "drop tokens below min-p times the top probability (0: off)")->capture_default_str();
-  cmd.add_option("--repeat-penalty", s.repeat_penalty, "penalise recently seen tokens (1: off)")->capture_default_str();
-  cmd.add_option("--repeat-last-n", s.repeat_last_n, "how many recent tokens the penalty sees")->capture_default_str();
-  cmd.add_option("-s,--seed", s.seed, "random seed")->capture_default_str();
+std::string prompt_text(const RunOptions& o) {
+  if (!o.prompt.empty() && !o.prompt_file.empty()) throw UsageError("give the prompt with -p or -f, not both");
+  if (o.prompt == "-" || o.prompt_file == "-") return read_stdin_text();
+  if (!o.prompt_file.empty()) return read_text_file(o.prompt_file, "the prompt file given with -f");
+  if (!o.prompt.empty()) return o.prompt;
+  if (stdin_is_piped()) return read_stdin_text();
+  return kDefaultPrompt;
 }
 
 void run(const RunOptions& o) {
+  const std::string user_text = prompt_text(o);  // before loading: a missing file fails fast
   auto weights = o.model.load_weights();
   const Tokenizer tokenizer(tokenizer_data_from_gguf(weights->file()));
-  std::string text = o.prompt;
+  std::string text = user_text;
   if (o.chat) {
     std::vector<ChatMessage> messages;
     if (!o.system.empty()) messages.push_back({"system", o.system});
-    messages.push_back({"user", o.prompt});
+    messages.push_back({"user", user_text});
     text = apply_chat_template(tokenizer.data().chat_template, messages, true);
   }
   const auto prompt = tokenizer.encode(text, true, o.chat);
-  if (prompt.empty()) throw std::invalid_argument("the prompt encodes to no tokens: give a non-empty prompt with -p");
+  if (prompt.empty()) throw UsageError("the prompt encodes to no tokens: give a non-empty prompt with -p");
 
   auto evaluator = o.runtime.make(weights, o.model);
   Evaluator& engine = *evaluator;
   if (static_cast<int>(prompt.size()) >= engine.n_ctx())
     throw std::invalid_argument("the prompt has " + std::to_string(prompt.size()) + " tokens, more than the context of " +
-                                std::to_string(engine.n_ctx()) + " allows (raise --ctx)");
+                                std::to_string(engine.n_ctx()) + " allows: " +
+                                context_advice(static_cast<int>(prompt.size()) + 1, engine.n_ctx(), weights->config().n_ctx_train));
   Sampler sampler(o.sampling);
 
-  if (o.show_prompt) std::fputs(o.chat ? text.c_str() : o.prompt.c_str(), stdout);
+  if (o.show_prompt) std::fputs(o.chat ? text.c_str() : user_text.c_str(), stdout);
   std::fflush(stdout);
   Utf8StreamDecoder utf8;
   GenerationCallbacks cb;
@@ -67,9 +79,10 @@ void run(const RunOptions& o) {
     const std::string s = utf8.push(tokenizer.token_piece(t));
     std::fwrite(s.data(), 1, s.size(), stdout);
     std::fflush(stdout);
-    return true;
+    return !interrupt::requested();
   };
-  const GenerationStats st = generate(engine, sampler, prompt, o.n_predict, cb);
+  GenerationStats st = generate(engine, sampler, prompt, o.n_predict, cb);
+  if (interrupt::requested()) st.stop_reason = "interrupted";
   const std::string tail = utf8.flush();
   std::fwrite(tail.data(), 1, tail.size(), stdout);
   std::fputc('\n', stdout);
@@ -96,15 +109,17 @@ void run(const RunOptions& o) {
 
 void register_run(CLI::App& app) {
   auto o = std::make_shared<RunOptions>();
-  CLI::App* cmd = app.add_subcommand("run", "generate text from a prompt");
+  CLI::App* cmd = app.add_subcommand("run", "generate text from a prompt (for a conversation: actinfer chat)");
   o->model.add_to(*cmd);
   o->runtime.add_to(*cmd, true);
-  cmd->add_option("-p,--prompt", o->prompt, "prompt text")->capture_default_str();
-  cmd->add_option("-n,--n-predict", o->n_predict, "tokens to generate")->check(CLI::NonNegativeNumber)->capture_default_str();
+  cmd->add_option("-p,--prompt", o->prompt,
+                  std::string("prompt text; '-' reads standard input (default: piped standard input, else \"") + kDefaultPrompt + "\")");
+  cmd->add_option("-f,--file", o->prompt_file, "read the prompt from this file ('-': standard input)");
+  cmd->add_option("-n,--n-predict", o->n_predict, "tokens to generate")->check(at_least(0))->capture_default_str();
   cmd->add_flag("--chat", o->chat, "wrap the prompt in the model's chat template as a user message");
   cmd->add_option("--system", o->system, "system message for --chat");
-  cmd->add_flag("!--no-show-prompt", o->show_prompt, "print only the generated text");
-  sampling_options(*cmd, o->sampling);
+  cmd->add_flag("!--no-display-prompt,!--no-show-prompt", o->show_prompt, "print only the generated text, not the prompt");
+  add_sampling_options(*cmd, o->sampling);
   cmd->callback([o] { run(*o); });
 }
 

@@ -14,6 +14,7 @@
 #include "model/tokenizer.h"
 #include "server/http_server.h"
 #include "server/slot_scheduler.h"
+#include "tools/cli_support.h"
 #include "tools/commands.h"
 #include "tools/model_options.h"
 
@@ -102,8 +103,8 @@ void register_serve(CLI::App& app) {
   o->model.add_to(*cmd);
   cmd->add_option("--host", o->http.host, "address to listen on")->capture_default_str();
   cmd->add_option("--port", o->http.port, "port (0: any free port)")->check(CLI::Range(0, 65535))->capture_default_str();
-  cmd->add_option("-P,--parallel,--np", o->parallel, "sequence slots decoded together (--ctx is shared between them)")->check(CLI::PositiveNumber)->capture_default_str();
-  cmd->add_option("--max-queue", o->max_queue, "requests waiting beyond the slots before 429")->check(CLI::NonNegativeNumber)->capture_default_str();
+  cmd->add_option("-P,--parallel,--np", o->parallel, "sequence slots decoded together (--ctx is shared between them)")->check(at_least(1))->capture_default_str();
+  cmd->add_option("--max-queue", o->max_queue, "requests waiting beyond the slots before 429")->check(at_least(0))->capture_default_str();
   cmd->add_option("--api-key", o->http.api_key, "require this key (Authorization: Bearer KEY or X-Api-Key)");
   cmd->add_option("--api-key-file", o->api_key_file, "read the key from the first line of this file");
   cmd->add_option("--alias", o->alias, "model name clients use (default: the file name without .gguf)");

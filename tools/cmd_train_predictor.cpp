@@ -28,6 +28,7 @@
 #include "model/predictor_file.h"
 #include "model/profile_file.h"
 #include "model/tokenizer.h"
+#include "tools/cli_support.h"
 #include "tools/commands.h"
 #include "tools/model_options.h"
 #include "tools/progress_bar.h"
@@ -163,14 +164,14 @@ void run_train_predictor(const TrainPredictorCliOptions& o) {
 
   const auto t_rec = std::chrono::steady_clock::now();
   if (!relu && thresholds.empty()) {
-    ProgressBar bar;
+    ProgressBar bar(o.model.quiet);
     thresholds = calibrate_thresholds(*weights, tokens, po, [&](int ch, int n) {
       bar.update(ch, n, "calibrating thresholds, chunk " + std::to_string(ch) + "/" + std::to_string(n));
     });
   }
   ActivationRecording rec;
   {
-    ProgressBar bar;
+    ProgressBar bar(o.model.quiet);
     rec = record_activations(*weights, tokens, thresholds, po, [&](int ch, int n) {
       bar.update(ch, n, "recording chunk " + std::to_string(ch) + "/" + std::to_string(n));
     });
@@ -189,7 +190,7 @@ void run_train_predictor(const TrainPredictorCliOptions& o) {
   std::vector<PredictorLayerInfo> info;
   std::vector<PredictorTrainReport> reports;
   {
-    ProgressBar bar;
+    ProgressBar bar(o.model.quiet);
     for (int l = 0; l < c.n_layers; ++l) {
       PredictorTrainOptions to;
       to.rank = ranks[static_cast<size_t>(l)];
@@ -258,7 +259,7 @@ void register_train_predictor(CLI::App& app) {
   auto* budget = cmd->add_option("--budget-mib", o->budget_mib,
                                  "total predictor size in MiB, shared between layers by how hard their firing is to predict (entropy)");
   rank->excludes(budget);
-  cmd->add_option("--epochs", o->epochs, "training epochs per layer")->check(CLI::PositiveNumber)->capture_default_str();
+  cmd->add_option("--epochs", o->epochs, "training epochs per layer")->check(at_least(1))->capture_default_str();
   cmd->add_option("--tokens", o->tokens, "record at most this many tokens of the text (memory: n_layers x d_model x 2 bytes each)")
       ->check(CLI::Range(1LL, 1LL << 40))
       ->capture_default_str();
@@ -268,7 +269,7 @@ void register_train_predictor(CLI::App& app) {
   profile->excludes(sparsity);
   cmd->add_option("--recall", o->recall, "target recall: the thresholds keep this fraction of the firings of the calibration tokens")
       ->capture_default_str();
-  cmd->add_option("--lr", o->learning_rate, "Adam learning rate (cosine decay to 5% of it)")->check(CLI::PositiveNumber)->capture_default_str();
+  cmd->add_option("--lr", o->learning_rate, "Adam learning rate (cosine decay to 5% of it)")->check(positive_real())->capture_default_str();
   cmd->add_option("--seed", o->seed, "training seed (same seed, same predictors)")->capture_default_str();
   cmd->callback([o] { run_train_predictor(*o); });
 }

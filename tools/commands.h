@@ -4,6 +4,7 @@ namespace CLI { class App; }
 
 namespace actinfer::tools {
 void register_run(CLI::App& app);
+void register_chat(CLI::App& app);
 void register_bench(CLI::App& app);
 void register_make_model(CLI::App& app);
 void register_trace(CLI::App& app);

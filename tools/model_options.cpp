@@ -5,6 +5,8 @@
 #include <filesystem>
 #include <stdexcept>
 
+#include "tools/cli_support.h"
+
 namespace actinfer::tools {
 
 std::string default_model_path() {
@@ -12,24 +14,50 @@ std::string default_model_path() {
   return "models/SmolLM2-135M-Instruct.Q4_1.gguf";
 }
 
-void ModelOptions::add_to(CLI::App& cmd) {
+void ModelOptions::add_to(CLI::App& cmd, bool with_threads) {
   model_path = default_model_path();
   cmd.add_option("-m,--model", model_path, "GGUF model file")->capture_default_str();
-  cmd.add_option("-t,--threads", threads, "compute threads (0: all cores)")->check(CLI::NonNegativeNumber);
-  cmd.add_option("-c,--ctx", n_ctx, "context length (KV cache size)")->check(CLI::PositiveNumber)->capture_default_str();
-  cmd.add_option("-b,--batch", batch, "tokens per forward step of a prompt")->check(CLI::PositiveNumber)->capture_default_str();
+  if (with_threads) cmd.add_option("-t,--threads", threads, "compute threads (0: all cores)")->check(at_least(0));
+  ctx_option = cmd.add_option("-c,--ctx", n_ctx, "context length (KV cache size; at most the model's trained context)")
+                   ->check(at_least(1))
+                   ->capture_default_str();
+  cmd.add_option("-b,--batch", batch, "tokens per forward step of a prompt")->check(at_least(1))->capture_default_str();
   cmd.add_option("--ffn-activation", ffn_activation, "override the FFN activation: silu, relu or gelu");
+  cmd.add_flag("-q,--quiet", quiet, "no progress lines");
+  cmd.add_option("--cache-type", cache_type, "KV cache element type: f32, or f16 (half the memory)")
+      ->check(CLI::IsMember({"f32", "f16"}))
+      ->capture_default_str();
 }
 
 std::shared_ptr<const ModelWeights> ModelOptions::load_weights() const {
   std::optional<Activation> act;
   if (!ffn_activation.empty()) {
     act = parse_activation(ffn_activation);
-    if (!act) throw std::invalid_argument("--ffn-activation '" + ffn_activation + "' is not silu, relu or gelu");
+    if (!act) throw UsageError("--ffn-activation '" + ffn_activation + "' is not silu, relu or gelu");
   }
   if (!std::filesystem::exists(model_path))
     throw std::runtime_error("model file '" + model_path + "' not found (run ./setup.sh to fetch the default model, or pass -m)");
-  return ModelWeights::load(model_path, act);
+  auto weights = ModelWeights::load(model_path, act);
+  const int trained = weights->config().n_ctx_train;
+  if (ctx_option && ctx_option->count() > 0 && n_ctx > trained)
+    throw UsageError("--ctx " + std::to_string(n_ctx) + " exceeds the " + std::to_string(trained) + " tokens " + model_path +
+                     " was trained on (no RoPE scaling yet): give --ctx " + std::to_string(trained) + " or less");
+  return weights;
+}
+
+EngineOptions ModelOptions::engine_options() const {
+  EngineOptions e;
+  e.n_threads = threads;
+  e.n_ctx = n_ctx;
+  e.max_batch = batch;
+  e.cache_type = parse_kv_cache_type(cache_type).value_or(KvCacheType::F32);
+  return e;
+}
+
+std::string context_advice(int n_tokens, int n_ctx, int n_ctx_train) {
+  if (n_ctx < n_ctx_train && n_tokens < n_ctx_train)
+    return "raise --ctx (up to " + std::to_string(n_ctx_train) + ", the model's trained context)";
+  return "shorten the input: the model was trained on " + std::to_string(n_ctx_train) + " tokens and no larger --ctx is possible";
 }
 
 }  // namespace actinfer::tools

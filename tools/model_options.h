@@ -1,4 +1,4 @@
-// Options every model-running subcommand shares (-m, -t, --ctx, --ffn-activation),
+// Options every model-running subcommand shares (-m, -t, --ctx, --ffn-activation, -q),
 // and loading the model and its tokenizer from them.
 #pragma once
 #include <memory>
@@ -9,7 +9,7 @@
 #include "model/model_weights.h"
 #include "model/tokenizer.h"
 
-namespace CLI { class App; }
+namespace CLI { class App; class Option; }
 
 namespace actinfer::tools {
 
@@ -19,13 +19,24 @@ struct ModelOptions {
   int n_ctx = 2048;
   int batch = 64;
   std::string ffn_activation;  // empty: from the model
+  bool quiet = false;          // no progress lines
+  std::string cache_type = "f32";  // KV cache element type: f32 or f16
+  CLI::Option* ctx_option = nullptr;  // set by add_to: was --ctx given?
 
-  void add_to(CLI::App& cmd);
+  // with_threads false: the command declares its own -t (bench sweeps a list).
+  void add_to(CLI::App& cmd, bool with_threads = true);
+  // Loads the model; refuses an explicit --ctx above the model's trained context
+  // (naming both) rather than clamping it silently. A default --ctx above it is
+  // the trained context (the engines cap it).
   std::shared_ptr<const ModelWeights> load_weights() const;
-  EngineOptions engine_options() const { return {threads, n_ctx, batch}; }
+  EngineOptions engine_options() const;
 };
 
 // The default model fetched by setup.sh; ACTINFER_MODEL overrides it.
 std::string default_model_path();
+
+// What helps when `n_tokens` do not fit the context `n_ctx` of a model trained on `n_ctx_train`:
+// a larger --ctx while there is room, else a shorter input.
+std::string context_advice(int n_tokens, int n_ctx, int n_ctx_train);
 
 }  // namespace actinfer::tools

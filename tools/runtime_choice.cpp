@@ -72,6 +72,8 @@ std::unique_ptr<Evaluator> RuntimeChoice::make(std::shared_ptr<const ModelWeight
   if (runtime_override == "dense") c.runtime = Runtime::dense;
   if (runtime_override == "actors") c.runtime = Runtime::actors;
   c.engine.max_batch = model.batch;
+  c.engine.cache_type = model.engine_options().cache_type;  // --cache-type (no config key yet)
+  if (model.threads > 0) c.engine.n_threads = model.threads;  // bench's -t sweep sets it per run
   c.engine.n_ctx = std::max(c.engine.n_ctx, min_ctx);
   if (verbose) std::fprintf(stderr, "[actinfer] deployment in use:\n%s\n", describe(c).c_str());
   if (c.runtime == Runtime::dense) return std::make_unique<DenseEngine>(std::move(weights), c.engine);

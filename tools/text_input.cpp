@@ -38,3 +38,25 @@ std::vector<int32_t> tokenize_document(const Tokenizer& tokenizer, const std::st
 }
 
 }  // namespace actinfer::tools
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <iostream>
+
+namespace actinfer::tools {
+
+std::string read_stdin_text() {
+  std::string text{std::istreambuf_iterator<char>(std::cin), std::istreambuf_iterator<char>()};
+  if (!text.empty() && text.back() == '\n') text.pop_back();
+  if (text.empty()) throw std::runtime_error("standard input is empty: nothing to use as the prompt");
+  return text;
+}
+
+bool stdin_is_piped() {
+  struct stat st {};
+  if (::fstat(STDIN_FILENO, &st) != 0) return false;
+  return S_ISFIFO(st.st_mode) || S_ISREG(st.st_mode);
+}
+
+}  // namespace actinfer::tools

@@ -21,3 +21,13 @@ std::vector<int32_t> tokenize_document(const Tokenizer& tokenizer, const std::st
 std::string format_duration(double seconds);
 
 }  // namespace actinfer::tools
+
+namespace actinfer::tools {
+
+// All of standard input, with one trailing newline dropped; throws when it is empty.
+std::string read_stdin_text();
+// True when standard input is a pipe or a regular file (`echo hi | actinfer run`,
+// `< file`), not a terminal or /dev/null: `run` then takes its prompt from it.
+bool stdin_is_piped();
+
+}  // namespace actinfer::tools

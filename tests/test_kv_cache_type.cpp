@@ -1,0 +1,74 @@
+// --cache-type f16: the KV cache in half precision halves its memory, on the
+// dense engine and the actor runtime's host backend alike, and stays close to
+// the F32 cache's logits.
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <vector>
+
+#include "actors/actor_runtime.h"
+#include "backends/backend.h"
+#include "engine/dense_engine.h"
+#include "engine/kv_cache.h"
+#include "tests/runtime_comparison.h"
+
+using namespace actinfer;
+
+namespace {
+
+EngineOptions engine(KvCacheType type) {
+  EngineOptions e;
+  e.n_threads = 1;
+  e.n_ctx = 64;
+  e.max_batch = 4;
+  e.cache_type = type;
+  return e;
+}
+
+const std::vector<int32_t> kTokens = {3, 77, 120, 5, 9, 250, 31, 64, 2, 199, 17, 44};
+
+}  // namespace
+
+TEST_CASE("KV cache: f16 takes half the bytes of f32 and keeps values to half precision") {
+  const KvCache f32(3, 16, 64, KvCacheType::F32), f16(3, 16, 64, KvCacheType::F16);
+  CHECK(f32.bytes() == 2u * 3 * 16 * 64 * 4);
+  CHECK(f16.bytes() * 2 == f32.bytes());
+  KvCache c(1, 2, 4, KvCacheType::F16);
+  const float k[4] = {1.0f, -0.333333f, 1000.1f, 6e-5f}, v[4] = {0.5f, 2.0f, -3.25f, 65504.0f};
+  c.store(0, 1, k, v);
+  const float ones[4] = {1, 1, 1, 1};
+  for (int i = 0; i < 4; ++i) {
+    const float q[1] = {1.0f};
+    // Half precision: 11 significant bits, so a relative error of at most 2^-11 (normal values).
+    CHECK(std::fabs(c.dot_k(0, 1, i, q, 1) - k[i]) <= std::fabs(k[i]) * 0x1p-11f);
+    float out = 0;
+    c.axpy_v(0, 1, i, 2.0f, &out, 1);
+    CHECK(std::fabs(out - 2 * v[i]) <= std::fabs(2 * v[i]) * 0x1p-11f);
+  }
+  CHECK(c.dot_k(0, 1, 0, ones, 4) == doctest::Approx(1.0 - 0.333333 + 1000.1 + 6e-5).epsilon(1e-3));
+  CHECK(parse_kv_cache_type("f16") == KvCacheType::F16);
+  CHECK(parse_kv_cache_type("f32") == KvCacheType::F32);
+  CHECK(!parse_kv_cache_type("q8_0"));
+}
+
+TEST_CASE("KV cache f16: dense engine close to f32, actor runtime equal to dense, footprint halved") {
+  auto w = ModelWeights::load(testing::small_relu_model("kv_f16_tiny", GgmlType::F32, 21));
+  DenseEngine dense32(w, engine(KvCacheType::F32));
+  DenseEngine dense16(w, engine(KvCacheType::F16));
+  const double rel = testing::relative_difference(dense16, dense32, kTokens);
+  INFO("f16 vs f32 cache: max relative logit difference " << rel);
+  CHECK(rel > 0);     // the half-precision path was taken
+  CHECK(rel < 5e-3);  // and rounds keys and values only
+
+  DeploymentConfig ao;
+  ao.engine = engine(KvCacheType::F16);
+  ao.hot_fraction = 0.3;
+  ao.teams.assign(1, TeamConfig{0, {}, 1});
+  ao.predictor = PredictorMode::oracle;
+  ActorRuntime actors(w, ao);
+  DenseEngine dense16b(w, engine(KvCacheType::F16));
+  CHECK(testing::relative_difference(actors, dense16b, kTokens) < 1e-5);
+
+  const std::vector<int64_t> none(3, 0);
+  CHECK(device_footprint(*w, none, 64, false, KvCacheType::F16).kv_cache * 2 == device_footprint(*w, none, 64, false).kv_cache);
+}
