@@ -86,7 +86,7 @@ bool predict_and_dispatch(Self* self, int layer, ActivationPtr xn) {
   if (r.cpu_workers.empty()) {
     s.hot_y.assign(s.x.size(), 0.0f);
     s.stats.ffn_weight_bytes += hot_ffn(self, work, s.hot_y.data());
-    for (size_t i = 0; i < s.x.size(); ++i) s.x[i] += s.hot_y[i];
+    add_ffn_output(*s.args.weights, layer, s.hot_y.data(), s.x.data(), B);
     return true;
   }
   send_ffn_work(s.wiring, r, work, false);
@@ -160,8 +160,7 @@ caf::behavior gpu_worker(Self* self, GpuWorkerArgs args) {
       [self](const FfnOutput& o) {
         auto& s = self->state;
         trace_message(*s.trace, "msg:ffn_output", o.layer, o.token, o.sent_ns, activation_bytes(o.y));
-        const float* y = o.y->data.data();
-        for (size_t i = 0; i < s.x.size(); ++i) s.x[i] += y[i];
+        add_ffn_output(*s.args.weights, o.layer, o.y->data.data(), s.x.data(), s.n_tokens);
         run_layers(self, o.layer + 1);
       },
       [self](const CollectStats& c) {

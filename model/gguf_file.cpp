@@ -162,12 +162,14 @@ GgufFile GgufFile::open(const std::filesystem::path& path) {
 
   Cursor c(f.map_->data, size, p);
   const auto magic = c.read<uint32_t>("magic");
-  if (magic != 0x46554747u) {  // "GGUF" little-endian
+  // PowerInfer's converters write an ordinary GGUF and then overwrite the magic with "PWRI".
+  f.powerinfer_ = magic == 0x49525750u;  // "PWRI" little-endian
+  if (magic != 0x46554747u && !f.powerinfer_) {  // "GGUF" little-endian
     char m[5] = {};
     std::memcpy(m, &magic, 4);
     for (char& ch : m)
       if (ch && (ch < 32 || ch > 126)) ch = '?';
-    c.fail(std::string("not a GGUF file (magic \"") + m + "\", expected \"GGUF\")");
+    c.fail(std::string("not a GGUF file (magic \"") + m + "\", expected \"GGUF\" or PowerInfer's \"PWRI\")");
   }
   f.version_ = c.read<uint32_t>("version");
   if (f.version_ != 2 && f.version_ != 3)

@@ -13,7 +13,9 @@
 #include <thread>
 #include <unordered_set>
 
+#include "engine/rng.h"
 #include "kernels/quantize.h"
+#include "model/tokenizer.h"
 
 #if defined(__AVX2__)
 #include <immintrin.h>
@@ -44,31 +46,8 @@ uint64_t fnv1a(std::string_view s) {
   return h;
 }
 
-class Rng {
- public:
-  explicit Rng(uint64_t seed) {
-    for (uint64_t& v : s_) v = splitmix64(seed);
-  }
-  uint64_t next() {
-    const uint64_t result = rotl(s_[1] * 5, 7) * 9;
-    const uint64_t t = s_[1] << 17;
-    s_[2] ^= s_[0];
-    s_[3] ^= s_[1];
-    s_[1] ^= s_[2];
-    s_[0] ^= s_[3];
-    s_[2] ^= t;
-    s_[3] = rotl(s_[3], 45);
-    return result;
-  }
-  // Uniform in [0, 1).
-  double uniform() { return static_cast<double>(next() >> 11) * 0x1.0p-53; }
-  // Uniform integer in [0, n).
-  uint64_t below(uint64_t n) { return static_cast<uint64_t>((static_cast<unsigned __int128>(next()) * n) >> 64); }
-
- private:
-  static uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
-  uint64_t s_[4];
-};
+// Rng (engine/rng.h) is xoshiro256** seeded by splitmix64, the same generator the
+// streams below use: one seed gives the same norms and permutations as it always did.
 
 // Rows of normal-like draws: four interleaved xoshiro256** streams (element j of a row
 // from lane j % 4), so that AVX2 can run the lanes side by side; the scalar path gives
@@ -242,21 +221,6 @@ The history of a place is written in many ways. Some of it is found in books and
 
 There is a simple rule that many good writers follow: say what you mean, and use the simplest words that will do the job. Long sentences and difficult words can make a text harder to read without making it more interesting. This does not mean that every sentence must be short, but it does mean that every word should have a reason to be there. When you read your own work again, ask yourself whether each part helps the reader understand your ideas.
 )CORPUS";
-
-std::string utf8(uint32_t cp) {
-  std::string s;
-  if (cp < 0x80) {
-    s += static_cast<char>(cp);
-  } else if (cp < 0x800) {
-    s += static_cast<char>(0xC0 | (cp >> 6));
-    s += static_cast<char>(0x80 | (cp & 0x3F));
-  } else {
-    s += static_cast<char>(0xE0 | (cp >> 12));
-    s += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-    s += static_cast<char>(0x80 | (cp & 0x3F));
-  }
-  return s;
-}
 
 bool is_ascii_letter(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
 
@@ -556,29 +520,38 @@ GgufWriter::TensorWriteFn matrix_writer(std::shared_ptr<const Plan> plan, Matrix
 GgufWriter build(const SyntheticModelConfig& cfg, const std::shared_ptr<ProgressTracker>& tracker) {
   validate(cfg);
   std::shared_ptr<const Plan> plan = make_plan(cfg);
-  const int d = cfg.dim, nff = cfg.ffn, hd = cfg.dim / cfg.n_heads, kv = hd * cfg.n_kv_heads;
+  const bool gemma3 = cfg.arch == "gemma3";
+  const int d = cfg.dim, nff = cfg.ffn, hd = cfg.head_dim > 0 ? cfg.head_dim : cfg.dim / cfg.n_heads;
+  const int kv = hd * cfg.n_kv_heads, qd = hd * cfg.n_heads;
+  const std::string a = cfg.arch + ".";
 
   GgufWriter w(32);
   std::string name = cfg.name;
   if (name.empty())
     name = "actinfer-synthetic-" + std::to_string(cfg.n_layers) + "x" + std::to_string(d) + "-" +
            std::string(traits(cfg.type).name);
-  w.add_string("general.architecture", "llama");
+  w.add_string("general.architecture", cfg.arch);
   w.add_string("general.type", "model");
   w.add_string("general.name", name);
   w.add_u32("general.file_type", llama_file_type(cfg.type));
   if (traits(cfg.type).block_elems > 1 || traits(cfg.output_type).block_elems > 1)
     w.add_u32("general.quantization_version", 2);
-  w.add_u32("llama.block_count", cfg.n_layers);
-  w.add_u32("llama.context_length", cfg.ctx);
-  w.add_u32("llama.embedding_length", d);
-  w.add_u32("llama.feed_forward_length", nff);
-  w.add_u32("llama.attention.head_count", cfg.n_heads);
-  w.add_u32("llama.attention.head_count_kv", cfg.n_kv_heads);
-  w.add_f32("llama.attention.layer_norm_rms_epsilon", cfg.rms_eps);
-  w.add_f32("llama.rope.freq_base", cfg.rope_base);
-  w.add_u32("llama.rope.dimension_count", hd);
-  w.add_u32("llama.vocab_size", cfg.vocab);
+  w.add_u32(a + "block_count", cfg.n_layers);
+  w.add_u32(a + "context_length", cfg.ctx);
+  w.add_u32(a + "embedding_length", d);
+  w.add_u32(a + "feed_forward_length", nff);
+  w.add_u32(a + "attention.head_count", cfg.n_heads);
+  w.add_u32(a + "attention.head_count_kv", cfg.n_kv_heads);
+  w.add_f32(a + "attention.layer_norm_rms_epsilon", cfg.rms_eps);
+  w.add_f32(a + "rope.freq_base", cfg.rope_base);
+  if (gemma3) {  // as llama.cpp's converter writes gemma3 files
+    w.add_u32(a + "attention.key_length", hd);
+    w.add_u32(a + "attention.value_length", hd);
+    if (cfg.sliding_window > 0) w.add_u32(a + "attention.sliding_window", cfg.sliding_window);
+  } else {
+    w.add_u32(a + "rope.dimension_count", hd);
+    w.add_u32(a + "vocab_size", cfg.vocab);
+  }
   w.add_string("actinfer.ffn_activation", cfg.activation);
   w.add_u64("actinfer.synthetic.seed", cfg.seed);
   w.add_f32("actinfer.synthetic.sparsity", static_cast<float>(cfg.sparsity));
@@ -615,10 +588,18 @@ GgufWriter build(const SyntheticModelConfig& cfg, const std::shared_ptr<Progress
     const LayerPlan& lp = plan->layers[l];
     const std::string blk = "blk." + std::to_string(l) + ".";
     w.add_tensor_f32(blk + "attn_norm.weight", {d}, lp.attn_norm);
-    matrix(blk + "attn_q.weight", cfg.type, RowKind::ReadResidual, d, d, lp.sq);
+    matrix(blk + "attn_q.weight", cfg.type, RowKind::ReadResidual, d, qd, lp.sq);
     matrix(blk + "attn_k.weight", cfg.type, RowKind::ReadResidual, d, kv, lp.sk);
     matrix(blk + "attn_v.weight", cfg.type, RowKind::ReadResidual, d, kv, lp.sv);
-    matrix(blk + "attn_output.weight", cfg.type, RowKind::WriteResidual, d, d, lp.so);
+    matrix(blk + "attn_output.weight", cfg.type, RowKind::WriteResidual, qd, d, lp.so);
+    if (gemma3) {
+      // Random weights near 1 as the file stores Gemma's (1 + w); the post norms keep
+      // dimension 0 (the bias channel) at 0 because attn_output and ffn_down never write it.
+      for (const char* n : {"attn_q_norm.weight", "attn_k_norm.weight"})
+        w.add_tensor_f32(blk + n, {hd}, norm_weights(cfg.seed, blk + n, hd, false));
+      for (const char* n : {"post_attention_norm.weight", "post_ffw_norm.weight"})
+        w.add_tensor_f32(blk + n, {d}, norm_weights(cfg.seed, blk + n, d, false));
+    }
     w.add_tensor_f32(blk + "ffn_norm.weight", {d}, lp.ffn_norm);
     matrix(blk + "ffn_gate.weight", cfg.type, RowKind::Gate, d, nff, lp.sg, &lp.gate_bias, cfg.gate_rank > 0 ? &lp.gate_basis : nullptr);
     matrix(blk + "ffn_up.weight", cfg.type, RowKind::ReadResidual, d, nff, lp.su);
@@ -656,10 +637,17 @@ void validate(const SyntheticModelConfig& c) {
   if (c.dim < 2) fail("--dim must be at least 2");
   if (c.n_heads < 1) fail("--heads must be at least 1");
   if (c.n_kv_heads < 1) fail("--kv-heads must be at least 1");
-  if (c.dim % c.n_heads != 0)
+  if (c.arch != "llama" && c.arch != "gemma3") fail("--arch '" + c.arch + "' is not llama or gemma3");
+  if (c.head_dim < 0 || c.head_dim % 2 != 0) fail("--head-dim must be even (0: --dim / --heads)");
+  if (c.head_dim > 0 && c.arch != "gemma3") fail("--head-dim is for --arch gemma3 (llama heads are --dim / --heads wide)");
+  if (c.sliding_window < 0) fail("--sliding-window must be >= 0");
+  if (c.sliding_window > 0 && c.arch != "gemma3") fail("--sliding-window is for --arch gemma3");
+  if (c.head_dim == 0 && c.dim % c.n_heads != 0)
     fail("--dim " + std::to_string(c.dim) + " is not divisible by --heads " + std::to_string(c.n_heads));
-  if ((c.dim / c.n_heads) % 2 != 0)
+  if (c.head_dim == 0 && (c.dim / c.n_heads) % 2 != 0)
     fail("head dimension --dim / --heads = " + std::to_string(c.dim / c.n_heads) + " must be even for RoPE");
+  if (c.head_dim > 0 && (int64_t{c.head_dim} * c.n_heads) % traits(c.type).block_elems != 0)
+    fail("--heads x --head-dim is not a multiple of the " + std::string(traits(c.type).name) + " block size");
   if (c.n_heads % c.n_kv_heads != 0)
     fail("--heads " + std::to_string(c.n_heads) + " is not a multiple of --kv-heads " + std::to_string(c.n_kv_heads));
   if (c.ffn < 1) fail("--ffn must be at least 1");
@@ -780,13 +768,9 @@ std::vector<double> neuron_fire_probabilities(int64_t n, double h, double sparsi
 }
 
 std::string gpt2_byte_token(uint8_t b) {
-  // Printable bytes map to themselves; the others to 256, 257, ... in byte order.
-  auto printable = [](int c) { return (c >= '!' && c <= '~') || (c >= 0xA1 && c <= 0xAC) || (c >= 0xAE && c <= 0xFF); };
-  if (printable(b)) return utf8(b);
-  int n = 0;
-  for (int c = 0; c < b; ++c)
-    if (!printable(c)) ++n;
-  return utf8(256 + n);
+  // The tokenizer's byte-level table (model/tokenizer.h): one GPT-2 byte map in the project.
+  const char c = static_cast<char>(b);
+  return byte_level_encode(std::string_view(&c, 1));
 }
 
 SyntheticVocab make_synthetic_vocab(int n_vocab) {
@@ -849,9 +833,10 @@ SyntheticModelReport write_synthetic_model(const SyntheticModelConfig& cfg, cons
   report.seconds = tracker->elapsed();
   report.n_tensors = w.tensor_count();
   report.file_bytes = std::filesystem::file_size(path);
-  const uint64_t d = cfg.dim, kv = d / cfg.n_heads * cfg.n_kv_heads, f = cfg.ffn;
+  const uint64_t d = cfg.dim, hd = cfg.head_dim > 0 ? uint64_t(cfg.head_dim) : d / cfg.n_heads, f = cfg.ffn;
+  const uint64_t kv = hd * cfg.n_kv_heads, qd = hd * cfg.n_heads;
   report.n_params = uint64_t(cfg.vocab) * d * (cfg.tied ? 1 : 2) + d +
-                    uint64_t(cfg.n_layers) * (2 * d * d + 2 * d * kv + 3 * d * f + 2 * d);
+                    uint64_t(cfg.n_layers) * (2 * d * qd + 2 * d * kv + 3 * d * f + 2 * d);
   return report;
 }
 

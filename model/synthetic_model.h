@@ -57,6 +57,11 @@ struct SyntheticModelConfig {
   float rms_eps = 1e-5f;
   float rope_base = 10000.0f;
   std::string name;  // general.name; empty: derived from the shape
+  // "gemma3": gemma3 metadata and tensors (per-head q/k norms, post-attention and post-FFN
+  // norms, attention.key_length = head_dim, sliding_window) on the same designed weights.
+  std::string arch = "llama";
+  int head_dim = 0;        // 0: dim / heads; gemma3 may set any even width (queries are heads x head_dim)
+  int sliding_window = 0;  // gemma3: gemma3.attention.sliding_window (0: not written, every layer global)
 };
 
 // Throws std::invalid_argument with a message naming the flag for an unusable config.
