@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "actors/cold_shard.h"
+#include "config/machine_fit.h"
 #include "actors/cpu_worker.h"
 #include "actors/gpu_worker.h"
 #include "actors/merge.h"
@@ -28,7 +29,7 @@ namespace actinfer {
 
 struct ActorRuntime::Impl {
   std::shared_ptr<const ModelWeights> weights;
-  ActorRuntimeOptions options;
+  DeploymentConfig options;
   std::shared_ptr<const topology::Topology> topo;
   std::shared_ptr<const NeuronSplit> split;
   std::string predictor_mode;  // resolved
@@ -59,29 +60,18 @@ struct ActorRuntime::Impl {
 
 namespace {
 
-void check_options(const ActorRuntimeOptions& o, const topology::Topology& topo) {
+void check_options(const DeploymentConfig& o, const topology::Topology& topo) {
   if (o.teams.empty() && o.hot_fraction < 1.0 && o.placement.empty())
     throw std::invalid_argument("hot fraction " + std::to_string(o.hot_fraction) + " leaves cold neurons but no CPU-worker team is configured");
-  const int n_nodes = static_cast<int>(topo.numa_nodes().size());
-  for (size_t i = 0; i < o.teams.size(); ++i) {
-    const TeamOptions& t = o.teams[i];
-    if (t.numa_node < 0 || t.numa_node >= n_nodes)
-      throw std::invalid_argument("team " + std::to_string(i) + ": NUMA node " + std::to_string(t.numa_node) +
-                                  " does not exist (the topology has " + std::to_string(n_nodes) + ")");
-    if (t.threads < 0) throw std::invalid_argument("team " + std::to_string(i) + ": threads must be >= 0");
-    if (auto bad = t.pus.empty() || topo.is_synthetic() ? std::nullopt : topology::check_core_set(topo, t.numa_node, t.pus))
-      throw std::invalid_argument("team " + std::to_string(i) + ": " + *bad);
-  }
+  check_fits_machine(o, topo);
+  for (size_t i = 0; i < o.teams.size(); ++i)
+    if (o.teams[i].threads < 0) throw std::invalid_argument("team " + std::to_string(i) + ": threads must be >= 0");
   if (o.scheduler_threads < 1) throw std::invalid_argument("scheduler threads must be >= 1");
-  if (o.predictor != "auto" && o.predictor != "all" && o.predictor != "oracle" && o.predictor != "threshold" && o.predictor != "trained")
-    throw std::invalid_argument("predictor '" + o.predictor + "' is not auto, all, oracle, threshold or trained");
-  if (o.scheduler_policy != "sharing" && o.scheduler_policy != "stealing")
-    throw std::invalid_argument("scheduler policy '" + o.scheduler_policy + "' is not sharing or stealing");
 }
 
 // auto: trained with a predictor file, threshold with a profile on a non-ReLU model, else oracle.
-std::string resolve_predictor(const ActorRuntimeOptions& o, const ModelConfig& c) {
-  if (o.predictor != "auto") return o.predictor;
+std::string resolve_predictor(const DeploymentConfig& o, const ModelConfig& c) {
+  if (o.predictor != PredictorMode::automatic) return std::string(to_string(o.predictor));
   if (!o.predictors.empty()) return "trained";
   if (!o.profile.empty() && c.activation != Activation::ReLU) return "threshold";
   return "oracle";
@@ -89,7 +79,7 @@ std::string resolve_predictor(const ActorRuntimeOptions& o, const ModelConfig& c
 
 }  // namespace
 
-ActorRuntime::ActorRuntime(std::shared_ptr<const ModelWeights> weights, ActorRuntimeOptions options)
+ActorRuntime::ActorRuntime(std::shared_ptr<const ModelWeights> weights, DeploymentConfig options)
     : impl_(std::make_unique<Impl>()) {
   Impl& m = *impl_;
   m.weights = std::move(weights);
@@ -122,9 +112,9 @@ ActorRuntime::ActorRuntime(std::shared_ptr<const ModelWeights> weights, ActorRun
   const bool sparse = m.options.sparse;
   m.footprint = device_footprint(*m.weights, hot_per_layer, m.n_ctx, sparse);
   if (m.predictors) m.footprint.predictors = m.predictors->bytes();
-  check_budget(m.footprint, m.options.vram_budget, m.options.backend);
+  check_budget(m.footprint, m.options.vram_budget, std::string(to_string(m.options.backend)));
   BackendOptions bo;
-  bo.kind = m.options.backend;
+  bo.kind = to_string(m.options.backend);
   bo.engine = m.options.engine;
   bo.n_ctx = m.n_ctx;
   bo.pus = m.options.host_pus;
@@ -147,13 +137,13 @@ ActorRuntime::ActorRuntime(std::shared_ptr<const ModelWeights> weights, ActorRun
                               : std::make_shared<const ColdShard>(*m.weights, range, *m.topo, node));
   }
 
-  m.cfg.set("scheduler.policy", caf::atom_from_string(m.options.scheduler_policy));
+  m.cfg.set("scheduler.policy", caf::atom_from_string(to_string(m.options.scheduler_policy)));
   m.cfg.set("scheduler.max-threads", static_cast<size_t>(m.options.scheduler_threads));
   m.cfg.set("logger.console", caf::atom("none"));
   m.sys = std::make_unique<caf::actor_system>(m.cfg);
-  m.driver_trace = trace::TraceBuffer("driver", "driver", m.options.trace);
+  m.driver_trace = trace::TraceBuffer("driver", "driver", m.options.tracing());
 
-  const bool tr = m.options.trace;
+  const bool tr = m.options.tracing();
   actors::GpuWorkerArgs ga{m.weights, m.split, std::move(m.backend), m.options.engine.max_layers};
   ga.predicts = m.gpu_predicts;
   ga.sparse = sparse;
@@ -177,7 +167,7 @@ ActorRuntime::ActorRuntime(std::shared_ptr<const ModelWeights> weights, ActorRun
   m.predictor = actors::spawn_predictor(*m.sys, std::move(pa));
   m.merge = actors::spawn_merge(*m.sys, {c.d_model, tr});
   for (size_t i = 0; i < m.options.teams.size(); ++i) {
-    const TeamOptions& t = m.options.teams[i];
+    const TeamConfig& t = m.options.teams[i];
     std::vector<int> pus = t.pus;
     if (pus.empty() && !m.topo->is_synthetic() && m.topo->numa_nodes().size() > 1) pus = topology::pus_of_node(*m.topo, t.numa_node);
     const int threads = t.threads > 0 ? t.threads
@@ -248,7 +238,7 @@ void ActorRuntime::eval(std::span<const int32_t> tokens, bool all_logits) {
 
 void ActorRuntime::write_trace(const std::filesystem::path& path) {
   Impl& m = *impl_;
-  if (!m.options.trace) throw std::logic_error("tracing was not enabled for this runtime");
+  if (!m.options.tracing()) throw std::logic_error("tracing was not enabled for this runtime");
   std::vector<trace::TraceBuffer> buffers = {m.driver_trace};
   caf::scoped_actor self{*m.sys};
   for (const caf::actor& a : m.all_actors()) {
@@ -266,7 +256,7 @@ std::string ActorRuntime::describe() const {
   o << "actor runtime: " << c.n_layers << " layers, " << c.d_ff << " FFN neurons per layer, " << (m.options.sparse ? "sparse" : "dense")
     << " FFN kernels, predictor " << m.predictor_mode
     << (m.predictors ? " (" + std::to_string(m.predictors->bytes() >> 10) + " KiB" + (m.gpu_predicts ? ", run by the gpu-worker)" : ")") : std::string())
-    << ", scheduler " << m.options.scheduler_policy << " x" << m.options.scheduler_threads << "\n";
+    << ", scheduler " << to_string(m.options.scheduler_policy) << " x" << m.options.scheduler_threads << "\n";
   o << "  gpu-worker (" << m.backend_name << "): attention, lm_head, hot neurons " << m.split->n_hot() << " of " << int64_t{c.n_layers} * c.d_ff
     << (m.options.placement.empty() ? "" : " (placement " + m.options.placement + ")") << "; holds " << m.footprint.describe()
     << (m.options.vram_budget ? " of a " + std::to_string(m.options.vram_budget >> 20) + " MiB budget" : "") << "\n";

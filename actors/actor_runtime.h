@@ -7,7 +7,7 @@
 #include <span>
 #include <string>
 
-#include "actors/runtime_options.h"
+#include "config/deployment_config.h"
 #include "engine/evaluator.h"
 #include "protocol/predictor_stats.h"
 #include "model/model_weights.h"
@@ -17,7 +17,7 @@ namespace actinfer {
 class ActorRuntime final : public Evaluator {
  public:
   // Throws std::invalid_argument naming the bad option (team node absent, fraction...).
-  ActorRuntime(std::shared_ptr<const ModelWeights> weights, ActorRuntimeOptions options);
+  ActorRuntime(std::shared_ptr<const ModelWeights> weights, DeploymentConfig options);
   ~ActorRuntime() override;
 
   const ModelConfig& config() const override;

@@ -100,8 +100,8 @@ void ffn_gate_activations(ThreadPool& pool, Workspace& ws, const ModelWeights& w
 // "fires" (engine/profiler.h): ReLU models: a = act(gate . xn) (> 0 fires; exact
 // zeros otherwise); other activations: the neuron's output h = act(gate . xn) *
 // (up . xn), the factor its down column is scaled by. (Thresholding |h| rather than
-// |act(gate . xn)| drops the neurons that really contribute least: on SmolLM2 at 50%
-// sparsity, PPL +4% instead of +30%; see docs/STATUS.md.) out[B][d_ff].
+// |act(gate . xn)| drops the neurons that really contribute least; measured in
+// docs/journal.md.) out[B][d_ff].
 void ffn_neuron_activity(ThreadPool& pool, Workspace& ws, const ModelWeights& w, int layer, const float* xn, int B, float* out);
 
 // logits[B][n_vocab] = output(rms_norm(x)) (soft-capped where the model says so).

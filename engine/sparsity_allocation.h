@@ -8,8 +8,8 @@
 // are multiples of `step` in [0, the largest measured level]; the sum of the layers'
 // steps is round(target * n_layers / step), so the mean is the target to within
 // step / (2 n_layers). Solved exactly (for that discretisation) by dynamic
-// programming over (layer, steps used): n_layers x total x steps-per-layer work,
-// under 10 ms for 30 layers at step 0.01. (Every layer counts the same: all layers
+// programming over (layer, steps used): n_layers x total x steps-per-layer work.
+// (Every layer counts the same: all layers
 // of the models we read have the same number of FFN neurons.)
 #pragma once
 #include <span>

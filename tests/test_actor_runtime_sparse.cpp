@@ -26,11 +26,11 @@ const std::vector<int32_t> kTokens = {3, 77, 120, 5, 9, 250, 31, 64, 2, 199, 17,
 
 double relative_difference(Evaluator& a, Evaluator& b) { return testing::relative_difference(a, b, kTokens); }
 
-ActorRuntimeOptions sparse_options(double hot, int teams, int batch, const std::string& predictor = "oracle") {
-  ActorRuntimeOptions o;
+DeploymentConfig sparse_options(double hot, int teams, int batch, PredictorMode predictor = PredictorMode::oracle) {
+  DeploymentConfig o;
   o.engine = {1, 256, batch, 0, false};
   o.hot_fraction = hot;
-  o.teams.assign(static_cast<size_t>(teams), TeamOptions{0, {}, 2});
+  o.teams.assign(static_cast<size_t>(teams), TeamConfig{0, {}, 2});
   o.predictor = predictor;
   o.sparse = true;
   return o;
@@ -80,7 +80,7 @@ TEST_CASE("sparse runtime = dense engine: Q4_0 weights (down re-stored as Q8_0 c
 TEST_CASE("sparse runtime: predictor 'all' computes every neuron and matches the dense engine") {
   auto w = ModelWeights::load(sparse_model("f32", GgmlType::F32));
   DenseEngine dense(w, {1, 256, 4});
-  ActorRuntime rt(w, sparse_options(0.5, 1, 1, "all"));  // decode: every token reads for itself
+  ActorRuntime rt(w, sparse_options(0.5, 1, 1, PredictorMode::all));  // decode: every token reads for itself
   CHECK(relative_difference(rt, dense) < 1e-5);
   const auto s = rt.predictor_stats(true);
   CHECK(s.fraction_computed() == doctest::Approx(1.0));
@@ -107,7 +107,7 @@ TEST_CASE("sparse runtime = dense engine: scattered hot neurons from a placement
   }
   const auto path = std::filesystem::path(ACTINFER_TEST_DATA_DIR) / "sparse_rt_placement.gguf";
   write_placement(path, c, p);
-  ActorRuntimeOptions o = sparse_options(0.0, 2, 3);
+  DeploymentConfig o = sparse_options(0.0, 2, 3);
   o.placement = path.string();
   DenseEngine dense(w, {1, 256, 4});
   ActorRuntime rt(w, o);
@@ -116,8 +116,6 @@ TEST_CASE("sparse runtime = dense engine: scattered hot neurons from a placement
 
 TEST_CASE("sparse runtime: a trained predictor is required where asked for, and thresholds for SwiGLU") {
   auto w = ModelWeights::load(sparse_model("f32", GgmlType::F32));
-  CHECK_THROWS_WITH_AS(ActorRuntime(w, sparse_options(0.3, 1, 1, "trained")), doctest::Contains("needs a predictor file"),
-                       std::invalid_argument);
-  CHECK_THROWS_WITH_AS(ActorRuntime(w, sparse_options(0.3, 1, 1, "psychic")), doctest::Contains("predictor 'psychic'"),
+  CHECK_THROWS_WITH_AS(ActorRuntime(w, sparse_options(0.3, 1, 1, PredictorMode::trained)), doctest::Contains("needs a predictor file"),
                        std::invalid_argument);
 }

@@ -75,12 +75,12 @@ std::filesystem::path without_neurons(const std::filesystem::path& model, const 
   return path;
 }
 
-ActorRuntimeOptions trained_options(const std::filesystem::path& predictors, double hot, int teams, int batch, bool check_recall) {
-  ActorRuntimeOptions o;
+DeploymentConfig trained_options(const std::filesystem::path& predictors, double hot, int teams, int batch, bool check_recall) {
+  DeploymentConfig o;
   o.engine = {1, 256, batch, 0, false};
   o.hot_fraction = hot;
-  o.teams.assign(static_cast<size_t>(teams), TeamOptions{0, {}, 2});
-  o.predictor = "trained";
+  o.teams.assign(static_cast<size_t>(teams), TeamConfig{0, {}, 2});
+  o.predictor = PredictorMode::trained;
   o.predictors = predictors;
   o.check_recall = check_recall;
   o.sparse = true;

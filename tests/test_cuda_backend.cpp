@@ -37,8 +37,8 @@
 #include "actors/actor_runtime.h"
 #include "actors/backend.h"
 #include "actors/cuda_backend.h"
-#include "actors/deployment_config.h"
-#include "actors/runtime_options.h"
+#include "config/deployment_config.h"
+#include "config/deployment_config.h"
 #include "engine/dense_engine.h"
 #include "engine/generator.h"
 #include "engine/neuron_predictor.h"
@@ -72,13 +72,13 @@ std::filesystem::path model_path(GgmlType type) {
   return testing::small_relu_model(type == GgmlType::F32 ? "cuda_rt_f32" : "cuda_rt_q4_0", type, 5);
 }
 
-ActorRuntimeOptions cuda_options(double hot, int teams, int batch, bool sparse, bool exact) {
-  ActorRuntimeOptions o;
-  o.backend = "cuda";
+DeploymentConfig cuda_options(double hot, int teams, int batch, bool sparse, bool exact) {
+  DeploymentConfig o;
+  o.backend = BackendKind::cuda;
   o.engine = {1, 256, batch, 0, exact};
   o.hot_fraction = hot;
-  o.teams.assign(static_cast<size_t>(teams), TeamOptions{0, {}, 2});
-  o.predictor = "oracle";
+  o.teams.assign(static_cast<size_t>(teams), TeamConfig{0, {}, 2});
+  o.predictor = PredictorMode::oracle;
   o.sparse = sparse;
   return o;
 }
@@ -101,9 +101,9 @@ std::filesystem::path scattered_placement(const ModelConfig& c) {
 
 TEST_CASE("cuda backend: backend = cuda without a device is refused with the reason (with one, it runs)") {
   auto w = ModelWeights::load(model_path(GgmlType::F32));
-  DeploymentConfig config;
-  config.backend = "cuda";
-  const ActorRuntimeOptions o = runtime_options_from(config, {1, 256, 4, 0, false});
+  DeploymentConfig o;
+  o.backend = BackendKind::cuda;
+  o.engine = {1, 256, 4, 0, false};
   std::string reason;
   if (!cuda_backend_available(reason)) {
     MESSAGE("no usable CUDA device: " << reason << " (checking the refusal)");
@@ -266,7 +266,7 @@ TEST_CASE("cuda backend: hot and cold work both run (trace), and the token loop 
   if (skip_without_device("the traced run")) return;
   auto w = ModelWeights::load(model_path(GgmlType::F32));
   auto o = cuda_options(0.3, 1, 4, true, false);
-  o.trace = true;
+  o.trace = testing::test_data_path("cuda_backend_trace.json").string();
   ActorRuntime rt(w, o);
   DenseEngine dense(w, {1, 256, 4});
   Sampler g1({.temperature = 0.0f}), g2({.temperature = 0.0f});

@@ -1,4 +1,4 @@
-// The placement planner (actors/planner.h): the greedy against the exact dynamic
+// The placement planner (placement/planner.h): the greedy against the exact dynamic
 // program and brute force on small random instances, the refusal of a budget
 // the fixed parts already exceed, and end to end on a tiny synthetic ReLU model
 // (profile -> plan -> actor runtime = dense engine).
@@ -18,7 +18,7 @@
 
 #include "actors/actor_runtime.h"
 #include "actors/backend.h"
-#include "actors/planner.h"
+#include "placement/planner.h"
 #include "engine/dense_engine.h"
 #include "engine/neuron_bundles.h"
 #include "engine/profiler.h"
@@ -222,12 +222,12 @@ TEST_CASE("planner end to end: profile, plan ~30% hot, the actor runtime with th
 
   const auto path = std::filesystem::path(ACTINFER_TEST_DATA_DIR) / "planner_placement.gguf";
   write_placement(path, c, plan.placement);
-  ActorRuntimeOptions ro;
+  DeploymentConfig ro;
   ro.engine = {1, n_ctx, 4, 0, true};
   ro.placement = path.string();
   ro.vram_budget = o.vram_budget;  // the runtime accepts the plan within the same budget
-  ro.teams.assign(2, TeamOptions{0, {}, 1});
-  ro.predictor = "oracle";
+  ro.teams.assign(2, TeamConfig{0, {}, 1});
+  ro.predictor = PredictorMode::oracle;
   ActorRuntime actors(w, ro);
   DenseEngine dense(w, {1, n_ctx, 4, 0, true});
   const std::vector<int32_t> tokens = random_tokens(12, 99, c.n_vocab);
@@ -268,11 +268,11 @@ TEST_CASE("planner for the sparse runtime: hot neurons cost whole bundle records
 
   const auto path = std::filesystem::path(ACTINFER_TEST_DATA_DIR) / "planner_placement_sparse.gguf";
   write_placement(path, c, plan.placement);
-  ActorRuntimeOptions ro;
+  DeploymentConfig ro;
   ro.engine = {1, n_ctx, 4, 0, false};
   ro.placement = path.string();
   ro.vram_budget = o.vram_budget;
-  ro.teams.assign(1, TeamOptions{0, {}, 1});
+  ro.teams.assign(1, TeamConfig{0, {}, 1});
   ro.sparse = true;
   CHECK_NOTHROW(ActorRuntime(w, ro));
   // A plan counted with dense bytes holds more neurons than the sparse runtime can fit.

@@ -121,7 +121,7 @@ void print_decode_recall(const char* label, const BenchOptions& o, std::shared_p
   RuntimeChoice checked = o.runtime;
   checked.check_recall = true;
   checked.trace.clear();
-  const auto ev = checked.make(std::move(weights), mo, "actors");
+  const auto ev = checked.make(std::move(weights), mo, "actors", o.n_prompt + o.n_gen + 1);
   auto& rt = dynamic_cast<ActorRuntime&>(*ev);
   rt.predictor_stats(true);
   decode_steps(rt, tokens, o.n_gen);
@@ -140,8 +140,9 @@ void bench(const BenchOptions& o) {
   // --runtime picks one runtime; otherwise --compare (both by default, for the ratio).
   const std::string which = o.runtime.runtime.empty() ? o.which : o.runtime.runtime;
   std::vector<std::pair<std::string, std::unique_ptr<Evaluator>>> runtimes;
-  if (which != "actors") runtimes.emplace_back("dense", o.runtime.make(weights, mo, "dense"));
-  if (which != "dense") runtimes.emplace_back(o.runtime.load().sparse ? "sparse" : "actors", o.runtime.make(weights, mo, "actors"));
+  const int min_ctx = o.n_prompt + o.n_gen + 1;
+  if (which != "actors") runtimes.emplace_back("dense", o.runtime.make(weights, mo, "dense", min_ctx));
+  if (which != "dense") runtimes.emplace_back(o.runtime.load().sparse ? "sparse" : "actors", o.runtime.make(weights, mo, "actors", min_ctx));
 
   const std::vector<int32_t>& prompt = tokens.prompt;
 

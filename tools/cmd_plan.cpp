@@ -1,4 +1,4 @@
-// `actinfer plan`: the placement step (actors/planner.h). From a model, its
+// `actinfer plan`: the placement step (placement/planner.h). From a model, its
 // activation profile (`actinfer profile`) and a VRAM budget, chooses the hot
 // FFN neurons the gpu-worker holds and writes them as a placement file
 // (model/placement.h) for `run --set actinfer.placement=...`.
@@ -10,8 +10,8 @@
 #include <stdexcept>
 #include <string>
 
-#include "actors/deployment_config.h"
-#include "actors/planner.h"
+#include "config/deployment_config.h"
+#include "placement/planner.h"
 #include "engine/neuron_predictor.h"
 #include "model/placement.h"
 #include "model/profile_file.h"

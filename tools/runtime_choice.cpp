@@ -1,22 +1,26 @@
 #include "tools/runtime_choice.h"
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <cstdio>
 #include <stdexcept>
 
 #include "actors/actor_runtime.h"
-#include "actors/runtime_options.h"
 #include "engine/dense_engine.h"
 
 namespace actinfer::tools {
 
 void RuntimeChoice::add_to(CLI::App& cmd, bool with_trace) {
-  cmd.add_option("--runtime", runtime, "actors (CAF actor runtime) or dense (reference engine); default: the config's, else actors")
+  command = &cmd;
+  cmd.add_option("--runtime", runtime, "actors (CAF actor runtime) or dense (reference engine) (actinfer.runtime)")
       ->check(CLI::IsMember({"actors", "dense"}));
-  cmd.add_option("--config", config_path, "deployment config (CAF config format, see configs/README.md)");
-  cmd.add_option("--set", sets, "override a config key, e.g. --set actinfer.hot-fraction=0.5 (repeatable)");
-  if (with_trace) cmd.add_option("--trace", trace, "write a Chrome trace (Perfetto) of the actor runtime to this file");
-  cmd.add_flag("-v,--verbose", verbose, "print the deployment and the actor layout");
+  cmd.add_option("--config", config_path,
+                 "deployment config (configs/README.md); without it: $ACTINFER_CONFIG, "
+                 "~/.config/actinfer/actinfer.conf, then the project's configs/default.conf");
+  cmd.add_flag("--no-config", no_config, "use the built-in defaults, not a config file")->excludes("--config");
+  cmd.add_option("--set", sets, "override a config key, e.g. --set actinfer.hot-fraction=0.5 (repeatable; flags win over it)");
+  if (with_trace) cmd.add_option("--trace", trace, "write a Chrome trace (Perfetto) of the actor runtime to this file (actinfer.trace)");
+  cmd.add_flag("-v,--verbose", verbose, "print the deployment in use (after config, --set and flags) and the actor layout");
   cmd.add_flag("--sparse", sparse, "sparse FFN kernels: compute only the neurons the predictor selects (actinfer.sparse)");
   cmd.add_option("--predictor", predictor, "auto, oracle, threshold, trained or all (actinfer.predictor)")
       ->check(CLI::IsMember({"auto", "oracle", "threshold", "trained", "all"}));
@@ -26,28 +30,52 @@ void RuntimeChoice::add_to(CLI::App& cmd, bool with_trace) {
   cmd.add_flag("--check-recall", check_recall, "also compute the true active sets to report the predictor's recall (actinfer.check-recall)");
 }
 
+std::vector<FlagSetting> RuntimeChoice::flag_settings() const {
+  std::vector<FlagSetting> f;
+  // -t and -c belong to ModelOptions (every model command has them); here they count only
+  // when given, so that the config's host-threads and ctx stay otherwise.
+  if (command) {
+    if (const CLI::Option* t = command->get_option_no_throw("--threads"); t && t->count() > 0)
+      f.push_back({"-t", "actinfer.host-threads", t->as<std::string>()});
+    if (const CLI::Option* c = command->get_option_no_throw("--ctx"); c && c->count() > 0)
+      f.push_back({"-c", "actinfer.ctx", c->as<std::string>()});
+  }
+  if (!runtime.empty()) f.push_back({"--runtime", "actinfer.runtime", runtime});
+  if (!trace.empty()) f.push_back({"--trace", "actinfer.trace", trace});
+  if (sparse) f.push_back({"--sparse", "actinfer.sparse", "true"});
+  if (!predictors.empty()) f.push_back({"--predictors", "actinfer.predictors", predictors});
+  if (!predictor.empty())
+    f.push_back({"--predictor", "actinfer.predictor", predictor});
+  else if (!predictors.empty())
+    f.push_back({"--predictors", "actinfer.predictor", "trained"});  // giving a predictor file asks for it
+  if (!profile.empty()) f.push_back({"--profile", "actinfer.profile", profile});
+  if (!placement.empty()) f.push_back({"--placement", "actinfer.placement", placement});
+  if (check_recall) f.push_back({"--check-recall", "actinfer.check-recall", "true"});
+  return f;
+}
+
+std::optional<std::filesystem::path> RuntimeChoice::config_file() const {
+  if (!config_path.empty()) return std::filesystem::path(config_path);
+  if (no_config) return std::nullopt;
+  return find_config(ConfigSearch::from_environment(ACTINFER_DEFAULT_CONFIG));
+}
+
 DeploymentConfig RuntimeChoice::load() const {
-  DeploymentConfig c = config_path.empty() ? parse_deployment_config("", "built-in defaults", sets)
-                                           : load_deployment_config(config_path, sets);
-  if (!trace.empty()) c.trace = trace;
-  if (sparse) c.sparse = true;
-  if (!predictors.empty()) c.predictors = predictors;
-  if (!predictor.empty()) c.predictor = predictor;
-  else if (!predictors.empty()) c.predictor = "trained";  // giving a predictor file asks for it
-  if (!profile.empty()) c.profile = profile;
-  if (!placement.empty()) c.placement = placement;
-  if (check_recall) c.check_recall = true;
-  return c;
+  const auto file = config_file();
+  return file ? load_deployment_config(*file, sets, flag_settings())
+              : parse_deployment_config("", "built-in defaults", sets, flag_settings());
 }
 
 std::unique_ptr<Evaluator> RuntimeChoice::make(std::shared_ptr<const ModelWeights> weights, const ModelOptions& model,
-                                               const std::string& runtime_override) const {
-  const DeploymentConfig c = load();
-  const std::string which = !runtime_override.empty() ? runtime_override : !runtime.empty() ? runtime : c.runtime;
-  EngineOptions engine = model.engine_options();
-  if (verbose) std::fprintf(stderr, "[actinfer] deployment (%s):\n%s\n", c.source.c_str(), describe(c).c_str());
-  if (which == "dense") return std::make_unique<DenseEngine>(std::move(weights), engine);
-  auto rt = std::make_unique<ActorRuntime>(std::move(weights), runtime_options_from(c, engine));
+                                               const std::string& runtime_override, int min_ctx) const {
+  DeploymentConfig c = load();
+  if (runtime_override == "dense") c.runtime = Runtime::dense;
+  if (runtime_override == "actors") c.runtime = Runtime::actors;
+  c.engine.max_batch = model.batch;
+  c.engine.n_ctx = std::max(c.engine.n_ctx, min_ctx);
+  if (verbose) std::fprintf(stderr, "[actinfer] deployment in use:\n%s\n", describe(c).c_str());
+  if (c.runtime == Runtime::dense) return std::make_unique<DenseEngine>(std::move(weights), c.engine);
+  auto rt = std::make_unique<ActorRuntime>(std::move(weights), std::move(c));
   if (verbose) std::fprintf(stderr, "[actinfer] %s\n", rt->describe().c_str());
   return rt;
 }

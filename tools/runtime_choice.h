@@ -1,11 +1,15 @@
-// Options that choose and lay out the runtime (--runtime, --config, --set,
-// --trace) for `run` and `bench`, and building the Evaluator they describe.
+// The command-line side of the deployment config (config/deployment_config.h) for `run`,
+// `bench` and `perplexity`: --config (or the config found without it), --set overrides,
+// and the flags that set config keys (-t, -c, --runtime, --trace, --sparse, --predictor,
+// ...). load() applies them in one place, in one order: built-in defaults < config file <
+// --set < explicit flags. A flag counts only when given, so a flag's default never hides
+// the file's value.
 #pragma once
 #include <memory>
 #include <string>
 #include <vector>
 
-#include "actors/deployment_config.h"
+#include "config/deployment_config.h"
 #include "engine/evaluator.h"
 #include "tools/model_options.h"
 
@@ -14,21 +18,29 @@ namespace CLI { class App; }
 namespace actinfer::tools {
 
 struct RuntimeChoice {
-  std::string runtime;      // actors | dense; empty: the config's (default actors)
-  std::string config_path;  // deployment config; empty: built-in defaults
+  std::string config_path;        // --config; empty: find_config()'s, or none with --no-config
+  bool no_config = false;
   std::vector<std::string> sets;  // "key=value" overrides of the config
-  std::string trace;        // Chrome trace path (actors only)
   bool verbose = false;
-  // Sparsity shortcuts for the config keys of the same names (they win over the config).
-  bool sparse = false;
+  // Flags that set config keys, each applied only when given.
+  std::string runtime;  // actinfer.runtime
+  std::string trace;    // actinfer.trace
+  bool sparse = false;  // actinfer.sparse
   std::string predictor, predictors, profile, placement;
   bool check_recall = false;
+  const CLI::App* command = nullptr;  // to ask whether -t and -c were given
 
   void add_to(CLI::App& cmd, bool with_trace);
+  // The explicit flags as config keys, in the order they are applied.
+  std::vector<FlagSetting> flag_settings() const;
+  // The config file in use: --config, else find_config() (unless --no-config).
+  std::optional<std::filesystem::path> config_file() const;
   DeploymentConfig load() const;
-  // The evaluator for `runtime` (or the config's), with model options applied.
+  // The evaluator for `runtime_override` ("actors" or "dense"), else the config's runtime;
+  // -b from `model` sets the prompt batch. `min_ctx`: the context the command needs (bench:
+  // prompt + generated tokens, perplexity: one chunk); a smaller configured ctx is raised to it.
   std::unique_ptr<Evaluator> make(std::shared_ptr<const ModelWeights> weights, const ModelOptions& model,
-                                  const std::string& runtime_override = "") const;
+                                  const std::string& runtime_override = "", int min_ctx = 0) const;
 };
 
 // Writes the trace when the evaluator is the actor runtime and a path was given.

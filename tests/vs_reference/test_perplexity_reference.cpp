@@ -43,10 +43,10 @@ TEST_CASE("perplexity = numpy reference: generated ReLU model, F32, dense and ac
       DenseEngine dense(weights, {2, 64, batch});
       check_against(dense, ref);
     }
-    ActorRuntimeOptions o;
+    DeploymentConfig o;
     o.engine = {1, 64, 8};
     o.hot_fraction = 0.5;
-    o.teams.assign(2, TeamOptions{0, {}, 1});
+    o.teams.assign(2, TeamConfig{0, {}, 1});
     ActorRuntime actors(weights, o);
     check_against(actors, ref);
   }
@@ -55,12 +55,12 @@ TEST_CASE("perplexity = numpy reference: generated ReLU model, F32, dense and ac
 TEST_CASE("perplexity = numpy reference: sparse kernels with the oracle predictor (ReLU zeros skipped, exact)") {
   auto weights = ModelWeights::load(data("tiny_relu_f32.gguf"));
   const ReferencePerplexity ref = read_reference(data("tiny_relu_f32_ppl.ref"));
-  ActorRuntimeOptions o;
+  DeploymentConfig o;
   o.engine = {1, 64, 8};
   o.hot_fraction = 0.3;
-  o.teams.assign(2, TeamOptions{0, {}, 1});
+  o.teams.assign(2, TeamConfig{0, {}, 1});
   o.sparse = true;
-  o.predictor = "oracle";
+  o.predictor = PredictorMode::oracle;
   ActorRuntime sparse(weights, o);
   check_against(sparse, ref);
   const auto stats = sparse.predictor_stats();

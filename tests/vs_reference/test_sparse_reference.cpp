@@ -52,10 +52,10 @@ TEST_CASE("sparse runtime, threshold predictor = numpy reference with dropped ac
   const std::string profile = threshold_profile(w->config(), 0.12f);
   for (int batch : {1, 8}) {
     for (double hot : {0.0, 0.5}) {
-      ActorRuntimeOptions o;
+      DeploymentConfig o;
       o.engine = {1, 256, batch, 0, false};
       o.hot_fraction = hot;
-      o.teams.assign(1, TeamOptions{0, {}, 2});
+      o.teams.assign(1, TeamConfig{0, {}, 2});
       o.sparse = true;
       o.profile = profile;  // predictor auto -> threshold for a SiLU model with a profile
       ActorRuntime rt(w, o);

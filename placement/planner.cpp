@@ -1,4 +1,4 @@
-#include "actors/planner.h"
+#include "placement/planner.h"
 
 #include <algorithm>
 #include <cstdio>

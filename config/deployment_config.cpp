@@ -1,34 +1,25 @@
-// Deployment-config loader. The text is parsed by CAF 0.17's own config parser
-// (caf::detail::parser::read_ini, the one actor_system_config::parse uses), fed
-// into a consumer of ours that flattens every section and key into a dotted
-// path ("actinfer.team.1.threads") and remembers its line. CAF would then
-// silently drop unknown or wrong-typed keys; here every path is checked against
-// the schema below and every value's type and range is checked, so a typo is an
-// error naming the file, line and key.
+// Deployment-config loader. config/config_reader.h turns the text into dotted paths
+// ("actinfer.team.1.threads") with their lines; every path is checked against the schema
+// below and every value's type and range is checked, so a typo is an error naming the
+// file, line and key. Then the `--set` overrides and the explicit flags are applied through
+// the same schema, in that order: one precedence rule, in one place.
 //
-// Only three section families exist: [actinfer], [actinfer.team.<N>] and CAF's
-// own [scheduler] (policy, max-threads; the runtime hands them to CAF). Any
-// other section is an error; to admit another CAF section, add its keys to a
-// schema table below.
-#include "actors/deployment_config.h"
-
-#include <caf/config_value.hpp>
-#include <caf/detail/ini_consumer.hpp>
-#include <caf/detail/parser/read_ini.hpp>
-#include <caf/parser_state.hpp>
-#include <caf/pec.hpp>
+// Only three section families exist: [actinfer], [actinfer.team.<N>] and CAF's own
+// [scheduler] (policy, max-threads; the runtime hands them to CAF). Any other section is
+// an error; to admit another, add its keys to a schema table below.
+#include "config/deployment_config.h"
 
 #include <algorithm>
 #include <charconv>
 #include <cmath>
-#include <cstring>
-#include <fstream>
+#include <cstdlib>
 #include <functional>
 #include <limits>
 #include <map>
-#include <optional>
-#include <set>
 #include <sstream>
+
+#include "config/config_reader.h"
+#include "config/cpu_list.h"
 
 namespace actinfer {
 namespace {
@@ -37,8 +28,8 @@ namespace {
 // Where a value came from.
 
 struct Origin {
-  std::string source;  // file or source name, or "override 'key=value'"
-  int line = 0;        // 1-based; 0 for overrides and defaults
+  std::string source;  // file or source name, "override 'key=value'" or "flag '-c 64'"
+  int line = 0;        // 1-based; 0 for overrides, flags and defaults
   std::string where() const { return line > 0 ? source + ":" + std::to_string(line) : source; }
 };
 
@@ -56,171 +47,19 @@ std::string_view trim(std::string_view s) {
 }
 
 // ---------------------------------------------------------------------------
-// CAF parser front end.
-
-using ParserState = caf::parser_state<const char*, const char*>;
-
-struct Event {
-  bool section = false;  // a section header or `key = { ... }` map opened at `path`
-  std::string path;      // dotted path
-  caf::config_value value;
-  int line = 0;
-};
-
-struct Collector {
-  const char* begin = nullptr;
-  const ParserState* ps = nullptr;
-  std::vector<Event> events;
-  std::string last_key;  // for syntax-error messages
-  int last_key_line = 0;
-  bool any_section = false;
-  // CAF quirk: text after a value on the same line (`vram-budget = 8GiB`)
-  // ends the value and starts a key of an implicit [global] section; the
-  // parse may even succeed. Where that happened, and after which key.
-  const char* stray = nullptr;
-  std::string stray_after_key;
-  int stray_after_line = 0;
-
-  int line_at(const char* p) const { return 1 + static_cast<int>(std::count(begin, p, '\n')); }
-  int current_line() const { return line_at(ps->i); }
-};
-
-// Flattens sections, nested sections ([a.b.c]) and map values (k = {..})
-// into dotted paths. Lists are built by CAF's own ini_list_consumer, which
-// hands the finished list back through value_impl.
-class PathConsumer : public caf::detail::abstract_ini_consumer {
- public:
-  PathConsumer(Collector* c, std::string prefix)
-      : caf::detail::abstract_ini_consumer(nullptr), c_(c), prefix_(std::move(prefix)) {}
-  PathConsumer(PathConsumer&& other) noexcept
-      : caf::detail::abstract_ini_consumer(nullptr),
-        c_(other.c_),
-        prefix_(std::move(other.prefix_)),
-        key_(std::move(other.key_)),
-        key_line_(other.key_line_) {}
-
-  void key(std::string name) {
-    key_ = std::move(name);
-    key_line_ = c_->current_line();
-    if (prefix_.empty()) return;  // a section name, not a key
-    c_->last_key = prefix_ + key_;
-    c_->last_key_line = key_line_;
-  }
-
-  // Hides abstract_ini_consumer::begin_map: nested maps stay flat paths.
-  PathConsumer begin_map() {
-    std::string path = prefix_ + key_;
-    if (prefix_.empty()) {
-      // Top level: a section header, or CAF's implicit [global] section, which
-      // after a real section means stray text after a value.
-      bool header = c_->ps->current() == ']' || c_->ps->current() == '.';
-      if (path == "global" && !header && c_->any_section && !c_->stray) {
-        c_->stray = c_->ps->i;
-        c_->stray_after_key = c_->last_key;
-        c_->stray_after_line = c_->last_key_line;
-      }
-      c_->any_section = true;
-    }
-    c_->events.push_back(Event{true, path, {}, key_line_ > 0 ? key_line_ : c_->current_line()});
-    return PathConsumer(c_, path + ".");
-  }
-
-  void end_map() {}
-
-  void value_impl(caf::config_value&& x) override {
-    c_->events.push_back(Event{false, prefix_ + key_, std::move(x), key_line_});
-  }
-
- private:
-  Collector* c_;
-  std::string prefix_;
-  std::string key_;
-  int key_line_ = 0;
-};
-
-std::string describe_char(char ch) {
-  switch (ch) {
-    case '\0': return "end of input";
-    case '\n': return "end of line";
-    case '\r': return "carriage return";
-    case '\t': return "tab";
-    default: break;
-  }
-  if (std::isprint(static_cast<unsigned char>(ch))) return std::string("'") + ch + "'";
-  char buf[16];
-  std::snprintf(buf, sizeof buf, "byte 0x%02x", static_cast<unsigned char>(ch));
-  return buf;
-}
-
-[[noreturn]] void syntax_error(std::string_view text, const std::string& source, const Collector& c,
-                               const ParserState& ps) {
-  const char* pos = c.stray ? c.stray : ps.i;
-  int line = c.line_at(pos);
-  const char* line_begin = pos;
-  while (line_begin > text.data() && line_begin[-1] != '\n') --line_begin;
-  const char* line_end = pos;
-  while (line_end < text.data() + text.size() && *line_end != '\n') ++line_end;
-  int column = static_cast<int>(pos - line_begin) + 1;
-  char ch = pos < text.data() + text.size() ? *pos : '\0';
-  std::string_view line_text(line_begin, static_cast<size_t>(line_end - line_begin));
-  auto eq = line_text.find('=');
-  bool in_value = eq != std::string_view::npos && static_cast<size_t>(column - 1) > eq;
-
-  std::string key = (c.last_key_line == line && in_value) ? c.last_key : std::string();
-  if (c.stray && c.stray_after_line == line) key = c.stray_after_key;
-  std::string msg = source + ":" + std::to_string(line) + ":" + std::to_string(column) + ": ";
-  if (!key.empty()) msg += key + ": ";
-  if (c.stray) {
-    const char* end = pos;
-    while (end < line_end && !std::isspace(static_cast<unsigned char>(*end))) ++end;
-    msg += "syntax error: unexpected '" + std::string(pos, end) + "' after the value";
-  } else {
-    msg += "syntax error at " + describe_char(ch) + " (CAF's parser: " + caf::to_string(ps.code) + ")";
-  }
-  if (ps.code == caf::pec::unexpected_eof && key.empty() && !c.last_key.empty())
-    msg += " while reading " + c.last_key + " (line " + std::to_string(c.last_key_line) + ")";
-  if (ch == '#')
-    msg += "; comments start with ';' in CAF config files, '#' is not a comment";
-  else if (ch == '\r')
-    msg += "; Windows line endings are not accepted, save the file with '\\n' line endings";
-  else if (ps.code == caf::pec::unexpected_eof)
-    msg += "; unterminated string, list or section header?";
-  else if (ch == '.' && !in_value)
-    msg += "; keys cannot contain '.', write a section header such as [actinfer.team.0] instead";
-  else if (in_value && std::count(line_begin, pos, '"') % 2 == 1)
-    msg += "; unterminated string: close it with '\"' on the same line";
-  else if (in_value)
-    msg += "; strings need double quotes (\"host\"), atoms single quotes ('sharing'), "
-           "sizes are strings (\"8GiB\"), lists use brackets ([0, 1])";
-  msg += "\n  " + std::string(line_text) + "\n  " + std::string(static_cast<size_t>(column - 1), ' ') + "^";
-  throw ConfigError(msg, source, line, key);
-}
-
-std::vector<Event> parse_caf_config(std::string_view text, const std::string& source) {
-  Collector collector;
-  collector.begin = text.data();
-  ParserState ps(text.data(), text.data() + text.size());
-  collector.ps = &ps;
-  PathConsumer top(&collector, "");
-  caf::detail::parser::read_ini(ps, top);
-  if (ps.code != caf::pec::success || collector.stray) syntax_error(text, source, collector, ps);
-  return std::move(collector.events);
-}
-
-// ---------------------------------------------------------------------------
-// Values: typed by CAF's parser (file) or plain text (override).
+// Values: typed by the reader (file) or plain text (override, flag).
 
 struct Item {
   std::string key;
-  const caf::config_value* cv = nullptr;  // from the file
-  std::string text;                       // from an override (cv == nullptr)
+  const ConfigValue* cv = nullptr;  // from the file
+  std::string text;                 // from an override or a flag (cv == nullptr)
   Origin origin;
 };
 
 [[noreturn]] void fail(const Item& item, const std::string& message) { fail(item.origin, item.key, message); }
 
 std::string shown(const Item& item) {
-  if (item.cv) return std::string(item.cv->type_name()) + " " + caf::to_string(*item.cv);
+  if (item.cv) return std::string(item.cv->type_name()) + " " + item.cv->to_string();
   return "'" + item.text + "'";
 }
 
@@ -232,12 +71,22 @@ std::string unquoted(std::string_view s) {
   return std::string(s);
 }
 
+using Kind = ConfigValue::Kind;
+
 std::string get_string(const Item& item, bool allow_atom) {
   if (!item.cv) return unquoted(item.text);
-  if (auto* s = caf::get_if<std::string>(item.cv)) return *s;
-  if (allow_atom)
-    if (auto* a = caf::get_if<caf::atom_value>(item.cv)) return caf::to_string(*a);
+  if (item.cv->kind == Kind::string || (allow_atom && item.cv->kind == Kind::atom)) return item.cv->text;
   fail(item, "expected a string in double quotes, got " + shown(item));
+}
+
+template <size_t N>
+std::string join(const std::array<std::string_view, N>& words, std::string_view last_sep = " or ") {
+  std::string out;
+  for (size_t i = 0; i < N; ++i) {
+    if (i > 0) out += (i + 1 == N) ? std::string(last_sep) : std::string(", ");
+    out += words[i];
+  }
+  return out;
 }
 
 std::string join(const std::vector<std::string_view>& words, std::string_view last_sep = " or ") {
@@ -249,36 +98,38 @@ std::string join(const std::vector<std::string_view>& words, std::string_view la
   return out;
 }
 
-std::string get_choice(const Item& item, const std::vector<std::string_view>& allowed) {
-  std::string value = get_string(item, true);
-  if (std::find(allowed.begin(), allowed.end(), value) == allowed.end())
-    fail(item, "unknown value '" + value + "' (expected " + join(allowed) + ")");
-  return value;
+template <class Enum, size_t N>
+Enum to_enum(const Item& item, const std::string& value, const std::array<std::string_view, N>& names) {
+  for (size_t i = 0; i < N; ++i)
+    if (names[i] == value) return static_cast<Enum>(i);
+  fail(item, "unknown value '" + value + "' (expected " + join(names) + ")");
 }
 
-// CAF reads scheduler.policy only as an atom: a string there is silently
-// ignored by CAF, so the file must use 'single quotes'.
-std::string get_atom_choice(const Item& item, const std::vector<std::string_view>& allowed) {
+template <class Enum, size_t N>
+Enum get_choice(const Item& item, const std::array<std::string_view, N>& names) {
+  return to_enum<Enum>(item, get_string(item, true), names);
+}
+
+// CAF reads scheduler.policy only as an atom: a string there is silently ignored by
+// CAF, so the file keeps 'single quotes' (the shipped files are also valid CAF configs).
+SchedulerPolicy get_policy(const Item& item) {
   std::string value;
   if (!item.cv) {
     value = unquoted(item.text);
-  } else if (auto* a = caf::get_if<caf::atom_value>(item.cv)) {
-    value = caf::to_string(*a);
-  } else if (auto* s = caf::get_if<std::string>(item.cv)) {
-    fail(item, "expected an atom in single quotes such as '" + *s +
+  } else if (item.cv->kind == Kind::atom) {
+    value = item.cv->text;
+  } else if (item.cv->kind == Kind::string) {
+    fail(item, "expected an atom in single quotes such as '" + item.cv->text +
                    "' (CAF ignores a double-quoted string here), got " + shown(item));
   } else {
-    fail(item, "expected an atom in single quotes such as '" + std::string(allowed.front()) + "', got " +
-                   shown(item));
+    fail(item, "expected an atom in single quotes such as 'sharing', got " + shown(item));
   }
-  if (std::find(allowed.begin(), allowed.end(), value) == allowed.end())
-    fail(item, "unknown value '" + value + "' (expected " + join(allowed) + ")");
-  return value;
+  return to_enum<SchedulerPolicy>(item, value, kSchedulerPolicyNames);
 }
 
 bool get_bool(const Item& item) {
   if (item.cv) {
-    if (auto* b = caf::get_if<bool>(item.cv)) return *b;
+    if (item.cv->kind == Kind::boolean) return item.cv->boolean;
     fail(item, "expected true or false, got " + shown(item));
   }
   const std::string t = unquoted(item.text);
@@ -295,9 +146,8 @@ std::string range_text(int64_t lo, int64_t hi) {
 int get_int(const Item& item, int64_t lo, int64_t hi) {
   int64_t v = 0;
   if (item.cv) {
-    auto* i = caf::get_if<int64_t>(item.cv);
-    if (!i) fail(item, "expected an integer, got " + shown(item));
-    v = *i;
+    if (item.cv->kind != Kind::integer) fail(item, "expected an integer, got " + shown(item));
+    v = item.cv->integer;
   } else {
     std::string t = unquoted(item.text);
     auto [p, ec] = std::from_chars(t.data(), t.data() + t.size(), v);
@@ -311,10 +161,10 @@ int get_int(const Item& item, int64_t lo, int64_t hi) {
 double get_real(const Item& item, double lo, double hi) {
   double v = 0;
   if (item.cv) {
-    if (auto* d = caf::get_if<double>(item.cv))
-      v = *d;
-    else if (auto* i = caf::get_if<int64_t>(item.cv))
-      v = static_cast<double>(*i);
+    if (item.cv->kind == Kind::real)
+      v = item.cv->real;
+    else if (item.cv->kind == Kind::integer)
+      v = static_cast<double>(item.cv->integer);
     else
       fail(item, "expected a number, got " + shown(item));
   } else {
@@ -333,14 +183,14 @@ double get_real(const Item& item, double lo, double hi) {
 
 uint64_t get_bytes(const Item& item) {
   if (item.cv) {
-    if (auto* i = caf::get_if<int64_t>(item.cv)) {
-      if (*i < 0) fail(item, "must not be negative, got " + std::to_string(*i));
-      return static_cast<uint64_t>(*i);
+    if (item.cv->kind == Kind::integer) {
+      if (item.cv->integer < 0) fail(item, "must not be negative, got " + std::to_string(item.cv->integer));
+      return static_cast<uint64_t>(item.cv->integer);
     }
-    if (!caf::get_if<std::string>(item.cv))
+    if (item.cv->kind != Kind::string)
       fail(item, "expected a size such as \"8GiB\" or an integer number of bytes, got " + shown(item));
   }
-  std::string text = item.cv ? caf::get<std::string>(*item.cv) : unquoted(item.text);
+  std::string text = item.cv ? item.cv->text : unquoted(item.text);
   try {
     return parse_byte_size(text);
   } catch (const ConfigError& e) {
@@ -348,69 +198,33 @@ uint64_t get_bytes(const Item& item) {
   }
 }
 
-constexpr int kMaxCpu = 65535;
-
-// "0-3,8,10-11" (Linux cpulist syntax); optional [ ] around it.
-std::vector<int> parse_cpu_list_text(const Item& item, std::string_view s) {
+// "0-3,8,10-11" (Linux cpulist syntax, read by hwloc); optional [ ] around it.
+std::vector<int> cpu_list_text(const Item& item, std::string_view s) {
   s = trim(s);
   if (s.size() >= 2 && s.front() == '[' && s.back() == ']') s = trim(s.substr(1, s.size() - 2));
-  std::vector<int> out;
-  if (s.empty()) return out;
-  size_t pos = 0;
-  auto bad = [&](const std::string& why) -> void {
-    fail(item, "invalid core list '" + std::string(s) + "': " + why + " (expected e.g. \"0-3,8,10-11\" or [0, 1, 2])");
-  };
-  while (pos <= s.size()) {
-    size_t comma = s.find(',', pos);
-    std::string_view part = trim(s.substr(pos, comma == std::string_view::npos ? std::string_view::npos : comma - pos));
-    if (part.empty()) bad("empty entry");
-    auto dash = part.find('-');
-    auto number = [&](std::string_view t) {
-      t = trim(t);
-      int v = -1;
-      auto [p, ec] = std::from_chars(t.data(), t.data() + t.size(), v);
-      if (t.empty() || ec != std::errc() || p != t.data() + t.size() || v < 0 || v > kMaxCpu)
-        bad("'" + std::string(t) + "' is not a core number 0.." + std::to_string(kMaxCpu));
-      return v;
-    };
-    if (dash == std::string_view::npos) {
-      out.push_back(number(part));
-    } else {
-      int a = number(part.substr(0, dash)), b = number(part.substr(dash + 1));
-      if (b < a) bad("range " + std::string(part) + " runs backwards");
-      for (int v = a; v <= b; ++v) out.push_back(v);
-    }
-    if (comma == std::string_view::npos) break;
-    pos = comma + 1;
+  try {
+    return parse_cpu_list(s);
+  } catch (const std::invalid_argument& e) {
+    fail(item, "invalid core list '" + std::string(s) + "': " + e.what() + " (expected e.g. \"0-3,8,10-11\" or [0, 1, 2])");
   }
-  return out;
 }
 
 std::vector<int> get_cpus(const Item& item) {
-  std::vector<int> out;
-  if (!item.cv) {
-    out = parse_cpu_list_text(item, item.text);
-  } else if (auto* s = caf::get_if<std::string>(item.cv)) {
-    out = parse_cpu_list_text(item, *s);
-  } else if (auto* list = caf::get_if<caf::config_value::list>(item.cv)) {
-    for (size_t k = 0; k < list->size(); ++k) {
-      auto* i = caf::get_if<int64_t>(&(*list)[k]);
-      if (!i)
-        fail(item, "element " + std::to_string(k) + " of the core list is not an integer: " +
-                       caf::to_string((*list)[k]));
-      if (*i < 0 || *i > kMaxCpu)
-        fail(item, "core " + std::to_string(*i) + " out of range 0.." + std::to_string(kMaxCpu));
-      out.push_back(static_cast<int>(*i));
-    }
-  } else {
-    fail(item, "expected a list of core numbers such as [0, 1, 2, 3] or a string such as \"0-3,8\", got " +
-                   shown(item));
+  if (!item.cv) return cpu_list_text(item, item.text);
+  if (item.cv->kind == Kind::string) return cpu_list_text(item, item.cv->text);
+  if (item.cv->kind != Kind::list)
+    fail(item, "expected a list of core numbers such as [0, 1, 2, 3] or a string such as \"0-3,8\", got " + shown(item));
+  std::string text;
+  for (size_t k = 0; k < item.cv->list.size(); ++k) {
+    const ConfigValue& e = item.cv->list[k];
+    if (e.kind != Kind::integer)
+      fail(item, "element " + std::to_string(k) + " of the core list is not an integer: " + e.to_string());
+    if (e.integer < 0 || e.integer > kMaxCpu)
+      fail(item, "core " + std::to_string(e.integer) + " out of range 0.." + std::to_string(kMaxCpu));
+    if (k) text += ',';
+    text += std::to_string(e.integer);
   }
-  std::vector<int> sorted = out;
-  std::sort(sorted.begin(), sorted.end());
-  auto dup = std::adjacent_find(sorted.begin(), sorted.end());
-  if (dup != sorted.end()) fail(item, "core " + std::to_string(*dup) + " is listed twice");
-  return out;
+  return cpu_list_text(item, text);
 }
 
 std::string check_topology(const Item& item) {
@@ -452,17 +266,17 @@ struct Field {
 
 const std::vector<Field>& actinfer_fields() {
   static const std::vector<Field> fields = {
-      {"runtime", [](State& s, TeamState*, const Item& v) { s.cfg.runtime = get_choice(v, {"actors", "dense"}); }},
-      {"backend", [](State& s, TeamState*, const Item& v) { s.cfg.backend = get_choice(v, {"host", "cuda"}); }},
+      {"runtime", [](State& s, TeamState*, const Item& v) { s.cfg.runtime = get_choice<Runtime>(v, kRuntimeNames); }},
+      {"backend", [](State& s, TeamState*, const Item& v) { s.cfg.backend = get_choice<BackendKind>(v, kBackendNames); }},
       {"topology", [](State& s, TeamState*, const Item& v) { s.cfg.topology = check_topology(v); }},
       {"gpu-device", [](State& s, TeamState*, const Item& v) { s.cfg.gpu_device = get_int(v, 0, 255); }},
-      {"vram-budget", [](State& s, TeamState*, const Item& v) { s.cfg.vram_budget_bytes = get_bytes(v); }},
-      {"host-threads", [](State& s, TeamState*, const Item& v) { s.cfg.host_threads = get_int(v, 0, 4096); }},
-      {"host-cores", [](State& s, TeamState*, const Item& v) { s.cfg.host_cores = get_cpus(v); }},
+      {"vram-budget", [](State& s, TeamState*, const Item& v) { s.cfg.vram_budget = get_bytes(v); }},
+      {"host-threads", [](State& s, TeamState*, const Item& v) { s.cfg.engine.n_threads = get_int(v, 0, 4096); }},
+      {"host-cores", [](State& s, TeamState*, const Item& v) { s.cfg.host_pus = get_cpus(v); }},
       {"hot-fraction", [](State& s, TeamState*, const Item& v) { s.cfg.hot_fraction = get_real(v, 0.0, 1.0); }},
       {"placement", [](State& s, TeamState*, const Item& v) { s.cfg.placement = get_string(v, false); }},
       {"predictor", [](State& s, TeamState*, const Item& v) {
-         s.cfg.predictor = get_choice(v, {"auto", "oracle", "all", "threshold", "trained"});
+         s.cfg.predictor = get_choice<PredictorMode>(v, kPredictorNames);
        }},
       {"sparse", [](State& s, TeamState*, const Item& v) { s.cfg.sparse = get_bool(v); }},
       {"profile", [](State& s, TeamState*, const Item& v) { s.cfg.profile = get_string(v, false); }},
@@ -470,7 +284,7 @@ const std::vector<Field>& actinfer_fields() {
       {"check-recall", [](State& s, TeamState*, const Item& v) { s.cfg.check_recall = get_bool(v); }},
       {"predictor-threads", [](State& s, TeamState*, const Item& v) { s.cfg.predictor_threads = get_int(v, 0, 4096); }},
       {"batch", [](State& s, TeamState*, const Item& v) { s.cfg.batch = get_int(v, 1, 65536); }},
-      {"ctx", [](State& s, TeamState*, const Item& v) { s.cfg.ctx = get_int(v, 1, 1 << 24); }},
+      {"ctx", [](State& s, TeamState*, const Item& v) { s.cfg.engine.n_ctx = get_int(v, 1, 1 << 24); }},
       {"trace", [](State& s, TeamState*, const Item& v) { s.cfg.trace = get_string(v, false); }},
   };
   return fields;
@@ -486,7 +300,7 @@ const std::vector<Field>& team_fields() {
        }},
       {"cores",
        [](State&, TeamState* t, const Item& v) {
-         t->team.cores = get_cpus(v);
+         t->team.pus = get_cpus(v);
          t->cores_origin = v.origin;
        }},
       {"threads", [](State&, TeamState* t, const Item& v) { t->team.threads = get_int(v, 0, 4096); }},
@@ -498,9 +312,9 @@ const std::vector<Field>& scheduler_fields() {
   static const std::vector<Field> fields = {
       {"policy",
        [](State& s, TeamState*, const Item& v) {
-         s.cfg.scheduler_policy = get_atom_choice(v, {"sharing", "stealing"});
+         s.cfg.scheduler_policy = get_policy(v);
        }},
-      {"max-threads", [](State& s, TeamState*, const Item& v) { s.cfg.scheduler_max_threads = get_int(v, 1, 4096); }},
+      {"max-threads", [](State& s, TeamState*, const Item& v) { s.cfg.scheduler_threads = get_int(v, 1, 4096); }},
   };
   return fields;
 }
@@ -674,13 +488,18 @@ void apply(State& st, const Item& item) {
   unknown_section(item, section);
 }
 
+// Without any team in the file, the default team (NUMA node 0, all its cores) is there for
+// overrides to change: `--set actinfer.team.0.threads=1` works without a config file.
+void seed_default_team(State& st) {
+  if (!st.teams.empty()) return;
+  TeamState& t = st.teams[0];
+  t.origin = t.node_origin = t.cores_origin = Origin{"the built-in default team", 0};
+  t.has_node = true;
+}
+
 void finish(State& st) {
   DeploymentConfig& cfg = st.cfg;
   cfg.teams.clear();
-  if (st.teams.empty()) {
-    cfg.teams.push_back(TeamConfig{});
-    return;
-  }
   // Team numbers run 0..N-1.
   int expected = 0;
   for (auto& [index, team] : st.teams) {
@@ -705,7 +524,7 @@ void finish(State& st) {
            "NUMA node " + std::to_string(team.team.numa_node) + " already has a team: actinfer.team." +
                std::to_string(nit->second) + " (" + first.node_origin.where() + "); one team per NUMA node");
     }
-    for (int core : team.team.cores) {
+    for (int core : team.team.pus) {
       auto [cit, free] = core_owner.emplace(core, index);
       if (!free)
         fail(team.cores_origin, key + ".cores",
@@ -716,18 +535,26 @@ void finish(State& st) {
   }
 }
 
+// "key=value" text from `origin` through the schema.
+void apply_text(State& st, const std::string& key, const std::string& value, const Origin& origin) {
+  Item item{std::string(trim(key)), nullptr, value, origin};
+  if (item.key.empty()) fail(origin, "", "empty key; expected key=value, e.g. actinfer.backend=cuda");
+  apply(st, item);
+}
+
 }  // namespace
 
 // ---------------------------------------------------------------------------
 
 DeploymentConfig parse_deployment_config(std::string_view text, const std::string& source_name,
-                                         const std::vector<std::string>& overrides) {
+                                         const std::vector<std::string>& overrides,
+                                         const std::vector<FlagSetting>& flags) {
   State st;
   st.cfg.source = source_name;
-  std::vector<Event> events = parse_caf_config(text, source_name);
+  const std::vector<ConfigEntry> entries = read_config_text(text, source_name);
 
   std::map<std::string, int> first_line;  // duplicate keys within the file
-  for (const Event& e : events) {
+  for (const ConfigEntry& e : entries) {
     Item item{e.path, e.section ? nullptr : &e.value, {}, Origin{source_name, e.line}};
     if (e.section) {
       open_section(st, item);
@@ -737,31 +564,52 @@ DeploymentConfig parse_deployment_config(std::string_view text, const std::strin
     if (!fresh) fail(item, "set twice (first at line " + std::to_string(it->second) + ")");
     apply(st, item);
   }
+  seed_default_team(st);
 
   for (const std::string& o : overrides) {
-    Origin origin{"override '" + o + "'", 0};
-    auto eq = o.find('=');
+    const Origin origin{"override '" + o + "'", 0};
+    const auto eq = o.find('=');
     if (eq == std::string::npos) fail(origin, "", "expected key=value, e.g. actinfer.backend=cuda");
-    Item item{std::string(trim(std::string_view(o).substr(0, eq))), nullptr, o.substr(eq + 1), origin};
-    if (item.key.empty()) fail(origin, "", "empty key; expected key=value, e.g. actinfer.backend=cuda");
-    apply(st, item);
+    apply_text(st, o.substr(0, eq), o.substr(eq + 1), origin);
   }
-  if (!overrides.empty()) st.cfg.source += " (with " + std::to_string(overrides.size()) + " override" +
-                                           (overrides.size() == 1 ? "" : "s") + ")";
+  for (const FlagSetting& f : flags) apply_text(st, f.key, f.value, Origin{"flag '" + f.flag + " " + f.value + "'", 0});
+  if (!overrides.empty())
+    st.cfg.source += " (with " + std::to_string(overrides.size()) + " override" + (overrides.size() == 1 ? "" : "s") + ")";
+  if (!flags.empty()) {
+    st.cfg.source += ", flags";
+    for (const FlagSetting& f : flags) st.cfg.source += " " + f.flag;
+  }
   finish(st);
   return st.cfg;
 }
 
-DeploymentConfig load_deployment_config(const std::filesystem::path& file, const std::vector<std::string>& overrides) {
-  std::ifstream in(file, std::ios::binary);
-  if (!in) {
-    int err = errno;
-    throw ConfigError("cannot open deployment config '" + file.string() + "': " + std::strerror(err), file.string());
+DeploymentConfig load_deployment_config(const std::filesystem::path& file, const std::vector<std::string>& overrides,
+                                        const std::vector<FlagSetting>& flags) {
+  return parse_deployment_config(read_config_file(file), file.string(), overrides, flags);
+}
+
+ConfigSearch ConfigSearch::from_environment(std::filesystem::path project_default) {
+  auto env = [](const char* name) {
+    const char* v = std::getenv(name);
+    return std::string(v ? v : "");
+  };
+  return {env("ACTINFER_CONFIG"), env("XDG_CONFIG_HOME"), env("HOME"), std::move(project_default)};
+}
+
+std::optional<std::filesystem::path> find_config(const ConfigSearch& s) {
+  namespace fs = std::filesystem;
+  if (!s.env_config.empty()) {
+    if (!fs::exists(s.env_config))
+      throw ConfigError("ACTINFER_CONFIG names '" + s.env_config + "', which does not exist", s.env_config);
+    return fs::path(s.env_config);
   }
-  std::ostringstream buf;
-  buf << in.rdbuf();
-  if (in.bad()) throw ConfigError("cannot read deployment config '" + file.string() + "'", file.string());
-  return parse_deployment_config(buf.str(), file.string(), overrides);
+  std::error_code ec;
+  const fs::path user_dir = !s.xdg_config_home.empty() ? fs::path(s.xdg_config_home)
+                            : !s.home.empty()          ? fs::path(s.home) / ".config"
+                                                       : fs::path();
+  if (!user_dir.empty() && fs::exists(user_dir / "actinfer" / "actinfer.conf", ec)) return user_dir / "actinfer" / "actinfer.conf";
+  if (!s.project_default.empty() && fs::exists(s.project_default, ec)) return s.project_default;
+  return std::nullopt;
 }
 
 uint64_t parse_byte_size(std::string_view text) {
@@ -831,22 +679,6 @@ std::string format_byte_size(uint64_t bytes) {
   return std::to_string(b) + " " + binary[ub];
 }
 
-std::string format_cpu_list(const std::vector<int>& cpus) {
-  std::vector<int> c = cpus;
-  std::sort(c.begin(), c.end());
-  c.erase(std::unique(c.begin(), c.end()), c.end());
-  std::string out;
-  for (size_t i = 0; i < c.size();) {
-    size_t j = i;
-    while (j + 1 < c.size() && c[j + 1] == c[j] + 1) ++j;
-    if (!out.empty()) out += ",";
-    out += std::to_string(c[i]);
-    if (j > i) out.append("-").append(std::to_string(c[j]));  // (not "-" + s: GCC 12 -Wrestrict false positive)
-    i = j + 1;
-  }
-  return out;
-}
-
 static std::string threads_text(int n) {
   if (n == 0) return "one thread per core";
   return std::to_string(n) + (n == 1 ? " thread" : " threads");
@@ -855,20 +687,19 @@ static std::string threads_text(int n) {
 std::string describe(const DeploymentConfig& c) {
   std::ostringstream os;
   os << "deployment config: " << (c.source.empty() ? "(defaults)" : c.source) << "\n";
-  os << "  runtime          " << c.runtime << "\n";
+  os << "  runtime          " << to_string(c.runtime) << "\n";
   os << "  topology         " << c.topology << "\n";
-  os << "  backend          " << c.backend;
-  if (c.backend == "cuda") {
+  os << "  backend          " << to_string(c.backend);
+  if (c.backend == BackendKind::cuda) {
     os << " (device " << c.gpu_device << ", VRAM budget "
-       << (c.vram_budget_bytes == 0 ? std::string("unlimited")
-                                    : format_byte_size(c.vram_budget_bytes) + " = " +
-                                          std::to_string(c.vram_budget_bytes) + " bytes")
+       << (c.vram_budget == 0 ? std::string("unlimited")
+                              : format_byte_size(c.vram_budget) + " = " + std::to_string(c.vram_budget) + " bytes")
        << ")\n";
   } else {
     os << " (gpu-worker on "
-       << threads_text(c.host_threads)
-       << ", " << (c.host_cores.empty() ? std::string("unpinned") : "pinned to cores " + format_cpu_list(c.host_cores));
-    if (c.vram_budget_bytes != 0) os << ", budget " << format_byte_size(c.vram_budget_bytes);
+       << threads_text(c.engine.n_threads)
+       << ", " << (c.host_pus.empty() ? std::string("unpinned") : "pinned to cores " + format_cpu_list(c.host_pus));
+    if (c.vram_budget != 0) os << ", budget " << format_byte_size(c.vram_budget);
     os << ")\n";
   }
   os << "  hot neurons      ";
@@ -877,19 +708,19 @@ std::string describe(const DeploymentConfig& c) {
   else
     os << "first " << c.hot_fraction * 100.0 << "% of each layer's FFN neurons on the gpu-worker\n";
   os << "  FFN kernels      " << (c.sparse ? "sparse (neuron bundles, per-token active lists)" : "dense (masked)") << "\n";
-  os << "  predictor        " << c.predictor << (c.predictors.empty() ? "" : ", predictors " + c.predictors)
+  os << "  predictor        " << to_string(c.predictor) << (c.predictors.empty() ? "" : ", predictors " + c.predictors)
      << (c.profile.empty() ? "" : ", thresholds from " + c.profile) << (c.check_recall ? ", recall checked" : "") << "\n";
   os << "  cpu teams        " << c.teams.size() << "\n";
   for (size_t i = 0; i < c.teams.size(); ++i) {
     const TeamConfig& t = c.teams[i];
     os << "    team " << i << ": NUMA node " << t.numa_node << ", cores "
-       << (t.cores.empty() ? std::string("all of the node's") : format_cpu_list(t.cores)) << ", "
+       << (t.pus.empty() ? std::string("all of the node's") : format_cpu_list(t.pus)) << ", "
        << threads_text(t.threads) << "\n";
   }
-  os << "  batch            " << c.batch << "\n";
-  os << "  ctx              " << c.ctx << "\n";
+  os << "  ctx              " << c.engine.n_ctx << " (KV cache positions; the model's trained length caps it)\n";
+  os << "  batch            " << c.batch << " (sequences decoded together: read for the coming server, not used yet)\n";
   os << "  trace            " << (c.trace.empty() ? std::string("off") : c.trace) << "\n";
-  os << "  CAF scheduler    " << c.scheduler_policy << ", max " << c.scheduler_max_threads << " threads\n";
+  os << "  CAF scheduler    " << to_string(c.scheduler_policy) << ", max " << c.scheduler_threads << " threads\n";
   return os.str();
 }
 

@@ -1,0 +1,118 @@
+// The deployment configuration: the one type that says how a model runs (which runtime,
+// where the gpu-worker computes, the hot/cold split, the CPU-worker teams, the predictor,
+// CAF's scheduler, the context length). It is read from a config file
+// (config/config_reader.h, the format is configs/README.md), then `--set` overrides, then
+// explicit command-line flags, and validated once, here: unknown keys ("did you mean"),
+// wrong types, ranges and cross-field rules are errors naming the file, line and key.
+// The actor runtime (actors/actor_runtime.h) and the dense engine take it as it is.
+#pragma once
+#include <array>
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "config/config_error.h"
+#include "engine/dense_engine.h"
+
+namespace actinfer {
+
+enum class Runtime { actors, dense };
+enum class BackendKind { host, cuda };
+// Which FFN neurons are computed (actors/predictor.h). automatic ("auto"): trained with a
+// predictor file, threshold with a profile on a non-ReLU model, else oracle.
+enum class PredictorMode { automatic, oracle, all, threshold, trained };
+enum class SchedulerPolicy { sharing, stealing };  // CAF's scheduler.policy
+
+// The names used in config files and flags, in enum order.
+inline constexpr std::array<std::string_view, 2> kRuntimeNames = {"actors", "dense"};
+inline constexpr std::array<std::string_view, 2> kBackendNames = {"host", "cuda"};
+inline constexpr std::array<std::string_view, 5> kPredictorNames = {"auto", "oracle", "all", "threshold", "trained"};
+inline constexpr std::array<std::string_view, 2> kSchedulerPolicyNames = {"sharing", "stealing"};
+
+inline std::string_view to_string(Runtime v) { return kRuntimeNames[static_cast<size_t>(v)]; }
+inline std::string_view to_string(BackendKind v) { return kBackendNames[static_cast<size_t>(v)]; }
+inline std::string_view to_string(PredictorMode v) { return kPredictorNames[static_cast<size_t>(v)]; }
+inline std::string_view to_string(SchedulerPolicy v) { return kSchedulerPolicyNames[static_cast<size_t>(v)]; }
+
+struct TeamConfig {
+  int numa_node = 0;     // logical NUMA node index in the topology
+  std::vector<int> pus;  // key `cores`: PU os indexes to pin to; empty = the node's (unpinned on one node)
+  int threads = 0;       // 0 = one per PU of `pus`, or of the node
+};
+
+struct DeploymentConfig {
+  Runtime runtime = Runtime::actors;
+  BackendKind backend = BackendKind::host;  // where the gpu-worker computes
+  std::string topology = "real";    // real | synthetic:<hwloc synthetic string> | xml:<path>
+  int gpu_device = 0;               // cuda: the CUDA device
+  uint64_t vram_budget = 0;         // bytes the gpu-worker may hold (host: emulated); 0 = no limit
+  // n_threads: key host-threads and -t (the dense engine's and the host gpu-worker's threads,
+  // 0 = all cores); n_ctx: key ctx and -c; max_batch: -b (prompt tokens per step).
+  EngineOptions engine;
+  std::vector<int> host_pus;        // key host-cores: pinning of the host gpu-worker (empty: unpinned)
+  double hot_fraction = 1.0;        // the first hot_fraction of each layer's neurons are hot
+  std::string placement;            // placement file (hot neurons per layer); overrides hot_fraction
+  PredictorMode predictor = PredictorMode::automatic;
+  bool sparse = false;              // sparse kernels on neuron bundles, per-token active lists
+  std::string profile;              // profile file: per-layer thresholds (threshold predictor)
+  std::string predictors;           // trained predictor file (actinfer train-predictor)
+  bool check_recall = false;        // trained: also compute the true sets (recall in stats())
+  int predictor_threads = 1;        // the predictor's pool (0 = as many as engine.n_threads)
+  std::vector<TeamConfig> teams = {TeamConfig{}};  // CPU-worker teams; default: one on NUMA node 0
+  int batch = 64;                   // sequences decoded together: read and checked, for the coming server
+  std::string trace;                // Chrome trace path; non-empty: the actor runtime records spans
+  SchedulerPolicy scheduler_policy = SchedulerPolicy::sharing;
+  int scheduler_threads = 1;        // CAF scheduler.max-threads
+  std::string source;               // where it came from, for messages
+
+  bool tracing() const { return !trace.empty(); }
+};
+
+// An explicit command-line flag, as the config key it sets: applied after the file and the
+// `--set` overrides, so that it wins over both.
+struct FlagSetting {
+  std::string flag;   // as typed, for messages: "-c"
+  std::string key;    // "actinfer.ctx"
+  std::string value;  // "64"
+};
+
+// Parses config text (the format of configs/README.md); then `overrides`, "key=value" strings
+// ("actinfer.backend=cuda", "actinfer.team.1.threads=4", "scheduler.max-threads=4"), later
+// ones winning; then `flags`. Throws ConfigError naming the source, line and key.
+DeploymentConfig parse_deployment_config(std::string_view text, const std::string& source_name,
+                                         const std::vector<std::string>& overrides = {},
+                                         const std::vector<FlagSetting>& flags = {});
+// The same for a file (config/config_reader.h: regular files up to 1 MiB).
+DeploymentConfig load_deployment_config(const std::filesystem::path& file,
+                                        const std::vector<std::string>& overrides = {},
+                                        const std::vector<FlagSetting>& flags = {});
+
+// Where the config is looked for when no --config is given, in this order:
+// $ACTINFER_CONFIG (must exist), $XDG_CONFIG_HOME/actinfer/actinfer.conf (or
+// ~/.config/actinfer/actinfer.conf), then the project's configs/default.conf. nullopt: none
+// found, the built-in defaults apply.
+struct ConfigSearch {
+  std::string env_config;  // $ACTINFER_CONFIG
+  std::string xdg_config_home;
+  std::string home;
+  std::filesystem::path project_default;  // <source dir>/configs/default.conf
+  static ConfigSearch from_environment(std::filesystem::path project_default);
+};
+std::optional<std::filesystem::path> find_config(const ConfigSearch& search);
+
+// "8GiB", "8 GiB", "8 GB", "512MiB", "1.5G", "1024", "0". Units are
+// case-insensitive: B; KiB/MiB/GiB/TiB and K/M/G/T are powers of 1024;
+// KB/MB/GB/TB are powers of 1000. Fractions round down to whole bytes.
+// Throws ConfigError quoting the text (negative, unparsable, unknown unit, overflow).
+uint64_t parse_byte_size(std::string_view text);
+
+// "24 GiB", "512 MiB", "1000 B": the largest binary unit that divides exactly.
+std::string format_byte_size(uint64_t bytes);
+
+// A readable multi-line dump of the values in use (`-v`).
+std::string describe(const DeploymentConfig& config);
+
+}  // namespace actinfer
