@@ -47,18 +47,9 @@ bool NeuronBundles::scales_first(GgmlType type, BlockLayout layout) {
 }
 
 GgmlType NeuronBundles::down_t_type_for(GgmlType down) {
-  switch (down) {
-    case GgmlType::F32: return GgmlType::F32;
-    case GgmlType::F16:
-    case GgmlType::BF16: return GgmlType::F16;
-    case GgmlType::Q8_0:
-    case GgmlType::Q4_0:
-    case GgmlType::Q4_1:
-    case GgmlType::Q4_K:
-    case GgmlType::Q5_K:
-    case GgmlType::Q6_K: return GgmlType::Q8_0;
-    default: throw std::invalid_argument("NeuronBundles: unsupported down type " + std::string(traits(down).name));
-  }
+  const TypeTraits* t = find_type_traits(static_cast<uint32_t>(down));
+  if (t == nullptr || !t->weight) throw std::invalid_argument("NeuronBundles: unsupported down type " + type_name(down));
+  return t->down_t_type;
 }
 
 size_t NeuronBundles::record_bytes_for(const FfnWeights& f) {

@@ -6,6 +6,7 @@
 
 #include "kernels/fp16.h"
 #include "kernels/quant_blocks.h"
+#include "kernels/type_kernels.h"
 
 #if defined(__AVX2__) && defined(__FMA__) && defined(__F16C__)
 #include <immintrin.h>
@@ -26,8 +27,7 @@ int64_t blocks_of(GgmlType type, int64_t n) {
 }
 
 [[noreturn]] void unsupported(GgmlType type) {
-  throw std::invalid_argument("dequantize_row: unsupported type " +
-                              std::string(type_name(static_cast<uint32_t>(type))));
+  throw std::invalid_argument("dequantize_row: unsupported type " + type_name(type));
 }
 
 // ---- scalar reference kernels -------------------------------------------------------------
@@ -144,6 +144,84 @@ void deq_q8_K(const block_q8_K* x, float* y, int64_t nb) {
     for (int i = 0; i < QK_K; ++i) y[i] = x[b].d * static_cast<float>(x[b].qs[i]);
 }
 
+// Fifth bit of element i of a Q5_0 / Q5_1 block.
+inline int q5_high_bit(const uint8_t qh[4], int i) { return (qh[i / 8] >> (i % 8)) & 1; }
+
+void deq_q5_0(const block_q5_0* x, float* y, int64_t nb) {
+  for (int64_t b = 0; b < nb; ++b, y += QK5_0) {
+    const float d = fp16_to_f32(x[b].d);
+    for (int i = 0; i < QK5_0 / 2; ++i) {
+      y[i] = d * static_cast<float>(((x[b].qs[i] & 0x0F) | (q5_high_bit(x[b].qh, i) << 4)) - 16);
+      y[i + 16] = d * static_cast<float>(((x[b].qs[i] >> 4) | (q5_high_bit(x[b].qh, i + 16) << 4)) - 16);
+    }
+  }
+}
+
+void deq_q5_1(const block_q5_1* x, float* y, int64_t nb) {
+  for (int64_t b = 0; b < nb; ++b, y += QK5_1) {
+    const float d = fp16_to_f32(x[b].d);
+    const float m = fp16_to_f32(x[b].m);
+    for (int i = 0; i < QK5_1 / 2; ++i) {  // d * q is exact: one rounding, fused or not
+      y[i] = d * static_cast<float>((x[b].qs[i] & 0x0F) | (q5_high_bit(x[b].qh, i) << 4)) + m;
+      y[i + 16] = d * static_cast<float>((x[b].qs[i] >> 4) | (q5_high_bit(x[b].qh, i + 16) << 4)) + m;
+    }
+  }
+}
+
+void deq_iq4_nl(const block_iq4_nl* x, float* y, int64_t nb) {
+  for (int64_t b = 0; b < nb; ++b, y += QK4_NL) {
+    const float d = fp16_to_f32(x[b].d);
+    for (int i = 0; i < QK4_NL / 2; ++i) {
+      y[i] = d * static_cast<float>(kIq4nlValues[x[b].qs[i] & 0x0F]);
+      y[i + 16] = d * static_cast<float>(kIq4nlValues[x[b].qs[i] >> 4]);
+    }
+  }
+}
+
+void deq_q2_K(const block_q2_K* x, float* y, int64_t nb) {
+  for (int64_t b = 0; b < nb; ++b, y += QK_K) {
+    const float d = fp16_to_f32(x[b].d);
+    const float dmin = fp16_to_f32(x[b].dmin);
+    for (int e = 0; e < QK_K; ++e) {
+      const int h = e / 128, k = (e / 32) % 4, l = e % 32;
+      const int q = (x[b].qs[32 * h + l] >> (2 * k)) & 3;
+      const uint8_t sc = x[b].scales[e / 16];
+      // d * sc * q is exact: one rounding, fused or not.
+      y[e] = (d * static_cast<float>(sc & 0x0F)) * static_cast<float>(q) - dmin * static_cast<float>(sc >> 4);
+    }
+  }
+}
+
+void deq_q3_K(const block_q3_K* x, float* y, int64_t nb) {
+  for (int64_t b = 0; b < nb; ++b, y += QK_K) {
+    const float d = fp16_to_f32(x[b].d);
+    int8_t sc[16];
+    unpack_q3_K_scales(x[b].scales, sc);
+    for (int e = 0; e < QK_K; ++e) {
+      const int h = e / 128, k = (e / 32) % 4, l = e % 32;
+      const int low = (x[b].qs[32 * h + l] >> (2 * k)) & 3;
+      const int q = low - (((x[b].hmask[l] >> (e / 32)) & 1) ? 0 : 4);
+      y[e] = (d * static_cast<float>(sc[e / 16])) * static_cast<float>(q);
+    }
+  }
+}
+
+void deq_iq4_xs(const block_iq4_xs* x, float* y, int64_t nb) {
+  for (int64_t b = 0; b < nb; ++b) {
+    const float d = fp16_to_f32(x[b].d);
+    int8_t sc[8];
+    unpack_iq4_xs_scales(x[b], sc);
+    for (int j = 0; j < 8; ++j, y += 32) {
+      const float dl = d * static_cast<float>(sc[j]);
+      const uint8_t* q = x[b].qs + 16 * j;
+      for (int i = 0; i < 16; ++i) {
+        y[i] = dl * static_cast<float>(kIq4nlValues[q[i] & 0x0F]);
+        y[i + 16] = dl * static_cast<float>(kIq4nlValues[q[i] >> 4]);
+      }
+    }
+  }
+}
+
 #if ACTINFER_DEQUANT_AVX2
 // ---- AVX2 kernels for the simple types (the K-quant loops above vectorise well as written) ---
 
@@ -210,40 +288,64 @@ void deq_q4_1_avx2(const block_q4_1* x, float* y, int64_t nb) {
 
 }  // namespace
 
+// ---- the table's entry points (kernels/type_kernels.h) ----------------------------------------
+
+namespace kernels {
+
+template <class Block, void (*kFn)(const Block*, float*, int64_t), int64_t kElems>
+void blocks(const void* src, float* dst, int64_t n) {
+  kFn(static_cast<const Block*>(src), dst, n / kElems);
+}
+
+void dequantize_f32(const void* src, float* dst, int64_t n) { std::memcpy(dst, src, static_cast<size_t>(n) * sizeof(float)); }
+void dequantize_f16(const void* src, float* dst, int64_t n) { deq_f16(static_cast<const uint16_t*>(src), dst, n); }
+void dequantize_bf16(const void* src, float* dst, int64_t n) { deq_bf16(static_cast<const uint16_t*>(src), dst, n); }
+void dequantize_q8_0(const void* src, float* dst, int64_t n) { blocks<block_q8_0, deq_q8_0, QK8_0>(src, dst, n); }
+void dequantize_q8_1(const void* src, float* dst, int64_t n) { blocks<block_q8_1, deq_q8_1, QK8_1>(src, dst, n); }
+void dequantize_q4_0(const void* src, float* dst, int64_t n) { blocks<block_q4_0, deq_q4_0, QK4_0>(src, dst, n); }
+void dequantize_q4_1(const void* src, float* dst, int64_t n) { blocks<block_q4_1, deq_q4_1, QK4_1>(src, dst, n); }
+void dequantize_q4_K(const void* src, float* dst, int64_t n) { blocks<block_q4_K, deq_q4_K, QK_K>(src, dst, n); }
+void dequantize_q5_K(const void* src, float* dst, int64_t n) { blocks<block_q5_K, deq_q5_K, QK_K>(src, dst, n); }
+void dequantize_q6_K(const void* src, float* dst, int64_t n) { blocks<block_q6_K, deq_q6_K, QK_K>(src, dst, n); }
+void dequantize_q8_K(const void* src, float* dst, int64_t n) { blocks<block_q8_K, deq_q8_K, QK_K>(src, dst, n); }
+void dequantize_q5_0(const void* src, float* dst, int64_t n) { blocks<block_q5_0, deq_q5_0, QK5_0>(src, dst, n); }
+void dequantize_q5_1(const void* src, float* dst, int64_t n) { blocks<block_q5_1, deq_q5_1, QK5_1>(src, dst, n); }
+void dequantize_iq4_nl(const void* src, float* dst, int64_t n) { blocks<block_iq4_nl, deq_iq4_nl, QK4_NL>(src, dst, n); }
+void dequantize_q2_K(const void* src, float* dst, int64_t n) { blocks<block_q2_K, deq_q2_K, QK_K>(src, dst, n); }
+void dequantize_q3_K(const void* src, float* dst, int64_t n) { blocks<block_q3_K, deq_q3_K, QK_K>(src, dst, n); }
+void dequantize_iq4_xs(const void* src, float* dst, int64_t n) { blocks<block_iq4_xs, deq_iq4_xs, QK_K>(src, dst, n); }
+
+#if ACTINFER_DEQUANT_AVX2
+void dequantize_f16_avx2(const void* src, float* dst, int64_t n) { deq_f16_avx2(static_cast<const uint16_t*>(src), dst, n); }
+void dequantize_bf16_avx2(const void* src, float* dst, int64_t n) { deq_bf16_avx2(static_cast<const uint16_t*>(src), dst, n); }
+void dequantize_q8_0_avx2(const void* src, float* dst, int64_t n) { blocks<block_q8_0, deq_q8_0_avx2, QK8_0>(src, dst, n); }
+void dequantize_q4_0_avx2(const void* src, float* dst, int64_t n) { blocks<block_q4_0, deq_q4_0_avx2, QK4_0>(src, dst, n); }
+void dequantize_q4_1_avx2(const void* src, float* dst, int64_t n) { blocks<block_q4_1, deq_q4_1_avx2, QK4_1>(src, dst, n); }
+#endif
+
+}  // namespace kernels
+
+namespace {
+
+// The type's table row, after checking that it can be dequantized and that n is whole blocks.
+const TypeTraits& checked(GgmlType type, int64_t n) {
+  const TypeTraits* t = find_type_traits(static_cast<uint32_t>(type));
+  if (t == nullptr || t->dequantize == nullptr) unsupported(type);
+  blocks_of(type, n);
+  return *t;
+}
+
+}  // namespace
+
 namespace scalar {
 
-void dequantize_row(GgmlType type, const void* src, float* dst, int64_t n) {
-  const int64_t nb = blocks_of(type, n);
-  switch (type) {
-    case GgmlType::F32: std::memcpy(dst, src, static_cast<size_t>(n) * sizeof(float)); return;
-    case GgmlType::F16: deq_f16(static_cast<const uint16_t*>(src), dst, n); return;
-    case GgmlType::BF16: deq_bf16(static_cast<const uint16_t*>(src), dst, n); return;
-    case GgmlType::Q8_0: deq_q8_0(static_cast<const block_q8_0*>(src), dst, nb); return;
-    case GgmlType::Q8_1: deq_q8_1(static_cast<const block_q8_1*>(src), dst, nb); return;
-    case GgmlType::Q4_0: deq_q4_0(static_cast<const block_q4_0*>(src), dst, nb); return;
-    case GgmlType::Q4_1: deq_q4_1(static_cast<const block_q4_1*>(src), dst, nb); return;
-    case GgmlType::Q4_K: deq_q4_K(static_cast<const block_q4_K*>(src), dst, nb); return;
-    case GgmlType::Q5_K: deq_q5_K(static_cast<const block_q5_K*>(src), dst, nb); return;
-    case GgmlType::Q6_K: deq_q6_K(static_cast<const block_q6_K*>(src), dst, nb); return;
-    case GgmlType::Q8_K: deq_q8_K(static_cast<const block_q8_K*>(src), dst, nb); return;
-  }
-  unsupported(type);
-}
+void dequantize_row(GgmlType type, const void* src, float* dst, int64_t n) { checked(type, n).dequantize(src, dst, n); }
 
 }  // namespace scalar
 
 void dequantize_row(GgmlType type, const void* src, float* dst, int64_t n) {
-#if ACTINFER_DEQUANT_AVX2
-  switch (type) {
-    case GgmlType::F16: blocks_of(type, n); deq_f16_avx2(static_cast<const uint16_t*>(src), dst, n); return;
-    case GgmlType::BF16: blocks_of(type, n); deq_bf16_avx2(static_cast<const uint16_t*>(src), dst, n); return;
-    case GgmlType::Q8_0: deq_q8_0_avx2(static_cast<const block_q8_0*>(src), dst, blocks_of(type, n)); return;
-    case GgmlType::Q4_0: deq_q4_0_avx2(static_cast<const block_q4_0*>(src), dst, blocks_of(type, n)); return;
-    case GgmlType::Q4_1: deq_q4_1_avx2(static_cast<const block_q4_1*>(src), dst, blocks_of(type, n)); return;
-    default: break;
-  }
-#endif
-  scalar::dequantize_row(type, src, dst, n);
+  const TypeTraits& t = checked(type, n);
+  (t.dequantize_fast ? t.dequantize_fast : t.dequantize)(src, dst, n);
 }
 
 }  // namespace actinfer

@@ -1,40 +1,143 @@
 #include "kernels/ggml_type.h"
 
+#include <array>
+#include <cctype>
 #include <stdexcept>
-#include <string>
+
+#include "kernels/type_kernels.h"
 
 namespace actinfer {
+namespace {
+
+using T = GgmlType;
+namespace k = kernels;
+
+#if ACTINFER_HAVE_AVX2_KERNELS
+#define AVX2(fn) k::fn
+#else
+#define AVX2(fn) nullptr
+#endif
+
+// A type GGUF files may hold that this engine does not read: its size only.
+constexpr TypeTraits sized(std::string_view name, int64_t block_elems, int64_t block_bytes) {
+  return TypeTraits{name, block_elems, block_bytes};
+}
+
+// A type whose rows can be model weights. down_t: the type transposed down columns are
+// re-stored in (engine/neuron_bundles.h); cuda: the cuda kernels read it (others are held on
+// the device as F32); ftype: llama.cpp's general.file_type for a file mostly of this type.
+constexpr TypeTraits weight(std::string_view name, int64_t block_elems, int64_t block_bytes, DequantizeFn deq,
+                            DequantizeFn deq_fast, QuantizeFn quant, GgmlType vec_dot_type, VecDotFn dot,
+                            VecDotRowsFn rows_fast, GgmlType down_t, bool cuda, uint32_t ftype) {
+  return TypeTraits{name, block_elems, block_bytes, deq, deq_fast, quant, nullptr, true, vec_dot_type, dot, rows_fast,
+                    down_t, cuda, ftype};
+}
+
+// An activation type: quantized float vectors that weight rows are dotted with.
+constexpr TypeTraits activation(std::string_view name, int64_t block_elems, int64_t block_bytes, DequantizeFn deq,
+                                QuantizeFn quant, QuantizeFn quant_fast) {
+  return TypeTraits{name, block_elems, block_bytes, deq, nullptr, quant, quant_fast};
+}
+
+constexpr size_t kMaxId = 40;
+
+// The table, indexed by GGUF type id (ids no ggml version assigned have an empty name).
+// Sizes as ggml defines them (PyPI gguf's GGML_QUANT_SIZES).
+constexpr std::array<TypeTraits, kMaxId> kTable = [] {
+  std::array<TypeTraits, kMaxId> t{};
+  auto set = [&t](GgmlType id, TypeTraits row) { t[static_cast<size_t>(id)] = row; };
+  //            name    block bytes  dequantize          AVX2 dequantize            quantize          act     scalar dot        AVX2 rows                        down^T  cuda   ftype
+  set(T::F32,  weight("F32",    1,   4, k::dequantize_f32,  nullptr,                   k::quantize_f32,  T::F32,  k::vec_dot_f32,  AVX2(vec_dot_rows_f32_avx2),  T::F32,  true,  0));
+  set(T::F16,  weight("F16",    1,   2, k::dequantize_f16,  AVX2(dequantize_f16_avx2), k::quantize_f16,  T::F32,  k::vec_dot_f16,  AVX2(vec_dot_rows_f16_avx2),  T::F16,  true,  1));
+  set(T::BF16, weight("BF16",   1,   2, k::dequantize_bf16, AVX2(dequantize_bf16_avx2), k::quantize_bf16, T::F32, k::vec_dot_bf16, AVX2(vec_dot_rows_bf16_avx2), T::F16,  false, 32));
+  set(T::Q4_0, weight("Q4_0",  32,  18, k::dequantize_q4_0, AVX2(dequantize_q4_0_avx2), k::quantize_q4_0, T::Q8_0, k::vec_dot_q4_0, AVX2(vec_dot_rows_q4_0_avx2), T::Q8_0, true,  2));
+  set(T::Q4_1, weight("Q4_1",  32,  20, k::dequantize_q4_1, AVX2(dequantize_q4_1_avx2), k::quantize_q4_1, T::Q8_1, k::vec_dot_q4_1, AVX2(vec_dot_rows_q4_1_avx2), T::Q8_0, true,  3));
+  set(T::Q8_0, weight("Q8_0",  32,  34, k::dequantize_q8_0, AVX2(dequantize_q8_0_avx2), k::quantize_q8_0, T::Q8_0, k::vec_dot_q8_0, AVX2(vec_dot_rows_q8_0_avx2), T::Q8_0, true,  7));
+  set(T::Q4_K, weight("Q4_K", 256, 144, k::dequantize_q4_K, nullptr,                   k::quantize_q4_K, T::Q8_K, k::vec_dot_q4_K, AVX2(vec_dot_rows_q4_K_avx2), T::Q8_0, false, 14));
+  set(T::Q5_K, weight("Q5_K", 256, 176, k::dequantize_q5_K, nullptr,                   k::quantize_q5_K, T::Q8_K, k::vec_dot_q5_K, AVX2(vec_dot_rows_q5_K_avx2), T::Q8_0, false, 16));
+  set(T::Q6_K, weight("Q6_K", 256, 210, k::dequantize_q6_K, nullptr,                   k::quantize_q6_K, T::Q8_K, k::vec_dot_q6_K, AVX2(vec_dot_rows_q6_K_avx2), T::Q8_0, false, 18));
+  set(T::Q5_0, weight("Q5_0",  32,  22, k::dequantize_q5_0, nullptr,                   nullptr,          T::Q8_0, k::vec_dot_q5_0, AVX2(vec_dot_rows_q5_0_avx2), T::Q8_0, false, 8));
+  set(T::Q5_1, weight("Q5_1",  32,  24, k::dequantize_q5_1, nullptr,                   nullptr,          T::Q8_1, k::vec_dot_q5_1, AVX2(vec_dot_rows_q5_1_avx2), T::Q8_0, false, 9));
+  set(T::Q2_K, weight("Q2_K", 256,  84, k::dequantize_q2_K, nullptr,                   nullptr,          T::Q8_K, k::vec_dot_q2_K, AVX2(vec_dot_rows_q2_K_avx2), T::Q8_0, false, 10));
+  set(T::Q3_K, weight("Q3_K", 256, 110, k::dequantize_q3_K, nullptr,                   nullptr,          T::Q8_K, k::vec_dot_q3_K, AVX2(vec_dot_rows_q3_K_avx2), T::Q8_0, false, 11));
+  set(T::IQ4_NL, weight("IQ4_NL", 32, 18, k::dequantize_iq4_nl, nullptr,               nullptr,          T::Q8_0, k::vec_dot_iq4_nl, AVX2(vec_dot_rows_iq4_nl_avx2), T::Q8_0, false, 25));
+  set(T::IQ4_XS, weight("IQ4_XS", 256, 136, k::dequantize_iq4_xs, nullptr,             nullptr,          T::Q8_K, k::vec_dot_iq4_xs, AVX2(vec_dot_rows_iq4_xs_avx2), T::Q8_0, false, 30));
+  //                     name  block bytes  dequantize          quantize          vectorised quantize
+  set(T::Q8_1, activation("Q8_1",  32,  36, k::dequantize_q8_1, k::quantize_q8_1, AVX2(quantize_q8_1_avx2)));
+  set(T::Q8_K, activation("Q8_K", 256, 292, k::dequantize_q8_K, k::quantize_q8_K, AVX2(quantize_q8_K_avx2)));
+  // Q8_0 is both a weight and an activation type.
+  t[static_cast<size_t>(T::Q8_0)].quantize_fast = AVX2(quantize_q8_0_avx2);
+  // Types GGUF files may hold that are not read here.
+  set(T::IQ2_XXS, sized("IQ2_XXS", 256, 66));
+  set(T::IQ2_XS, sized("IQ2_XS", 256, 74));
+  set(T::IQ3_XXS, sized("IQ3_XXS", 256, 98));
+  set(T::IQ1_S, sized("IQ1_S", 256, 50));
+  set(T::IQ3_S, sized("IQ3_S", 256, 110));
+  set(T::IQ2_S, sized("IQ2_S", 256, 82));
+  set(T::I8, sized("I8", 1, 1));
+  set(T::I16, sized("I16", 1, 2));
+  set(T::I32, sized("I32", 1, 4));
+  set(T::I64, sized("I64", 1, 8));
+  set(T::F64, sized("F64", 1, 8));
+  set(T::IQ1_M, sized("IQ1_M", 256, 56));
+  set(T::TQ1_0, sized("TQ1_0", 256, 54));
+  set(T::TQ2_0, sized("TQ2_0", 256, 66));
+  set(T::MXFP4, sized("MXFP4", 32, 17));
+  return t;
+}();
+
+#undef AVX2
+
+}  // namespace
+
+const TypeTraits* find_type_traits(uint32_t type_id) {
+  if (type_id >= kTable.size() || kTable[type_id].name.empty()) return nullptr;
+  return &kTable[type_id];
+}
 
 std::optional<TypeTraits> type_traits(uint32_t type_id) {
-  switch (static_cast<GgmlType>(type_id)) {
-    case GgmlType::F32: return TypeTraits{"F32", 1, 4};
-    case GgmlType::F16: return TypeTraits{"F16", 1, 2};
-    case GgmlType::BF16: return TypeTraits{"BF16", 1, 2};
-    case GgmlType::Q4_0: return TypeTraits{"Q4_0", 32, 18};
-    case GgmlType::Q4_1: return TypeTraits{"Q4_1", 32, 20};
-    case GgmlType::Q8_0: return TypeTraits{"Q8_0", 32, 34};
-    case GgmlType::Q8_1: return TypeTraits{"Q8_1", 32, 36};
-    case GgmlType::Q4_K: return TypeTraits{"Q4_K", 256, 144};
-    case GgmlType::Q5_K: return TypeTraits{"Q5_K", 256, 176};
-    case GgmlType::Q6_K: return TypeTraits{"Q6_K", 256, 210};
-    case GgmlType::Q8_K: return TypeTraits{"Q8_K", 256, 292};
-  }
+  if (const TypeTraits* t = find_type_traits(type_id)) return *t;
   return std::nullopt;
 }
 
-TypeTraits traits(GgmlType type) {
-  auto t = type_traits(static_cast<uint32_t>(type));
-  if (!t) throw std::invalid_argument("unknown tensor type " + std::to_string(static_cast<uint32_t>(type)));
-  return *t;
+const TypeTraits& type_row(GgmlType type) {
+  if (const TypeTraits* t = find_type_traits(static_cast<uint32_t>(type))) return *t;
+  throw std::invalid_argument("unknown tensor " + type_name(type));
 }
 
-std::string_view type_name(uint32_t type_id) {
-  if (auto t = type_traits(type_id)) return t->name;
-  return "unknown";
+TypeTraits traits(GgmlType type) { return type_row(type); }
+
+std::string type_name(uint32_t type_id) {
+  if (const TypeTraits* t = find_type_traits(type_id)) return std::string(t->name);
+  return "type " + std::to_string(type_id);
+}
+
+std::optional<GgmlType> type_from_name(std::string_view name) {
+  auto same = [](std::string_view a, std::string_view b) {
+    if (a.size() != b.size()) return false;
+    for (size_t i = 0; i < a.size(); ++i)
+      if (std::toupper(static_cast<unsigned char>(a[i])) != std::toupper(static_cast<unsigned char>(b[i]))) return false;
+    return true;
+  };
+  for (size_t id = 0; id < kTable.size(); ++id)
+    if (!kTable[id].name.empty() && same(kTable[id].name, name)) return static_cast<GgmlType>(id);
+  return std::nullopt;
+}
+
+bool is_weight_type(GgmlType type) {
+  const TypeTraits* t = find_type_traits(static_cast<uint32_t>(type));
+  return t != nullptr && t->weight;
+}
+
+std::string weight_type_names() {
+  std::string s;
+  for (const TypeTraits& t : kTable)
+    if (t.weight) s += (s.empty() ? "" : ", ") + std::string(t.name);
+  return s;
 }
 
 int64_t row_bytes(GgmlType type, int64_t n) {
-  const TypeTraits t = traits(type);
+  const TypeTraits& t = type_row(type);
   if (n % t.block_elems != 0)
     throw std::invalid_argument(std::string(t.name) + " row of " + std::to_string(n) +
                                 " elements is not a multiple of its block size " +

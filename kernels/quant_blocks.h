@@ -18,6 +18,19 @@
 //     ql[64h+l] (k=2), high nibble of ql[64h+32+l] (k=3), each with the 2 bits
 //     (qh[32h+l] >> 2k) & 3 on top; x = d * scales[element / 16] * (q - 32).
 //   Q8_K (256): x = d * qs[i]; bsums[j] = sum of qs[16j .. 16j+15].
+//   Q5_0 / Q5_1 (32): as Q4_0 / Q4_1 with a fifth bit: bit i of the little-endian uint32 qh is
+//     bit 4 of element i.  Q5_0: x = d * (q - 16).  Q5_1: x = d * q + m.
+//   IQ4_NL (32): nibbles ordered as Q4_0; x = d * kIq4nlValues[nibble].
+//   Q2_K (256 = 16 sub-blocks of 16): element 128h + 32k + l (h < 2, k < 4, l < 32) is bits
+//     2k..2k+1 of qs[32h + l]; scales[e / 16]: low nibble scale, high nibble min;
+//     x = d * sc * q - dmin * m.
+//   Q3_K (256 = 16 sub-blocks of 16): the 2 low bits as Q2_K's, and bit e / 32 of hmask[e % 32]
+//     set means +0, clear means -4: q = low - (bit ? 0 : 4) in -4..3. Sub-block scale i (6 bits)
+//     = low nibble of scales[i] (i < 8) or high nibble of scales[i - 8], with bits 4..5 from
+//     (scales[8 + i % 4] >> 2 * (i / 4)) & 3; x = d * (scale - 32) * q.
+//   IQ4_XS (256 = 8 sub-blocks of 32): sub-block j's nibbles are qs[16j .. 16j+15] ordered as
+//     IQ4_NL; its 6-bit scale is the nibble (scales_l[j / 2] >> 4 * (j % 2)) & 15 with bits
+//     4..5 from (scales_h >> 2j) & 3; x = d * (scale - 32) * kIq4nlValues[nibble].
 #pragma once
 
 #include <cstdint>
@@ -88,6 +101,76 @@ struct block_q8_K {
   int16_t bsums[QK_K / 16];      // sums of groups of 16 qs
 };
 static_assert(sizeof(block_q8_K) == 292, "block_q8_K layout");
+
+inline constexpr int QK5_0 = 32;
+inline constexpr int QK5_1 = 32;
+inline constexpr int QK4_NL = 32;
+
+// The 16 values an IQ4_NL / IQ4_XS nibble stands for (non-uniform: denser near zero).
+inline constexpr int8_t kIq4nlValues[16] = {-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113};
+
+struct block_q5_0 {
+  uint16_t d;              // fp16 scale
+  uint8_t qh[4];           // fifth bits (little-endian uint32)
+  uint8_t qs[QK5_0 / 2];   // low nibbles
+};
+static_assert(sizeof(block_q5_0) == 22, "block_q5_0 layout");
+
+struct block_q5_1 {
+  uint16_t d;              // fp16 scale
+  uint16_t m;              // fp16 minimum
+  uint8_t qh[4];
+  uint8_t qs[QK5_1 / 2];
+};
+static_assert(sizeof(block_q5_1) == 24, "block_q5_1 layout");
+
+struct block_iq4_nl {
+  uint16_t d;              // fp16 scale
+  uint8_t qs[QK4_NL / 2];  // indices into kIq4nlValues
+};
+static_assert(sizeof(block_iq4_nl) == 18, "block_iq4_nl layout");
+
+struct block_q2_K {
+  uint8_t scales[QK_K / 16];     // 4-bit scale | 4-bit min << 4, per 16 elements
+  uint8_t qs[QK_K / 4];          // 2-bit quants
+  uint16_t d;                    // fp16 super-block scale of the scales
+  uint16_t dmin;                 // fp16 super-block scale of the mins
+};
+static_assert(sizeof(block_q2_K) == 84, "block_q2_K layout");
+
+struct block_q3_K {
+  uint8_t hmask[QK_K / 8];       // high bits
+  uint8_t qs[QK_K / 4];          // low 2 bits
+  uint8_t scales[12];            // 16 six-bit scales
+  uint16_t d;                    // fp16 super-block scale
+};
+static_assert(sizeof(block_q3_K) == 110, "block_q3_K layout");
+
+struct block_iq4_xs {
+  uint16_t d;                    // fp16 super-block scale
+  uint16_t scales_h;             // bits 4..5 of the 8 sub-block scales
+  uint8_t scales_l[QK_K / 64];   // bits 0..3 of the 8 sub-block scales
+  uint8_t qs[QK_K / 2];          // indices into kIq4nlValues
+};
+static_assert(sizeof(block_iq4_xs) == 136, "block_iq4_xs layout");
+
+// The 16 signed sub-block scales (scale - 32) of a Q3_K block.
+inline void unpack_q3_K_scales(const uint8_t* s, int8_t out[16]) {
+  for (int i = 0; i < 16; ++i) {
+    const int low = i < 8 ? (s[i] & 0x0F) : (s[i - 8] >> 4);
+    const int high = (s[8 + i % 4] >> (2 * (i / 4))) & 3;
+    out[i] = static_cast<int8_t>((low | (high << 4)) - 32);
+  }
+}
+
+// The 8 signed sub-block scales (scale - 32) of an IQ4_XS block.
+inline void unpack_iq4_xs_scales(const block_iq4_xs& b, int8_t out[8]) {
+  for (int j = 0; j < 8; ++j) {
+    const int low = (b.scales_l[j / 2] >> (4 * (j % 2))) & 0x0F;
+    const int high = (b.scales_h >> (2 * j)) & 3;
+    out[j] = static_cast<int8_t>((low | (high << 4)) - 32);
+  }
+}
 
 // The 12 `scales` bytes of Q4_K / Q5_K hold 8 six-bit scales and 8 six-bit mins:
 //   bytes 0..3 : low 6 bits = scale j (j = 0..3),  top 2 bits = bits 4..5 of scale j+4

@@ -8,6 +8,7 @@
 
 #include "kernels/fp16.h"
 #include "kernels/quant_blocks.h"
+#include "kernels/type_kernels.h"
 
 namespace actinfer {
 
@@ -232,31 +233,38 @@ void quant_q6_K(const float* x, block_q6_K* y, int64_t nb) {
 
 }  // namespace
 
+namespace kernels {
+
+template <class Block, void (*kFn)(const float*, Block*, int64_t), int64_t kElems>
+void blocks(const float* src, void* dst, int64_t n) {
+  kFn(src, static_cast<Block*>(dst), n / kElems);
+}
+
+void quantize_f32(const float* src, void* dst, int64_t n) { std::memcpy(dst, src, static_cast<size_t>(n) * sizeof(float)); }
+void quantize_f16(const float* src, void* dst, int64_t n) {
+  auto* y = static_cast<uint16_t*>(dst);
+  for (int64_t i = 0; i < n; ++i) y[i] = f32_to_fp16(src[i]);
+}
+void quantize_bf16(const float* src, void* dst, int64_t n) {
+  auto* y = static_cast<uint16_t*>(dst);
+  for (int64_t i = 0; i < n; ++i) y[i] = f32_to_bf16(src[i]);
+}
+void quantize_q8_0(const float* src, void* dst, int64_t n) { blocks<block_q8_0, quant_q8_0, QK8_0>(src, dst, n); }
+void quantize_q8_1(const float* src, void* dst, int64_t n) { blocks<block_q8_1, quant_q8_1, QK8_1>(src, dst, n); }
+void quantize_q8_K(const float* src, void* dst, int64_t n) { blocks<block_q8_K, quant_q8_K, QK_K>(src, dst, n); }
+void quantize_q4_0(const float* src, void* dst, int64_t n) { blocks<block_q4_0, quant_q4_0, QK4_0>(src, dst, n); }
+void quantize_q4_1(const float* src, void* dst, int64_t n) { blocks<block_q4_1, quant_q4_1, QK4_1>(src, dst, n); }
+void quantize_q4_K(const float* src, void* dst, int64_t n) { blocks<block_q4_K, quant_q4_K, QK_K>(src, dst, n); }
+void quantize_q5_K(const float* src, void* dst, int64_t n) { blocks<block_q5_K, quant_q5_K, QK_K>(src, dst, n); }
+void quantize_q6_K(const float* src, void* dst, int64_t n) { blocks<block_q6_K, quant_q6_K, QK_K>(src, dst, n); }
+
+}  // namespace kernels
+
 void quantize_row(GgmlType type, const float* src, void* dst, int64_t n) {
-  const int64_t nb = blocks_of(type, n);
-  switch (type) {
-    case GgmlType::F32: std::memcpy(dst, src, static_cast<size_t>(n) * sizeof(float)); return;
-    case GgmlType::F16: {
-      auto* y = static_cast<uint16_t*>(dst);
-      for (int64_t i = 0; i < n; ++i) y[i] = f32_to_fp16(src[i]);
-      return;
-    }
-    case GgmlType::BF16: {
-      auto* y = static_cast<uint16_t*>(dst);
-      for (int64_t i = 0; i < n; ++i) y[i] = f32_to_bf16(src[i]);
-      return;
-    }
-    case GgmlType::Q8_0: quant_q8_0(src, static_cast<block_q8_0*>(dst), nb); return;
-    case GgmlType::Q8_1: quant_q8_1(src, static_cast<block_q8_1*>(dst), nb); return;
-    case GgmlType::Q8_K: quant_q8_K(src, static_cast<block_q8_K*>(dst), nb); return;
-    case GgmlType::Q4_0: quant_q4_0(src, static_cast<block_q4_0*>(dst), nb); return;
-    case GgmlType::Q4_1: quant_q4_1(src, static_cast<block_q4_1*>(dst), nb); return;
-    case GgmlType::Q4_K: quant_q4_K(src, static_cast<block_q4_K*>(dst), nb); return;
-    case GgmlType::Q5_K: quant_q5_K(src, static_cast<block_q5_K*>(dst), nb); return;
-    case GgmlType::Q6_K: quant_q6_K(src, static_cast<block_q6_K*>(dst), nb); return;
-  }
-  throw std::invalid_argument("quantize_row: unsupported type " +
-                              std::string(type_name(static_cast<uint32_t>(type))));
+  const TypeTraits* t = find_type_traits(static_cast<uint32_t>(type));
+  if (t == nullptr || t->quantize == nullptr) throw std::invalid_argument("quantize_row: unsupported type " + type_name(type));
+  blocks_of(type, n);
+  t->quantize(src, dst, n);
 }
 
 }  // namespace actinfer

@@ -7,25 +7,24 @@
 #include "kernels/fp16.h"
 #include "kernels/quant_blocks.h"
 #include "kernels/quantize.h"
-#include "kernels/vec_dot_avx2.h"
+#include "kernels/type_kernels.h"
 
 namespace actinfer {
 
 namespace {
 
 [[noreturn]] void unsupported(const char* what, GgmlType type) {
-  throw std::invalid_argument(std::string(what) + ": unsupported weight type " +
-                              std::string(type_name(static_cast<uint32_t>(type))));
+  throw std::invalid_argument(std::string(what) + ": unsupported weight type " + type_name(type));
 }
 
 // Checks n against the weight's and the activation's block sizes.
 void check_n(const char* what, GgmlType weight, int64_t n) {
-  const int64_t bw = traits(weight).block_elems;
-  const int64_t ba = traits(activation_type_for(weight)).block_elems;
+  const int64_t bw = type_row(weight).block_elems;
+  const int64_t ba = type_row(activation_type_for(weight)).block_elems;
   if (n < 0 || n % bw != 0 || n % ba != 0)
     throw std::invalid_argument(std::string(what) + ": " + std::to_string(n) +
                                 " elements is not a whole number of " +
-                                std::string(type_name(static_cast<uint32_t>(weight))) + " blocks");
+                                type_name(weight) + " blocks");
 }
 
 // ---- scalar kernels ---------------------------------------------------------------------
@@ -157,23 +156,164 @@ float dot_q6_K(const block_q6_K* w, const block_q8_K* a, int64_t nb) {
   return s;
 }
 
+// The 5-bit quant of element i of a Q5_0 / Q5_1 block.
+inline int q5_quant(const uint8_t* qs, const uint8_t* qh, int i) {
+  const int nib = i < 16 ? (qs[i] & 0x0F) : (qs[i - 16] >> 4);
+  return nib | (((qh[i / 8] >> (i % 8)) & 1) << 4);
+}
+
+float dot_q5_0(const block_q5_0* w, const block_q8_0* a, int64_t nb) {
+  float s = 0.0f;
+  for (int64_t b = 0; b < nb; ++b) {
+    int32_t si = 0;
+    for (int i = 0; i < QK5_0; ++i) si += (q5_quant(w[b].qs, w[b].qh, i) - 16) * a[b].qs[i];
+    s += fp16_to_f32(w[b].d) * fp16_to_f32(a[b].d) * static_cast<float>(si);
+  }
+  return s;
+}
+
+float dot_q5_1(const block_q5_1* w, const block_q8_1* a, int64_t nb) {
+  float s = 0.0f;
+  for (int64_t b = 0; b < nb; ++b) {
+    int32_t si = 0;
+    for (int i = 0; i < QK5_1; ++i) si += q5_quant(w[b].qs, w[b].qh, i) * a[b].qs[i];
+    s += fp16_to_f32(w[b].d) * fp16_to_f32(a[b].d) * static_cast<float>(si) + fp16_to_f32(w[b].m) * fp16_to_f32(a[b].s);
+  }
+  return s;
+}
+
+float dot_iq4_nl(const block_iq4_nl* w, const block_q8_0* a, int64_t nb) {
+  float s = 0.0f;
+  for (int64_t b = 0; b < nb; ++b) {
+    int32_t si = 0;
+    for (int i = 0; i < QK4_NL / 2; ++i) {
+      si += kIq4nlValues[w[b].qs[i] & 0x0F] * a[b].qs[i];
+      si += kIq4nlValues[w[b].qs[i] >> 4] * a[b].qs[i + 16];
+    }
+    s += fp16_to_f32(w[b].d) * fp16_to_f32(a[b].d) * static_cast<float>(si);
+  }
+  return s;
+}
+
+float dot_q2_K(const block_q2_K* w, const block_q8_K* a, int64_t nb) {
+  float s = 0.0f;
+  for (int64_t b = 0; b < nb; ++b) {
+    int32_t sumi = 0, summ = 0;
+    for (int j = 0; j < 16; ++j) {
+      int32_t dj = 0;
+      for (int e = 16 * j; e < 16 * j + 16; ++e)
+        dj += ((w[b].qs[32 * (e / 128) + e % 32] >> (2 * ((e / 32) % 4))) & 3) * a[b].qs[e];
+      sumi += (w[b].scales[j] & 0x0F) * dj;
+      summ += (w[b].scales[j] >> 4) * a[b].bsums[j];
+    }
+    s += fp16_to_f32(w[b].d) * a[b].d * static_cast<float>(sumi) -
+         fp16_to_f32(w[b].dmin) * a[b].d * static_cast<float>(summ);
+  }
+  return s;
+}
+
+float dot_q3_K(const block_q3_K* w, const block_q8_K* a, int64_t nb) {
+  float s = 0.0f;
+  for (int64_t b = 0; b < nb; ++b) {
+    int8_t sc[16];
+    unpack_q3_K_scales(w[b].scales, sc);
+    int32_t sumi = 0;
+    for (int j = 0; j < 16; ++j) {
+      int32_t dj = 0;
+      for (int e = 16 * j; e < 16 * j + 16; ++e) {
+        const int low = (w[b].qs[32 * (e / 128) + e % 32] >> (2 * ((e / 32) % 4))) & 3;
+        dj += (low - (((w[b].hmask[e % 32] >> (e / 32)) & 1) ? 0 : 4)) * a[b].qs[e];
+      }
+      sumi += sc[j] * dj;
+    }
+    s += fp16_to_f32(w[b].d) * a[b].d * static_cast<float>(sumi);
+  }
+  return s;
+}
+
+float dot_iq4_xs(const block_iq4_xs* w, const block_q8_K* a, int64_t nb) {
+  float s = 0.0f;
+  for (int64_t b = 0; b < nb; ++b) {
+    int8_t sc[8];
+    unpack_iq4_xs_scales(w[b], sc);
+    int32_t sumi = 0;
+    for (int j = 0; j < 8; ++j) {
+      const uint8_t* q = w[b].qs + 16 * j;
+      const int8_t* x = a[b].qs + 32 * j;
+      int32_t dj = 0;
+      for (int i = 0; i < 16; ++i) dj += kIq4nlValues[q[i] & 0x0F] * x[i] + kIq4nlValues[q[i] >> 4] * x[i + 16];
+      sumi += sc[j] * dj;
+    }
+    s += fp16_to_f32(w[b].d) * a[b].d * static_cast<float>(sumi);
+  }
+  return s;
+}
+
 }  // namespace
 
-GgmlType activation_type_for(GgmlType weight) {
-  switch (weight) {
-    case GgmlType::F32:
-    case GgmlType::F16:
-    case GgmlType::BF16: return GgmlType::F32;
-    case GgmlType::Q8_0:
-    case GgmlType::Q4_0: return GgmlType::Q8_0;
-    case GgmlType::Q4_1: return GgmlType::Q8_1;
-    case GgmlType::Q4_K:
-    case GgmlType::Q5_K:
-    case GgmlType::Q6_K: return GgmlType::Q8_K;
-    default: break;
-  }
-  unsupported("activation_type_for", weight);
+namespace kernels {
+
+float vec_dot_f32(const void* w, const void* act, int64_t n) {
+  return dot_f32(static_cast<const float*>(w), static_cast<const float*>(act), n);
 }
+float vec_dot_f16(const void* w, const void* act, int64_t n) {
+  return dot_f16(static_cast<const uint16_t*>(w), static_cast<const float*>(act), n);
+}
+float vec_dot_bf16(const void* w, const void* act, int64_t n) {
+  return dot_bf16(static_cast<const uint16_t*>(w), static_cast<const float*>(act), n);
+}
+float vec_dot_q8_0(const void* w, const void* act, int64_t n) {
+  return dot_q8_0(static_cast<const block_q8_0*>(w), static_cast<const block_q8_0*>(act), n / QK8_0);
+}
+float vec_dot_q4_0(const void* w, const void* act, int64_t n) {
+  return dot_q4_0(static_cast<const block_q4_0*>(w), static_cast<const block_q8_0*>(act), n / QK4_0);
+}
+float vec_dot_q4_1(const void* w, const void* act, int64_t n) {
+  return dot_q4_1(static_cast<const block_q4_1*>(w), static_cast<const block_q8_1*>(act), n / QK4_1);
+}
+float vec_dot_q4_K(const void* w, const void* act, int64_t n) {
+  return dot_q4_K(static_cast<const block_q4_K*>(w), static_cast<const block_q8_K*>(act), n / QK_K);
+}
+float vec_dot_q5_K(const void* w, const void* act, int64_t n) {
+  return dot_q5_K(static_cast<const block_q5_K*>(w), static_cast<const block_q8_K*>(act), n / QK_K);
+}
+float vec_dot_q6_K(const void* w, const void* act, int64_t n) {
+  return dot_q6_K(static_cast<const block_q6_K*>(w), static_cast<const block_q8_K*>(act), n / QK_K);
+}
+
+float vec_dot_q5_0(const void* w, const void* act, int64_t n) {
+  return dot_q5_0(static_cast<const block_q5_0*>(w), static_cast<const block_q8_0*>(act), n / QK5_0);
+}
+float vec_dot_q5_1(const void* w, const void* act, int64_t n) {
+  return dot_q5_1(static_cast<const block_q5_1*>(w), static_cast<const block_q8_1*>(act), n / QK5_1);
+}
+float vec_dot_iq4_nl(const void* w, const void* act, int64_t n) {
+  return dot_iq4_nl(static_cast<const block_iq4_nl*>(w), static_cast<const block_q8_0*>(act), n / QK4_NL);
+}
+float vec_dot_q2_K(const void* w, const void* act, int64_t n) {
+  return dot_q2_K(static_cast<const block_q2_K*>(w), static_cast<const block_q8_K*>(act), n / QK_K);
+}
+float vec_dot_q3_K(const void* w, const void* act, int64_t n) {
+  return dot_q3_K(static_cast<const block_q3_K*>(w), static_cast<const block_q8_K*>(act), n / QK_K);
+}
+float vec_dot_iq4_xs(const void* w, const void* act, int64_t n) {
+  return dot_iq4_xs(static_cast<const block_iq4_xs*>(w), static_cast<const block_q8_K*>(act), n / QK_K);
+}
+
+}  // namespace kernels
+
+namespace {
+
+// The weight type's table row; throws for a type that cannot be a weight.
+const TypeTraits& weight_row(const char* what, GgmlType weight) {
+  const TypeTraits* t = find_type_traits(static_cast<uint32_t>(weight));
+  if (t == nullptr || !t->weight) unsupported(what, weight);
+  return *t;
+}
+
+}  // namespace
+
+GgmlType activation_type_for(GgmlType weight) { return weight_row("activation_type_for", weight).vec_dot_type; }
 
 namespace scalar {
 
@@ -183,26 +323,7 @@ void quantize_activation(GgmlType weight, const float* x, void* dst, int64_t n) 
 
 float vec_dot(GgmlType weight, int64_t n, const void* w, const void* act) {
   check_n("vec_dot", weight, n);
-  const int64_t nb32 = n / 32, nbk = n / QK_K;
-  switch (weight) {
-    case GgmlType::F32: return dot_f32(static_cast<const float*>(w), static_cast<const float*>(act), n);
-    case GgmlType::F16: return dot_f16(static_cast<const uint16_t*>(w), static_cast<const float*>(act), n);
-    case GgmlType::BF16: return dot_bf16(static_cast<const uint16_t*>(w), static_cast<const float*>(act), n);
-    case GgmlType::Q8_0:
-      return dot_q8_0(static_cast<const block_q8_0*>(w), static_cast<const block_q8_0*>(act), nb32);
-    case GgmlType::Q4_0:
-      return dot_q4_0(static_cast<const block_q4_0*>(w), static_cast<const block_q8_0*>(act), nb32);
-    case GgmlType::Q4_1:
-      return dot_q4_1(static_cast<const block_q4_1*>(w), static_cast<const block_q8_1*>(act), nb32);
-    case GgmlType::Q4_K:
-      return dot_q4_K(static_cast<const block_q4_K*>(w), static_cast<const block_q8_K*>(act), nbk);
-    case GgmlType::Q5_K:
-      return dot_q5_K(static_cast<const block_q5_K*>(w), static_cast<const block_q8_K*>(act), nbk);
-    case GgmlType::Q6_K:
-      return dot_q6_K(static_cast<const block_q6_K*>(w), static_cast<const block_q8_K*>(act), nbk);
-    default: break;
-  }
-  unsupported("vec_dot", weight);
+  return weight_row("vec_dot", weight).vec_dot(w, act, n);
 }
 
 void vec_dot_rows(GgmlType weight, int64_t n, const void* w_rows, size_t row_stride, int64_t n_rows,
@@ -223,9 +344,8 @@ void vec_dot_rows_multi(GgmlType weight, int64_t n, const void* w_rows, size_t r
 
 void quantize_activation(GgmlType weight, const float* x, void* dst, int64_t n) {
   const GgmlType at = activation_type_for(weight);
-#if ACTINFER_HAVE_AVX2_KERNELS
-  if (n >= 0 && n % traits(at).block_elems == 0 && avx2::quantize_activation(at, x, dst, n)) return;
-#endif
+const TypeTraits& t = type_row(at);
+  if (t.quantize_fast != nullptr && n >= 0 && n % t.block_elems == 0) return t.quantize_fast(x, dst, n);
   quantize_row(at, x, dst, n);
 }
 
@@ -239,9 +359,8 @@ void vec_dot_rows(GgmlType weight, int64_t n, const void* w_rows, size_t row_str
                   const void* act, float* out) {
   check_n("vec_dot_rows", weight, n);
   if (n_rows <= 0) return;
-#if ACTINFER_HAVE_AVX2_KERNELS
-  if (avx2::vec_dot_rows_multi(weight, n, w_rows, row_stride, n_rows, act, 0, 1, out, 0)) return;
-#endif
+if (const auto fast = weight_row("vec_dot_rows", weight).vec_dot_rows_fast)
+    return fast(n, w_rows, row_stride, n_rows, act, 0, 1, out, 0);
   scalar::vec_dot_rows(weight, n, w_rows, row_stride, n_rows, act, out);
 }
 
@@ -249,9 +368,8 @@ void vec_dot_rows_multi(GgmlType weight, int64_t n, const void* w_rows, size_t r
                         const void* acts, size_t act_stride, int64_t n_acts, float* out, size_t out_stride) {
   check_n("vec_dot_rows_multi", weight, n);
   if (n_rows <= 0 || n_acts <= 0) return;
-#if ACTINFER_HAVE_AVX2_KERNELS
-  if (avx2::vec_dot_rows_multi(weight, n, w_rows, row_stride, n_rows, acts, act_stride, n_acts, out, out_stride)) return;
-#endif
+if (const auto fast = weight_row("vec_dot_rows_multi", weight).vec_dot_rows_fast)
+    return fast(n, w_rows, row_stride, n_rows, acts, act_stride, n_acts, out, out_stride);
   scalar::vec_dot_rows_multi(weight, n, w_rows, row_stride, n_rows, acts, act_stride, n_acts, out, out_stride);
 }
 

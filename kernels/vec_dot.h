@@ -11,16 +11,17 @@
 // each call has a small fixed cost (argument checks; for Q8_0/Q4_0/Q4_1 weights, preparing
 // the activation's float scales and, for Q4, an interleaved copy: ~0.1 us for n = 1536).
 //
-// Activation types (activation_type_for):
+// Activation types (activation_type_for, the vec_dot_type of the type table, as ggml's):
 //   F32 -> F32, F16 -> F32 (weights converted on the fly; keeps the activation exact),
-//   BF16 -> F32, Q8_0 -> Q8_0, Q4_0 -> Q8_0, Q4_1 -> Q8_1, Q4_K / Q5_K / Q6_K -> Q8_K.
+//   BF16 -> F32, Q8_0 / Q4_0 / Q5_0 / IQ4_NL -> Q8_0, Q4_1 / Q5_1 -> Q8_1,
+//   Q2_K / Q3_K / Q4_K / Q5_K / Q6_K / IQ4_XS -> Q8_K.
 //
 // Accuracy: the quantized paths compute sum_b (d_w*d_a) * (exact integer dot of block b) (+ the
 // Q4_1 min term m_w * s_a, where s_a = fp16(d_a * sum(q_a)) with the unrounded d_a); the
 // rounding is in the per-block scale products and the float accumulation, which the AVX2 and
 // scalar paths do in different orders (they differ by ~1e-6 of sum |terms|). So
 // vec_dot(w, act) equals dot(dequantize(w), dequantize(act)) to that precision (for Q4_1 up to
-// the fp16 rounding of s). Against the float activation x, add the activation's quantization
+// the fp16 rounding of s; Q5_1 likewise). Against the float activation x, add the activation's quantization
 // error: at most d_a/2 + 127*|fp16(d_a) - d_a| per element for Q8_0/Q8_1, d_a/2 for Q8_K
 // (d_a = max|x| / 127 of its block), times |w|; tests/test_kernels_quant.cpp checks both.
 //

@@ -15,7 +15,7 @@
 // can be derived from it alone is prepared once per call (float scales, a Q4 layout).
 // A row's result does not depend on n_rows or on how callers split rows (each row is computed
 // the same way), so results are reproducible across thread counts.
-#include "kernels/vec_dot_avx2.h"
+#include "kernels/type_kernels.h"
 
 #if ACTINFER_HAVE_AVX2_KERNELS
 
@@ -525,6 +525,185 @@ struct KQuantK {
   }
 };
 
+// ---- Q5_0 / IQ4_NL x Q8_0, Q5_1 x Q8_1 --------------------------------------------------------
+// One block at a time: its 32 values unpacked to bytes in element order (low nibbles are
+// elements 0..15, high nibbles 16..31), then one byte dot with the activation block.
+
+// Byte i = 0xFF where bit i of bits is set, else 0.
+inline __m256i bits_to_bytes(uint32_t bits) {
+  const __m256i spread = _mm256_setr_epi64x(0, 0x0101010101010101, 0x0202020202020202, 0x0303030303030303);
+  const __m256i v = _mm256_shuffle_epi8(_mm256_set1_epi32(static_cast<int>(bits)), spread);
+  const __m256i all_but_bit = _mm256_set1_epi64x(0x7fbfdfeff7fbfdfe);  // byte i: every bit but bit i % 8
+  return _mm256_cmpeq_epi8(_mm256_or_si256(v, all_but_bit), _mm256_set1_epi64x(-1));
+}
+
+// The 32 nibbles of 16 bytes in element order.
+inline __m256i nibbles32(const uint8_t* qs) {
+  const __m128i x = load128(qs);
+  const __m128i m4 = _mm_set1_epi8(0x0F);
+  return _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(x, 4), m4), _mm_and_si128(x, m4));
+}
+
+// The 5-bit values of a Q5_0 / Q5_1 block (qh: its 4 fifth-bit bytes).
+inline __m256i q5_values(const uint8_t* qh, const uint8_t* qs) {
+  return _mm256_or_si256(nibbles32(qs), _mm256_and_si256(bits_to_bytes(load_u32(qh)), _mm256_set1_epi8(0x10)));
+}
+
+// Signed weight bytes w (|w| <= 127) . activation bytes a, as 8 int32 lanes.
+inline __m256i signed_dot(__m256i w, __m256i a) {
+  return simd::dot_u8s8_add(_mm256_setzero_si256(), _mm256_abs_epi8(w), _mm256_sign_epi8(a, w));
+}
+
+template <GgmlType kType>
+float q5_iq4nl_row(const uint8_t* w, int64_t nb, const block_q8_0* a, const float* ad) {
+  constexpr size_t kBlock = kType == GgmlType::Q5_0 ? sizeof(block_q5_0) : sizeof(block_iq4_nl);
+  const __m256i table = _mm256_broadcastsi128_si256(load128(kIq4nlValues));
+  __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+  for (int64_t b = 0; b < nb; ++b) {
+    const uint8_t* blk = w + b * kBlock;
+    __m256i v;
+    if constexpr (kType == GgmlType::Q5_0) v = _mm256_sub_epi8(q5_values(blk + 2, blk + 6), _mm256_set1_epi8(16));
+    else v = _mm256_shuffle_epi8(table, nibbles32(blk + 2));
+    const __m256 p = _mm256_cvtepi32_ps(signed_dot(v, load256(a[b].qs)));
+    const __m256 scale = _mm256_set1_ps(load_fp16(blk) * ad[b]);
+    if (b % 2) acc1 = _mm256_fmadd_ps(scale, p, acc1);
+    else acc0 = _mm256_fmadd_ps(scale, p, acc0);
+  }
+  return hsum(_mm256_add_ps(acc0, acc1));
+}
+
+// ---- Q2_K, Q3_K, IQ4_XS x Q8_K ----------------------------------------------------------------
+
+// [s0 x 8 | s1 x 8] as int16.
+inline __m256i scale_pair(int s0, int s1) {
+  return _mm256_set_m128i(_mm_set1_epi16(static_cast<int16_t>(s1)), _mm_set1_epi16(static_cast<int16_t>(s0)));
+}
+
+float q2_K_row(const uint8_t* w, int64_t nb, const block_q8_K* a) {
+  __m256 acc = _mm256_setzero_ps();
+  float mins = 0.0f;
+  const __m256i m3 = _mm256_set1_epi8(3);
+  for (int64_t b = 0; b < nb; ++b) {
+    const auto* blk = reinterpret_cast<const block_q2_K*>(w + b * sizeof(block_q2_K));
+    const block_q8_K& ab = a[b];
+    const __m128i sc8 = load128(blk->scales);
+    // sum_j m_j * bsum_j
+    const __m256i mins16 = _mm256_cvtepu8_epi16(_mm_and_si128(_mm_srli_epi16(sc8, 4), _mm_set1_epi8(0x0F)));
+    const __m256i msum = _mm256_madd_epi16(mins16, load256(ab.bsums));
+    alignas(16) uint8_t sc[16];
+    _mm_store_si128(reinterpret_cast<__m128i*>(sc), _mm_and_si128(sc8, _mm_set1_epi8(0x0F)));
+    __m256i isum = _mm256_setzero_si256();
+    for (int h = 0; h < 2; ++h) {
+      const __m256i q = load256(blk->qs + 32 * h);
+      for (int k = 0; k < 4; ++k) {
+        const __m256i q2 = _mm256_and_si256(_mm256_srli_epi16(q, 2 * k), m3);
+        const __m256i p = _mm256_maddubs_epi16(q2, load256(ab.qs + 128 * h + 32 * k));
+        const int j = 8 * h + 2 * k;
+        isum = _mm256_add_epi32(isum, _mm256_madd_epi16(p, scale_pair(sc[j], sc[j + 1])));
+      }
+    }
+    const float dd = load_fp16(&blk->d) * ab.d;
+    acc = _mm256_fmadd_ps(_mm256_set1_ps(dd), _mm256_cvtepi32_ps(isum), acc);
+    const __m128i m4 = _mm_add_epi32(_mm256_castsi256_si128(msum), _mm256_extracti128_si256(msum, 1));
+    mins += load_fp16(&blk->dmin) * ab.d * static_cast<float>(_mm_extract_epi32(m4, 0) + _mm_extract_epi32(m4, 1) +
+                                                              _mm_extract_epi32(m4, 2) + _mm_extract_epi32(m4, 3));
+  }
+  return hsum(acc) - mins;
+}
+
+float q3_K_row(const uint8_t* w, int64_t nb, const block_q8_K* a) {
+  __m256 acc = _mm256_setzero_ps();
+  const __m256i m3 = _mm256_set1_epi8(3), one = _mm256_set1_epi8(1);
+  for (int64_t b = 0; b < nb; ++b) {
+    const auto* blk = reinterpret_cast<const block_q3_K*>(w + b * sizeof(block_q3_K));
+    const block_q8_K& ab = a[b];
+    int8_t sc[16];
+    unpack_q3_K_scales(blk->scales, sc);
+    const __m256i hm = load256(blk->hmask);
+    __m256i isum = _mm256_setzero_si256();
+    for (int h = 0; h < 2; ++h) {
+      const __m256i q = load256(blk->qs + 32 * h);
+      for (int k = 0; k < 4; ++k) {
+        const int bit = 4 * h + k;
+        const __m256i q2 = _mm256_and_si256(_mm256_srli_epi16(q, 2 * k), m3);
+        // 4 where the high bit is clear: q = q2 - that.
+        const __m256i minus4 = _mm256_slli_epi16(_mm256_xor_si256(_mm256_and_si256(_mm256_srli_epi16(hm, bit), one), one), 2);
+        const __m256i av = load256(ab.qs + 128 * h + 32 * k);
+        const __m256i p = _mm256_sub_epi16(_mm256_maddubs_epi16(q2, av), _mm256_maddubs_epi16(minus4, av));
+        const int j = 8 * h + 2 * k;
+        isum = _mm256_add_epi32(isum, _mm256_madd_epi16(p, scale_pair(sc[j], sc[j + 1])));
+      }
+    }
+    acc = _mm256_fmadd_ps(_mm256_set1_ps(load_fp16(&blk->d) * ab.d), _mm256_cvtepi32_ps(isum), acc);
+  }
+  return hsum(acc);
+}
+
+float iq4_xs_row(const uint8_t* w, int64_t nb, const block_q8_K* a) {
+  __m256 acc = _mm256_setzero_ps();
+  const __m256i table = _mm256_broadcastsi128_si256(load128(kIq4nlValues));
+  for (int64_t b = 0; b < nb; ++b) {
+    const auto* blk = reinterpret_cast<const block_iq4_xs*>(w + b * sizeof(block_iq4_xs));
+    const block_q8_K& ab = a[b];
+    int8_t sc[8];
+    unpack_iq4_xs_scales(*blk, sc);
+    __m256i isum = _mm256_setzero_si256();
+    for (int j = 0; j < 8; ++j) {
+      const __m256i v = _mm256_shuffle_epi8(table, nibbles32(blk->qs + 16 * j));
+      const __m256i av = load256(ab.qs + 32 * j);
+      const __m256i p = _mm256_maddubs_epi16(_mm256_abs_epi8(v), _mm256_sign_epi8(av, v));
+      isum = _mm256_add_epi32(isum, _mm256_madd_epi16(p, _mm256_set1_epi16(sc[j])));
+    }
+    acc = _mm256_fmadd_ps(_mm256_set1_ps(load_fp16(&blk->d) * ab.d), _mm256_cvtepi32_ps(isum), acc);
+  }
+  return hsum(acc);
+}
+
+template <GgmlType kType>
+struct Q8_0ActK : Q8_0K {  // Q5_0, IQ4_NL: Q8_0 activations, as Q8_0 rows
+  static float row(const uint8_t* w, const Act& A) { return q5_iq4nl_row<kType>(w, A.nb, A.a, A.ad); }
+};
+
+struct Q5_1K {
+  struct Act {
+    int64_t nb;
+    const block_q8_1* a;
+    const float* ds;  // (d_a, s_a) per block as floats
+  };
+  static size_t prep_bytes(int64_t n) { return static_cast<size_t>(n / QK8_1) * 2 * sizeof(float); }
+  static Act prepare(const uint8_t* act, int64_t n, uint8_t* buf) {
+    const auto* a = reinterpret_cast<const block_q8_1*>(act);
+    auto* ds = reinterpret_cast<float*>(buf);
+    for (int64_t b = 0; b < n / QK8_1; ++b) {
+      ds[2 * b] = fp16_to_f32(a[b].d);
+      ds[2 * b + 1] = fp16_to_f32(a[b].s);
+    }
+    return {n / QK8_1, a, ds};
+  }
+  static float row(const uint8_t* w, const Act& A) {
+    __m256 acc = _mm256_setzero_ps();
+    float mins = 0.0f;
+    for (int64_t b = 0; b < A.nb; ++b) {
+      const uint8_t* blk = w + b * sizeof(block_q5_1);
+      const __m256i p = simd::dot_u8s8_add(_mm256_setzero_si256(), q5_values(blk + 4, blk + 8), load256(A.a[b].qs));
+      acc = _mm256_fmadd_ps(_mm256_set1_ps(load_fp16(blk) * A.ds[2 * b]), _mm256_cvtepi32_ps(p), acc);
+      mins += load_fp16(blk + 2) * A.ds[2 * b + 1];
+    }
+    return hsum(acc) + mins;
+  }
+};
+
+template <float (*kRow)(const uint8_t*, int64_t, const block_q8_K*)>
+struct Q8_KActK {
+  struct Act {
+    int64_t nb;
+    const block_q8_K* a;
+  };
+  static size_t prep_bytes(int64_t) { return 0; }
+  static Act prepare(const uint8_t* act, int64_t n, uint8_t*) { return {n / QK_K, reinterpret_cast<const block_q8_K*>(act)}; }
+  static float row(const uint8_t* w, const Act& A) { return kRow(w, A.nb, A.a); }
+};
+
 template <class KT>
 void run(int64_t n, const uint8_t* w, size_t row_stride, int64_t n_rows, const uint8_t* acts, size_t act_stride,
          int64_t n_acts, float* out, size_t out_stride) {
@@ -558,78 +737,80 @@ void run(int64_t n, const uint8_t* w, size_t row_stride, int64_t n_rows, const u
 
 }  // namespace
 
-bool vec_dot_rows_multi(GgmlType weight, int64_t n, const void* w_rows, size_t row_stride, int64_t n_rows,
-                        const void* acts, size_t act_stride, int64_t n_acts, float* out, size_t out_stride) {
-  const auto* w = static_cast<const uint8_t*>(w_rows);
-  const auto* a = static_cast<const uint8_t*>(acts);
-  switch (weight) {
-    case GgmlType::F32: run<FloatK<LoadF32>>(n, w, row_stride, n_rows, a, act_stride, n_acts, out, out_stride); return true;
-    case GgmlType::F16: run<FloatK<LoadF16>>(n, w, row_stride, n_rows, a, act_stride, n_acts, out, out_stride); return true;
-    case GgmlType::BF16: run<FloatK<LoadBF16>>(n, w, row_stride, n_rows, a, act_stride, n_acts, out, out_stride); return true;
-    case GgmlType::Q8_0: run<Q8_0K>(n, w, row_stride, n_rows, a, act_stride, n_acts, out, out_stride); return true;
-    case GgmlType::Q4_0: run<Q4K<false>>(n, w, row_stride, n_rows, a, act_stride, n_acts, out, out_stride); return true;
-    case GgmlType::Q4_1: run<Q4K<true>>(n, w, row_stride, n_rows, a, act_stride, n_acts, out, out_stride); return true;
-    case GgmlType::Q4_K:
-      run<KQuantK<GgmlType::Q4_K>>(n, w, row_stride, n_rows, a, act_stride, n_acts, out, out_stride);
-      return true;
-    case GgmlType::Q5_K:
-      run<KQuantK<GgmlType::Q5_K>>(n, w, row_stride, n_rows, a, act_stride, n_acts, out, out_stride);
-      return true;
-    case GgmlType::Q6_K:
-      run<KQuantK<GgmlType::Q6_K>>(n, w, row_stride, n_rows, a, act_stride, n_acts, out, out_stride);
-      return true;
-    default: return false;
-  }
-}
-
-bool quantize_activation(GgmlType act_type, const float* x, void* dst, int64_t n) {
-  switch (act_type) {
-    case GgmlType::Q8_0: {
-      auto* y = static_cast<block_q8_0*>(dst);
-      for (int64_t b = 0; b < n / QK8_0; ++b, x += QK8_0) {
-        const float d = amax32(x) / 127.0f;
-        const float id = d != 0.0f ? 1.0f / d : 0.0f;
-        y[b].d = f32_to_fp16(d);
-        quant32(x, id, y[b].qs);
-      }
-      return true;
-    }
-    case GgmlType::Q8_1: {
-      auto* y = static_cast<block_q8_1*>(dst);
-      for (int64_t b = 0; b < n / QK8_1; ++b, x += QK8_1) {
-        const float d = amax32(x) / 127.0f;
-        const float id = d != 0.0f ? 1.0f / d : 0.0f;
-        const int sum = quant32(x, id, y[b].qs);
-        y[b].d = f32_to_fp16(d);
-        y[b].s = f32_to_fp16(d * static_cast<float>(sum));
-      }
-      return true;
-    }
-    case GgmlType::Q8_K: {
-      auto* y = static_cast<block_q8_K*>(dst);
-      for (int64_t b = 0; b < n / QK_K; ++b, x += QK_K) {
-        float amax = 0.0f;
-        for (int k = 0; k < QK_K; k += 32) amax = std::max(amax, amax32(x + k));
-        const float d = amax / 127.0f;
-        const float id = d != 0.0f ? 1.0f / d : 0.0f;
-        y[b].d = d;
-        for (int k = 0; k < QK_K; k += 32) quant32(x + k, id, y[b].qs + k);
-        // bsums: bytes summed in 4s by vpmaddubsw/vpmaddwd, then pairs of those 16-byte halves.
-        for (int k = 0; k < QK_K; k += 32) {
-          const __m256i s4 = _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_set1_epi8(1), load256(y[b].qs + k)),
-                                               _mm256_set1_epi16(1));
-          alignas(32) int32_t t[8];
-          _mm256_store_si256(reinterpret_cast<__m256i*>(t), s4);
-          y[b].bsums[k / 16] = static_cast<int16_t>(t[0] + t[1] + t[2] + t[3]);
-          y[b].bsums[k / 16 + 1] = static_cast<int16_t>(t[4] + t[5] + t[6] + t[7]);
-        }
-      }
-      return true;
-    }
-    default: return false;
-  }
-}
-
 }  // namespace actinfer::avx2
+
+// ---- the table's entry points (kernels/type_kernels.h) ----------------------------------------
+
+namespace actinfer::kernels {
+
+using namespace avx2;  // the kernels above
+
+#define ACTINFER_ROWS(name, KT)                                                                          \
+  void name(int64_t n, const void* w, size_t row_stride, int64_t n_rows, const void* acts, size_t act_stride, \
+            int64_t n_acts, float* out, size_t out_stride) {                                              \
+    run<KT>(n, static_cast<const uint8_t*>(w), row_stride, n_rows, static_cast<const uint8_t*>(acts), act_stride, \
+            n_acts, out, out_stride);                                                                     \
+  }
+ACTINFER_ROWS(vec_dot_rows_f32_avx2, FloatK<LoadF32>)
+ACTINFER_ROWS(vec_dot_rows_f16_avx2, FloatK<LoadF16>)
+ACTINFER_ROWS(vec_dot_rows_bf16_avx2, FloatK<LoadBF16>)
+ACTINFER_ROWS(vec_dot_rows_q8_0_avx2, Q8_0K)
+ACTINFER_ROWS(vec_dot_rows_q4_0_avx2, Q4K<false>)
+ACTINFER_ROWS(vec_dot_rows_q4_1_avx2, Q4K<true>)
+ACTINFER_ROWS(vec_dot_rows_q4_K_avx2, KQuantK<GgmlType::Q4_K>)
+ACTINFER_ROWS(vec_dot_rows_q5_K_avx2, KQuantK<GgmlType::Q5_K>)
+ACTINFER_ROWS(vec_dot_rows_q6_K_avx2, KQuantK<GgmlType::Q6_K>)
+ACTINFER_ROWS(vec_dot_rows_q5_0_avx2, Q8_0ActK<GgmlType::Q5_0>)
+ACTINFER_ROWS(vec_dot_rows_iq4_nl_avx2, Q8_0ActK<GgmlType::IQ4_NL>)
+ACTINFER_ROWS(vec_dot_rows_q5_1_avx2, Q5_1K)
+ACTINFER_ROWS(vec_dot_rows_q2_K_avx2, Q8_KActK<q2_K_row>)
+ACTINFER_ROWS(vec_dot_rows_q3_K_avx2, Q8_KActK<q3_K_row>)
+ACTINFER_ROWS(vec_dot_rows_iq4_xs_avx2, Q8_KActK<iq4_xs_row>)
+#undef ACTINFER_ROWS
+
+void quantize_q8_0_avx2(const float* x, void* dst_, int64_t n) {
+  auto* y = static_cast<block_q8_0*>(dst_);
+  for (int64_t b = 0; b < n / QK8_0; ++b, x += QK8_0) {
+    const float d = amax32(x) / 127.0f;
+    const float id = d != 0.0f ? 1.0f / d : 0.0f;
+    y[b].d = f32_to_fp16(d);
+    quant32(x, id, y[b].qs);
+  }
+}
+
+void quantize_q8_1_avx2(const float* x, void* dst_, int64_t n) {
+  auto* y = static_cast<block_q8_1*>(dst_);
+  for (int64_t b = 0; b < n / QK8_1; ++b, x += QK8_1) {
+    const float d = amax32(x) / 127.0f;
+    const float id = d != 0.0f ? 1.0f / d : 0.0f;
+    const int sum = quant32(x, id, y[b].qs);
+    y[b].d = f32_to_fp16(d);
+    y[b].s = f32_to_fp16(d * static_cast<float>(sum));
+  }
+}
+
+void quantize_q8_K_avx2(const float* x, void* dst_, int64_t n) {
+  auto* y = static_cast<block_q8_K*>(dst_);
+  for (int64_t b = 0; b < n / QK_K; ++b, x += QK_K) {
+    float amax = 0.0f;
+    for (int k = 0; k < QK_K; k += 32) amax = std::max(amax, amax32(x + k));
+    const float d = amax / 127.0f;
+    const float id = d != 0.0f ? 1.0f / d : 0.0f;
+    y[b].d = d;
+    for (int k = 0; k < QK_K; k += 32) quant32(x + k, id, y[b].qs + k);
+    // bsums: bytes summed in 4s by vpmaddubsw/vpmaddwd, then pairs of those 16-byte halves.
+    for (int k = 0; k < QK_K; k += 32) {
+      const __m256i s4 = _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_set1_epi8(1), load256(y[b].qs + k)),
+                                           _mm256_set1_epi16(1));
+      alignas(32) int32_t t[8];
+      _mm256_store_si256(reinterpret_cast<__m256i*>(t), s4);
+      y[b].bsums[k / 16] = static_cast<int16_t>(t[0] + t[1] + t[2] + t[3]);
+      y[b].bsums[k / 16 + 1] = static_cast<int16_t>(t[4] + t[5] + t[6] + t[7]);
+    }
+  }
+}
+
+}  // namespace actinfer::kernels
+
 
 #endif  // ACTINFER_HAVE_AVX2_KERNELS

@@ -232,10 +232,10 @@ GgufFile GgufFile::open(const std::filesystem::path& path) {
       t.shape.push_back(static_cast<int64_t>(ne));
     }
     const auto type = c.read<uint32_t>(what.c_str());
-    const auto tt = type_traits(type);
-    if (!tt || type == static_cast<uint32_t>(GgmlType::Q8_1) || type == static_cast<uint32_t>(GgmlType::Q8_K))
-      c.fail(what + ": unsupported tensor type " + std::to_string(type) +
-             " (supported: F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q4_K, Q5_K, Q6_K)");
+    // Any type ggml defines is accepted here (its size is known); whether this engine can
+    // read it is the model loader's question, asked after the architecture's.
+    const TypeTraits* tt = find_type_traits(type);
+    if (!tt) c.fail(what + ": unsupported tensor " + type_name(type) + " (no ggml type has this id)");
     t.type = static_cast<GgmlType>(type);
     if (t.shape[0] % tt->block_elems != 0)
       c.fail(what + ": row length " + std::to_string(t.shape[0]) + " is not a multiple of " +

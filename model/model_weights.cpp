@@ -74,12 +74,22 @@ WeightMatrix transposed_down(const GgufFile& f, const TensorInfo& t, int64_t d, 
   return m;
 }
 
+// Every tensor of the file in a type this engine reads (checked after the architecture, so a
+// file of an unsupported architecture says that first).
+void check_tensor_types(const GgufFile& f) {
+  for (const TensorInfo& t : f.tensors())
+    if (!is_weight_type(t.type))
+      throw std::runtime_error(f.path().string() + ": tensor '" + t.name + "' has type " + type_name(t.type) +
+                               ", which actinfer cannot read (supported: " + weight_type_names() + ")");
+}
+
 }  // namespace
 
 std::shared_ptr<const ModelWeights> ModelWeights::load(const std::filesystem::path& path,
                                                        std::optional<Activation> activation_override) {
   GgufFile file = GgufFile::open(path);
   ModelConfig config = ModelConfig::from_gguf(file, activation_override);
+  check_tensor_types(file);
   std::shared_ptr<ModelWeights> w(new ModelWeights(std::move(file), std::move(config)));
   const ModelConfig& c = w->config_;
   const Loader L(w->file_);

@@ -705,15 +705,8 @@ GgmlType parse_weight_type(std::string_view name) {
 }
 
 uint32_t llama_file_type(GgmlType type) {
-  switch (type) {
-    case GgmlType::F32: return 0;
-    case GgmlType::F16: return 1;
-    case GgmlType::Q4_0: return 2;
-    case GgmlType::Q4_1: return 3;
-    case GgmlType::Q8_0: return 7;
-    case GgmlType::BF16: return 32;
-    default: throw std::invalid_argument("no llama file type for " + std::string(traits(type).name));
-  }
+  if (!is_weight_type(type)) throw std::invalid_argument("no llama file type for " + type_name(type));
+  return type_row(type).llama_file_type;
 }
 
 std::vector<double> neuron_fire_probabilities(int64_t n, double h, double sparsity, std::string* note) {

@@ -29,22 +29,22 @@ TEST_CASE("cuda args: row types, lengths and alignment") {
   CHECK(cuda::args::type_block(GgmlType::Q4_1) == 32);
   CHECK(cuda::args::type_block(GgmlType::Q4_K) == 0);
 
-  // Unsupported type: named by number, with the supported list.
+  // Unsupported type: named, with the supported list.
   CHECK_THROWS_WITH_AS(cuda::args::check_gemv(GgmlType::Q4_K, kRows, 144, 1, 256, kX, 1),
-                       "cuda::gemv: weight type 12 not supported (F32, F16, Q8_0, Q4_0, Q4_1)", std::invalid_argument);
+                       "cuda::gemv: weight type Q4_K not supported (F32, F16, Q4_0, Q4_1, Q8_0; the cuda backend holds other types as F32)", std::invalid_argument);
   CHECK_THROWS_WITH_AS(cuda::args::check_sparse_down(GgmlType::Q4_0, kRows, 18, 32, 1),
-                       "cuda::sparse_down: down^T type 2 not supported (F32, F16, Q8_0)", std::invalid_argument);
+                       "cuda::sparse_down: down^T type Q4_0 not supported (F32, F16, Q8_0)", std::invalid_argument);
 
   // Row length not a multiple of the block, not positive, too large.
   CHECK_THROWS_WITH_AS(cuda::args::check_gemv(GgmlType::Q8_0, kRows, 34, 1, 48, kX, 1),
-                       "cuda::gemv: row length 48 must be a positive multiple of 32 (type 8)", std::invalid_argument);
+                       "cuda::gemv: row length 48 must be a positive multiple of 32 (type Q8_0)", std::invalid_argument);
   CHECK_THROWS_WITH_AS(cuda::args::check_dequantize_rows(GgmlType::F32, kRows, 128, 1, 0),
                        doctest::Contains("row length 0 must be a positive multiple of 1"), std::invalid_argument);
   CHECK_THROWS_AS(cuda::args::check_rows("f", GgmlType::F32, kRows, 4, int64_t{INT_MAX}, kX), std::invalid_argument);
 
   // Misaligned stride, pointer, x.
   CHECK_THROWS_WITH_AS(cuda::args::check_gemv(GgmlType::Q8_0, kRows, 33, 1, 32, kX, 1),
-                       doctest::Contains("rows of type 8 must be 2-byte aligned (pointer and stride); the stride is 33 bytes"),
+                       doctest::Contains("rows of type Q8_0 must be 2-byte aligned (pointer and stride); the stride is 33 bytes"),
                        std::invalid_argument);
   CHECK_THROWS_WITH_AS(cuda::args::check_gemv(GgmlType::F32, kRows + 2, 128, 1, 32, kX, 1),
                        doctest::Contains("must be 4-byte aligned (pointer and stride); the stride is 128 bytes and the pointer is not aligned"),
@@ -133,11 +133,11 @@ TEST_CASE("cuda args: the kernel API refuses with the shared messages; device me
   const float* x = dummy.as<float>();
   float* y = dummy.as<float>();
   CHECK_THROWS_WITH_AS(cuda::gemv(GgmlType::Q4_K, dummy.data(), 144, 1, 256, x, y, 1, stream),
-                       "cuda::gemv: weight type 12 not supported (F32, F16, Q8_0, Q4_0, Q4_1)", std::invalid_argument);
+                       "cuda::gemv: weight type Q4_K not supported (F32, F16, Q4_0, Q4_1, Q8_0; the cuda backend holds other types as F32)", std::invalid_argument);
   CHECK_THROWS_WITH_AS(cuda::gemv(GgmlType::F32, dummy.data(), 128, -1, 32, x, y, 1, stream),
                        "cuda::gemv: n_rows -1 must be in 0..2147483639", std::invalid_argument);
   CHECK_THROWS_WITH_AS(cuda::dequantize_rows(GgmlType::Q8_0, dummy.data(), 34, 1, 48, y, stream),
-                       "cuda::dequantize_rows: row length 48 must be a positive multiple of 32 (type 8)", std::invalid_argument);
+                       "cuda::dequantize_rows: row length 48 must be a positive multiple of 32 (type Q8_0)", std::invalid_argument);
   CHECK_THROWS_WITH_AS(cuda::rms_norm(x, x, y, 0, 1e-5f, 1, stream), "cuda::rms_norm: n 0 must be in 1..2147483647",
                        std::invalid_argument);
   CHECK_THROWS_WITH_AS(cuda::attention(x, x, x, y, 1, 0, 6, 4, 64, stream), "cuda::attention: n_heads 6 must be a multiple of n_kv_heads 4",

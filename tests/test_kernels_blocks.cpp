@@ -66,8 +66,15 @@ TEST_CASE("kernels: block sizes match GGUF") {
   CHECK(sizeof(block_q5_K) == 176);
   CHECK(sizeof(block_q6_K) == 210);
   CHECK(sizeof(block_q8_K) == 292);
-  for (GgmlType t : {GgmlType::Q4_0, GgmlType::Q4_1, GgmlType::Q8_0, GgmlType::Q8_1, GgmlType::Q4_K,
-                     GgmlType::Q5_K, GgmlType::Q6_K, GgmlType::Q8_K})
+  CHECK(sizeof(block_q5_0) == 22);
+  CHECK(sizeof(block_q5_1) == 24);
+  CHECK(sizeof(block_q2_K) == 84);
+  CHECK(sizeof(block_q3_K) == 110);
+  CHECK(sizeof(block_iq4_nl) == 18);
+  CHECK(sizeof(block_iq4_xs) == 136);
+  for (GgmlType t : {GgmlType::Q4_0, GgmlType::Q4_1, GgmlType::Q8_0, GgmlType::Q8_1, GgmlType::Q4_K, GgmlType::Q5_K,
+                     GgmlType::Q6_K, GgmlType::Q8_K, GgmlType::Q5_0, GgmlType::Q5_1, GgmlType::Q2_K, GgmlType::Q3_K,
+                     GgmlType::IQ4_NL, GgmlType::IQ4_XS})
     CHECK(row_bytes(t, 256) == 256 / traits(t).block_elems * traits(t).block_bytes);
 }
 

@@ -22,8 +22,9 @@ using namespace actinfer;
 
 namespace {
 
-const GgmlType kWeightTypes[] = {GgmlType::F32,  GgmlType::F16,  GgmlType::BF16, GgmlType::Q8_0, GgmlType::Q4_0,
-                                 GgmlType::Q4_1, GgmlType::Q4_K, GgmlType::Q5_K, GgmlType::Q6_K};
+const GgmlType kWeightTypes[] = {GgmlType::F32,  GgmlType::F16,  GgmlType::BF16,   GgmlType::Q8_0,  GgmlType::Q4_0,
+                                 GgmlType::Q4_1, GgmlType::Q5_0, GgmlType::Q5_1,   GgmlType::Q2_K,  GgmlType::Q3_K,
+                                 GgmlType::Q4_K, GgmlType::Q5_K, GgmlType::Q6_K,   GgmlType::IQ4_NL, GgmlType::IQ4_XS};
 
 std::string name(GgmlType t) { return std::string(type_name(static_cast<uint32_t>(t))); }
 
@@ -64,8 +65,11 @@ std::vector<uint8_t> random_row(std::mt19937& rng, GgmlType type, int64_t n) {
         break;
       }
       case GgmlType::Q8_0:
-      case GgmlType::Q4_0: put16(p, random_half(rng, 1e-3f, 0.1f, true)); break;
+      case GgmlType::Q4_0:
+      case GgmlType::Q5_0:
+      case GgmlType::IQ4_NL: put16(p, random_half(rng, 1e-3f, 0.1f, true)); break;
       case GgmlType::Q4_1:
+      case GgmlType::Q5_1:
         put16(p, random_half(rng, 1e-3f, 0.1f, false));
         put16(p + 2, random_half(rng, 1e-3f, 0.5f, true));
         break;
@@ -75,6 +79,12 @@ std::vector<uint8_t> random_row(std::mt19937& rng, GgmlType type, int64_t n) {
         put16(p + 2, random_half(rng, 1e-4f, 1e-2f, false));
         break;
       case GgmlType::Q6_K: put16(p + 208, random_half(rng, 1e-4f, 1e-2f, true)); break;
+      case GgmlType::Q2_K:
+        put16(p + 80, random_half(rng, 1e-4f, 1e-2f, true));
+        put16(p + 82, random_half(rng, 1e-4f, 1e-2f, false));
+        break;
+      case GgmlType::Q3_K: put16(p + 108, random_half(rng, 1e-4f, 1e-2f, true)); break;
+      case GgmlType::IQ4_XS: put16(p, random_half(rng, 1e-4f, 1e-2f, true)); break;
       default: break;
     }
   }
@@ -103,17 +113,19 @@ Dot dot(const std::vector<float>& a, const std::vector<float>& b) {
 // Largest error of rounding v to fp16 (normal range: half an ulp; subnormal: 2^-25).
 double fp16_err(double v) { return std::max(std::fabs(v) * 0x1p-11, 0x1p-25); }
 
-// Upper bound of |sum over Q4_1 blocks of m_w * (s_a - fp16(d_a) * sum(q_a))|: s = fp16(d * sum)
-// is rounded once, and computed from the unrounded d (as ggml does).
-double q4_1_s_rounding(const uint8_t* w, const uint8_t* act, int64_t n) {
+// Upper bound of |sum over Q4_1 / Q5_1 blocks of m_w * (s_a - fp16(d_a) * sum(q_a))|: s =
+// fp16(d * sum) is rounded once, and computed from the unrounded d (as ggml does). Both weight
+// blocks hold their fp16 m at byte 2.
+double q4_1_s_rounding(GgmlType t, const uint8_t* w, const uint8_t* act, int64_t n) {
   double bound = 0;
   for (int64_t b = 0; b < n / 32; ++b) {
-    const auto* wb = reinterpret_cast<const block_q4_1*>(w) + b;
+    uint16_t m;
+    std::memcpy(&m, w + b * traits(t).block_bytes + 2, 2);
     const auto* ab = reinterpret_cast<const block_q8_1*>(act) + b;
     int sum = 0;
     for (int8_t q : ab->qs) sum += q;
     const double s = std::fabs(fp16_to_f32(ab->s));
-    bound += std::fabs(fp16_to_f32(wb->m)) * (fp16_err(s) + fp16_err(fp16_to_f32(ab->d)) * std::abs(sum));
+    bound += std::fabs(fp16_to_f32(m)) * (fp16_err(s) + fp16_err(fp16_to_f32(ab->d)) * std::abs(sum));
   }
   return bound;
 }
@@ -263,7 +275,7 @@ TEST_CASE("kernels: vec_dot_rows == scalar, == dequantized dot, for every weight
           const Dot ref = dot(wf, xa);  // exact products of the dequantized values
           // Only the float summation order (and for Q4_1 the fp16 s) differs from ref.
           double tol = 2e-6 * ref.abs + 1e-30;
-          if (t == GgmlType::Q4_1) tol += q4_1_s_rounding(wr, act.data(), n);
+          if (t == GgmlType::Q4_1 || t == GgmlType::Q5_1) tol += q4_1_s_rounding(t, wr, act.data(), n);
           CHECK(std::fabs(out[static_cast<size_t>(r)] - ref.value) <= tol);
           CHECK(std::fabs(out_s[static_cast<size_t>(r)] - ref.value) <= tol);
           CHECK(std::fabs(out[static_cast<size_t>(r)] - out_s[static_cast<size_t>(r)]) <= 2 * tol);

@@ -66,7 +66,7 @@ TEST_CASE("kernels: quantize_row / dequantize_row agree with the gguf Python pac
   r.pos = 4;
   REQUIRE(r.u32() == 1);
   const uint32_t n_records = r.u32();
-  CHECK(n_records >= 11);
+  CHECK(n_records >= 19);
 
   int quantize_records = 0, dequantize_records = 0;
   for (uint32_t i = 0; i < n_records; ++i) {
@@ -96,7 +96,9 @@ TEST_CASE("kernels: quantize_row / dequantize_row agree with the gguf Python pac
     }
     CHECK(bad == 0);
 
-    if (kind == 0) {
+    if (kind == 0 && type_row(type).quantize == nullptr) {
+      MESSAGE("no quantizer for " << type_name(type) << " yet: its dequantization is checked, its quantization is not");
+    } else if (kind == 0) {
       ++quantize_records;
       std::vector<uint8_t> q(nbytes);
       quantize_row(type, input.data(), q.data(), n);
@@ -112,5 +114,5 @@ TEST_CASE("kernels: quantize_row / dequantize_row agree with the gguf Python pac
   }
   CHECK(r.pos == r.buf.size());
   CHECK(quantize_records >= 5);   // Q8_0, Q4_0, Q4_1, F16, BF16
-  CHECK(dequantize_records >= 3);  // Q4_K, Q5_K, Q6_K
+  CHECK(dequantize_records >= 9);  // Q4_K, Q5_K, Q6_K, Q5_0, Q5_1, IQ4_NL, Q2_K, Q3_K, IQ4_XS
 }

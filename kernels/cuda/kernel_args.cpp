@@ -10,7 +10,16 @@ namespace {
 [[noreturn]] void bad(const char* fn, const std::string& what) { throw std::invalid_argument(std::string(fn) + ": " + what); }
 
 std::string num(int64_t v) { return std::to_string(v); }
-std::string type_id(GgmlType type) { return std::to_string(static_cast<unsigned>(type)); }
+std::string type_id(GgmlType type) { return type_name(type); }
+
+// "F32, F16, Q4_0, Q4_1, Q8_0": the weight types the kernels read, from the type table.
+std::string cuda_type_names() {
+  std::string s;
+  for (uint32_t id = 0; id < 64; ++id)
+    if (const TypeTraits* t = find_type_traits(id); t != nullptr && t->weight && t->cuda)
+      s += (s.empty() ? "" : ", ") + std::string(t->name);
+  return s;
+}
 
 // lo <= v <= hi, else "<name> <v> must be in lo..hi".
 void in_range(const char* fn, const char* name, int64_t v, int64_t lo, int64_t hi) {
@@ -20,21 +29,16 @@ void in_range(const char* fn, const char* name, int64_t v, int64_t lo, int64_t h
 }  // namespace
 
 int type_block(GgmlType type) {
-  switch (type) {
-    case GgmlType::F32:
-    case GgmlType::F16: return 1;
-    case GgmlType::Q8_0:
-    case GgmlType::Q4_0:
-    case GgmlType::Q4_1: return 32;
-    default: return 0;
-  }
+  const TypeTraits* t = find_type_traits(static_cast<uint32_t>(type));
+  return t != nullptr && t->cuda && t->weight ? static_cast<int>(t->block_elems) : 0;
 }
 
 bool aligned(const void* p, size_t alignment) { return reinterpret_cast<uintptr_t>(p) % alignment == 0; }
 
 RowKernel check_rows(const char* fn, GgmlType type, const void* w, size_t row_stride, int64_t n, const float* x) {
   const int block = type_block(type);
-  if (block == 0) bad(fn, "weight type " + type_id(type) + " not supported (F32, F16, Q8_0, Q4_0, Q4_1)");
+  if (block == 0) bad(fn, "weight type " + type_id(type) + " not supported (" + cuda_type_names() +
+                               "; the cuda backend holds other types as F32)");
   if (n <= 0 || n > INT_MAX / 2 || n % block != 0)
     bad(fn, "row length " + num(n) + " must be a positive multiple of " + num(block) + " (type " + type_id(type) + ")");
   const size_t align = type == GgmlType::F32 || type == GgmlType::Q4_1 ? 4 : 2;

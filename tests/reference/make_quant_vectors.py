@@ -9,8 +9,8 @@ The output is deterministic for a given gguf/numpy version (fixed seed).
 
 File format (all integers little-endian uint32, floats little-endian IEEE float32):
   header:  magic b"AIQV", version (=1), record_count
-  record:  type      GGUF type id (F32=0, F16=1, Q4_0=2, Q4_1=3, Q8_0=8, Q4_K=12, Q5_K=13,
-                     Q6_K=14, BF16=30)
+  record:  type      GGUF type id (F32=0, F16=1, Q4_0=2, Q4_1=3, Q5_0=6, Q5_1=7, Q8_0=8,
+                     Q2_K=10, Q3_K=11, Q4_K=12, Q5_K=13, Q6_K=14, IQ4_NL=20, IQ4_XS=23, BF16=30)
            kind      0 = quantize record: `input` floats were quantized by
                          gguf.quants.quantize into `data`
                      1 = dequantize-only record: `data` are random valid blocks (gguf cannot
@@ -21,7 +21,10 @@ File format (all integers little-endian uint32, floats little-endian IEEE float3
            data      uint8[nbytes]
            expected  float32[n]   gguf.quants.dequantize(data)
 Per record the C++ test checks dequantize_row(type, data) == expected (bit for bit), and for
-kind 0 that quantize_row(type, input) == data (byte for byte).
+kind 0 that quantize_row(type, input) == data (byte for byte) where actinfer has a quantizer
+for the type (Q5_0 / Q5_1 records wait for one).
+Records are only ever appended (after the existing ones, with the same random stream), so
+regenerating leaves the earlier records' bytes unchanged.
 """
 
 import os
@@ -66,6 +69,19 @@ def quantize_inputs(block: int) -> np.ndarray:
 def random_fp16(count: int, lo: float, hi: float) -> np.ndarray:
     mag = np.exp(rng.uniform(np.log(lo), np.log(hi), count))
     return mag.astype(np.float16)
+
+
+def random_blocks(qtype: T, n_blocks: int, fp16_fields, signed_fields=()) -> np.ndarray:
+    """Random bytes with finite fp16 scales at the given byte offsets (negative at the
+    signed ones for every other block)."""
+    block_size, type_size = quants.GGML_QUANT_SIZES[qtype]
+    raw = rng.integers(0, 256, (n_blocks, type_size), dtype=np.uint8)
+    for off in fp16_fields:
+        v = random_fp16(n_blocks, 1e-4, 1.0)
+        if off in signed_fields:
+            v[::2] = -v[::2]
+        raw[:, off:off + 2] = v.reshape(-1, 1).view(np.uint8)
+    return raw
 
 
 def random_k_blocks(qtype: T, n_blocks: int) -> np.ndarray:
@@ -139,6 +155,34 @@ def main() -> None:
             m = random_fp16(16, 1e-3, 10.0)
             m[::2] = -m[::2]
             raw[:, 2:4] = m.reshape(-1, 1).view(np.uint8)
+        data = raw.reshape(-1)
+        records.append(record(qtype, 1, None, data, quants.dequantize(data, qtype)))
+
+    # Types added later (appended so that the records above keep their bytes).
+    # Q5_0 / Q5_1: gguf quantizes them; quantizer-made records plus random blocks.
+    for qtype in (T.Q5_0, T.Q5_1):
+        x = quantize_inputs(32)
+        q = quants.quantize(x.reshape(1, -1), qtype)
+        records.append(record(qtype, 0, x, q, quants.dequantize(q, qtype)))
+    layouts = {  # fp16 fields (byte offsets) of each type's block, and which may be negative
+        T.Q5_0: ((0,), (0,)),
+        T.Q5_1: ((0, 2), (0, 2)),
+        T.IQ4_NL: ((0,), (0,)),
+        T.Q2_K: ((80, 82), (80,)),
+        T.Q3_K: ((108,), (108,)),
+        T.IQ4_XS: ((0,), (0,)),
+    }
+    for qtype, (fields, signed) in layouts.items():
+        block_size = quants.GGML_QUANT_SIZES[qtype][0]
+        raw = random_blocks(qtype, 16 if block_size == 32 else 8, fields, signed)
+        if qtype == T.Q2_K:
+            raw[0, 0:16] = 0xFF  # largest scales and mins
+        elif qtype == T.Q3_K:
+            raw[0, 96:108] = 0xFF  # scale 63 - 32 = 31 everywhere
+            raw[1, 96:108] = 0x00  # scale -32 everywhere
+        elif qtype == T.IQ4_XS:
+            raw[0, 2:8] = 0xFF
+            raw[1, 2:8] = 0x00
         data = raw.reshape(-1)
         records.append(record(qtype, 1, None, data, quants.dequantize(data, qtype)))
 

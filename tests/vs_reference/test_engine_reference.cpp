@@ -124,6 +124,23 @@ TEST_CASE("dense engine = numpy reference: generated ReLU model, F16 and Q8_0 an
   }
 }
 
+TEST_CASE("dense engine = numpy reference: generated ReLU model in Q5_0, Q5_1, Q2_K, Q3_K, IQ4_NL, IQ4_XS") {
+  // tests/reference/retype_model.py's mix: every one of these types in attention and FFN
+  // matrices, Q5_1 token embedding; the reference dequantizes with PyPI gguf.
+  const std::string model = data("tiny_relu_mixed.gguf"), ref = data("tiny_relu_mixed.ref");
+  for (int batch : {1, 64}) {  // decode and prompt-batch (matmul) paths
+    const Agreement e = compare(model, ref, {.batch = batch, .exact = true});
+    INFO("batch " << batch << " exact: max |diff| " << e.max_abs << " ref std " << e.ref_std);
+    CHECK(e.max_abs < 1e-3 * std::max(1.0, e.ref_std));
+    const Agreement q = compare(model, ref, {.batch = batch});
+    INFO("batch " << batch << " fast: max |diff| " << q.max_abs << " rms " << q.rms << " mismatches " << q.argmax_mismatch);
+    CHECK(q.rms < 0.03 * q.ref_std);
+    CHECK(q.max_abs < 0.15 * q.ref_std);
+    CHECK(q.argmax_mismatch_clear == 0);
+  }
+  check_greedy(model, ref, 6, true);
+}
+
 TEST_CASE("dense engine = numpy reference: SmolLM2-135M Q4_1 first 4 layers") {
   if (!std::filesystem::exists(kRealModel)) {
     MESSAGE("default model absent (run ./setup.sh): skipped");
