@@ -231,7 +231,10 @@ GgufFile GgufFile::open(const std::filesystem::path& path) {
       n_el *= static_cast<int64_t>(ne);
       t.shape.push_back(static_cast<int64_t>(ne));
     }
-    const auto type = c.read<uint32_t>(what.c_str());
+    auto type = c.read<uint32_t>(what.c_str());
+    // PowerInfer's gguf-py numbers the integer types as the ggml of late 2023 did (I8 16,
+    // I16 17, I32 18; today 24, 25, 26): its GPU index files store gpu_idx as type 18.
+    if (f.powerinfer_ && type >= 16 && type <= 18) type += 8;
     // Any type ggml defines is accepted here (its size is known); whether this engine can
     // read it is the model loader's question, asked after the architecture's.
     const TypeTraits* tt = find_type_traits(type);

@@ -47,7 +47,7 @@ def main():
             w.add_tensor(t.name.replace("ffn_down", "ffn_down_t"), down_t, raw_dtype=t.tensor_type)
             # PowerInfer's ReluMLP predictor of this layer: fc1 (rank, n_embd), fc2 (n_ff, rank), F16.
             layer = int(t.name.split(".")[1])
-            rank = 32 * (1 + layer % 3)
+            rank = 24 + 20 * layer  # PowerInfer ranks need not be multiples of 32
             n_ff = int(t.shape[0])
             prefix = f"blk.{layer}."
             w.add_tensor(prefix + "fc1.weight", (rng.standard_normal((rank, n_embd)) * 0.1).astype(np.float16))
