@@ -8,6 +8,7 @@
 
 #include "model/synthetic_model.h"
 #include "tools/commands.h"
+#include "tools/progress_bar.h"
 
 namespace actinfer::tools {
 
@@ -43,10 +44,13 @@ void run_make_model(const MakeModelOptions& o, const CLI::App& sub) {
     throw CLI::ValidationError(e.what());
   }
 
-  auto log = [&](const std::string& line) {
-    if (!o.quiet) std::fprintf(stderr, "%s\n", line.c_str());
-  };
-  const SyntheticModelReport r = write_synthetic_model(cfg, o.out, log);
+  ProgressBar bar;
+  SyntheticModelProgress progress;
+  if (!o.quiet)
+    progress = [&bar](uint64_t done, uint64_t total, const std::string& tensor) {
+      bar.update(static_cast<double>(done), static_cast<double>(total), tensor);
+    };
+  const SyntheticModelReport r = write_synthetic_model(cfg, o.out, progress);
   if (!r.note.empty()) std::fprintf(stderr, "make-model: note: %s\n", r.note.c_str());
   std::printf("wrote %s: %d layers, dim %d, ffn %d, heads %d/%d, vocab %d, %s (output %s), %s, sparsity %.3g, "
               "%.1fM params, %.1f MB, %.1f s\n",
