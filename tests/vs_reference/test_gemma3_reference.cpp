@@ -106,10 +106,10 @@ TEST_CASE("gemma3: actor runtime = numpy reference, hot neurons on the gpu-worke
   auto w = ModelWeights::load(kDir + "/tiny_gemma3_f32.gguf");
   for (int batch : {1, 8}) {
     for (double hot : {0.0, 0.5, 1.0}) {
-      ActorRuntimeOptions o;
+      DeploymentConfig o;
       o.engine = {1, 256, batch, 0, true};
       o.hot_fraction = hot;
-      o.teams.assign(1, TeamOptions{0, {}, 2});
+      o.teams.assign(1, TeamConfig{0, {}, 2});
       ActorRuntime rt(w, o);
       const Diff d = compare(rt, ref);
       INFO("batch " << batch << " hot " << hot << ": max |diff| " << d.max_abs << " ref std " << d.ref_std);
