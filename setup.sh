@@ -35,7 +35,7 @@ SUDO=""
 
 # 1. Debian packages.
 PACKAGES=(build-essential cmake pkg-config libcaf-dev libhwloc-dev hwloc doctest-dev libpcre2-dev
-          libcli11-dev nlohmann-json3-dev python3 python3-venv python3-pip unzip)
+          libcli11-dev nlohmann-json3-dev libcpp-httplib-dev python3 python3-venv python3-pip unzip)
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -50,10 +50,10 @@ fi
 
 # 2. Python environment for the independent test references (PyPI gguf + numpy).
 PY=${PYTHON:-python3}
-if ! .venv/bin/python -c "import gguf, numpy" 2>/dev/null; then
+if ! .venv/bin/python -c "import gguf, numpy, openai" 2>/dev/null; then
   log "creating .venv with gguf and numpy (test references)"
   "$PY" -m venv .venv
-  .venv/bin/pip install -q --disable-pip-version-check "gguf>=0.10" numpy
+  .venv/bin/pip install -q --disable-pip-version-check "gguf>=0.10" numpy openai
 else
   log "Python references: .venv ready"
 fi

@@ -4,13 +4,14 @@
 #include <string>
 
 #include "protocol/messages.h"
+#include "protocol/wiring.h"
 #include "trace/trace_buffer.h"
 
 namespace actinfer::actors {
 
-// A fresh [n_tokens][width] activation for a layer.
-inline std::shared_ptr<protocol::Activation> make_activation(int layer, int n_tokens, int width) {
-  auto a = std::make_shared<protocol::Activation>();
+// A fresh [n_tokens][width] tensor (zeros) for a layer.
+inline std::shared_ptr<protocol::Tensor> make_tensor(int layer, int n_tokens, int width) {
+  auto a = std::make_shared<protocol::Tensor>();
   a->layer = layer;
   a->n_tokens = n_tokens;
   a->width = width;
@@ -18,7 +19,7 @@ inline std::shared_ptr<protocol::Activation> make_activation(int layer, int n_to
   return a;
 }
 
-inline uint64_t activation_bytes(const protocol::ActivationPtr& a) { return a ? a->data.size() * sizeof(float) : 0; }
+inline uint64_t tensor_bytes(const protocol::TensorPtr& a) { return a ? a->data.size() * sizeof(float) : 0; }
 
 // Records a message's flight from its send time to now.
 inline void trace_message(trace::TraceBuffer& buf, const char* name, int layer, int token, int64_t sent_ns, uint64_t bytes) {
@@ -28,5 +29,8 @@ inline void trace_message(trace::TraceBuffer& buf, const char* name, int layer, 
 inline void trace_job(trace::TraceBuffer& buf, const char* name, const protocol::JobDone& d, int token, uint64_t bytes) {
   if (buf.enabled()) buf.record({name, trace::SpanKind::Compute, d.layer, token, d.start_ns, d.end_ns, bytes});
 }
+
+// The actor's spans, copied out for the driver (CollectTrace).
+inline protocol::TraceHandoff handoff(const trace::TraceBuffer& buf) { return {buf.actor(), buf.role(), buf.spans()}; }
 
 }  // namespace actinfer::actors

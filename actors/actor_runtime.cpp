@@ -21,6 +21,7 @@
 #include "caf/scoped_actor.hpp"
 #include "caf/send.hpp"
 #include "protocol/messages.h"
+#include "protocol/type_ids.h"
 #include "protocol/wiring.h"
 #include "trace/chrome_trace.h"
 #include "trace/trace_buffer.h"
@@ -38,7 +39,7 @@ struct ActorRuntime::Impl {
   std::shared_ptr<const NeuronPredictors> predictors;
   std::shared_ptr<Backend> backend;  // made here (so errors surface before spawning), moved to the gpu-worker
   std::string backend_name;
-  bool gpu_predicts = false;  // the gpu-worker's backend runs the trained predictors
+  actors::ActiveSource active_source = actors::ActiveSource::Every;  // who decides each layer's active neurons
   DeviceFootprint footprint;
   int n_ctx = 0;
   int n_past = 0;
@@ -48,14 +49,19 @@ struct ActorRuntime::Impl {
   std::vector<std::shared_ptr<const ColdShard>> shards;
   caf::actor_system_config cfg;
   std::unique_ptr<caf::actor_system> sys;
-  caf::actor gpu, predictor, merge;
-  std::vector<caf::actor> cpu;
+  protocol::GpuWorkerActor gpu;
+  protocol::PredictorActor predictor;  // invalid unless active_source is Predictor
+  protocol::MergeActor merge;
+  std::vector<protocol::CpuWorkerActor> cpu;
   trace::TraceBuffer driver_trace{"driver", "driver", false};
 
-  std::vector<caf::actor> all_actors() const {
-    std::vector<caf::actor> v = {gpu, predictor, merge};
-    v.insert(v.end(), cpu.begin(), cpu.end());
-    return v;
+  // Calls f(handle) for every actor spawned.
+  template <class F>
+  void for_each_actor(F&& f) const {
+    f(gpu);
+    if (predictor) f(predictor);
+    f(merge);
+    for (const auto& c : cpu) f(c);
   }
 };
 
@@ -131,9 +137,14 @@ ActorRuntime::ActorRuntime(std::shared_ptr<const ModelWeights> weights, Deployme
   bo.vram_budget = m.options.vram_budget;
   // Trained predictors run on the gpu-worker's backend, where the FFN input already is
   // (PowerInfer runs them on the GPU): no hop to the predictor actor and back per layer.
-  // Checking recall needs the true activations, which the predictor actor computes.
-  m.gpu_predicts = m.predictor_mode == "trained" && !m.options.check_recall;
-  if (m.gpu_predicts) bo.predictors = m.predictors;
+  // Checking recall needs the true activations, which the predictor actor computes, as
+  // it computes thresholds. all and oracle predict nothing: every neuron is computed,
+  // and the FFN's own gate pass skips the ReLU neurons that do not fire.
+  if (m.predictor_mode == "threshold" || (m.predictor_mode == "trained" && m.options.check_recall))
+    m.active_source = actors::ActiveSource::Predictor;
+  else if (m.predictor_mode == "trained")
+    m.active_source = actors::ActiveSource::Backend;
+  if (m.active_source == actors::ActiveSource::Backend) bo.predictors = m.predictors;
   m.backend = make_backend(m.weights, bo);
   m.backend_name = m.backend->name();
   for (size_t i = 0; i < m.options.teams.size(); ++i) {
@@ -146,12 +157,13 @@ ActorRuntime::ActorRuntime(std::shared_ptr<const ModelWeights> weights, Deployme
   m.cfg.set("scheduler.policy", caf::atom_from_string(to_string(m.options.scheduler_policy)));
   m.cfg.set("scheduler.max-threads", static_cast<size_t>(m.options.scheduler_threads));
   m.cfg.set("logger.console", caf::atom("none"));
+  protocol::register_message_types(m.cfg);
   m.sys = std::make_unique<caf::actor_system>(m.cfg);
   m.driver_trace = trace::TraceBuffer("driver", "driver", m.options.tracing());
 
   const bool tr = m.options.tracing();
   actors::GpuWorkerArgs ga{m.weights, m.split, std::move(m.backend), m.options.engine.max_layers};
-  ga.predicts = m.gpu_predicts;
+  ga.active = m.active_source;
   ga.sparse = sparse;
   ga.predictor_bytes = m.predictors ? m.predictors->bytes() : 0;
   ga.trace = tr;
@@ -159,7 +171,6 @@ ActorRuntime::ActorRuntime(std::shared_ptr<const ModelWeights> weights, Deployme
   actors::PredictorArgs pa;
   pa.weights = m.weights;
   pa.mode = m.predictor_mode;
-  pa.split = m.split;
   pa.sparse = sparse;
   pa.thresholds = m.thresholds;
   pa.predictors = m.predictors;
@@ -169,8 +180,10 @@ ActorRuntime::ActorRuntime(std::shared_ptr<const ModelWeights> weights, Deployme
   pa.n_ctx = m.n_ctx;
   pa.exact_activations = m.options.engine.exact_activations;
   pa.trace = tr;
-  actors::check_predictor_args(pa);  // before spawning: a clear error, not a dead actor
-  m.predictor = actors::spawn_predictor(*m.sys, std::move(pa));
+  if (m.active_source == actors::ActiveSource::Predictor) {
+    actors::check_predictor_args(pa);  // before spawning: a clear error, not a dead actor
+    m.predictor = actors::spawn_predictor(*m.sys, std::move(pa));
+  }
   m.merge = actors::spawn_merge(*m.sys, {c.d_model, tr});
   for (size_t i = 0; i < m.options.teams.size(); ++i) {
     const TeamConfig& t = m.options.teams[i];
@@ -182,14 +195,18 @@ ActorRuntime::ActorRuntime(std::shared_ptr<const ModelWeights> weights, Deployme
                                                       m.options.engine.max_batch, m.n_ctx, m.options.engine.exact_activations, tr}));
   }
   const protocol::Wiring wiring{m.gpu, m.predictor, m.merge, m.cpu};
-  for (const caf::actor& a : m.all_actors()) caf::anon_send(a, wiring);
+  caf::anon_send(m.gpu, wiring);
+  caf::anon_send(m.merge, wiring);
+  for (const auto& c : m.cpu) caf::anon_send(c, wiring);
 }
 
 ActorRuntime::~ActorRuntime() {
   // Explicit shutdown: actors drop each other's handles when they exit, so the
   // actor system's destructor has nothing left to wait for.
-  for (const caf::actor& a : impl_->all_actors()) caf::anon_send_exit(a, caf::exit_reason::user_shutdown);
-  impl_->gpu = impl_->predictor = impl_->merge = caf::actor{};
+  impl_->for_each_actor([](const auto& a) { caf::anon_send_exit(a, caf::exit_reason::user_shutdown); });
+  impl_->gpu = protocol::GpuWorkerActor{};
+  impl_->predictor = protocol::PredictorActor{};
+  impl_->merge = protocol::MergeActor{};
   impl_->cpu.clear();
   impl_->sys.reset();
 }
@@ -230,8 +247,8 @@ void ActorRuntime::eval(std::span<const int32_t> tokens, bool all_logits) {
         .receive(
             [&](const protocol::LogitsReply& r) {
               if (all_logits || last) {
-                const auto& src = *r.logits;
-                const size_t rows = all_logits ? static_cast<size_t>(r.n_rows) : 1;
+                const auto& src = r.logits->data;
+                const size_t rows = all_logits ? static_cast<size_t>(r.logits->n_tokens) : 1;
                 std::copy(src.end() - static_cast<std::ptrdiff_t>(rows * nv), src.end(), m.logits.begin() + static_cast<std::ptrdiff_t>(m.n_logits * nv));
                 m.n_logits += static_cast<int>(rows);
               }
@@ -247,11 +264,16 @@ void ActorRuntime::write_trace(const std::filesystem::path& path) {
   if (!m.options.tracing()) throw std::logic_error("tracing was not enabled for this runtime");
   std::vector<trace::TraceBuffer> buffers = {m.driver_trace};
   caf::scoped_actor self{*m.sys};
-  for (const caf::actor& a : m.all_actors()) {
+  m.for_each_actor([&](const auto& a) {
     self->request(a, caf::infinite, protocol::CollectTrace{})
-        .receive([&](const protocol::TraceHandoff& h) { buffers.push_back(*h.buffer); },
-                 [&](caf::error& e) { throw std::runtime_error("collecting a trace failed: " + m.sys->render(e)); });
-  }
+        .receive(
+            [&](const protocol::TraceHandoff& h) {
+              trace::TraceBuffer b(h.actor, h.role, true, h.spans.size());
+              for (const trace::Span& span : h.spans) b.record(span);
+              buffers.push_back(std::move(b));
+            },
+            [&](caf::error& e) { throw std::runtime_error("collecting a trace failed: " + m.sys->render(e)); });
+  });
   trace::write_chrome_trace(path, buffers);
 }
 
@@ -261,7 +283,7 @@ std::string ActorRuntime::describe() const {
   const auto& c = config();
   o << "actor runtime: " << c.n_layers << " layers, " << c.d_ff << " FFN neurons per layer, " << (m.options.sparse ? "sparse" : "dense")
     << " FFN kernels, predictor " << m.predictor_mode
-    << (m.predictors ? " (" + std::to_string(m.predictors->bytes() >> 10) + " KiB" + (m.gpu_predicts ? ", run by the gpu-worker)" : ")") : std::string())
+    << (m.predictors ? " (" + std::to_string(m.predictors->bytes() >> 10) + " KiB" + (m.active_source == actors::ActiveSource::Backend ? ", run by the gpu-worker)" : ")") : std::string())
     << ", scheduler " << to_string(m.options.scheduler_policy) << " x" << m.options.scheduler_threads << "\n";
   o << "  gpu-worker (" << m.backend_name << "): attention, lm_head, hot neurons " << m.split->n_hot() << " of " << int64_t{c.n_layers} * c.d_ff
     << (m.options.placement.empty() ? "" : " (placement " + m.options.placement + ")") << "; holds " << m.footprint.describe()
@@ -279,16 +301,15 @@ protocol::PredictorStats ActorRuntime::predictor_stats(bool reset) {
   Impl& m = *impl_;
   protocol::PredictorStats out;
   caf::scoped_actor self{*m.sys};
-  self->request(m.predictor, caf::infinite, protocol::CollectStats{reset})
+  // The gpu-worker counts the active sets it makes and every FFN weight byte read; the
+  // predictor actor (when there is one) the sets it predicts.
+  self->request(m.gpu, caf::infinite, protocol::CollectStats{reset})
       .receive([&](const protocol::PredictorStats& s) { out = s; },
-               [&](caf::error& e) { throw std::runtime_error("collecting predictor stats failed: " + m.sys->render(e)); });
-  if (m.gpu_predicts)
-    self->request(m.gpu, caf::infinite, protocol::CollectStats{reset})
+               [&](caf::error& e) { throw std::runtime_error("collecting gpu-worker stats failed: " + m.sys->render(e)); });
+  if (m.predictor)
+    self->request(m.predictor, caf::infinite, protocol::CollectStats{reset})
         .receive([&](const protocol::PredictorStats& s) { out += s; },
-                 [&](caf::error& e) { throw std::runtime_error("collecting gpu-worker stats failed: " + m.sys->render(e)); });
-  self->request(m.merge, caf::infinite, protocol::CollectStats{reset})
-      .receive([&](const protocol::PredictorStats& s) { out.ffn_weight_bytes += s.ffn_weight_bytes; },
-               [&](caf::error& e) { throw std::runtime_error("collecting merge stats failed: " + m.sys->render(e)); });
+                 [&](caf::error& e) { throw std::runtime_error("collecting predictor stats failed: " + m.sys->render(e)); });
   return out;
 }
 
@@ -306,7 +327,7 @@ uint64_t ActorRuntime::predictor_bytes_per_token() const {
   const Impl& m = *impl_;
   const ModelConfig& c = config();
   if (m.predictor_mode == "trained") return m.predictors->bytes();
-  if (m.predictor_mode == "all" || (m.predictor_mode == "oracle" && c.activation != Activation::ReLU)) return 0;
+  if (m.predictor_mode != "threshold") return 0;  // all, oracle: the FFN's own gate pass decides
   // ffn_neuron_activity: the gate (ReLU), gate and up (others).
   uint64_t bytes = 0;
   for (const LayerWeights& L : m.weights->layers())

@@ -39,8 +39,8 @@ class ActorRuntime final : public Evaluator {
   // Weight bytes every token reads outside the FFN: attention and lm_head. (The FFN's
   // bytes are counted by the workers: PredictorStats::ffn_weight_bytes.)
   uint64_t fixed_bytes_per_token() const;
-  // What the predictor reads per token: trained: its weights; oracle (ReLU): the
-  // gate projection; threshold: gate and up (non-ReLU); all: nothing.
+  // What predicting reads per token: trained: the predictors' weights; threshold: the
+  // gate (ReLU), gate and up (others); all, oracle: nothing (no prediction).
   uint64_t predictor_bytes_per_token() const;
 
  private:

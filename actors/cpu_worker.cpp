@@ -4,9 +4,9 @@
 
 #include "actors/actor_common.h"
 #include "actors/pinning_hook.h"
-#include "caf/event_based_actor.hpp"
 #include "caf/send.hpp"
 #include "caf/stateful_actor.hpp"
+#include "caf/typed_event_based_actor.hpp"
 #include "engine/layer_ops.h"
 #include "engine/worker_team.h"
 #include "protocol/wiring.h"
@@ -16,26 +16,28 @@ namespace {
 
 using namespace protocol;
 
+// The team is declared last, so it is destroyed (its running job finished, its threads
+// joined) before the workspace, scratch and shard that job reads.
 struct CpuWorkerState {
   CpuWorkerArgs args;
   std::unique_ptr<Workspace> ws;
-  std::unique_ptr<WorkerTeam> team;
   SparseScratch sparse;  // used by the team's job only (one job in flight at a time)
   std::shared_ptr<trace::TraceBuffer> trace;
   Wiring wiring;
-  int token = -1;  // of the step being computed
+  int token = -1;  // of the layer being computed
   int n_parts = 0;
+  std::unique_ptr<WorkerTeam> team;
   static inline const char* name = "cpu-worker";
 };
 
-using Self = caf::stateful_actor<CpuWorkerState>;
+using Self = CpuWorkerActor::stateful_pointer<CpuWorkerState>;
 
-caf::behavior cpu_worker(Self* self, CpuWorkerArgs args) {
+CpuWorkerActor::behavior_type cpu_worker(Self self, CpuWorkerArgs args) {
   auto& s = self->state;
   const std::string name = "cpu-worker-" + std::to_string(args.index);
   s.ws = std::make_unique<Workspace>(args.weights->config(), args.max_batch, args.threads, args.n_ctx, args.exact_activations);
-  s.team = std::make_unique<WorkerTeam>(args.threads, pin_threads_to(args.topology, args.pus, name));
   s.trace = std::make_shared<trace::TraceBuffer>(name, "cpu-worker", args.trace);
+  s.team = std::make_unique<WorkerTeam>(args.threads, pin_threads_to(args.topology, args.pus, name));
   s.args = std::move(args);
 
   return {
@@ -44,36 +46,38 @@ caf::behavior cpu_worker(Self* self, CpuWorkerArgs args) {
         auto& s = self->state;
         s.token = w.token;
         s.n_parts = w.n_parts;
-        trace_message(*s.trace, "msg:ffn_work", w.layer, w.token, w.sent_ns, activation_bytes(w.xn));
-        const auto me = caf::actor_cast<caf::actor>(self);
+        trace_message(*s.trace, "msg:ffn_work", w.layer, w.token, w.sent_ns, tensor_bytes(w.xn));
+        const auto me = caf::actor_cast<CpuWorkerActor>(self);
         s.team->post([&s, me, w](ThreadPool& pool) {
           const int64_t t0 = trace::now_ns();
-          auto y = make_activation(w.layer, w.xn->n_tokens, s.args.weights->config().d_model);
+          auto y = make_tensor(w.layer, w.xn->n_tokens, s.args.weights->config().d_model);
+          uint64_t bytes = 0;
           if (s.args.shard->sparse()) {
-            const uint64_t bytes = s.args.shard->sparse_neurons().compute(pool, w.layer, w.xn->data.data(), w.xn->n_tokens,
-                                                                          w.active->per_token, y->data.data(), s.sparse);
-            caf::anon_send(me, JobDone{w.step, w.layer, 0, std::move(y), bytes, t0, trace::now_ns()});
-            return;
+            bytes = s.args.shard->sparse_neurons().compute(pool, w.layer, w.xn->data.data(), w.xn->n_tokens, w.active->per_token,
+                                                           y->data.data(), s.sparse);
+          } else {
+            const NeuronRun run = s.args.shard->run();
+            // Active neurons of this team's range that are not hot, in shard-local indices.
+            const std::vector<uint8_t> local = s.args.split->team_mask(w.layer, s.args.index - 1, w.active->flags);
+            ffn_block(pool, *s.ws, s.args.shard->layer(w.layer), w.xn->data.data(), w.xn->n_tokens,
+                      NeuronSlice::all(run.end - run.begin), local, y->data.data(), false);
           }
-          const NeuronRun run = s.args.shard->run();
-          // Active neurons of this team's range that are not hot, in shard-local indices.
-          const std::vector<uint8_t> local = s.args.split->team_mask(w.layer, s.args.index - 1, w.active->flags);
-          ffn_block(pool, *s.ws, s.args.shard->layer(w.layer), w.xn->data.data(), w.xn->n_tokens,
-                    NeuronSlice::all(run.end - run.begin), local, y->data.data(), false);
-          caf::anon_send(me, JobDone{w.step, w.layer, 0, std::move(y), 0, t0, trace::now_ns()});
+          caf::anon_send(me, JobDone{w.step, w.layer, std::move(y), bytes, t0, trace::now_ns()});
         });
       },
       [self](const JobDone& d) {
         auto& s = self->state;
         trace_job(*s.trace, "ffn_cold", d, s.token, 0);
-        caf::anon_send(s.wiring.merge, FfnPartial{d.step, d.layer, s.token, s.n_parts, s.args.index, d.out, d.weight_bytes, trace::now_ns()});
+        FfnPartial part{d.step, d.layer, s.token, s.n_parts, s.args.index, d.out, d.weight_bytes, trace::now_ns()};
+        if (s.n_parts == 1) self->send(s.wiring.gpu_worker, std::move(part));
+        else self->send(s.wiring.merge, std::move(part));
       },
-      [self](const CollectTrace&) { return TraceHandoff{self->state.trace}; },
+      [self](const CollectTrace&) { return handoff(*self->state.trace); },
   };
 }
 
 }  // namespace
 
-caf::actor spawn_cpu_worker(caf::actor_system& sys, CpuWorkerArgs args) { return sys.spawn(cpu_worker, std::move(args)); }
+CpuWorkerActor spawn_cpu_worker(caf::actor_system& sys, CpuWorkerArgs args) { return sys.spawn(cpu_worker, std::move(args)); }
 
 }  // namespace actinfer::actors

@@ -1,18 +1,20 @@
 // A CPU-worker team: the cold neurons of one shard (one NUMA node), on threads
-// pinned to that node's cores, with its weights in node-local memory.
+// pinned to that node's cores, with its weights in node-local memory. Its partial
+// goes straight to the gpu-worker when it is the layer's only cpu-worker with work,
+// else to merge.
 #pragma once
 #include <memory>
 #include <vector>
 
 #include "actors/cold_shard.h"
 #include "actors/neuron_split.h"
-#include "caf/actor.hpp"
 #include "caf/actor_system.hpp"
+#include "protocol/wiring.h"
 
 namespace actinfer::actors {
 
 struct CpuWorkerArgs {
-  int index = 1;  // worker number in partial outputs (0 is the gpu-worker); team index + 1
+  int index = 1;  // worker number in partial outputs: team index + 1
   std::shared_ptr<const ModelWeights> weights;
   std::shared_ptr<const ColdShard> shard;
   std::shared_ptr<const NeuronSplit> split;
@@ -25,6 +27,6 @@ struct CpuWorkerArgs {
   bool trace = false;
 };
 
-caf::actor spawn_cpu_worker(caf::actor_system& sys, CpuWorkerArgs args);
+protocol::CpuWorkerActor spawn_cpu_worker(caf::actor_system& sys, CpuWorkerArgs args);
 
 }  // namespace actinfer::actors

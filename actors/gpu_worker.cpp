@@ -5,11 +5,12 @@
 
 #include "actors/actor_common.h"
 #include "actors/ffn_fanout.h"
-#include "caf/event_based_actor.hpp"
+#include "caf/delegated.hpp"
 #include "caf/send.hpp"
 #include "caf/stateful_actor.hpp"
-#include "caf/delegated.hpp"
+#include "caf/typed_event_based_actor.hpp"
 #include "caf/typed_response_promise.hpp"
+#include "engine/layer_ops.h"
 #include "protocol/messages.h"
 #include "protocol/wiring.h"
 
@@ -18,105 +19,143 @@ namespace {
 
 using namespace protocol;
 
-// The backend computes inside the handlers, on the CAF thread that runs this
-// actor (host: plus the pool's dedicated threads; cuda: the GPU, the thread waiting
-// once per call for its stream): the gpu-worker has nothing else to do meanwhile,
-// the cpu-workers compute the cold neurons on their own threads, and the predictor
-// and merge hops that follow stay on a hot thread instead of waking a sleeping one.
+// The backend computes inside the handlers, on the CAF thread that runs this actor
+// (host: plus the pool's dedicated threads; cuda: the GPU, the thread waiting once per
+// call for its stream): the gpu-worker has nothing else to do meanwhile, and the
+// cpu-workers compute the cold neurons on their own threads at the same time.
 struct GpuWorkerState {
   GpuWorkerArgs args;
   std::shared_ptr<trace::TraceBuffer> trace;
   Wiring wiring;
   EvalRequest request;  // the forward step in flight
   int n_tokens = 0;
-  std::vector<float> x;  // residual stream [n_tokens][d]
-  PredictorStats stats;  // when it predicts itself
-  std::vector<float> hot_y;  // a layer's FFN output when the gpu-worker computes all of it
+  std::vector<float> x;      // residual stream [n_tokens][d]
+  std::vector<float> hot_y;  // the hot share of a layer's FFN output
+  ActiveSetPtr every;        // every neuron for n_tokens tokens (ActiveSource::Every)
+  PredictorStats stats;      // of the active sets it made itself
   caf::typed_response_promise<LogitsReply> promise;  // the step's reply
   bool busy = false;
+  int awaiting = -1;   // the layer whose cold share (or prediction) is in flight; -1: none
+  uint64_t stray = 0;  // messages dropped: not of the step and layer awaited
   static inline const char* name = "gpu-worker";
 };
 
-using Self = caf::stateful_actor<GpuWorkerState>;
+using Self = GpuWorkerActor::stateful_pointer<GpuWorkerState>;
 
-// Runs the backend's FFN over the gpu-worker's hot share of w's layer into y; returns
-// the weight bytes it read (sparse kernels; 0 otherwise).
-uint64_t hot_ffn(Self* self, const FfnWork& w, float* y) {
-  auto& s = self->state;
-  auto scope = s.trace->scope("ffn_hot", w.layer, w.token);
-  if (!w.active->per_token.empty())
-    return s.args.backend->ffn_sparse(w.layer, w.xn->data.data(), w.xn->n_tokens, w.active->per_token, y);
-  s.args.backend->ffn(w.layer, w.xn->data.data(), w.xn->n_tokens, s.args.split->layers[static_cast<size_t>(w.layer)].hot,
-                      w.active->flags, y);
-  return 0;
+void run_layers(Self self, int layer);
+
+// A post-FFN norm (gemma3) needs the layer's whole FFN output: the hot share then waits
+// in hot_y for the cold share, and the sum joins the residual through add_ffn_output.
+bool post_ffn_norm(const GpuWorkerState& s, int layer) {
+  return !s.args.weights->layers()[static_cast<size_t>(layer)].post_ffn_norm.empty();
 }
 
-// The hot share of a layer's FFN, sent to merge as partial 0.
-void compute_hot(Self* self, const FfnWork& w) {
+// The hot share of the layer's FFN, added to the residual here (kept in hot_y under a post-FFN norm).
+void add_hot(Self self, int layer, const Tensor& xn, const ActiveSet& active) {
   auto& s = self->state;
-  auto y = make_activation(w.layer, w.xn->n_tokens, s.args.weights->config().d_model);
-  const uint64_t bytes = hot_ffn(self, w, y->data.data());
-  caf::anon_send(s.wiring.merge, FfnPartial{w.step, w.layer, w.token, w.n_parts, 0, std::move(y), bytes, trace::now_ns()});
+  const bool post_norm = post_ffn_norm(s, layer);
+  if (!s.args.split->hot_has_work(layer, active.flags)) {
+    if (post_norm) s.hot_y.assign(s.x.size(), 0.0f);
+    return;
+  }
+  auto scope = s.trace->scope("ffn_hot", layer, s.request.pos0);
+  s.hot_y.resize(s.x.size());
+  if (!active.per_token.empty())
+    s.stats.ffn_weight_bytes += s.args.backend->ffn_sparse(layer, xn.data.data(), xn.n_tokens, active.per_token, s.hot_y.data());
+  else
+    s.args.backend->ffn(layer, xn.data.data(), xn.n_tokens, s.args.split->layers[static_cast<size_t>(layer)].hot, active.flags, s.hot_y.data());
+  if (post_norm) return;
+  for (size_t i = 0; i < s.x.size(); ++i) s.x[i] += s.hot_y[i];
 }
 
-// The backend's trained predictors for the layer, then the work handed out: the
-// cpu-workers' by message, the hot share computed here at once. When the gpu-worker
-// alone has neurons to compute (or nobody has), the layer ends here: its output goes
-// straight into the residual, without the round trip through merge (two message hops,
-// ~15 us per layer). Returns whether the layer is done.
-bool predict_and_dispatch(Self* self, int layer, ActivationPtr xn) {
+// Hands the cold work of the layer out, then computes the hot share meanwhile.
+// Returns whether the layer is done (no cpu-worker had work).
+bool run_ffn(Self self, int layer, TensorPtr xn, ActiveSetPtr active) {
   auto& s = self->state;
-  const int B = xn->n_tokens, n = s.args.weights->config().d_ff, token = s.request.pos0;
+  const std::vector<CpuWorkerActor> cold = cold_recipients(s.wiring, *s.args.split, layer, *active);
+  if (!cold.empty()) {
+    // Sent first: the teams start on the cold share while the hot share is computed here.
+    const FfnWork work{s.request.step, layer, s.request.pos0, static_cast<int>(cold.size()), xn, active, trace::now_ns()};
+    for (const CpuWorkerActor& w : cold) self->send(w, work);
+  }
+  add_hot(self, layer, *xn, *active);
+  if (cold.empty()) {
+    if (post_ffn_norm(s, layer)) add_ffn_output(*s.args.weights, layer, s.hot_y.data(), s.x.data(), s.n_tokens);
+    return true;
+  }
+  s.awaiting = layer;
+  return false;
+}
+
+// Each token's predicted neurons from the backend's trained predictors.
+ActiveSetPtr predict_here(Self self, int layer, const Tensor& xn) {
+  auto& s = self->state;
   auto active = std::make_shared<ActiveSet>();
-  active->layer = layer;
   {
     const int64_t t0 = trace::now_ns();
-    auto scope = s.trace->scope("predict", layer, token);
-    s.args.backend->predict(layer, xn->data.data(), B, active->per_token);
+    auto scope = s.trace->scope("predict", layer, s.request.pos0);
+    s.args.backend->predict(layer, xn.data.data(), xn.n_tokens, active->per_token);
     s.stats.predict_ns += trace::now_ns() - t0;
   }
   for (const auto& list : active->per_token) s.stats.predicted += static_cast<int64_t>(list.size());
-  s.stats.token_layers += B;
-  s.stats.neurons += int64_t{B} * n;
-  finish_active_set(*active, n, s.args.sparse);
-  const ActiveSetPtr shared = std::move(active);
-  const FfnRecipients r = ffn_recipients(s.wiring, *s.args.split, layer, *shared);
-  if (r.parts() == 0) return true;  // nothing fires: the FFN adds zero
-  FfnWork work{s.request.step, layer, token, r.parts(), std::move(xn), shared, trace::now_ns()};
-  if (r.cpu_workers.empty()) {
-    s.hot_y.assign(s.x.size(), 0.0f);
-    s.stats.ffn_weight_bytes += hot_ffn(self, work, s.hot_y.data());
-    add_ffn_output(*s.args.weights, layer, s.hot_y.data(), s.x.data(), B);
-    return true;
-  }
-  send_ffn_work(s.wiring, r, work, false);
-  if (r.gpu) compute_hot(self, work);
-  return false;
+  finish_active_set(*active, s.args.weights->config().d_ff, s.args.sparse);
+  return active;
 }
 
-// Attention of `layer`, then hand the normalised FFN input to the predictor (or predict
-// here). Returns whether the layer is done (its FFN output already in the residual).
-bool attention_then_predict(Self* self, int layer) {
+// Attention of `layer`, then its FFN. Returns whether the layer is done (its whole
+// FFN output already in the residual); otherwise a message continues it.
+bool run_layer(Self self, int layer) {
   auto& s = self->state;
-  const int B = s.n_tokens, d = s.args.weights->config().d_model, token = s.request.pos0;
-  auto xn = make_activation(layer, B, d);
+  const int B = s.n_tokens, n = s.args.weights->config().d_ff, token = s.request.pos0;
+  auto xn = make_tensor(layer, B, s.args.weights->config().d_model);
   {
     auto scope = s.trace->scope("attention", layer, token);
-    s.args.backend->attention(layer, s.request.pos0, B, s.x.data(), xn->data.data());
+    s.args.backend->attention(layer, token, B, s.x.data(), xn->data.data());
   }
-  if (s.args.predicts) return predict_and_dispatch(self, layer, std::move(xn));
-  caf::anon_send(s.wiring.predictor, FfnInput{s.request.step, layer, token, std::move(xn), trace::now_ns()});
+  switch (s.args.active) {
+    case ActiveSource::Every:
+      s.stats.token_layers += B;
+      s.stats.neurons += int64_t{B} * n;
+      s.stats.predicted += int64_t{B} * n;
+      return run_ffn(self, layer, std::move(xn), s.every);
+    case ActiveSource::Backend:
+      s.stats.token_layers += B;
+      s.stats.neurons += int64_t{B} * n;
+      return run_ffn(self, layer, xn, predict_here(self, layer, *xn));
+    case ActiveSource::Predictor:
+      break;
+  }
+  s.awaiting = layer;
+  const uint64_t step = s.request.step;
+  self->request(s.wiring.predictor, caf::infinite, FfnInput{step, layer, token, xn, trace::now_ns()})
+      .then(
+          [self, xn](const FfnPrediction& p) {
+            auto& s = self->state;
+            trace_message(*s.trace, "msg:ffn_prediction", p.layer, p.token, p.sent_ns, 0);
+            if (!s.busy || p.step != s.request.step || p.layer != s.awaiting) {
+              ++s.stray;
+              return;
+            }
+            s.awaiting = -1;
+            if (run_ffn(self, p.layer, xn, p.active)) run_layers(self, p.layer + 1);
+          },
+          [self](caf::error& e) {
+            auto& s = self->state;
+            s.busy = false;
+            s.awaiting = -1;
+            s.promise.deliver(std::move(e));
+          });
   return false;
 }
 
-LogitsReply output_logits(Self* self) {
+LogitsReply output_logits(Self self) {
   auto& s = self->state;
   const ModelConfig& c = s.args.weights->config();
   const int B = s.n_tokens, first = s.request.all_logits ? 0 : B - 1;
   auto scope = s.trace->scope("lm_head", -1, s.request.pos0);
-  auto logits = std::make_shared<std::vector<float>>(static_cast<size_t>(B - first) * c.n_vocab);
-  s.args.backend->output(s.x.data() + static_cast<size_t>(first) * c.d_model, B - first, logits->data());
-  return LogitsReply{s.request.step, B - first, std::move(logits)};
+  auto logits = make_tensor(-1, B - first, c.n_vocab);
+  s.args.backend->output(s.x.data() + static_cast<size_t>(first) * c.d_model, B - first, logits->data.data());
+  return LogitsReply{s.request.step, std::move(logits), s.stray};
 }
 
 int n_layers(const GpuWorkerState& s) {
@@ -124,17 +163,37 @@ int n_layers(const GpuWorkerState& s) {
   return s.args.max_layers > 0 ? std::min(s.args.max_layers, all) : all;
 }
 
-// Layers from `layer` on, as long as each ends here (no merge round trip); then
-// either a layer waits for merge's FfnOutput, or the step is done and answered.
-void run_layers(Self* self, int layer) {
+// Layers from `layer` on, as long as each ends here; then either a layer waits for
+// its cold share (or its prediction), or the step is done and answered.
+void run_layers(Self self, int layer) {
   auto& s = self->state;
   for (; layer < n_layers(s); ++layer)
-    if (!attention_then_predict(self, layer)) return;
+    if (!run_layer(self, layer)) return;
   s.busy = false;
   s.promise.deliver(output_logits(self));
 }
 
-caf::behavior gpu_worker(Self* self, GpuWorkerArgs args) {
+// The cold share of the awaited layer arrived: add it and go on. Anything else
+// (an old step's, another layer's, or outside a step) is dropped and counted.
+void add_cold(Self self, uint64_t step, int layer, const TensorPtr& y, uint64_t weight_bytes) {
+  auto& s = self->state;
+  if (!s.busy || step != s.request.step || layer != s.awaiting || !y || y->data.size() != s.x.size()) {
+    ++s.stray;
+    return;
+  }
+  s.awaiting = -1;
+  s.stats.ffn_weight_bytes += weight_bytes;
+  const float* src = y->data.data();
+  if (post_ffn_norm(s, layer)) {
+    for (size_t i = 0; i < s.x.size(); ++i) s.hot_y[i] += src[i];
+    add_ffn_output(*s.args.weights, layer, s.hot_y.data(), s.x.data(), s.n_tokens);
+  } else {
+    for (size_t i = 0; i < s.x.size(); ++i) s.x[i] += src[i];
+  }
+  run_layers(self, layer + 1);
+}
+
+GpuWorkerActor::behavior_type gpu_worker(Self self, GpuWorkerArgs args) {
   auto& s = self->state;
   s.trace = std::make_shared<trace::TraceBuffer>("gpu-worker", "gpu-worker", args.trace);
   s.args = std::move(args);
@@ -144,37 +203,39 @@ caf::behavior gpu_worker(Self* self, GpuWorkerArgs args) {
       [self](const EvalRequest& req) -> caf::result<LogitsReply> {
         auto& s = self->state;
         if (s.busy) return caf::make_error(caf::sec::runtime_error, "gpu-worker: a forward step is already running");
+        if (req.tokens.empty()) return caf::make_error(caf::sec::invalid_argument, "gpu-worker: a forward step without tokens");
         s.busy = true;
         s.request = req;
         s.n_tokens = static_cast<int>(req.tokens.size());
-        s.x.assign(static_cast<size_t>(s.n_tokens) * s.args.weights->config().d_model, 0.0f);
+        const ModelConfig& c = s.args.weights->config();
+        s.x.assign(static_cast<size_t>(s.n_tokens) * c.d_model, 0.0f);
         embed_tokens(*s.args.weights, req.tokens, s.x.data());
+        if (s.args.active == ActiveSource::Every && (!s.every || (s.args.sparse && static_cast<int>(s.every->per_token.size()) != s.n_tokens)))
+          s.every = every_neuron(s.n_tokens, c.d_ff, s.args.sparse);
         s.promise = self->make_response_promise<LogitsReply>();
         run_layers(self, 0);
         return caf::delegated<LogitsReply>{};  // s.promise answers (maybe already did)
       },
-      [self](const FfnWork& w) {
-        trace_message(*self->state.trace, "msg:ffn_work", w.layer, w.token, w.sent_ns, activation_bytes(w.xn));
-        compute_hot(self, w);
+      [self](const FfnPartial& p) {
+        trace_message(*self->state.trace, "msg:ffn_partial", p.layer, p.token, p.sent_ns, tensor_bytes(p.y));
+        add_cold(self, p.step, p.layer, p.y, p.weight_bytes);
       },
       [self](const FfnOutput& o) {
-        auto& s = self->state;
-        trace_message(*s.trace, "msg:ffn_output", o.layer, o.token, o.sent_ns, activation_bytes(o.y));
-        add_ffn_output(*s.args.weights, o.layer, o.y->data.data(), s.x.data(), s.n_tokens);
-        run_layers(self, o.layer + 1);
+        trace_message(*self->state.trace, "msg:ffn_output", o.layer, o.token, o.sent_ns, tensor_bytes(o.y));
+        add_cold(self, o.step, o.layer, o.y, o.weight_bytes);
       },
       [self](const CollectStats& c) {
         PredictorStats out = self->state.stats;
         if (c.reset) self->state.stats = PredictorStats{};
-        out.predictor_bytes = self->state.args.predicts ? self->state.args.predictor_bytes : 0;
+        out.predictor_bytes = self->state.args.active == ActiveSource::Backend ? self->state.args.predictor_bytes : 0;
         return out;
       },
-      [self](const CollectTrace&) { return TraceHandoff{self->state.trace}; },
+      [self](const CollectTrace&) { return handoff(*self->state.trace); },
   };
 }
 
 }  // namespace
 
-caf::actor spawn_gpu_worker(caf::actor_system& sys, GpuWorkerArgs args) { return sys.spawn(gpu_worker, std::move(args)); }
+GpuWorkerActor spawn_gpu_worker(caf::actor_system& sys, GpuWorkerArgs args) { return sys.spawn(gpu_worker, std::move(args)); }
 
 }  // namespace actinfer::actors

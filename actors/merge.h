@@ -1,8 +1,9 @@
-// The merge actor: sums a layer's partial FFN outputs (hot and cold) and hands
-// the total to the gpu-worker for the next layer.
+// The merge actor: sums the cold partial FFN outputs of a layer when two or more
+// cpu-workers (one per NUMA node) have work in it, and hands the sum to the
+// gpu-worker as one FfnOutput. (A lone cpu-worker's partial skips it.)
 #pragma once
-#include "caf/actor.hpp"
 #include "caf/actor_system.hpp"
+#include "protocol/wiring.h"
 
 namespace actinfer::actors {
 
@@ -11,6 +12,6 @@ struct MergeArgs {
   bool trace = false;
 };
 
-caf::actor spawn_merge(caf::actor_system& sys, MergeArgs args);
+protocol::MergeActor spawn_merge(caf::actor_system& sys, MergeArgs args);
 
 }  // namespace actinfer::actors

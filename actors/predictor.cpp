@@ -1,14 +1,12 @@
 #include "actors/predictor.h"
 
 #include <cmath>
-#include <numeric>
 #include <stdexcept>
 
 #include "actors/actor_common.h"
 #include "actors/ffn_fanout.h"
-#include "caf/event_based_actor.hpp"
-#include "caf/send.hpp"
 #include "caf/stateful_actor.hpp"
+#include "caf/typed_event_based_actor.hpp"
 #include "engine/layer_ops.h"
 #include "protocol/wiring.h"
 
@@ -26,11 +24,10 @@ struct PredictorState {
   PredictorScratch scratch;
   PredictorStats stats;
   std::shared_ptr<trace::TraceBuffer> trace;
-  Wiring wiring;
   static inline const char* name = "predictor";
 };
 
-using Self = caf::stateful_actor<PredictorState>;
+using Self = PredictorActor::stateful_pointer<PredictorState>;
 
 bool relu(const PredictorArgs& a) { return a.weights->config().activation == actinfer::Activation::ReLU; }
 
@@ -52,13 +49,13 @@ int64_t count_common(const std::vector<int32_t>& a, const std::vector<int32_t>& 
   return n;
 }
 
-// Each token's predicted list (and the truth where it is computed), into `active`.
+// Each token's predicted list (and the truth where it is checked), into `active`.
 void predict(PredictorState& s, const FfnInput& in, ActiveSet& active) {
   const PredictorArgs& a = s.args;
   const int n = a.weights->config().d_ff, B = in.xn->n_tokens, layer = in.layer;
   const bool exact_zeros = relu(a);
-  const bool truth_needed = (a.mode == "oracle" && exact_zeros) || a.mode == "threshold" || (a.mode == "trained" && a.check_truth);
-  if (truth_needed) {
+  const bool activity_needed = a.mode == "threshold" || a.check_truth;
+  if (activity_needed) {
     s.act.resize(static_cast<size_t>(B) * n);
     ffn_neuron_activity(*s.pool, *s.ws, *a.weights, layer, in.xn->data.data(), B, s.act.data());
   }
@@ -67,10 +64,7 @@ void predict(PredictorState& s, const FfnInput& in, ActiveSet& active) {
   for (int t = 0; t < B; ++t) {
     std::vector<int32_t>& list = active.per_token[static_cast<size_t>(t)];
     const float* at = s.act.data() + static_cast<size_t>(t) * n;
-    if (a.mode == "all" || (a.mode == "oracle" && !exact_zeros)) {
-      list.resize(static_cast<size_t>(n));
-      std::iota(list.begin(), list.end(), 0);
-    } else if (a.mode == "trained") {
+    if (a.mode == "trained") {
       a.predictors->predict(*s.pool, layer, in.xn->row(t), list, s.scratch);
       if (a.check_truth) {
         firing(at, n, exact_zeros, threshold, s.truth);
@@ -85,19 +79,14 @@ void predict(PredictorState& s, const FfnInput& in, ActiveSet& active) {
   }
   s.stats.token_layers += B;
   s.stats.neurons += int64_t{B} * n;
-  if (a.mode == "all" || (a.mode == "oracle" && !exact_zeros)) {
-    active.n_active = n;  // flags stay empty: every neuron
-    if (!a.sparse) active.per_token.clear();
-  } else {
-    finish_active_set(active, n, a.sparse);
-  }
+  finish_active_set(active, n, a.sparse);
 }
 
 }  // namespace
 
 void check_predictor_args(const PredictorArgs& a) {
-  if (a.mode != "all" && a.mode != "oracle" && a.mode != "threshold" && a.mode != "trained")
-    throw std::invalid_argument("predictor '" + a.mode + "' is not all, oracle, threshold or trained");
+  if (a.mode != "threshold" && a.mode != "trained")
+    throw std::invalid_argument("the predictor actor predicts threshold or trained, not '" + a.mode + "'");
   const ModelConfig& c = a.weights->config();
   const bool thresholds_needed = a.mode == "threshold" || (a.mode == "trained" && a.check_truth);
   if (thresholds_needed && c.activation != actinfer::Activation::ReLU && static_cast<int>(a.thresholds.size()) != c.n_layers)
@@ -109,7 +98,7 @@ void check_predictor_args(const PredictorArgs& a) {
 
 namespace {
 
-caf::behavior predictor(Self* self, PredictorArgs args) {
+PredictorActor::behavior_type predictor(Self self, PredictorArgs args) {
   auto& s = self->state;
   s.pool = std::make_unique<ThreadPool>(std::max(1, args.threads));
   s.ws = std::make_unique<Workspace>(args.weights->config(), args.max_batch, s.pool->size(), args.n_ctx, args.exact_activations);
@@ -117,21 +106,17 @@ caf::behavior predictor(Self* self, PredictorArgs args) {
   if (args.predictors) s.stats.predictor_bytes = args.predictors->bytes();
   s.args = std::move(args);
   return {
-      [self](const Wiring& w) { self->state.wiring = w; },
       [self](const FfnInput& in) {
         auto& s = self->state;
-        trace_message(*s.trace, "msg:ffn_input", in.layer, in.token, in.sent_ns, activation_bytes(in.xn));
+        trace_message(*s.trace, "msg:ffn_input", in.layer, in.token, in.sent_ns, tensor_bytes(in.xn));
         auto active = std::make_shared<ActiveSet>();
-        active->layer = in.layer;
         {
           const int64_t t0 = trace::now_ns();
           auto scope = s.trace->scope("predict", in.layer, in.token);
           predict(s, in, *active);
           s.stats.predict_ns += trace::now_ns() - t0;
         }
-        const ActiveSetPtr shared = std::move(active);
-        const FfnRecipients r = ffn_recipients(s.wiring, *s.args.split, in.layer, *shared);
-        send_ffn_work(s.wiring, r, FfnWork{in.step, in.layer, in.token, 0, in.xn, shared, trace::now_ns()}, true);
+        return FfnPrediction{in.step, in.layer, in.token, std::move(active), trace::now_ns()};
       },
       [self](const CollectStats& c) {
         PredictorStats out = self->state.stats;
@@ -141,13 +126,13 @@ caf::behavior predictor(Self* self, PredictorArgs args) {
         }
         return out;
       },
-      [self](const CollectTrace&) { return TraceHandoff{self->state.trace}; },
+      [self](const CollectTrace&) { return handoff(*self->state.trace); },
   };
 }
 
 }  // namespace
 
-caf::actor spawn_predictor(caf::actor_system& sys, PredictorArgs args) {
+PredictorActor spawn_predictor(caf::actor_system& sys, PredictorArgs args) {
   check_predictor_args(args);
   return sys.spawn(predictor, std::move(args));
 }

@@ -1,33 +1,29 @@
-// The predictor: decides which FFN neurons of a layer fire for each token of
-// the step and sends each worker its share.
-//   all:       no prediction; every neuron (the dense runtime).
-//   oracle:    the real activations: ReLU neurons with act(gate . xn) > 0 (exact:
-//              a ReLU neuron that does not fire contributes zero); other
-//              activations have no exact zeros, so every neuron.
+// The predictor actor: decides which FFN neurons of a layer fire for each token of
+// the step, on request of the gpu-worker, when the gpu-worker cannot decide itself:
 //   threshold: |act(gate . xn) * (up . xn)| > the layer's threshold (from a profile:
-//              magnitude sparsity of SwiGLU models; ReLU: act(gate . xn) > 0 = oracle).
-//   trained:   the per-layer low-rank MLP predictors (engine/neuron_predictor.h).
+//              magnitude sparsity of SwiGLU models; ReLU: act(gate . xn) > 0).
+//   trained:   the per-layer low-rank MLP predictors (engine/neuron_predictor.h), with
+//              check_truth: also the true set next to each prediction, to measure
+//              recall (PredictorStats). (Without recall checks the gpu-worker's backend
+//              runs the trained predictors itself.)
+// `all` and `oracle` need no predictor actor: every neuron is computed, and on ReLU
+// models the FFN's own gate pass skips the neurons that do not fire (sparse kernels).
 // With sparse kernels each token gets its own list; otherwise the batch's union.
-// oracle computes the whole gate projection, threshold gate and up; trained predictors read
-// only their own small weights. check_truth also computes the true set next to a
-// trained prediction, to measure recall (PredictorStats).
 #pragma once
 #include <memory>
 #include <string>
 #include <vector>
 
-#include "caf/actor.hpp"
 #include "caf/actor_system.hpp"
-#include "actors/neuron_split.h"
 #include "engine/neuron_predictor.h"
 #include "model/model_weights.h"
+#include "protocol/wiring.h"
 
 namespace actinfer::actors {
 
 struct PredictorArgs {
   std::shared_ptr<const ModelWeights> weights;
-  std::string mode = "oracle";  // all | oracle | threshold | trained
-  std::shared_ptr<const NeuronSplit> split;  // who computes which neurons (teams in wiring order)
+  std::string mode = "threshold";  // threshold | trained
   bool sparse = false;          // send per-token lists (sparse kernels)
   std::vector<float> thresholds;  // per layer (threshold mode, and the truth of non-ReLU models)
   std::shared_ptr<const NeuronPredictors> predictors;  // trained mode
@@ -41,6 +37,6 @@ struct PredictorArgs {
 
 // Throws std::invalid_argument for an unknown mode or missing thresholds/predictors.
 void check_predictor_args(const PredictorArgs& args);
-caf::actor spawn_predictor(caf::actor_system& sys, PredictorArgs args);
+protocol::PredictorActor spawn_predictor(caf::actor_system& sys, PredictorArgs args);
 
 }  // namespace actinfer::actors

@@ -4,7 +4,7 @@
 #include <cmath>
 #include <stdexcept>
 #include <string>
-#include <unordered_set>
+#include <unordered_map>
 
 namespace actinfer {
 
@@ -14,13 +14,18 @@ void SamplerParams::validate() const {
   if (!(min_p >= 0.0f && min_p <= 1.0f)) throw std::invalid_argument("min-p must be in [0, 1], got " + std::to_string(min_p));
   if (!(repeat_penalty > 0.0f)) throw std::invalid_argument("repeat penalty must be positive, got " + std::to_string(repeat_penalty));
   if (repeat_last_n < 0) throw std::invalid_argument("repeat-last-n must be >= 0, got " + std::to_string(repeat_last_n));
+  if (!(frequency_penalty >= -2.0f && frequency_penalty <= 2.0f))
+    throw std::invalid_argument("frequency penalty must be in [-2, 2], got " + std::to_string(frequency_penalty));
+  if (!(presence_penalty >= -2.0f && presence_penalty <= 2.0f))
+    throw std::invalid_argument("presence penalty must be in [-2, 2], got " + std::to_string(presence_penalty));
 }
 
 Sampler::Sampler(SamplerParams params) : params_(params), rng_(params.seed) { params_.validate(); }
 
 std::vector<Sampler::Candidate> Sampler::candidates(std::span<const float> logits, std::span<const int32_t> history) const {
   if (logits.empty()) throw std::invalid_argument("sampler: empty logits");
-  const bool penalty = params_.repeat_penalty != 1.0f && params_.repeat_last_n > 0;
+  const bool penalty = params_.repeat_last_n > 0 &&
+                       (params_.repeat_penalty != 1.0f || params_.frequency_penalty != 0.0f || params_.presence_penalty != 0.0f);
   if (params_.temperature <= 0.0f && !penalty) {  // greedy: the first largest logit, without a copy of the vocabulary
     size_t best = 0;
     for (size_t i = 1; i < logits.size(); ++i)
@@ -32,11 +37,13 @@ std::vector<Sampler::Candidate> Sampler::candidates(std::span<const float> logit
 
   if (penalty) {
     const size_t n = std::min(history.size(), static_cast<size_t>(params_.repeat_last_n));
-    std::unordered_set<int32_t> recent(history.end() - static_cast<std::ptrdiff_t>(n), history.end());
-    for (int32_t id : recent) {
+    std::unordered_map<int32_t, int> count;
+    for (auto it = history.end() - static_cast<std::ptrdiff_t>(n); it != history.end(); ++it) ++count[*it];
+    for (const auto& [id, k] : count) {
       if (id < 0 || static_cast<size_t>(id) >= c.size()) continue;
       float& l = c[static_cast<size_t>(id)].logit;
-      l = l > 0.0f ? l / params_.repeat_penalty : l * params_.repeat_penalty;
+      if (params_.repeat_penalty != 1.0f) l = l > 0.0f ? l / params_.repeat_penalty : l * params_.repeat_penalty;
+      l -= static_cast<float>(k) * params_.frequency_penalty + params_.presence_penalty;
     }
   }
   auto by_logit = [](const Candidate& a, const Candidate& b) { return a.logit > b.logit || (a.logit == b.logit && a.id < b.id); };

@@ -1,4 +1,4 @@
-// Picks the next token from logits: repetition penalty, then top-k, top-p and
+// Picks the next token from logits: repetition, frequency and presence penalties, then top-k, top-p and
 // min-p filters, then temperature and a seeded draw (greedy when temp <= 0).
 #pragma once
 #include <cstdint>
@@ -14,7 +14,11 @@ struct SamplerParams {
   float top_p = 0.95f;       // >= 1: off
   float min_p = 0.05f;       // <= 0: off; keeps tokens with p >= min_p * p_max
   float repeat_penalty = 1.0f;  // 1: off; > 1 discourages recent tokens
-  int repeat_last_n = 64;       // how many recent tokens the penalty looks at
+  int repeat_last_n = 64;       // how many recent tokens the penalties look at
+  // OpenAI's penalties: logit -= count * frequency_penalty + (count > 0) * presence_penalty,
+  // count = occurrences among the recent tokens. 0: off; in [-2, 2].
+  float frequency_penalty = 0.0f;
+  float presence_penalty = 0.0f;
   uint64_t seed = 0;
   // Throws std::invalid_argument naming the bad field.
   void validate() const;

@@ -44,7 +44,6 @@ inline int round_away(float v) {
   return static_cast<int>(t) + (r >= 0.5f) - (r <= -0.5f);
 }
 
-inline int clampi(int v, int lo, int hi) { return std::min(std::max(v, lo), hi); }
 
 void quant_q8_0(const float* x, block_q8_0* y, int64_t nb) {
   for (int64_t b = 0; b < nb; ++b, x += QK8_0) {
@@ -133,104 +132,6 @@ void quant_q4_1(const float* x, block_q4_1* y, int64_t nb) {
   }
 }
 
-// Shared by Q4_K (nmax = 15) and Q5_K (nmax = 31): 8 sub-blocks of 32 with
-// x ~= d*sc[j]*q - dmin*m[j]. Fills the fp16 scales, the packed 6-bit scales and q[256].
-void quant_k_scales_mins(const float* x, int nmax, uint16_t* d_out, uint16_t* dmin_out,
-                         uint8_t* packed, uint8_t* q) {
-  float scale[8], minv[8];
-  float max_scale = 0.0f, max_min = 0.0f;
-  for (int j = 0; j < 8; ++j) {
-    float lo = 0.0f, hi = x[32 * j];  // the min is clamped to <= 0: m[j] is subtracted
-    for (int l = 0; l < 32; ++l) {
-      lo = std::min(lo, x[32 * j + l]);
-      hi = std::max(hi, x[32 * j + l]);
-    }
-    scale[j] = std::max(0.0f, hi - lo) / static_cast<float>(nmax);
-    minv[j] = -lo;
-    max_scale = std::max(max_scale, scale[j]);
-    max_min = std::max(max_min, minv[j]);
-  }
-  *d_out = f32_to_fp16(max_scale / 63.0f);
-  *dmin_out = f32_to_fp16(max_min / 63.0f);
-  const float d = fp16_to_f32(*d_out), dmin = fp16_to_f32(*dmin_out);
-  uint8_t sc[8], mn[8];
-  for (int j = 0; j < 8; ++j) {
-    sc[j] = static_cast<uint8_t>(d > 0.0f ? clampi(round_away(scale[j] / d), 0, 63) : 0);
-    mn[j] = static_cast<uint8_t>(dmin > 0.0f ? clampi(round_away(minv[j] / dmin), 0, 63) : 0);
-    const float dl = d * sc[j], ml = dmin * mn[j];
-    for (int l = 0; l < 32; ++l)
-      q[32 * j + l] = static_cast<uint8_t>(dl > 0.0f ? clampi(round_away((x[32 * j + l] + ml) / dl), 0, nmax) : 0);
-  }
-  pack_scale_min_k4(sc, mn, packed);
-}
-
-void quant_q4_K(const float* x, block_q4_K* y, int64_t nb) {
-  for (int64_t b = 0; b < nb; ++b, x += QK_K) {
-    uint8_t q[QK_K];
-    quant_k_scales_mins(x, 15, &y[b].d, &y[b].dmin, y[b].scales, q);
-    for (int c = 0; c < 4; ++c)
-      for (int l = 0; l < 32; ++l)
-        y[b].qs[32 * c + l] = static_cast<uint8_t>(q[64 * c + l] | (q[64 * c + 32 + l] << 4));
-  }
-}
-
-void quant_q5_K(const float* x, block_q5_K* y, int64_t nb) {
-  for (int64_t b = 0; b < nb; ++b, x += QK_K) {
-    uint8_t q[QK_K];
-    quant_k_scales_mins(x, 31, &y[b].d, &y[b].dmin, y[b].scales, q);
-    std::memset(y[b].qh, 0, sizeof y[b].qh);
-    for (int c = 0; c < 4; ++c)
-      for (int l = 0; l < 32; ++l) {
-        const int lo = q[64 * c + l], hi = q[64 * c + 32 + l];
-        y[b].qs[32 * c + l] = static_cast<uint8_t>((lo & 0x0F) | ((hi & 0x0F) << 4));
-        y[b].qh[l] = static_cast<uint8_t>(y[b].qh[l] | ((lo >> 4) << (2 * c)) | ((hi >> 4) << (2 * c + 1)));
-      }
-  }
-}
-
-// 16 sub-blocks of 16: the value of largest magnitude of each maps to q - 32 = -32; the
-// sub-block scales are int8 against the fp16 super-block scale d.
-void quant_q6_K(const float* x, block_q6_K* y, int64_t nb) {
-  for (int64_t b = 0; b < nb; ++b, x += QK_K) {
-    float scale[16];
-    float max_abs_scale = 0.0f, max_scale = 0.0f;
-    for (int j = 0; j < 16; ++j) {
-      float amax = 0.0f, max = 0.0f;
-      for (int l = 0; l < 16; ++l)
-        if (std::fabs(x[16 * j + l]) > amax) {
-          amax = std::fabs(x[16 * j + l]);
-          max = x[16 * j + l];
-        }
-      scale[j] = max / -32.0f;
-      if (std::fabs(scale[j]) > max_abs_scale) {
-        max_abs_scale = std::fabs(scale[j]);
-        max_scale = scale[j];
-      }
-    }
-    y[b].d = f32_to_fp16(max_scale / -128.0f);  // the largest scale maps to -128
-    const float d = fp16_to_f32(y[b].d);
-    uint8_t q[QK_K];
-    for (int j = 0; j < 16; ++j) {
-      const int ls = d != 0.0f ? clampi(round_away(scale[j] / d), -128, 127) : 0;
-      y[b].scales[j] = static_cast<int8_t>(ls);
-      const float dl = d * static_cast<float>(ls);
-      for (int l = 0; l < 16; ++l)
-        q[16 * j + l] = static_cast<uint8_t>(dl != 0.0f ? clampi(round_away(x[16 * j + l] / dl), -32, 31) + 32 : 32);
-    }
-    for (int h = 0; h < 2; ++h) {
-      const uint8_t* qq = q + 128 * h;
-      uint8_t* ql = y[b].ql + 64 * h;
-      uint8_t* qh = y[b].qh + 32 * h;
-      for (int l = 0; l < 32; ++l) {
-        ql[l] = static_cast<uint8_t>((qq[l] & 0x0F) | ((qq[l + 64] & 0x0F) << 4));
-        ql[l + 32] = static_cast<uint8_t>((qq[l + 32] & 0x0F) | ((qq[l + 96] & 0x0F) << 4));
-        qh[l] = static_cast<uint8_t>((qq[l] >> 4) | ((qq[l + 32] >> 4) << 2) | ((qq[l + 64] >> 4) << 4) |
-                                     ((qq[l + 96] >> 4) << 6));
-      }
-    }
-  }
-}
-
 }  // namespace
 
 namespace kernels {
@@ -254,9 +155,6 @@ void quantize_q8_1(const float* src, void* dst, int64_t n) { blocks<block_q8_1, 
 void quantize_q8_K(const float* src, void* dst, int64_t n) { blocks<block_q8_K, quant_q8_K, QK_K>(src, dst, n); }
 void quantize_q4_0(const float* src, void* dst, int64_t n) { blocks<block_q4_0, quant_q4_0, QK4_0>(src, dst, n); }
 void quantize_q4_1(const float* src, void* dst, int64_t n) { blocks<block_q4_1, quant_q4_1, QK4_1>(src, dst, n); }
-void quantize_q4_K(const float* src, void* dst, int64_t n) { blocks<block_q4_K, quant_q4_K, QK_K>(src, dst, n); }
-void quantize_q5_K(const float* src, void* dst, int64_t n) { blocks<block_q5_K, quant_q5_K, QK_K>(src, dst, n); }
-void quantize_q6_K(const float* src, void* dst, int64_t n) { blocks<block_q6_K, quant_q6_K, QK_K>(src, dst, n); }
 
 }  // namespace kernels
 

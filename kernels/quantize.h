@@ -13,10 +13,8 @@ namespace actinfer {
 //     package's gguf.quants.quantize (checked by tests/test_kernels_reference.cpp).
 //   Q8_1: as Q8_0 plus s = fp16(d * sum(qs)).
 //   Q8_K: d = amax / 127 (float), qs = round(x / d), bsums = sums of 16 qs.
-//   Q4_K, Q5_K, Q6_K: simple (not error-minimising) quantizers: per sub-block min/max,
-//     sub-block scales quantized against the super-block scale, values rounded to nearest.
-//     They write valid blocks (for synthetic model files and tests); llama.cpp's quantizers
-//     search for better scales, so their bytes differ.
+//   Q5_0, Q5_1, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, IQ4_NL, IQ4_XS: kernels/ggml_quantizers.h,
+//     ggml's reference algorithms (the bytes llama-quantize writes without an imatrix).
 // Throws std::invalid_argument for other types or an n that is not a multiple of the block.
 void quantize_row(GgmlType type, const float* src, void* dst, int64_t n);
 

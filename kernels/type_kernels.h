@@ -29,7 +29,7 @@ void dequantize_q8_K(const void* src, float* dst, int64_t n);
 void dequantize_iq4_nl(const void* src, float* dst, int64_t n);
 void dequantize_iq4_xs(const void* src, float* dst, int64_t n);
 
-// quantize.cpp: reference quantizers.
+// quantize.cpp: reference quantizers (the file types' own are in kernels/ggml_quantizers.h).
 void quantize_f32(const float* src, void* dst, int64_t n);
 void quantize_f16(const float* src, void* dst, int64_t n);
 void quantize_bf16(const float* src, void* dst, int64_t n);
@@ -37,9 +37,6 @@ void quantize_q4_0(const float* src, void* dst, int64_t n);
 void quantize_q4_1(const float* src, void* dst, int64_t n);
 void quantize_q8_0(const float* src, void* dst, int64_t n);
 void quantize_q8_1(const float* src, void* dst, int64_t n);
-void quantize_q4_K(const float* src, void* dst, int64_t n);
-void quantize_q5_K(const float* src, void* dst, int64_t n);
-void quantize_q6_K(const float* src, void* dst, int64_t n);
 void quantize_q8_K(const float* src, void* dst, int64_t n);
 
 // vec_dot.cpp: portable row dots (weight row . activation of the type's vec_dot_type).

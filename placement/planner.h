@@ -19,7 +19,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "actors/backend.h"
+#include "backends/backend.h"
 #include "engine/profiler.h"
 #include "model/model_weights.h"
 #include "model/placement.h"

@@ -9,8 +9,8 @@
 #include <nlohmann/json.hpp>
 
 #include "actors/actor_runtime.h"
-#include "actors/backend.h"
-#include "actors/cuda_backend.h"
+#include "backends/backend.h"
+#include "backends/cuda_backend.h"
 #include "engine/dense_engine.h"
 #include "engine/generator.h"
 #include "model/placement.h"

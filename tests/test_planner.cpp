@@ -17,7 +17,7 @@
 #include <vector>
 
 #include "actors/actor_runtime.h"
-#include "actors/backend.h"
+#include "backends/backend.h"
 #include "placement/planner.h"
 #include "engine/dense_engine.h"
 #include "engine/neuron_bundles.h"

@@ -75,6 +75,29 @@ TEST_CASE("sampler: repetition penalty divides positive, multiplies negative log
   CHECK(Sampler(p).sample(neg, std::vector<int32_t>{0}) == 1);  // -1 * 4 = -4 < -2
 }
 
+TEST_CASE("sampler: frequency and presence penalties subtract per occurrence (OpenAI's rule)") {
+  // kLogits are ln 8, ln 4, ln 2, 0, 0. Token 0 seen twice: ln 8 - 2 * 0.5 = 1.08 < ln 4 = 1.39.
+  auto p = sampling(0.0f);
+  p.frequency_penalty = 0.5f;
+  CHECK(Sampler(p).sample(kLogits, std::vector<int32_t>{0, 0}) == 1);
+  CHECK(Sampler(p).sample(kLogits, std::vector<int32_t>{0}) == 0);  // 2.08 - 0.5 = 1.58 > 1.39
+  // Presence counts once however often: 2.08 - 0.8 = 1.28 < 1.39 for one or two occurrences.
+  p = sampling(0.0f);
+  p.presence_penalty = 0.8f;
+  CHECK(Sampler(p).sample(kLogits, std::vector<int32_t>{0}) == 1);
+  p.presence_penalty = 0.6f;  // 2.08 - 0.6 = 1.48 > 1.39, even when seen three times
+  CHECK(Sampler(p).sample(kLogits, std::vector<int32_t>{0, 0, 0}) == 0);
+  // A negative penalty favours seen tokens: token 1 (ln 4) + 2.0 = 3.39 beats ln 8 = 2.08.
+  p = sampling(0.0f);
+  p.presence_penalty = -2.0f;
+  CHECK(Sampler(p).sample(kLogits, std::vector<int32_t>{1}) == 1);
+  p.presence_penalty = 2.5f;
+  CHECK_THROWS_WITH(Sampler{p}, doctest::Contains("presence penalty"));
+  p = sampling(0.0f);
+  p.frequency_penalty = -3.0f;
+  CHECK_THROWS_WITH(Sampler{p}, doctest::Contains("frequency penalty"));
+}
+
 TEST_CASE("sampler: seeded draws are reproducible and follow the distribution") {
   Sampler a(sampling(1.0f)), b(sampling(1.0f));
   std::map<int, int> counts;

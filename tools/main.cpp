@@ -19,6 +19,8 @@ int main(int argc, char** argv) {
   actinfer::tools::register_plan(app);
   actinfer::tools::register_bench_sparse(app);
   actinfer::tools::register_train_predictor(app);
+  actinfer::tools::register_serve(app);
+  actinfer::tools::register_quantize(app);
   try {
     // Name an unknown subcommand rather than CLI11's "A subcommand is required".
     auto known = [&](const std::string& name) {
@@ -26,7 +28,7 @@ int main(int argc, char** argv) {
       return false;
     };
     if (argc > 1 && argv[1][0] != '-' && !known(argv[1]))
-      throw std::invalid_argument(std::string("unknown subcommand '") + argv[1] + "' (known: run, bench, make-model, trace, perplexity, profile, plan, bench-sparse, train-predictor)");
+      throw std::invalid_argument(std::string("unknown subcommand '") + argv[1] + "' (known: run, bench, make-model, trace, perplexity, profile, plan, bench-sparse, train-predictor, serve, quantize)");
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     return app.exit(e);

@@ -10,11 +10,14 @@ so this script quantizes them with simple round-to-nearest schemes of its own (a
 blocks do: both engines read the same bytes). Each quantized tensor is checked on the way:
 gguf's dequantize of the bytes must stay close to the float weights.
 
-Usage:  python3 tests/reference/retype_model.py IN.gguf OUT.gguf
+Usage:  python3 tests/reference/retype_model.py IN.gguf OUT.gguf [--zeros TENSOR TYPE] [--arch NAME]
 Rows must be whole 256-element blocks (d_model and d_ff multiples of 256).
+  --zeros TENSOR TYPE  write TENSOR as zero bytes of TYPE (any ggml type, e.g. one that
+                       actinfer does not read: IQ2_XS), for tests of the load errors.
+  --arch NAME          write NAME as general.architecture (the other keys keep their names).
 """
 
-import sys
+import argparse
 
 import numpy as np
 import gguf
@@ -137,10 +140,15 @@ def type_for(name: str) -> T | None:
 
 
 def main() -> None:
-    src, dst = sys.argv[1], sys.argv[2]
-    reader = gguf.GGUFReader(src)
-    arch = reader.fields["general.architecture"].contents()
-    writer = gguf.GGUFWriter(dst, arch)
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("src")
+    parser.add_argument("dst")
+    parser.add_argument("--zeros", nargs=2, metavar=("TENSOR", "TYPE"))
+    parser.add_argument("--arch")
+    args = parser.parse_args()
+    reader = gguf.GGUFReader(args.src)
+    arch = args.arch or reader.fields["general.architecture"].contents()
+    writer = gguf.GGUFWriter(args.dst, arch)
     for field in reader.fields.values():
         if field.name == "general.architecture" or field.name.startswith("GGUF."):
             continue
@@ -151,7 +159,12 @@ def main() -> None:
         assert t.tensor_type == T.F32, f"{t.name}: expected F32, got {t.tensor_type.name}"
         w = np.asarray(t.data, dtype=np.float32)
         qtype = type_for(t.name) if w.ndim == 2 else None
-        if qtype is None:
+        if args.zeros and t.name == args.zeros[0]:
+            ztype = T[args.zeros[1]]
+            block, size = quants.GGML_QUANT_SIZES[ztype]
+            z = np.zeros((w.shape[0], w.shape[1] // block * size), np.uint8)
+            writer.add_tensor(t.name, z, raw_shape=z.shape, raw_dtype=ztype)
+        elif qtype is None:
             writer.add_tensor(t.name, w)
         else:
             q = quantize(w, qtype)

@@ -1,4 +1,4 @@
-#include "actors/device_model.h"
+#include "backends/device_model.h"
 
 #include <algorithm>
 #include <cstring>

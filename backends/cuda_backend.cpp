@@ -1,6 +1,6 @@
-// The cuda backend (actors/cuda_backend.h): the layer steps of engine/layer_ops.cpp as CUDA
-// kernel launches on one stream, over the weights of actors/device_model.h.
-#include "actors/cuda_backend.h"
+// The cuda backend (backends/cuda_backend.h): the layer steps of engine/layer_ops.cpp as CUDA
+// kernel launches on one stream, over the weights of backends/device_model.h.
+#include "backends/cuda_backend.h"
 
 #include <algorithm>
 #include <array>
@@ -10,7 +10,7 @@
 #include <optional>
 #include <stdexcept>
 
-#include "actors/device_model.h"
+#include "backends/device_model.h"
 #include "kernels/cuda/blas.h"
 #include "kernels/cuda/device_info.h"
 #include "kernels/cuda/device_memory.h"

@@ -1,8 +1,8 @@
 // The cuda backend: the gpu-worker's role (attention + KV cache, hot FFN neurons, the output
 // head, trained predictors) on one CUDA device, behind the same Backend seam as the host
-// backend (actors/backend.h).
+// backend (backends/backend.h).
 //
-// Memory: the weights it holds (actors/device_model.h) and an F32 KV cache are allocated
+// Memory: the weights it holds (backends/device_model.h) and an F32 KV cache are allocated
 // once at construction with plain cudaMalloc, after checking their size against the VRAM
 // budget (BackendOptions::vram_budget; the same rule as check_budget) and, with the working
 // buffers, against the device's free memory (check_device_memory). Nothing is allocated later.
@@ -24,7 +24,7 @@
 #include <memory>
 #include <string>
 
-#include "actors/backend.h"
+#include "backends/backend.h"
 
 namespace actinfer {
 

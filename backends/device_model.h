@@ -3,7 +3,7 @@
 // so the total can be checked against the VRAM budget and the device's free memory before
 // anything is allocated; then one cudaMalloc and one upload per piece, at construction only.
 //
-// What it holds (the gpu-worker's share, as device_footprint() in actors/backend.h counts it):
+// What it holds (the gpu-worker's share, as device_footprint() in backends/backend.h counts it):
 // the attention weights and norms of every layer, the output head and norm, the hot FFN
 // neurons, and the trained predictors when the backend runs them. Hot neurons are held
 //   * dense (options.sparse false): the gate and up rows of the hot neurons, and the columns
@@ -23,7 +23,7 @@
 #include <string>
 #include <vector>
 
-#include "actors/backend.h"
+#include "backends/backend.h"
 #include "kernels/cuda/device_memory.h"
 #include "kernels/ggml_type.h"
 

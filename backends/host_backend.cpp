@@ -3,8 +3,8 @@
 #include <cstdio>
 #include <stdexcept>
 
-#include "actors/backend.h"
-#include "actors/cuda_backend.h"
+#include "backends/backend.h"
+#include "backends/cuda_backend.h"
 #include "actors/pinning_hook.h"
 #include "engine/layer_ops.h"
 #include "engine/neuron_shard.h"

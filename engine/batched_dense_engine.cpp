@@ -1,0 +1,95 @@
+#include "engine/batched_dense_engine.h"
+
+#include <algorithm>
+#include <stdexcept>
+#include <string>
+
+namespace actinfer {
+
+BatchedDenseEngine::BatchedDenseEngine(std::shared_ptr<const ModelWeights> weights, EngineOptions o, int n_slots)
+    : weights_(std::move(weights)),
+      pool_(default_thread_count(o.n_threads)),
+      n_ctx_(checked_context(o, weights_->config())),
+      max_batch_(o.max_batch),
+      ws_(weights_->config(), o.max_batch, pool_.size(), n_ctx_, o.exact_activations) {
+  if (n_slots <= 0) throw std::invalid_argument("the number of sequence slots must be positive, got " + std::to_string(n_slots));
+  const ModelConfig& c = weights_->config();
+  caches_.reserve(static_cast<size_t>(n_slots));
+  for (int s = 0; s < n_slots; ++s) caches_.emplace_back(c.n_layers, n_ctx_, c.n_kv_heads * c.head_dim);
+  n_past_.assign(static_cast<size_t>(n_slots), 0);
+  const size_t n = static_cast<size_t>(max_batch_) * c.d_model;
+  x_.resize(n);
+  xn_.resize(n);
+}
+
+void BatchedDenseEngine::check_slot(int slot) const {
+  if (slot < 0 || slot >= n_slots())
+    throw std::out_of_range("slot " + std::to_string(slot) + " outside 0.." + std::to_string(n_slots() - 1));
+}
+
+int BatchedDenseEngine::n_past(int slot) const {
+  check_slot(slot);
+  return n_past_[static_cast<size_t>(slot)];
+}
+
+void BatchedDenseEngine::rewind(int slot, int n) {
+  check_slot(slot);
+  int& past = n_past_[static_cast<size_t>(slot)];
+  if (n < 0 || n > past) throw std::out_of_range("cannot rewind slot " + std::to_string(slot) + " to position " + std::to_string(n) + " of " + std::to_string(past));
+  past = n;
+}
+
+std::span<const float> BatchedDenseEngine::logits(int chunk) const {
+  if (chunk < 0 || chunk >= n_logits_) throw std::out_of_range("logits of chunk " + std::to_string(chunk) + " of " + std::to_string(n_logits_));
+  const size_t nv = static_cast<size_t>(config().n_vocab);
+  return {logits_.data() + static_cast<size_t>(chunk) * nv, nv};
+}
+
+void BatchedDenseEngine::eval(std::span<const SequenceChunk> chunks) {
+  const ModelConfig& c = config();
+  if (chunks.empty()) throw std::invalid_argument("eval: no sequences in the step");
+  int B = 0;
+  std::vector<bool> seen(static_cast<size_t>(n_slots()), false);
+  for (const SequenceChunk& ch : chunks) {
+    check_slot(ch.slot);
+    if (seen[static_cast<size_t>(ch.slot)]) throw std::invalid_argument("eval: slot " + std::to_string(ch.slot) + " appears twice in one step");
+    seen[static_cast<size_t>(ch.slot)] = true;
+    check_eval(ch.tokens, c, n_past_[static_cast<size_t>(ch.slot)], n_ctx_);
+    B += static_cast<int>(ch.tokens.size());
+  }
+  if (B > max_batch_) throw std::length_error("eval: " + std::to_string(B) + " tokens in one step, at most " + std::to_string(max_batch_));
+
+  const ModelWeights& W = *weights_;
+  const int64_t d = c.d_model;
+  std::vector<int> offset;  // first row of each chunk
+  offset.reserve(chunks.size());
+  int row = 0;
+  for (const SequenceChunk& ch : chunks) {
+    offset.push_back(row);
+    embed_tokens(W, ch.tokens, x_.data() + static_cast<int64_t>(row) * d);
+    row += static_cast<int>(ch.tokens.size());
+  }
+  for (int l = 0; l < c.n_layers; ++l) {
+    for (size_t i = 0; i < chunks.size(); ++i) {
+      const SequenceChunk& ch = chunks[i];
+      attention_block(pool_, ws_, W, caches_[static_cast<size_t>(ch.slot)], l, n_past_[static_cast<size_t>(ch.slot)],
+                      static_cast<int>(ch.tokens.size()), x_.data() + static_cast<int64_t>(offset[i]) * d);
+    }
+    ffn_norm(W, l, x_.data(), xn_.data(), B);
+    dense_ffn_residual(pool_, ws_, W, l, xn_.data(), B, x_.data());
+  }
+  for (const SequenceChunk& ch : chunks) n_past_[static_cast<size_t>(ch.slot)] += static_cast<int>(ch.tokens.size());
+
+  // The output head over each chunk's last row, in one pass over the head's weights.
+  const int n = static_cast<int>(chunks.size());
+  last_.resize(static_cast<size_t>(n) * d);
+  for (int i = 0; i < n; ++i) {
+    const int r = offset[static_cast<size_t>(i)] + static_cast<int>(chunks[static_cast<size_t>(i)].tokens.size()) - 1;
+    std::copy_n(x_.data() + static_cast<int64_t>(r) * d, d, last_.data() + static_cast<int64_t>(i) * d);
+  }
+  logits_.resize(static_cast<size_t>(n) * c.n_vocab);
+  output_head(pool_, ws_, W, last_.data(), n, logits_.data());
+  n_logits_ = n;
+}
+
+}  // namespace actinfer

@@ -1,0 +1,224 @@
+// The server's core without HTTP: the batched dense engine against the dense
+// engine one sequence at a time, and the slot scheduler's continuous batching
+// (greedy text alone = beside seven others = the plain token loop), stop strings,
+// cancellation and a full queue.
+#include <doctest/doctest.h>
+
+#include <chrono>
+#include <filesystem>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "engine/batched_dense_engine.h"
+#include "engine/dense_engine.h"
+#include "engine/generator.h"
+#include "model/tokenizer.h"
+#include "server/slot_scheduler.h"
+#include "server/stop_strings.h"
+
+using namespace actinfer;
+using namespace actinfer::server;
+
+namespace {
+
+const std::string kModel = ACTINFER_SOURCE_DIR "/models/SmolLM2-135M-Instruct.Q4_1.gguf";
+
+struct Result {
+  std::string text, finish_reason, error;
+  int n_prompt = 0, n_generated = 0;
+};
+
+Result collect(RequestStream& s) {
+  Result r;
+  for (;;) {
+    auto e = s.pop(std::chrono::milliseconds(100));
+    if (!e) continue;
+    r.text += e->text;
+    if (e->final) {
+      r.finish_reason = e->finish_reason;
+      r.error = e->error;
+      r.n_prompt = e->n_prompt;
+      r.n_generated = e->n_generated;
+      return r;
+    }
+  }
+}
+
+CompletionRequest greedy(std::vector<int32_t> prompt, int n) {
+  CompletionRequest r;
+  r.prompt = std::move(prompt);
+  r.max_tokens = n;
+  r.sampling.temperature = 0.0f;
+  return r;
+}
+
+const std::vector<std::string> kPrompts = {
+    "The capital of France is", "Once upon a time", "def fibonacci(n):", "The three primary colours are",
+    "Water boils at", "My favourite book is", "In 1969, the first", "The quick brown fox"};
+
+}  // namespace
+
+TEST_CASE("stop strings: text before the stop is sent, a possible start is held back") {
+  StopStrings s({"</end>", "\n\n"});
+  CHECK(s.push("Hello <") == "Hello ");  // "<" may start "</end>"
+  CHECK(s.push("/e") == "");
+  CHECK(s.push("x") == "</ex");          // not a stop after all
+  CHECK(s.push(" world\n") == " world");
+  CHECK(s.push("\nmore") == "");
+  CHECK(s.stopped());
+  CHECK(s.push("ignored") == "");
+  StopStrings t({"END"});
+  CHECK(t.push("abcE") == "abc");
+  CHECK(t.flush() == "E");  // generation ended without the stop: the held text is sent
+  StopStrings none({""});   // empty stop strings are ignored
+  CHECK(none.push("x") == "x");
+}
+
+TEST_CASE("batched dense engine: each sequence's logits equal the dense engine's, whatever else is in the step") {
+  if (!std::filesystem::exists(kModel)) {
+    MESSAGE("default model absent (run ./setup.sh): skipped");
+    return;
+  }
+  auto weights = ModelWeights::load(kModel);
+  const Tokenizer tok(tokenizer_data_from_gguf(weights->file()));
+  const EngineOptions eo{2, 128, 32};
+  BatchedDenseEngine batched(weights, eo, 3);
+  std::vector<std::vector<int32_t>> seqs;
+  for (int i = 0; i < 3; ++i) seqs.push_back(tok.encode(kPrompts[static_cast<size_t>(i)], true, false));
+  // Step 1: sequence 0's prompt alone. Step 2: sequences 1 and 2's prompts plus 0's next token.
+  // Steps 3-5: one token each.
+  std::vector<std::vector<float>> last(3);
+  std::vector<SequenceChunk> step1 = {{0, seqs[0]}};
+  batched.eval(step1);
+  last[0].assign(batched.logits(0).begin(), batched.logits(0).end());
+  auto argmax = [](const std::vector<float>& l) { return static_cast<int32_t>(std::max_element(l.begin(), l.end()) - l.begin()); };
+  std::vector<std::vector<int32_t>> fed = seqs;
+  for (int step = 0; step < 4; ++step) {
+    std::vector<std::vector<int32_t>> next(3);
+    std::vector<SequenceChunk> chunks;
+    next[0] = {argmax(last[0])};
+    fed[0].push_back(next[0][0]);
+    chunks.push_back({0, next[0]});
+    for (int i = 1; i < 3; ++i) {
+      if (step == 0) {
+        chunks.push_back({i, seqs[static_cast<size_t>(i)]});
+      } else {
+        next[static_cast<size_t>(i)] = {argmax(last[static_cast<size_t>(i)])};
+        fed[static_cast<size_t>(i)].push_back(next[static_cast<size_t>(i)][0]);
+        chunks.push_back({i, next[static_cast<size_t>(i)]});
+      }
+    }
+    batched.eval(chunks);
+    for (int i = 0; i < 3; ++i) last[static_cast<size_t>(i)].assign(batched.logits(i).begin(), batched.logits(i).end());
+  }
+  // The same tokens through the dense engine, one sequence at a time and in the same chunks.
+  for (int i = 0; i < 3; ++i) {
+    DenseEngine dense(weights, eo);
+    const auto& f = fed[static_cast<size_t>(i)];
+    const size_t n_prompt = seqs[static_cast<size_t>(i)].size();
+    dense.eval(std::span<const int32_t>(f).first(n_prompt), false);
+    for (size_t t = n_prompt; t < f.size(); ++t) dense.eval(std::span<const int32_t>(f).subspan(t, 1), false);
+    const auto ref = dense.logits();
+    CHECK(batched.n_past(i) == static_cast<int>(f.size()));
+    float max_diff = 0;
+    for (size_t v = 0; v < ref.size(); ++v) max_diff = std::max(max_diff, std::abs(ref[v] - last[static_cast<size_t>(i)][v]));
+    INFO("sequence " << i);
+    CHECK(max_diff == 0.0f);  // row by row: batching does not change a single bit
+  }
+  SUBCASE("bad steps are refused by name") {
+    std::vector<int32_t> one = {1};
+    std::vector<SequenceChunk> dup = {{0, one}, {0, one}};
+    CHECK_THROWS_WITH(batched.eval(dup), doctest::Contains("slot 0 appears twice"));
+    std::vector<SequenceChunk> bad_slot = {{5, one}};
+    CHECK_THROWS_WITH(batched.eval(bad_slot), doctest::Contains("slot 5 outside 0..2"));
+    std::vector<int32_t> many(40, 1);
+    std::vector<SequenceChunk> big = {{1, many}};
+    CHECK_THROWS_WITH(batched.eval(big), doctest::Contains("at most 32"));
+  }
+}
+
+TEST_CASE("slot scheduler: a greedy request gives the same text alone, beside seven others, and as the plain token loop") {
+  if (!std::filesystem::exists(kModel)) {
+    MESSAGE("default model absent (run ./setup.sh): skipped");
+    return;
+  }
+  auto weights = ModelWeights::load(kModel);
+  const Tokenizer tok(tokenizer_data_from_gguf(weights->file()));
+  const EngineOptions eo{2, 128, 32};
+  const int n = 12;
+
+  // The plain token loop (what `actinfer run --runtime dense` does) for each prompt.
+  std::vector<std::string> expected;
+  for (const std::string& p : kPrompts) {
+    DenseEngine dense(weights, eo);
+    Sampler s({.temperature = 0.0f});
+    std::vector<int32_t> out;
+    GenerationCallbacks cb;
+    cb.is_end_of_generation = [&](int32_t t) { return tok.is_end_of_generation(t); };
+    generate(dense, s, tok.encode(p, true, false), n, cb, &out);
+    std::erase_if(out, [&](int32_t t) { return tok.is_end_of_generation(t); });
+    expected.push_back(tok.decode(out));
+  }
+
+  BatchedDenseEngine engine(weights, eo, 8);
+  {
+    SlotScheduler alone(engine, tok, {});
+    for (size_t i = 0; i < 2; ++i) {
+      auto s = alone.submit(greedy(tok.encode(kPrompts[i], true, false), n));
+      REQUIRE(s);
+      const Result r = collect(*s);
+      CHECK(r.error.empty());
+      CHECK(r.text == expected[i]);
+    }
+  }
+  SlotScheduler sched(engine, tok, {.max_queue = 4, .prefill_chunk = 8});  // prompts in chunks of 8 beside decoding sequences
+  std::vector<std::shared_ptr<RequestStream>> streams;
+  for (const std::string& p : kPrompts) streams.push_back(sched.submit(greedy(tok.encode(p, true, false), n)));
+  for (size_t i = 0; i < kPrompts.size(); ++i) {
+    REQUIRE(streams[i]);
+    const Result r = collect(*streams[i]);
+    INFO("prompt " << kPrompts[i]);
+    CHECK(r.error.empty());
+    CHECK(r.text == expected[i]);
+    CHECK(r.n_prompt == static_cast<int>(tok.encode(kPrompts[i], true, false).size()));
+    CHECK((r.finish_reason == "length" || r.finish_reason == "stop"));
+  }
+  const SchedulerStats st = sched.stats();
+  CHECK(st.requests_ok == kPrompts.size());
+  CHECK(st.active_sequences == 0);
+
+  SUBCASE("a stop string ends the text before it") {
+    const std::string full = expected[0];  // " Paris. ..." or similar
+    REQUIRE(full.size() > 4);
+    CompletionRequest r = greedy(tok.encode(kPrompts[0], true, false), n);
+    r.stop = {full.substr(3, 2)};
+    auto s = sched.submit(r);
+    const Result res = collect(*s);
+    CHECK(res.finish_reason == "stop");
+    CHECK(res.text == full.substr(0, full.find(r.stop[0])));
+  }
+  SUBCASE("a cancelled request frees its slot at the next step") {
+    auto s = sched.submit(greedy(tok.encode(kPrompts[1], true, false), 100));
+    s->cancel();
+    const Result res = collect(*s);
+    CHECK(res.error == "cancelled by the client");
+    CHECK(res.n_generated < 100);
+    CHECK(sched.stats().requests_cancelled == 1);
+  }
+  SUBCASE("a full queue refuses; a prompt over the context is refused with the numbers") {
+    std::vector<std::shared_ptr<RequestStream>> held;
+    int refused = 0;
+    for (int i = 0; i < 20; ++i) {
+      auto s = sched.submit(greedy(tok.encode(kPrompts[2], true, false), 60));
+      if (s) held.push_back(s);
+      else ++refused;
+    }
+    CHECK(refused > 0);
+    CHECK(held.size() <= 8 + 4);
+    for (auto& s : held) s->cancel();
+    for (auto& s : held) collect(*s);
+    std::vector<int32_t> long_prompt(200, 504);
+    CHECK_THROWS_WITH(sched.submit(greedy(long_prompt, 1)), doctest::Contains("the prompt has 200 tokens; a slot's context holds 128"));
+  }
+}
