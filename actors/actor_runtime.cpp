@@ -13,6 +13,7 @@
 #include "actors/neuron_split.h"
 #include "actors/predictor.h"
 #include "engine/neuron_predictor.h"
+#include "model/powerinfer_predictors.h"
 #include "model/profile_file.h"
 #include "caf/actor_system.hpp"
 #include "caf/actor_system_config.hpp"
@@ -88,10 +89,11 @@ void check_options(const DeploymentConfig& o, const topology::Topology& topo) {
   if (o.scheduler_threads < 1) throw std::invalid_argument("scheduler threads must be >= 1");
 }
 
-// auto: trained with a predictor file, threshold with a profile on a non-ReLU model, else oracle.
-std::string resolve_predictor(const DeploymentConfig& o, const ModelConfig& c) {
+// auto: trained with a predictor file (or predictors inside a PowerInfer model), threshold
+// with a profile on a non-ReLU model, else oracle.
+std::string resolve_predictor(const DeploymentConfig& o, const ModelConfig& c, bool model_has_predictors) {
   if (o.predictor != PredictorMode::automatic) return std::string(to_string(o.predictor));
-  if (!o.predictors.empty()) return "trained";
+  if (!o.predictors.empty() || model_has_predictors) return "trained";
   if (!o.profile.empty() && c.activation != Activation::ReLU) return "threshold";
   return "oracle";
 }
@@ -112,9 +114,13 @@ ActorRuntime::ActorRuntime(std::shared_ptr<const ModelWeights> weights, Deployme
   m.n_ctx = checked_context(m.options.engine, c);
   m.topo = std::make_shared<const topology::Topology>(topology::Topology::from_spec(m.options.topology));
   check_options(m.options, *m.topo);
-  m.predictor_mode = resolve_predictor(m.options, c);
-  if (!m.options.predictors.empty())
+  if (!m.options.predictors.empty()) {
     m.predictors = std::make_shared<const NeuronPredictors>(NeuronPredictors::load(m.options.predictors, c));
+  } else if (m.options.predictor == PredictorMode::automatic || m.options.predictor == PredictorMode::trained) {
+    // A PowerInfer model file carries its predictors (blk.N.fc1/fc2): used without a side file.
+    if (auto in_model = predictors_in_model(*m.weights)) m.predictors = std::make_shared<const NeuronPredictors>(std::move(*in_model));
+  }
+  m.predictor_mode = resolve_predictor(m.options, c, m.predictors != nullptr);
   if (!m.options.profile.empty()) {
     try {
       m.thresholds = load_profile(m.options.profile, c).thresholds;

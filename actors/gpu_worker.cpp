@@ -46,16 +46,27 @@ using Self = GpuWorkerActor::stateful_pointer<GpuWorkerState>;
 
 void run_layers(Self self, int layer);
 
-// The hot share of the layer's FFN, added to the residual here.
+// A post-FFN norm (gemma3) needs the layer's whole FFN output: the hot share then waits
+// in hot_y for the cold share, and the sum joins the residual through add_ffn_output.
+bool post_ffn_norm(const GpuWorkerState& s, int layer) {
+  return !s.args.weights->layers()[static_cast<size_t>(layer)].post_ffn_norm.empty();
+}
+
+// The hot share of the layer's FFN, added to the residual here (kept in hot_y under a post-FFN norm).
 void add_hot(Self self, int layer, const Tensor& xn, const ActiveSet& active) {
   auto& s = self->state;
-  if (!s.args.split->hot_has_work(layer, active.flags)) return;
+  const bool post_norm = post_ffn_norm(s, layer);
+  if (!s.args.split->hot_has_work(layer, active.flags)) {
+    if (post_norm) s.hot_y.assign(s.x.size(), 0.0f);
+    return;
+  }
   auto scope = s.trace->scope("ffn_hot", layer, s.request.pos0);
   s.hot_y.resize(s.x.size());
   if (!active.per_token.empty())
     s.stats.ffn_weight_bytes += s.args.backend->ffn_sparse(layer, xn.data.data(), xn.n_tokens, active.per_token, s.hot_y.data());
   else
     s.args.backend->ffn(layer, xn.data.data(), xn.n_tokens, s.args.split->layers[static_cast<size_t>(layer)].hot, active.flags, s.hot_y.data());
+  if (post_norm) return;
   for (size_t i = 0; i < s.x.size(); ++i) s.x[i] += s.hot_y[i];
 }
 
@@ -70,7 +81,10 @@ bool run_ffn(Self self, int layer, TensorPtr xn, ActiveSetPtr active) {
     for (const CpuWorkerActor& w : cold) self->send(w, work);
   }
   add_hot(self, layer, *xn, *active);
-  if (cold.empty()) return true;
+  if (cold.empty()) {
+    if (post_ffn_norm(s, layer)) add_ffn_output(*s.args.weights, layer, s.hot_y.data(), s.x.data(), s.n_tokens);
+    return true;
+  }
   s.awaiting = layer;
   return false;
 }
@@ -173,7 +187,12 @@ void add_cold(Self self, uint64_t step, int layer, const TensorPtr& y, uint64_t 
   s.awaiting = -1;
   s.stats.ffn_weight_bytes += weight_bytes;
   const float* src = y->data.data();
-  for (size_t i = 0; i < s.x.size(); ++i) s.x[i] += src[i];
+  if (post_ffn_norm(s, layer)) {
+    for (size_t i = 0; i < s.x.size(); ++i) s.hot_y[i] += src[i];
+    add_ffn_output(*s.args.weights, layer, s.hot_y.data(), s.x.data(), s.n_tokens);
+  } else {
+    for (size_t i = 0; i < s.x.size(); ++i) s.x[i] += src[i];
+  }
   run_layers(self, layer + 1);
 }
 

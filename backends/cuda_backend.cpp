@@ -41,6 +41,8 @@ size_t round_up(size_t n, size_t a) { return (n + a - 1) / a * a; }
 // What the kernels take (kernels/cuda/gpu_kernels.h): refuse anything else by name.
 void check_model(const ModelConfig& c) {
   auto refuse = [&](const std::string& why) { throw std::invalid_argument("backend 'cuda' cannot run this model: " + why + "; use backend = \"host\""); };
+  if (c.arch != "llama")
+    refuse("architecture '" + c.arch + "' (the CUDA kernels implement llama only: no q/k or post norms, NEOX RoPE or sliding window)");
   if (c.norm != NormKind::RMSNorm) refuse("it uses LayerNorm (the CUDA kernels have RMSNorm only)");
   if (c.positions != PositionKind::RoPE) refuse("it has learned positions (the CUDA kernels have RoPE only)");
   if (c.head_dim < 1 || c.head_dim > 256) refuse("head dimension " + std::to_string(c.head_dim) + " (the attention kernel takes 1..256)");

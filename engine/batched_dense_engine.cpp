@@ -69,7 +69,6 @@ void BatchedDenseEngine::eval(std::span<const SequenceChunk> chunks) {
     embed_tokens(W, ch.tokens, x_.data() + static_cast<int64_t>(row) * d);
     row += static_cast<int>(ch.tokens.size());
   }
-  const NeuronSlice all = NeuronSlice::all(c.d_ff);
   for (int l = 0; l < c.n_layers; ++l) {
     for (size_t i = 0; i < chunks.size(); ++i) {
       const SequenceChunk& ch = chunks[i];
@@ -77,7 +76,7 @@ void BatchedDenseEngine::eval(std::span<const SequenceChunk> chunks) {
                       static_cast<int>(ch.tokens.size()), x_.data() + static_cast<int64_t>(offset[i]) * d);
     }
     ffn_norm(W, l, x_.data(), xn_.data(), B);
-    ffn_block(pool_, ws_, FfnWeights::of_layer(W, l), xn_.data(), B, all, {}, x_.data(), true);
+    dense_ffn_residual(pool_, ws_, W, l, xn_.data(), B, x_.data());
   }
   for (const SequenceChunk& ch : chunks) n_past_[static_cast<size_t>(ch.slot)] += static_cast<int>(ch.tokens.size());
 

@@ -72,12 +72,11 @@ void DenseEngine::forward_batch(std::span<const int32_t> tokens, bool keep_all, 
   const ModelWeights& W = *weights_;
   const int B = static_cast<int>(tokens.size());
   const int64_t d = config().d_model;
-  const NeuronSlice all = NeuronSlice::all(config().d_ff);
   embed_tokens(W, tokens, x_.data());
   for (int l = 0; l < n_layers_; ++l) {
     attention_block(pool_, ws_, W, cache_, l, n_past_, B, x_.data());
     ffn_norm(W, l, x_.data(), xn_.data(), B);
-    ffn_block(pool_, ws_, FfnWeights::of_layer(W, l), xn_.data(), B, all, {}, x_.data(), true);
+    dense_ffn_residual(pool_, ws_, W, l, xn_.data(), B, x_.data());
   }
   n_past_ += B;
   if (!keep_all && !keep_last) return;

@@ -67,14 +67,16 @@ Workspace::Workspace(const ModelConfig& c, int max_batch, int n_threads, int n_c
   const size_t B = static_cast<size_t>(max_batch);
   const size_t kv = static_cast<size_t>(c.n_kv_heads) * c.head_dim;
   const size_t wide = static_cast<size_t>(std::max(c.d_model, c.d_ff));
+  const size_t qd = static_cast<size_t>(c.q_dim());
   xb.resize(B * wide);
-  q.resize(B * c.d_model);
+  q.resize(B * qd);
   k.resize(B * kv);
   v.resize(B * kv);
-  att.resize(B * c.d_model);
+  att.resize(B * qd);
   hb.resize(B * c.d_ff);
   hb2.resize(B * wide);
   tmp.resize(B * wide);
+  ffn_out.resize(B * c.d_model);
   scores.resize(static_cast<size_t>(n_threads) * n_ctx);
 }
 
@@ -87,57 +89,76 @@ const QuantizedBatch& Workspace::quantized(ThreadPool& pool, GgmlType type, cons
   return qb;
 }
 
-const float* Workspace::rope_rotations(const ModelConfig& c, int pos0, int B) {
+const float* Workspace::rope_rotations(const ModelConfig& c, float base, int pos0, int B) {
   const auto per_token = static_cast<size_t>(c.rope_dims);
-  if (pos0 != rope_pos0_ || B != rope_B_) {
-    rope_cs_.resize(per_token * static_cast<size_t>(B));
-    for (int t = 0; t < B; ++t) actinfer::rope_rotations(c.rope_dims, pos0 + t, c.rope_base, &rope_cs_[per_token * static_cast<size_t>(t)]);
-    rope_pos0_ = pos0;
-    rope_B_ = B;
+  RopeTable* table = rope_[0].base == base ? &rope_[0] : rope_[1].base == base ? &rope_[1] : nullptr;
+  if (!table) {
+    table = &rope_[rope_next_];
+    rope_next_ = 1 - rope_next_;
+    table->base = base;
+    table->pos0 = -1;
   }
-  return rope_cs_.data();
+  if (pos0 != table->pos0 || B != table->B) {
+    table->cs.resize(per_token * static_cast<size_t>(B));
+    for (int t = 0; t < B; ++t) actinfer::rope_rotations(c.rope_dims, pos0 + t, base, &table->cs[per_token * static_cast<size_t>(t)]);
+    table->pos0 = pos0;
+    table->B = B;
+  }
+  return table->cs.data();
 }
 
 void embed_tokens(const ModelWeights& w, std::span<const int32_t> tokens, float* x) {
   const int64_t d = w.config().d_model;
-  for (size_t t = 0; t < tokens.size(); ++t)
-    dequantize_row(w.token_embedding().type, w.token_embedding().row(tokens[t]), x + static_cast<int64_t>(t) * d, d);
+  const float scale = w.config().embed_scale;
+  for (size_t t = 0; t < tokens.size(); ++t) {
+    float* xt = x + static_cast<int64_t>(t) * d;
+    dequantize_row(w.token_embedding().type, w.token_embedding().row(tokens[t]), xt, d);
+    if (scale != 1.0f)
+      for (int64_t i = 0; i < d; ++i) xt[i] *= scale;
+  }
 }
 
 void attention_block(ThreadPool& pool, Workspace& ws, const ModelWeights& w, KvCache& cache, int layer, int pos0, int B, float* x) {
   const ModelConfig& c = w.config();
   const LayerWeights& L = w.layers()[static_cast<size_t>(layer)];
-  const int64_t d = c.d_model, kv = static_cast<int64_t>(c.n_kv_heads) * c.head_dim;
+  const int64_t d = c.d_model, kv = static_cast<int64_t>(c.n_kv_heads) * c.head_dim, qd = c.q_dim();
   for (int t = 0; t < B; ++t) rms_norm(&x[t * d], L.attn_norm.data(), &ws.xb[t * d], d, c.norm_eps);
   ws.new_input();
   const QuantizedBatch& aq = ws.quantized(pool, L.wq.type, ws.xb.data(), d, B);
   const QuantizedBatch& ak = ws.quantized(pool, L.wk.type, ws.xb.data(), d, B);
   const QuantizedBatch& av = ws.quantized(pool, L.wv.type, ws.xb.data(), d, B);
   pool.run([&](int ti, int nt) {
-    auto [q0, q1] = ThreadPool::split(d, ti, nt, kRowAlign);
-    matmul_rows(L.wq, aq, ws.q.data(), d, q0, q1);
+    auto [q0, q1] = ThreadPool::split(qd, ti, nt, kRowAlign);
+    matmul_rows(L.wq, aq, ws.q.data(), qd, q0, q1);
     auto [k0, k1] = ThreadPool::split(kv, ti, nt, kRowAlign);
     matmul_rows(L.wk, ak, ws.k.data(), kv, k0, k1);
     matmul_rows(L.wv, av, ws.v.data(), kv, k0, k1);
   });
-  const float* rope = ws.rope_rotations(c, pos0, B);
+  const float* rope = ws.rope_rotations(c, c.layer_rope_base(layer), pos0, B);
+  const auto rope_apply_fn = c.rope_neox ? rope_apply_neox : rope_apply;
+  const int hd = c.head_dim;
   for (int t = 0; t < B; ++t) {
-    float* q = &ws.q[t * d];
+    float* q = &ws.q[t * qd];
     float* k = &ws.k[t * kv];
     float* v = &ws.v[t * kv];
-    if (!L.bq.empty()) axpy(1.0f, L.bq.data(), q, d);
+    if (!L.bq.empty()) axpy(1.0f, L.bq.data(), q, qd);
     if (!L.bk.empty()) axpy(1.0f, L.bk.data(), k, kv);
     if (!L.bv.empty()) axpy(1.0f, L.bv.data(), v, kv);
+    if (!L.attn_q_norm.empty())
+      for (int h = 0; h < c.n_heads; ++h) rms_norm(q + h * hd, L.attn_q_norm.data(), q + h * hd, hd, c.norm_eps);
+    if (!L.attn_k_norm.empty())
+      for (int h = 0; h < c.n_kv_heads; ++h) rms_norm(k + h * hd, L.attn_k_norm.data(), k + h * hd, hd, c.norm_eps);
     const float* cs = rope + static_cast<size_t>(t) * static_cast<size_t>(c.rope_dims);
-    rope_apply(q, c.n_heads, c.head_dim, c.rope_dims, cs);
-    rope_apply(k, c.n_kv_heads, c.head_dim, c.rope_dims, cs);
+    rope_apply_fn(q, c.n_heads, hd, c.rope_dims, cs);
+    rope_apply_fn(k, c.n_kv_heads, hd, c.rope_dims, cs);
     cache.store(layer, pos0 + t, k, v);
   }
 
-  // Causal grouped-query attention over the cache, one (token, head) per work item.
-  const int hd = c.head_dim;
+  // Causal grouped-query attention over the cache, one (token, head) per work item; a
+  // local layer's query sees only the last sliding_window positions.
   const int group = c.n_heads / c.n_kv_heads;
-  const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
+  const float scale = c.attn_scale;
+  const int window = c.is_local_layer(layer) ? c.sliding_window : 0;
   const float* kc = cache.k_f32(layer, 0);  // null for an F16 cache
   const float* vc = cache.v_f32(layer, 0);
   pool.run([&](int ti, int nt) {
@@ -147,35 +168,72 @@ void attention_block(ThreadPool& pool, Workspace& ws, const ModelWeights& w, KvC
       const int t = static_cast<int>(item / c.n_heads), h = static_cast<int>(item % c.n_heads);
       const int kvh = h / group;
       const int n_pos = pos0 + t + 1;
-      const float* q = &ws.q[t * d + static_cast<int64_t>(h) * hd];
+      const int first = window > 0 ? std::max(0, n_pos - window) : 0;
+      const int n_seen = n_pos - first;
+      const float* q = &ws.q[t * qd + static_cast<int64_t>(h) * hd];
       const int at = kvh * hd;
-      if (kc) for (int p = 0; p < n_pos; ++p) scores[p] = dot_f32(q, kc + p * kv + at, hd) * scale;
-      else for (int p = 0; p < n_pos; ++p) scores[p] = cache.dot_k(layer, p, at, q, hd) * scale;
-      softmax_inplace(scores, n_pos);
-      float* out = &ws.att[t * d + static_cast<int64_t>(h) * hd];
+      if (kc) for (int p = 0; p < n_seen; ++p) scores[p] = dot_f32(q, kc + (first + p) * kv + at, hd) * scale;
+      else for (int p = 0; p < n_seen; ++p) scores[p] = cache.dot_k(layer, first + p, at, q, hd) * scale;
+      softmax_inplace(scores, n_seen);
+      float* out = &ws.att[t * qd + static_cast<int64_t>(h) * hd];
       std::fill(out, out + hd, 0.0f);
-      if (vc) for (int p = 0; p < n_pos; ++p) axpy(scores[p], vc + p * kv + at, out, hd);
-      else for (int p = 0; p < n_pos; ++p) cache.axpy_v(layer, p, at, scores[p], out, hd);
+      if (vc) for (int p = 0; p < n_seen; ++p) axpy(scores[p], vc + (first + p) * kv + at, out, hd);
+      else for (int p = 0; p < n_seen; ++p) cache.axpy_v(layer, first + p, at, scores[p], out, hd);
     }
   });
 
   ws.new_input();
-  const QuantizedBatch& ao = ws.quantized(pool, L.wo.type, ws.att.data(), d, B);
+  const QuantizedBatch& ao = ws.quantized(pool, L.wo.type, ws.att.data(), qd, B);
+  const bool post_norm = !L.post_attn_norm.empty();
   pool.run([&](int ti, int nt) {
     auto [r0, r1] = ThreadPool::split(d, ti, nt, kRowAlign);
     matmul_rows(L.wo, ao, ws.tmp.data(), d, r0, r1);
+    if (post_norm) return;  // the norm needs whole rows: added below
     for (int t = 0; t < B; ++t) {
       float* xt = &x[t * d];
       const float* y = &ws.tmp[t * d];
       for (int64_t r = r0; r < r1; ++r) xt[r] += y[r] + (L.bo.empty() ? 0.0f : L.bo[r]);
     }
   });
+  if (post_norm) {
+    for (int t = 0; t < B; ++t) {
+      float* y = &ws.tmp[t * d];
+      if (!L.bo.empty()) axpy(1.0f, L.bo.data(), y, d);
+      rms_norm_add(y, L.post_attn_norm.data(), &x[t * d], d, c.norm_eps);
+    }
+  }
 }
 
 void ffn_norm(const ModelWeights& w, int layer, const float* x, float* xn, int B) {
   const ModelConfig& c = w.config();
   const LayerWeights& L = w.layers()[static_cast<size_t>(layer)];
   for (int t = 0; t < B; ++t) rms_norm(&x[t * c.d_model], L.ffn_norm.data(), &xn[t * c.d_model], c.d_model, c.norm_eps);
+}
+
+void add_ffn_output(const ModelWeights& w, int layer, const float* y, float* x, int B) {
+  const ModelConfig& c = w.config();
+  const std::vector<float>& norm = w.layers()[static_cast<size_t>(layer)].post_ffn_norm;
+  const int64_t d = c.d_model;
+  for (int t = 0; t < B; ++t) {
+    const float* yt = y + t * d;
+    float* xt = x + t * d;
+    if (!norm.empty()) {
+      rms_norm_add(yt, norm.data(), xt, d, c.norm_eps);
+    } else {
+      for (int64_t i = 0; i < d; ++i) xt[i] += yt[i];
+    }
+  }
+}
+
+void dense_ffn_residual(ThreadPool& pool, Workspace& ws, const ModelWeights& w, int layer, const float* xn, int B, float* x) {
+  const FfnWeights f = FfnWeights::of_layer(w, layer);
+  const NeuronSlice all = NeuronSlice::all(static_cast<int32_t>(f.n_neurons()));
+  if (w.layers()[static_cast<size_t>(layer)].post_ffn_norm.empty()) {
+    ffn_block(pool, ws, f, xn, B, all, {}, x, true);
+    return;
+  }
+  ffn_block(pool, ws, f, xn, B, all, {}, ws.ffn_out.data(), false);
+  add_ffn_output(w, layer, ws.ffn_out.data(), x, B);
 }
 
 FfnWeights FfnWeights::of_layer(const ModelWeights& w, int layer) {
@@ -284,6 +342,12 @@ void output_head(ThreadPool& pool, Workspace& ws, const ModelWeights& w, const f
   pool.run([&](int ti, int nt) {
     auto [r0, r1] = ThreadPool::split(c.n_vocab, ti, nt, kRowAlign);
     matmul_rows(w.output(), a, logits, c.n_vocab, r0, r1);
+    if (c.final_softcap > 0.0f)
+      for (int t = 0; t < B; ++t)
+        for (int64_t i = r0; i < r1; ++i) {
+          float& l = logits[t * static_cast<int64_t>(c.n_vocab) + i];
+          l = c.final_softcap * std::tanh(l / c.final_softcap);
+        }
   });
 }
 

@@ -25,11 +25,13 @@ class Workspace {
   const QuantizedBatch& quantized(ThreadPool& pool, GgmlType type, const float* x, int64_t n, int B);
   void new_input() { n_quantized_ = 0; }  // the next quantized() calls see a new x
 
-  // RoPE (cos, sin) pairs of the B tokens at pos0.. ([B][rope_dims]): computed once per
-  // forward step and shared by every layer (the pow/cos/sin cost more than the rotation).
-  const float* rope_rotations(const ModelConfig& c, int pos0, int B);
+  // RoPE (cos, sin) pairs of the B tokens at pos0.. ([B][rope_dims]) for one RoPE base:
+  // computed once per forward step and shared by every layer with that base (the
+  // pow/cos/sin cost more than the rotation); gemma3's local and global bases each keep theirs.
+  const float* rope_rotations(const ModelConfig& c, float base, int pos0, int B);
 
   std::vector<float> xb, q, k, v, att, hb, hb2, tmp, scores;
+  std::vector<float> ffn_out;  // [B][d]: a layer's FFN output before its post-norm (gemma3)
   QuantizedBatch down_input;  // the FFN hidden state, quantized one neuron run at a time
 
  private:
@@ -37,18 +39,30 @@ class Workspace {
   bool exact_;
   QuantizedBatch slots_[4];
   int n_quantized_ = 0;
-  std::vector<float> rope_cs_;
-  int rope_pos0_ = -1, rope_B_ = 0;
+  struct RopeTable {
+    std::vector<float> cs;
+    float base = 0.0f;
+    int pos0 = -1, B = 0;
+  };
+  RopeTable rope_[2];
+  int rope_next_ = 0;  // the table the next new base replaces
 };
 
-// x[B][d] = token embeddings.
+// x[B][d] = token embeddings (times the model's embedding scale).
 void embed_tokens(const ModelWeights& w, std::span<const int32_t> tokens, float* x);
 
-// x += attention(rms_norm(x)) for B tokens at positions pos0.., writing their keys and values to the cache.
+// x += attention(rms_norm(x)) for B tokens at positions pos0.., writing their keys and values to the cache
+// (gemma3: per-head q/k norms, NEOX RoPE with the layer's base, a sliding window on local
+// layers, the attention output RMS-normed before it joins the residual).
 void attention_block(ThreadPool& pool, Workspace& ws, const ModelWeights& w, KvCache& cache, int layer, int pos0, int B, float* x);
 
 // xn = ffn_norm(x) for B tokens.
 void ffn_norm(const ModelWeights& w, int layer, const float* x, float* xn, int B);
+
+// x[B][d] += the layer's FFN output y[B][d], RMS-normed first where the model has a
+// post-FFN norm (gemma3). Every runtime adds a layer's summed FFN output through here:
+// the norm needs the whole sum, not the parts.
+void add_ffn_output(const ModelWeights& w, int layer, const float* y, float* x, int B);
 
 // The FFN matrices of a layer, or of a worker's shard of its neurons (neuron i
 // of the shard = row i of gate/up and column i of down).
@@ -65,6 +79,10 @@ struct FfnWeights {
 // slice and no mask this is the dense FFN.
 void ffn_block(ThreadPool& pool, Workspace& ws, const FfnWeights& f, const float* xn, int B,
                const NeuronSlice& slice, const std::vector<uint8_t>& active, float* y, bool accumulate);
+
+// x[B][d] += the layer's dense FFN of xn (through add_ffn_output, with ws.ffn_out as scratch
+// where the model has a post-FFN norm; straight into x otherwise).
+void dense_ffn_residual(ThreadPool& pool, Workspace& ws, const ModelWeights& w, int layer, const float* xn, int B, float* x);
 
 // y[B][d] += down . h for B tokens' hidden states h[B][n_neurons] (zeros for
 // neurons not computed): the second half of ffn_block, for callers that decide per
@@ -86,7 +104,7 @@ void ffn_gate_activations(ThreadPool& pool, Workspace& ws, const ModelWeights& w
 // docs/journal.md.) out[B][d_ff].
 void ffn_neuron_activity(ThreadPool& pool, Workspace& ws, const ModelWeights& w, int layer, const float* xn, int B, float* out);
 
-// logits[B][n_vocab] = output(rms_norm(x)).
+// logits[B][n_vocab] = output(rms_norm(x)) (soft-capped where the model says so).
 void output_head(ThreadPool& pool, Workspace& ws, const ModelWeights& w, const float* x, int B, float* logits);
 
 }  // namespace actinfer

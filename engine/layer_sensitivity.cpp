@@ -85,14 +85,16 @@ class ChunkRunner {
         attention_block(pool_, ws_, w_, cache_, l, off, B, xb);
         ffn_norm(w_, l, xb, xn_.data(), B);
         if (l != thresholded) {
-          ffn_block(pool_, ws_, ffn, xn_.data(), B, all_, {}, xb, true);
+          dense_ffn_residual(pool_, ws_, w_, l, xn_.data(), B, xb);
           continue;
         }
         // The runtime's threshold rule (actors/predictor.cpp): each token its own set.
         ffn_neuron_activity(pool_, ws_, w_, l, xn_.data(), B, act_.data());
         for (float& a : std::span(act_).first(static_cast<size_t>(B) * c_.d_ff))
           if (!(std::fabs(a) > threshold)) a = 0.0f;
-        ffn_down(pool_, ws_, ffn, act_.data(), B, xb);
+        std::fill(ws_.ffn_out.begin(), ws_.ffn_out.begin() + B * d, 0.0f);
+        ffn_down(pool_, ws_, ffn, act_.data(), B, ws_.ffn_out.data());
+        add_ffn_output(w_, l, ws_.ffn_out.data(), xb, B);
       }
     }
   }

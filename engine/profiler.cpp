@@ -62,7 +62,6 @@ void observe_activations(const ModelWeights& w, std::span<const int32_t> tokens,
   KvCache cache(c.n_layers, n_ctx, c.n_kv_heads * c.head_dim);
   const int64_t d = c.d_model;
   std::vector<float> x(static_cast<size_t>(B_max) * d), xn(x.size()), a(static_cast<size_t>(c.d_ff));
-  const NeuronSlice all = NeuronSlice::all(c.d_ff);
   const int n_chunks = n_chunks_of(tokens.size(), n_ctx);
   std::vector<int32_t> chunk;
   for (int ch = 0; ch < n_chunks; ++ch) {
@@ -80,7 +79,7 @@ void observe_activations(const ModelWeights& w, std::span<const int32_t> tokens,
           ffn_neuron_activity(pool, ws, w, l, xn.data() + t * d, 1, a.data());
           on_act(l, static_cast<const float*>(xn.data() + t * d), static_cast<const float*>(a.data()));
         }
-        ffn_block(pool, ws, FfnWeights::of_layer(w, l), xn.data(), B, all, {}, x.data(), true);
+        dense_ffn_residual(pool, ws, w, l, xn.data(), B, x.data());
       }
     }
     if (progress) progress(ch + 1, n_chunks);

@@ -69,6 +69,12 @@ void rms_norm(const float* x, const float* weight, float* out, int64_t n, float 
   for (int64_t i = 0; i < n; ++i) out[i] = x[i] * scale * weight[i];
 }
 
+void rms_norm_add(const float* x, const float* weight, float* acc, int64_t n, float eps) {
+  const double ss = sum_squares(x, n);
+  const float scale = static_cast<float>(1.0 / std::sqrt(ss / static_cast<double>(n) + eps));
+  for (int64_t i = 0; i < n; ++i) acc[i] += x[i] * scale * weight[i];
+}
+
 void rope_rotations(int rope_dims, int pos, float base, float* cs) {
   for (int i = 0; i < rope_dims / 2; ++i) {
     const double theta = pos * std::pow(static_cast<double>(base), -2.0 * i / rope_dims);
@@ -85,6 +91,19 @@ void rope_apply(float* x, int n_heads, int head_dim, int rope_dims, const float*
       const float a = v[0], b = v[1];
       v[0] = a * c - b * s;
       v[1] = a * s + b * c;
+    }
+  }
+}
+
+void rope_apply_neox(float* x, int n_heads, int head_dim, int rope_dims, const float* cs) {
+  const int half = rope_dims / 2;
+  for (int h = 0; h < n_heads; ++h) {
+    float* v = x + static_cast<int64_t>(h) * head_dim;
+    for (int i = 0; i < half; ++i) {
+      const float c = cs[2 * i], s = cs[2 * i + 1];
+      const float a = v[i], b = v[i + half];
+      v[i] = a * c - b * s;
+      v[i + half] = a * s + b * c;
     }
   }
 }

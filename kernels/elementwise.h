@@ -9,6 +9,8 @@ namespace actinfer {
 
 // out = x / sqrt(mean(x^2) + eps) * weight
 void rms_norm(const float* x, const float* weight, float* out, int64_t n, float eps);
+// acc += x / sqrt(mean(x^2) + eps) * weight (a normed branch joining the residual)
+void rms_norm_add(const float* x, const float* weight, float* acc, int64_t n, float eps);
 
 // Rotates adjacent pairs (x[2i], x[2i+1]) of each head by pos * base^(-2i/rope_dims),
 // for the first rope_dims dims of every head ("normal" RoPE, as GGUF llama files expect).
@@ -17,6 +19,8 @@ void rope_inplace(float* x, int n_heads, int head_dim, int rope_dims, int pos, f
 // writes (cos, sin) of pair i at cs[2i], cs[2i+1] (rope_dims values); rope_apply rotates.
 void rope_rotations(int rope_dims, int pos, float base, float* cs);
 void rope_apply(float* x, int n_heads, int head_dim, int rope_dims, const float* cs);
+// GPT-NeoX RoPE (gemma3): the same rotations applied to the pairs (x[i], x[i + rope_dims/2]).
+void rope_apply_neox(float* x, int n_heads, int head_dim, int rope_dims, const float* cs);
 
 // Numerically stable in-place softmax.
 void softmax_inplace(float* x, int64_t n);

@@ -172,12 +172,14 @@ GgufFile GgufFile::open(const std::filesystem::path& path) {
 
   Cursor c(f.map_->data, size, p);
   const auto magic = c.read<uint32_t>("magic");
-  if (magic != 0x46554747u) {  // "GGUF" little-endian
+  // PowerInfer's converters write an ordinary GGUF and then overwrite the magic with "PWRI".
+  f.powerinfer_ = magic == 0x49525750u;  // "PWRI" little-endian
+  if (magic != 0x46554747u && !f.powerinfer_) {  // "GGUF" little-endian
     char m[5] = {};
     std::memcpy(m, &magic, 4);
     for (char& ch : m)
       if (ch && (ch < 32 || ch > 126)) ch = '?';
-    c.fail(std::string("not a GGUF file (magic \"") + m + "\", expected \"GGUF\")");
+    c.fail(std::string("not a GGUF file (magic \"") + m + "\", expected \"GGUF\" or PowerInfer's \"PWRI\")");
   }
   f.version_ = c.read<uint32_t>("version");
   if (f.version_ != 2 && f.version_ != 3)
@@ -244,7 +246,10 @@ GgufFile GgufFile::open(const std::filesystem::path& path) {
       n_el *= static_cast<int64_t>(ne);
       t.shape.push_back(static_cast<int64_t>(ne));
     }
-    const auto type = c.read<uint32_t>(what.c_str());
+    auto type = c.read<uint32_t>(what.c_str());
+    // PowerInfer's gguf-py numbers the integer types as the ggml of late 2023 did (I8 16,
+    // I16 17, I32 18; today 24, 25, 26): its GPU index files store gpu_idx as type 18.
+    if (f.powerinfer_ && type >= 16 && type <= 18) type += 8;
     // Any type ggml defines is accepted here (its size is known); whether this engine can
     // read it is the model loader's question, asked after the architecture's.
     const TypeTraits* tt = find_type_traits(type);

@@ -62,6 +62,8 @@ class GgufFile {
   static GgufFile open(const std::filesystem::path& path);
 
   uint32_t version() const { return version_; }
+  // The file starts with PowerInfer's "PWRI" magic instead of "GGUF" (otherwise the same format).
+  bool powerinfer() const { return powerinfer_; }
   const std::filesystem::path& path() const { return path_; }
   size_t alignment() const { return alignment_; }
 
@@ -88,6 +90,7 @@ class GgufFile {
   std::shared_ptr<Mapping> map_;
   std::filesystem::path path_;
   uint32_t version_ = 0;
+  bool powerinfer_ = false;
   size_t alignment_ = 32;
   uint64_t data_offset_ = 0;
   std::vector<std::pair<std::string, GgufValue>> kv_;

@@ -62,8 +62,9 @@ ModelConfig ModelConfig::from_gguf(const GgufFile& f, std::optional<Activation> 
   if (!arch) bad(f, "missing metadata 'general.architecture'");
   c.arch = std::string(*arch);
   c.name = std::string(f.get_string("general.name").value_or(""));
-  if (c.arch != "llama")
-    bad(f, "architecture '" + c.arch + "' is not supported yet (supported: llama)");
+  if (c.arch != "llama" && c.arch != "gemma3")
+    bad(f, "architecture '" + c.arch + "' is not supported yet (supported: llama, gemma3)");
+  const bool gemma3 = c.arch == "gemma3";
 
   const std::string a = c.arch + ".";
   c.n_layers = required_int(f, a + "block_count");
@@ -72,18 +73,41 @@ ModelConfig ModelConfig::from_gguf(const GgufFile& f, std::optional<Activation> 
   c.n_heads = required_int(f, a + "attention.head_count");
   c.n_kv_heads = f.has(a + "attention.head_count_kv") ? required_int(f, a + "attention.head_count_kv") : c.n_heads;
   c.n_ctx_train = f.has(a + "context_length") ? required_int(f, a + "context_length") : 2048;
-  if (c.d_model % c.n_heads != 0)
-    bad(f, "embedding_length " + std::to_string(c.d_model) + " is not a multiple of head_count " + std::to_string(c.n_heads));
   if (c.n_heads % c.n_kv_heads != 0)
     bad(f, "head_count " + std::to_string(c.n_heads) + " is not a multiple of head_count_kv " + std::to_string(c.n_kv_heads));
-  c.head_dim = c.d_model / c.n_heads;
-  if (auto kl = f.get_int(a + "attention.key_length"); kl && *kl != c.head_dim)
-    bad(f, "attention.key_length " + std::to_string(*kl) + " differs from embedding_length / head_count = " +
-               std::to_string(c.head_dim) + " (not supported yet)");
+  if (f.has(a + "attention.key_length")) {
+    // Heads may be wider than embedding_length / head_count (gemma3 270M: 4 heads of 256 on 640).
+    c.head_dim = required_int(f, a + "attention.key_length");
+    if (c.head_dim > (1 << 16)) bad(f, "attention.key_length " + std::to_string(c.head_dim) + " is out of range");
+    if (int64_t{c.n_heads} * c.head_dim > (1 << 24)) bad(f, "head_count x key_length is out of range");
+  } else {
+    if (c.d_model % c.n_heads != 0)
+      bad(f, "embedding_length " + std::to_string(c.d_model) + " is not a multiple of head_count " + std::to_string(c.n_heads));
+    c.head_dim = c.d_model / c.n_heads;
+  }
+  if (auto vl = f.get_int(a + "attention.value_length"); vl && *vl != c.head_dim)
+    bad(f, "attention.value_length " + std::to_string(*vl) + " differs from key_length " + std::to_string(c.head_dim) +
+               " (not supported)");
   if (auto scaling = f.get_string(a + "rope.scaling.type"); scaling && *scaling != "none")
     bad(f, "RoPE scaling '" + std::string(*scaling) + "' is not supported yet");
   if (f.find_tensor("rope_freqs.weight")) bad(f, "per-dimension RoPE frequencies (rope_freqs.weight) are not supported yet");
   if (auto experts = f.get_int(a + "expert_count"); experts && *experts > 0) bad(f, "mixture-of-experts models are not supported");
+  c.attn_scale = 1.0f / std::sqrt(static_cast<float>(c.head_dim));
+  if (gemma3) {
+    // As llama.cpp runs gemma3: embeddings scaled by sqrt(d), NEOX RoPE, queries scaled by
+    // 1/sqrt(key_length), five local (sliding-window, RoPE base 10000) layers to each global one.
+    // Gemma's (1 + w) norm weights need nothing here: the GGUF converter stored them as 1 + w.
+    c.embed_scale = std::sqrt(static_cast<float>(c.d_model));
+    c.rope_neox = true;
+    if (auto w = f.get_int(a + "attention.sliding_window"); w && *w > 0) {
+      if (*w > (1 << 30)) bad(f, "metadata '" + a + "attention.sliding_window' is out of range");
+      c.sliding_window = static_cast<int>(*w);
+      c.global_layer_period = 6;
+    }
+    if (auto cap = f.get_float(a + "final_logit_softcapping"); cap && *cap > 0) c.final_softcap = static_cast<float>(*cap);
+    if (auto cap = f.get_float(a + "attn_logit_softcapping"); cap && *cap > 0)
+      bad(f, "attention logit soft-capping is not supported yet");
+  }
   c.norm_eps = finite_positive(f, a + "attention.layer_norm_rms_epsilon", 1e-5);
   c.rope_base = finite_positive(f, a + "rope.freq_base", 10000.0);
   // Other epsilon and RoPE keys this engine does not use yet: a non-finite one still marks a broken file.
@@ -124,6 +148,13 @@ ModelConfig ModelConfig::from_gguf(const GgufFile& f, std::optional<Activation> 
     if (n.find("relu") != std::string::npos || n.find("prosparse") != std::string::npos) {
       c.activation = Activation::ReLU;
       c.activation_source = "model name";
+    } else if (f.powerinfer()) {
+      // PowerInfer's files ("PWRI") hold ReLU-family models (ReLU-LLaMA, ProSparse) and say arch llama.
+      c.activation = Activation::ReLU;
+      c.activation_source = "PowerInfer file";
+    } else if (gemma3) {
+      c.activation = Activation::GELU;  // GeGLU, tanh-approximated GELU on the gate
+      c.activation_source = "gemma3 default";
     } else {
       c.activation = Activation::SiLU;
       c.activation_source = "llama default";

@@ -41,6 +41,21 @@ struct ModelConfig {
   bool tied_output = false;       // output head is the token embedding
   std::string fingerprint;        // of the file (model/model_fingerprint.h); empty when not from a file
 
+  // Attention and residual variations (gemma3; llama keeps the defaults).
+  float embed_scale = 1.0f;    // token embeddings are multiplied by this (gemma3: sqrt(d_model))
+  float attn_scale = 0.0f;     // query scale (1/sqrt(head_dim) unless the family says otherwise)
+  bool rope_neox = false;      // RoPE rotates (i, i + rope_dims/2) instead of adjacent pairs
+  int sliding_window = 0;      // local layers see this many positions (the current one included); 0: none
+  int global_layer_period = 0; // with a window: every period-th layer (index period-1, 2*period-1, ...) is global
+  float rope_base_local = 10000.0f;  // RoPE base of the local layers
+  float final_softcap = 0.0f;  // logits = cap * tanh(logits / cap) when > 0
+
+  int q_dim() const { return n_heads * head_dim; }  // width of the queries and of attn_output's input
+  bool is_local_layer(int layer) const {
+    return sliding_window > 0 && global_layer_period > 0 && layer % global_layer_period != global_layer_period - 1;
+  }
+  float layer_rope_base(int layer) const { return is_local_layer(layer) ? rope_base_local : rope_base; }
+
   // Reads and validates the metadata. `activation_override` wins over the file.
   // Throws std::runtime_error naming the missing or inconsistent key.
   static ModelConfig from_gguf(const GgufFile& file, std::optional<Activation> activation_override = {});

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <cstring>
 
 #include <stdexcept>
 #include <string>
@@ -65,6 +66,33 @@ int64_t layers_with_tensors(const GgufFile& f) {
   return n;
 }
 
+// PowerInfer stores the down projection transposed (`blk.N.ffn_down_t`: one row of d_model
+// per neuron, for its AXPY kernels). The dense path reads down as [d_model][d_ff] rows:
+// transpose it back once at load, exactly (F32 and F16 keep their type; other types are
+// dequantized to F32).
+WeightMatrix transposed_down(const GgufFile& f, const TensorInfo& t, int64_t d, int64_t ff,
+                             std::vector<std::unique_ptr<std::vector<std::byte>>>& owned) {
+  const std::byte* src = f.tensor_data(t).data();
+  const size_t src_row = static_cast<size_t>(row_bytes(t.type, d));
+  const GgmlType out_type = t.type == GgmlType::F16 ? GgmlType::F16 : GgmlType::F32;
+  const size_t elem = out_type == GgmlType::F16 ? 2 : 4;
+  auto buf = std::make_unique<std::vector<std::byte>>(static_cast<size_t>(d * ff) * elem);
+  std::byte* dst = buf->data();
+  std::vector<float> row(static_cast<size_t>(d));
+  for (int64_t n = 0; n < ff; ++n) {  // neuron n = row n of down_t = column n of down
+    const std::byte* r = src + static_cast<size_t>(n) * src_row;
+    if (out_type == GgmlType::F16) {
+      for (int64_t i = 0; i < d; ++i) std::memcpy(dst + (static_cast<size_t>(i * ff + n)) * 2, r + i * 2, 2);
+      continue;
+    }
+    dequantize_row(t.type, r, row.data(), d);
+    for (int64_t i = 0; i < d; ++i) std::memcpy(dst + (static_cast<size_t>(i * ff + n)) * 4, &row[static_cast<size_t>(i)], 4);
+  }
+  WeightMatrix m{out_type, d, ff, dst, static_cast<size_t>(ff) * elem};
+  owned.push_back(std::move(buf));
+  return m;
+}
+
 // Every tensor of the file in a type this engine reads (checked after the architecture, so a
 // file of an unsupported architecture says that first).
 void check_tensor_types(const GgufFile& f) {
@@ -84,7 +112,8 @@ std::shared_ptr<const ModelWeights> ModelWeights::load(const std::filesystem::pa
   std::shared_ptr<ModelWeights> w(new ModelWeights(std::move(file), std::move(config)));
   const ModelConfig& c = w->config_;
   const Loader L(w->file_);
-  const int64_t d = c.d_model, kv = static_cast<int64_t>(c.n_kv_heads) * c.head_dim;
+  const int64_t d = c.d_model, kv = static_cast<int64_t>(c.n_kv_heads) * c.head_dim, qd = c.q_dim();
+  const bool gemma3 = c.arch == "gemma3";
 
   w->token_embd_ = L.matrix("token_embd.weight", d, c.n_vocab);
   w->output_ = c.tied_output ? w->token_embd_ : L.matrix("output.weight", d, c.n_vocab);
@@ -99,17 +128,26 @@ std::shared_ptr<const ModelWeights> ModelWeights::load(const std::filesystem::pa
     LayerWeights& l = w->layers_[static_cast<size_t>(i)];
     l.attn_norm = L.vector(p + "attn_norm.weight", d);
     l.ffn_norm = L.vector(p + "ffn_norm.weight", d);
-    l.wq = L.matrix(p + "attn_q.weight", d, d);
+    l.wq = L.matrix(p + "attn_q.weight", d, qd);
     l.wk = L.matrix(p + "attn_k.weight", d, kv);
     l.wv = L.matrix(p + "attn_v.weight", d, kv);
-    l.wo = L.matrix(p + "attn_output.weight", d, d);
-    l.bq = L.optional_vector(p + "attn_q.bias", d);
+    l.wo = L.matrix(p + "attn_output.weight", qd, d);
+    if (gemma3) {
+      l.attn_q_norm = L.vector(p + "attn_q_norm.weight", c.head_dim);
+      l.attn_k_norm = L.vector(p + "attn_k_norm.weight", c.head_dim);
+      l.post_attn_norm = L.vector(p + "post_attention_norm.weight", d);
+      l.post_ffn_norm = L.vector(p + "post_ffw_norm.weight", d);
+    }
+    l.bq = L.optional_vector(p + "attn_q.bias", qd);
     l.bk = L.optional_vector(p + "attn_k.bias", kv);
     l.bv = L.optional_vector(p + "attn_v.bias", kv);
     l.bo = L.optional_vector(p + "attn_output.bias", d);
     if (c.gated_ffn) l.gate = L.matrix(p + "ffn_gate.weight", d, c.d_ff);
     l.up = L.matrix(p + "ffn_up.weight", d, c.d_ff);
-    l.down = L.matrix(p + "ffn_down.weight", c.d_ff, d);
+    if (const TensorInfo* dt = w->file_.find_tensor(p + "ffn_down_t.weight"); dt && !w->file_.find_tensor(p + "ffn_down.weight"))
+      l.down = transposed_down(w->file_, L.tensor(p + "ffn_down_t.weight", {d, c.d_ff}), d, c.d_ff, w->owned_);
+    else
+      l.down = L.matrix(p + "ffn_down.weight", c.d_ff, d);
   }
   // Ask the kernel to start reading the weights in now rather than on first touch.
   const auto& tensors = w->file_.tensors();

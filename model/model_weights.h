@@ -16,6 +16,9 @@ namespace actinfer {
 
 struct LayerWeights {
   std::vector<float> attn_norm, ffn_norm;
+  // gemma3 (empty otherwise): RMSNorm of each head's query and key (head_dim), and of the
+  // attention and FFN outputs before they join the residual (d_model).
+  std::vector<float> attn_q_norm, attn_k_norm, post_attn_norm, post_ffn_norm;
   std::vector<float> bq, bk, bv, bo;  // empty when the model has no biases
   WeightMatrix wq, wk, wv, wo;
   WeightMatrix gate, up, down;  // gate unused (rows = 0) for a plain FFN
@@ -39,6 +42,8 @@ class ModelWeights {
 
  private:
   ModelWeights(GgufFile file, ModelConfig config) : file_(std::move(file)), config_(std::move(config)) {}
+  // Matrices rebuilt at load (PowerInfer's ffn_down_t transposed back); WeightMatrix views point here.
+  std::vector<std::unique_ptr<std::vector<std::byte>>> owned_;
   GgufFile file_;
   ModelConfig config_;
   WeightMatrix token_embd_, output_;

@@ -1,5 +1,6 @@
 #include "model/placement.h"
 
+#include <cstring>
 #include <stdexcept>
 #include <string>
 
@@ -16,8 +17,40 @@ int64_t Placement::n_hot() const {
   return n;
 }
 
+namespace {
+
+// PowerInfer's GPU index (powerinfer-py export_split.py): PWRI magic, general.architecture
+// "generic.gpu_index", one I32 tensor blk.N.gpu_idx of d_ff 0/1 flags per layer (and, in
+// some versions, blk.N.gpu_bucket: the sorted hot indices, which say the same).
+Placement load_powerinfer_index(const GgufFile& f, const std::filesystem::path& path, const ModelConfig& c) {
+  auto bad = [&](const std::string& why) { return std::runtime_error(path.string() + ": PowerInfer GPU index " + why); };
+  if (auto n = f.get_int("generic.gpu_index.block_count"); n && *n != c.n_layers)
+    throw bad("has " + std::to_string(*n) + " layers, this model has " + std::to_string(c.n_layers));
+  Placement p;
+  for (int l = 0; l < c.n_layers; ++l) {
+    const std::string name = "blk." + std::to_string(l) + ".gpu_idx";
+    const TensorInfo* t = f.find_tensor(name);
+    if (!t) throw bad("has no tensor '" + name + "'");
+    if (t->type != GgmlType::I32 || t->shape != std::vector<int64_t>{c.d_ff})
+      throw bad("tensor '" + name + "' must be I32 [" + std::to_string(c.d_ff) + "] (this model's FFN neurons)");
+    const auto bytes = f.tensor_data(*t);
+    std::vector<uint8_t> flags(static_cast<size_t>(c.d_ff));
+    for (int i = 0; i < c.d_ff; ++i) {
+      int32_t v;
+      std::memcpy(&v, bytes.data() + static_cast<size_t>(i) * 4, 4);
+      if (v != 0 && v != 1) throw bad("tensor '" + name + "' holds " + std::to_string(v) + ", not 0 or 1");
+      flags[static_cast<size_t>(i)] = static_cast<uint8_t>(v);
+    }
+    p.hot.push_back(std::move(flags));
+  }
+  return p;
+}
+
+}  // namespace
+
 Placement load_placement(const std::filesystem::path& path, const ModelConfig& c) {
   const GgufFile f = GgufFile::open(path);
+  if (f.get_string("general.architecture").value_or("") == "generic.gpu_index") return load_powerinfer_index(f, path, c);
   auto bad = [&](const std::string& why) { return std::runtime_error(path.string() + ": placement " + why); };
   const auto layers = f.get_int("actinfer.placement.block_count");
   const auto neurons = f.get_int("actinfer.placement.feed_forward_length");

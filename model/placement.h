@@ -2,6 +2,8 @@
 // gpu-worker). Stored as a small GGUF side file, as PowerInfer does: one U8
 // tensor `blk.N.gpu_idx` of d_ff flags per layer (1 = hot), plus the model's
 // shape in metadata so a placement cannot be applied to the wrong model.
+// load_placement also reads PowerInfer's own GPU index files (PWRI magic, arch
+// "generic.gpu_index", I32 blk.N.gpu_idx flags), so `run --placement` takes them as they are.
 #pragma once
 #include <cstdint>
 #include <filesystem>

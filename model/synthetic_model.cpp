@@ -4,16 +4,14 @@
 #include <chrono>
 #include <cmath>
 #include <cstring>
-#include <exception>
-#include <map>
-#include <mutex>
 #include <numeric>
-#include <set>
 #include <stdexcept>
 #include <thread>
-#include <unordered_set>
 
+#include "engine/rng.h"
+#include "engine/thread_pool.h"
 #include "kernels/quantize.h"
+#include "model/synthetic_vocab.h"
 
 #if defined(__AVX2__)
 #include <immintrin.h>
@@ -44,31 +42,8 @@ uint64_t fnv1a(std::string_view s) {
   return h;
 }
 
-class Rng {
- public:
-  explicit Rng(uint64_t seed) {
-    for (uint64_t& v : s_) v = splitmix64(seed);
-  }
-  uint64_t next() {
-    const uint64_t result = rotl(s_[1] * 5, 7) * 9;
-    const uint64_t t = s_[1] << 17;
-    s_[2] ^= s_[0];
-    s_[3] ^= s_[1];
-    s_[1] ^= s_[2];
-    s_[0] ^= s_[3];
-    s_[2] ^= t;
-    s_[3] = rotl(s_[3], 45);
-    return result;
-  }
-  // Uniform in [0, 1).
-  double uniform() { return static_cast<double>(next() >> 11) * 0x1.0p-53; }
-  // Uniform integer in [0, n).
-  uint64_t below(uint64_t n) { return static_cast<uint64_t>((static_cast<unsigned __int128>(next()) * n) >> 64); }
-
- private:
-  static uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
-  uint64_t s_[4];
-};
+// Rng (engine/rng.h) is xoshiro256** seeded by splitmix64, the same generator the
+// streams below use: one seed gives the same norms and permutations as it always did.
 
 // Rows of normal-like draws: four interleaved xoshiro256** streams (element j of a row
 // from lane j % 4), so that AVX2 can run the lanes side by side; the scalar path gives
@@ -217,110 +192,6 @@ double act_second_moment(Act a, double mean, double sd) {
     wsum += w;
   }
   return sum / wsum;
-}
-
-// ---------------------------------------------------------------------------------------
-// Vocabulary.
-
-constexpr std::string_view kCorpus = R"CORPUS(The morning was cold and clear when the small boat left the harbor. There were three people on board: an old fisherman, his daughter, and a young man from the city who wanted to learn how the work was done. The sea was calm at first, and the sun rose slowly over the water. The fisherman said that the weather would change in the afternoon, so they had to be back before the wind came. His daughter checked the nets while the young man watched and asked questions about everything he saw.
-
-In the village, the day began in the same way it always did. The baker opened his shop before the light, and the smell of fresh bread moved through the narrow streets. Children walked to school in small groups, talking and laughing. The teacher was waiting for them at the door with a book in her hand. She liked to read a short story at the start of each day, because she believed that stories helped the children think about the world and about other people.
-
-A good question is often more useful than a quick answer. When we try to understand something new, we should first ask what we already know, and then ask what we need to find out. Many of the most important ideas in science began as simple questions that nobody had thought to ask before. Why does the sky change color in the evening? How do birds find their way home over long distances? What makes some materials hard and others soft? Each of these questions has led to years of careful work and to many new discoveries.
-
-The city was very different from the village. There were tall buildings, busy roads, and thousands of people moving in every direction. The young man had lived there all his life, but he had never felt at home. He worked in an office where he spent most of the day looking at a screen and writing reports that few people would ever read. One evening he decided that he wanted to do something with his hands, something that he could see and touch. That was why he had come to the coast.
-
-Learning a new skill takes time and patience. At the beginning, everything seems difficult, and it is easy to make mistakes. The important thing is to keep trying and to pay attention to what happens. A student who practices a little every day will usually make more progress than one who works very hard for a short time and then stops. Good teachers know this, and they give their students small tasks that they can complete, so that they can feel their progress and want to continue.
-
-When the wind began to rise, the fisherman turned the boat toward the shore. The waves grew higher, and the young man held on to the side of the boat. The daughter laughed and told him that this was nothing, that he should see the sea in winter. They reached the harbor just as the first drops of rain began to fall. The catch was not large, but the old man seemed happy. He said that a day on the water was never a wasted day, even when the nets came back almost empty.
-
-Computers are machines that follow instructions. A program is a list of these instructions, written in a language that the machine can understand. Modern programs can be very large and complex, with many parts that work together. To build them, people break a big problem into smaller problems, solve each one, and then combine the solutions. This way of thinking is useful not only for programming but also for many other kinds of work, from planning a trip to organizing a large event.
-
-That night, the three of them sat at the kitchen table and talked for a long time. The young man asked if he could come back the next week, and the fisherman said that he would be welcome. The daughter said that she would teach him how to repair the nets, which was the most boring part of the job but also one of the most important. Outside, the rain continued to fall, and the sound of the sea filled the quiet house.
-
-The history of a place is written in many ways. Some of it is found in books and in records kept by the town. Some of it is found in the names of streets, in old buildings, and in the stories that people tell their children. The village had a small museum with photographs of boats and families from a hundred years ago. Visitors often stopped there for a few minutes, and many of them were surprised to see how little the harbor had changed over the years.
-
-There is a simple rule that many good writers follow: say what you mean, and use the simplest words that will do the job. Long sentences and difficult words can make a text harder to read without making it more interesting. This does not mean that every sentence must be short, but it does mean that every word should have a reason to be there. When you read your own work again, ask yourself whether each part helps the reader understand your ideas.
-)CORPUS";
-
-std::string utf8(uint32_t cp) {
-  std::string s;
-  if (cp < 0x80) {
-    s += static_cast<char>(cp);
-  } else if (cp < 0x800) {
-    s += static_cast<char>(0xC0 | (cp >> 6));
-    s += static_cast<char>(0x80 | (cp & 0x3F));
-  } else {
-    s += static_cast<char>(0xE0 | (cp >> 12));
-    s += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-    s += static_cast<char>(0x80 | (cp & 0x3F));
-  }
-  return s;
-}
-
-bool is_ascii_letter(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
-
-// Byte-pair merges learnt from kCorpus, pre-tokenized into " ?[A-Za-z]+" words (so every
-// merge stays inside what GPT-2-style pre-tokenizers keep together). Stops at `limit`
-// merges or when no pair occurs twice; ties go to the smallest pair.
-std::vector<std::pair<std::string, std::string>> corpus_merges(size_t limit) {
-  std::map<std::string, int> word_counts;
-  for (size_t i = 0; i < kCorpus.size();) {
-    size_t j = i;
-    if (kCorpus[j] == ' ' && j + 1 < kCorpus.size() && is_ascii_letter(kCorpus[j + 1])) ++j;
-    if (!is_ascii_letter(kCorpus[j])) {
-      i = j + 1;
-      continue;
-    }
-    size_t k = j;
-    while (k < kCorpus.size() && is_ascii_letter(kCorpus[k])) ++k;
-    ++word_counts[std::string(kCorpus.substr(i, k - i))];
-    i = k;
-  }
-  struct Word {
-    std::vector<std::string> syms;
-    int count;
-  };
-  std::vector<Word> words;
-  for (const auto& [w, n] : word_counts) {
-    Word word{{}, n};
-    for (unsigned char c : w) word.syms.push_back(gpt2_byte_token(c));
-    words.push_back(std::move(word));
-  }
-  std::vector<std::pair<std::string, std::string>> merges;
-  while (merges.size() < limit) {
-    std::map<std::pair<std::string, std::string>, int> pairs;
-    for (const Word& w : words)
-      for (size_t i = 0; i + 1 < w.syms.size(); ++i) pairs[{w.syms[i], w.syms[i + 1]}] += w.count;
-    const std::pair<std::string, std::string>* best = nullptr;
-    int best_count = 1;
-    for (const auto& [p, n] : pairs)
-      if (n > best_count) best = &p, best_count = n;
-    if (!best) break;
-    const auto m = *best;
-    merges.push_back(m);
-    for (Word& w : words) {
-      std::vector<std::string> out;
-      for (size_t i = 0; i < w.syms.size(); ++i) {
-        if (i + 1 < w.syms.size() && w.syms[i] == m.first && w.syms[i + 1] == m.second) {
-          out.push_back(m.first + m.second);
-          ++i;
-        } else {
-          out.push_back(w.syms[i]);
-        }
-      }
-      w.syms = std::move(out);
-    }
-  }
-  return merges;
-}
-
-bool word_like(const std::string& t) {
-  size_t i = t.rfind("\xC4\xA0", 0) == 0 ? 2 : 0;  // "Ġ"
-  if (i == t.size()) return false;
-  for (; i < t.size(); ++i)
-    if (!is_ascii_letter(t[i])) return false;
-  return true;
 }
 
 // ---------------------------------------------------------------------------------------
@@ -478,10 +349,11 @@ void generate_row(const MatrixSpec& m, int64_t row, float* out) {
   }
 }
 
+// Bytes written so far, for the caller's progress display (tools/progress_bar.h in make-model).
 struct ProgressTracker {
-  std::function<void(const std::string&)> log;
+  SyntheticModelProgress report;
   uint64_t total = 0, done = 0;
-  std::chrono::steady_clock::time_point start = std::chrono::steady_clock::now(), last = start;
+  std::chrono::steady_clock::time_point start = std::chrono::steady_clock::now();
   const std::string* current = nullptr;
   std::string note;
 
@@ -490,14 +362,7 @@ struct ProgressTracker {
   }
   void add(uint64_t n) {
     done += n;
-    if (!log) return;
-    const auto now = std::chrono::steady_clock::now();
-    if (now - last < std::chrono::seconds(2)) return;
-    last = now;
-    char buf[256];
-    std::snprintf(buf, sizeof buf, "make-model: %5.1f%%  %.0f / %.0f MB  %.1f s  %s", 100.0 * done / total,
-                  done / 1e6, total / 1e6, elapsed(), current ? current->c_str() : "");
-    log(buf);
+    if (report) report(done, total, current ? *current : std::string());
   }
 };
 
@@ -506,47 +371,26 @@ int worker_threads() {
   return static_cast<int>(std::clamp(n, 1u, 8u));
 }
 
-// Streams a matrix: rows generated and quantized in chunks, split over the worker threads.
+// Streams a matrix: rows generated and quantized in chunks on a thread pool (row r always
+// from its own seeded stream, so the bytes do not depend on the thread count).
 GgufWriter::TensorWriteFn matrix_writer(std::shared_ptr<const Plan> plan, MatrixSpec spec, GgmlType type,
                                         std::shared_ptr<ProgressTracker> tracker) {
   return [plan, spec, type, tracker](GgufWriter::TensorSink& sink) {
     const int64_t rb = row_bytes(type, spec.cols);
     const int64_t chunk_rows = std::max<int64_t>(1, (int64_t{4} << 20) / rb);
-    const int n_threads = static_cast<int>(std::min<int64_t>(worker_threads(), chunk_rows));
+    const bool small = spec.rows * spec.cols < (1 << 16);
+    ThreadPool pool(small ? 1 : static_cast<int>(std::min<int64_t>(worker_threads(), chunk_rows)));
     std::vector<uint8_t> buf(static_cast<size_t>(chunk_rows * rb));
-    std::vector<std::vector<float>> scratch(n_threads, std::vector<float>(spec.cols));
+    std::vector<std::vector<float>> scratch(static_cast<size_t>(pool.size()), std::vector<float>(static_cast<size_t>(spec.cols)));
     for (int64_t r0 = 0; r0 < spec.rows; r0 += chunk_rows) {
       const int64_t n = std::min(chunk_rows, spec.rows - r0);
-      auto work = [&](int t) {
-        for (int64_t r = r0 + t; r < r0 + n; r += n_threads) {
-          generate_row(spec, r, scratch[t].data());
-          quantize_row(type, scratch[t].data(), buf.data() + (r - r0) * rb, spec.cols);
+      pool.run([&](int t, int nt) {
+        float* row = scratch[static_cast<size_t>(t)].data();
+        for (int64_t r = r0 + t; r < r0 + n; r += nt) {
+          generate_row(spec, r, row);
+          quantize_row(type, row, buf.data() + (r - r0) * rb, spec.cols);
         }
-      };
-      if (n_threads == 1 || n * spec.cols < (1 << 16)) {
-        for (int t = 0; t < n_threads; ++t) work(t);
-      } else {
-        std::vector<std::thread> threads;
-        std::exception_ptr error;
-        std::mutex error_mutex;
-        for (int t = 1; t < n_threads; ++t)
-          threads.emplace_back([&, t] {
-            try {
-              work(t);
-            } catch (...) {
-              std::lock_guard lock(error_mutex);
-              error = std::current_exception();
-            }
-          });
-        try {
-          work(0);
-        } catch (...) {
-          std::lock_guard lock(error_mutex);
-          error = std::current_exception();
-        }
-        for (auto& th : threads) th.join();
-        if (error) std::rethrow_exception(error);
-      }
+      });
       sink.write(buf.data(), static_cast<size_t>(n * rb));
       if (tracker) tracker->add(static_cast<uint64_t>(n * rb));
     }
@@ -556,29 +400,38 @@ GgufWriter::TensorWriteFn matrix_writer(std::shared_ptr<const Plan> plan, Matrix
 GgufWriter build(const SyntheticModelConfig& cfg, const std::shared_ptr<ProgressTracker>& tracker) {
   validate(cfg);
   std::shared_ptr<const Plan> plan = make_plan(cfg);
-  const int d = cfg.dim, nff = cfg.ffn, hd = cfg.dim / cfg.n_heads, kv = hd * cfg.n_kv_heads;
+  const bool gemma3 = cfg.arch == "gemma3";
+  const int d = cfg.dim, nff = cfg.ffn, hd = cfg.head_dim > 0 ? cfg.head_dim : cfg.dim / cfg.n_heads;
+  const int kv = hd * cfg.n_kv_heads, qd = hd * cfg.n_heads;
+  const std::string a = cfg.arch + ".";
 
   GgufWriter w(32);
   std::string name = cfg.name;
   if (name.empty())
     name = "actinfer-synthetic-" + std::to_string(cfg.n_layers) + "x" + std::to_string(d) + "-" +
            std::string(traits(cfg.type).name);
-  w.add_string("general.architecture", "llama");
+  w.add_string("general.architecture", cfg.arch);
   w.add_string("general.type", "model");
   w.add_string("general.name", name);
   w.add_u32("general.file_type", llama_file_type(cfg.type));
   if (traits(cfg.type).block_elems > 1 || traits(cfg.output_type).block_elems > 1)
     w.add_u32("general.quantization_version", 2);
-  w.add_u32("llama.block_count", cfg.n_layers);
-  w.add_u32("llama.context_length", cfg.ctx);
-  w.add_u32("llama.embedding_length", d);
-  w.add_u32("llama.feed_forward_length", nff);
-  w.add_u32("llama.attention.head_count", cfg.n_heads);
-  w.add_u32("llama.attention.head_count_kv", cfg.n_kv_heads);
-  w.add_f32("llama.attention.layer_norm_rms_epsilon", cfg.rms_eps);
-  w.add_f32("llama.rope.freq_base", cfg.rope_base);
-  w.add_u32("llama.rope.dimension_count", hd);
-  w.add_u32("llama.vocab_size", cfg.vocab);
+  w.add_u32(a + "block_count", cfg.n_layers);
+  w.add_u32(a + "context_length", cfg.ctx);
+  w.add_u32(a + "embedding_length", d);
+  w.add_u32(a + "feed_forward_length", nff);
+  w.add_u32(a + "attention.head_count", cfg.n_heads);
+  w.add_u32(a + "attention.head_count_kv", cfg.n_kv_heads);
+  w.add_f32(a + "attention.layer_norm_rms_epsilon", cfg.rms_eps);
+  w.add_f32(a + "rope.freq_base", cfg.rope_base);
+  if (gemma3) {  // as llama.cpp's converter writes gemma3 files
+    w.add_u32(a + "attention.key_length", hd);
+    w.add_u32(a + "attention.value_length", hd);
+    if (cfg.sliding_window > 0) w.add_u32(a + "attention.sliding_window", cfg.sliding_window);
+  } else {
+    w.add_u32(a + "rope.dimension_count", hd);
+    w.add_u32(a + "vocab_size", cfg.vocab);
+  }
   w.add_string("actinfer.ffn_activation", cfg.activation);
   w.add_u64("actinfer.synthetic.seed", cfg.seed);
   w.add_f32("actinfer.synthetic.sparsity", static_cast<float>(cfg.sparsity));
@@ -615,10 +468,18 @@ GgufWriter build(const SyntheticModelConfig& cfg, const std::shared_ptr<Progress
     const LayerPlan& lp = plan->layers[l];
     const std::string blk = "blk." + std::to_string(l) + ".";
     w.add_tensor_f32(blk + "attn_norm.weight", {d}, lp.attn_norm);
-    matrix(blk + "attn_q.weight", cfg.type, RowKind::ReadResidual, d, d, lp.sq);
+    matrix(blk + "attn_q.weight", cfg.type, RowKind::ReadResidual, d, qd, lp.sq);
     matrix(blk + "attn_k.weight", cfg.type, RowKind::ReadResidual, d, kv, lp.sk);
     matrix(blk + "attn_v.weight", cfg.type, RowKind::ReadResidual, d, kv, lp.sv);
-    matrix(blk + "attn_output.weight", cfg.type, RowKind::WriteResidual, d, d, lp.so);
+    matrix(blk + "attn_output.weight", cfg.type, RowKind::WriteResidual, qd, d, lp.so);
+    if (gemma3) {
+      // Random weights near 1 as the file stores Gemma's (1 + w); the post norms keep
+      // dimension 0 (the bias channel) at 0 because attn_output and ffn_down never write it.
+      for (const char* n : {"attn_q_norm.weight", "attn_k_norm.weight"})
+        w.add_tensor_f32(blk + n, {hd}, norm_weights(cfg.seed, blk + n, hd, false));
+      for (const char* n : {"post_attention_norm.weight", "post_ffw_norm.weight"})
+        w.add_tensor_f32(blk + n, {d}, norm_weights(cfg.seed, blk + n, d, false));
+    }
     w.add_tensor_f32(blk + "ffn_norm.weight", {d}, lp.ffn_norm);
     matrix(blk + "ffn_gate.weight", cfg.type, RowKind::Gate, d, nff, lp.sg, &lp.gate_bias, cfg.gate_rank > 0 ? &lp.gate_basis : nullptr);
     matrix(blk + "ffn_up.weight", cfg.type, RowKind::ReadResidual, d, nff, lp.su);
@@ -656,10 +517,17 @@ void validate(const SyntheticModelConfig& c) {
   if (c.dim < 2) fail("--dim must be at least 2");
   if (c.n_heads < 1) fail("--heads must be at least 1");
   if (c.n_kv_heads < 1) fail("--kv-heads must be at least 1");
-  if (c.dim % c.n_heads != 0)
+  if (c.arch != "llama" && c.arch != "gemma3") fail("--arch '" + c.arch + "' is not llama or gemma3");
+  if (c.head_dim < 0 || c.head_dim % 2 != 0) fail("--head-dim must be even (0: --dim / --heads)");
+  if (c.head_dim > 0 && c.arch != "gemma3") fail("--head-dim is for --arch gemma3 (llama heads are --dim / --heads wide)");
+  if (c.sliding_window < 0) fail("--sliding-window must be >= 0");
+  if (c.sliding_window > 0 && c.arch != "gemma3") fail("--sliding-window is for --arch gemma3");
+  if (c.head_dim == 0 && c.dim % c.n_heads != 0)
     fail("--dim " + std::to_string(c.dim) + " is not divisible by --heads " + std::to_string(c.n_heads));
-  if ((c.dim / c.n_heads) % 2 != 0)
+  if (c.head_dim == 0 && (c.dim / c.n_heads) % 2 != 0)
     fail("head dimension --dim / --heads = " + std::to_string(c.dim / c.n_heads) + " must be even for RoPE");
+  if (c.head_dim > 0 && (int64_t{c.head_dim} * c.n_heads) % traits(c.type).block_elems != 0)
+    fail("--heads x --head-dim is not a multiple of the " + std::string(traits(c.type).name) + " block size");
   if (c.n_heads % c.n_kv_heads != 0)
     fail("--heads " + std::to_string(c.n_heads) + " is not a multiple of --kv-heads " + std::to_string(c.n_kv_heads));
   if (c.ffn < 1) fail("--ffn must be at least 1");
@@ -772,69 +640,12 @@ std::vector<double> neuron_fire_probabilities(int64_t n, double h, double sparsi
   return p;
 }
 
-std::string gpt2_byte_token(uint8_t b) {
-  // Printable bytes map to themselves; the others to 256, 257, ... in byte order.
-  auto printable = [](int c) { return (c >= '!' && c <= '~') || (c >= 0xA1 && c <= 0xAC) || (c >= 0xAE && c <= 0xFF); };
-  if (printable(b)) return utf8(b);
-  int n = 0;
-  for (int c = 0; c < b; ++c)
-    if (!printable(c)) ++n;
-  return utf8(256 + n);
-}
-
-SyntheticVocab make_synthetic_vocab(int n_vocab) {
-  if (n_vocab < 259) throw std::invalid_argument("the vocabulary needs at least 259 tokens, not " + std::to_string(n_vocab));
-  SyntheticVocab v;
-  const size_t n_merges = static_cast<size_t>(n_vocab) - 259;
-  std::unordered_set<std::string> known;
-  for (int b = 0; b < 256; ++b) {
-    v.tokens.push_back(gpt2_byte_token(static_cast<uint8_t>(b)));
-    v.token_types.push_back(1);
-    known.insert(v.tokens.back());
-  }
-  auto add_merge = [&](const std::string& a, const std::string& b) {
-    v.merges.push_back(a + " " + b);
-    v.tokens.push_back(a + b);
-    v.token_types.push_back(1);
-    known.insert(a + b);
-  };
-  for (const auto& [a, b] : corpus_merges(n_merges)) add_merge(a, b);
-  // More merges than the text gives: extend word-like tokens letter by letter, most
-  // frequent letters first.
-  if (v.merges.size() < n_merges) {
-    std::vector<std::string> stems;
-    for (size_t i = 256; i < v.tokens.size(); ++i)
-      if (word_like(v.tokens[i])) stems.push_back(v.tokens[i]);
-    for (char c = 'a'; c <= 'z'; ++c) stems.push_back(std::string(1, c));
-    static constexpr std::string_view kLetters = "etaoinshrdlcumwfgypbvkjxqz";
-    for (size_t i = 0; i < stems.size() && v.merges.size() < n_merges; ++i) {
-      const std::string a = stems[i];
-      for (char c : kLetters) {
-        if (v.merges.size() >= n_merges) break;
-        const std::string b(1, c);
-        if (known.count(a + b)) continue;
-        add_merge(a, b);
-        stems.push_back(a + b);
-      }
-    }
-  }
-  if (v.merges.size() != n_merges) throw std::logic_error("synthetic vocabulary: too few merges");
-  v.eos_id = v.bos_id = static_cast<int32_t>(v.tokens.size());
-  v.im_start_id = v.eos_id + 1;
-  v.im_end_id = v.eos_id + 2;
-  for (const char* s : {"<|endoftext|>", "<|im_start|>", "<|im_end|>"}) {
-    v.tokens.push_back(s);
-    v.token_types.push_back(3);
-  }
-  return v;
-}
-
 GgufWriter build_synthetic_model(const SyntheticModelConfig& cfg) { return build(cfg, nullptr); }
 
 SyntheticModelReport write_synthetic_model(const SyntheticModelConfig& cfg, const std::filesystem::path& path,
-                                           const std::function<void(const std::string&)>& log) {
+                                           const SyntheticModelProgress& progress) {
   auto tracker = std::make_shared<ProgressTracker>();
-  tracker->log = log;
+  tracker->report = progress;
   GgufWriter w = build(cfg, tracker);
   SyntheticModelReport report;
   report.note = tracker->note;
@@ -842,9 +653,10 @@ SyntheticModelReport write_synthetic_model(const SyntheticModelConfig& cfg, cons
   report.seconds = tracker->elapsed();
   report.n_tensors = w.tensor_count();
   report.file_bytes = std::filesystem::file_size(path);
-  const uint64_t d = cfg.dim, kv = d / cfg.n_heads * cfg.n_kv_heads, f = cfg.ffn;
+  const uint64_t d = cfg.dim, hd = cfg.head_dim > 0 ? uint64_t(cfg.head_dim) : d / cfg.n_heads, f = cfg.ffn;
+  const uint64_t kv = hd * cfg.n_kv_heads, qd = hd * cfg.n_heads;
   report.n_params = uint64_t(cfg.vocab) * d * (cfg.tied ? 1 : 2) + d +
-                    uint64_t(cfg.n_layers) * (2 * d * d + 2 * d * kv + 3 * d * f + 2 * d);
+                    uint64_t(cfg.n_layers) * (2 * d * qd + 2 * d * kv + 3 * d * f + 2 * d);
   return report;
 }
 

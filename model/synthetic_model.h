@@ -35,6 +35,7 @@
 
 #include "kernels/ggml_type.h"
 #include "model/gguf_writer.h"
+#include "model/synthetic_vocab.h"
 
 namespace actinfer {
 
@@ -57,6 +58,11 @@ struct SyntheticModelConfig {
   float rms_eps = 1e-5f;
   float rope_base = 10000.0f;
   std::string name;  // general.name; empty: derived from the shape
+  // "gemma3": gemma3 metadata and tensors (per-head q/k norms, post-attention and post-FFN
+  // norms, attention.key_length = head_dim, sliding_window) on the same designed weights.
+  std::string arch = "llama";
+  int head_dim = 0;        // 0: dim / heads; gemma3 may set any even width (queries are heads x head_dim)
+  int sliding_window = 0;  // gemma3: gemma3.attention.sliding_window (0: not written, every layer global)
 };
 
 // Throws std::invalid_argument with a message naming the flag for an unusable config.
@@ -90,25 +96,6 @@ float bias_channel_value(int dim);
 std::vector<double> neuron_fire_probabilities(int64_t n, double hot_fraction, double sparsity,
                                               std::string* note = nullptr);
 
-// A byte-level BPE vocabulary in the GGUF "gpt2" format. Ids 0..255 are the single bytes
-// (id b is byte b, written with GPT-2's byte-to-unicode mapping: ' ' is "Ġ"); then one
-// token per merge, in rank order (merges learnt from a small built-in English text, then
-// systematic letter merges when more are needed); the last three ids are the control
-// tokens <|endoftext|> (bos and eos), <|im_start|>, <|im_end|>.
-struct SyntheticVocab {
-  std::vector<std::string> tokens;
-  std::vector<int32_t> token_types;  // 1 normal, 3 control
-  std::vector<std::string> merges;   // "left right", rank order; merge k makes token 256 + k
-  int32_t eos_id = 0;
-  int32_t bos_id = 0;
-  int32_t im_start_id = 0;
-  int32_t im_end_id = 0;
-};
-// n_vocab >= 259; throws std::invalid_argument otherwise.
-SyntheticVocab make_synthetic_vocab(int n_vocab);
-// GPT-2's byte-to-unicode mapping: the UTF-8 text that stands for byte b in the vocabulary.
-std::string gpt2_byte_token(uint8_t b);
-
 // A writer holding the model's metadata and streaming tensors (the plan is computed here;
 // the weights are generated when the writer writes). Validates the config first.
 GgufWriter build_synthetic_model(const SyntheticModelConfig& cfg);
@@ -120,9 +107,10 @@ struct SyntheticModelReport {
   double seconds = 0;
   std::string note;  // from neuron_fire_probabilities, if any
 };
-// Writes the model to `path` (atomically). `log`, when given, receives progress lines
-// for long writes (about every two seconds).
+// Called after each written chunk: bytes done of total, and the tensor being written.
+using SyntheticModelProgress = std::function<void(uint64_t done, uint64_t total, const std::string& tensor)>;
+// Writes the model to `path` (atomically), reporting progress when `progress` is given.
 SyntheticModelReport write_synthetic_model(const SyntheticModelConfig& cfg, const std::filesystem::path& path,
-                                           const std::function<void(const std::string&)>& log = {});
+                                           const SyntheticModelProgress& progress = {});
 
 }  // namespace actinfer

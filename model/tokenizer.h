@@ -54,7 +54,8 @@ struct TokenizerData {
 // Reads the tokenizer.* keys. Throws TokenizerError naming the missing or
 // malformed key. Model-type defaults follow llama.cpp: "llama" adds BOS and a
 // space prefix unless tokenizer.ggml.add_bos_token / add_space_prefix say
-// otherwise, and defaults bos/eos/unk to 1/2/0; "gpt2" adds neither.
+// otherwise, and defaults bos/eos/unk to 1/2/0; "gpt2" adds neither. A gemma* file
+// without tokenizer.chat_template gets the template family name "gemma".
 TokenizerData tokenizer_data_from_gguf(const GgufFile& gguf);
 
 // Pre-tokenizer of byte-level BPE models: the sequence of regex splits that

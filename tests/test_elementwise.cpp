@@ -109,3 +109,30 @@ TEST_CASE("softmax and activations") {
   axpy(0.5f, a.data(), y.data(), 19);
   CHECK(y[18] == doctest::Approx(10.0));
 }
+
+TEST_CASE("rope neox: rotates (x[i], x[i + d/2]) by pos * base^(-2i/d), every head alike") {
+  // Two heads of 4 dims, base 100: pair (0, 2) turns by pos rad, pair (1, 3) by pos/10 rad.
+  std::vector<float> x = {1, 0, 0, 1, 1, 0, 0, 1};
+  std::vector<float> cs(4);
+  rope_rotations(4, 2, 100.0f, cs.data());
+  rope_apply_neox(x.data(), 2, 4, 4, cs.data());
+  for (int h = 0; h < 2; ++h) {
+    const float* v = &x[static_cast<size_t>(h) * 4];
+    CHECK(v[0] == doctest::Approx(std::cos(2.0)));
+    CHECK(v[2] == doctest::Approx(std::sin(2.0)));
+    CHECK(v[1] == doctest::Approx(-std::sin(0.2)));
+    CHECK(v[3] == doctest::Approx(std::cos(0.2)));
+  }
+}
+
+TEST_CASE("rms_norm_add: acc += rms_norm(x) * w, x untouched") {
+  const float x[4] = {1, 2, 3, 4};  // mean square 7.5
+  const float w[4] = {1, 1, 2, 0.5f};
+  float acc[4] = {10, 20, 30, 40};
+  rms_norm_add(x, w, acc, 4, 0.0f);
+  const float s = 1.0f / std::sqrt(7.5f);
+  CHECK(acc[0] == doctest::Approx(10 + s));
+  CHECK(acc[2] == doctest::Approx(30 + 6 * s));
+  CHECK(acc[3] == doctest::Approx(40 + 2 * s));
+  CHECK(x[1] == 2.0f);
+}

@@ -101,3 +101,18 @@ TEST_CASE("model config: inconsistent or missing metadata and tensors are named"
   auto scaled = tiny_llama("cfg_rope.gguf", [](GgufWriter& w) { w.add_string("llama.rope.scaling.type", "yarn"); });
   CHECK_THROWS_WITH(ModelWeights::load(scaled), doctest::Contains("RoPE scaling 'yarn'"));
 }
+
+TEST_CASE("model config: heads of attention.key_length, value_length must match it") {
+  // key_length 4 on width 8 with 2 heads: q is 2 x 4 = 8 rows, as the tiny file has.
+  auto ok = ModelWeights::load(tiny_llama("cfg_key_length.gguf", [](GgufWriter& w) { w.add_u32("llama.attention.key_length", 4); }));
+  CHECK(ok->config().head_dim == 4);
+  CHECK(ok->config().q_dim() == 8);
+  CHECK_FALSE(ok->config().is_local_layer(0));
+  auto wide = tiny_llama("cfg_key_wide.gguf", [](GgufWriter& w) { w.add_u32("llama.attention.key_length", 8); });
+  CHECK_THROWS_WITH(ModelWeights::load(wide), doctest::Contains("'blk.0.attn_q.weight' has shape [8, 8], expected [8, 16]"));
+  auto value = tiny_llama("cfg_value_length.gguf", [](GgufWriter& w) {
+    w.add_u32("llama.attention.key_length", 4);
+    w.add_u32("llama.attention.value_length", 2);
+  });
+  CHECK_THROWS_WITH(ModelWeights::load(value), doctest::Contains("value_length 2 differs from key_length 4"));
+}

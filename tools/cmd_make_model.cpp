@@ -8,6 +8,7 @@
 
 #include "model/synthetic_model.h"
 #include "tools/commands.h"
+#include "tools/progress_bar.h"
 
 namespace actinfer::tools {
 
@@ -35,6 +36,7 @@ void run_make_model(const MakeModelOptions& o, const CLI::App& sub) {
       if (sub.count("--heads") == 0) cfg.n_heads = preset.n_heads;
       if (sub.count("--kv-heads") == 0) cfg.n_kv_heads = preset.n_kv_heads;
     }
+    if (cfg.arch == "gemma3" && sub.count("--activation") == 0) cfg.activation = "gelu";  // GeGLU
     cfg.type = parse_weight_type(o.type);
     cfg.output_type = o.output_type.empty() ? cfg.type : parse_weight_type(o.output_type);
     validate(cfg);
@@ -42,10 +44,13 @@ void run_make_model(const MakeModelOptions& o, const CLI::App& sub) {
     throw CLI::ValidationError(e.what());
   }
 
-  auto log = [&](const std::string& line) {
-    if (!o.quiet) std::fprintf(stderr, "%s\n", line.c_str());
-  };
-  const SyntheticModelReport r = write_synthetic_model(cfg, o.out, log);
+  ProgressBar bar;
+  SyntheticModelProgress progress;
+  if (!o.quiet)
+    progress = [&bar](uint64_t done, uint64_t total, const std::string& tensor) {
+      bar.update(static_cast<double>(done), static_cast<double>(total), tensor);
+    };
+  const SyntheticModelReport r = write_synthetic_model(cfg, o.out, progress);
   if (!r.note.empty()) std::fprintf(stderr, "make-model: note: %s\n", r.note.c_str());
   std::printf("wrote %s: %d layers, dim %d, ffn %d, heads %d/%d, vocab %d, %s (output %s), %s, sparsity %.3g, "
               "%.1fM params, %.1f MB, %.1f s\n",
@@ -91,6 +96,12 @@ void register_make_model(CLI::App& app) {
   sub->add_option("--rope-base", c.rope_base, "llama.rope.freq_base")->capture_default_str();
   sub->add_option("--rms-eps", c.rms_eps, "llama.attention.layer_norm_rms_epsilon")->capture_default_str();
   sub->add_option("--name", c.name, "general.name (default: derived from the shape)");
+  sub->add_option("--arch", c.arch, "Architecture: llama, or gemma3 (q/k and post norms, GeGLU, NEOX RoPE, local layers)")
+      ->check(CLI::IsMember({"llama", "gemma3"}))
+      ->capture_default_str();
+  sub->add_option("--head-dim", c.head_dim, "gemma3: width of each attention head (0: --dim / --heads)")->capture_default_str();
+  sub->add_option("--sliding-window", c.sliding_window, "gemma3: positions a local layer sees (0: all layers global)")
+      ->capture_default_str();
   sub->add_flag("--tied", c.tied, "No output.weight: the output head reuses token_embd");
   sub->add_flag("-q,--quiet", o->quiet, "No progress lines");
   sub->callback([o, sub] { run_make_model(*o, *sub); });

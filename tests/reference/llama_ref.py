@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Independent numpy reference for the llama forward pass over a GGUF file.
+"""Independent numpy reference for the llama and gemma3 forward passes over a GGUF file.
 
 Shares no code with the actinfer engine: GGUF is read with the PyPI `gguf`
 package, every tensor is dequantized once (to float32, which is exact for all
@@ -28,9 +28,10 @@ class Model:
         self.r = GGUFReader(path)
         self.tensors = {t.name: t for t in self.r.tensors}
         self.arch = self.meta("general.architecture")
-        if self.arch != "llama":
-            sys.exit(f"llama_ref.py: unsupported architecture {self.arch!r} (only 'llama')")
+        if self.arch not in ("llama", "gemma3"):
+            sys.exit(f"llama_ref.py: unsupported architecture {self.arch!r} (only 'llama', 'gemma3')")
         a = self.arch
+        self.gemma3 = self.arch == "gemma3"
         self.n_layer = int(self.meta(f"{a}.block_count"))
         self.n_embd = int(self.meta(f"{a}.embedding_length"))
         self.n_ff = int(self.meta(f"{a}.feed_forward_length"))
@@ -40,7 +41,7 @@ class Model:
         self.head_dim = int(self.meta(f"{a}.attention.key_length", self.n_embd // self.n_head))
         self.rope_base = float(self.meta(f"{a}.rope.freq_base", 10000.0))
         self.rot_dim = int(self.meta(f"{a}.rope.dimension_count", self.head_dim))
-        self.act = self.meta("actinfer.ffn_activation", "silu")
+        self.act = self.meta("actinfer.ffn_activation", "gelu" if self.gemma3 else "silu")
         if self.act not in ACTIVATIONS:
             sys.exit(f"llama_ref.py: unknown actinfer.ffn_activation {self.act!r}")
         # Refuse features this reference does not implement rather than silently ignore them.
@@ -50,6 +51,19 @@ class Model:
             sys.exit("llama_ref.py: MoE llama is not supported")
         self.out_name = "output.weight" if "output.weight" in self.tensors else "token_embd.weight"
         self.cache = {}
+        # gemma3 as llama.cpp runs it (its converter already stored Gemma's norm weights as 1 + w):
+        # every 6th layer global (RoPE base rope.freq_base), the other five local (sliding window,
+        # base 10000); NEOX RoPE; q/k RMSNorm per head; post-attention and post-FFN norms;
+        # embeddings scaled by sqrt(n_embd); queries scaled by 1/sqrt(key_length).
+        self.window = int(self.meta(f"{a}.attention.sliding_window", 0)) if self.gemma3 else 0
+        self.softcap = float(self.meta(f"{a}.final_logit_softcapping", 0.0)) if self.gemma3 else 0.0
+        self.q_scale = 1.0 / np.sqrt(self.head_dim)
+
+    def local_layer(self, l):
+        return self.gemma3 and self.window > 0 and l % 6 != 5
+
+    def layer_rope_base(self, l):
+        return 10000.0 if self.local_layer(l) else self.rope_base
 
     def meta(self, key, default=None):
         f = self.r.get_field(key)
@@ -91,6 +105,20 @@ def gelu(x):  # tanh approximation, as ggml_gelu
 ACTIVATIONS = {"silu": silu, "relu": lambda x: np.maximum(x, 0.0), "gelu": gelu}
 
 
+def rope_neox(x, positions, base, rot_dim):
+    """x: (T, heads, head_dim). Rotates pairs (i, i + rot_dim/2), i < rot_dim/2, by angle
+    pos * base^(-2i/rot_dim) (GPT-NeoX layout, as llama.cpp's gemma3)."""
+    half = rot_dim // 2
+    i = np.arange(half, dtype=np.float64)
+    theta = positions[:, None].astype(np.float64) * base ** (-2.0 * i / rot_dim)
+    cos, sin = np.cos(theta)[:, None, :], np.sin(theta)[:, None, :]
+    x = x.copy()
+    x0, x1 = x[..., 0:half].copy(), x[..., half:rot_dim].copy()
+    x[..., 0:half] = x0 * cos - x1 * sin
+    x[..., half:rot_dim] = x0 * sin + x1 * cos
+    return x
+
+
 def rope(x, positions, base, rot_dim):
     """x: (T, heads, head_dim). Rotates adjacent pairs (2i, 2i+1), i < rot_dim/2,
     by angle pos * base^(-2i/rot_dim); dims >= rot_dim are left untouched."""
@@ -112,37 +140,57 @@ def forward(m, tokens, start, kv, n_layers, ffn_threshold=None):
     T, hd = len(tokens), m.head_dim
     pos = np.arange(start, start + T)
     x = m.w("token_embd.weight")[np.asarray(tokens)]  # (T, n_embd)
+    if m.gemma3:
+        x = x * np.sqrt(m.n_embd)
     group = m.n_head // m.n_head_kv
     # causal mask: query at position start+t sees keys at positions 0..start+t
-    mask = np.arange(start + T)[None, :] > pos[:, None]  # (T, start+T)
+    causal = np.arange(start + T)[None, :] > pos[:, None]  # (T, start+T)
+    # sliding window: keys more than window-1 positions back are hidden too
+    windowed = causal | (pos[:, None] - np.arange(start + T)[None, :] >= max(m.window, 1))
     for l in range(n_layers):
         b = f"blk.{l}."
+        mask = windowed if m.local_layer(l) else causal
         h = rmsnorm(x, m.w(b + "attn_norm.weight"), m.eps)
         q = m.linear(h, b + "attn_q").reshape(T, m.n_head, hd)
         k = m.linear(h, b + "attn_k").reshape(T, m.n_head_kv, hd)
         v = m.linear(h, b + "attn_v").reshape(T, m.n_head_kv, hd)
-        q = rope(q, pos, m.rope_base, m.rot_dim)
-        k = rope(k, pos, m.rope_base, m.rot_dim)
+        if m.gemma3:
+            q = rmsnorm(q, m.w(b + "attn_q_norm.weight"), m.eps)
+            k = rmsnorm(k, m.w(b + "attn_k_norm.weight"), m.eps)
+            q = rope_neox(q, pos, m.layer_rope_base(l), m.rot_dim)
+            k = rope_neox(k, pos, m.layer_rope_base(l), m.rot_dim)
+        else:
+            q = rope(q, pos, m.rope_base, m.rot_dim)
+            k = rope(k, pos, m.rope_base, m.rot_dim)
         kv[l][0] = np.concatenate([kv[l][0], k])
         kv[l][1] = np.concatenate([kv[l][1], v])
         K, V = kv[l]
         out = np.empty((T, m.n_head, hd))
         for hq in range(m.n_head):
             hk = hq // group
-            s = q[:, hq, :] @ K[:, hk, :].T / np.sqrt(hd)  # (T, start+T)
+            s = q[:, hq, :] @ K[:, hk, :].T * m.q_scale  # (T, start+T)
             s[mask] = -np.inf
             p = np.exp(s - s.max(axis=1, keepdims=True))
             p /= p.sum(axis=1, keepdims=True)
             out[:, hq, :] = p @ V[:, hk, :]
-        x = x + m.linear(out.reshape(T, m.n_head * hd), b + "attn_output")
+        a = m.linear(out.reshape(T, m.n_head * hd), b + "attn_output")
+        if m.gemma3:
+            a = rmsnorm(a, m.w(b + "post_attention_norm.weight"), m.eps)
+        x = x + a
         h = rmsnorm(x, m.w(b + "ffn_norm.weight"), m.eps)
         f = ACTIVATIONS[m.act](m.linear(h, b + "ffn_gate")) * m.linear(h, b + "ffn_up")
         t = ffn_threshold[l] if isinstance(ffn_threshold, (list, tuple)) else ffn_threshold
         if t is not None and t >= 0:  # (a negative global threshold dropped nothing before either)
             f = np.where(np.abs(f) > t, f, 0.0)  # magnitude sparsity: neurons with small outputs are dropped
-        x = x + m.linear(f, b + "ffn_down")
+        y = m.linear(f, b + "ffn_down")
+        if m.gemma3:
+            y = rmsnorm(y, m.w(b + "post_ffw_norm.weight"), m.eps)
+        x = x + y
     h = rmsnorm(x, m.w("output_norm.weight"), m.eps)
-    return h @ m.w(m.out_name).T
+    logits = h @ m.w(m.out_name).T
+    if m.softcap > 0:
+        logits = m.softcap * np.tanh(logits / m.softcap)
+    return logits
 
 
 def parse_thresholds(text):
