@@ -6,6 +6,7 @@
 #   tools/checked_builds.sh emulation   the cuda backend on the CPU-emulated kernels (build-emu): its cuda tests
 #   tools/checked_builds.sh fuzz SECS   every fuzz target for SECS seconds (tools/fuzz.sh; build-fuzz)
 #   tools/checked_builds.sh all [SECS]  all four (fuzz: SECS each, default 30)
+#   tools/checked_builds.sh ci [SECS]   what .ci/run runs: emulation and fuzz (SECS each, default 20)
 # Non-zero exit on the first failure; each step prints its wall time. -O1 -g keeps the
 # instrumented builds quick to compile and their reports readable.
 set -euo pipefail
@@ -85,5 +86,9 @@ case "${1:-}" in
     timed emulation emulation
     timed fuzz fuzz "${2:-30}"
     ;;
-  *) echo "usage: tools/checked_builds.sh asan|tsan|emulation|fuzz SECONDS|all [SECONDS]" >&2; exit 2 ;;
+  ci)
+    timed emulation emulation
+    timed fuzz fuzz "${2:-20}"
+    ;;
+  *) echo "usage: tools/checked_builds.sh asan|tsan|emulation|fuzz SECONDS|all [SECONDS]|ci [SECONDS]" >&2; exit 2 ;;
 esac
