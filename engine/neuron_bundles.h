@@ -81,7 +81,6 @@ class NeuronBundles {
   bool gate_up_scales_first() const { return scales_first(gu_type_, layout_); }
   bool down_t_scales_first() const { return scales_first(down_t_type_, layout_); }
   size_t gate_up_row_bytes() const { return gu_row_bytes_; }  // bytes of one gate (or up) row
-  size_t down_t_row_bytes() const { return down_row_bytes_; }
   size_t record_bytes() const { return record_bytes_; }      // stride between records
   size_t used_record_bytes() const { return (gated_ ? 2 : 1) * gu_row_bytes_ + down_row_bytes_; }
   size_t bytes() const { return record_bytes_ * static_cast<size_t>(n_); }

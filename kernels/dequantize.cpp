@@ -17,15 +17,6 @@ namespace actinfer {
 
 namespace {
 
-// Number of blocks in n elements of `type`; throws if n is not a whole number of blocks.
-int64_t blocks_of(GgmlType type, int64_t n) {
-  const TypeTraits t = traits(type);
-  if (n < 0 || n % t.block_elems != 0)
-    throw std::invalid_argument("dequantize_row: " + std::string(t.name) + " row of " +
-                                std::to_string(n) + " elements is not a multiple of its block size");
-  return n / t.block_elems;
-}
-
 [[noreturn]] void unsupported(GgmlType type) {
   throw std::invalid_argument("dequantize_row: unsupported type " + type_name(type));
 }
@@ -331,7 +322,7 @@ namespace {
 const TypeTraits& checked(GgmlType type, int64_t n) {
   const TypeTraits* t = find_type_traits(static_cast<uint32_t>(type));
   if (t == nullptr || t->dequantize == nullptr) unsupported(type);
-  blocks_of(type, n);
+  blocks_of(type, n, "dequantize_row");
   return *t;
 }
 

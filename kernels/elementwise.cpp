@@ -151,10 +151,6 @@ float activate(Activation a, float x) {
   return x;
 }
 
-void gated_activation(Activation a, const float* gate, const float* up, float* out, int64_t n) {
-  for (int64_t i = 0; i < n; ++i) out[i] = activate(a, gate[i]) * up[i];
-}
-
 void axpy(float a, const float* x, float* y, int64_t n) {
   int64_t i = 0;
 #if defined(__AVX2__)

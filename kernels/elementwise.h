@@ -26,8 +26,6 @@ void rope_apply_neox(float* x, int n_heads, int head_dim, int rope_dims, const f
 void softmax_inplace(float* x, int64_t n);
 
 float activate(Activation a, float x);
-// out[i] = act(gate[i]) * up[i]
-void gated_activation(Activation a, const float* gate, const float* up, float* out, int64_t n);
 
 // y += a * x
 void axpy(float a, const float* x, float* y, int64_t n);

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "kernels/fp16.h"
+#include "kernels/unfused.h"
 
 namespace actinfer::ggml_quant {
 
@@ -25,20 +26,6 @@ int64_t whole_blocks(const char* type, int64_t n, int64_t block) {
 // Round half to even, as ggml's nearest_int does for the magnitudes quantizers see.
 inline int nearest_int(float v) { return static_cast<int>(std::nearbyint(v)); }
 inline int clampi(int v, int lo, int hi) { return std::min(std::max(v, lo), hi); }
-
-// x unchanged, but a multiply producing it cannot be fused with the following add
-// (-ffp-contract=fast would change the rounding that gguf's numpy quantizers use).
-inline float unfused(float x) {
-#if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
-  __asm__("" : "+x"(x));
-#elif defined(__GNUC__) && defined(__aarch64__)
-  __asm__("" : "+w"(x));
-#else
-  volatile float v = x;
-  x = v;
-#endif
-  return x;
-}
 
 void put_fp16(uint8_t* p, float v) {
   const uint16_t h = f32_to_fp16(v);

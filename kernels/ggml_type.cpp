@@ -138,6 +138,14 @@ std::string weight_type_names() {
   return s;
 }
 
+int64_t blocks_of(GgmlType type, int64_t n, const char* who) {
+  const TypeTraits& t = type_row(type);
+  if (n < 0 || n % t.block_elems != 0)
+    throw std::invalid_argument(std::string(who) + ": " + std::string(t.name) + " row of " + std::to_string(n) +
+                                " elements is not a multiple of its block size");
+  return n / t.block_elems;
+}
+
 int64_t row_bytes(GgmlType type, int64_t n) {
   const TypeTraits& t = type_row(type);
   if (n % t.block_elems != 0)

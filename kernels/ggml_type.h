@@ -91,5 +91,7 @@ std::string weight_type_names();
 
 // Bytes taken by n elements (n must be a multiple of the block size).
 int64_t row_bytes(GgmlType type, int64_t n);
+// Blocks in n elements; `who` names the caller in the error when n is not a whole number of blocks.
+int64_t blocks_of(GgmlType type, int64_t n, const char* who);
 
 }  // namespace actinfer

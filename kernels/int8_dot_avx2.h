@@ -1,4 +1,4 @@
-// Inline AVX2 helpers shared by the quantized kernels (vec_dot_avx2.cpp, sparse_ffn.cpp,
+// Inline AVX2 helpers (loads, lane sums, byte dots) shared by the quantized kernels (vec_dot_avx2.cpp, sparse_ffn.cpp,
 // q8_0_short_rows.cpp). Include only where __AVX2__ is defined.
 #pragma once
 #include <immintrin.h>
@@ -7,6 +7,14 @@ namespace actinfer::simd {
 
 inline __m256i load256(const void* p) { return _mm256_loadu_si256(static_cast<const __m256i*>(p)); }
 inline __m128i load128(const void* p) { return _mm_loadu_si128(static_cast<const __m128i*>(p)); }
+
+// The sum of four / eight float lanes.
+inline float hsum128(__m128 s) {
+  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  s = _mm_add_ss(s, _mm_movehdup_ps(s));
+  return _mm_cvtss_f32(s);
+}
+inline float hsum(__m256 v) { return hsum128(_mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1))); }
 
 // acc + sums of unsigned bytes u times signed bytes s in groups of 4, as 8 int32 lanes: one
 // vpdpbusd where the compiler targets AVX512-VNNI, else vpmaddubsw + vpmaddwd (the same

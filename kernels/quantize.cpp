@@ -9,33 +9,11 @@
 #include "kernels/fp16.h"
 #include "kernels/quant_blocks.h"
 #include "kernels/type_kernels.h"
+#include "kernels/unfused.h"
 
 namespace actinfer {
 
 namespace {
-
-int64_t blocks_of(GgmlType type, int64_t n) {
-  const TypeTraits t = traits(type);
-  if (n < 0 || n % t.block_elems != 0)
-    throw std::invalid_argument("quantize_row: " + std::string(t.name) + " row of " +
-                                std::to_string(n) + " elements is not a multiple of its block size");
-  return n / t.block_elems;
-}
-
-// Returns x unchanged, but the compiler cannot fuse the multiply that produced it with a
-// following add (-ffp-contract=fast would otherwise turn a*b+c into an fma and change the
-// rounding that the reference quantizers, and gguf's numpy code, use).
-inline float unfused(float x) {
-#if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
-  __asm__("" : "+x"(x));
-#elif defined(__GNUC__) && defined(__aarch64__)
-  __asm__("" : "+w"(x));
-#else
-  volatile float v = x;
-  x = v;
-#endif
-  return x;
-}
 
 // roundf (halfway cases away from zero) without a libm call; exact for every float.
 inline int round_away(float v) {
@@ -161,7 +139,7 @@ void quantize_q4_1(const float* src, void* dst, int64_t n) { blocks<block_q4_1, 
 void quantize_row(GgmlType type, const float* src, void* dst, int64_t n) {
   const TypeTraits* t = find_type_traits(static_cast<uint32_t>(type));
   if (t == nullptr || t->quantize == nullptr) throw std::invalid_argument("quantize_row: unsupported type " + type_name(type));
-  blocks_of(type, n);
+  blocks_of(type, n, "quantize_row");
   t->quantize(src, dst, n);
 }
 

@@ -63,9 +63,4 @@ uint64_t sparse_ffn(ThreadPool& pool, const NeuronBundles& b, const float* xn, s
 uint64_t sparse_ffn_batch(ThreadPool& pool, const NeuronBundles& b, const float* xn, int B,
                           std::span<const std::vector<int32_t>> active, float* y, SparseScratch& scratch);
 
-// Weight bytes sparse_ffn reads for n_active neurons (whole records, padding included).
-inline size_t sparse_ffn_bytes(const NeuronBundles& b, int64_t n_active) {
-  return b.record_bytes() * static_cast<size_t>(n_active);
-}
-
 }  // namespace actinfer

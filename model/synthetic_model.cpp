@@ -640,7 +640,6 @@ std::vector<double> neuron_fire_probabilities(int64_t n, double h, double sparsi
   return p;
 }
 
-GgufWriter build_synthetic_model(const SyntheticModelConfig& cfg) { return build(cfg, nullptr); }
 
 SyntheticModelReport write_synthetic_model(const SyntheticModelConfig& cfg, const std::filesystem::path& path,
                                            const SyntheticModelProgress& progress) {

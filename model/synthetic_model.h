@@ -96,10 +96,6 @@ float bias_channel_value(int dim);
 std::vector<double> neuron_fire_probabilities(int64_t n, double hot_fraction, double sparsity,
                                               std::string* note = nullptr);
 
-// A writer holding the model's metadata and streaming tensors (the plan is computed here;
-// the weights are generated when the writer writes). Validates the config first.
-GgufWriter build_synthetic_model(const SyntheticModelConfig& cfg);
-
 struct SyntheticModelReport {
   uint64_t file_bytes = 0;
   size_t n_tensors = 0;

@@ -537,7 +537,6 @@ bool Tokenizer::add_bos() const { return impl_->d.add_bos; }
 bool Tokenizer::is_end_of_generation(int32_t id) const {
   return id >= 0 && id < impl_->n && impl_->eog[id];
 }
-bool Tokenizer::is_control(int32_t id) const { return id >= 0 && id < impl_->n && impl_->control[id]; }
 int32_t Tokenizer::token_to_id(std::string_view token_text) const { return impl_->find(token_text); }
 const TokenizerData& Tokenizer::data() const { return impl_->d; }
 const PreTokenizer* Tokenizer::pre_tokenizer() const { return impl_->pre.get(); }

@@ -123,7 +123,6 @@ class Tokenizer {
   int32_t eot() const;
   bool add_bos() const;
   bool is_end_of_generation(int32_t id) const;  // eos, eot, <|im_end|>, <|endoftext|>, <|eot_id|>, ...
-  bool is_control(int32_t id) const;            // control or unknown type (rendered only as special)
   int32_t token_to_id(std::string_view token_text) const;  // exact vocabulary entry, or -1
   const TokenizerData& data() const;
   const PreTokenizer* pre_tokenizer() const;  // null for "llama"

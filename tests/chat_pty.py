@@ -83,7 +83,17 @@ check(read_until(rb"\n> ") is not None, "Ctrl-C stops the reply and returns to t
 say("/stats")
 check(read_until(rb"stop: interrupted") is not None, "/stats says the reply was interrupted")
 os.write(fd, b"\x04")  # Ctrl-D
-_, status = os.waitpid(pid, 0)
+deadline = time.time() + 60  # never hang the test suite on a child that does not exit
+status = None
+while time.time() < deadline:
+    done, status = os.waitpid(pid, os.WNOHANG)
+    if done:
+        break
+    time.sleep(0.1)
+else:
+    os.kill(pid, 9)
+    os.waitpid(pid, 0)
+    status = -1
 check(os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0, f"Ctrl-D exits with 0 (status {status})")
 if failures:
     print(transcript.decode(errors="replace"))

@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <memory>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <thread>
 
@@ -27,7 +28,7 @@ struct QuantizeOptions {
 void run_quantize(const QuantizeOptions& o) {
   const std::optional<QuantMix> mix = parse_quant_mix(o.type);
   if (!mix) throw CLI::ValidationError("TYPE '" + o.type + "' is not one of " + quant_mix_names());
-  if (!std::filesystem::exists(o.in)) throw CLI::ValidationError("model file '" + o.in + "' not found");
+  if (!std::filesystem::exists(o.in)) throw std::runtime_error("model file '" + o.in + "' not found");
   if (o.threads < 0) throw CLI::ValidationError("--threads must be >= 0 (0: all cores), got " + std::to_string(o.threads));
 
   QuantizeModelOptions qo;

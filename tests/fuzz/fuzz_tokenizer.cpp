@@ -112,7 +112,6 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     for (int32_t id : ids) {
       fuzz::expect_clean_rejection([&] { out += stream.push(tok.token_piece(id)); });
       (void)tok.is_end_of_generation(id);
-      (void)tok.is_control(id);
     }
     out += stream.flush();
     out += tok.decode(ids, flags & 8);
