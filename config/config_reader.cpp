@@ -198,6 +198,17 @@ class Reader {
     out_.push_back(ConfigEntry{true, name, {}, line});
   }
 
+  // After a key: ` = ` (the value follows) or the `{` of a map, which stays to be read.
+  void skip_separator() {
+    skip_spaces();
+    if (peek() == '=') {
+      advance();
+      skip_spaces();
+    } else if (peek() != '{') {
+      fail("syntax error at " + describe_char(peek()) + " after the key", "expected key = value");
+    }
+  }
+
   // key = value, or key { ... }, with `prefix` ("actinfer.") before the key.
   void read_entry(const std::string& prefix) {
     key_.clear();
@@ -207,13 +218,7 @@ class Reader {
       fail("syntax error at '.' in key '" + key + "'",
            "keys cannot contain '.', write a section header such as [actinfer.team.0] instead");
     key_ = prefix + key;
-    skip_spaces();
-    if (peek() == '=') {
-      advance();
-      skip_spaces();
-    } else if (peek() != '{') {
-      fail("syntax error at " + describe_char(peek()) + " after the key", "expected key = value");
-    }
+    skip_separator();
     read_value(key_, line);
     end_of_line("value");
     key_.clear();
@@ -294,13 +299,7 @@ class Reader {
         if (peek() == '.') fail("syntax error at '.' in key '" + key + "'", "keys cannot contain '.'");
         path = stack.back().path + "." + key;
         key_ = path;
-        skip_spaces();
-        if (peek() == '=') {
-          advance();
-          skip_spaces();
-        } else if (peek() != '{') {
-          fail("syntax error at " + describe_char(peek()) + " after the key", "expected key = value");
-        }
+        skip_separator();
         want = Want::value;
         continue;
       }

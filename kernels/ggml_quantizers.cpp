@@ -7,7 +7,7 @@
 #include <string>
 
 #include "kernels/fp16.h"
-#include "kernels/unfused.h"
+#include "kernels/quant_math.h"
 
 namespace actinfer::ggml_quant {
 
@@ -113,12 +113,7 @@ float fit_scale_min(int n, int nmax, const float* x, const float* w, uint8_t* L,
 // ---- make_qx-style symmetric fit: x ~= scale * (L - nmax), L - nmax in [-nmax, nmax - 1],
 // error weighted by x^2; 19 trial grids around the one that maps the extreme to -nmax.
 float fit_symmetric(int n, int nmax, const float* x, uint8_t* L) {
-  float amax = 0, max = 0;
-  for (int i = 0; i < n; ++i)
-    if (std::fabs(x[i]) > amax) {
-      amax = std::fabs(x[i]);
-      max = x[i];
-    }
+  const auto [amax, max] = signed_absmax(x, n);
   if (amax < kGroupMaxEps) {
     std::fill(L, L + n, uint8_t{0});
     return 0;
@@ -158,12 +153,7 @@ float fit_symmetric(int n, int nmax, const float* x, uint8_t* L) {
 // moving single elements to the level that best improves the x^2-weighted least-squares fit.
 // L receives level + nmax.
 float fit_symmetric_descent(int n, int nmax, const float* x, uint8_t* L) {
-  float amax = 0, max = 0;
-  for (int i = 0; i < n; ++i)
-    if (std::fabs(x[i]) > amax) {
-      amax = std::fabs(x[i]);
-      max = x[i];
-    }
+  const auto [amax, max] = signed_absmax(x, n);
   if (amax < kGroupMaxEps) {
     std::fill(L, L + n, uint8_t{0});
     return 0;
@@ -218,12 +208,7 @@ int nearest_level(float v) {
 // Best scale of one 32-element IQ4 block (x^2-weighted), trying 15 grids; 0 for an all-zero
 // block.
 float iq4_block_scale(const float* x) {
-  float amax = 0, max = 0;
-  for (int j = 0; j < 32; ++j)
-    if (std::fabs(x[j]) > amax) {
-      amax = std::fabs(x[j]);
-      max = x[j];
-    }
+  const auto [amax, max] = signed_absmax(x, 32);
   if (amax < kGroupMaxEps) return 0;
   constexpr int kTries = 7;
   auto sums = [&](float id, float& sumqx, float& sumq2) {
@@ -313,12 +298,7 @@ void quantize_q5_0(const float* x, void* dst, int64_t n) {
   const int64_t nb = whole_blocks("Q5_0", n, 32);
   auto* y = static_cast<uint8_t*>(dst);
   for (int64_t b = 0; b < nb; ++b, x += 32, y += 22) {
-    float amax = 0, max = 0;
-    for (int i = 0; i < 32; ++i)
-      if (std::fabs(x[i]) > amax) {
-        amax = std::fabs(x[i]);
-        max = x[i];
-      }
+    const auto [amax, max] = signed_absmax(x, 32);
     const float d = max / -16;
     const float id = d != 0 ? 1.0f / d : 0.0f;
     int q[32];

@@ -9,7 +9,7 @@
 #include "kernels/fp16.h"
 #include "kernels/quant_blocks.h"
 #include "kernels/type_kernels.h"
-#include "kernels/unfused.h"
+#include "kernels/quant_math.h"
 
 namespace actinfer {
 
@@ -73,12 +73,7 @@ void quant_q8_K(const float* x, block_q8_K* y, int64_t nb) {
 // ggml's reference: the value of largest magnitude maps to -8, q = min(15, trunc(x/d + 8.5)).
 void quant_q4_0(const float* x, block_q4_0* y, int64_t nb) {
   for (int64_t b = 0; b < nb; ++b, x += QK4_0) {
-    float amax = 0.0f, max = 0.0f;
-    for (int i = 0; i < QK4_0; ++i)
-      if (std::fabs(x[i]) > amax) {
-        amax = std::fabs(x[i]);
-        max = x[i];
-      }
+    const auto [amax, max] = signed_absmax(x, QK4_0);
     const float d = max / -8.0f;
     const float id = d != 0.0f ? 1.0f / d : 0.0f;
     y[b].d = f32_to_fp16(d);

@@ -16,6 +16,7 @@
 #include "model/tokenizer.h"
 #include "server/slot_scheduler.h"
 #include "server/stop_strings.h"
+#include "tests/skip_report.h"
 
 using namespace actinfer;
 using namespace actinfer::server;
@@ -77,7 +78,7 @@ TEST_CASE("stop strings: text before the stop is sent, a possible start is held 
 
 TEST_CASE("batched dense engine: each sequence's logits equal the dense engine's, whatever else is in the step") {
   if (!std::filesystem::exists(kModel)) {
-    MESSAGE("default model absent (run ./setup.sh): skipped");
+    ACTINFER_REPORT_SKIPPED("default model absent (run ./setup.sh): skipped");
     return;
   }
   auto weights = ModelWeights::load(kModel);
@@ -140,7 +141,7 @@ TEST_CASE("batched dense engine: each sequence's logits equal the dense engine's
 
 TEST_CASE("slot scheduler: a greedy request gives the same text alone, beside seven others, and as the plain token loop") {
   if (!std::filesystem::exists(kModel)) {
-    MESSAGE("default model absent (run ./setup.sh): skipped");
+    ACTINFER_REPORT_SKIPPED("default model absent (run ./setup.sh): skipped");
     return;
   }
   auto weights = ModelWeights::load(kModel);
