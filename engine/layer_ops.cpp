@@ -19,7 +19,7 @@ void quantize_into(ThreadPool& pool, QuantizedBatch& qb, GgmlType type, const fl
     return;
   }
   pool.run([&](int ti, int nt) {
-    const auto [t0, t1] = ThreadPool::split(B, ti, nt);
+    const auto [t0, t1] = ThreadPool::split(B, ti, nt, QuantizedBatch::kTokenAlign);
     qb.quantize(x, static_cast<int>(t0), static_cast<int>(t1));
   });
 }
@@ -45,7 +45,7 @@ void add_down_run(ThreadPool& pool, Workspace& ws, const FfnWeights& L, const fl
     qh.quantize(h_run, ff, 0, 1);
   } else {
     pool.run([&](int ti, int nt) {
-      const auto [t0, t1] = ThreadPool::split(B, ti, nt);
+      const auto [t0, t1] = ThreadPool::split(B, ti, nt, QuantizedBatch::kTokenAlign);
       qh.quantize(h_run, ff, static_cast<int>(t0), static_cast<int>(t1));
     });
   }
