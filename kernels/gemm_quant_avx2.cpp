@@ -34,6 +34,7 @@ namespace {
 
 constexpr int kTok = kGemmTileTokens;  // tokens per tile: one lane each
 constexpr int kRows = 4;               // weight rows per register tile
+constexpr int kMR = 2, kMT = 2;  // Block32 and K types: rows x tiles per register tile when 2+ tiles remain
 constexpr int64_t kChunk = 32;         // elements per group run (a Q8_0 block, a K sub-block)
 
 inline uint32_t load_u32(const void* p) {
@@ -95,6 +96,7 @@ inline __m256i pack_pairs(__m256i lo, __m256i hi) {
 }
 
 void prepare_tile(const ActFormat& f, const uint8_t* acts, size_t act_stride, int nt, int64_t n, uint8_t* out) {
+  nt = std::clamp(nt, 0, kTok);
   const int64_t C = n / kChunk;
   auto* groups = reinterpret_cast<__m256i*>(out);
   __m256i* sum = groups + 8 * C;
@@ -226,36 +228,62 @@ struct Block32 {
     else return _mm256_shuffle_epi8(_mm256_broadcastsi128_si256(load128(kIq4nlValues)), nibbles32(blk + 2));
   }
 
-  static void run(const uint8_t* const rows[kRows], int64_t nb, const Tile& A, __m256 acc[kRows]) {
+  // R rows x T tiles (8 T tokens) of accumulators: acc[r][j].
+  template <int R, int T>
+  static void run_rt(const uint8_t* const* rows, int64_t nb, const Tile* A, __m256 (&acc)[R][T]) {
     const __m256i ones16 = _mm256_set1_epi16(1);
-    alignas(32) RowBuf w;
+    alignas(32) uint8_t w[R][kChunk];
     for (int64_t b = 0; b < nb; ++b) {
-      for (int r = 0; r < kRows; ++r) store_chunk(w, r, decode(rows[r] + b * kBytes));
-      const __m256i* act = A.groups + 8 * b;
-      __m256i isum[kRows];
-      if constexpr (kKind == Kind::kU4) {
-        unsigned_groups<8>(w, 0, act, isum);
-        for (auto& v : isum) v = _mm256_madd_epi16(v, ones16);
-      } else if constexpr (kKind == Kind::kU5) {
-        __m256i s0[kRows], s1[kRows];
-        unsigned_groups<4>(w, 0, act, s0);
-        unsigned_groups<4>(w, 4, act, s1);
-        for (int r = 0; r < kRows; ++r) isum[r] = _mm256_madd_epi16(_mm256_add_epi16(s0[r], s1[r]), ones16);
-      } else {
-        for (auto& v : isum) v = _mm256_setzero_si256();
-        signed_chunk(w, act, isum);
+      for (int r = 0; r < R; ++r) _mm256_store_si256(reinterpret_cast<__m256i*>(w[r]), decode(rows[r] + b * kBytes));
+      __m256i isum[R][T];
+      constexpr int kPerSum = kKind == Kind::kU4 ? 8 : kKind == Kind::kU5 ? 4 : 1;  // groups summed in int16
+      for (int g0 = 0; g0 < 8; g0 += kPerSum) {
+        __m256i s[R][T];
+        for (int g = g0; g < g0 + kPerSum; ++g) {
+          __m256i a[T];
+          for (int j = 0; j < T; ++j) a[j] = _mm256_load_si256(A[j].groups + 8 * b + g);
+          for (int r = 0; r < R; ++r) {
+            const __m256i wv = _mm256_set1_epi32(static_cast<int>(load_u32(w[r] + 4 * g)));
+            for (int j = 0; j < T; ++j) {
+              const __m256i p = kKind == Kind::kSigned ? _mm256_maddubs_epi16(_mm256_abs_epi8(wv), _mm256_sign_epi8(a[j], wv))
+                                                       : _mm256_maddubs_epi16(wv, a[j]);
+              s[r][j] = g == g0 ? p : _mm256_add_epi16(s[r][j], p);
+            }
+          }
+        }
+        for (int r = 0; r < R; ++r)
+          for (int j = 0; j < T; ++j) {
+            const __m256i v = _mm256_madd_epi16(s[r][j], ones16);
+            isum[r][j] = g0 == 0 ? v : _mm256_add_epi32(isum[r][j], v);
+          }
       }
-      if constexpr (kOffsetShift > 0) {
-        const __m256i off = _mm256_slli_epi32(_mm256_load_si256(A.sum + b), kOffsetShift);
-        for (auto& v : isum) v = _mm256_sub_epi32(v, off);
+      for (int j = 0; j < T; ++j) {
+        if constexpr (kOffsetShift > 0) {
+          const __m256i off = _mm256_slli_epi32(_mm256_load_si256(A[j].sum + b), kOffsetShift);
+          for (int r = 0; r < R; ++r) isum[r][j] = _mm256_sub_epi32(isum[r][j], off);
+        }
       }
-      const __m256 da = _mm256_load_ps(reinterpret_cast<const float*>(A.d + b));
-      for (int r = 0; r < kRows; ++r) {
+      for (int r = 0; r < R; ++r) {
         const uint8_t* blk = rows[r] + b * kBytes;
-        acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum[r]), _mm256_mul_ps(bcast_fp16(blk), da), acc[r]);
-        if constexpr (kMin) acc[r] = _mm256_fmadd_ps(bcast_fp16(blk + 2), _mm256_load_ps(reinterpret_cast<const float*>(A.s + b)), acc[r]);
+        const __m256 dw = bcast_fp16(blk);
+        for (int j = 0; j < T; ++j) {
+          const __m256 da = _mm256_load_ps(reinterpret_cast<const float*>(A[j].d + b));
+          acc[r][j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum[r][j]), _mm256_mul_ps(dw, da), acc[r][j]);
+        }
+        if constexpr (kMin) {
+          const __m256 mw = bcast_fp16(blk + 2);
+          for (int j = 0; j < T; ++j)
+            acc[r][j] = _mm256_fmadd_ps(mw, _mm256_load_ps(reinterpret_cast<const float*>(A[j].s + b)), acc[r][j]);
+        }
       }
     }
+  }
+
+  static void run(const uint8_t* const rows[kRows], int64_t nb, const Tile& A, __m256 acc[kRows]) {
+    __m256 a[kRows][1];
+    for (int r = 0; r < kRows; ++r) a[r][0] = acc[r];
+    run_rt<kRows, 1>(rows, nb, &A, a);
+    for (int r = 0; r < kRows; ++r) acc[r] = a[r][0];
   }
 };
 
@@ -282,19 +310,19 @@ struct KQ45 {
   static constexpr size_t kBytes = kQ5 ? sizeof(block_q5_K) : sizeof(block_q4_K);
   static constexpr int64_t kElems = QK_K;
 
-  static void run(const uint8_t* const rows[kRows], int64_t nb, const Tile& A, __m256 acc[kRows]) {
+  template <int R, int T>
+  static void run_rt(const uint8_t* const* rows, int64_t nb, const Tile* A, __m256 (&acc)[R][T]) {
     const __m256i m4 = _mm256_set1_epi8(0x0F), b4 = _mm256_set1_epi8(0x10);
-    alignas(32) RowBuf lo, hi;
+    alignas(32) uint8_t lo[R][kChunk], hi[R][kChunk];
     for (int64_t b = 0; b < nb; ++b) {
-      uint8_t sc[kRows][8], mn[kRows][8];
-      __m256i isum[kRows], msum[kRows];
-      for (int r = 0; r < kRows; ++r) {
+      uint8_t sc[R][8], mn[R][8];
+      __m256i isum[R][T], msum[R][T];
+      for (int r = 0; r < R; ++r) {
         k4_scales_mins(rows[r] + b * kBytes + 4, sc[r], mn[r]);
-        isum[r] = _mm256_setzero_si256();
-        msum[r] = _mm256_setzero_si256();
+        for (int j = 0; j < T; ++j) isum[r][j] = msum[r][j] = _mm256_setzero_si256();
       }
       for (int c = 0; c < 4; ++c) {  // chunks 2c (low nibbles) and 2c + 1 (high nibbles)
-        for (int r = 0; r < kRows; ++r) {
+        for (int r = 0; r < R; ++r) {
           const uint8_t* blk = rows[r] + b * kBytes;
           const __m256i q = load256(blk + (kQ5 ? 48 : 16) + 32 * c);
           __m256i l = _mm256_and_si256(q, m4), h = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
@@ -303,39 +331,56 @@ struct KQ45 {
             l = _mm256_or_si256(l, _mm256_and_si256(_mm256_slli_epi16(_mm256_srli_epi16(qh, 2 * c), 4), b4));
             h = _mm256_or_si256(h, _mm256_and_si256(_mm256_slli_epi16(_mm256_srli_epi16(qh, 2 * c + 1), 4), b4));
           }
-          store_chunk(lo, r, l);
-          store_chunk(hi, r, h);
+          _mm256_store_si256(reinterpret_cast<__m256i*>(lo[r]), l);
+          _mm256_store_si256(reinterpret_cast<__m256i*>(hi[r]), h);
         }
         for (int half = 0; half < 2; ++half) {
-          const int j = 2 * c + half;
-          const RowBuf& w = half ? hi : lo;
-          const __m256i* act = A.groups + 8 * (8 * b + j);
-          __m256i s[kRows];
-          if constexpr (kQ5) {
-            __m256i s1[kRows];
-            unsigned_groups<4>(w, 0, act, s);
-            unsigned_groups<4>(w, 4, act, s1);
-            for (int r = 0; r < kRows; ++r) {
-              const __m256i m = bcast16(sc[r][j]);
-              isum[r] = _mm256_add_epi32(isum[r], _mm256_add_epi32(_mm256_madd_epi16(s[r], m), _mm256_madd_epi16(s1[r], m)));
+          const int ch = 2 * c + half;
+          const uint8_t (*w)[kChunk] = half ? hi : lo;
+          constexpr int kPerSum = kQ5 ? 4 : 8;  // groups summed in int16
+          for (int g0 = 0; g0 < 8; g0 += kPerSum) {
+            __m256i s[R][T];
+            for (int g = g0; g < g0 + kPerSum; ++g) {
+              __m256i a[T];
+              for (int j = 0; j < T; ++j) a[j] = _mm256_load_si256(A[j].groups + 8 * (8 * b + ch) + g);
+              for (int r = 0; r < R; ++r) {
+                const __m256i wv = _mm256_set1_epi32(static_cast<int>(load_u32(w[r] + 4 * g)));
+                for (int j = 0; j < T; ++j) {
+                  const __m256i p = _mm256_maddubs_epi16(wv, a[j]);
+                  s[r][j] = g == g0 ? p : _mm256_add_epi16(s[r][j], p);
+                }
+              }
             }
-          } else {
-            unsigned_groups<8>(w, 0, act, s);
-            for (int r = 0; r < kRows; ++r) isum[r] = _mm256_add_epi32(isum[r], _mm256_madd_epi16(s[r], bcast16(sc[r][j])));
+            for (int r = 0; r < R; ++r) {
+              const __m256i m = bcast16(sc[r][ch]);
+              for (int j = 0; j < T; ++j) isum[r][j] = _mm256_add_epi32(isum[r][j], _mm256_madd_epi16(s[r][j], m));
+            }
           }
         }
         // mins of sub-blocks 2c, 2c + 1 with the activation's 32-element sums
-        const __m256i sums = _mm256_load_si256(A.pair32 + 4 * b + c);
-        for (int r = 0; r < kRows; ++r)
-          msum[r] = _mm256_add_epi32(msum[r], _mm256_madd_epi16(sums, bcast_pair16(mn[r][2 * c], mn[r][2 * c + 1])));
+        for (int r = 0; r < R; ++r) {
+          const __m256i m = bcast_pair16(mn[r][2 * c], mn[r][2 * c + 1]);
+          for (int j = 0; j < T; ++j)
+            msum[r][j] = _mm256_add_epi32(msum[r][j], _mm256_madd_epi16(_mm256_load_si256(A[j].pair32 + 4 * b + c), m));
+        }
       }
-      const __m256 da = _mm256_load_ps(reinterpret_cast<const float*>(A.d + b));
-      for (int r = 0; r < kRows; ++r) {
+      for (int r = 0; r < R; ++r) {
         const uint8_t* blk = rows[r] + b * kBytes;
-        acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum[r]), _mm256_mul_ps(bcast_fp16(blk), da), acc[r]);
-        acc[r] = _mm256_fnmadd_ps(_mm256_cvtepi32_ps(msum[r]), _mm256_mul_ps(bcast_fp16(blk + 2), da), acc[r]);
+        const __m256 d = bcast_fp16(blk), dmin = bcast_fp16(blk + 2);
+        for (int j = 0; j < T; ++j) {
+          const __m256 da = _mm256_load_ps(reinterpret_cast<const float*>(A[j].d + b));
+          acc[r][j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum[r][j]), _mm256_mul_ps(d, da), acc[r][j]);
+          acc[r][j] = _mm256_fnmadd_ps(_mm256_cvtepi32_ps(msum[r][j]), _mm256_mul_ps(dmin, da), acc[r][j]);
+        }
       }
     }
+  }
+
+  static void run(const uint8_t* const rows[kRows], int64_t nb, const Tile& A, __m256 acc[kRows]) {
+    __m256 a[kRows][1];
+    for (int r = 0; r < kRows; ++r) a[r][0] = acc[r];
+    run_rt<kRows, 1>(rows, nb, &A, a);
+    for (int r = 0; r < kRows; ++r) acc[r] = a[r][0];
   }
 };
 
@@ -402,18 +447,36 @@ void gemm(int64_t n, const uint8_t* w, size_t row_stride, int64_t n_rows, const 
       const int nr = static_cast<int>(std::min<int64_t>(kRows, n_rows - r0));
       const uint8_t* rows[kRows];
       for (int r = 0; r < kRows; ++r) rows[r] = w + static_cast<size_t>(r0 + std::min(r, nr - 1)) * row_stride;
-      for (int64_t ti = t0; ti < t1; ++ti) {
+      // Accumulator lanes are tokens: out[token][row] for the valid rows and tokens only.
+      auto store = [&](const __m256& acc, int r, int64_t ti) {
+        alignas(32) float res[kTok];
+        _mm256_store_ps(res, acc);
+        const int nt = static_cast<int>(std::min<int64_t>(kTok, n_acts - ti * kTok));
+        for (int t = 0; t < nt; ++t) out[static_cast<size_t>(ti * kTok + t) * out_stride + static_cast<size_t>(r0 + r)] = res[t];
+      };
+      int64_t ti = t0;
+      if constexpr (requires { W::template run_rt<kMR, kMT>; }) {
+        // kMT tiles at once, kMR rows at a time: each decoded weight block serves 8 kMT tokens.
+        for (; ti + kMT <= t1; ti += kMT) {
+          Tile A[kMT];
+          for (int j = 0; j < kMT; ++j) A[j] = tile_view(tiles + static_cast<size_t>(ti + j) * tb, n);
+          for (int part = 0; part < kRows / kMR; ++part) {
+            if (kMR * part >= nr) break;
+            __m256 acc[kMR][kMT];
+            for (auto& row : acc)
+              for (auto& a : row) a = _mm256_setzero_ps();
+            W::template run_rt<kMR, kMT>(rows + kMR * part, nb, A, acc);
+            for (int r = kMR * part; r < std::min(nr, kMR * part + kMR); ++r)
+              for (int j = 0; j < kMT; ++j) store(acc[r - kMR * part][j], r, ti + j);
+          }
+        }
+      }
+      for (; ti < t1; ++ti) {
         const Tile A = tile_view(tiles + static_cast<size_t>(ti) * tb, n);
         __m256 acc[kRows];
         for (auto& a : acc) a = _mm256_setzero_ps();
         W::run(rows, nb, A, acc);
-        alignas(32) float res[kRows][kTok];
-        for (int r = 0; r < kRows; ++r) _mm256_store_ps(res[r], acc[r]);
-        const int nt = static_cast<int>(std::min<int64_t>(kTok, n_acts - ti * kTok));
-        for (int t = 0; t < nt; ++t) {
-          float* o = out + static_cast<size_t>(ti * kTok + t) * out_stride + r0;
-          for (int r = 0; r < nr; ++r) o[r] = res[r][t];
-        }
+        for (int r = 0; r < nr; ++r) store(acc[r], r, ti);
       }
     }
   }
