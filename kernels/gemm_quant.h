@@ -10,8 +10,10 @@
 //     gemm_tiled(weight, n, rows, row_stride, n_rows, tiles, gemm_tile_count(B) * 8 or fewer, out, out_stride)
 //   }
 // A tile holds kGemmTileTokens tokens re-laid so that one vector load holds the same 4
-// elements of each of them; the kernel then keeps 4 rows x 8 tokens of accumulators in
-// registers, decodes each weight block once per 8 tokens and reads each tile once per 4 rows.
+// elements of each of them; the kernel then keeps 2 rows x 16 tokens of accumulators in
+// registers (one int32 lane per token, no horizontal sums), decodes each weight block once
+// per 16 tokens and reads each tile once per 2 rows. Activation quants must lie in
+// [-127, 127], as every quantizer here makes them (the int16 sums rely on it).
 // Types without a tiled kernel here (F32, F16, BF16, Q2_K, Q3_K, IQ4_XS, any type on a build
 // without AVX2) report has_tiled_gemm false: callers use vec_dot_rows_multi.
 #pragma once

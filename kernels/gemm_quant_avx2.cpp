@@ -5,10 +5,12 @@
 // the lanes are tokens instead: the activations of 8 tokens are re-laid once per batch (a
 // "tile") so that one 256-bit load holds the same 4 elements of all 8 tokens, and each group
 // of 4 weight bytes is broadcast to all lanes. vpmaddubsw + vpmaddwd then give one int32 per
-// token with no horizontal step, the weight block is decoded once per 8 tokens, and the float
-// scales are applied with one fma per (row, block, 8 tokens). A register tile is 4 rows x 8
-// tokens (4 float accumulators); the rows' decoded blocks sit in a small buffer that the
-// broadcasts read (a load, not a shuffle: Zen has more load ports than shuffle ports).
+// token with no horizontal step, and the float scales are applied with one fma per (row,
+// block, 8 tokens). A register tile is 2 rows x 2 tiles (16 tokens: 4 float accumulators, 4
+// int16 sums, 2 activation groups; 4 rows x 8 tokens overflowed the 16 ymm registers), so
+// each weight block is decoded once per 16 tokens; a last odd tile goes 4 rows x 8 tokens
+// (Q6_K always does). The rows' decoded blocks sit in a small buffer that the broadcasts
+// read (a load, not a shuffle: Zen has more load ports than shuffle ports).
 //
 // int16 headroom: vpmaddubsw sums 2 products per int16 lane (|a| <= 127 in every activation
 // type here). Unsigned weights of at most 4 bits can sum 8 groups (16 products, <= 30480) in
