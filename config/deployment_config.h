@@ -15,27 +15,10 @@
 #include <vector>
 
 #include "config/config_error.h"
+#include "config/modes.h"
 #include "engine/dense_engine.h"
 
 namespace actinfer {
-
-enum class Runtime { actors, dense };
-enum class BackendKind { host, cuda };
-// Which FFN neurons are computed (actors/predictor.h). automatic ("auto"): trained with a
-// predictor file, threshold with a profile on a non-ReLU model, else oracle.
-enum class PredictorMode { automatic, oracle, all, threshold, trained };
-enum class SchedulerPolicy { sharing, stealing };  // CAF's scheduler.policy
-
-// The names used in config files and flags, in enum order.
-inline constexpr std::array<std::string_view, 2> kRuntimeNames = {"actors", "dense"};
-inline constexpr std::array<std::string_view, 2> kBackendNames = {"host", "cuda"};
-inline constexpr std::array<std::string_view, 5> kPredictorNames = {"auto", "oracle", "all", "threshold", "trained"};
-inline constexpr std::array<std::string_view, 2> kSchedulerPolicyNames = {"sharing", "stealing"};
-
-inline std::string_view to_string(Runtime v) { return kRuntimeNames[static_cast<size_t>(v)]; }
-inline std::string_view to_string(BackendKind v) { return kBackendNames[static_cast<size_t>(v)]; }
-inline std::string_view to_string(PredictorMode v) { return kPredictorNames[static_cast<size_t>(v)]; }
-inline std::string_view to_string(SchedulerPolicy v) { return kSchedulerPolicyNames[static_cast<size_t>(v)]; }
 
 struct TeamConfig {
   int numa_node = 0;     // logical NUMA node index in the topology

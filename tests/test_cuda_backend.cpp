@@ -110,7 +110,7 @@ TEST_CASE("cuda backend: backend = cuda without a device is refused with the rea
     const std::string expected = "backend 'cuda': no usable CUDA device (" + reason + "); use backend = \"host\"";
     CHECK_THROWS_WITH_AS(ActorRuntime(w, o), doctest::Contains(expected.c_str()), std::invalid_argument);
     BackendOptions bo;
-    bo.kind = "cuda";
+    bo.kind = BackendKind::cuda;
     bo.n_ctx = 256;
     CHECK_THROWS_WITH_AS(make_backend(w, bo), doctest::Contains(expected.c_str()), std::invalid_argument);
     return;
@@ -134,7 +134,7 @@ TEST_CASE("cuda backend: an impossible VRAM budget is refused with the numbers")
   if (skip_without_device("the backend's own budget check")) return;
   // The backend checks what it really allocates (converted weights included) itself.
   BackendOptions bo;
-  bo.kind = "cuda";
+  bo.kind = BackendKind::cuda;
   bo.n_ctx = 256;
   bo.engine = {1, 256, 4, 0, false};
   bo.hot_neurons.assign(static_cast<size_t>(w->config().n_layers), {});
@@ -172,7 +172,7 @@ TEST_CASE("cuda backend: less free device memory than the footprint is refused w
     return;
   }
   BackendOptions bo;
-  bo.kind = "cuda";
+  bo.kind = BackendKind::cuda;
   bo.n_ctx = 256;
   bo.engine = {1, 256, 4, 0, false};  // batch < 8: no cuBLAS handle (it would need memory first)
   bo.hot_neurons.assign(static_cast<size_t>(w->config().n_layers), {});
@@ -350,7 +350,7 @@ TEST_CASE("cuda backend: trained predictors on the GPU predict the host's sets (
   }
   auto predictors = std::make_shared<const NeuronPredictors>(c, std::move(layers), std::move(info), 0.95);
   BackendOptions bo;
-  bo.kind = "cuda";
+  bo.kind = BackendKind::cuda;
   bo.n_ctx = 256;
   bo.engine = {1, 256, 8, 0, false};
   bo.sparse = true;

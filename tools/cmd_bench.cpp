@@ -106,7 +106,7 @@ void print_speeds(const char* label, const Speeds& s, const BenchOptions& o, dou
 
 void print_sparsity(FILE* out, const char* label, const ActorRuntime& rt, const Speeds& s, const DecodeBytes& b, double dense_bytes) {
   const auto& st = s.decode;
-  std::fprintf(out, "%-7s FFN computed %.1f%% of neurons per token (predictor %s", label, 100.0 * st.fraction_computed(), rt.predictor_mode().c_str());
+  std::fprintf(out, "%-7s FFN computed %.1f%% of neurons per token (predictor %s", label, 100.0 * st.fraction_computed(), std::string(to_string(rt.predictor_mode())).c_str());
   if (st.truth_checked) std::fprintf(out, ", recall %.4f", st.recall());
   std::fprintf(out, ")\n");
   std::fprintf(out, "%-7s bytes/token  %.1f MB = attention+head %.1f + FFN %.1f + predictor %.1f (dense %.1f MB: ceiling %.2fx)\n", label,
@@ -191,7 +191,7 @@ void bench(const BenchOptions& o, std::vector<BenchRow>& rows) {
       const DecodeBytes b = decode_bytes(*rt, speeds[i]);
       print_speeds(label, speeds[i], o, b.total(), bw.bytes_per_second);
       print_sparsity(o.out, label, *rt, speeds[i], b, bytes);
-      if (rt->predictor_mode() == "trained" && !speeds[i].decode.truth_checked) print_decode_recall(label, o, weights, mo, tokens);
+      if (rt->predictor_mode() == PredictorMode::trained && !speeds[i].decode.truth_checked) print_decode_recall(label, o, weights, mo, tokens);
     } else {
       print_speeds(label, speeds[i], o, bytes, bw.bytes_per_second);
     }

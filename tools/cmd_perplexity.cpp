@@ -75,7 +75,7 @@ void run_perplexity(const PerplexityOptions& o) {
               static_cast<long long>(r.n_scored), runtime, weights->file().path().filename().c_str());
   if (actors && actors->sparse()) {
     const auto st = actors->predictor_stats();
-    std::printf("sparse: predictor %s, FFN computed %.2f%% of neurons per token", actors->predictor_mode().c_str(), 100.0 * st.fraction_computed());
+    std::printf("sparse: predictor %s, FFN computed %.2f%% of neurons per token", std::string(to_string(actors->predictor_mode())).c_str(), 100.0 * st.fraction_computed());
     if (st.truth_checked) std::printf(", recall %.4f (%.2f%% of neurons truly active)", st.recall(),
                                       100.0 * static_cast<double>(st.truly_active) / static_cast<double>(st.truth_checked * weights->config().d_ff));
     std::printf("\n");
