@@ -18,6 +18,7 @@ inline constexpr std::array<std::string_view, 2> kRuntimeNames = {"actors", "den
 inline constexpr std::array<std::string_view, 2> kBackendNames = {"host", "cuda"};
 inline constexpr std::array<std::string_view, 5> kPredictorNames = {"auto", "oracle", "all", "threshold", "trained"};
 inline constexpr std::array<std::string_view, 2> kSchedulerPolicyNames = {"sharing", "stealing"};
+inline constexpr std::array<std::string_view, 2> kCacheTypeNames = {"f32", "f16"};  // KvCacheType's order
 
 inline std::string_view to_string(Runtime v) { return kRuntimeNames[static_cast<size_t>(v)]; }
 inline std::string_view to_string(BackendKind v) { return kBackendNames[static_cast<size_t>(v)]; }

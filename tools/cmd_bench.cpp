@@ -122,6 +122,11 @@ DecodeInput bench_tokens(const BenchOptions& o, const ModelWeights& weights) {
   return text_decode_input(tokenize_document(tokenizer, text), o.n_prompt, o.n_gen, o.text_path);
 }
 
+// What bench's context is for, in a refusal above the trained context.
+std::string min_ctx_for(const BenchOptions& o) {
+  return "-p " + std::to_string(o.n_prompt) + " prompt tokens and -n " + std::to_string(o.n_gen) + " generated (plus one)";
+}
+
 // A trained predictor's recall on the decoded tokens: one more, untimed, decode run in a
 // runtime that also computes the true active sets (which costs time, so not in the
 // timed runs).
@@ -130,7 +135,7 @@ void print_decode_recall(const char* label, const BenchOptions& o, std::shared_p
   RuntimeChoice checked = o.runtime;
   checked.check_recall = true;
   checked.trace.clear();
-  const auto ev = checked.make(std::move(weights), mo, "actors", o.n_prompt + o.n_gen + 1);
+  const auto ev = checked.make(std::move(weights), mo, "actors", o.n_prompt + o.n_gen + 1, min_ctx_for(o));
   auto& rt = dynamic_cast<ActorRuntime&>(*ev);
   rt.predictor_stats(true);
   decode_steps(rt, tokens, o.n_gen);
@@ -157,8 +162,9 @@ void bench(const BenchOptions& o, std::vector<BenchRow>& rows) {
   const std::string which = o.runtime.runtime.empty() ? o.which : o.runtime.runtime;
   std::vector<std::pair<std::string, std::unique_ptr<Evaluator>>> runtimes;
   const int min_ctx = o.n_prompt + o.n_gen + 1;
-  if (which != "actors") runtimes.emplace_back("dense", o.runtime.make(weights, mo, "dense", min_ctx));
-  if (which != "dense") runtimes.emplace_back(o.runtime.load().sparse ? "sparse" : "actors", o.runtime.make(weights, mo, "actors", min_ctx));
+  if (which != "actors") runtimes.emplace_back("dense", o.runtime.make(weights, mo, "dense", min_ctx, min_ctx_for(o)));
+  if (which != "dense")
+    runtimes.emplace_back(o.runtime.load().sparse ? "sparse" : "actors", o.runtime.make(weights, mo, "actors", min_ctx, min_ctx_for(o)));
 
   const std::vector<int32_t>& prompt = tokens.prompt;
 

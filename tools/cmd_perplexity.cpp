@@ -48,7 +48,7 @@ void run_perplexity(const PerplexityOptions& o) {
                                 std::to_string(n_ctx));
   const size_t n_chunks = o.chunks > 0 ? std::min(n_avail, static_cast<size_t>(o.chunks)) : n_avail;
 
-  auto evaluator = o.runtime.make(weights, o.model, "", n_ctx);
+  auto evaluator = o.runtime.make(weights, o.model, "", n_ctx, "a chunk of --ctx " + std::to_string(n_ctx));
   auto* actors = dynamic_cast<ActorRuntime*>(evaluator.get());
   const char* runtime = !actors ? "dense" : actors->sparse() ? "sparse actors" : "actors";
   std::fprintf(stderr, "[actinfer] %s: %zu bytes, %zu tokens (tokenized in %.2f s); %zu chunks of %d, %d scored each; %s runtime\n",
