@@ -4,6 +4,7 @@
 #include <cmath>
 #include <stdexcept>
 
+#include "engine/attention.h"
 #include "kernels/dequantize.h"
 #include "kernels/elementwise.h"
 
@@ -66,7 +67,7 @@ void add_down_run(ThreadPool& pool, Workspace& ws, const FfnWeights& L, const fl
 
 }  // namespace
 
-Workspace::Workspace(const ModelConfig& c, int max_batch, int n_threads, int n_ctx, bool exact_activations)
+Workspace::Workspace(const ModelConfig& c, int max_batch, int /*n_threads*/, int /*n_ctx*/, bool exact_activations)
     : max_batch_(max_batch), exact_(exact_activations) {
   const size_t B = static_cast<size_t>(max_batch);
   const size_t kv = static_cast<size_t>(c.n_kv_heads) * c.head_dim;
@@ -81,7 +82,6 @@ Workspace::Workspace(const ModelConfig& c, int max_batch, int n_threads, int n_c
   hb2.resize(B * wide);
   tmp.resize(B * wide);
   ffn_out.resize(B * c.d_model);
-  scores.resize(static_cast<size_t>(n_threads) * n_ctx);
 }
 
 const QuantizedBatch& Workspace::quantized(ThreadPool& pool, GgmlType type, const float* x, int64_t n, int B) {
@@ -158,33 +158,10 @@ void attention_block(ThreadPool& pool, Workspace& ws, const ModelWeights& w, KvC
     cache.store(layer, pos0 + t, k, v);
   }
 
-  // Causal grouped-query attention over the cache, one (token, head) per work item; a
-  // local layer's query sees only the last sliding_window positions.
-  const int group = c.n_heads / c.n_kv_heads;
-  const float scale = c.attn_scale;
-  const int window = c.is_local_layer(layer) ? c.sliding_window : 0;
-  const float* kc = cache.k_f32(layer, 0);  // null for an F16 cache
-  const float* vc = cache.v_f32(layer, 0);
-  pool.run([&](int ti, int nt) {
-    float* scores = &ws.scores[static_cast<size_t>(ti) * cache.n_ctx()];
-    const auto [w0, w1] = ThreadPool::split(static_cast<int64_t>(B) * c.n_heads, ti, nt);
-    for (int64_t item = w0; item < w1; ++item) {
-      const int t = static_cast<int>(item / c.n_heads), h = static_cast<int>(item % c.n_heads);
-      const int kvh = h / group;
-      const int n_pos = pos0 + t + 1;
-      const int first = window > 0 ? std::max(0, n_pos - window) : 0;
-      const int n_seen = n_pos - first;
-      const float* q = &ws.q[t * qd + static_cast<int64_t>(h) * hd];
-      const int at = kvh * hd;
-      if (kc) for (int p = 0; p < n_seen; ++p) scores[p] = dot_f32(q, kc + (first + p) * kv + at, hd) * scale;
-      else for (int p = 0; p < n_seen; ++p) scores[p] = cache.dot_k(layer, first + p, at, q, hd) * scale;
-      softmax_inplace(scores, n_seen);
-      float* out = &ws.att[t * qd + static_cast<int64_t>(h) * hd];
-      std::fill(out, out + hd, 0.0f);
-      if (vc) for (int p = 0; p < n_seen; ++p) axpy(scores[p], vc + (first + p) * kv + at, out, hd);
-      else for (int p = 0; p < n_seen; ++p) cache.axpy_v(layer, first + p, at, scores[p], out, hd);
-    }
-  });
+  // Causal grouped-query attention over the cache; a local layer's query sees only the
+  // last sliding_window positions.
+  const AttentionShape shape{c.n_heads, c.n_kv_heads, hd, c.attn_scale, c.is_local_layer(layer) ? c.sliding_window : 0};
+  grouped_attention(pool, cache, layer, shape, pos0, B, ws.q.data(), ws.att.data(), ws.attn_partials);
 
   ws.new_input();
   const QuantizedBatch& ao = ws.quantized(pool, L.wo.type, ws.att.data(), qd, B);
