@@ -14,8 +14,8 @@ namespace {
 constexpr int kTile = 64;          // positions whose scores are held at once
 constexpr int kMaxGroup = 8;       // query heads sharing one pass over K and V
 constexpr int kMaxHeadDim = 512;   // (checked: larger heads are refused)
-constexpr int kMaxChunks = 16;     // position chunks per (token, KV head)
-constexpr int kMinChunkPositions = 128;
+constexpr int kMaxChunks = 16;        // position chunks per (row, KV head)
+constexpr int kChunkPositions = 256;  // a row's span is cut into chunks of at least this many
 
 // One pass over positions [p0, p1) of a KV head for up to kMaxGroup query heads:
 // the running maximum m, the sum s of e^(score - m) and o = sum e^(score - m) v per head.
@@ -66,87 +66,83 @@ void grouped_attention(ThreadPool& pool, int layer, const AttentionShape& a, std
   if (hd > kMaxHeadDim) throw std::invalid_argument("attention: head dimension " + std::to_string(hd) + " above " + std::to_string(kMaxHeadDim));
   const int subgroups = (group + kMaxGroup - 1) / kMaxGroup;
   const int64_t qd = static_cast<int64_t>(a.n_heads) * hd;
-  auto range = [&](const AttentionSequence& s, int t) {  // the positions row t of s sees
-    const int end = s.pos0 + t + 1;
-    return std::pair{a.window > 0 ? std::max(0, end - a.window) : 0, end};
-  };
-  // Enough items for every thread several times over; chunks only where the context is long.
-  const int per_row = a.n_kv_heads * subgroups;
-  int base_items = 0, longest = 0, rows = 0;
-  for (const AttentionSequence& s : sequences) {
-    if (s.n_tokens <= 0) continue;
-    base_items += s.n_tokens * per_row;
-    const auto [first, end] = range(s, s.n_tokens - 1);
-    longest = std::max(longest, end - first);
-    rows = std::max(rows, s.row0 + s.n_tokens);
-  }
-  if (base_items == 0) return;
-  int n_chunks = 1;
-  if (pool.size() > 1 && base_items < 4 * pool.size())
-    n_chunks = std::clamp(std::min((8 * pool.size() + base_items - 1) / base_items, longest / kMinChunkPositions), 1, kMaxChunks);
   const size_t partial_floats = static_cast<size_t>(hd) + 2;  // m, s, o
-  if (n_chunks > 1) partials.resize(std::max(partials.size(), static_cast<size_t>(rows) * a.n_heads * n_chunks * partial_floats));
-  // Each sequence's first item, so an item number finds its sequence.
-  std::vector<int> first_item;
-  first_item.reserve(sequences.size() + 1);
-  first_item.push_back(0);
-  for (const AttentionSequence& s : sequences) first_item.push_back(first_item.back() + std::max(0, s.n_tokens) * per_row * n_chunks);
+  // Work items per row: KV heads x subgroups x position chunks. A row's chunks depend on its
+  // own span alone, never on the other rows of the step, so a sequence's results are the
+  // same bits alone or beside others (a server's batching must not change a text).
+  struct Row {
+    const AttentionSequence* seq;
+    int t, first, end, chunks;
+    int first_item;
+    size_t partial_at;  // its heads' chunk partials, when chunked
+  };
+  std::vector<Row> rows;
+  int n_items = 0;
+  size_t n_partials = 0;
+  for (const AttentionSequence& s : sequences)
+    for (int t = 0; t < s.n_tokens; ++t) {
+      const int end = s.pos0 + t + 1, first = a.window > 0 ? std::max(0, end - a.window) : 0;
+      const int chunks = std::clamp((end - first) / kChunkPositions, 1, kMaxChunks);
+      rows.push_back({&s, t, first, end, chunks, n_items, n_partials});
+      n_items += a.n_kv_heads * subgroups * chunks;
+      if (chunks > 1) n_partials += static_cast<size_t>(a.n_heads) * chunks * partial_floats;
+    }
+  if (n_items == 0) return;
+  if (partials.size() < n_partials) partials.resize(n_partials);
 
-  pool.run_parts(first_item.back(), [&](int item, int) {
-    const auto si = static_cast<size_t>(std::upper_bound(first_item.begin(), first_item.end(), item) - first_item.begin() - 1);
-    const AttentionSequence& seq = sequences[si];
-    const int local = item - first_item[si];
-    const int chunk = local % n_chunks;
-    const int sg = (local / n_chunks) % subgroups;
-    const int g = (local / n_chunks / subgroups) % a.n_kv_heads;
-    const int t = local / n_chunks / subgroups / a.n_kv_heads;
-    const int r = seq.row0 + t;
-    const auto [first, end] = range(seq, t);
-    const int span = end - first;
-    const int p0 = first + static_cast<int>(static_cast<int64_t>(span) * chunk / n_chunks);
-    const int p1 = first + static_cast<int>(static_cast<int64_t>(span) * (chunk + 1) / n_chunks);
+  pool.run_parts(n_items, [&](int item, int) {
+    const auto ri = static_cast<size_t>(std::upper_bound(rows.begin(), rows.end(), item, [](int i, const Row& r) { return i < r.first_item; }) -
+                                        rows.begin() - 1);
+    const Row& row = rows[ri];
+    const int local = item - row.first_item;
+    const int chunk = local % row.chunks;
+    const int sg = (local / row.chunks) % subgroups;
+    const int g = local / row.chunks / subgroups;
+    const int r = row.seq->row0 + row.t;
+    const int span = row.end - row.first;
+    const int p0 = row.first + static_cast<int>(static_cast<int64_t>(span) * chunk / row.chunks);
+    const int p1 = row.first + static_cast<int>(static_cast<int64_t>(span) * (chunk + 1) / row.chunks);
     const int h0 = g * group + sg * kMaxGroup;
     GroupPass pass;
     pass.n = std::min(kMaxGroup, group - sg * kMaxGroup);
     pass.hd = hd;
     const float* qs[kMaxGroup];
     for (int j = 0; j < pass.n; ++j) qs[j] = q + r * qd + static_cast<int64_t>(h0 + j) * hd;
-    pass.run(*seq.cache, layer, g * hd, qs, a.scale, p0, p1);
+    pass.run(*row.seq->cache, layer, g * hd, qs, a.scale, p0, p1);
     for (int j = 0; j < pass.n; ++j) {
-      if (n_chunks == 1) {
+      if (row.chunks == 1) {
         float* out = att + r * qd + static_cast<int64_t>(h0 + j) * hd;
         const float inv = 1.0f / pass.s[j];
         for (int e = 0; e < hd; ++e) out[e] = pass.o[j][e] * inv;
       } else {
-        float* p = &partials[((static_cast<size_t>(r) * a.n_heads + h0 + j) * n_chunks + chunk) * partial_floats];
+        float* p = &partials[row.partial_at + (static_cast<size_t>(h0 + j) * row.chunks + chunk) * partial_floats];
         p[0] = pass.m[j];
         p[1] = pass.s[j];
         std::copy(pass.o[j], pass.o[j] + hd, p + 2);
       }
     }
   });
-  if (n_chunks == 1) return;
-  // Combine each (row, head)'s chunks under their common maximum (an empty chunk has s = 0).
-  for (const AttentionSequence& seq : sequences)
-    for (int r = seq.row0; r < seq.row0 + seq.n_tokens; ++r)
-      for (int h = 0; h < a.n_heads; ++h) {
-        const float* p = &partials[(static_cast<size_t>(r) * a.n_heads + h) * n_chunks * partial_floats];
-        float m = -std::numeric_limits<float>::infinity();
-        for (int c = 0; c < n_chunks; ++c)
-          if (p[c * partial_floats + 1] > 0.0f) m = std::max(m, p[c * partial_floats]);
-        float* out = att + r * qd + static_cast<int64_t>(h) * hd;
-        std::fill(out, out + hd, 0.0f);
-        float den = 0.0f;
-        for (int c = 0; c < n_chunks; ++c) {
-          const float* pc = p + c * partial_floats;
-          if (pc[1] <= 0.0f) continue;
-          const float w = std::exp(pc[0] - m);
-          den += pc[1] * w;
-          axpy(w, pc + 2, out, hd);
-        }
-        const float inv = 1.0f / den;
-        for (int e = 0; e < hd; ++e) out[e] *= inv;
+  // Combine each chunked (row, head)'s chunks under their common maximum, in chunk order.
+  for (const Row& row : rows) {
+    if (row.chunks == 1) continue;
+    const int r = row.seq->row0 + row.t;
+    for (int h = 0; h < a.n_heads; ++h) {
+      const float* p = &partials[row.partial_at + static_cast<size_t>(h) * row.chunks * partial_floats];
+      float m = -std::numeric_limits<float>::infinity();
+      for (int c = 0; c < row.chunks; ++c) m = std::max(m, p[c * partial_floats]);
+      float* out = att + r * qd + static_cast<int64_t>(h) * hd;
+      std::fill(out, out + hd, 0.0f);
+      float den = 0.0f;
+      for (int c = 0; c < row.chunks; ++c) {
+        const float* pc = p + c * partial_floats;
+        const float w = std::exp(pc[0] - m);
+        den += pc[1] * w;
+        axpy(w, pc + 2, out, hd);
       }
+      const float inv = 1.0f / den;
+      for (int e = 0; e < hd; ++e) out[e] *= inv;
+    }
+  }
 }
 
 }  // namespace actinfer

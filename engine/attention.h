@@ -1,9 +1,9 @@
 // Causal grouped-query attention over the KV cache. Each work item is one token and
 // one KV head with every query head of its group, so each K and V row is read once per
 // group (not once per query head); scores are kept per tile of positions with a running
-// (online) softmax, so no scratch grows with the context. At small batches a long
-// context is also split into position chunks whose partial softmax sums are combined
-// afterwards, so decode at depth keeps every thread busy.
+// (online) softmax, so no scratch grows with the context. A long context is also split
+// into position chunks (from the row's own span only, so batching changes no bit) whose
+// partial softmax sums are combined afterwards: decode at depth keeps every thread busy.
 #pragma once
 #include <span>
 #include <vector>

@@ -12,6 +12,8 @@ BatchedDenseEngine::BatchedDenseEngine(std::shared_ptr<const ModelWeights> weigh
       n_ctx_(checked_context(o, weights_->config())),
       max_batch_(o.max_batch),
       ws_(weights_->config(), o.max_batch, pool_.size(), n_ctx_, o.exact_activations) {
+  // A sequence's text must not depend on the others in its steps: no tiled GEMM here.
+  ws_.set_batch_invariant(true);
   if (n_slots <= 0) throw std::invalid_argument("the number of sequence slots must be positive, got " + std::to_string(n_slots));
   const ModelConfig& c = weights_->config();
   caches_.reserve(static_cast<size_t>(n_slots));

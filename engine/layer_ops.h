@@ -21,6 +21,10 @@ class Workspace {
   Workspace(const ModelConfig& c, int max_batch, int n_threads, int n_ctx, bool exact_activations);
   int max_batch() const { return max_batch_; }
   bool exact() const { return exact_; }
+  // Every token through the per-token kernels (no tiled GEMM): a token's results are then
+  // the same bits whatever else shares its step (a server's sequences).
+  void set_batch_invariant(bool on) { batch_invariant_ = on; }
+  bool batch_invariant() const { return batch_invariant_; }
 
   // Activations quantized for one weight type; reused while the input stays the same.
   const QuantizedBatch& quantized(ThreadPool& pool, GgmlType type, const float* x, int64_t n, int B);
@@ -40,6 +44,7 @@ class Workspace {
  private:
   int max_batch_;
   bool exact_;
+  bool batch_invariant_ = false;
   QuantizedBatch slots_[4];
   int n_quantized_ = 0;
   struct RopeTable {

@@ -14,7 +14,7 @@
 
 namespace actinfer {
 
-void QuantizedBatch::resize(GgmlType weight_type, int64_t n, int batch, bool exact) {
+void QuantizedBatch::resize(GgmlType weight_type, int64_t n, int batch, bool exact, bool tiled) {
   weight_type_ = weight_type;
   n_ = n;
   batch_ = batch;
@@ -24,7 +24,7 @@ void QuantizedBatch::resize(GgmlType weight_type, int64_t n, int batch, bool exa
   stride_ = (static_cast<size_t>(row_bytes(act, n)) + 31) / 32 * 32;
   if (data_.size() < stride_ * static_cast<size_t>(batch)) data_.resize(stride_ * static_cast<size_t>(batch));
   tiled_tokens_ = 0;
-  if (!exact && batch > 1 && has_tiled_gemm(weight_type)) {
+  if (tiled && !exact && batch > 1 && has_tiled_gemm(weight_type)) {
     const int64_t n_tiles = gemm_tile_count(batch);
     tiled_tokens_ = static_cast<int>(std::min<int64_t>(batch, n_tiles * kGemmTileTokens));
     tile_bytes_ = gemm_tile_bytes(n);

@@ -16,7 +16,9 @@ class QuantizedBatch {
  public:
   // exact: keep the activations in float and dot them with dequantized weight rows
   // (slower; free of activation rounding, for checking against a float reference).
-  void resize(GgmlType weight_type, int64_t n, int batch, bool exact = false);
+  // tiled: lay batches of 4+ tokens out for the tiled GEMM too (false: every token through
+  // the per-token kernels, so its results do not depend on the batch it is in).
+  void resize(GgmlType weight_type, int64_t n, int batch, bool exact = false, bool tiled = true);
   // Quantizes tokens [t0, t1) of x (row-major [B][n]); call with the full range,
   // or split the range across threads after resize() at multiples of kTokenAlign (a tile of
   // the tiled GEMM is laid out by the call that quantizes its tokens; std::invalid_argument
