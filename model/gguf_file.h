@@ -28,7 +28,7 @@ enum class GgufValueType : uint32_t {
   STRING = 8, ARRAY = 9, U64 = 10, I64 = 11, F64 = 12,
 };
 
-struct GgufArray;
+class GgufArray;
 // A scalar as its widest kind; strings point into the mapped file.
 using GgufScalar = std::variant<uint64_t, int64_t, double, bool, std::string_view>;
 
