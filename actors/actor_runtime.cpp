@@ -35,7 +35,7 @@ struct ActorRuntime::Impl {
   DeploymentConfig options;
   std::shared_ptr<const topology::Topology> topo;
   std::shared_ptr<const NeuronSplit> split;
-  std::string predictor_mode;  // resolved
+  PredictorMode predictor_mode = PredictorMode::oracle;  // resolved: never automatic
   std::vector<float> thresholds;
   std::shared_ptr<const NeuronPredictors> predictors;
   std::shared_ptr<Backend> backend;  // made here (so errors surface before spawning), moved to the gpu-worker
@@ -45,7 +45,13 @@ struct ActorRuntime::Impl {
   int n_ctx = 0;
   int n_past = 0;
   uint64_t step = 0;
-  std::vector<float> logits;
+  // The logits of the last eval, kept in the replies that carried them (no copy): each
+  // reply's rows from `first` on, in order.
+  struct LogitRows {
+    protocol::TensorPtr tensor;
+    int first = 0;
+  };
+  std::vector<LogitRows> logits;
   int n_logits = 0;
   std::vector<std::shared_ptr<const ColdShard>> shards;
   caf::actor_system_config cfg;
@@ -55,6 +61,7 @@ struct ActorRuntime::Impl {
   protocol::MergeActor merge;
   std::vector<protocol::CpuWorkerActor> cpu;
   trace::TraceBuffer driver_trace{"driver", "driver", false};
+  std::unique_ptr<caf::scoped_actor> driver;  // the caller's side of every request (made once)
 
   // Calls f(handle) for every actor spawned.
   template <class F>
@@ -74,6 +81,8 @@ struct ActorRuntime::Impl {
     predictor = protocol::PredictorActor{};
     merge = protocol::MergeActor{};
     cpu.clear();
+    driver.reset();
+    logits.clear();
     sys.reset();
   }
 };
@@ -91,11 +100,11 @@ void check_options(const DeploymentConfig& o, const topology::Topology& topo) {
 
 // auto: trained with a predictor file (or predictors inside a PowerInfer model), threshold
 // with a profile on a non-ReLU model, else oracle.
-std::string resolve_predictor(const DeploymentConfig& o, const ModelConfig& c, bool model_has_predictors) {
-  if (o.predictor != PredictorMode::automatic) return std::string(to_string(o.predictor));
-  if (!o.predictors.empty() || model_has_predictors) return "trained";
-  if (!o.profile.empty() && c.activation != Activation::ReLU) return "threshold";
-  return "oracle";
+PredictorMode resolve_predictor(const DeploymentConfig& o, const ModelConfig& c, bool model_has_predictors) {
+  if (o.predictor != PredictorMode::automatic) return o.predictor;
+  if (!o.predictors.empty() || model_has_predictors) return PredictorMode::trained;
+  if (!o.profile.empty() && c.activation != Activation::ReLU) return PredictorMode::threshold;
+  return PredictorMode::oracle;
 }
 
 }  // namespace
@@ -130,7 +139,7 @@ ActorRuntime::ActorRuntime(std::shared_ptr<const ModelWeights> weights, Deployme
   } else if (m.predictors) {
     for (int l = 0; l < m.predictors->n_layers(); ++l) m.thresholds.push_back(m.predictors->info(l).threshold);
   }
-  if (m.predictor_mode == "trained" && !m.predictors)
+  if (m.predictor_mode == PredictorMode::trained && !m.predictors)
     throw std::invalid_argument("predictor 'trained' needs a predictor file (predictors = \"...\", from actinfer train-predictor)");
   const int block = static_cast<int>(traits(m.weights->layers()[0].down.type).block_elems);
   const int n_teams = static_cast<int>(m.options.teams.size());
@@ -144,7 +153,7 @@ ActorRuntime::ActorRuntime(std::shared_ptr<const ModelWeights> weights, Deployme
   if (m.predictors) m.footprint.predictors = m.predictors->bytes();
   check_budget(m.footprint, m.options.vram_budget, std::string(to_string(m.options.backend)));
   BackendOptions bo;
-  bo.kind = to_string(m.options.backend);
+  bo.kind = m.options.backend;
   bo.engine = m.options.engine;
   bo.n_ctx = m.n_ctx;
   bo.pus = m.options.host_pus;
@@ -158,9 +167,9 @@ ActorRuntime::ActorRuntime(std::shared_ptr<const ModelWeights> weights, Deployme
   // Checking recall needs the true activations, which the predictor actor computes, as
   // it computes thresholds. all and oracle predict nothing: every neuron is computed,
   // and the FFN's own gate pass skips the ReLU neurons that do not fire.
-  if (m.predictor_mode == "threshold" || (m.predictor_mode == "trained" && m.options.check_recall))
+  if (m.predictor_mode == PredictorMode::threshold || (m.predictor_mode == PredictorMode::trained && m.options.check_recall))
     m.active_source = actors::ActiveSource::Predictor;
-  else if (m.predictor_mode == "trained")
+  else if (m.predictor_mode == PredictorMode::trained)
     m.active_source = actors::ActiveSource::Backend;
   if (m.active_source == actors::ActiveSource::Backend) bo.predictors = m.predictors;
   m.backend = make_backend(m.weights, bo);
@@ -240,16 +249,23 @@ std::span<const float> ActorRuntime::logits(int i) const {
   if (i < 0) i += m.n_logits;
   if (i < 0 || i >= m.n_logits) throw std::out_of_range("logits index " + std::to_string(i) + " of " + std::to_string(m.n_logits));
   const size_t nv = static_cast<size_t>(config().n_vocab);
-  return {m.logits.data() + static_cast<size_t>(i) * nv, nv};
+  for (const Impl::LogitRows& part : m.logits) {
+    const int rows = part.tensor->n_tokens - part.first;
+    if (i < rows) return {part.tensor->row(part.first + i), nv};
+    i -= rows;
+  }
+  throw std::logic_error("logits index past the replies kept");  // n_logits counts their rows
 }
 
 void ActorRuntime::eval(std::span<const int32_t> tokens, bool all_logits) {
   Impl& m = *impl_;
   check_eval(tokens, config(), m.n_past, m.n_ctx);
   const size_t nv = static_cast<size_t>(config().n_vocab);
+  // Released before the request, so the gpu-worker may reuse the buffer for this step.
   m.n_logits = 0;
-  m.logits.resize((all_logits ? tokens.size() : 1) * nv);
-  caf::scoped_actor self{*m.sys};
+  m.logits.clear();
+  if (!m.driver) m.driver = std::make_unique<caf::scoped_actor>(*m.sys);
+  caf::scoped_actor& self = *m.driver;
   const size_t B = static_cast<size_t>(m.options.engine.max_batch);
   for (size_t off = 0; off < tokens.size(); off += B) {
     const size_t n = std::min(tokens.size() - off, B);
@@ -260,12 +276,10 @@ void ActorRuntime::eval(std::span<const int32_t> tokens, bool all_logits) {
     self->request(m.gpu, caf::infinite, std::move(req))
         .receive(
             [&](const protocol::LogitsReply& r) {
-              if (all_logits || last) {
-                const auto& src = r.logits->data;
-                const size_t rows = all_logits ? static_cast<size_t>(r.logits->n_tokens) : 1;
-                std::copy(src.end() - static_cast<std::ptrdiff_t>(rows * nv), src.end(), m.logits.begin() + static_cast<std::ptrdiff_t>(m.n_logits * nv));
-                m.n_logits += static_cast<int>(rows);
-              }
+              if (!(all_logits || last) || !r.logits || static_cast<size_t>(r.logits->width) != nv) return;
+              const int first = all_logits ? 0 : r.logits->n_tokens - 1;
+              m.n_logits += r.logits->n_tokens - first;
+              m.logits.push_back({r.logits, first});
             },
             [&](caf::error& e) { failure = m.sys->render(e); });
     if (!failure.empty()) throw std::runtime_error("actor runtime: forward step failed: " + failure);
@@ -296,7 +310,7 @@ std::string ActorRuntime::describe() const {
   std::ostringstream o;
   const auto& c = config();
   o << "actor runtime: " << c.n_layers << " layers, " << c.d_ff << " FFN neurons per layer, " << (m.options.sparse ? "sparse" : "dense")
-    << " FFN kernels, predictor " << m.predictor_mode
+    << " FFN kernels, predictor " << to_string(m.predictor_mode)
     << (m.predictors ? " (" + std::to_string(m.predictors->bytes() >> 10) + " KiB" + (m.active_source == actors::ActiveSource::Backend ? ", run by the gpu-worker)" : ")") : std::string())
     << ", scheduler " << to_string(m.options.scheduler_policy) << " x" << m.options.scheduler_threads << "\n";
   o << "  gpu-worker (" << m.backend_name << "): attention, lm_head, hot neurons " << m.split->n_hot() << " of " << int64_t{c.n_layers} * c.d_ff
@@ -327,7 +341,7 @@ protocol::PredictorStats ActorRuntime::predictor_stats(bool reset) {
   return out;
 }
 
-const std::string& ActorRuntime::predictor_mode() const { return impl_->predictor_mode; }
+PredictorMode ActorRuntime::predictor_mode() const { return impl_->predictor_mode; }
 bool ActorRuntime::sparse() const { return impl_->options.sparse; }
 
 uint64_t ActorRuntime::fixed_bytes_per_token() const {
@@ -340,8 +354,8 @@ uint64_t ActorRuntime::fixed_bytes_per_token() const {
 uint64_t ActorRuntime::predictor_bytes_per_token() const {
   const Impl& m = *impl_;
   const ModelConfig& c = config();
-  if (m.predictor_mode == "trained") return m.predictors->bytes();
-  if (m.predictor_mode != "threshold") return 0;  // all, oracle: the FFN's own gate pass decides
+  if (m.predictor_mode == PredictorMode::trained) return m.predictors->bytes();
+  if (m.predictor_mode != PredictorMode::threshold) return 0;  // all, oracle: the FFN's own gate pass decides
   // ffn_neuron_activity: the gate (ReLU), gate and up (others).
   uint64_t bytes = 0;
   for (const LayerWeights& L : m.weights->layers())

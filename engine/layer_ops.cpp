@@ -4,6 +4,7 @@
 #include <cmath>
 #include <stdexcept>
 
+#include "engine/attention.h"
 #include "kernels/dequantize.h"
 #include "kernels/elementwise.h"
 
@@ -35,6 +36,10 @@ WeightMatrix column_range(const WeightMatrix& w, int64_t c0, int64_t c1) {
 
 // y[B][d] += the down projection of the neurons in run r (on the down type's block
 // boundaries) from h[B][n_neurons] (row stride n_neurons), quantized one run at a time.
+// Row-split matmuls take several parts per thread, so a thread preempted by
+// another process (a busy machine) holds up only a small share of the rows.
+int row_parts(const ThreadPool& pool) { return pool.size() == 1 ? 1 : 4 * pool.size(); }
+
 void add_down_run(ThreadPool& pool, Workspace& ws, const FfnWeights& L, const float* h, int B, const NeuronRun& r, float* y) {
   const int64_t d = L.d_model(), ff = L.n_neurons();
   const WeightMatrix down = column_range(L.down, r.begin, r.end);
@@ -49,7 +54,7 @@ void add_down_run(ThreadPool& pool, Workspace& ws, const FfnWeights& L, const fl
       qh.quantize(h_run, ff, static_cast<int>(t0), static_cast<int>(t1));
     });
   }
-  pool.run([&](int ti, int nt) {
+  pool.run_parts(row_parts(pool), [&](int ti, int nt) {
     auto [r0, r1] = ThreadPool::split(d, ti, nt, kRowAlign);
     matmul_rows(down, qh, ws.tmp.data(), d, r0, r1);
     for (int t = 0; t < B; ++t) {
@@ -62,7 +67,7 @@ void add_down_run(ThreadPool& pool, Workspace& ws, const FfnWeights& L, const fl
 
 }  // namespace
 
-Workspace::Workspace(const ModelConfig& c, int max_batch, int n_threads, int n_ctx, bool exact_activations)
+Workspace::Workspace(const ModelConfig& c, int max_batch, int /*n_threads*/, int /*n_ctx*/, bool exact_activations)
     : max_batch_(max_batch), exact_(exact_activations) {
   const size_t B = static_cast<size_t>(max_batch);
   const size_t kv = static_cast<size_t>(c.n_kv_heads) * c.head_dim;
@@ -77,7 +82,6 @@ Workspace::Workspace(const ModelConfig& c, int max_batch, int n_threads, int n_c
   hb2.resize(B * wide);
   tmp.resize(B * wide);
   ffn_out.resize(B * c.d_model);
-  scores.resize(static_cast<size_t>(n_threads) * n_ctx);
 }
 
 const QuantizedBatch& Workspace::quantized(ThreadPool& pool, GgmlType type, const float* x, int64_t n, int B) {
@@ -127,7 +131,7 @@ void attention_block(ThreadPool& pool, Workspace& ws, const ModelWeights& w, KvC
   const QuantizedBatch& aq = ws.quantized(pool, L.wq.type, ws.xb.data(), d, B);
   const QuantizedBatch& ak = ws.quantized(pool, L.wk.type, ws.xb.data(), d, B);
   const QuantizedBatch& av = ws.quantized(pool, L.wv.type, ws.xb.data(), d, B);
-  pool.run([&](int ti, int nt) {
+  pool.run_parts(row_parts(pool), [&](int ti, int nt) {
     auto [q0, q1] = ThreadPool::split(qd, ti, nt, kRowAlign);
     matmul_rows(L.wq, aq, ws.q.data(), qd, q0, q1);
     auto [k0, k1] = ThreadPool::split(kv, ti, nt, kRowAlign);
@@ -154,38 +158,15 @@ void attention_block(ThreadPool& pool, Workspace& ws, const ModelWeights& w, KvC
     cache.store(layer, pos0 + t, k, v);
   }
 
-  // Causal grouped-query attention over the cache, one (token, head) per work item; a
-  // local layer's query sees only the last sliding_window positions.
-  const int group = c.n_heads / c.n_kv_heads;
-  const float scale = c.attn_scale;
-  const int window = c.is_local_layer(layer) ? c.sliding_window : 0;
-  const float* kc = cache.k_f32(layer, 0);  // null for an F16 cache
-  const float* vc = cache.v_f32(layer, 0);
-  pool.run([&](int ti, int nt) {
-    float* scores = &ws.scores[static_cast<size_t>(ti) * cache.n_ctx()];
-    const auto [w0, w1] = ThreadPool::split(static_cast<int64_t>(B) * c.n_heads, ti, nt);
-    for (int64_t item = w0; item < w1; ++item) {
-      const int t = static_cast<int>(item / c.n_heads), h = static_cast<int>(item % c.n_heads);
-      const int kvh = h / group;
-      const int n_pos = pos0 + t + 1;
-      const int first = window > 0 ? std::max(0, n_pos - window) : 0;
-      const int n_seen = n_pos - first;
-      const float* q = &ws.q[t * qd + static_cast<int64_t>(h) * hd];
-      const int at = kvh * hd;
-      if (kc) for (int p = 0; p < n_seen; ++p) scores[p] = dot_f32(q, kc + (first + p) * kv + at, hd) * scale;
-      else for (int p = 0; p < n_seen; ++p) scores[p] = cache.dot_k(layer, first + p, at, q, hd) * scale;
-      softmax_inplace(scores, n_seen);
-      float* out = &ws.att[t * qd + static_cast<int64_t>(h) * hd];
-      std::fill(out, out + hd, 0.0f);
-      if (vc) for (int p = 0; p < n_seen; ++p) axpy(scores[p], vc + (first + p) * kv + at, out, hd);
-      else for (int p = 0; p < n_seen; ++p) cache.axpy_v(layer, first + p, at, scores[p], out, hd);
-    }
-  });
+  // Causal grouped-query attention over the cache; a local layer's query sees only the
+  // last sliding_window positions.
+  const AttentionShape shape{c.n_heads, c.n_kv_heads, hd, c.attn_scale, c.is_local_layer(layer) ? c.sliding_window : 0};
+  grouped_attention(pool, cache, layer, shape, pos0, B, ws.q.data(), ws.att.data(), ws.attn_partials);
 
   ws.new_input();
   const QuantizedBatch& ao = ws.quantized(pool, L.wo.type, ws.att.data(), qd, B);
   const bool post_norm = !L.post_attn_norm.empty();
-  pool.run([&](int ti, int nt) {
+  pool.run_parts(row_parts(pool), [&](int ti, int nt) {
     auto [r0, r1] = ThreadPool::split(d, ti, nt, kRowAlign);
     matmul_rows(L.wo, ao, ws.tmp.data(), d, r0, r1);
     if (post_norm) return;  // the norm needs whole rows: added below
@@ -272,7 +253,7 @@ void ffn_block(ThreadPool& pool, Workspace& ws, const FfnWeights& L, const float
           std::fill(&h[t * ff + r.begin + z0], &h[t * ff + r.begin + z1], 0.0f);
         }
     });
-  pool.run([&](int ti, int nt) {
+  pool.run_parts(row_parts(pool), [&](int ti, int nt) {
     for (const NeuronRun& r : slice.runs) {
       auto [o0, o1] = ThreadPool::split(r.end - r.begin, ti, nt, kRowAlign);
       const int64_t r0 = r.begin + o0, r1 = r.begin + o1;
@@ -339,7 +320,7 @@ void output_head(ThreadPool& pool, Workspace& ws, const ModelWeights& w, const f
   for (int t = 0; t < B; ++t) rms_norm(&x[t * d], w.output_norm().data(), &ws.xb[t * d], d, c.norm_eps);
   ws.new_input();
   const QuantizedBatch& a = ws.quantized(pool, w.output().type, ws.xb.data(), d, B);
-  pool.run([&](int ti, int nt) {
+  pool.run_parts(row_parts(pool), [&](int ti, int nt) {
     auto [r0, r1] = ThreadPool::split(c.n_vocab, ti, nt, kRowAlign);
     matmul_rows(w.output(), a, logits, c.n_vocab, r0, r1);
     if (c.final_softcap > 0.0f)

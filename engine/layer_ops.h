@@ -30,7 +30,8 @@ class Workspace {
   // pow/cos/sin cost more than the rotation); gemma3's local and global bases each keep theirs.
   const float* rope_rotations(const ModelConfig& c, float base, int pos0, int B);
 
-  std::vector<float> xb, q, k, v, att, hb, hb2, tmp, scores;
+  std::vector<float> xb, q, k, v, att, hb, hb2, tmp;
+  std::vector<float> attn_partials;  // grouped_attention's scratch
   std::vector<float> ffn_out;  // [B][d]: a layer's FFN output before its post-norm (gemma3)
   QuantizedBatch down_input;  // the FFN hidden state, quantized one neuron run at a time
 

@@ -106,7 +106,7 @@ void print_speeds(const char* label, const Speeds& s, const BenchOptions& o, dou
 
 void print_sparsity(FILE* out, const char* label, const ActorRuntime& rt, const Speeds& s, const DecodeBytes& b, double dense_bytes) {
   const auto& st = s.decode;
-  std::fprintf(out, "%-7s FFN computed %.1f%% of neurons per token (predictor %s", label, 100.0 * st.fraction_computed(), rt.predictor_mode().c_str());
+  std::fprintf(out, "%-7s FFN computed %.1f%% of neurons per token (predictor %s", label, 100.0 * st.fraction_computed(), std::string(to_string(rt.predictor_mode())).c_str());
   if (st.truth_checked) std::fprintf(out, ", recall %.4f", st.recall());
   std::fprintf(out, ")\n");
   std::fprintf(out, "%-7s bytes/token  %.1f MB = attention+head %.1f + FFN %.1f + predictor %.1f (dense %.1f MB: ceiling %.2fx)\n", label,
@@ -122,6 +122,11 @@ DecodeInput bench_tokens(const BenchOptions& o, const ModelWeights& weights) {
   return text_decode_input(tokenize_document(tokenizer, text), o.n_prompt, o.n_gen, o.text_path);
 }
 
+// What bench's context is for, in a refusal above the trained context.
+std::string min_ctx_for(const BenchOptions& o) {
+  return "-p " + std::to_string(o.n_prompt) + " prompt tokens and -n " + std::to_string(o.n_gen) + " generated (plus one)";
+}
+
 // A trained predictor's recall on the decoded tokens: one more, untimed, decode run in a
 // runtime that also computes the true active sets (which costs time, so not in the
 // timed runs).
@@ -130,7 +135,7 @@ void print_decode_recall(const char* label, const BenchOptions& o, std::shared_p
   RuntimeChoice checked = o.runtime;
   checked.check_recall = true;
   checked.trace.clear();
-  const auto ev = checked.make(std::move(weights), mo, "actors", o.n_prompt + o.n_gen + 1);
+  const auto ev = checked.make(std::move(weights), mo, "actors", o.n_prompt + o.n_gen + 1, min_ctx_for(o));
   auto& rt = dynamic_cast<ActorRuntime&>(*ev);
   rt.predictor_stats(true);
   decode_steps(rt, tokens, o.n_gen);
@@ -157,8 +162,9 @@ void bench(const BenchOptions& o, std::vector<BenchRow>& rows) {
   const std::string which = o.runtime.runtime.empty() ? o.which : o.runtime.runtime;
   std::vector<std::pair<std::string, std::unique_ptr<Evaluator>>> runtimes;
   const int min_ctx = o.n_prompt + o.n_gen + 1;
-  if (which != "actors") runtimes.emplace_back("dense", o.runtime.make(weights, mo, "dense", min_ctx));
-  if (which != "dense") runtimes.emplace_back(o.runtime.load().sparse ? "sparse" : "actors", o.runtime.make(weights, mo, "actors", min_ctx));
+  if (which != "actors") runtimes.emplace_back("dense", o.runtime.make(weights, mo, "dense", min_ctx, min_ctx_for(o)));
+  if (which != "dense")
+    runtimes.emplace_back(o.runtime.load().sparse ? "sparse" : "actors", o.runtime.make(weights, mo, "actors", min_ctx, min_ctx_for(o)));
 
   const std::vector<int32_t>& prompt = tokens.prompt;
 
@@ -191,7 +197,7 @@ void bench(const BenchOptions& o, std::vector<BenchRow>& rows) {
       const DecodeBytes b = decode_bytes(*rt, speeds[i]);
       print_speeds(label, speeds[i], o, b.total(), bw.bytes_per_second);
       print_sparsity(o.out, label, *rt, speeds[i], b, bytes);
-      if (rt->predictor_mode() == "trained" && !speeds[i].decode.truth_checked) print_decode_recall(label, o, weights, mo, tokens);
+      if (rt->predictor_mode() == PredictorMode::trained && !speeds[i].decode.truth_checked) print_decode_recall(label, o, weights, mo, tokens);
     } else {
       print_speeds(label, speeds[i], o, bytes, bw.bytes_per_second);
     }
