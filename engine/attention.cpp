@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <stdexcept>
+#include <string>
 
 #include "kernels/elementwise.h"
 
@@ -58,32 +60,48 @@ struct GroupPass {
 
 }  // namespace
 
-void grouped_attention(ThreadPool& pool, const KvCache& cache, int layer, const AttentionShape& a, int pos0, int B,
+void grouped_attention(ThreadPool& pool, int layer, const AttentionShape& a, std::span<const AttentionSequence> sequences,
                        const float* q, float* att, std::vector<float>& partials) {
   const int hd = a.head_dim, group = a.n_heads / a.n_kv_heads;
   if (hd > kMaxHeadDim) throw std::invalid_argument("attention: head dimension " + std::to_string(hd) + " above " + std::to_string(kMaxHeadDim));
   const int subgroups = (group + kMaxGroup - 1) / kMaxGroup;
   const int64_t qd = static_cast<int64_t>(a.n_heads) * hd;
-  auto range = [&](int t) {  // the positions token t sees
-    const int n_pos = pos0 + t + 1;
-    return std::pair{a.window > 0 ? std::max(0, n_pos - a.window) : 0, n_pos};
+  auto range = [&](const AttentionSequence& s, int t) {  // the positions row t of s sees
+    const int end = s.pos0 + t + 1;
+    return std::pair{a.window > 0 ? std::max(0, end - a.window) : 0, end};
   };
   // Enough items for every thread several times over; chunks only where the context is long.
-  const int base_items = B * a.n_kv_heads * subgroups;
-  const int longest = range(B - 1).second - range(B - 1).first;
+  const int per_row = a.n_kv_heads * subgroups;
+  int base_items = 0, longest = 0, rows = 0;
+  for (const AttentionSequence& s : sequences) {
+    if (s.n_tokens <= 0) continue;
+    base_items += s.n_tokens * per_row;
+    const auto [first, end] = range(s, s.n_tokens - 1);
+    longest = std::max(longest, end - first);
+    rows = std::max(rows, s.row0 + s.n_tokens);
+  }
+  if (base_items == 0) return;
   int n_chunks = 1;
   if (pool.size() > 1 && base_items < 4 * pool.size())
     n_chunks = std::clamp(std::min((8 * pool.size() + base_items - 1) / base_items, longest / kMinChunkPositions), 1, kMaxChunks);
   const size_t partial_floats = static_cast<size_t>(hd) + 2;  // m, s, o
-  if (n_chunks > 1) partials.resize(std::max(partials.size(), static_cast<size_t>(B) * a.n_heads * n_chunks * partial_floats));
+  if (n_chunks > 1) partials.resize(std::max(partials.size(), static_cast<size_t>(rows) * a.n_heads * n_chunks * partial_floats));
+  // Each sequence's first item, so an item number finds its sequence.
+  std::vector<int> first_item;
+  first_item.reserve(sequences.size() + 1);
+  first_item.push_back(0);
+  for (const AttentionSequence& s : sequences) first_item.push_back(first_item.back() + std::max(0, s.n_tokens) * per_row * n_chunks);
 
-  const int n_items = base_items * n_chunks;
-  pool.run_parts(n_items, [&](int item, int) {
-    const int chunk = item % n_chunks;
-    const int sg = (item / n_chunks) % subgroups;
-    const int g = (item / n_chunks / subgroups) % a.n_kv_heads;
-    const int t = item / n_chunks / subgroups / a.n_kv_heads;
-    const auto [first, end] = range(t);
+  pool.run_parts(first_item.back(), [&](int item, int) {
+    const auto si = static_cast<size_t>(std::upper_bound(first_item.begin(), first_item.end(), item) - first_item.begin() - 1);
+    const AttentionSequence& seq = sequences[si];
+    const int local = item - first_item[si];
+    const int chunk = local % n_chunks;
+    const int sg = (local / n_chunks) % subgroups;
+    const int g = (local / n_chunks / subgroups) % a.n_kv_heads;
+    const int t = local / n_chunks / subgroups / a.n_kv_heads;
+    const int r = seq.row0 + t;
+    const auto [first, end] = range(seq, t);
     const int span = end - first;
     const int p0 = first + static_cast<int>(static_cast<int64_t>(span) * chunk / n_chunks);
     const int p1 = first + static_cast<int>(static_cast<int64_t>(span) * (chunk + 1) / n_chunks);
@@ -92,15 +110,15 @@ void grouped_attention(ThreadPool& pool, const KvCache& cache, int layer, const 
     pass.n = std::min(kMaxGroup, group - sg * kMaxGroup);
     pass.hd = hd;
     const float* qs[kMaxGroup];
-    for (int j = 0; j < pass.n; ++j) qs[j] = q + t * qd + static_cast<int64_t>(h0 + j) * hd;
-    pass.run(cache, layer, g * hd, qs, a.scale, p0, p1);
+    for (int j = 0; j < pass.n; ++j) qs[j] = q + r * qd + static_cast<int64_t>(h0 + j) * hd;
+    pass.run(*seq.cache, layer, g * hd, qs, a.scale, p0, p1);
     for (int j = 0; j < pass.n; ++j) {
       if (n_chunks == 1) {
-        float* out = att + t * qd + static_cast<int64_t>(h0 + j) * hd;
+        float* out = att + r * qd + static_cast<int64_t>(h0 + j) * hd;
         const float inv = 1.0f / pass.s[j];
         for (int e = 0; e < hd; ++e) out[e] = pass.o[j][e] * inv;
       } else {
-        float* p = &partials[((static_cast<size_t>(t) * a.n_heads + h0 + j) * n_chunks + chunk) * partial_floats];
+        float* p = &partials[((static_cast<size_t>(r) * a.n_heads + h0 + j) * n_chunks + chunk) * partial_floats];
         p[0] = pass.m[j];
         p[1] = pass.s[j];
         std::copy(pass.o[j], pass.o[j] + hd, p + 2);
@@ -108,26 +126,27 @@ void grouped_attention(ThreadPool& pool, const KvCache& cache, int layer, const 
     }
   });
   if (n_chunks == 1) return;
-  // Combine each (token, head)'s chunks under their common maximum (an empty chunk has s = 0).
-  for (int t = 0; t < B; ++t)
-    for (int h = 0; h < a.n_heads; ++h) {
-      const float* p = &partials[(static_cast<size_t>(t) * a.n_heads + h) * n_chunks * partial_floats];
-      float m = -std::numeric_limits<float>::infinity();
-      for (int c = 0; c < n_chunks; ++c)
-        if (p[c * partial_floats + 1] > 0.0f) m = std::max(m, p[c * partial_floats]);
-      float* out = att + t * qd + static_cast<int64_t>(h) * hd;
-      std::fill(out, out + hd, 0.0f);
-      float den = 0.0f;
-      for (int c = 0; c < n_chunks; ++c) {
-        const float* pc = p + c * partial_floats;
-        if (pc[1] <= 0.0f) continue;
-        const float w = std::exp(pc[0] - m);
-        den += pc[1] * w;
-        axpy(w, pc + 2, out, hd);
+  // Combine each (row, head)'s chunks under their common maximum (an empty chunk has s = 0).
+  for (const AttentionSequence& seq : sequences)
+    for (int r = seq.row0; r < seq.row0 + seq.n_tokens; ++r)
+      for (int h = 0; h < a.n_heads; ++h) {
+        const float* p = &partials[(static_cast<size_t>(r) * a.n_heads + h) * n_chunks * partial_floats];
+        float m = -std::numeric_limits<float>::infinity();
+        for (int c = 0; c < n_chunks; ++c)
+          if (p[c * partial_floats + 1] > 0.0f) m = std::max(m, p[c * partial_floats]);
+        float* out = att + r * qd + static_cast<int64_t>(h) * hd;
+        std::fill(out, out + hd, 0.0f);
+        float den = 0.0f;
+        for (int c = 0; c < n_chunks; ++c) {
+          const float* pc = p + c * partial_floats;
+          if (pc[1] <= 0.0f) continue;
+          const float w = std::exp(pc[0] - m);
+          den += pc[1] * w;
+          axpy(w, pc + 2, out, hd);
+        }
+        const float inv = 1.0f / den;
+        for (int e = 0; e < hd; ++e) out[e] *= inv;
       }
-      const float inv = 1.0f / den;
-      for (int e = 0; e < hd; ++e) out[e] *= inv;
-    }
 }
 
 }  // namespace actinfer

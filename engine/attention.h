@@ -5,6 +5,7 @@
 // context is also split into position chunks whose partial softmax sums are combined
 // afterwards, so decode at depth keeps every thread busy.
 #pragma once
+#include <span>
 #include <vector>
 
 #include "engine/kv_cache.h"
@@ -18,10 +19,18 @@ struct AttentionShape {
   int window = 0;  // > 0: a query sees only its last `window` positions (gemma3's local layers)
 };
 
-// att[t][h * head_dim ..] = softmax(q_th . K[first .. pos0+t] * scale) V for the B tokens at
-// positions pos0.., reading layer `layer` of the cache (already holding their keys and
-// values). q and att are [B][n_heads * head_dim]. `partials` is scratch, grown as needed.
-void grouped_attention(ThreadPool& pool, const KvCache& cache, int layer, const AttentionShape& shape, int pos0, int B,
+// One sequence of a step: n_tokens rows from `row0` on, at positions pos0.. of its cache.
+struct AttentionSequence {
+  KvCache* cache = nullptr;
+  int pos0 = 0, row0 = 0, n_tokens = 0;
+};
+
+// att[r][h * head_dim ..] = softmax(q_rh . K[first .. pos] * scale) V for every row r of
+// every sequence (pos: the row's position), reading layer `layer` of the sequence's cache
+// (already holding the rows' keys and values); all sequences' work items share one
+// parallel region. q and att are [rows][n_heads * head_dim]. `partials` is scratch, grown
+// as needed.
+void grouped_attention(ThreadPool& pool, int layer, const AttentionShape& shape, std::span<const AttentionSequence> sequences,
                        const float* q, float* att, std::vector<float>& partials);
 
 }  // namespace actinfer

@@ -93,20 +93,19 @@ const QuantizedBatch& Workspace::quantized(ThreadPool& pool, GgmlType type, cons
   return qb;
 }
 
-const float* Workspace::rope_rotations(const ModelConfig& c, float base, int pos0, int B) {
+const float* Workspace::rope_rotations(const ModelConfig& c, float base, std::span<const int> positions) {
   const auto per_token = static_cast<size_t>(c.rope_dims);
   RopeTable* table = rope_[0].base == base ? &rope_[0] : rope_[1].base == base ? &rope_[1] : nullptr;
   if (!table) {
     table = &rope_[rope_next_];
     rope_next_ = 1 - rope_next_;
     table->base = base;
-    table->pos0 = -1;
+    table->positions.clear();
   }
-  if (pos0 != table->pos0 || B != table->B) {
-    table->cs.resize(per_token * static_cast<size_t>(B));
-    for (int t = 0; t < B; ++t) actinfer::rope_rotations(c.rope_dims, pos0 + t, base, &table->cs[per_token * static_cast<size_t>(t)]);
-    table->pos0 = pos0;
-    table->B = B;
+  if (!std::equal(positions.begin(), positions.end(), table->positions.begin(), table->positions.end())) {
+    table->cs.resize(per_token * positions.size());
+    for (size_t t = 0; t < positions.size(); ++t) actinfer::rope_rotations(c.rope_dims, positions[t], base, &table->cs[per_token * t]);
+    table->positions.assign(positions.begin(), positions.end());
   }
   return table->cs.data();
 }
@@ -123,9 +122,17 @@ void embed_tokens(const ModelWeights& w, std::span<const int32_t> tokens, float*
 }
 
 void attention_block(ThreadPool& pool, Workspace& ws, const ModelWeights& w, KvCache& cache, int layer, int pos0, int B, float* x) {
+  const AttentionSequence one{&cache, pos0, 0, B};
+  attention_block(pool, ws, w, layer, std::span(&one, 1), x);
+}
+
+void attention_block(ThreadPool& pool, Workspace& ws, const ModelWeights& w, int layer, std::span<const AttentionSequence> sequences, float* x) {
   const ModelConfig& c = w.config();
   const LayerWeights& L = w.layers()[static_cast<size_t>(layer)];
   const int64_t d = c.d_model, kv = static_cast<int64_t>(c.n_kv_heads) * c.head_dim, qd = c.q_dim();
+  // Every sequence's rows go through the projections together (one pass over the weights).
+  int B = 0;
+  for (const AttentionSequence& s : sequences) B = std::max(B, s.row0 + s.n_tokens);
   for (int t = 0; t < B; ++t) rms_norm(&x[t * d], L.attn_norm.data(), &ws.xb[t * d], d, c.norm_eps);
   ws.new_input();
   const QuantizedBatch& aq = ws.quantized(pool, L.wq.type, ws.xb.data(), d, B);
@@ -138,30 +145,34 @@ void attention_block(ThreadPool& pool, Workspace& ws, const ModelWeights& w, KvC
     matmul_rows(L.wk, ak, ws.k.data(), kv, k0, k1);
     matmul_rows(L.wv, av, ws.v.data(), kv, k0, k1);
   });
-  const float* rope = ws.rope_rotations(c, c.layer_rope_base(layer), pos0, B);
+  ws.positions.assign(static_cast<size_t>(B), 0);
+  for (const AttentionSequence& s : sequences)
+    for (int t = 0; t < s.n_tokens; ++t) ws.positions[static_cast<size_t>(s.row0 + t)] = s.pos0 + t;
+  const float* rope = ws.rope_rotations(c, c.layer_rope_base(layer), ws.positions);
   const auto rope_apply_fn = c.rope_neox ? rope_apply_neox : rope_apply;
   const int hd = c.head_dim;
-  for (int t = 0; t < B; ++t) {
-    float* q = &ws.q[t * qd];
-    float* k = &ws.k[t * kv];
-    float* v = &ws.v[t * kv];
-    if (!L.bq.empty()) axpy(1.0f, L.bq.data(), q, qd);
-    if (!L.bk.empty()) axpy(1.0f, L.bk.data(), k, kv);
-    if (!L.bv.empty()) axpy(1.0f, L.bv.data(), v, kv);
-    if (!L.attn_q_norm.empty())
-      for (int h = 0; h < c.n_heads; ++h) rms_norm(q + h * hd, L.attn_q_norm.data(), q + h * hd, hd, c.norm_eps);
-    if (!L.attn_k_norm.empty())
-      for (int h = 0; h < c.n_kv_heads; ++h) rms_norm(k + h * hd, L.attn_k_norm.data(), k + h * hd, hd, c.norm_eps);
-    const float* cs = rope + static_cast<size_t>(t) * static_cast<size_t>(c.rope_dims);
-    rope_apply_fn(q, c.n_heads, hd, c.rope_dims, cs);
-    rope_apply_fn(k, c.n_kv_heads, hd, c.rope_dims, cs);
-    cache.store(layer, pos0 + t, k, v);
-  }
+  for (const AttentionSequence& s : sequences)
+    for (int t = s.row0; t < s.row0 + s.n_tokens; ++t) {
+      float* q = &ws.q[t * qd];
+      float* k = &ws.k[t * kv];
+      float* v = &ws.v[t * kv];
+      if (!L.bq.empty()) axpy(1.0f, L.bq.data(), q, qd);
+      if (!L.bk.empty()) axpy(1.0f, L.bk.data(), k, kv);
+      if (!L.bv.empty()) axpy(1.0f, L.bv.data(), v, kv);
+      if (!L.attn_q_norm.empty())
+        for (int h = 0; h < c.n_heads; ++h) rms_norm(q + h * hd, L.attn_q_norm.data(), q + h * hd, hd, c.norm_eps);
+      if (!L.attn_k_norm.empty())
+        for (int h = 0; h < c.n_kv_heads; ++h) rms_norm(k + h * hd, L.attn_k_norm.data(), k + h * hd, hd, c.norm_eps);
+      const float* cs = rope + static_cast<size_t>(t) * static_cast<size_t>(c.rope_dims);
+      rope_apply_fn(q, c.n_heads, hd, c.rope_dims, cs);
+      rope_apply_fn(k, c.n_kv_heads, hd, c.rope_dims, cs);
+      s.cache->store(layer, s.pos0 + (t - s.row0), k, v);
+    }
 
   // Causal grouped-query attention over the cache; a local layer's query sees only the
   // last sliding_window positions.
   const AttentionShape shape{c.n_heads, c.n_kv_heads, hd, c.attn_scale, c.is_local_layer(layer) ? c.sliding_window : 0};
-  grouped_attention(pool, cache, layer, shape, pos0, B, ws.q.data(), ws.att.data(), ws.attn_partials);
+  grouped_attention(pool, layer, shape, sequences, ws.q.data(), ws.att.data(), ws.attn_partials);
 
   ws.new_input();
   const QuantizedBatch& ao = ws.quantized(pool, L.wo.type, ws.att.data(), qd, B);

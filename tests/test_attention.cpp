@@ -67,7 +67,8 @@ void check_case(const Case& c, KvCacheType type, int threads) {
   const AttentionShape shape{c.n_heads, c.n_kv_heads, c.head_dim, 1.0f / std::sqrt(static_cast<float>(c.head_dim)), c.window};
   ThreadPool pool(threads);
   std::vector<float> att(q.size(), -1.0f), scratch;
-  grouped_attention(pool, cache, layer, shape, c.pos0, c.B, q.data(), att.data(), scratch);
+  const AttentionSequence one{&cache, c.pos0, 0, c.B};
+  grouped_attention(pool, layer, shape, std::span(&one, 1), q.data(), att.data(), scratch);
   const std::vector<double> want = reference(cache, layer, shape, c.pos0, c.B, q);
   double worst = 0;
   for (size_t i = 0; i < att.size(); ++i) worst = std::max(worst, std::abs(att[i] - want[i]));
@@ -89,4 +90,44 @@ TEST_CASE("grouped attention = plain softmax attention: groups, windows, depth, 
   for (const Case& c : cases)
     for (KvCacheType type : {KvCacheType::F32, KvCacheType::F16})
       for (int threads : {1, 2, 3}) check_case(c, type, threads);
+}
+
+TEST_CASE("grouped attention: sequences of one step, each with its own cache and depth") {
+  // Three sequences (a prompt chunk and two decode tokens deep in their contexts) in one
+  // call; each row must equal the reference over its own cache alone.
+  const int n_heads = 9, n_kv = 3, hd = 64, layer = 0;
+  const AttentionShape shape{n_heads, n_kv, hd, 0.125f, 0};
+  struct Seq { int pos0, n; };
+  const Seq seqs[] = {{0, 5}, {900, 1}, {300, 1}};
+  std::mt19937 rng(7);
+  std::normal_distribution<float> nd(0.0f, 1.0f);
+  std::vector<KvCache> caches;
+  caches.reserve(3);
+  std::vector<AttentionSequence> list;
+  int rows = 0;
+  for (const Seq& s : seqs) {
+    caches.emplace_back(1, s.pos0 + s.n, n_kv * hd, KvCacheType::F32);
+    std::vector<float> k(static_cast<size_t>(n_kv * hd)), v(k.size());
+    for (int p = 0; p < s.pos0 + s.n; ++p) {
+      for (size_t i = 0; i < k.size(); ++i) k[i] = nd(rng), v[i] = nd(rng);
+      caches.back().store(layer, p, k.data(), v.data());
+    }
+    list.push_back({&caches.back(), s.pos0, rows, s.n});
+    rows += s.n;
+  }
+  std::vector<float> q(static_cast<size_t>(rows) * n_heads * hd);
+  for (float& x : q) x = 2.0f * nd(rng);
+  for (int threads : {1, 2}) {
+    ThreadPool pool(threads);
+    std::vector<float> att(q.size(), -1.0f), scratch;
+    grouped_attention(pool, layer, shape, list, q.data(), att.data(), scratch);
+    for (const AttentionSequence& s : list) {
+      const size_t at = static_cast<size_t>(s.row0) * n_heads * hd, n = static_cast<size_t>(s.n_tokens) * n_heads * hd;
+      const std::vector<float> qs(q.begin() + static_cast<std::ptrdiff_t>(at), q.begin() + static_cast<std::ptrdiff_t>(at + n));
+      const std::vector<double> want = reference(*s.cache, layer, shape, s.pos0, s.n_tokens, qs);
+      double worst = 0;
+      for (size_t i = 0; i < n; ++i) worst = std::max(worst, std::abs(att[at + i] - want[i]));
+      CHECK(worst < 2e-5);
+    }
+  }
 }

@@ -261,7 +261,7 @@ TEST_CASE("cuda backend: an F16 KV cache = the dense engine's F16 cache, in half
   CHECK(f16.kv_cache == uint64_t{2} * n_layers * 256 * 64 * 2);
   CHECK(f32.kv_cache == 2 * f16.kv_cache);
   BackendOptions bo;
-  bo.kind = "cuda";
+  bo.kind = BackendKind::cuda;
   bo.n_ctx = 256;
   bo.engine = {1, 256, 4, 0, false, KvCacheType::F16};
   bo.hot_neurons.assign(static_cast<size_t>(n_layers), {});
