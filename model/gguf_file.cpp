@@ -37,6 +37,13 @@ class Cursor {
     pos_ += len;
     return s;
   }
+  // Steps over n bytes, returning where they start.
+  const std::byte* skip(uint64_t n, const char* what) {
+    need(n, what);
+    const std::byte* at = data_ + pos_;
+    pos_ += n;
+    return at;
+  }
   uint64_t pos() const { return pos_; }
   [[noreturn]] void fail(const std::string& why) const {
     throw GgufError(path_ + ": " + why);
@@ -83,6 +90,30 @@ GgufScalar read_scalar(Cursor& c, uint32_t type, const char* what) {
   c.fail(std::string(what) + ": unknown metadata value type " + std::to_string(type));
 }
 
+// A value of a fixed-width type t (not STRING or ARRAY) stored at p.
+GgufScalar decode_fixed(const std::byte* p, GgufValueType t) {
+  const auto get = [p]<typename T>(T) {
+    T v;
+    std::memcpy(&v, p, sizeof(T));
+    return v;
+  };
+  switch (t) {
+    case GgufValueType::U8: return uint64_t{get(uint8_t{})};
+    case GgufValueType::I8: return int64_t{get(int8_t{})};
+    case GgufValueType::U16: return uint64_t{get(uint16_t{})};
+    case GgufValueType::I16: return int64_t{get(int16_t{})};
+    case GgufValueType::U32: return uint64_t{get(uint32_t{})};
+    case GgufValueType::I32: return int64_t{get(int32_t{})};
+    case GgufValueType::U64: return get(uint64_t{});
+    case GgufValueType::I64: return get(int64_t{});
+    case GgufValueType::F32: return double{get(float{})};
+    case GgufValueType::F64: return get(double{});
+    case GgufValueType::BOOL: return get(uint8_t{}) == 1;
+    default: break;
+  }
+  throw GgufError("metadata value of type " + std::to_string(static_cast<uint32_t>(t)) + " is not fixed-width");
+}
+
 // The fewest bytes one value of type t takes in the file (a string: its 8-byte length).
 uint64_t min_encoded_bytes(uint32_t t) {
   switch (static_cast<GgufValueType>(t)) {
@@ -123,6 +154,21 @@ struct GgufFile::Mapping {
     if (data) munmap(const_cast<std::byte*>(data), size);
   }
 };
+
+GgufArray::GgufArray(GgufValueType type, const std::byte* first, size_t count)
+    : element_type(type), first_(first), count_(count) {}
+
+GgufArray::GgufArray(std::vector<const std::byte*> strings)
+    : element_type(GgufValueType::STRING), count_(strings.size()), strings_(std::move(strings)) {}
+
+GgufScalar GgufArray::at(size_t i) const {
+  if (i >= count_) throw GgufError("metadata array index " + std::to_string(i) + " out of " + std::to_string(count_));
+  if (element_type != GgufValueType::STRING) return decode_fixed(first_ + i * min_encoded_bytes(static_cast<uint32_t>(element_type)), element_type);
+  // The length was checked against the file on open.
+  uint64_t len;
+  std::memcpy(&len, strings_[i], sizeof len);
+  return std::string_view(reinterpret_cast<const char*>(strings_[i] + sizeof len), static_cast<size_t>(len));
+}
 
 std::string shape_string(const std::vector<int64_t>& shape) {
   std::string s = "[";
@@ -199,22 +245,35 @@ GgufFile GgufFile::open(const std::filesystem::path& path) {
     const auto type = c.read<uint32_t>(what.c_str());
     GgufValue v{static_cast<GgufValueType>(type), {}, nullptr};
     if (v.type == GgufValueType::ARRAY) {
-      auto arr = std::make_shared<GgufArray>();
       const auto elem = c.read<uint32_t>(what.c_str());
       if (elem == static_cast<uint32_t>(GgufValueType::ARRAY))
         c.fail(what + ": nested arrays are not supported");
       if (elem > static_cast<uint32_t>(GgufValueType::F64))
         c.fail(what + ": unknown array element type " + std::to_string(elem));
-      arr->element_type = static_cast<GgufValueType>(elem);
+      const auto arr_type = static_cast<GgufValueType>(elem);
       const auto n = c.read<uint64_t>(what.c_str());
       // Each element takes at least min_bytes in the file: a length the rest of the file cannot
       // hold is refused before anything is reserved for it.
       const uint64_t min_bytes = min_encoded_bytes(elem);
       if (n > (size - c.pos()) / min_bytes)
         c.fail(what + ": array length " + std::to_string(n) + " exceeds the file");
-      arr->items.reserve(n);
-      for (uint64_t j = 0; j < n; ++j) arr->items.push_back(read_scalar(c, elem, what.c_str()));
-      v.array = std::move(arr);
+      if (arr_type == GgufValueType::STRING) {
+        // Each prefix address takes 8 bytes, as the prefix itself does in the file.
+        std::vector<const std::byte*> strings;
+        strings.reserve(n);
+        for (uint64_t j = 0; j < n; ++j) {
+          strings.push_back(f.map_->data + c.pos());
+          c.read_string(what.c_str());
+        }
+        v.array = std::make_shared<const GgufArray>(std::move(strings));
+      } else {
+        const std::byte* first = c.skip(n * min_bytes, what.c_str());
+        if (arr_type == GgufValueType::BOOL)
+          for (uint64_t j = 0; j < n; ++j)
+            if (const auto b = static_cast<uint8_t>(first[j]); b > 1)
+              c.fail(what + ": bool value " + std::to_string(b) + " is not 0 or 1");
+        v.array = std::make_shared<const GgufArray>(arr_type, first, static_cast<size_t>(n));
+      }
     } else {
       v.scalar = read_scalar(c, type, what.c_str());
     }
@@ -341,8 +400,8 @@ std::optional<std::vector<std::string_view>> GgufFile::get_string_array(std::str
   if (v->type != GgufValueType::ARRAY || v->array->element_type != GgufValueType::STRING)
     wrong_type(path_, key, v->type, "an array of strings");
   std::vector<std::string_view> out;
-  out.reserve(v->array->items.size());
-  for (const auto& s : v->array->items) out.push_back(std::get<std::string_view>(s));
+  out.reserve(v->array->size());
+  for (size_t i = 0; i < v->array->size(); ++i) out.push_back(std::get<std::string_view>(v->array->at(i)));
   return out;
 }
 
@@ -352,8 +411,8 @@ std::optional<std::vector<int64_t>> GgufFile::get_int_array(std::string_view key
   if (v->type != GgufValueType::ARRAY || !is_integer(v->array->element_type))
     wrong_type(path_, key, v->type, "an array of integers");
   std::vector<int64_t> out;
-  out.reserve(v->array->items.size());
-  for (const auto& s : v->array->items) out.push_back(as_int(s));
+  out.reserve(v->array->size());
+  for (size_t i = 0; i < v->array->size(); ++i) out.push_back(as_int(v->array->at(i)));
   return out;
 }
 
@@ -364,8 +423,8 @@ std::optional<std::vector<float>> GgufFile::get_float_array(std::string_view key
       (v->array->element_type != GgufValueType::F32 && v->array->element_type != GgufValueType::F64))
     wrong_type(path_, key, v->type, "an array of floats");
   std::vector<float> out;
-  out.reserve(v->array->items.size());
-  for (const auto& s : v->array->items) out.push_back(static_cast<float>(std::get<double>(s)));
+  out.reserve(v->array->size());
+  for (size_t i = 0; i < v->array->size(); ++i) out.push_back(static_cast<float>(std::get<double>(v->array->at(i))));
   return out;
 }
 

@@ -28,13 +28,30 @@ enum class GgufValueType : uint32_t {
   STRING = 8, ARRAY = 9, U64 = 10, I64 = 11, F64 = 12,
 };
 
-struct GgufArray;
+class GgufArray;
 // A scalar as its widest kind; strings point into the mapped file.
 using GgufScalar = std::variant<uint64_t, int64_t, double, bool, std::string_view>;
 
-struct GgufArray {
+// An array's elements, decoded from the mapped file on access (nested arrays are rejected on
+// open). Fixed-width elements are not copied and a string is kept as the address of its length
+// prefix (8 bytes, no more than the file spends on it), so the memory a file's arrays take never
+// exceeds the file's size, whatever their element type (a copy as GgufScalar took 24 bytes for
+// each 1-byte element).
+class GgufArray {
+ public:
+  // Fixed-width elements: `count` of them from `first`; strings: the address of each one's prefix.
+  GgufArray(GgufValueType element_type, const std::byte* first, size_t count);
+  GgufArray(std::vector<const std::byte*> strings);
+
   GgufValueType element_type;
-  std::vector<GgufScalar> items;  // nested arrays are rejected on open
+  size_t size() const { return count_; }
+  bool empty() const { return count_ == 0; }
+  GgufScalar at(size_t i) const;  // i < size(); strings point into the mapped file
+
+ private:
+  const std::byte* first_ = nullptr;
+  size_t count_ = 0;
+  std::vector<const std::byte*> strings_;
 };
 
 struct GgufValue {

@@ -127,8 +127,8 @@ ModelConfig ModelConfig::from_gguf(const GgufFile& f, std::optional<Activation> 
   // Token ids index the embedding's rows: a vocabulary with more tokens than rows would read
   // past it (fewer is fine: some files pad the embedding).
   if (const GgufValue* tokens = f.find("tokenizer.ggml.tokens"); tokens && tokens->array &&
-                                                                  tokens->array->items.size() > static_cast<size_t>(c.n_vocab))
-    bad(f, "the tokenizer has " + std::to_string(tokens->array->items.size()) + " tokens but token_embd has only " +
+                                                                  tokens->array->size() > static_cast<size_t>(c.n_vocab))
+    bad(f, "the tokenizer has " + std::to_string(tokens->array->size()) + " tokens but token_embd has only " +
                std::to_string(c.n_vocab) + " rows");
   c.tied_output = f.find_tensor("output.weight") == nullptr;
   c.fingerprint = model_fingerprint(f);

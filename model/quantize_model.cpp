@@ -28,8 +28,8 @@ T as(const GgufScalar& s) {
 template <typename T>
 std::vector<T> items_as(const GgufArray& a) {
   std::vector<T> v;
-  v.reserve(a.items.size());
-  for (const GgufScalar& s : a.items) v.push_back(as<T>(s));
+  v.reserve(a.size());
+  for (size_t i = 0; i < a.size(); ++i) v.push_back(as<T>(a.at(i)));
   return v;
 }
 
@@ -48,14 +48,14 @@ void copy_array(GgufWriter& w, const std::string& key, const GgufArray& a) {
     case V::F64: w.add_f64_array(key, items_as<double>(a)); return;
     case V::BOOL: {
       std::vector<bool> v;
-      for (const GgufScalar& s : a.items) v.push_back(as<bool>(s));
+      for (size_t i = 0; i < a.size(); ++i) v.push_back(as<bool>(a.at(i)));
       w.add_bool_array(key, v);
       return;
     }
     case V::STRING: {
       std::vector<std::string> v;
-      v.reserve(a.items.size());
-      for (const GgufScalar& s : a.items) v.emplace_back(std::get<std::string_view>(s));
+      v.reserve(a.size());
+      for (size_t i = 0; i < a.size(); ++i) v.emplace_back(std::get<std::string_view>(a.at(i)));
       w.add_string_array(key, v);
       return;
     }

@@ -162,7 +162,9 @@ DeploymentConfig traced(double hot, int teams, PredictorMode predictor, bool spa
 
 void check_each_layer(const std::map<std::pair<int, int>, std::multiset<std::string>>& got, const std::multiset<std::string>& expected) {
   CHECK(got.size() == kTokens.size() * 3);
-  for (const auto& [key, names] : got) {
+  for (const auto& entry : got) {  // (not a structured binding: clang 14 cannot capture one in INFO)
+    const auto& key = entry.first;
+    const auto& names = entry.second;
     INFO("token " << key.first << " layer " << key.second << ": " << names.size() << " messages");
     CHECK(names == expected);
   }

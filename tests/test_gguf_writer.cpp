@@ -128,16 +128,16 @@ TEST_CASE("gguf writer: every metadata type round-trips through GgufFile") {
   CHECK(f.find("t.f32s")->array->element_type == GgufValueType::F32);
   CHECK(f.get_float_array("t.f32s") == f32s);
   CHECK(f.find("t.f64s")->array->element_type == GgufValueType::F64);
-  CHECK(f.find("t.f64s")->array->items.size() == 2);
+  CHECK(f.find("t.f64s")->array->size() == 2);
   CHECK(f.get_int_array("t.i8s") == std::vector<int64_t>{-1, 2});
   CHECK(f.get_int_array("t.u16s") == std::vector<int64_t>{65535});
   const GgufValue* bools = f.find("t.bools");
   REQUIRE(bools);
   CHECK(bools->array->element_type == GgufValueType::BOOL);
-  REQUIRE(bools->array->items.size() == 3);
-  CHECK(std::get<bool>(bools->array->items[0]) == true);
-  CHECK(std::get<bool>(bools->array->items[1]) == false);
-  CHECK(f.find("t.empty_arr")->array->items.empty());
+  REQUIRE(bools->array->size() == 3);
+  CHECK(std::get<bool>(bools->array->at(0)) == true);
+  CHECK(std::get<bool>(bools->array->at(1)) == false);
+  CHECK(f.find("t.empty_arr")->array->empty());
   // Insertion order is kept.
   CHECK(f.metadata()[0].first == "t.u8");
   CHECK(f.metadata()[24].first == "t.empty_arr");
