@@ -8,8 +8,8 @@
 #   tools/checked_builds.sh all [SECS]  all four (fuzz: SECS each, default 30)
 #   tools/checked_builds.sh ci [SECS]   what .ci/run runs: all four, fuzz SECS each (default 20); the ASan
 #                                       run leaves out the tests that need the default model (ACTINFER_ASAN_EXCLUDE)
-# Non-zero exit on the first failure; each step prints its wall time. -O1 -g keeps the
-# instrumented builds quick to compile and their reports readable.
+# Non-zero exit on the first failure; each step prints its wall time. -O1 -gline-tables-only
+# keeps the instrumented builds quick to compile and their reports' stacks readable.
 # A sanitizer report fails the run even where the instrumented process was expected to fail
 # (a CLI test of bad input): every report is also written under BUILD/sanitizer-reports/, and
 # any file there after the tests is a failure.
@@ -48,7 +48,7 @@ no_reports() {
 
 # ACTINFER_ASAN_EXCLUDE: a ctest -E regex of tests left out (ci: the default model's, see below).
 asan() {
-  configure build-asan clang clang++ -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g" \
+  configure build-asan clang clang++ -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -gline-tables-only" \
     -DACTINFER_SANITIZE=address,undefined
   cmake --build build-asan -j "$JOBS"
   local reports=$PWD/build-asan/sanitizer-reports exclude=()
@@ -64,7 +64,7 @@ asan() {
 # Thread pool and team tests with no suppression; the actor runtime tests with tests/sanitizers/tsan.supp
 # (CAF's uninstrumented message hand-off; the file says what that hides).
 tsan() {
-  configure build-tsan clang clang++ -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g" \
+  configure build-tsan clang clang++ -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -gline-tables-only" \
     -DACTINFER_SANITIZE=thread
   cmake --build build-tsan -j "$JOBS" --target actinfer_concurrency_tests
   local reports=$PWD/build-tsan/sanitizer-reports status=0
