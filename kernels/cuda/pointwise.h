@@ -30,6 +30,9 @@ void ffn_hidden(const float* g, const float* u, const uint8_t* keep, Activation 
 // x[i] = max(x[i], 0) for i < n.
 void relu_inplace(float* x, int64_t n, const Stream& stream);
 
+// x[i] = cap * tanh(x[i] / cap) for i < n (the output head's final logit soft-cap; cap > 0).
+void softcap_inplace(float* x, float cap, int64_t n, const Stream& stream);
+
 // uint32 words per token of active_bits' output for n neurons.
 inline int64_t bit_words(int64_t n) { return (n + 31) / 32; }
 
