@@ -302,7 +302,7 @@ TEST_CASE("cuda backend = dense engine: gemma3 (q/k and post norms, NEOX RoPE, s
           DenseEngine dense(w, {1, 256, 4, 0, true});
           ActorRuntime rt(w, cuda_options(hot, 1, batch, sparse, true));
           const double rel = testing::relative_difference(rt, dense, kTokens);
-          INFO(type_name(type) << (sparse ? " sparse" : " dense") << " hot " << hot << " batch " << batch << ": max relative difference "
+          INFO(type_name(type) << std::string(sparse ? " sparse" : " dense") << " hot " << hot << " batch " << batch << ": max relative difference "
                                << rel);
           CHECK(rel < 1e-4);
         }
