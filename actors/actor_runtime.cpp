@@ -45,7 +45,13 @@ struct ActorRuntime::Impl {
   int n_ctx = 0;
   int n_past = 0;
   uint64_t step = 0;
-  std::vector<float> logits;
+  // The logits of the last eval, kept in the replies that carried them (no copy): each
+  // reply's rows from `first` on, in order.
+  struct LogitRows {
+    protocol::TensorPtr tensor;
+    int first = 0;
+  };
+  std::vector<LogitRows> logits;
   int n_logits = 0;
   std::vector<std::shared_ptr<const ColdShard>> shards;
   caf::actor_system_config cfg;
@@ -55,6 +61,7 @@ struct ActorRuntime::Impl {
   protocol::MergeActor merge;
   std::vector<protocol::CpuWorkerActor> cpu;
   trace::TraceBuffer driver_trace{"driver", "driver", false};
+  std::unique_ptr<caf::scoped_actor> driver;  // the caller's side of every request (made once)
 
   // Calls f(handle) for every actor spawned.
   template <class F>
@@ -74,6 +81,8 @@ struct ActorRuntime::Impl {
     predictor = protocol::PredictorActor{};
     merge = protocol::MergeActor{};
     cpu.clear();
+    driver.reset();
+    logits.clear();
     sys.reset();
   }
 };
@@ -240,16 +249,23 @@ std::span<const float> ActorRuntime::logits(int i) const {
   if (i < 0) i += m.n_logits;
   if (i < 0 || i >= m.n_logits) throw std::out_of_range("logits index " + std::to_string(i) + " of " + std::to_string(m.n_logits));
   const size_t nv = static_cast<size_t>(config().n_vocab);
-  return {m.logits.data() + static_cast<size_t>(i) * nv, nv};
+  for (const Impl::LogitRows& part : m.logits) {
+    const int rows = part.tensor->n_tokens - part.first;
+    if (i < rows) return {part.tensor->row(part.first + i), nv};
+    i -= rows;
+  }
+  throw std::logic_error("logits index past the replies kept");  // n_logits counts their rows
 }
 
 void ActorRuntime::eval(std::span<const int32_t> tokens, bool all_logits) {
   Impl& m = *impl_;
   check_eval(tokens, config(), m.n_past, m.n_ctx);
   const size_t nv = static_cast<size_t>(config().n_vocab);
+  // Released before the request, so the gpu-worker may reuse the buffer for this step.
   m.n_logits = 0;
-  m.logits.resize((all_logits ? tokens.size() : 1) * nv);
-  caf::scoped_actor self{*m.sys};
+  m.logits.clear();
+  if (!m.driver) m.driver = std::make_unique<caf::scoped_actor>(*m.sys);
+  caf::scoped_actor& self = *m.driver;
   const size_t B = static_cast<size_t>(m.options.engine.max_batch);
   for (size_t off = 0; off < tokens.size(); off += B) {
     const size_t n = std::min(tokens.size() - off, B);
@@ -260,12 +276,10 @@ void ActorRuntime::eval(std::span<const int32_t> tokens, bool all_logits) {
     self->request(m.gpu, caf::infinite, std::move(req))
         .receive(
             [&](const protocol::LogitsReply& r) {
-              if (all_logits || last) {
-                const auto& src = r.logits->data;
-                const size_t rows = all_logits ? static_cast<size_t>(r.logits->n_tokens) : 1;
-                std::copy(src.end() - static_cast<std::ptrdiff_t>(rows * nv), src.end(), m.logits.begin() + static_cast<std::ptrdiff_t>(m.n_logits * nv));
-                m.n_logits += static_cast<int>(rows);
-              }
+              if (!(all_logits || last) || !r.logits || static_cast<size_t>(r.logits->width) != nv) return;
+              const int first = all_logits ? 0 : r.logits->n_tokens - 1;
+              m.n_logits += r.logits->n_tokens - first;
+              m.logits.push_back({r.logits, first});
             },
             [&](caf::error& e) { failure = m.sys->render(e); });
     if (!failure.empty()) throw std::runtime_error("actor runtime: forward step failed: " + failure);

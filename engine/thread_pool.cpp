@@ -35,7 +35,7 @@ ThreadPool::ThreadPool(int n_threads, std::function<void(int)> on_start, const T
     for (int i = 1; i < n_threads; ++i)
       workers_.push_back(start_thread(starter, [this, i, on_start] {
         if (on_start) on_start(i);
-        worker_loop(i);
+        worker_loop();
       }));
   } catch (const std::exception& e) {
     // Threads count from 1, the calling thread. The destructor does not run for a
@@ -56,29 +56,48 @@ void ThreadPool::stop_workers() {
   generation_.notify_all();
 }
 
-void ThreadPool::run(const std::function<void(int, int)>& task) {
+void ThreadPool::run_parts(int n_parts, const std::function<void(int, int)>& task) {
+  if (n_parts <= 0) return;
   if (n_threads_ == 1) {
-    task(0, 1);
+    for (int p = 0; p < n_parts; ++p) task(p, n_parts);
     return;
   }
-  task_ = &task;
-  pending_.store(n_threads_ - 1, std::memory_order_relaxed);
+  const auto generation = static_cast<uint32_t>(generation_.load(std::memory_order_relaxed) + 1);
+  parts_done_.store(0, std::memory_order_relaxed);
+  task_.store(&task, std::memory_order_relaxed);
+  n_parts_.store(n_parts, std::memory_order_relaxed);
+  claim_.store(uint64_t{generation} << 32, std::memory_order_release);
   generation_.fetch_add(1, std::memory_order_release);
   generation_.notify_all();
-  task(0, n_threads_);
-  for (int spins = 0; pending_.load(std::memory_order_acquire) != 0; ++spins) {
+  run_claimed_parts(generation);
+  // Parts claimed by other threads may still run; a preempted one is waited for here.
+  for (int spins = 0; parts_done_.load(std::memory_order_acquire) != n_parts; ++spins) {
     if (spins < kSpinIterations) cpu_relax();
     else std::this_thread::yield();
   }
 }
 
-void ThreadPool::worker_loop(int index) {
+void ThreadPool::run_claimed_parts(uint32_t generation) {
+  for (;;) {
+    uint64_t claim = claim_.load(std::memory_order_acquire);
+    if (static_cast<uint32_t>(claim >> 32) != generation) return;  // a newer job: this one is done
+    // n_parts may already be a newer job's: then the compare-exchange fails. Once it
+    // succeeds, this job cannot finish before the claimed part does, so task_ is its own.
+    const int n_parts = n_parts_.load(std::memory_order_acquire);
+    const auto part = static_cast<int>(static_cast<uint32_t>(claim));
+    if (part >= n_parts) return;
+    if (!claim_.compare_exchange_weak(claim, claim + 1, std::memory_order_acq_rel, std::memory_order_acquire)) continue;
+    (*task_.load(std::memory_order_acquire))(part, n_parts);
+    parts_done_.fetch_add(1, std::memory_order_release);
+  }
+}
+
+void ThreadPool::worker_loop() {
   uint64_t seen = 0;
   for (;;) {
     seen = wait_for_change(generation_, seen, {kSpinIterations, kYieldIterations});
     if (stop_.load()) return;
-    (*task_)(index, n_threads_);
-    pending_.fetch_sub(1, std::memory_order_acq_rel);
+    run_claimed_parts(static_cast<uint32_t>(seen));
   }
 }
 

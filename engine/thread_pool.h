@@ -1,6 +1,9 @@
 // A fixed team of threads that runs one task at a time on all of them
-// (fork-join). Workers spin briefly between tasks, then sleep, so the many
-// short parallel regions of a decoded token cost about a microsecond each.
+// (fork-join). A task is cut into parts that the threads claim one by one, so a
+// thread the kernel has preempted (a busy machine) delays only a part it has
+// already claimed: the others, the caller included, take the rest. Workers spin
+// briefly between tasks, then sleep, so the many short parallel regions of a
+// decoded token cost about a microsecond each.
 #pragma once
 #include <atomic>
 #include <cstdint>
@@ -31,20 +34,31 @@ class ThreadPool {
   ThreadPool& operator=(const ThreadPool&) = delete;
 
   int size() const { return n_threads_; }
-  // Runs task(thread_index, n_threads) on every thread and returns when all are done.
+  // Runs task(part, n_threads) once for every part in [0, n_threads) and returns when all
+  // are done. Parts go to whichever threads are running, but no two parts with the same
+  // index run at once, so a part may use per-thread scratch slot `part`.
   // The task must not throw. Not reentrant: call from one thread at a time.
-  void run(const std::function<void(int, int)>& task);
+  void run(const std::function<void(int, int)>& task) { run_parts(n_threads_, task); }
+  // The same over n_parts parts (finer parts balance better when threads are preempted;
+  // then `part` may exceed the thread count and must not index per-thread scratch).
+  void run_parts(int n_parts, const std::function<void(int, int)>& task);
 
   // Splits [0, n) into n_parts near-equal ranges, each a multiple of `align` except the last.
   static std::pair<int64_t, int64_t> split(int64_t n, int part, int n_parts, int64_t align = 1);
 
  private:
-  void worker_loop(int index);
+  void worker_loop();
+  // Claims and runs parts of the job published as `generation` until none is left.
+  void run_claimed_parts(uint32_t generation);
   void stop_workers();
   int n_threads_;
-  const std::function<void(int, int)>* task_ = nullptr;
-  std::atomic<uint64_t> generation_{0};
-  std::atomic<int> pending_{0};
+  std::atomic<const std::function<void(int, int)>*> task_{nullptr};
+  std::atomic<int> n_parts_{0};
+  // (generation << 32) | next unclaimed part: a worker that wakes late cannot claim a
+  // part of a newer job by mistake, since its compare-exchange names the generation.
+  std::atomic<uint64_t> claim_{0};
+  std::atomic<int> parts_done_{0};
+  std::atomic<uint64_t> generation_{0};  // wakes the workers
   std::atomic<bool> stop_{false};
   std::vector<std::jthread> workers_;
 };

@@ -1,6 +1,8 @@
 #include <doctest/doctest.h>
 
 #include <atomic>
+#include <chrono>
+#include <thread>
 #include <numeric>
 #include <vector>
 
@@ -32,4 +34,31 @@ TEST_CASE("thread pool: split covers the range in aligned, ordered parts") {
     expect = e;
   }
   CHECK(expect == 100);
+}
+
+TEST_CASE("thread pool: the caller takes the parts a stalled thread has not claimed") {
+  // A worker that claims a part stalls in it (as if preempted) until the caller has run
+  // every other part. With parts fixed to threads this would wait forever; here the
+  // caller claims them. The stall is bounded so a regression fails instead of hanging.
+  ThreadPool pool(2);
+  const auto caller = std::this_thread::get_id();
+  constexpr int kParts = 16;
+  for (int round = 0; round < 50; ++round) {
+    std::atomic<int> by_caller{0}, stalled{0}, runs{0};
+    std::atomic<bool> timed_out{false};
+    pool.run_parts(kParts, [&](int, int n) {
+      CHECK(n == kParts);
+      runs.fetch_add(1);
+      if (std::this_thread::get_id() == caller) {
+        by_caller.fetch_add(1);
+        return;
+      }
+      if (stalled.fetch_add(1) > 0) return;  // only the worker's first part stalls
+      const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+      while (by_caller.load() < kParts - 1 && !timed_out.load())
+        if (std::chrono::steady_clock::now() > deadline) timed_out.store(true);
+    });
+    CHECK(runs.load() == kParts);
+    CHECK_FALSE(timed_out.load());
+  }
 }
