@@ -35,7 +35,7 @@ struct ActorRuntime::Impl {
   DeploymentConfig options;
   std::shared_ptr<const topology::Topology> topo;
   std::shared_ptr<const NeuronSplit> split;
-  std::string predictor_mode;  // resolved
+  PredictorMode predictor_mode = PredictorMode::oracle;  // resolved: never automatic
   std::vector<float> thresholds;
   std::shared_ptr<const NeuronPredictors> predictors;
   std::shared_ptr<Backend> backend;  // made here (so errors surface before spawning), moved to the gpu-worker
@@ -100,11 +100,11 @@ void check_options(const DeploymentConfig& o, const topology::Topology& topo) {
 
 // auto: trained with a predictor file (or predictors inside a PowerInfer model), threshold
 // with a profile on a non-ReLU model, else oracle.
-std::string resolve_predictor(const DeploymentConfig& o, const ModelConfig& c, bool model_has_predictors) {
-  if (o.predictor != PredictorMode::automatic) return std::string(to_string(o.predictor));
-  if (!o.predictors.empty() || model_has_predictors) return "trained";
-  if (!o.profile.empty() && c.activation != Activation::ReLU) return "threshold";
-  return "oracle";
+PredictorMode resolve_predictor(const DeploymentConfig& o, const ModelConfig& c, bool model_has_predictors) {
+  if (o.predictor != PredictorMode::automatic) return o.predictor;
+  if (!o.predictors.empty() || model_has_predictors) return PredictorMode::trained;
+  if (!o.profile.empty() && c.activation != Activation::ReLU) return PredictorMode::threshold;
+  return PredictorMode::oracle;
 }
 
 }  // namespace
@@ -139,7 +139,7 @@ ActorRuntime::ActorRuntime(std::shared_ptr<const ModelWeights> weights, Deployme
   } else if (m.predictors) {
     for (int l = 0; l < m.predictors->n_layers(); ++l) m.thresholds.push_back(m.predictors->info(l).threshold);
   }
-  if (m.predictor_mode == "trained" && !m.predictors)
+  if (m.predictor_mode == PredictorMode::trained && !m.predictors)
     throw std::invalid_argument("predictor 'trained' needs a predictor file (predictors = \"...\", from actinfer train-predictor)");
   const int block = static_cast<int>(traits(m.weights->layers()[0].down.type).block_elems);
   const int n_teams = static_cast<int>(m.options.teams.size());
@@ -153,7 +153,7 @@ ActorRuntime::ActorRuntime(std::shared_ptr<const ModelWeights> weights, Deployme
   if (m.predictors) m.footprint.predictors = m.predictors->bytes();
   check_budget(m.footprint, m.options.vram_budget, std::string(to_string(m.options.backend)));
   BackendOptions bo;
-  bo.kind = to_string(m.options.backend);
+  bo.kind = m.options.backend;
   bo.engine = m.options.engine;
   bo.n_ctx = m.n_ctx;
   bo.pus = m.options.host_pus;
@@ -167,9 +167,9 @@ ActorRuntime::ActorRuntime(std::shared_ptr<const ModelWeights> weights, Deployme
   // Checking recall needs the true activations, which the predictor actor computes, as
   // it computes thresholds. all and oracle predict nothing: every neuron is computed,
   // and the FFN's own gate pass skips the ReLU neurons that do not fire.
-  if (m.predictor_mode == "threshold" || (m.predictor_mode == "trained" && m.options.check_recall))
+  if (m.predictor_mode == PredictorMode::threshold || (m.predictor_mode == PredictorMode::trained && m.options.check_recall))
     m.active_source = actors::ActiveSource::Predictor;
-  else if (m.predictor_mode == "trained")
+  else if (m.predictor_mode == PredictorMode::trained)
     m.active_source = actors::ActiveSource::Backend;
   if (m.active_source == actors::ActiveSource::Backend) bo.predictors = m.predictors;
   m.backend = make_backend(m.weights, bo);
@@ -310,7 +310,7 @@ std::string ActorRuntime::describe() const {
   std::ostringstream o;
   const auto& c = config();
   o << "actor runtime: " << c.n_layers << " layers, " << c.d_ff << " FFN neurons per layer, " << (m.options.sparse ? "sparse" : "dense")
-    << " FFN kernels, predictor " << m.predictor_mode
+    << " FFN kernels, predictor " << to_string(m.predictor_mode)
     << (m.predictors ? " (" + std::to_string(m.predictors->bytes() >> 10) + " KiB" + (m.active_source == actors::ActiveSource::Backend ? ", run by the gpu-worker)" : ")") : std::string())
     << ", scheduler " << to_string(m.options.scheduler_policy) << " x" << m.options.scheduler_threads << "\n";
   o << "  gpu-worker (" << m.backend_name << "): attention, lm_head, hot neurons " << m.split->n_hot() << " of " << int64_t{c.n_layers} * c.d_ff
@@ -341,7 +341,7 @@ protocol::PredictorStats ActorRuntime::predictor_stats(bool reset) {
   return out;
 }
 
-const std::string& ActorRuntime::predictor_mode() const { return impl_->predictor_mode; }
+PredictorMode ActorRuntime::predictor_mode() const { return impl_->predictor_mode; }
 bool ActorRuntime::sparse() const { return impl_->options.sparse; }
 
 uint64_t ActorRuntime::fixed_bytes_per_token() const {
@@ -354,8 +354,8 @@ uint64_t ActorRuntime::fixed_bytes_per_token() const {
 uint64_t ActorRuntime::predictor_bytes_per_token() const {
   const Impl& m = *impl_;
   const ModelConfig& c = config();
-  if (m.predictor_mode == "trained") return m.predictors->bytes();
-  if (m.predictor_mode != "threshold") return 0;  // all, oracle: the FFN's own gate pass decides
+  if (m.predictor_mode == PredictorMode::trained) return m.predictors->bytes();
+  if (m.predictor_mode != PredictorMode::threshold) return 0;  // all, oracle: the FFN's own gate pass decides
   // ffn_neuron_activity: the gate (ReLU), gate and up (others).
   uint64_t bytes = 0;
   for (const LayerWeights& L : m.weights->layers())

@@ -40,7 +40,7 @@ class ActorRuntime final : public Evaluator {
   // The predictor's counts since the last reset (and reset them when asked).
   protocol::PredictorStats predictor_stats(bool reset = false);
   // The predictor mode in use (auto resolved) and whether the kernels are sparse.
-  const std::string& predictor_mode() const;
+  PredictorMode predictor_mode() const;
   bool sparse() const;
   // Weight bytes every token reads outside the FFN: attention and lm_head. (The FFN's
   // bytes are counted by the workers: PredictorStats::ffn_weight_bytes.)

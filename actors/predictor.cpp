@@ -54,7 +54,7 @@ void predict(PredictorState& s, const FfnInput& in, ActiveSet& active) {
   const PredictorArgs& a = s.args;
   const int n = a.weights->config().d_ff, B = in.xn->n_tokens, layer = in.layer;
   const bool exact_zeros = relu(a);
-  const bool activity_needed = a.mode == "threshold" || a.check_truth;
+  const bool activity_needed = a.mode == PredictorMode::threshold || a.check_truth;
   if (activity_needed) {
     s.act.resize(static_cast<size_t>(B) * n);
     ffn_neuron_activity(*s.pool, *s.ws, *a.weights, layer, in.xn->data.data(), B, s.act.data());
@@ -64,7 +64,7 @@ void predict(PredictorState& s, const FfnInput& in, ActiveSet& active) {
   for (int t = 0; t < B; ++t) {
     std::vector<int32_t>& list = active.per_token[static_cast<size_t>(t)];
     const float* at = s.act.data() + static_cast<size_t>(t) * n;
-    if (a.mode == "trained") {
+    if (a.mode == PredictorMode::trained) {
       a.predictors->predict(*s.pool, layer, in.xn->row(t), list, s.scratch);
       if (a.check_truth) {
         firing(at, n, exact_zeros, threshold, s.truth);
@@ -85,14 +85,14 @@ void predict(PredictorState& s, const FfnInput& in, ActiveSet& active) {
 }  // namespace
 
 void check_predictor_args(const PredictorArgs& a) {
-  if (a.mode != "threshold" && a.mode != "trained")
-    throw std::invalid_argument("the predictor actor predicts threshold or trained, not '" + a.mode + "'");
+  if (a.mode != PredictorMode::threshold && a.mode != PredictorMode::trained)
+    throw std::invalid_argument("the predictor actor predicts threshold or trained, not '" + std::string(to_string(a.mode)) + "'");
   const ModelConfig& c = a.weights->config();
-  const bool thresholds_needed = a.mode == "threshold" || (a.mode == "trained" && a.check_truth);
+  const bool thresholds_needed = a.mode == PredictorMode::threshold || (a.mode == PredictorMode::trained && a.check_truth);
   if (thresholds_needed && c.activation != actinfer::Activation::ReLU && static_cast<int>(a.thresholds.size()) != c.n_layers)
-    throw std::invalid_argument("predictor '" + a.mode + "' needs per-layer thresholds for this " + std::string(activation_name(c.activation)) +
+    throw std::invalid_argument("predictor '" + std::string(to_string(a.mode)) + "' needs per-layer thresholds for this " + std::string(activation_name(c.activation)) +
                                 " model: give a profile (actinfer profile --sparsity ...)");
-  if (a.mode == "trained" && !a.predictors)
+  if (a.mode == PredictorMode::trained && !a.predictors)
     throw std::invalid_argument("predictor 'trained' needs a predictor file (actinfer train-predictor)");
 }
 

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "caf/actor_system.hpp"
+#include "config/modes.h"
 #include "engine/neuron_predictor.h"
 #include "model/model_weights.h"
 #include "protocol/wiring.h"
@@ -23,7 +24,7 @@ namespace actinfer::actors {
 
 struct PredictorArgs {
   std::shared_ptr<const ModelWeights> weights;
-  std::string mode = "threshold";  // threshold | trained
+  PredictorMode mode = PredictorMode::threshold;  // threshold or trained
   bool sparse = false;          // send per-token lists (sparse kernels)
   std::vector<float> thresholds;  // per layer (threshold mode, and the truth of non-ReLU models)
   std::shared_ptr<const NeuronPredictors> predictors;  // trained mode

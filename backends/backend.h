@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "config/modes.h"
 #include "engine/dense_engine.h"
 #include "engine/neuron_predictor.h"
 #include "engine/neuron_slice.h"
@@ -35,7 +36,7 @@ class Backend {
 };
 
 struct BackendOptions {
-  std::string kind = "host";  // host | cuda
+  BackendKind kind = BackendKind::host;
   EngineOptions engine;       // threads (host), batch, exactness (host; cuda always uses float activations)
   int n_ctx = 0;
   std::vector<int> pus;       // host: pin the threads here

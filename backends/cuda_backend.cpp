@@ -52,7 +52,8 @@ void check_model(const ModelConfig& c) {
 
 // The device working buffers, sized for max_batch tokens before anything is allocated.
 struct WorkBuffers {
-  enum Id { kX, kXb, kQ, kAtt, kTmp, kXn, kY, kG, kU, kH, kKeep, kIdx, kHs, kDownScratch, kLogits, kHidden, kZ, kBits, kDequant, kCount };
+  // kKNew, kVNew: the new positions' keys and values in float before an F16 cache rounds them.
+  enum Id { kX, kXb, kQ, kAtt, kTmp, kXn, kY, kG, kU, kH, kKeep, kIdx, kHs, kDownScratch, kLogits, kHidden, kZ, kBits, kDequant, kKNew, kVNew, kCount };
   std::array<size_t, kCount> bytes{};
   std::array<cuda::DeviceBuffer, kCount> buffer;
 
@@ -112,13 +113,14 @@ class CudaBackend final : public Backend {
   const ModelConfig& c_;
   const int device_;  // selected on the constructing thread before any member below is made
   const int max_batch_, n_ctx_;
+  const KvCacheType cache_type_;  // F32: float elements; F16: IEEE half bits (uint16_t)
   const bool sparse_;
   std::shared_ptr<const NeuronPredictors> predictors_;  // the host copy the device model was planned from
   cuda::Stream stream_;
   std::optional<cuda::Blas> blas_;  // prefill SGEMM; empty when cuBLAS is missing or batches are small
   DeviceModel model_;
   cuda::DeviceBuffer arena_;  // every weight (model_'s offsets)
-  cuda::DeviceBuffer k_cache_, v_cache_;  // [layer][position][n_kv_heads * head_dim] floats
+  cuda::DeviceBuffer k_cache_, v_cache_;  // [layer][position][n_kv_heads * head_dim] of cache_type_
   WorkBuffers bufs_;
   size_t dequant_floats_ = 0;
   cuda::PinnedBuffer in_, out_;  // the activations crossing the bus
@@ -134,13 +136,11 @@ CudaBackend::CudaBackend(std::shared_ptr<const ModelWeights> w, const BackendOpt
       device_(selected(o.device)),
       max_batch_(o.engine.max_batch),
       n_ctx_(o.n_ctx),
+      cache_type_(o.engine.cache_type),
       sparse_(o.sparse),
       predictors_(o.predictors),
       stream_() {  // creates the device's context (hundreds of MiB): before free memory is read
   check_model(c_);
-  if (o.engine.cache_type != KvCacheType::F32)  // its attention kernel reads F32 keys and values
-    throw std::invalid_argument(std::string("backend 'cuda': --cache-type ") + kv_cache_type_name(o.engine.cache_type) +
-                                " is not implemented on the GPU yet: use --cache-type f32, or backend = \"host\"");
   if (max_batch_ < 1 || max_batch_ > 65535 || n_ctx_ < 1)  // 65535: the kernels' grid rows of tokens
     throw std::invalid_argument("backend 'cuda': batch " + std::to_string(max_batch_) + " (1..65535) and ctx " + std::to_string(n_ctx_) +
                                 " (>= 1) are out of range");
@@ -158,9 +158,10 @@ CudaBackend::CudaBackend(std::shared_ptr<const ModelWeights> w, const BackendOpt
   DeviceArenaPlan plan;
   model_ = plan_device_model(*w_, o, plan);
   const int64_t d = c_.d_model, kv = static_cast<int64_t>(c_.n_kv_heads) * c_.head_dim;
-  const size_t cache_floats = static_cast<size_t>(c_.n_layers) * static_cast<size_t>(n_ctx_) * static_cast<size_t>(kv);
+  const size_t cache_elements = static_cast<size_t>(c_.n_layers) * static_cast<size_t>(n_ctx_) * static_cast<size_t>(kv);
+  const size_t cache_bytes = cache_elements * kv_cache_element_bytes(cache_type_);
   DeviceFootprint held = model_.footprint;
-  held.kv_cache = 2 * cache_floats * sizeof(float);
+  held.kv_cache = 2 * cache_bytes;  // as device_footprint counts it for the plan's budget
   try {
     check_budget(held, o.vram_budget, "cuda");
   } catch (const std::invalid_argument& e) {
@@ -186,6 +187,7 @@ CudaBackend::CudaBackend(std::shared_ptr<const ModelWeights> w, const BackendOpt
     b[WorkBuffers::kZ] = Bm * static_cast<size_t>(c_.d_ff) * f;
     b[WorkBuffers::kBits] = Bm * words * 4;
   }
+  if (cache_type_ == KvCacheType::F16) b[WorkBuffers::kKNew] = b[WorkBuffers::kVNew] = Bm * static_cast<size_t>(kv) * f;
   if (blas_) {
     // The largest matrix SGEMM multiplies (attention, output head, hot gate/up/down), capped;
     // at least one row of the widest.
@@ -208,8 +210,8 @@ CudaBackend::CudaBackend(std::shared_ptr<const ModelWeights> w, const BackendOpt
   const cuda::DeviceMemory mem = cuda::device_memory();
   check_device_memory(held, buffers, mem.free, mem.total, device);
   arena_ = plan.allocate_and_upload();
-  k_cache_ = cuda::DeviceBuffer(cache_floats * sizeof(float));
-  v_cache_ = cuda::DeviceBuffer(cache_floats * sizeof(float));
+  k_cache_ = cuda::DeviceBuffer(cache_bytes);
+  v_cache_ = cuda::DeviceBuffer(cache_bytes);
   k_cache_.fill_zero();  // never read before written; zero keeps runs reproducible bit for bit
   v_cache_.fill_zero();
   bufs_.allocate();
@@ -266,8 +268,9 @@ void CudaBackend::project(const DeviceMatrix& m, const float* x, float* y, int B
   }
 }
 
-// engine/layer_ops.cpp's attention_block and ffn_norm, with the projections written straight
-// into the KV cache (its rows for positions pos0.. are the [B][kv] block the GEMV writes).
+// engine/layer_ops.cpp's attention_block and ffn_norm. An F32 cache takes the projections
+// straight (its rows for positions pos0.. are the [B][kv] block the GEMV writes); an F16 cache
+// takes them rounded to half (as KvCache::store rounds them) after bias and RoPE in float.
 // gemma3: per-head q/k norms, NEOX RoPE with the layer's base, a sliding window on local
 // layers, the model's query scale, and the attention output RMS-normed before the residual add.
 void CudaBackend::attention(int layer, int pos0, int B, float* x, float* xn) {
@@ -277,13 +280,14 @@ void CudaBackend::attention(int layer, int pos0, int B, float* x, float* xn) {
                             std::to_string(n_ctx_));
   const DeviceAttention& a = model_.attention[static_cast<size_t>(layer)];
   const int64_t d = c_.d_model, kv = static_cast<int64_t>(c_.n_kv_heads) * c_.head_dim, qd = c_.q_dim();
-  const size_t n = static_cast<size_t>(B) * static_cast<size_t>(d), layer_floats = static_cast<size_t>(n_ctx_) * static_cast<size_t>(kv);
+  const size_t n = static_cast<size_t>(B) * static_cast<size_t>(d), layer_elements = static_cast<size_t>(n_ctx_) * static_cast<size_t>(kv);
+  const size_t first = static_cast<size_t>(layer) * layer_elements, new_at = first + static_cast<size_t>(pos0) * static_cast<size_t>(kv);
+  const auto n_new = static_cast<int64_t>(B) * kv;
   float *dx = buf(WorkBuffers::kX), *dxb = buf(WorkBuffers::kXb), *dq = buf(WorkBuffers::kQ), *datt = buf(WorkBuffers::kAtt);
   float *dtmp = buf(WorkBuffers::kTmp), *dxn = buf(WorkBuffers::kXn);
-  float* k_layer = k_cache_.as<float>() + static_cast<size_t>(layer) * layer_floats;
-  float* v_layer = v_cache_.as<float>() + static_cast<size_t>(layer) * layer_floats;
-  float* k_new = k_layer + static_cast<size_t>(pos0) * static_cast<size_t>(kv);
-  float* v_new = v_layer + static_cast<size_t>(pos0) * static_cast<size_t>(kv);
+  const bool half = cache_type_ == KvCacheType::F16;
+  float* k_new = half ? buf(WorkBuffers::kKNew) : k_cache_.as<float>() + new_at;
+  float* v_new = half ? buf(WorkBuffers::kVNew) : v_cache_.as<float>() + new_at;
 
   send(x, n * sizeof(float), 0, WorkBuffers::kX);
   cuda::rms_norm(dx, vec(a.attn_norm), dxb, d, c_.norm_eps, B, stream_);
@@ -300,7 +304,15 @@ void CudaBackend::attention(int layer, int pos0, int B, float* x, float* xn) {
   cuda::rope_inplace(dq, B, c_.n_heads, c_.head_dim, c_.rope_dims, pos0, base, c_.rope_neox, stream_);
   cuda::rope_inplace(k_new, B, c_.n_kv_heads, c_.head_dim, c_.rope_dims, pos0, base, c_.rope_neox, stream_);
   const int window = c_.is_local_layer(layer) ? c_.sliding_window : 0;
-  cuda::attention(dq, k_layer, v_layer, datt, B, pos0, c_.n_heads, c_.n_kv_heads, c_.head_dim, c_.attn_scale, window, stream_);
+  if (half) {
+    uint16_t *k_layer = k_cache_.as<uint16_t>() + first, *v_layer = v_cache_.as<uint16_t>() + first;
+    cuda::to_f16(k_new, k_cache_.as<uint16_t>() + new_at, n_new, stream_);
+    cuda::to_f16(v_new, v_cache_.as<uint16_t>() + new_at, n_new, stream_);
+    cuda::attention(dq, k_layer, v_layer, datt, B, pos0, c_.n_heads, c_.n_kv_heads, c_.head_dim, c_.attn_scale, window, stream_);
+  } else {
+    const float *k_layer = k_cache_.as<float>() + first, *v_layer = v_cache_.as<float>() + first;
+    cuda::attention(dq, k_layer, v_layer, datt, B, pos0, c_.n_heads, c_.n_kv_heads, c_.head_dim, c_.attn_scale, window, stream_);
+  }
   project(a.wo, datt, dtmp, B);
   if (a.bo != kNoVector) cuda::add_bias(dtmp, vec(a.bo), d, B, stream_);  // x + (wo.att + bo), as the CPU adds
   if (a.post_attn_norm != kNoVector) cuda::rms_norm(dtmp, vec(a.post_attn_norm), dtmp, d, c_.norm_eps, B, stream_);

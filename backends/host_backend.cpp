@@ -100,9 +100,11 @@ void check_budget(const DeviceFootprint& f, uint64_t budget, const std::string& 
 }
 
 std::unique_ptr<Backend> make_backend(std::shared_ptr<const ModelWeights> weights, const BackendOptions& o) {
-  if (o.kind == "host") return std::make_unique<HostBackend>(std::move(weights), o);
-  if (o.kind == "cuda") return make_cuda_backend(std::move(weights), o);
-  throw std::invalid_argument("unknown backend '" + o.kind + "' (known: host, cuda)");
+  switch (o.kind) {
+    case BackendKind::host: return std::make_unique<HostBackend>(std::move(weights), o);
+    case BackendKind::cuda: return make_cuda_backend(std::move(weights), o);
+  }
+  throw std::invalid_argument("unknown backend kind");
 }
 
 }  // namespace actinfer

@@ -30,7 +30,13 @@ namespace {
 struct Origin {
   std::string source;  // file or source name, "override 'key=value'" or "flag '-c 64'"
   int line = 0;        // 1-based; 0 for overrides, flags and defaults
+  SettingOrigin setting = {SettingOrigin::Kind::file, ""};  // the kind and its short name ("--set k=v", "-c 64")
   std::string where() const { return line > 0 ? source + ":" + std::to_string(line) : source; }
+  SettingOrigin as_setting() const {
+    SettingOrigin s = setting;
+    if (s.where.empty()) s.where = where();
+    return s;
+  }
 };
 
 [[noreturn]] void fail(const Origin& origin, const std::string& key, const std::string& message) {
@@ -284,7 +290,13 @@ const std::vector<Field>& actinfer_fields() {
       {"check-recall", [](State& s, TeamState*, const Item& v) { s.cfg.check_recall = get_bool(v); }},
       {"predictor-threads", [](State& s, TeamState*, const Item& v) { s.cfg.predictor_threads = get_int(v, 0, 4096); }},
       {"batch", [](State& s, TeamState*, const Item& v) { s.cfg.batch = get_int(v, 1, 65536); }},
-      {"ctx", [](State& s, TeamState*, const Item& v) { s.cfg.engine.n_ctx = get_int(v, 1, 1 << 24); }},
+      {"ctx",
+       [](State& s, TeamState*, const Item& v) {
+         s.cfg.engine.n_ctx = get_int(v, 1, 1 << 24);
+         s.cfg.ctx_origin = v.origin.as_setting();
+       }},
+      {"cache-type",
+       [](State& s, TeamState*, const Item& v) { s.cfg.engine.cache_type = get_choice<KvCacheType>(v, kCacheTypeNames); }},
       {"trace", [](State& s, TeamState*, const Item& v) { s.cfg.trace = get_string(v, false); }},
   };
   return fields;
@@ -567,12 +579,13 @@ DeploymentConfig parse_deployment_config(std::string_view text, const std::strin
   seed_default_team(st);
 
   for (const std::string& o : overrides) {
-    const Origin origin{"override '" + o + "'", 0};
+    const Origin origin{"override '" + o + "'", 0, {SettingOrigin::Kind::override, "--set " + o}};
     const auto eq = o.find('=');
     if (eq == std::string::npos) fail(origin, "", "expected key=value, e.g. actinfer.backend=cuda");
     apply_text(st, o.substr(0, eq), o.substr(eq + 1), origin);
   }
-  for (const FlagSetting& f : flags) apply_text(st, f.key, f.value, Origin{"flag '" + f.flag + " " + f.value + "'", 0});
+  for (const FlagSetting& f : flags)
+    apply_text(st, f.key, f.value, Origin{"flag '" + f.flag + " " + f.value + "'", 0, {SettingOrigin::Kind::flag, f.flag + " " + f.value}});
   if (!overrides.empty())
     st.cfg.source += " (with " + std::to_string(overrides.size()) + " override" + (overrides.size() == 1 ? "" : "s") + ")";
   if (!flags.empty()) {
@@ -717,7 +730,11 @@ std::string describe(const DeploymentConfig& c) {
        << (t.pus.empty() ? std::string("all of the node's") : format_cpu_list(t.pus)) << ", "
        << threads_text(t.threads) << "\n";
   }
-  os << "  ctx              " << c.engine.n_ctx << " (KV cache positions; the model's trained length caps it)\n";
+  os << "  ctx              " << c.engine.n_ctx << " (KV cache positions; "
+     << (c.ctx_origin.kind == SettingOrigin::Kind::built_in
+             ? (c.ctx_origin.where.empty() ? std::string("built-in default") : c.ctx_origin.where)
+             : "from " + c.ctx_origin.where) << ")\n";
+  os << "  cache type       " << kv_cache_type_name(c.engine.cache_type) << " (KV cache elements)\n";
   os << "  batch            " << c.batch << " (sequences decoded together: read for the coming server, not used yet)\n";
   os << "  trace            " << (c.trace.empty() ? std::string("off") : c.trace) << "\n";
   os << "  CAF scheduler    " << to_string(c.scheduler_policy) << ", max " << c.scheduler_threads << " threads\n";

@@ -15,27 +15,19 @@
 #include <vector>
 
 #include "config/config_error.h"
+#include "config/modes.h"
 #include "engine/dense_engine.h"
 
 namespace actinfer {
 
-enum class Runtime { actors, dense };
-enum class BackendKind { host, cuda };
-// Which FFN neurons are computed (actors/predictor.h). automatic ("auto"): trained with a
-// predictor file, threshold with a profile on a non-ReLU model, else oracle.
-enum class PredictorMode { automatic, oracle, all, threshold, trained };
-enum class SchedulerPolicy { sharing, stealing };  // CAF's scheduler.policy
-
-// The names used in config files and flags, in enum order.
-inline constexpr std::array<std::string_view, 2> kRuntimeNames = {"actors", "dense"};
-inline constexpr std::array<std::string_view, 2> kBackendNames = {"host", "cuda"};
-inline constexpr std::array<std::string_view, 5> kPredictorNames = {"auto", "oracle", "all", "threshold", "trained"};
-inline constexpr std::array<std::string_view, 2> kSchedulerPolicyNames = {"sharing", "stealing"};
-
-inline std::string_view to_string(Runtime v) { return kRuntimeNames[static_cast<size_t>(v)]; }
-inline std::string_view to_string(BackendKind v) { return kBackendNames[static_cast<size_t>(v)]; }
-inline std::string_view to_string(PredictorMode v) { return kPredictorNames[static_cast<size_t>(v)]; }
-inline std::string_view to_string(SchedulerPolicy v) { return kSchedulerPolicyNames[static_cast<size_t>(v)]; }
+// Where a setting's value came from: the built-in default, a config file's line, a `--set`
+// override or an explicit flag. `where` names it for messages: "configs/default.conf:71",
+// "--set actinfer.ctx=4096", "-c 4096"; empty for the default.
+struct SettingOrigin {
+  enum class Kind { built_in, file, override, flag };
+  Kind kind = Kind::built_in;
+  std::string where;
+};
 
 struct TeamConfig {
   int numa_node = 0;     // logical NUMA node index in the topology
@@ -50,8 +42,10 @@ struct DeploymentConfig {
   int gpu_device = 0;               // cuda: the CUDA device
   uint64_t vram_budget = 0;         // bytes the gpu-worker may hold (host: emulated); 0 = no limit
   // n_threads: key host-threads and -t (the dense engine's and the host gpu-worker's threads,
-  // 0 = all cores); n_ctx: key ctx and -c; max_batch: -b (prompt tokens per step).
+  // 0 = all cores); n_ctx: key ctx and -c; cache_type: key cache-type and --cache-type;
+  // max_batch: -b (prompt tokens per step).
   EngineOptions engine;
+  SettingOrigin ctx_origin;         // where engine.n_ctx came from (refusals above the trained length name it)
   std::vector<int> host_pus;        // key host-cores: pinning of the host gpu-worker (empty: unpinned)
   double hot_fraction = 1.0;        // the first hot_fraction of each layer's neurons are hot
   std::string placement;            // placement file (hot neurons per layer); overrides hot_fraction

@@ -15,7 +15,7 @@ BatchedDenseEngine::BatchedDenseEngine(std::shared_ptr<const ModelWeights> weigh
   if (n_slots <= 0) throw std::invalid_argument("the number of sequence slots must be positive, got " + std::to_string(n_slots));
   const ModelConfig& c = weights_->config();
   caches_.reserve(static_cast<size_t>(n_slots));
-  for (int s = 0; s < n_slots; ++s) caches_.emplace_back(c.n_layers, n_ctx_, c.n_kv_heads * c.head_dim);
+  for (int s = 0; s < n_slots; ++s) caches_.emplace_back(c.n_layers, n_ctx_, c.n_kv_heads * c.head_dim, o.cache_type);
   n_past_.assign(static_cast<size_t>(n_slots), 0);
   const size_t n = static_cast<size_t>(max_batch_) * c.d_model;
   x_.resize(n);
@@ -69,12 +69,13 @@ void BatchedDenseEngine::eval(std::span<const SequenceChunk> chunks) {
     embed_tokens(W, ch.tokens, x_.data() + static_cast<int64_t>(row) * d);
     row += static_cast<int>(ch.tokens.size());
   }
+  std::vector<AttentionSequence> sequences;
+  sequences.reserve(chunks.size());
+  for (size_t i = 0; i < chunks.size(); ++i)
+    sequences.push_back({&caches_[static_cast<size_t>(chunks[i].slot)], n_past_[static_cast<size_t>(chunks[i].slot)], offset[i],
+                         static_cast<int>(chunks[i].tokens.size())});
   for (int l = 0; l < c.n_layers; ++l) {
-    for (size_t i = 0; i < chunks.size(); ++i) {
-      const SequenceChunk& ch = chunks[i];
-      attention_block(pool_, ws_, W, caches_[static_cast<size_t>(ch.slot)], l, n_past_[static_cast<size_t>(ch.slot)],
-                      static_cast<int>(ch.tokens.size()), x_.data() + static_cast<int64_t>(offset[i]) * d);
-    }
+    attention_block(pool_, ws_, W, l, sequences, x_.data());
     ffn_norm(W, l, x_.data(), xn_.data(), B);
     dense_ffn_residual(pool_, ws_, W, l, xn_.data(), B, x_.data());
   }

@@ -28,10 +28,10 @@ DecodeInput text_decode_input(const std::vector<int32_t>& text, int n_prompt, in
   return in;
 }
 
-void decode_steps(Evaluator& ev, const DecodeInput& in, int n_gen) {
+void decode_steps(Evaluator& ev, const DecodeInput& in, int n_gen, int from) {
   if (!in.forced.empty() && in.forced.size() < static_cast<size_t>(n_gen))
     throw std::invalid_argument("decode_steps: " + std::to_string(in.forced.size()) + " forced tokens for " + std::to_string(n_gen) + " steps");
-  ev.rewind(0);
+  ev.rewind(from);
   int32_t tok = !in.forced.empty() ? in.forced[0] : in.prompt.empty() ? 0 : in.prompt[0];
   for (int i = 0; i < n_gen; ++i) {
     ev.eval(std::span<const int32_t>(&tok, 1), false);

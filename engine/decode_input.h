@@ -27,6 +27,6 @@ DecodeInput random_decode_input(int n_vocab, int n_prompt, uint32_t seed);
 DecodeInput text_decode_input(const std::vector<int32_t>& text, int n_prompt, int n_gen, const std::string& name);
 
 // n_gen single-token steps from an empty cache (rewinds `ev` first).
-void decode_steps(Evaluator& ev, const DecodeInput& in, int n_gen);
+void decode_steps(Evaluator& ev, const DecodeInput& in, int n_gen, int from = 0);
 
 }  // namespace actinfer

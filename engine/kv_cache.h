@@ -62,12 +62,21 @@ class KvCache {
     if (type_ == KvCacheType::F32) for (int i = 0; i < n; ++i) out[i] += a * v32_[o + i];
     else for (int i = 0; i < n; ++i) out[i] += a * fp16_to_f32(v16_[o + i]);
   }
+  // k[layer][pos][at .. at+n) as floats: in place for an F32 cache, else widened into buf.
+  const float* k_row(int layer, int pos, int at, int n, float* buf) const { return row(k32_, k16_, layer, pos, at, n, buf); }
+  const float* v_row(int layer, int pos, int at, int n, float* buf) const { return row(v32_, v16_, layer, pos, at, n, buf); }
   // The F32 rows (null for an F16 cache): the fast path of attention.
   const float* k_f32(int layer, int pos) const { return k32_.empty() ? nullptr : &k32_[offset(layer, pos)]; }
   const float* v_f32(int layer, int pos) const { return v32_.empty() ? nullptr : &v32_[offset(layer, pos)]; }
 
  private:
   size_t offset(int layer, int pos) const { return (static_cast<size_t>(layer) * n_ctx_ + pos) * kv_dim_; }
+  const float* row(const std::vector<float>& f32, const std::vector<uint16_t>& f16, int layer, int pos, int at, int n, float* buf) const {
+    const size_t o = offset(layer, pos) + static_cast<size_t>(at);
+    if (type_ == KvCacheType::F32) return &f32[o];
+    fp16_row_to_f32(&f16[o], buf, n);
+    return buf;
+  }
   int n_ctx_, kv_dim_;
   KvCacheType type_;
   std::vector<float> k32_, v32_;

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <stdexcept>
 
+#include "engine/attention.h"
 #include "kernels/dequantize.h"
 #include "kernels/elementwise.h"
 
@@ -66,7 +67,7 @@ void add_down_run(ThreadPool& pool, Workspace& ws, const FfnWeights& L, const fl
 
 }  // namespace
 
-Workspace::Workspace(const ModelConfig& c, int max_batch, int n_threads, int n_ctx, bool exact_activations)
+Workspace::Workspace(const ModelConfig& c, int max_batch, int /*n_threads*/, int /*n_ctx*/, bool exact_activations)
     : max_batch_(max_batch), exact_(exact_activations) {
   const size_t B = static_cast<size_t>(max_batch);
   const size_t kv = static_cast<size_t>(c.n_kv_heads) * c.head_dim;
@@ -81,7 +82,6 @@ Workspace::Workspace(const ModelConfig& c, int max_batch, int n_threads, int n_c
   hb2.resize(B * wide);
   tmp.resize(B * wide);
   ffn_out.resize(B * c.d_model);
-  scores.resize(static_cast<size_t>(n_threads) * n_ctx);
 }
 
 const QuantizedBatch& Workspace::quantized(ThreadPool& pool, GgmlType type, const float* x, int64_t n, int B) {
@@ -93,20 +93,19 @@ const QuantizedBatch& Workspace::quantized(ThreadPool& pool, GgmlType type, cons
   return qb;
 }
 
-const float* Workspace::rope_rotations(const ModelConfig& c, float base, int pos0, int B) {
+const float* Workspace::rope_rotations(const ModelConfig& c, float base, std::span<const int> positions) {
   const auto per_token = static_cast<size_t>(c.rope_dims);
   RopeTable* table = rope_[0].base == base ? &rope_[0] : rope_[1].base == base ? &rope_[1] : nullptr;
   if (!table) {
     table = &rope_[rope_next_];
     rope_next_ = 1 - rope_next_;
     table->base = base;
-    table->pos0 = -1;
+    table->positions.clear();
   }
-  if (pos0 != table->pos0 || B != table->B) {
-    table->cs.resize(per_token * static_cast<size_t>(B));
-    for (int t = 0; t < B; ++t) actinfer::rope_rotations(c.rope_dims, pos0 + t, base, &table->cs[per_token * static_cast<size_t>(t)]);
-    table->pos0 = pos0;
-    table->B = B;
+  if (!std::equal(positions.begin(), positions.end(), table->positions.begin(), table->positions.end())) {
+    table->cs.resize(per_token * positions.size());
+    for (size_t t = 0; t < positions.size(); ++t) actinfer::rope_rotations(c.rope_dims, positions[t], base, &table->cs[per_token * t]);
+    table->positions.assign(positions.begin(), positions.end());
   }
   return table->cs.data();
 }
@@ -123,9 +122,17 @@ void embed_tokens(const ModelWeights& w, std::span<const int32_t> tokens, float*
 }
 
 void attention_block(ThreadPool& pool, Workspace& ws, const ModelWeights& w, KvCache& cache, int layer, int pos0, int B, float* x) {
+  const AttentionSequence one{&cache, pos0, 0, B};
+  attention_block(pool, ws, w, layer, std::span(&one, 1), x);
+}
+
+void attention_block(ThreadPool& pool, Workspace& ws, const ModelWeights& w, int layer, std::span<const AttentionSequence> sequences, float* x) {
   const ModelConfig& c = w.config();
   const LayerWeights& L = w.layers()[static_cast<size_t>(layer)];
   const int64_t d = c.d_model, kv = static_cast<int64_t>(c.n_kv_heads) * c.head_dim, qd = c.q_dim();
+  // Every sequence's rows go through the projections together (one pass over the weights).
+  int B = 0;
+  for (const AttentionSequence& s : sequences) B = std::max(B, s.row0 + s.n_tokens);
   for (int t = 0; t < B; ++t) rms_norm(&x[t * d], L.attn_norm.data(), &ws.xb[t * d], d, c.norm_eps);
   ws.new_input();
   const QuantizedBatch& aq = ws.quantized(pool, L.wq.type, ws.xb.data(), d, B);
@@ -138,53 +145,34 @@ void attention_block(ThreadPool& pool, Workspace& ws, const ModelWeights& w, KvC
     matmul_rows(L.wk, ak, ws.k.data(), kv, k0, k1);
     matmul_rows(L.wv, av, ws.v.data(), kv, k0, k1);
   });
-  const float* rope = ws.rope_rotations(c, c.layer_rope_base(layer), pos0, B);
+  ws.positions.assign(static_cast<size_t>(B), 0);
+  for (const AttentionSequence& s : sequences)
+    for (int t = 0; t < s.n_tokens; ++t) ws.positions[static_cast<size_t>(s.row0 + t)] = s.pos0 + t;
+  const float* rope = ws.rope_rotations(c, c.layer_rope_base(layer), ws.positions);
   const auto rope_apply_fn = c.rope_neox ? rope_apply_neox : rope_apply;
   const int hd = c.head_dim;
-  for (int t = 0; t < B; ++t) {
-    float* q = &ws.q[t * qd];
-    float* k = &ws.k[t * kv];
-    float* v = &ws.v[t * kv];
-    if (!L.bq.empty()) axpy(1.0f, L.bq.data(), q, qd);
-    if (!L.bk.empty()) axpy(1.0f, L.bk.data(), k, kv);
-    if (!L.bv.empty()) axpy(1.0f, L.bv.data(), v, kv);
-    if (!L.attn_q_norm.empty())
-      for (int h = 0; h < c.n_heads; ++h) rms_norm(q + h * hd, L.attn_q_norm.data(), q + h * hd, hd, c.norm_eps);
-    if (!L.attn_k_norm.empty())
-      for (int h = 0; h < c.n_kv_heads; ++h) rms_norm(k + h * hd, L.attn_k_norm.data(), k + h * hd, hd, c.norm_eps);
-    const float* cs = rope + static_cast<size_t>(t) * static_cast<size_t>(c.rope_dims);
-    rope_apply_fn(q, c.n_heads, hd, c.rope_dims, cs);
-    rope_apply_fn(k, c.n_kv_heads, hd, c.rope_dims, cs);
-    cache.store(layer, pos0 + t, k, v);
-  }
-
-  // Causal grouped-query attention over the cache, one (token, head) per work item; a
-  // local layer's query sees only the last sliding_window positions.
-  const int group = c.n_heads / c.n_kv_heads;
-  const float scale = c.attn_scale;
-  const int window = c.is_local_layer(layer) ? c.sliding_window : 0;
-  const float* kc = cache.k_f32(layer, 0);  // null for an F16 cache
-  const float* vc = cache.v_f32(layer, 0);
-  pool.run([&](int ti, int nt) {
-    float* scores = &ws.scores[static_cast<size_t>(ti) * cache.n_ctx()];
-    const auto [w0, w1] = ThreadPool::split(static_cast<int64_t>(B) * c.n_heads, ti, nt);
-    for (int64_t item = w0; item < w1; ++item) {
-      const int t = static_cast<int>(item / c.n_heads), h = static_cast<int>(item % c.n_heads);
-      const int kvh = h / group;
-      const int n_pos = pos0 + t + 1;
-      const int first = window > 0 ? std::max(0, n_pos - window) : 0;
-      const int n_seen = n_pos - first;
-      const float* q = &ws.q[t * qd + static_cast<int64_t>(h) * hd];
-      const int at = kvh * hd;
-      if (kc) for (int p = 0; p < n_seen; ++p) scores[p] = dot_f32(q, kc + (first + p) * kv + at, hd) * scale;
-      else for (int p = 0; p < n_seen; ++p) scores[p] = cache.dot_k(layer, first + p, at, q, hd) * scale;
-      softmax_inplace(scores, n_seen);
-      float* out = &ws.att[t * qd + static_cast<int64_t>(h) * hd];
-      std::fill(out, out + hd, 0.0f);
-      if (vc) for (int p = 0; p < n_seen; ++p) axpy(scores[p], vc + (first + p) * kv + at, out, hd);
-      else for (int p = 0; p < n_seen; ++p) cache.axpy_v(layer, first + p, at, scores[p], out, hd);
+  for (const AttentionSequence& s : sequences)
+    for (int t = s.row0; t < s.row0 + s.n_tokens; ++t) {
+      float* q = &ws.q[t * qd];
+      float* k = &ws.k[t * kv];
+      float* v = &ws.v[t * kv];
+      if (!L.bq.empty()) axpy(1.0f, L.bq.data(), q, qd);
+      if (!L.bk.empty()) axpy(1.0f, L.bk.data(), k, kv);
+      if (!L.bv.empty()) axpy(1.0f, L.bv.data(), v, kv);
+      if (!L.attn_q_norm.empty())
+        for (int h = 0; h < c.n_heads; ++h) rms_norm(q + h * hd, L.attn_q_norm.data(), q + h * hd, hd, c.norm_eps);
+      if (!L.attn_k_norm.empty())
+        for (int h = 0; h < c.n_kv_heads; ++h) rms_norm(k + h * hd, L.attn_k_norm.data(), k + h * hd, hd, c.norm_eps);
+      const float* cs = rope + static_cast<size_t>(t) * static_cast<size_t>(c.rope_dims);
+      rope_apply_fn(q, c.n_heads, hd, c.rope_dims, cs);
+      rope_apply_fn(k, c.n_kv_heads, hd, c.rope_dims, cs);
+      s.cache->store(layer, s.pos0 + (t - s.row0), k, v);
     }
-  });
+
+  // Causal grouped-query attention over the cache; a local layer's query sees only the
+  // last sliding_window positions.
+  const AttentionShape shape{c.n_heads, c.n_kv_heads, hd, c.attn_scale, c.is_local_layer(layer) ? c.sliding_window : 0};
+  grouped_attention(pool, layer, shape, sequences, ws.q.data(), ws.att.data(), ws.attn_partials);
 
   ws.new_input();
   const QuantizedBatch& ao = ws.quantized(pool, L.wo.type, ws.att.data(), qd, B);

@@ -6,6 +6,7 @@
 #include <span>
 #include <vector>
 
+#include "engine/attention.h"
 #include "engine/kv_cache.h"
 #include "engine/neuron_slice.h"
 #include "engine/thread_pool.h"
@@ -28,9 +29,11 @@ class Workspace {
   // RoPE (cos, sin) pairs of the B tokens at pos0.. ([B][rope_dims]) for one RoPE base:
   // computed once per forward step and shared by every layer with that base (the
   // pow/cos/sin cost more than the rotation); gemma3's local and global bases each keep theirs.
-  const float* rope_rotations(const ModelConfig& c, float base, int pos0, int B);
+  const float* rope_rotations(const ModelConfig& c, float base, std::span<const int> positions);
 
-  std::vector<float> xb, q, k, v, att, hb, hb2, tmp, scores;
+  std::vector<float> xb, q, k, v, att, hb, hb2, tmp;
+  std::vector<float> attn_partials;  // grouped_attention's scratch
+  std::vector<int> positions;        // each row's position in its sequence
   std::vector<float> ffn_out;  // [B][d]: a layer's FFN output before its post-norm (gemma3)
   QuantizedBatch down_input;  // the FFN hidden state, quantized one neuron run at a time
 
@@ -42,7 +45,7 @@ class Workspace {
   struct RopeTable {
     std::vector<float> cs;
     float base = 0.0f;
-    int pos0 = -1, B = 0;
+    std::vector<int> positions;  // the rows' positions the table holds
   };
   RopeTable rope_[2];
   int rope_next_ = 0;  // the table the next new base replaces
@@ -55,6 +58,9 @@ void embed_tokens(const ModelWeights& w, std::span<const int32_t> tokens, float*
 // (gemma3: per-head q/k norms, NEOX RoPE with the layer's base, a sliding window on local
 // layers, the attention output RMS-normed before it joins the residual).
 void attention_block(ThreadPool& pool, Workspace& ws, const ModelWeights& w, KvCache& cache, int layer, int pos0, int B, float* x);
+// The same for several sequences' rows of x at once, each with its own cache and positions:
+// the projections read the weights once for all of them (a server's batched step).
+void attention_block(ThreadPool& pool, Workspace& ws, const ModelWeights& w, int layer, std::span<const AttentionSequence> sequences, float* x);
 
 // xn = ffn_norm(x) for B tokens.
 void ffn_norm(const ModelWeights& w, int layer, const float* x, float* xn, int B);

@@ -114,8 +114,7 @@ void rope_inplace(float* x, int n_heads, int head_dim, int rope_dims, int pos, f
   rope_apply(x, n_heads, head_dim, rope_dims, cs.data());
 }
 
-void softmax_inplace(float* x, int64_t n) {
-  const float m = *std::max_element(x, x + n);
+float exp_shifted(float* x, int64_t n, float m) {
   double sum = 0.0;
   int64_t i = 0;
 #if defined(__AVX2__) && defined(__FMA__)
@@ -135,7 +134,12 @@ void softmax_inplace(float* x, int64_t n) {
     x[i] = std::exp(x[i] - m);
     sum += x[i];
   }
-  const auto inv = static_cast<float>(1.0 / sum);
+  return static_cast<float>(sum);
+}
+
+void softmax_inplace(float* x, int64_t n) {
+  const float m = *std::max_element(x, x + n);
+  const auto inv = static_cast<float>(1.0 / static_cast<double>(exp_shifted(x, n, m)));
   for (int64_t i = 0; i < n; ++i) x[i] *= inv;
 }
 

@@ -24,6 +24,8 @@ void rope_apply_neox(float* x, int n_heads, int head_dim, int rope_dims, const f
 
 // Numerically stable in-place softmax.
 void softmax_inplace(float* x, int64_t n);
+// x[i] = e^(x[i] - m) for x[i] <= m (scores shifted by their maximum); returns their sum.
+float exp_shifted(float* x, int64_t n, float m);
 
 float activate(Activation a, float x);
 

@@ -96,6 +96,15 @@ inline uint16_t f32_to_fp16(float f) {
 #endif
 }
 
+// out[i] = fp16 h[i] widened, n values (eight at a time with F16C).
+inline void fp16_row_to_f32(const uint16_t* h, float* out, int64_t n) {
+  int64_t i = 0;
+#if defined(__F16C__) && defined(__AVX__)
+  for (; i + 8 <= n; i += 8) _mm256_storeu_ps(out + i, _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(h + i))));
+#endif
+  for (; i < n; ++i) out[i] = fp16_to_f32(h[i]);
+}
+
 inline float bf16_to_f32(uint16_t h) { return fp16_detail::bits_f32(static_cast<uint32_t>(h) << 16); }
 
 inline uint16_t f32_to_bf16(float f) {

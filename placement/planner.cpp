@@ -74,13 +74,13 @@ Plan plan(const ModelWeights& w, const ActivationProfile& p, const PlanOptions& 
   const int n_ctx = std::min(o.n_ctx, c.n_ctx_train);
 
   // The fixed parts first.
-  const DeviceFootprint fixed = device_footprint(w, std::vector<int64_t>(static_cast<size_t>(c.n_layers), 0), n_ctx);
+  const DeviceFootprint fixed = device_footprint(w, std::vector<int64_t>(static_cast<size_t>(c.n_layers), 0), n_ctx, false, o.cache_type);
   Plan plan;
   plan.fixed_bytes = fixed.total() + o.predictor_bytes;
   if (plan.fixed_bytes > o.vram_budget)
     throw std::invalid_argument("VRAM budget " + mib(o.vram_budget) + " is too small: the fixed parts alone need " + mib(plan.fixed_bytes) +
                                 " (attention " + mib(fixed.attention) + ", lm_head " + mib(fixed.lm_head) + ", KV cache " +
-                                mib(fixed.kv_cache) + " for ctx " + std::to_string(n_ctx) + ", predictors " + mib(o.predictor_bytes) +
+                                mib(fixed.kv_cache) + " for ctx " + std::to_string(n_ctx) + " in " + kv_cache_type_name(o.cache_type) + ", predictors " + mib(o.predictor_bytes) +
                                 ") before any FFN neuron");
   plan.ffn_budget = o.vram_budget - plan.fixed_bytes;
 
@@ -100,7 +100,7 @@ Plan plan(const ModelWeights& w, const ActivationProfile& p, const PlanOptions& 
       if (static_cast<int>(i) < n_hot) plan.hot_fired += f;
     }
   }
-  plan.footprint = device_footprint(w, plan.hot_per_layer, n_ctx, o.sparse);
+  plan.footprint = device_footprint(w, plan.hot_per_layer, n_ctx, o.sparse, o.cache_type);
   plan.served_fraction = plan.total_fired ? static_cast<double>(plan.hot_fired) / static_cast<double>(plan.total_fired) : 0.0;
   return plan;
 }

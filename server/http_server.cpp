@@ -1,6 +1,9 @@
 #include "server/http_server.h"
 
 #include <chrono>
+#include <thread>
+
+#include <chrono>
 #include <httplib.h>
 #include <nlohmann/json.hpp>
 #include <stdexcept>
@@ -49,7 +52,11 @@ int HttpServer::bind() {
   return port;
 }
 
-void HttpServer::listen() { http_->listen_after_bind(); }
+void HttpServer::listen() {
+  listen_started_ = true;
+  if (!stopping_) http_->listen_after_bind();
+  listen_returned_ = true;
+}
 
 void HttpServer::attach(SlotScheduler& scheduler, const Tokenizer& tokenizer, std::string model_name) {
   serving_storage_ = std::make_unique<Serving>(Serving{&scheduler, &tokenizer, std::move(model_name)});
@@ -57,7 +64,11 @@ void HttpServer::attach(SlotScheduler& scheduler, const Tokenizer& tokenizer, st
 }
 
 void HttpServer::stop() {
-  if (http_) http_->stop();
+  if (!http_) return;
+  stopping_ = true;
+  if (listen_started_)
+    while (!http_->is_running() && !listen_returned_) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  http_->stop();
 }
 
 void HttpServer::routes() {

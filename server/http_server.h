@@ -39,6 +39,7 @@ class HttpServer {
   void attach(SlotScheduler& scheduler, const Tokenizer& tokenizer, std::string model_name);
   // Refuse new completions with 503 (shutting down), keep answering the rest.
   void refuse_new() { refusing_ = true; }
+  // Ends listen() (from any thread), also when called before listen() has started serving.
   void stop();
 
  private:
@@ -54,6 +55,9 @@ class HttpServer {
   std::atomic<const Serving*> serving_{nullptr};
   std::unique_ptr<Serving> serving_storage_;
   std::atomic<bool> refusing_{false};
+  // httplib's stop() acts only on a server already running: stop() and listen() meet here so
+  // that a stop() racing listen()'s start (serve giving up while loading) is not lost.
+  std::atomic<bool> listen_started_{false}, listen_returned_{false}, stopping_{false};
   std::atomic<uint64_t> rejected_{0};
   std::atomic<uint64_t> next_id_{1};
 };

@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
-# A command-line test that checks the exit status AND the output (ctest's
+# The one wrapper for command-line tests: checks the exit status AND the output (ctest's
 # PASS_REGULAR_EXPRESSION alone ignores the exit status).
 #   cli_check.sh EXPECTED_RC REGEX -- COMMAND [ARGS...]
-# Runs COMMAND with stdout and stderr merged (standard input /dev/null); passes
-# when it exits with EXPECTED_RC (or one of a comma list, "0,1", for behaviour
-# that depends on the machine, e.g. a GPU) and the whole output matches the Perl regex REGEX (grep -P over
-# the output as one string, so `(.|\n)*` spans lines). NOT_REGEX in the
-# environment, when set, must not match.
+# Runs COMMAND with stdout and stderr merged (standard input /dev/null); passes when it exits
+# with EXPECTED_RC (a number, or a comma list, "0,1", for behaviour that depends on the
+# machine, e.g. a GPU) and the whole output matches the Perl regex REGEX
+# (grep -P over the output as one string: `(.|\n)*` spans lines, ^ and $ are the start and end
+# of the output unless the regex starts with (?m), which makes them match at every line).
+# NOT_REGEX in the environment, when set, must not match.
 set -u
 if [ $# -lt 4 ] || [ "$3" != "--" ]; then
   echo "usage: cli_check.sh EXPECTED_RC REGEX -- COMMAND [ARGS...]" >&2

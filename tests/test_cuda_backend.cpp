@@ -29,6 +29,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -111,7 +112,7 @@ TEST_CASE("cuda backend: backend = cuda without a device is refused with the rea
     const std::string expected = "backend 'cuda': no usable CUDA device (" + reason + "); use backend = \"host\"";
     CHECK_THROWS_WITH_AS(ActorRuntime(w, o), doctest::Contains(expected.c_str()), std::invalid_argument);
     BackendOptions bo;
-    bo.kind = "cuda";
+    bo.kind = BackendKind::cuda;
     bo.n_ctx = 256;
     CHECK_THROWS_WITH_AS(make_backend(w, bo), doctest::Contains(expected.c_str()), std::invalid_argument);
     return;
@@ -135,7 +136,7 @@ TEST_CASE("cuda backend: an impossible VRAM budget is refused with the numbers")
   if (skip_without_device("the backend's own budget check")) return;
   // The backend checks what it really allocates (converted weights included) itself.
   BackendOptions bo;
-  bo.kind = "cuda";
+  bo.kind = BackendKind::cuda;
   bo.n_ctx = 256;
   bo.engine = {1, 256, 4, 0, false};
   bo.hot_neurons.assign(static_cast<size_t>(w->config().n_layers), {});
@@ -173,7 +174,7 @@ TEST_CASE("cuda backend: less free device memory than the footprint is refused w
     return;
   }
   BackendOptions bo;
-  bo.kind = "cuda";
+  bo.kind = BackendKind::cuda;
   bo.n_ctx = 256;
   bo.engine = {1, 256, 4, 0, false};  // batch < 8: no cuBLAS handle (it would need memory first)
   bo.hot_neurons.assign(static_cast<size_t>(w->config().n_layers), {});
@@ -222,6 +223,58 @@ TEST_CASE("cuda backend = dense engine: F32 and Q4_0, hot 100% / 30% / scattered
         }
   }
   MESSAGE("cuda vs dense engine: worst float-order difference " << worst_float << ", worst with Q8_0 rounding " << worst_q8);
+}
+
+// --cache-type f16: the backend keeps keys and values as half (rounded after bias and RoPE,
+// as KvCache::store rounds them) and the attention kernel widens them as it reads. The truth
+// is the dense engine with its own F16 cache (engine/kv_cache.h): both round the same float
+// keys and values, so only float order separates them (bound 1e-4, as above; a float-order
+// difference can flip one element's rounding to the neighbouring half, 2^-11 of it, which moves
+// a score by far less). Against an F32 cache the logits must move: the half path was taken.
+// The budget: the F16 footprint fits a budget the F32 one exceeds by exactly its larger cache.
+TEST_CASE("cuda backend: an F16 KV cache = the dense engine's F16 cache, in half the bytes") {
+  if (skip_without_device("the F16 KV cache")) return;
+  auto w = ModelWeights::load(model_path(GgmlType::F32));
+  double worst = 0;
+  for (double hot : {1.0, 0.3})
+    for (int batch : {1, 16}) {
+      auto o = cuda_options(hot, 1, batch, false, true);
+      o.engine.cache_type = KvCacheType::F16;
+      ActorRuntime rt(w, o);
+      DenseEngine dense16(w, {1, 256, 4, 0, true, KvCacheType::F16});
+      const double rel = testing::relative_difference(rt, dense16, kTokens);
+      DenseEngine dense32(w, {1, 256, 4, 0, true, KvCacheType::F32});
+      rt.rewind(0);
+      const double rel32 = testing::relative_difference(rt, dense32, kTokens);
+      INFO("hot " << hot << " batch " << batch << ": against the F16 dense engine " << rel << ", against F32 " << rel32);
+      CHECK(rel < 1e-4);
+      CHECK(rel32 > 4 * rel);  // the keys and values were rounded to half
+      CHECK(rel32 < 5e-3);     // and only rounded (test_kv_cache_type.cpp's bound for the host)
+      worst = std::max(worst, rel);
+    }
+  MESSAGE("cuda F16 cache vs the dense engine's F16 cache: worst relative difference " << worst);
+
+  const int n_layers = w->config().n_layers;
+  const std::vector<int64_t> none(static_cast<size_t>(n_layers), 0);
+  const DeviceFootprint f16 = device_footprint(*w, none, 256, false, KvCacheType::F16);
+  const DeviceFootprint f32 = device_footprint(*w, none, 256, false, KvCacheType::F32);
+  // 2 (K and V) x layers x 256 positions x 2 KV heads x 32 dims x 2 bytes.
+  CHECK(f16.kv_cache == uint64_t{2} * n_layers * 256 * 64 * 2);
+  CHECK(f32.kv_cache == 2 * f16.kv_cache);
+  BackendOptions bo;
+  bo.kind = BackendKind::cuda;
+  bo.n_ctx = 256;
+  bo.engine = {1, 256, 4, 0, false, KvCacheType::F16};
+  bo.hot_neurons.assign(static_cast<size_t>(n_layers), {});
+  bo.vram_budget = f16.total();
+  const auto backend = make_backend(w, bo);
+  char held[48];
+  std::snprintf(held, sizeof held, "KV cache %.1f MiB", static_cast<double>(f16.kv_cache) / (1 << 20));
+  CHECK(backend->name().find(held) != std::string::npos);  // what it says it holds
+  bo.engine.cache_type = KvCacheType::F32;
+  CHECK_THROWS_WITH_AS(make_backend(w, bo), doctest::Contains("but the VRAM budget is"), std::invalid_argument);
+  bo.vram_budget = f32.total();
+  CHECK_NOTHROW(make_backend(w, bo));
 }
 
 // BF16 weights: the GPU kernels do not read them, so the backend holds them as F32 (exact):
@@ -422,7 +475,7 @@ TEST_CASE("cuda backend: trained predictors on the GPU predict the host's sets (
   }
   auto predictors = std::make_shared<const NeuronPredictors>(c, std::move(layers), std::move(info), 0.95);
   BackendOptions bo;
-  bo.kind = "cuda";
+  bo.kind = BackendKind::cuda;
   bo.n_ctx = 256;
   bo.engine = {1, 256, 8, 0, false};
   bo.sparse = true;

@@ -595,6 +595,75 @@ TEST_CASE("cuda kernels: causal GQA attention against attention_block's loop") {
   CHECK_THROWS_AS(cuda::attention(p, p, p, dummy.as<float>(), 1, 0, 4, 4, 64, 0.0f, 0, stream), std::invalid_argument);
 }
 
+// The F16 KV cache: to_f16 gives kernels/fp16.h's bits (round to nearest even: ties, the
+// largest half, overflow to inf, subnormals, signed zero), and attention over half keys and
+// values equals the CPU loop over the same halves widened (the widening is exact, so the
+// bound is the F32 case's).
+TEST_CASE("cuda kernels: to_f16 and attention over an F16 KV cache against kernels/fp16.h and attention_block's loop") {
+  if (skip_without_device("the F16 KV cache kernels")) return;
+  cuda::Stream stream;
+  std::mt19937 rng(29);
+  std::vector<float> x = random_floats(rng, 1000, -70000.0f, 70000.0f);
+  for (float v : {0.0f, -0.0f, 1.0f + 0x1p-11f, 1.0f + 3 * 0x1p-11f, 65504.0f, 65519.0f, 65520.0f, -1e9f, 0x1p-24f, 0x1p-25f,
+                  0x1.8p-25f, 3e-6f, -5.9604645e-8f, INFINITY, -INFINITY})
+    x.push_back(v);
+  const auto small = random_floats(rng, 500, -1e-4f, 1e-4f);
+  x.insert(x.end(), small.begin(), small.end());
+  cuda::DeviceBuffer dx = cuda::DeviceBuffer::from_vector(x), dh(x.size() * sizeof(uint16_t));
+  cuda::to_f16(dx.as<float>(), dh.as<uint16_t>(), static_cast<int64_t>(x.size()), stream);
+  stream.synchronize();
+  const auto h = dh.to_vector<uint16_t>();
+  for (size_t i = 0; i < x.size(); ++i) {
+    INFO("x = " << x[i]);
+    CHECK(h[i] == f32_to_fp16(x[i]));
+  }
+
+  struct Att {
+    int n_heads, n_kv_heads, head_dim, pos0, B;
+  };
+  for (const Att& a : {Att{4, 2, 64, 0, 1}, Att{8, 8, 128, 7, 1}, Att{6, 1, 32, 300, 1}, Att{9, 3, 64, 10, 4}, Att{2, 1, 256, 64, 3}}) {
+    const int hd = a.head_dim, kv = a.n_kv_heads * hd, d = a.n_heads * hd;
+    const int n_cache = a.pos0 + a.B + 3;  // 3 positions past the last token: NaN, never read
+    std::vector<uint16_t> kc(static_cast<size_t>(n_cache) * kv), vc(kc.size());
+    for (size_t i = 0; i < kc.size(); ++i) {
+      const bool past = i >= static_cast<size_t>(a.pos0 + a.B) * kv;
+      kc[i] = past ? uint16_t{0x7E00} : f32_to_fp16(std::uniform_real_distribution<float>(-1.0f, 1.0f)(rng));
+      vc[i] = past ? uint16_t{0x7E00} : f32_to_fp16(std::uniform_real_distribution<float>(-1.0f, 1.0f)(rng));
+    }
+    const auto q = random_floats(rng, static_cast<size_t>(a.B) * d, -1.0f, 1.0f);
+    cuda::DeviceBuffer dq = cuda::DeviceBuffer::from_vector(q), dk = cuda::DeviceBuffer::from_vector(kc), dv = cuda::DeviceBuffer::from_vector(vc);
+    cuda::DeviceBuffer dout(sizeof(float) * a.B * d);
+    cuda::attention(dq.as<float>(), dk.as<uint16_t>(), dv.as<uint16_t>(), dout.as<float>(), a.B, a.pos0, a.n_heads, a.n_kv_heads, hd,
+                    1.0f / std::sqrt(static_cast<float>(hd)), 0, stream);
+    stream.synchronize();
+    const auto got = dout.to_vector<float>();
+
+    const int group = a.n_heads / a.n_kv_heads;
+    const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
+    std::vector<float> k32(kc.size()), v32(vc.size());
+    for (size_t i = 0; i < kc.size(); ++i) k32[i] = fp16_to_f32(kc[i]), v32[i] = fp16_to_f32(vc[i]);
+    std::vector<float> scores(static_cast<size_t>(n_cache)), want(static_cast<size_t>(hd));
+    for (int t = 0; t < a.B; ++t)
+      for (int hh = 0; hh < a.n_heads; ++hh) {
+        const int kvh = hh / group, n_pos = a.pos0 + t + 1;
+        const float* qh = &q[static_cast<size_t>(t) * d + static_cast<size_t>(hh) * hd];
+        for (int p = 0; p < n_pos; ++p) scores[p] = dot_f32(qh, &k32[static_cast<size_t>(p) * kv + kvh * hd], hd) * scale;
+        softmax_inplace(scores.data(), n_pos);
+        std::fill(want.begin(), want.end(), 0.0f);
+        for (int p = 0; p < n_pos; ++p) axpy(scores[p], &v32[static_cast<size_t>(p) * kv + kvh * hd], want.data(), hd);
+        for (int i = 0; i < hd; ++i) {
+          const float g = got[static_cast<size_t>(t) * d + static_cast<size_t>(hh) * hd + i];
+          INFO("heads " << a.n_heads << "/" << a.n_kv_heads << " dim " << hd << " pos " << a.pos0 + t << " head " << hh << " [" << i << "]");
+          CHECK(std::fabs(g - want[i]) <= 2e-5 + 1e-8 * n_pos);
+        }
+      }
+  }
+  cuda::DeviceBuffer dummy(4096);
+  const uint16_t* p = dummy.as<uint16_t>();
+  CHECK_THROWS_AS(cuda::attention(dummy.as<float>(), p, p, dummy.as<float>(), 1, 0, 6, 4, 64, 0.125f, 0, stream), std::invalid_argument);
+  CHECK_THROWS_AS(cuda::to_f16(dummy.as<float>(), dummy.as<uint16_t>(), -1, stream), std::invalid_argument);
+}
+
 // cuBLAS SGEMM Y = X W^T (+ beta Y): against a double reference; cuBLAS may split K, but any
 // order of float additions stays within (K + 8) 2u sum|x w| (+ |beta y| rounding).
 // Then the prefill path for quantized weights: dequantize_rows + sgemm_xwt against gemv.

@@ -86,6 +86,8 @@ TEST_CASE("deployment config: default.conf describes this 1-node, 2-core machine
   CHECK(c.teams[0].threads == 0);
   CHECK(c.batch == 64);
   CHECK(c.engine.n_ctx == 2048);
+  CHECK(c.ctx_origin.kind == SettingOrigin::Kind::built_in);  // left to the default: no refusal for models trained on less
+  CHECK(c.engine.cache_type == KvCacheType::F32);
   CHECK(c.trace.empty());
   CHECK(c.scheduler_policy == SchedulerPolicy::sharing);
   CHECK(c.scheduler_threads == 1);
@@ -527,6 +529,40 @@ TEST_CASE("deployment config: precedence, each pair") {
   } catch (const ConfigError& e) {
     CHECK(contains(e.what(), "flag '--predictor psychic': actinfer.predictor: unknown value 'psychic'"));
   }
+}
+
+TEST_CASE("deployment config: where ctx came from, for the refusal above the trained context") {
+  using Kind = SettingOrigin::Kind;
+  const std::string file = "[actinfer]\n\nctx = 32\n";
+  const DeploymentConfig d = parse_deployment_config("", "defaults");
+  CHECK(d.ctx_origin.kind == Kind::built_in);
+  CHECK(contains(describe(d), "ctx              2048 (KV cache positions; built-in default)"));
+  const DeploymentConfig f = parse_deployment_config(file, "my.conf");
+  CHECK(f.ctx_origin.kind == Kind::file);
+  CHECK(f.ctx_origin.where == "my.conf:3");
+  const DeploymentConfig o = parse_deployment_config(file, "my.conf", {"actinfer.ctx=16"});
+  CHECK(o.ctx_origin.kind == Kind::override);
+  CHECK(o.ctx_origin.where == "--set actinfer.ctx=16");
+  const DeploymentConfig g = parse_deployment_config(file, "my.conf", {"actinfer.ctx=16"}, {{"--ctx", "actinfer.ctx", "64"}});
+  CHECK(g.ctx_origin.kind == Kind::flag);
+  CHECK(g.ctx_origin.where == "--ctx 64");
+  CHECK(contains(describe(g), "ctx              64 (KV cache positions; from --ctx 64)"));
+  // A later key that is not ctx leaves its origin alone.
+  CHECK(parse_deployment_config(file, "my.conf", {"actinfer.batch=4"}).ctx_origin.where == "my.conf:3");
+}
+
+TEST_CASE("deployment config: cache-type, one precedence rule, and a bad value named") {
+  const std::string file = "[actinfer]\ncache-type = \"f16\"\n";
+  CHECK(parse_deployment_config("", "defaults").engine.cache_type == KvCacheType::F32);
+  CHECK(parse_deployment_config(file, "f").engine.cache_type == KvCacheType::F16);
+  CHECK(parse_deployment_config("[actinfer]\ncache-type = 'f16'\n", "f").engine.cache_type == KvCacheType::F16);  // an atom too
+  CHECK(parse_deployment_config(file, "f", {"actinfer.cache-type=f32"}).engine.cache_type == KvCacheType::F32);
+  CHECK(parse_deployment_config("", "d", {"actinfer.cache-type=f16"}).engine.cache_type == KvCacheType::F16);
+  const FlagSetting flag{"--cache-type", "actinfer.cache-type", "f32"};
+  CHECK(parse_deployment_config(file, "f", {"actinfer.cache-type=f16"}, {flag}).engine.cache_type == KvCacheType::F32);
+  CHECK(contains(describe(parse_deployment_config(file, "f")), "cache type       f16"));
+  check_file_error("[actinfer]\ncache-type = \"q8_0\"\n", 2, "actinfer.cache-type", "unknown value 'q8_0' (expected f32 or f16)");
+  check_file_error("[actinfer]\ncache-type = 16\n", 2, "actinfer.cache-type", "expected a string");
 }
 
 TEST_CASE("deployment config: ctx is applied, batch is read and shown as not used yet") {

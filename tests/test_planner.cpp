@@ -173,6 +173,29 @@ TEST_CASE("planner: a budget the fixed parts already exceed is refused with the 
   CHECK_THROWS_WITH(plan_placement(*w, p, o), doctest::Contains("block must be >= 1"));
 }
 
+TEST_CASE("planner: an F16 KV cache is charged half the bytes, and the neurons get the difference") {
+  auto w = tiny_model("refuse_f16");
+  ActivationProfile p;
+  p.fired.assign(3, std::vector<uint32_t>(384, 1));
+  // As above, with the KV cache at ctx 256 in half precision: 2 x 3 layers x 256 x 64 x 2 bytes
+  // = 196,608 (F32: 393,216), so the fixed parts are 592,896 + 154,112 + 196,608 = 943,616 bytes.
+  PlanOptions o;
+  o.n_ctx = 256;
+  o.cache_type = KvCacheType::F16;
+  o.vram_budget = 943615;
+  CHECK_THROWS_WITH(plan_placement(*w, p, o), doctest::Contains("(196608 bytes) for ctx 256 in f16"));
+  CHECK_THROWS_WITH(plan_placement(*w, p, o), doctest::Contains("the fixed parts alone need 0.90 MiB (943616 bytes)"));
+  o.vram_budget = 943616;
+  const Plan none = plan_placement(*w, p, o);
+  CHECK(none.placement.n_hot() == 0);
+  CHECK(none.footprint.kv_cache == 196608);
+  // The 196,608 bytes F32 would have taken: 128 more hot neurons of 3 x 128 floats (1,536 bytes each).
+  o.vram_budget = 943616 + 196608;
+  CHECK(plan_placement(*w, p, o).placement.n_hot() == 128);
+  o.cache_type = KvCacheType::F32;
+  CHECK(plan_placement(*w, p, o).placement.n_hot() == 0);
+}
+
 TEST_CASE("planner end to end: profile, plan ~30% hot, the actor runtime with the placement = dense engine") {
   auto w = tiny_model("e2e");
   const ModelConfig& c = w->config();

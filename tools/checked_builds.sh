@@ -58,6 +58,10 @@ emulation() {
   local out
   out=$(build-emu/actinfer run -m tests/fuzz/seeds/model.gguf -p "hello" -n 4 --set actinfer.backend=cuda 2>&1)
   grep -q "generation: 4 tokens" <<<"$out" || { echo "$out"; echo "emulated cuda backend: run failed" >&2; return 1; }
+  # And with an F16 KV cache (the backend says what it holds with -v).
+  out=$(build-emu/actinfer run -m tests/fuzz/seeds/model.gguf -p "hello" -n 4 --set actinfer.backend=cuda --cache-type f16 -v 2>&1)
+  grep -q "cache type       f16" <<<"$out" && grep -q "generation: 4 tokens" <<<"$out" ||
+    { echo "$out"; echo "emulated cuda backend: run with --cache-type f16 failed" >&2; return 1; }
 }
 
 fuzz() {

@@ -30,12 +30,13 @@ struct BenchOptions {
   RuntimeChoice runtime;
   std::string which = "both";
   // Sweeps (-p, -n, -t take comma lists): every combination is one measurement.
-  std::vector<int> n_prompts{64}, n_gens{64}, thread_counts{0};
+  std::vector<int> n_prompts{64}, n_gens{64}, thread_counts{0}, depths{0};
   std::string format = "text";  // -o: text, md, csv or json
   // One measurement's values (from the lists above) and where its report goes: stdout
   // for -o text, else stderr, so that stdout holds only the table.
   int n_prompt = 64;
   int n_gen = 64;
+  int depth = 0;  // tokens already in the KV cache when prompt and decode runs start
   FILE* out = stdout;
   int repeats = 5;
   size_t bandwidth_mib = 256;
@@ -58,11 +59,17 @@ struct Speeds {
   int64_t decoded = 0;
 };
 
-// Prompt (from an empty cache) and decode runs, interleaved repeat by repeat.
-void run_once(Evaluator& ev, const DecodeInput& tokens, int n_gen, Speeds& out) {
+// Prompt and decode runs after `context` tokens (untimed; empty: from an empty cache),
+// interleaved repeat by repeat.
+void run_once(Evaluator& ev, const DecodeInput& tokens, const std::vector<int32_t>& context, int n_gen, Speeds& out) {
   const std::vector<int32_t>& prompt = tokens.prompt;
-  if (!prompt.empty()) {
+  const int depth = static_cast<int>(context.size());
+  if (depth > 0) {
     ev.rewind(0);
+    ev.eval(context, false);
+  }
+  if (!prompt.empty()) {
+    ev.rewind(depth);
     const auto t0 = std::chrono::steady_clock::now();
     ev.eval(prompt, false);
     out.pp.push_back(static_cast<double>(prompt.size()) / seconds_since(t0));
@@ -71,7 +78,7 @@ void run_once(Evaluator& ev, const DecodeInput& tokens, int n_gen, Speeds& out) 
     auto* actors = dynamic_cast<ActorRuntime*>(&ev);
     if (actors) actors->predictor_stats(true);
     const auto t0 = std::chrono::steady_clock::now();
-    decode_steps(ev, tokens, n_gen);
+    decode_steps(ev, tokens, n_gen, depth);
     out.tg.push_back(n_gen / seconds_since(t0));
     if (actors) out.decode += actors->predictor_stats(false);
     out.decoded += n_gen;
@@ -95,10 +102,11 @@ DecodeBytes decode_bytes(const ActorRuntime& rt, const Speeds& s) {
 }
 
 void print_speeds(const char* label, const Speeds& s, const BenchOptions& o, double bytes, double peak) {
-  if (!s.pp.empty()) std::fprintf(o.out, "%-7s prompt pp%-4d %8.1f tokens/s (median of %d)\n", label, o.n_prompt, median(s.pp), o.repeats);
+  const std::string at = o.depth > 0 ? " @ d" + std::to_string(o.depth) : "";
+  if (!s.pp.empty()) std::fprintf(o.out, "%-7s prompt pp%-4d%s %8.1f tokens/s (median of %d)\n", label, o.n_prompt, at.c_str(), median(s.pp), o.repeats);
   if (s.tg.empty()) return;
   const double t = median(s.tg);
-  std::fprintf(o.out, "%-7s decode tg%-4d %8.1f tokens/s (median of %d; min %.1f, max %.1f)\n", label, o.n_gen, t, o.repeats,
+  std::fprintf(o.out, "%-7s decode tg%-4d%s %8.1f tokens/s (median of %d; min %.1f, max %.1f)\n", label, o.n_gen, at.c_str(), t, o.repeats,
               *std::min_element(s.tg.begin(), s.tg.end()), *std::max_element(s.tg.begin(), s.tg.end()));
   std::fprintf(o.out, "%-7s achieved bw  %.1f GB/s = %.0f%% of measured read bandwidth (%.1f MB read per token)\n", label, t * bytes / 1e9,
               100.0 * t * bytes / peak, bytes / 1e6);
@@ -106,7 +114,7 @@ void print_speeds(const char* label, const Speeds& s, const BenchOptions& o, dou
 
 void print_sparsity(FILE* out, const char* label, const ActorRuntime& rt, const Speeds& s, const DecodeBytes& b, double dense_bytes) {
   const auto& st = s.decode;
-  std::fprintf(out, "%-7s FFN computed %.1f%% of neurons per token (predictor %s", label, 100.0 * st.fraction_computed(), rt.predictor_mode().c_str());
+  std::fprintf(out, "%-7s FFN computed %.1f%% of neurons per token (predictor %s", label, 100.0 * st.fraction_computed(), std::string(to_string(rt.predictor_mode())).c_str());
   if (st.truth_checked) std::fprintf(out, ", recall %.4f", st.recall());
   std::fprintf(out, ")\n");
   std::fprintf(out, "%-7s bytes/token  %.1f MB = attention+head %.1f + FFN %.1f + predictor %.1f (dense %.1f MB: ceiling %.2fx)\n", label,
@@ -122,6 +130,12 @@ DecodeInput bench_tokens(const BenchOptions& o, const ModelWeights& weights) {
   return text_decode_input(tokenize_document(tokenizer, text), o.n_prompt, o.n_gen, o.text_path);
 }
 
+// What bench's context is for, in a refusal above the trained context.
+std::string min_ctx_for(const BenchOptions& o) {
+  return (o.depth > 0 ? "-d " + std::to_string(o.depth) + " tokens of context, " : std::string()) + "-p " + std::to_string(o.n_prompt) +
+         " prompt tokens and -n " + std::to_string(o.n_gen) + " generated (plus one)";
+}
+
 // A trained predictor's recall on the decoded tokens: one more, untimed, decode run in a
 // runtime that also computes the true active sets (which costs time, so not in the
 // timed runs).
@@ -130,7 +144,7 @@ void print_decode_recall(const char* label, const BenchOptions& o, std::shared_p
   RuntimeChoice checked = o.runtime;
   checked.check_recall = true;
   checked.trace.clear();
-  const auto ev = checked.make(std::move(weights), mo, "actors", o.n_prompt + o.n_gen + 1);
+  const auto ev = checked.make(std::move(weights), mo, "actors", o.n_prompt + o.n_gen + 1, min_ctx_for(o));
   auto& rt = dynamic_cast<ActorRuntime&>(*ev);
   rt.predictor_stats(true);
   decode_steps(rt, tokens, o.n_gen);
@@ -142,7 +156,7 @@ void print_decode_recall(const char* label, const BenchOptions& o, std::shared_p
 // One runtime's figures of one measurement: a row of the -o md|csv|json table.
 struct BenchRow {
   std::string model, runtime;
-  int threads = 0, n_prompt = 0, n_gen = 0;
+  int threads = 0, n_prompt = 0, n_gen = 0, depth = 0;
   double pp = 0, tg = 0;  // medians, tokens/s (0: not measured)
 };
 
@@ -150,15 +164,17 @@ void bench(const BenchOptions& o, std::vector<BenchRow>& rows) {
   auto weights = o.model.load_weights();
   const ModelConfig& c = weights->config();
   ModelOptions mo = o.model;
-  mo.n_ctx = std::max(mo.n_ctx, o.n_prompt + o.n_gen + 1);
+  const int min_ctx = o.depth + o.n_prompt + o.n_gen + 1;
+  mo.n_ctx = std::max(mo.n_ctx, min_ctx);
   const DecodeInput tokens = bench_tokens(o, *weights);  // before the runtimes: a short text fails fast
+  const std::vector<int32_t> context = random_decode_input(c.n_vocab, o.depth, 4321).prompt;
 
   // --runtime picks one runtime; otherwise --compare (both by default, for the ratio).
   const std::string which = o.runtime.runtime.empty() ? o.which : o.runtime.runtime;
   std::vector<std::pair<std::string, std::unique_ptr<Evaluator>>> runtimes;
-  const int min_ctx = o.n_prompt + o.n_gen + 1;
-  if (which != "actors") runtimes.emplace_back("dense", o.runtime.make(weights, mo, "dense", min_ctx));
-  if (which != "dense") runtimes.emplace_back(o.runtime.load().sparse ? "sparse" : "actors", o.runtime.make(weights, mo, "actors", min_ctx));
+  if (which != "actors") runtimes.emplace_back("dense", o.runtime.make(weights, mo, "dense", min_ctx, min_ctx_for(o)));
+  if (which != "dense")
+    runtimes.emplace_back(o.runtime.load().sparse ? "sparse" : "actors", o.runtime.make(weights, mo, "actors", min_ctx, min_ctx_for(o)));
 
   const std::vector<int32_t>& prompt = tokens.prompt;
 
@@ -169,7 +185,7 @@ void bench(const BenchOptions& o, std::vector<BenchRow>& rows) {
     ev->eval(std::span<const int32_t>(warm.data(), std::min<size_t>(warm.size(), 8)), false);
   }
   for (int r = 0; r < o.repeats; ++r, interrupt::throw_if_requested())  // interleaved, so drift on a shared machine hits both alike
-    for (size_t i = 0; i < runtimes.size(); ++i) run_once(*runtimes[i].second, tokens, o.n_gen, speeds[i]);
+    for (size_t i = 0; i < runtimes.size(); ++i) run_once(*runtimes[i].second, tokens, context, o.n_gen, speeds[i]);
   const int threads = default_thread_count(o.model.threads);
   const BandwidthResult bw = measure_read_bandwidth(o.bandwidth_mib << 20, threads);
 
@@ -184,14 +200,14 @@ void bench(const BenchOptions& o, std::vector<BenchRow>& rows) {
   for (size_t i = 0; i < runtimes.size(); ++i) {
     const auto* rt = dynamic_cast<const ActorRuntime*>(runtimes[i].second.get());
     const char* label = runtimes[i].first.c_str();
-    rows.push_back({weights->file().path().filename().string(), label, threads, o.n_prompt, o.n_gen,
+    rows.push_back({weights->file().path().filename().string(), label, threads, o.n_prompt, o.n_gen, o.depth,
                     speeds[i].pp.empty() ? 0.0 : median(speeds[i].pp), speeds[i].tg.empty() ? 0.0 : median(speeds[i].tg)});
     if (rt && rt->sparse() && !speeds[i].tg.empty()) {
       sparse = true;
       const DecodeBytes b = decode_bytes(*rt, speeds[i]);
       print_speeds(label, speeds[i], o, b.total(), bw.bytes_per_second);
       print_sparsity(o.out, label, *rt, speeds[i], b, bytes);
-      if (rt->predictor_mode() == "trained" && !speeds[i].decode.truth_checked) print_decode_recall(label, o, weights, mo, tokens);
+      if (rt->predictor_mode() == PredictorMode::trained && !speeds[i].decode.truth_checked) print_decode_recall(label, o, weights, mo, tokens);
     } else {
       print_speeds(label, speeds[i], o, bytes, bw.bytes_per_second);
     }
@@ -212,39 +228,42 @@ void bench(const BenchOptions& o, std::vector<BenchRow>& rows) {
 
 void print_table(const std::vector<BenchRow>& rows, const std::string& format) {
   if (format == "md") {
-    std::printf("| model | runtime | threads | n_prompt | n_gen | prompt t/s | decode t/s |\n");
-    std::printf("| --- | --- | ---: | ---: | ---: | ---: | ---: |\n");
+    std::printf("| model | runtime | threads | depth | n_prompt | n_gen | prompt t/s | decode t/s |\n");
+    std::printf("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |\n");
     for (const BenchRow& r : rows)
-      std::printf("| %s | %s | %d | %d | %d | %.2f | %.2f |\n", r.model.c_str(), r.runtime.c_str(), r.threads, r.n_prompt, r.n_gen, r.pp, r.tg);
+      std::printf("| %s | %s | %d | %d | %d | %d | %.2f | %.2f |\n", r.model.c_str(), r.runtime.c_str(), r.threads, r.depth, r.n_prompt, r.n_gen, r.pp, r.tg);
   } else if (format == "csv") {
-    std::printf("model,runtime,threads,n_prompt,n_gen,prompt_tokens_per_s,decode_tokens_per_s\n");
+    std::printf("model,runtime,threads,depth,n_prompt,n_gen,prompt_tokens_per_s,decode_tokens_per_s\n");
     for (const BenchRow& r : rows)
-      std::printf("%s,%s,%d,%d,%d,%.3f,%.3f\n", r.model.c_str(), r.runtime.c_str(), r.threads, r.n_prompt, r.n_gen, r.pp, r.tg);
+      std::printf("%s,%s,%d,%d,%d,%d,%.3f,%.3f\n", r.model.c_str(), r.runtime.c_str(), r.threads, r.depth, r.n_prompt, r.n_gen, r.pp, r.tg);
   } else if (format == "json") {
     nlohmann::json all = nlohmann::json::array();
     for (const BenchRow& r : rows)
-      all.push_back({{"model", r.model}, {"runtime", r.runtime}, {"threads", r.threads}, {"n_prompt", r.n_prompt}, {"n_gen", r.n_gen},
+      all.push_back({{"model", r.model}, {"runtime", r.runtime}, {"threads", r.threads}, {"depth", r.depth}, {"n_prompt", r.n_prompt}, {"n_gen", r.n_gen},
                      {"prompt_tokens_per_s", r.pp}, {"decode_tokens_per_s", r.tg}});
     std::printf("%s\n", all.dump(2).c_str());
   }
 }
 
-// Every combination of the -t, -p and -n lists, in that nesting order.
+// Every combination of the -t, -d, -p and -n lists, in that nesting order.
 void bench_sweep(const BenchOptions& options) {
   std::vector<BenchRow> rows;
   BenchOptions o = options;
   o.out = o.format == "text" ? stdout : stderr;
-  const size_t n_runs = o.thread_counts.size() * o.n_prompts.size() * o.n_gens.size();
+  const size_t n_runs = o.thread_counts.size() * o.depths.size() * o.n_prompts.size() * o.n_gens.size();
   for (const int t : options.thread_counts)
-    for (const int p : options.n_prompts)
-      for (const int n : options.n_gens) {
-        o.model.threads = t;
-        o.n_prompt = p;
-        o.n_gen = n;
-        if (n_runs > 1) std::fprintf(o.out, "%s== threads %d, -p %d, -n %d\n", rows.empty() ? "" : "\n", default_thread_count(t), p, n);
-        bench(o, rows);
-        interrupt::throw_if_requested();
-      }
+    for (const int d : options.depths)
+      for (const int p : options.n_prompts)
+        for (const int n : options.n_gens) {
+          o.model.threads = t;
+          o.depth = d;
+          o.n_prompt = p;
+          o.n_gen = n;
+          if (n_runs > 1)
+            std::fprintf(o.out, "%s== threads %d, -d %d, -p %d, -n %d\n", rows.empty() ? "" : "\n", default_thread_count(t), d, p, n);
+          bench(o, rows);
+          interrupt::throw_if_requested();
+        }
   print_table(rows, o.format);
 }
 
@@ -261,6 +280,8 @@ void register_bench(CLI::App& app) {
   cmd->add_option("-p,--n-prompt", o->n_prompts, "prompt tokens (0: skip); a comma list sweeps")
       ->delimiter(',')->check(at_least(0))->capture_default_str();
   cmd->add_option("-n,--n-gen", o->n_gens, "decoded tokens (0: skip); a comma list sweeps")
+      ->delimiter(',')->check(at_least(0))->capture_default_str();
+  cmd->add_option("-d,--depth", o->depths, "tokens already in the KV cache before each prompt and decode run (untimed), as llama-bench -d; a comma list sweeps")
       ->delimiter(',')->check(at_least(0))->capture_default_str();
   cmd->add_option("-t,--threads", o->thread_counts, "compute threads (0: all cores); a comma list sweeps")
       ->delimiter(',')->check(at_least(0))->capture_default_str();

@@ -48,7 +48,7 @@ void run_perplexity(const PerplexityOptions& o) {
                                 std::to_string(n_ctx));
   const size_t n_chunks = o.chunks > 0 ? std::min(n_avail, static_cast<size_t>(o.chunks)) : n_avail;
 
-  auto evaluator = o.runtime.make(weights, o.model, "", n_ctx);
+  auto evaluator = o.runtime.make(weights, o.model, "", n_ctx, "a chunk of --ctx " + std::to_string(n_ctx));
   auto* actors = dynamic_cast<ActorRuntime*>(evaluator.get());
   const char* runtime = !actors ? "dense" : actors->sparse() ? "sparse actors" : "actors";
   std::fprintf(stderr, "[actinfer] %s: %zu bytes, %zu tokens (tokenized in %.2f s); %zu chunks of %d, %d scored each; %s runtime\n",
@@ -75,7 +75,7 @@ void run_perplexity(const PerplexityOptions& o) {
               static_cast<long long>(r.n_scored), runtime, weights->file().path().filename().c_str());
   if (actors && actors->sparse()) {
     const auto st = actors->predictor_stats();
-    std::printf("sparse: predictor %s, FFN computed %.2f%% of neurons per token", actors->predictor_mode().c_str(), 100.0 * st.fraction_computed());
+    std::printf("sparse: predictor %s, FFN computed %.2f%% of neurons per token", std::string(to_string(actors->predictor_mode())).c_str(), 100.0 * st.fraction_computed());
     if (st.truth_checked) std::printf(", recall %.4f (%.2f%% of neurons truly active)", st.recall(),
                                       100.0 * static_cast<double>(st.truly_active) / static_cast<double>(st.truth_checked * weights->config().d_ff));
     std::printf("\n");

@@ -56,6 +56,7 @@ void run_plan(const PlanCliOptions& o) {
   po.n_ctx = o.model.n_ctx;
   po.block = o.block;
   po.sparse = o.sparse;
+  po.cache_type = o.model.engine_options().cache_type;
   if (!o.predictors.empty()) po.predictor_bytes = NeuronPredictors::load(o.predictors, c).bytes();
   const Plan plan = plan_placement(*weights, profile, po);
   const int n_ctx = std::min(o.model.n_ctx, c.n_ctx_train);
@@ -64,7 +65,7 @@ void run_plan(const PlanCliOptions& o) {
   std::printf("VRAM budget %s (%s)\n", mib(budget).c_str(), o.budget.c_str());
   std::printf("  attention + norms  %12s\n", mib(f.attention).c_str());
   std::printf("  lm_head            %12s\n", mib(f.lm_head).c_str());
-  std::printf("  KV cache           %12s (ctx %d)\n", mib(f.kv_cache).c_str(), n_ctx);
+  std::printf("  KV cache           %12s (ctx %d, %s)\n", mib(f.kv_cache).c_str(), n_ctx, kv_cache_type_name(po.cache_type));
   std::printf("  fixed parts        %12s\n", mib(plan.fixed_bytes).c_str());
   std::printf("  FFN share          %12s (uses %s, %s unused)\n", mib(plan.ffn_budget).c_str(), mib(f.hot_ffn).c_str(),
               mib(plan.ffn_budget - f.hot_ffn).c_str());

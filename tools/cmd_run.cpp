@@ -98,7 +98,7 @@ void run(const RunOptions& o) {
   if (auto* rt = dynamic_cast<ActorRuntime*>(&engine); rt && rt->sparse()) {
     const auto ps = rt->predictor_stats();
     std::fprintf(stderr, "[actinfer] sparse FFN: predictor %s, %.2f%% of neurons computed per token, %.1f us predicting per token",
-                 rt->predictor_mode().c_str(), 100.0 * ps.fraction_computed(),
+                 std::string(to_string(rt->predictor_mode())).c_str(), 100.0 * ps.fraction_computed(),
                  ps.token_layers ? static_cast<double>(ps.predict_ns) / 1e3 * rt->config().n_layers / static_cast<double>(ps.token_layers) : 0.0);
     if (ps.truth_checked) std::fprintf(stderr, ", recall %.4f", ps.recall());
     std::fputc('\n', stderr);

@@ -73,20 +73,34 @@ void serve(ServeOptions o) {
     std::_Exit(130);
   });
 
-  auto weights = o.model.load_weights();
-  const Tokenizer tokenizer(tokenizer_data_from_gguf(weights->file()));
+  // A model that cannot be loaded (or a refused --ctx) ends the command with its error: the
+  // listener stops, and the signal waiter, blocked in sigwait, is left to the process's exit.
   EngineOptions eo = o.model.engine_options();
   eo.n_ctx = o.model.n_ctx / o.parallel;
-  BatchedDenseEngine engine(weights, eo, o.parallel);
-  server::SlotScheduler scheduler(engine, tokenizer, {.max_queue = o.max_queue, .prefill_chunk = o.model.batch});
+  std::shared_ptr<const ModelWeights> weights;
+  std::unique_ptr<const Tokenizer> tokenizer;
+  std::unique_ptr<BatchedDenseEngine> engine;
+  std::unique_ptr<server::SlotScheduler> scheduler;
+  try {
+    weights = o.model.load_weights();
+    tokenizer = std::make_unique<const Tokenizer>(tokenizer_data_from_gguf(weights->file()));
+    engine = std::make_unique<BatchedDenseEngine>(weights, eo, o.parallel);
+    scheduler = std::make_unique<server::SlotScheduler>(*engine, *tokenizer,
+                                                        server::SchedulerOptions{.max_queue = o.max_queue, .prefill_chunk = o.model.batch});
+  } catch (...) {
+    http.stop();
+    listener.join();
+    signal_waiter.detach();
+    throw;
+  }
   const std::string name = o.alias.empty() ? std::filesystem::path(o.model.model_path).stem().string() : o.alias;
-  http.attach(scheduler, tokenizer, name);
+  http.attach(*scheduler, *tokenizer, name);
   std::fprintf(stderr, "[actinfer] serving '%s': %d slots of %d tokens, %d threads, steps of up to %d tokens%s\n", name.c_str(), o.parallel,
-               engine.n_ctx(), eo.n_threads > 0 ? eo.n_threads : static_cast<int>(std::thread::hardware_concurrency()), eo.max_batch,
+               engine->n_ctx(), eo.n_threads > 0 ? eo.n_threads : static_cast<int>(std::thread::hardware_concurrency()), eo.max_batch,
                o.http.api_key.empty() ? "" : ", API key required");
 
   while (!stop_requested) std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  scheduler.drain(std::chrono::seconds(3));
+  scheduler->drain(std::chrono::seconds(3));
   http.stop();
   listener.join();
   std::fprintf(stderr, "[actinfer] stopped\n");

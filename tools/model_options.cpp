@@ -18,13 +18,13 @@ void ModelOptions::add_to(CLI::App& cmd, bool with_threads) {
   model_path = default_model_path();
   cmd.add_option("-m,--model", model_path, "GGUF model file")->capture_default_str();
   if (with_threads) cmd.add_option("-t,--threads", threads, "compute threads (0: all cores)")->check(at_least(0));
-  ctx_option = cmd.add_option("-c,--ctx", n_ctx, "context length (KV cache size; at most the model's trained context)")
+  ctx_option = cmd.add_option("-c,--ctx", n_ctx, "context length (KV cache size; at most the model's trained context) (actinfer.ctx)")
                    ->check(at_least(1))
                    ->capture_default_str();
   cmd.add_option("-b,--batch", batch, "tokens per forward step of a prompt")->check(at_least(1))->capture_default_str();
   cmd.add_option("--ffn-activation", ffn_activation, "override the FFN activation: silu, relu or gelu");
   cmd.add_flag("-q,--quiet", quiet, "no progress lines");
-  cmd.add_option("--cache-type", cache_type, "KV cache element type: f32, or f16 (half the memory)")
+  cmd.add_option("--cache-type", cache_type, "KV cache element type: f32, or f16 (half the memory) (actinfer.cache-type)")
       ->check(CLI::IsMember({"f32", "f16"}))
       ->capture_default_str();
 }
@@ -38,10 +38,8 @@ std::shared_ptr<const ModelWeights> ModelOptions::load_weights() const {
   if (!std::filesystem::exists(model_path))
     throw std::runtime_error("model file '" + model_path + "' not found (run ./setup.sh to fetch the default model, or pass -m)");
   auto weights = ModelWeights::load(model_path, act);
-  const int trained = weights->config().n_ctx_train;
-  if (ctx_option && ctx_option->count() > 0 && n_ctx > trained)
-    throw UsageError("--ctx " + std::to_string(n_ctx) + " exceeds the " + std::to_string(trained) + " tokens " + model_path +
-                     " was trained on (no RoPE scaling yet): give --ctx " + std::to_string(trained) + " or less");
+  if (ctx_option && ctx_option->count() > 0)
+    fit_context(n_ctx, {SettingOrigin::Kind::flag, "--ctx " + std::to_string(n_ctx)}, weights->config().n_ctx_train, model_path);
   return weights;
 }
 
@@ -52,6 +50,29 @@ EngineOptions ModelOptions::engine_options() const {
   e.max_batch = batch;
   e.cache_type = parse_kv_cache_type(cache_type).value_or(KvCacheType::F32);
   return e;
+}
+
+int fit_context(int n_ctx, const SettingOrigin& origin, int n_ctx_train, const std::string& model_path) {
+  if (n_ctx <= n_ctx_train) return n_ctx;
+  const std::string trained = std::to_string(n_ctx_train);
+  std::string what, help;
+  switch (origin.kind) {
+    case SettingOrigin::Kind::built_in:
+      return n_ctx_train;
+    case SettingOrigin::Kind::flag:
+      what = "--ctx " + std::to_string(n_ctx);
+      help = "give --ctx " + trained + " or less";
+      break;
+    case SettingOrigin::Kind::override:
+      what = "actinfer.ctx = " + std::to_string(n_ctx) + " (from " + origin.where + ")";
+      help = "give --set actinfer.ctx=" + trained + " or less, or --ctx " + trained + " (a flag wins over --set)";
+      break;
+    case SettingOrigin::Kind::file:
+      what = "actinfer.ctx = " + std::to_string(n_ctx) + " (from the config file, " + origin.where + ")";
+      help = "set ctx = " + trained + " or less there, or give --ctx " + trained + " (a flag wins over the file)";
+      break;
+  }
+  throw UsageError(what + " exceeds the " + trained + " tokens " + model_path + " was trained on (no RoPE scaling yet): " + help);
 }
 
 std::string context_advice(int n_tokens, int n_ctx, int n_ctx_train) {

@@ -5,6 +5,7 @@
 #include <optional>
 #include <string>
 
+#include "config/deployment_config.h"
 #include "engine/dense_engine.h"
 #include "model/model_weights.h"
 #include "model/tokenizer.h"
@@ -26,14 +27,21 @@ struct ModelOptions {
   // with_threads false: the command declares its own -t (bench sweeps a list).
   void add_to(CLI::App& cmd, bool with_threads = true);
   // Loads the model; refuses an explicit --ctx above the model's trained context
-  // (naming both) rather than clamping it silently. A default --ctx above it is
-  // the trained context (the engines cap it).
+  // (fit_context) rather than clamping it silently. Commands with a deployment config
+  // check the ctx again where its sources meet (RuntimeChoice::make), with the same rule.
   std::shared_ptr<const ModelWeights> load_weights() const;
   EngineOptions engine_options() const;
 };
 
 // The default model fetched by setup.sh; ACTINFER_MODEL overrides it.
 std::string default_model_path();
+
+// The one rule for a context length against the model's trained one: a value someone gave
+// (a flag, a `--set` override, a config file's line: `origin`) above `n_ctx_train` is refused
+// with a UsageError naming both numbers, where the value came from and what would help (no
+// RoPE scaling yet, so no silent clamp); a built-in default above it becomes n_ctx_train, as
+// nobody asked for more. Returns the context to use.
+int fit_context(int n_ctx, const SettingOrigin& origin, int n_ctx_train, const std::string& model_path);
 
 // What helps when `n_tokens` do not fit the context `n_ctx` of a model trained on `n_ctx_train`:
 // a larger --ctx while there is room, else a shorter input.

@@ -7,6 +7,7 @@
 
 #include "actors/actor_runtime.h"
 #include "engine/dense_engine.h"
+#include "tools/cli_support.h"
 
 namespace actinfer::tools {
 
@@ -38,7 +39,9 @@ std::vector<FlagSetting> RuntimeChoice::flag_settings() const {
     if (const CLI::Option* t = command->get_option_no_throw("--threads"); t && t->count() > 0)
       f.push_back({"-t", "actinfer.host-threads", t->as<std::string>()});
     if (const CLI::Option* c = command->get_option_no_throw("--ctx"); c && c->count() > 0)
-      f.push_back({"-c", "actinfer.ctx", c->as<std::string>()});
+      f.push_back({"--ctx", "actinfer.ctx", c->as<std::string>()});
+    if (const CLI::Option* k = command->get_option_no_throw("--cache-type"); k && k->count() > 0)
+      f.push_back({"--cache-type", "actinfer.cache-type", k->as<std::string>()});
   }
   if (!runtime.empty()) f.push_back({"--runtime", "actinfer.runtime", runtime});
   if (!trace.empty()) f.push_back({"--trace", "actinfer.trace", trace});
@@ -67,12 +70,19 @@ DeploymentConfig RuntimeChoice::load() const {
 }
 
 std::unique_ptr<Evaluator> RuntimeChoice::make(std::shared_ptr<const ModelWeights> weights, const ModelOptions& model,
-                                               const std::string& runtime_override, int min_ctx) const {
+                                               const std::string& runtime_override, int min_ctx, const std::string& min_ctx_for) const {
   DeploymentConfig c = load();
+  const int trained = weights->config().n_ctx_train;
+  if (c.ctx_origin.kind == SettingOrigin::Kind::built_in && c.engine.n_ctx > trained)
+    c.ctx_origin.where = "the built-in default " + std::to_string(c.engine.n_ctx) + ", lowered to the model's trained context";
+  c.engine.n_ctx = fit_context(c.engine.n_ctx, c.ctx_origin, trained, model.model_path);
+  if (min_ctx > trained)
+    throw UsageError((min_ctx_for.empty() ? std::string("this command") : min_ctx_for) + " needs a context of " + std::to_string(min_ctx) +
+                     " tokens, more than the " + std::to_string(trained) + " tokens " + model.model_path +
+                     " was trained on (no RoPE scaling yet)");
   if (runtime_override == "dense") c.runtime = Runtime::dense;
   if (runtime_override == "actors") c.runtime = Runtime::actors;
   c.engine.max_batch = model.batch;
-  c.engine.cache_type = model.engine_options().cache_type;  // --cache-type (no config key yet)
   if (model.threads > 0) c.engine.n_threads = model.threads;  // bench's -t sweep sets it per run
   c.engine.n_ctx = std::max(c.engine.n_ctx, min_ctx);
   if (verbose) std::fprintf(stderr, "[actinfer] deployment in use:\n%s\n", describe(c).c_str());

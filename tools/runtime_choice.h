@@ -37,10 +37,14 @@ struct RuntimeChoice {
   std::optional<std::filesystem::path> config_file() const;
   DeploymentConfig load() const;
   // The evaluator for `runtime_override` ("actors" or "dense"), else the config's runtime;
-  // -b from `model` sets the prompt batch. `min_ctx`: the context the command needs (bench:
-  // prompt + generated tokens, perplexity: one chunk); a smaller configured ctx is raised to it.
+  // -b from `model` sets the prompt batch. The ctx, from whichever source won, is checked
+  // against the model's trained context here (fit_context: refused above it, naming the
+  // source). `min_ctx`: the context the command needs (bench: prompt + generated tokens,
+  // perplexity: one chunk), `min_ctx_for` says what for; a smaller ctx is raised to it, and
+  // one above the trained context is refused.
   std::unique_ptr<Evaluator> make(std::shared_ptr<const ModelWeights> weights, const ModelOptions& model,
-                                  const std::string& runtime_override = "", int min_ctx = 0) const;
+                                  const std::string& runtime_override = "", int min_ctx = 0,
+                                  const std::string& min_ctx_for = "") const;
 };
 
 // Writes the trace when the evaluator is the actor runtime and a path was given.

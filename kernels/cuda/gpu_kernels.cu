@@ -240,10 +240,16 @@ __global__ void __launch_bounds__(256) rope_kernel(float* x, int B, int n_heads,
   *v1 = a * s + b * c;
 }
 
+// A KV-cache element as float: F32 as it is, F16 (IEEE half bits) widened exactly.
+__device__ __forceinline__ float cache_value(float v) { return v; }
+__device__ __forceinline__ float cache_value(uint16_t h) { return __half2float(__ushort_as_half(h)); }
+
 // Block (head h, token t): each warp walks positions warp, warp + 4, ... with a running max m,
 // sum l and output acc (lane holds dims lane + 32 c); the 4 warps are merged at the end.
+// Cache: float (F32 cache) or uint16_t (F16 cache, widened as it is read).
+template <class Cache>
 __global__ void __launch_bounds__(kAttWarps * 32)
-    attention_kernel(const float* __restrict__ q, const float* __restrict__ kc, const float* __restrict__ vc,
+    attention_kernel(const float* __restrict__ q, const Cache* __restrict__ kc, const Cache* __restrict__ vc,
                      float* __restrict__ out, int pos0, int n_heads, int n_kv_heads, int hd, float scale, int window) {
   constexpr int kPer = kAttMaxHeadDim / 32;
   __shared__ float s_m[kAttWarps], s_l[kAttWarps];
@@ -264,13 +270,13 @@ __global__ void __launch_bounds__(kAttWarps * 32)
   }
   float m = -INFINITY, l = 0.0f;
   for (int p = first + warp; p < n_pos; p += kAttWarps) {
-    const float* kp = kc + static_cast<size_t>(p) * kv + static_cast<size_t>(kvh) * hd;
-    const float* vp = vc + static_cast<size_t>(p) * kv + static_cast<size_t>(kvh) * hd;
+    const Cache* kp = kc + static_cast<size_t>(p) * kv + static_cast<size_t>(kvh) * hd;
+    const Cache* vp = vc + static_cast<size_t>(p) * kv + static_cast<size_t>(kvh) * hd;
     float s = 0.0f;
 #pragma unroll
     for (int c = 0; c < kPer; ++c) {
       const int i = lane + 32 * c;
-      if (i < hd) s += qr[c] * kp[i];
+      if (i < hd) s += qr[c] * cache_value(kp[i]);
     }
     s = warp_sum(s) * scale;
     const float m_new = fmaxf(m, s);
@@ -280,7 +286,7 @@ __global__ void __launch_bounds__(kAttWarps * 32)
 #pragma unroll
     for (int c = 0; c < kPer; ++c) {
       const int i = lane + 32 * c;
-      if (i < hd) acc[c] = acc[c] * corr + e * vp[i];
+      if (i < hd) acc[c] = acc[c] * corr + e * cache_value(vp[i]);
     }
     m = m_new;
   }
@@ -404,13 +410,26 @@ void rope_inplace(float* x, int B, int n_heads, int head_dim, int rope_dims, int
   check_launch("rope_kernel");
 }
 
-void attention(const float* q, const float* k_cache, const float* v_cache, float* out, int B, int pos0, int n_heads,
-               int n_kv_heads, int head_dim, float scale, int window, const Stream& stream) {
+namespace {
+template <class Cache>
+void launch_attention(const float* q, const Cache* k_cache, const Cache* v_cache, float* out, int B, int pos0, int n_heads,
+                      int n_kv_heads, int head_dim, float scale, int window, const Stream& stream) {
   args::check_attention(B, pos0, n_heads, n_kv_heads, head_dim, scale, window);
   if (B == 0) return;
-  attention_kernel<<<dim3(static_cast<unsigned>(n_heads), static_cast<unsigned>(B)), kAttWarps * 32, 0, raw(stream)>>>(
+  attention_kernel<Cache><<<dim3(static_cast<unsigned>(n_heads), static_cast<unsigned>(B)), kAttWarps * 32, 0, raw(stream)>>>(
       q, k_cache, v_cache, out, pos0, n_heads, n_kv_heads, head_dim, scale, window);
   check_launch("attention_kernel");
+}
+}  // namespace
+
+void attention(const float* q, const float* k_cache, const float* v_cache, float* out, int B, int pos0, int n_heads,
+               int n_kv_heads, int head_dim, float scale, int window, const Stream& stream) {
+  launch_attention(q, k_cache, v_cache, out, B, pos0, n_heads, n_kv_heads, head_dim, scale, window, stream);
+}
+
+void attention(const float* q, const uint16_t* k_cache, const uint16_t* v_cache, float* out, int B, int pos0, int n_heads,
+               int n_kv_heads, int head_dim, float scale, int window, const Stream& stream) {
+  launch_attention(q, k_cache, v_cache, out, B, pos0, n_heads, n_kv_heads, head_dim, scale, window, stream);
 }
 
 }  // namespace actinfer::cuda

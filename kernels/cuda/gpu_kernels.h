@@ -85,5 +85,10 @@ void rope_inplace(float* x, int B, int n_heads, int head_dim, int rope_dims, int
 // 4 warps per (head, token), online softmax (one pass over the cache); head_dim <= 256.
 void attention(const float* q, const float* k_cache, const float* v_cache, float* out, int B, int pos0, int n_heads,
                int n_kv_heads, int head_dim, float scale, int window, const Stream& stream);
+// The same over an F16 KV cache (--cache-type f16): k_cache and v_cache hold IEEE half bits
+// (engine/kv_cache.h's F16 layout), each widened exactly to float as it is read; the sums and
+// the softmax stay in float.
+void attention(const float* q, const uint16_t* k_cache, const uint16_t* v_cache, float* out, int B, int pos0, int n_heads,
+               int n_kv_heads, int head_dim, float scale, int window, const Stream& stream);
 
 }  // namespace actinfer::cuda

@@ -1,5 +1,6 @@
 // The element-wise kernels of pointwise.h: one thread per element (grid-stride loops), one
 // warp per 32 neurons for the decision bits.
+#include <cuda_fp16.h>
 #include <cuda_runtime.h>
 
 #include <algorithm>
@@ -42,6 +43,11 @@ __global__ void __launch_bounds__(kThreads) ffn_hidden_kernel(const float* __res
     if (keep == nullptr || keep[i] != 0) v = g != nullptr ? activate(act, g[row + i]) * u[row + i] : activate(act, u[row + i]);
     h[row + i] = v;
   }
+}
+
+__global__ void __launch_bounds__(kThreads) to_f16_kernel(const float* __restrict__ x, uint16_t* __restrict__ out, size_t n) {
+  for (size_t i = static_cast<size_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += static_cast<size_t>(gridDim.x) * blockDim.x)
+    out[i] = __half_as_ushort(__float2half_rn(x[i]));
 }
 
 __global__ void __launch_bounds__(kThreads) relu_kernel(float* x, size_t n) {
@@ -89,6 +95,13 @@ void ffn_hidden(const float* g, const float* u, const uint8_t* keep, Activation 
   ffn_hidden_kernel<<<dim3(blocks_for(static_cast<size_t>(n)), static_cast<unsigned>(B)), kThreads, 0, raw(stream)>>>(
       g, u, keep, static_cast<int>(act), h, static_cast<size_t>(n));
   check_launch("ffn_hidden_kernel");
+}
+
+void to_f16(const float* x, uint16_t* out, int64_t n, const Stream& stream) {
+  args::check_pointwise("cuda::to_f16", n, 1);
+  if (n == 0) return;
+  to_f16_kernel<<<blocks_for(static_cast<size_t>(n)), kThreads, 0, raw(stream)>>>(x, out, static_cast<size_t>(n));
+  check_launch("to_f16_kernel");
 }
 
 void relu_inplace(float* x, int64_t n, const Stream& stream) {

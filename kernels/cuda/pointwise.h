@@ -27,6 +27,10 @@ void add_bias(float* y, const float* b, int64_t n, int B, const Stream& stream);
 void ffn_hidden(const float* g, const float* u, const uint8_t* keep, Activation act, float* h, int64_t n, int B,
                 const Stream& stream);
 
+// out[i] = x[i] as IEEE half bits, rounded to nearest even (kernels/fp16.h's f32_to_fp16), for
+// i < n: the keys and values of new positions into an F16 KV cache.
+void to_f16(const float* x, uint16_t* out, int64_t n, const Stream& stream);
+
 // x[i] = max(x[i], 0) for i < n.
 void relu_inplace(float* x, int64_t n, const Stream& stream);
 

@@ -22,6 +22,7 @@
 #include "kernels/cuda/pointwise.h"
 #include "kernels/dequantize.h"
 #include "kernels/elementwise.h"
+#include "kernels/fp16.h"
 
 namespace actinfer::cuda {
 namespace {
@@ -245,6 +246,21 @@ void attention(const float* q, const float* k_cache, const float* v_cache, float
       for (int p = 0; p < n_seen; ++p)
         axpy(scores[static_cast<size_t>(p)], v_cache + static_cast<size_t>(first + p) * kv + static_cast<size_t>(kvh) * head_dim, o, head_dim);
     }
+}
+
+// The F16 cache: widened exactly to float (kernels/fp16.h), then the same loop.
+void attention(const float* q, const uint16_t* k_cache, const uint16_t* v_cache, float* out, int B, int pos0, int n_heads, int n_kv_heads,
+               int head_dim, float scale, int window, const Stream& stream) {
+  args::check_attention(B, pos0, n_heads, n_kv_heads, head_dim, scale, window);
+  const size_t n = static_cast<size_t>(pos0 + B) * static_cast<size_t>(n_kv_heads) * static_cast<size_t>(head_dim);
+  std::vector<float> k(n), v(n);
+  for (size_t i = 0; i < n; ++i) k[i] = fp16_to_f32(k_cache[i]), v[i] = fp16_to_f32(v_cache[i]);
+  attention(q, k.data(), v.data(), out, B, pos0, n_heads, n_kv_heads, head_dim, scale, window, stream);
+}
+
+void to_f16(const float* x, uint16_t* out, int64_t n, const Stream&) {
+  args::check_pointwise("cuda::to_f16", n, 1);
+  for (int64_t i = 0; i < n; ++i) out[i] = f32_to_fp16(x[i]);
 }
 
 void add_inplace(float* y, const float* x, int64_t n, const Stream&) {

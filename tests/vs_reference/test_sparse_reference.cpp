@@ -64,7 +64,7 @@ TEST_CASE("sparse runtime, threshold predictor = numpy reference with dropped ac
       o.sparse = true;
       o.profile = profile;  // predictor auto -> threshold for a SiLU model with a profile
       ActorRuntime rt(w, o);
-      CHECK(rt.predictor_mode() == "threshold");
+      CHECK(rt.predictor_mode() == PredictorMode::threshold);
       const double diff = max_abs_diff(rt, ref);
       const auto stats = rt.predictor_stats();
       INFO("batch " << batch << " hot " << hot << ": max |diff| " << diff << ", computed " << stats.fraction_computed());

@@ -1,0 +1,107 @@
+#!/usr/bin/env python3
+"""actinfer beside llama.cpp's llama-bench in one run: prompt (pp), decode at depths
+(tg @ d) and decode on a busy machine (one CPU-bound competitor at nice 19).
+
+Each measurement alternates the two engines, repeat by repeat, and reports medians and
+their ratio; the busy ratio is each engine's busy/quiet median, measured back to back.
+Nothing is built here: pass llama.cpp's llama-bench binary (--llama-bench or $LLAMA_BENCH).
+
+  tools/bench_vs_llamacpp.py -m models/SmolLM2-135M-Instruct.Q4_1.gguf \
+      --llama-bench /path/to/llama-bench --pp 512,4096 --tg 128 --depths 0,1024,4096 --busy -r 3 -o md
+"""
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+
+
+def llama_bench(args, n_prompt, n_gen, depth):
+    cmd = [args.llama_bench, "-m", args.model, "-t", str(args.threads), "-r", "1", "-o", "json",
+           "-p", str(n_prompt), "-n", str(n_gen), "-d", str(depth)]
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+    return float(json.loads(out)[0]["avg_ts"])
+
+
+def actinfer_bench(args, n_prompt, n_gen, depth):
+    cmd = [args.actinfer, "bench", "-m", args.model, "-t", str(args.threads), "-r", "1", "-o", "json", "-q",
+           "--compare", args.runtime, "-p", str(n_prompt), "-n", str(n_gen), "-d", str(depth),
+           "--bandwidth-mib", "16", "--cache-type", args.cache_type]
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+    row = json.loads(out)[0]
+    return float(row["prompt_tokens_per_s"] if n_prompt else row["decode_tokens_per_s"])
+
+
+def paired(args, n_prompt, n_gen, depth):
+    """Medians of alternated runs: (llama.cpp, actinfer)."""
+    a, b = [], []
+    for _ in range(args.repeats):
+        a.append(llama_bench(args, n_prompt, n_gen, depth))
+        b.append(actinfer_bench(args, n_prompt, n_gen, depth))
+    return statistics.median(a), statistics.median(b)
+
+
+def busy_ratios(args):
+    """Each engine's decode with one nice-19 CPU-bound competitor over its quiet decode."""
+    quiet = paired(args, 0, args.busy_tg, 0)
+    hog = subprocess.Popen(["nice", "-n", "19", sys.executable, "-c", "while True: pass"])
+    try:
+        time.sleep(1)
+        busy = paired(args, 0, args.busy_tg, 0)
+    finally:
+        hog.kill()
+        hog.wait()
+    return quiet, busy
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("-m", "--model", default="models/SmolLM2-135M-Instruct.Q4_1.gguf")
+    p.add_argument("--llama-bench", default=os.environ.get("LLAMA_BENCH", ""))
+    p.add_argument("--actinfer", default="build/actinfer")
+    p.add_argument("-t", "--threads", type=int, default=os.cpu_count())
+    p.add_argument("-r", "--repeats", type=int, default=3)
+    p.add_argument("--pp", default="512", help="prompt lengths, comma list (empty: none)")
+    p.add_argument("--tg", type=int, default=128, help="decoded tokens per decode run (0: none)")
+    p.add_argument("--depths", default="0", help="context depths of the decode runs, comma list")
+    p.add_argument("--busy", action="store_true", help="also decode beside one nice-19 CPU-bound process")
+    p.add_argument("--busy-tg", type=int, default=64)
+    p.add_argument("--runtime", choices=["dense", "actors"], default="actors")
+    p.add_argument("--cache-type", choices=["f32", "f16"], default="f16", help="actinfer's KV cache (llama-bench's default is f16)")
+    p.add_argument("-o", "--output", choices=["text", "md"], default="text")
+    args = p.parse_args()
+    if not args.llama_bench or not os.access(args.llama_bench, os.X_OK):
+        sys.exit("bench_vs_llamacpp: give llama.cpp's llama-bench with --llama-bench PATH or $LLAMA_BENCH")
+    if not os.path.isfile(args.model):
+        sys.exit(f"bench_vs_llamacpp: no model file {args.model}")
+
+    rows = []  # (test, llama.cpp, actinfer)
+    for n in [int(x) for x in args.pp.split(",") if x]:
+        rows.append((f"pp{n}",) + paired(args, n, 0, 0))
+    if args.tg:
+        for d in [int(x) for x in args.depths.split(",") if x]:
+            rows.append((f"tg{args.tg} @ d{d}",) + paired(args, 0, args.tg, d))
+    busy = busy_ratios(args) if args.busy else None
+
+    model = os.path.basename(args.model)
+    if args.output == "md":
+        print(f"| {model}, {args.threads} threads | llama.cpp t/s | actinfer ({args.runtime}) t/s | actinfer / llama.cpp |")
+        print("| --- | ---: | ---: | ---: |")
+        for test, a, b in rows:
+            print(f"| {test} | {a:.1f} | {b:.1f} | {b / a:.2f} |")
+        if busy:
+            (qa, qb), (ba, bb) = busy
+            print(f"| tg{args.busy_tg} beside a nice-19 process: busy/quiet | {ba / qa:.2f} ({ba:.1f}/{qa:.1f}) | "
+                  f"{bb / qb:.2f} ({bb:.1f}/{qb:.1f}) | {(bb / qb) / (ba / qa):.2f} |")
+    else:
+        for test, a, b in rows:
+            print(f"{model} {test:16s} llama.cpp {a:8.1f}  actinfer {b:8.1f} t/s  ratio {b / a:.2f}")
+        if busy:
+            (qa, qb), (ba, bb) = busy
+            print(f"{model} busy/quiet decode: llama.cpp {ba / qa:.2f} ({ba:.1f}/{qa:.1f}), actinfer {bb / qb:.2f} ({bb:.1f}/{qb:.1f})")
+
+
+if __name__ == "__main__":
+    main()
