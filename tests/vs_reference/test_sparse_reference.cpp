@@ -98,7 +98,7 @@ TEST_CASE("sparse runtime on gemma3 (GeGLU), threshold predictor = numpy referen
       o.sparse = true;
       o.profile = profile;
       ActorRuntime rt(w, o);
-      CHECK(rt.predictor_mode() == "threshold");
+      CHECK(rt.predictor_mode() == PredictorMode::threshold);
       const double diff = max_abs_diff(rt, ref);
       const auto stats = rt.predictor_stats();
       INFO("batch " << batch << " hot " << hot << ": max |diff| " << diff << ", computed " << stats.fraction_computed());
