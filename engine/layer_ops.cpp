@@ -20,7 +20,7 @@ void quantize_into(ThreadPool& pool, QuantizedBatch& qb, GgmlType type, const fl
     return;
   }
   pool.run([&](int ti, int nt) {
-    const auto [t0, t1] = ThreadPool::split(B, ti, nt);
+    const auto [t0, t1] = ThreadPool::split(B, ti, nt, QuantizedBatch::kTokenAlign);
     qb.quantize(x, static_cast<int>(t0), static_cast<int>(t1));
   });
 }
@@ -50,7 +50,7 @@ void add_down_run(ThreadPool& pool, Workspace& ws, const FfnWeights& L, const fl
     qh.quantize(h_run, ff, 0, 1);
   } else {
     pool.run([&](int ti, int nt) {
-      const auto [t0, t1] = ThreadPool::split(B, ti, nt);
+      const auto [t0, t1] = ThreadPool::split(B, ti, nt, QuantizedBatch::kTokenAlign);
       qh.quantize(h_run, ff, static_cast<int>(t0), static_cast<int>(t1));
     });
   }
@@ -273,10 +273,16 @@ void ffn_block(ThreadPool& pool, Workspace& ws, const FfnWeights& L, const float
       for (int t = 0; t < B; ++t) {
         float* ht = &h[t * ff];
         const float* ut = &u[t * ff];
-        for (int64_t i = r0; i < r1; ++i) {
-          const float a = ag ? activate(L.activation, ht[i]) * ut[i] : activate(L.activation, ut[i]);
-          ht[i] = active.empty() || active[static_cast<size_t>(i)] ? a : 0.0f;
+        if (ag) {
+          activate_inplace(L.activation, ht + r0, r1 - r0);
+          for (int64_t i = r0; i < r1; ++i) ht[i] *= ut[i];
+        } else {
+          std::copy(ut + r0, ut + r1, ht + r0);
+          activate_inplace(L.activation, ht + r0, r1 - r0);
         }
+        if (!active.empty())
+          for (int64_t i = r0; i < r1; ++i)
+            if (!active[static_cast<size_t>(i)]) ht[i] = 0.0f;
       }
     }
   });

@@ -155,6 +155,42 @@ float activate(Activation a, float x) {
   return x;
 }
 
+void activate_inplace(Activation a, float* x, int64_t n) {
+  int64_t i = 0;
+#if defined(__AVX2__) && defined(__FMA__)
+  const __m256 one = _mm256_set1_ps(1.0f), half = _mm256_set1_ps(0.5f);
+  const __m256 sign_bit = _mm256_set1_ps(-0.0f);
+  for (; i + 8 <= n; i += 8) {
+    const __m256 v = _mm256_loadu_ps(x + i);
+    __m256 y;
+    switch (a) {
+      case Activation::SiLU: {
+        // sigmoid from e = exp(-|v|) <= 1: 1 / (1 + e) for v >= 0, e / (1 + e) below.
+        const __m256 e = exp_nonpositive(_mm256_or_ps(v, sign_bit));
+        const __m256 inv = _mm256_div_ps(one, _mm256_add_ps(one, e));
+        const __m256 neg = _mm256_cmp_ps(v, _mm256_setzero_ps(), _CMP_LT_OQ);
+        y = _mm256_mul_ps(v, _mm256_blendv_ps(inv, _mm256_mul_ps(e, inv), neg));
+        break;
+      }
+      case Activation::GELU: {
+        // tanh(u) = sign(u) (1 - e) / (1 + e) with e = exp(-2|u|) <= 1.
+        const __m256 u = _mm256_mul_ps(_mm256_mul_ps(_mm256_set1_ps(0.7978845608028654f), v),
+                                       _mm256_fmadd_ps(_mm256_mul_ps(_mm256_set1_ps(0.044715f), v), v, one));
+        const __m256 e = exp_nonpositive(_mm256_mul_ps(_mm256_set1_ps(2.0f), _mm256_or_ps(u, sign_bit)));
+        const __m256 t = _mm256_div_ps(_mm256_sub_ps(one, e), _mm256_add_ps(one, e));
+        const __m256 th = _mm256_or_ps(t, _mm256_and_ps(u, sign_bit));
+        y = _mm256_mul_ps(_mm256_mul_ps(half, v), _mm256_add_ps(one, th));
+        break;
+      }
+      case Activation::ReLU: y = _mm256_max_ps(v, _mm256_setzero_ps()); break;
+      default: y = v; break;
+    }
+    _mm256_storeu_ps(x + i, y);
+  }
+#endif
+  for (; i < n; ++i) x[i] = activate(a, x[i]);
+}
+
 void axpy(float a, const float* x, float* y, int64_t n) {
   int64_t i = 0;
 #if defined(__AVX2__)

@@ -53,6 +53,11 @@ using VecDotFn = float (*)(const void* w_row, const void* act, int64_t n);
 // vec_dot_rows_multi of kernels/vec_dot.h, arguments already validated.
 using VecDotRowsFn = void (*)(int64_t n, const void* w_rows, size_t row_stride, int64_t n_rows, const void* acts,
                               size_t act_stride, int64_t n_acts, float* out, size_t out_stride);
+// The tiled GEMM of kernels/gemm_quant.h (gemm_tiled), arguments already validated.
+using GemmFn = void (*)(int64_t n, const void* w_rows, size_t row_stride, int64_t n_rows, const void* tiles,
+                        int64_t n_acts, float* out, size_t out_stride);
+// gemm_prepare_tile of kernels/gemm_quant.h for activations of this type, arguments validated.
+using GemmPrepareFn = void (*)(const void* acts, size_t act_stride, int n_tokens, int64_t n, void* tile);
 
 struct TypeTraits {
   std::string_view name;
@@ -67,9 +72,11 @@ struct TypeTraits {
   GgmlType vec_dot_type = GgmlType::F32;   // the activation type rows of it are dotted with
   VecDotFn vec_dot = nullptr;              // portable row dot
   VecDotRowsFn vec_dot_rows_fast = nullptr;  // AVX2 rows x activations, else null
+  GemmFn gemm = nullptr;                   // AVX2 tiled GEMM over batches of 8 tokens, else null
   GgmlType down_t_type = GgmlType::F32;    // storage of transposed down columns (engine/neuron_bundles.h)
   bool cuda = false;                       // the cuda backend's kernels read rows of it
   uint32_t llama_file_type = 0;            // general.file_type of a file mostly of this type (weights)
+  GemmPrepareFn gemm_prepare = nullptr;    // activation types: lays out tiles for the weights' gemm
 };
 
 // Traits of any type GGUF files may hold (sizes always; kernels for those this engine reads);

@@ -23,14 +23,31 @@ void QuantizedBatch::resize(GgmlType weight_type, int64_t n, int batch, bool exa
   // Keep rows 32-byte aligned for vector loads.
   stride_ = (static_cast<size_t>(row_bytes(act, n)) + 31) / 32 * 32;
   if (data_.size() < stride_ * static_cast<size_t>(batch)) data_.resize(stride_ * static_cast<size_t>(batch));
+  tiled_tokens_ = 0;
+  if (!exact && batch > 1 && has_tiled_gemm(weight_type)) {
+    const int64_t n_tiles = gemm_tile_count(batch);
+    tiled_tokens_ = static_cast<int>(std::min<int64_t>(batch, n_tiles * kGemmTileTokens));
+    tile_bytes_ = gemm_tile_bytes(n);
+    const size_t need = tile_bytes_ * static_cast<size_t>(n_tiles) + 32;
+    if (tiles_.size() < need) tiles_.resize(need);
+    tile_offset_ = (32 - reinterpret_cast<uintptr_t>(tiles_.data()) % 32) % 32;
+  }
 }
 
 void QuantizedBatch::quantize(const float* x, int64_t x_stride, int t0, int t1) {
+  if (tiled_tokens_ > 0 && (t0 % kTokenAlign != 0 || (t1 % kTokenAlign != 0 && t1 != batch_)))
+    throw std::invalid_argument("QuantizedBatch::quantize: tokens [" + std::to_string(t0) + ", " + std::to_string(t1) +
+                                ") do not start and end on tiles of " + std::to_string(kTokenAlign));
   for (int t = t0; t < t1; ++t) {
     const float* src = x + static_cast<int64_t>(t) * x_stride;
     std::byte* dst = data_.data() + static_cast<size_t>(t) * stride_;
     if (exact_) std::memcpy(dst, src, static_cast<size_t>(n_) * sizeof(float));
     else quantize_activation(weight_type_, src, dst, n_);
+  }
+  for (int t = t0; t < std::min(t1, tiled_tokens_); t += kGemmTileTokens) {
+    const int nt = std::min(kGemmTileTokens, batch_ - t);
+    std::byte* tile = tiles_.data() + tile_offset_ + static_cast<size_t>(t / kGemmTileTokens) * tile_bytes_;
+    gemm_prepare_tile(weight_type_, row(t), stride_, nt, n_, tile);
   }
 }
 
@@ -93,10 +110,15 @@ void matmul_rows(const WeightMatrix& w, const QuantizedBatch& x, float* y, int64
     vec_dot_rows(w.type, w.cols, w.row(r0), w.row_stride, r1 - r0, x.row(0), y + r0);
     return;
   }
-  // Several tokens: the kernel walks the weights in row blocks that stay in L1
+  // Several tokens: tiles of 8 through the tiled GEMM; the rest (or all, for types without
+  // one) through the per-token kernel, which walks the weights in row blocks that stay in L1
   // while every token is dotted with them, so each weight byte is read once.
-  vec_dot_rows_multi(w.type, w.cols, w.row(r0), w.row_stride, r1 - r0, x.row(0), x.stride(), x.batch(), y + r0,
-                     static_cast<size_t>(y_stride));
+  const int tiled = x.tiled_tokens();
+  if (tiled > 0)
+    gemm_tiled(w.type, w.cols, w.row(r0), w.row_stride, r1 - r0, x.tiles(), tiled, y + r0, static_cast<size_t>(y_stride));
+  if (tiled < x.batch())
+    vec_dot_rows_multi(w.type, w.cols, w.row(r0), w.row_stride, r1 - r0, x.row(tiled), x.stride(), x.batch() - tiled,
+                       y + static_cast<int64_t>(tiled) * y_stride + r0, static_cast<size_t>(y_stride));
 }
 
 }  // namespace actinfer

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "kernels/gemm_quant.h"
 #include "kernels/ggml_type.h"
 #include "kernels/weight_matrix.h"
 
@@ -17,16 +18,23 @@ class QuantizedBatch {
   // (slower; free of activation rounding, for checking against a float reference).
   void resize(GgmlType weight_type, int64_t n, int batch, bool exact = false);
   // Quantizes tokens [t0, t1) of x (row-major [B][n]); call with the full range,
-  // or split the range across threads after resize().
+  // or split the range across threads after resize() at multiples of kTokenAlign (a tile of
+  // the tiled GEMM is laid out by the call that quantizes its tokens; std::invalid_argument
+  // otherwise).
   void quantize(const float* x, int t0, int t1) { quantize(x, n_, t0, t1); }
   // The same with token rows x_stride floats apart (a column range of a wider matrix).
   void quantize(const float* x, int64_t x_stride, int t0, int t1);
+  static constexpr int kTokenAlign = kGemmTileTokens;
   const std::byte* row(int t) const { return data_.data() + static_cast<size_t>(t) * stride_; }
   GgmlType weight_type() const { return weight_type_; }
   int64_t n() const { return n_; }
   int batch() const { return batch_; }
   size_t stride() const { return stride_; }  // bytes between tokens' rows
   bool exact() const { return exact_; }
+  // Tokens [0, tiled_tokens()) also sit in tiles for gemm_tiled (kernels/gemm_quant.h): batches
+  // of at least 4 tokens for weight types with a tiled kernel; the rest go token by token.
+  int tiled_tokens() const { return tiled_tokens_; }
+  const std::byte* tiles() const { return tiles_.data() + tile_offset_; }
 
  private:
   GgmlType weight_type_ = GgmlType::F32;
@@ -35,9 +43,14 @@ class QuantizedBatch {
   bool exact_ = false;
   size_t stride_ = 0;
   std::vector<std::byte> data_;
+  int tiled_tokens_ = 0;
+  size_t tile_bytes_ = 0;
+  size_t tile_offset_ = 0;  // to the first 32-byte aligned byte of tiles_
+  std::vector<std::byte> tiles_;
 };
 
-// y[t * y_stride + r] = w.row(r) . x_t for r in [r0, r1) and every token t of x.
+// y[t * y_stride + r] = w.row(r) . x_t for r in [r0, r1) and every token t of x: the tiled GEMM
+// for the tokens in tiles, the per-token kernels for the rest.
 void matmul_rows(const WeightMatrix& w, const QuantizedBatch& x, float* y, int64_t y_stride, int64_t r0, int64_t r1);
 
 }  // namespace actinfer

@@ -88,6 +88,24 @@ ACTINFER_ROWS_FN(vec_dot_rows_q6_K_avx2);
 ACTINFER_ROWS_FN(vec_dot_rows_iq4_nl_avx2);
 ACTINFER_ROWS_FN(vec_dot_rows_iq4_xs_avx2);
 #undef ACTINFER_ROWS_FN
+
+// gemm_quant_avx2.cpp: tiles of 8 tokens' activations and the tiled GEMM (kernels/gemm_quant.h).
+void gemm_prepare_q8_0_avx2(const void* acts, size_t act_stride, int n_tokens, int64_t n, void* tile);
+void gemm_prepare_q8_1_avx2(const void* acts, size_t act_stride, int n_tokens, int64_t n, void* tile);
+void gemm_prepare_q8_K_avx2(const void* acts, size_t act_stride, int n_tokens, int64_t n, void* tile);
+#define ACTINFER_GEMM_FN(name)                                                                                    \
+  void name(int64_t n, const void* w_rows, size_t row_stride, int64_t n_rows, const void* tiles, int64_t n_acts, \
+            float* out, size_t out_stride)
+ACTINFER_GEMM_FN(gemm_q4_0_avx2);
+ACTINFER_GEMM_FN(gemm_q4_1_avx2);
+ACTINFER_GEMM_FN(gemm_q5_0_avx2);
+ACTINFER_GEMM_FN(gemm_q5_1_avx2);
+ACTINFER_GEMM_FN(gemm_q8_0_avx2);
+ACTINFER_GEMM_FN(gemm_iq4_nl_avx2);
+ACTINFER_GEMM_FN(gemm_q4_K_avx2);
+ACTINFER_GEMM_FN(gemm_q5_K_avx2);
+ACTINFER_GEMM_FN(gemm_q6_K_avx2);
+#undef ACTINFER_GEMM_FN
 #endif
 
 }  // namespace actinfer::kernels

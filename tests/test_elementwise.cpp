@@ -136,3 +136,27 @@ TEST_CASE("rms_norm_add: acc += rms_norm(x) * w, x untouched") {
   CHECK(acc[3] == doctest::Approx(40 + 2 * s));
   CHECK(x[1] == 2.0f);
 }
+
+TEST_CASE("activate_inplace: SiLU, GELU, ReLU of a row against their definitions in double") {
+  std::vector<float> x;
+  for (int i = -4000; i <= 4000; ++i) x.push_back(static_cast<float>(i) * 0.01f);  // -40 .. 40
+  for (float v : {0.0f, -0.0f, 1e-30f, -1e-30f, 1e-6f, -1e-6f, 88.0f, -88.0f, 200.0f, -200.0f}) x.push_back(v);
+  x.push_back(0.5f);  // a length that is not a multiple of 8: the scalar tail
+  for (Activation a : {Activation::SiLU, Activation::GELU, Activation::ReLU}) {
+    std::vector<float> y = x;
+    activate_inplace(a, y.data(), static_cast<int64_t>(y.size()));
+    int bad = 0;
+    for (size_t i = 0; i < x.size(); ++i) {
+      const double v = x[i];
+      double ref = 0;
+      switch (a) {
+        case Activation::SiLU: ref = v / (1.0 + std::exp(-v)); break;
+        case Activation::GELU: ref = 0.5 * v * (1.0 + std::tanh(0.7978845608028654 * v * (1.0 + 0.044715 * v * v))); break;
+        case Activation::ReLU: ref = v > 0 ? v : 0; break;
+      }
+      if (!(std::fabs(y[i] - ref) <= 2e-6 * std::max(std::fabs(v), std::fabs(ref)) + 1e-37) && ++bad <= 3)
+        MESSAGE("activation " << static_cast<int>(a) << " of " << v << ": " << y[i] << " vs " << ref);
+    }
+    CHECK(bad == 0);
+  }
+}

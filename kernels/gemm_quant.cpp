@@ -1,0 +1,53 @@
+#include "kernels/gemm_quant.h"
+
+#include <stdexcept>
+#include <string>
+
+namespace actinfer {
+namespace {
+
+const TypeTraits& tiled_row(GgmlType weight, int64_t n, const char* who) {
+  const TypeTraits* t = find_type_traits(static_cast<uint32_t>(weight));
+  if (t == nullptr || t->gemm == nullptr)
+    throw std::invalid_argument(std::string(who) + ": no tiled kernel for " + type_name(weight) + " rows");
+  if (n <= 0 || n % 32 != 0 || n % t->block_elems != 0)
+    throw std::invalid_argument(std::string(who) + ": " + type_name(weight) + " rows of " + std::to_string(n) +
+                                " elements are not a whole number of blocks");
+  return *t;
+}
+
+}  // namespace
+
+bool has_tiled_gemm(GgmlType weight) {
+  const TypeTraits* t = find_type_traits(static_cast<uint32_t>(weight));
+  return t != nullptr && t->gemm != nullptr;
+}
+
+size_t gemm_tile_bytes(int64_t n) { return static_cast<size_t>(n / 32) * (8 * 32 + 5 * 32); }
+
+int64_t gemm_tile_count(int64_t batch) {
+  return batch / kGemmTileTokens + (batch % kGemmTileTokens >= kGemmTileTokens / 2 ? 1 : 0);
+}
+
+void gemm_prepare_tile(GgmlType weight, const void* acts, size_t act_stride, int n_tokens, int64_t n, void* tile) {
+  const TypeTraits& t = tiled_row(weight, n, "gemm_prepare_tile");
+  if (n_tokens < 1 || n_tokens > kGemmTileTokens)
+    throw std::invalid_argument("gemm_prepare_tile: " + std::to_string(n_tokens) + " tokens (1.." +
+                                std::to_string(kGemmTileTokens) + " per tile)");
+  const GgmlType act = t.vec_dot_type;
+  if (n_tokens > 1 && act_stride < static_cast<size_t>(row_bytes(act, n)))
+    throw std::invalid_argument("gemm_prepare_tile: activation stride " + std::to_string(act_stride) +
+                                " is shorter than a row");
+  type_row(act).gemm_prepare(acts, act_stride, n_tokens, n, tile);
+}
+
+void gemm_tiled(GgmlType weight, int64_t n, const void* w_rows, size_t row_stride, int64_t n_rows, const void* tiles,
+                int64_t n_acts, float* out, size_t out_stride) {
+  const TypeTraits& t = tiled_row(weight, n, "gemm_tiled");
+  if (n_rows <= 0 || n_acts <= 0) return;
+  if (row_stride < static_cast<size_t>(row_bytes(weight, n)) || (n_acts > 1 && out_stride < static_cast<size_t>(n_rows)))
+    throw std::invalid_argument("gemm_tiled: row or output stride shorter than a row");
+  t.gemm(n, w_rows, row_stride, n_rows, tiles, n_acts, out, out_stride);
+}
+
+}  // namespace actinfer

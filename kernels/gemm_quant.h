@@ -1,0 +1,45 @@
+// Tiled GEMM of quantized weight rows with a batch of activations (prompt tokens, or the
+// sequences of a batched decode step): out[t][r] = vec_dot(weight, row r, activation t), equal
+// to the per-token kernels of kernels/vec_dot.h up to float rounding (the integer block dots
+// are the same; the float scales are applied and summed in another order).
+//
+// Usage, for activations quantized as quantize_activation(weight, ...) writes them:
+//   if (has_tiled_gemm(weight)) {
+//     tiles: gemm_tile_count(B) tiles of gemm_tile_bytes(n) bytes each, 32-byte aligned
+//     gemm_prepare_tile(weight, acts + 8 * i * act_stride, act_stride, tokens in tile i, n, tile i)
+//     gemm_tiled(weight, n, rows, row_stride, n_rows, tiles, gemm_tile_count(B) * 8 or fewer, out, out_stride)
+//   }
+// A tile holds kGemmTileTokens tokens re-laid so that one vector load holds the same 4
+// elements of each of them; the kernel then keeps 2 rows x 16 tokens of accumulators in
+// registers (one int32 lane per token, no horizontal sums), decodes each weight block once
+// per 16 tokens and reads each tile once per 2 rows. Activation quants must lie in
+// [-127, 127], as every quantizer here makes them (the int16 sums rely on it).
+// Types without a tiled kernel here (F32, F16, BF16, Q2_K, Q3_K, IQ4_XS, any type on a build
+// without AVX2) report has_tiled_gemm false: callers use vec_dot_rows_multi.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+
+#include "kernels/ggml_type.h"
+
+namespace actinfer {
+
+inline constexpr int kGemmTileTokens = 8;
+
+// Whether rows of `weight` have a tiled kernel in this build (the type table's gemm column).
+bool has_tiled_gemm(GgmlType weight);
+// Bytes of one tile of activations of n elements (a multiple of 32; 32-byte multiple).
+size_t gemm_tile_bytes(int64_t n);
+// Tiles worth making for a batch of B tokens: whole tiles, plus a padded last one when it
+// would hold at least 4 tokens (fewer are cheaper through the per-token kernels).
+int64_t gemm_tile_count(int64_t batch);
+// Lays out n_tokens (1..8) activations of n elements, act_stride bytes apart, quantized for
+// `weight`, into one tile (gemm_tile_bytes(n) bytes, 32-byte aligned). Throws
+// std::invalid_argument when the type has no tiled kernel or the arguments do not fit.
+void gemm_prepare_tile(GgmlType weight, const void* acts, size_t act_stride, int n_tokens, int64_t n, void* tile);
+// out[t * out_stride + r] for r < n_rows, t < n_acts (at most 8 per tile given) from the tiles
+// of those activations. Throws std::invalid_argument as above.
+void gemm_tiled(GgmlType weight, int64_t n, const void* w_rows, size_t row_stride, int64_t n_rows, const void* tiles,
+                int64_t n_acts, float* out, size_t out_stride);
+
+}  // namespace actinfer
