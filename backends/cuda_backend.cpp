@@ -41,12 +41,11 @@ size_t round_up(size_t n, size_t a) { return (n + a - 1) / a * a; }
 // What the kernels take (kernels/cuda/gpu_kernels.h): refuse anything else by name.
 void check_model(const ModelConfig& c) {
   auto refuse = [&](const std::string& why) { throw std::invalid_argument("backend 'cuda' cannot run this model: " + why + "; use backend = \"host\""); };
-  if (c.arch != "llama")
-    refuse("architecture '" + c.arch + "' (the CUDA kernels implement llama only: no q/k or post norms, NEOX RoPE or sliding window)");
+  if (c.arch != "llama" && c.arch != "gemma3")
+    refuse("architecture '" + c.arch + "' (the CUDA kernels implement llama and gemma3)");
   if (c.norm != NormKind::RMSNorm) refuse("it uses LayerNorm (the CUDA kernels have RMSNorm only)");
   if (c.positions != PositionKind::RoPE) refuse("it has learned positions (the CUDA kernels have RoPE only)");
   if (c.head_dim < 1 || c.head_dim > 256) refuse("head dimension " + std::to_string(c.head_dim) + " (the attention kernel takes 1..256)");
-  if (c.n_heads * c.head_dim != c.d_model) refuse("n_heads x head_dim != d_model");
   if (c.n_kv_heads < 1 || c.n_heads % c.n_kv_heads != 0) refuse("n_heads is not a multiple of n_kv_heads");
   if (c.rope_dims % 2 != 0 || c.rope_dims > c.head_dim) refuse("rope dims " + std::to_string(c.rope_dims) + " is odd or above the head dimension");
 }
@@ -175,7 +174,8 @@ CudaBackend::CudaBackend(std::shared_ptr<const ModelWeights> w, const BackendOpt
   const auto cover = static_cast<size_t>(model_.max_cover), hot = static_cast<size_t>(model_.max_hot);
   const auto words = static_cast<size_t>(cuda::bit_words(c_.d_ff));
   auto& b = bufs_.bytes;
-  b[WorkBuffers::kX] = b[WorkBuffers::kXb] = b[WorkBuffers::kQ] = b[WorkBuffers::kAtt] = b[WorkBuffers::kTmp] = b[WorkBuffers::kXn] = row;
+  b[WorkBuffers::kX] = b[WorkBuffers::kXb] = b[WorkBuffers::kTmp] = b[WorkBuffers::kXn] = row;
+  b[WorkBuffers::kQ] = b[WorkBuffers::kAtt] = Bm * static_cast<size_t>(c_.q_dim()) * f;  // gemma3: heads x head_dim may exceed d
   b[WorkBuffers::kY] = row;
   b[WorkBuffers::kG] = b[WorkBuffers::kU] = b[WorkBuffers::kH] = Bm * cover * f;
   b[WorkBuffers::kKeep] = cover;
@@ -271,13 +271,15 @@ void CudaBackend::project(const DeviceMatrix& m, const float* x, float* y, int B
 // engine/layer_ops.cpp's attention_block and ffn_norm. An F32 cache takes the projections
 // straight (its rows for positions pos0.. are the [B][kv] block the GEMV writes); an F16 cache
 // takes them rounded to half (as KvCache::store rounds them) after bias and RoPE in float.
+// gemma3: per-head q/k norms, NEOX RoPE with the layer's base, a sliding window on local
+// layers, the model's query scale, and the attention output RMS-normed before the residual add.
 void CudaBackend::attention(int layer, int pos0, int B, float* x, float* xn) {
   begin("attention", layer, B);
   if (pos0 < 0 || pos0 + B > n_ctx_)
     throw std::out_of_range("cuda backend: positions " + std::to_string(pos0) + ".." + std::to_string(pos0 + B - 1) + " exceed the KV cache of " +
                             std::to_string(n_ctx_));
   const DeviceAttention& a = model_.attention[static_cast<size_t>(layer)];
-  const int64_t d = c_.d_model, kv = static_cast<int64_t>(c_.n_kv_heads) * c_.head_dim;
+  const int64_t d = c_.d_model, kv = static_cast<int64_t>(c_.n_kv_heads) * c_.head_dim, qd = c_.q_dim();
   const size_t n = static_cast<size_t>(B) * static_cast<size_t>(d), layer_elements = static_cast<size_t>(n_ctx_) * static_cast<size_t>(kv);
   const size_t first = static_cast<size_t>(layer) * layer_elements, new_at = first + static_cast<size_t>(pos0) * static_cast<size_t>(kv);
   const auto n_new = static_cast<int64_t>(B) * kv;
@@ -292,22 +294,28 @@ void CudaBackend::attention(int layer, int pos0, int B, float* x, float* xn) {
   project(a.wq, dxb, dq, B);
   project(a.wk, dxb, k_new, B);
   project(a.wv, dxb, v_new, B);
-  if (a.bq != kNoVector) cuda::add_bias(dq, vec(a.bq), d, B, stream_);
+  if (a.bq != kNoVector) cuda::add_bias(dq, vec(a.bq), qd, B, stream_);
   if (a.bk != kNoVector) cuda::add_bias(k_new, vec(a.bk), kv, B, stream_);
   if (a.bv != kNoVector) cuda::add_bias(v_new, vec(a.bv), kv, B, stream_);
-  cuda::rope_inplace(dq, B, c_.n_heads, c_.head_dim, c_.rope_dims, pos0, c_.rope_base, stream_);
-  cuda::rope_inplace(k_new, B, c_.n_kv_heads, c_.head_dim, c_.rope_dims, pos0, c_.rope_base, stream_);
+  // Each head's query and key RMS-normed on its own: B x heads rows of head_dim.
+  if (a.q_norm != kNoVector) cuda::rms_norm(dq, vec(a.q_norm), dq, c_.head_dim, c_.norm_eps, B * c_.n_heads, stream_);
+  if (a.k_norm != kNoVector) cuda::rms_norm(k_new, vec(a.k_norm), k_new, c_.head_dim, c_.norm_eps, B * c_.n_kv_heads, stream_);
+  const float base = c_.layer_rope_base(layer);
+  cuda::rope_inplace(dq, B, c_.n_heads, c_.head_dim, c_.rope_dims, pos0, base, c_.rope_neox, stream_);
+  cuda::rope_inplace(k_new, B, c_.n_kv_heads, c_.head_dim, c_.rope_dims, pos0, base, c_.rope_neox, stream_);
+  const int window = c_.is_local_layer(layer) ? c_.sliding_window : 0;
   if (half) {
     uint16_t *k_layer = k_cache_.as<uint16_t>() + first, *v_layer = v_cache_.as<uint16_t>() + first;
     cuda::to_f16(k_new, k_cache_.as<uint16_t>() + new_at, n_new, stream_);
     cuda::to_f16(v_new, v_cache_.as<uint16_t>() + new_at, n_new, stream_);
-    cuda::attention(dq, k_layer, v_layer, datt, B, pos0, c_.n_heads, c_.n_kv_heads, c_.head_dim, stream_);
+    cuda::attention(dq, k_layer, v_layer, datt, B, pos0, c_.n_heads, c_.n_kv_heads, c_.head_dim, c_.attn_scale, window, stream_);
   } else {
     const float *k_layer = k_cache_.as<float>() + first, *v_layer = v_cache_.as<float>() + first;
-    cuda::attention(dq, k_layer, v_layer, datt, B, pos0, c_.n_heads, c_.n_kv_heads, c_.head_dim, stream_);
+    cuda::attention(dq, k_layer, v_layer, datt, B, pos0, c_.n_heads, c_.n_kv_heads, c_.head_dim, c_.attn_scale, window, stream_);
   }
   project(a.wo, datt, dtmp, B);
   if (a.bo != kNoVector) cuda::add_bias(dtmp, vec(a.bo), d, B, stream_);  // x + (wo.att + bo), as the CPU adds
+  if (a.post_attn_norm != kNoVector) cuda::rms_norm(dtmp, vec(a.post_attn_norm), dtmp, d, c_.norm_eps, B, stream_);
   cuda::add_inplace(dx, dtmp, static_cast<int64_t>(n), stream_);
   cuda::rms_norm(dx, vec(a.ffn_norm), dxn, d, c_.norm_eps, B, stream_);
   receive(WorkBuffers::kX, n * sizeof(float), 0);
@@ -409,6 +417,7 @@ void CudaBackend::output(const float* x, int B, float* logits) {
   send(x, n * sizeof(float), 0, WorkBuffers::kX);
   cuda::rms_norm(buf(WorkBuffers::kX), vec(model_.output_norm), buf(WorkBuffers::kXb), c_.d_model, c_.norm_eps, B, stream_);
   project(model_.output, buf(WorkBuffers::kXb), buf(WorkBuffers::kLogits), B);
+  if (c_.final_softcap > 0.0f) cuda::softcap_inplace(buf(WorkBuffers::kLogits), c_.final_softcap, static_cast<int64_t>(n_logits), stream_);
   receive(WorkBuffers::kLogits, n_logits * sizeof(float), 0);
   finish(logits, n_logits * sizeof(float));
 }

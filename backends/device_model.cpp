@@ -235,12 +235,16 @@ DeviceModel plan_device_model(const ModelWeights& w, const BackendOptions& o, De
     a.wo = plan_matrix(arena, L.wo, "attn_output", conv);
     a.attn_norm = add_vector(arena, L.attn_norm);
     a.ffn_norm = add_vector(arena, L.ffn_norm);
+    a.q_norm = add_vector(arena, L.attn_q_norm);
+    a.k_norm = add_vector(arena, L.attn_k_norm);
+    a.post_attn_norm = add_vector(arena, L.post_attn_norm);
     a.bq = add_vector(arena, L.bq);
     a.bk = add_vector(arena, L.bk);
     a.bv = add_vector(arena, L.bv);
     a.bo = add_vector(arena, L.bo);
     m.footprint.attention += a.wq.bytes() + a.wk.bytes() + a.wv.bytes() + a.wo.bytes() +
-                             (L.attn_norm.size() + L.ffn_norm.size() + L.bq.size() + L.bk.size() + L.bv.size() + L.bo.size()) * sizeof(float);
+                             (L.attn_norm.size() + L.ffn_norm.size() + L.bq.size() + L.bk.size() + L.bv.size() + L.bo.size() + L.attn_q_norm.size() +
+                              L.attn_k_norm.size() + L.post_attn_norm.size()) * sizeof(float);
     m.attention.push_back(a);
 
     const std::vector<int32_t>& hot = o.hot_neurons[static_cast<size_t>(l)];

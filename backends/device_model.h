@@ -71,6 +71,8 @@ struct DeviceAttention {
   DeviceMatrix wq, wk, wv, wo;
   size_t attn_norm = 0, ffn_norm = 0;  // [d_model] floats
   size_t bq = kNoVector, bk = kNoVector, bv = kNoVector, bo = kNoVector;
+  // gemma3 (kNoVector otherwise): per-head query / key norms [head_dim], post-attention norm [d_model].
+  size_t q_norm = kNoVector, k_norm = kNoVector, post_attn_norm = kNoVector;
 };
 
 // Hot neurons for the dense kernels (see the header comment).

@@ -79,7 +79,8 @@ DeviceFootprint device_footprint(const ModelWeights& w, const std::vector<int64_
   DeviceFootprint f;
   for (int l = 0; l < c.n_layers; ++l) {
     const LayerWeights& L = w.layers()[static_cast<size_t>(l)];
-    f.attention += L.wq.bytes() + L.wk.bytes() + L.wv.bytes() + L.wo.bytes() + (L.attn_norm.size() + L.ffn_norm.size()) * 4;
+    f.attention += L.wq.bytes() + L.wk.bytes() + L.wv.bytes() + L.wo.bytes() + (L.attn_norm.size() + L.ffn_norm.size() + L.attn_q_norm.size() + L.attn_k_norm.size() +
+                                                                          L.post_attn_norm.size()) * 4;
     // Per neuron: a gate row, an up row, and its share of the down matrix.
     const uint64_t per_neuron = sparse ? NeuronBundles::record_bytes_for(FfnWeights::of_layer(w, l))
                                        : (L.gate.rows ? L.gate.row_stride : 0) + L.up.row_stride + L.down.bytes() / static_cast<uint64_t>(c.d_ff);

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstring>
 #include <numeric>
+#include <optional>
 #include <stdexcept>
 #include <thread>
 
@@ -534,11 +535,11 @@ void validate(const SyntheticModelConfig& c) {
   if (c.vocab < 259) fail("--vocab must be at least 259 (256 byte tokens and 3 special tokens)");
   if (c.ctx < 1) fail("--ctx must be at least 1");
   for (auto [type, flag] : {std::pair{c.type, "--type"}, std::pair{c.output_type, "--output-type"}}) {
-    const auto t = type_traits(static_cast<uint32_t>(type));
-    if (!t) fail(std::string(flag) + ": unknown type");
-    if (type != GgmlType::F32 && type != GgmlType::F16 && type != GgmlType::BF16 && type != GgmlType::Q8_0 &&
-        type != GgmlType::Q4_0 && type != GgmlType::Q4_1)
-      fail(std::string(flag) + " " + std::string(t->name) + " is not supported (f32, f16, bf16, q8_0, q4_0, q4_1)");
+    const TypeTraits* t = find_type_traits(static_cast<uint32_t>(type));
+    if (t == nullptr) fail(std::string(flag) + ": unknown type");
+    if (!is_writable_weight_type(type))
+      fail(std::string(flag) + " " + std::string(t->name) + " cannot be written: no quantizer for it here (writable: " +
+           writable_weight_type_names() + ")");
   }
   const int64_t block = traits(c.type).block_elems;
   if (c.dim % block != 0)
@@ -573,15 +574,27 @@ void apply_shape_preset(SyntheticModelConfig& c, std::string_view shape) {
   }
 }
 
+bool is_writable_weight_type(GgmlType type) {
+  const TypeTraits* t = find_type_traits(static_cast<uint32_t>(type));
+  return t != nullptr && t->weight && t->quantize != nullptr;
+}
+
+std::string writable_weight_type_names() {
+  std::string s;
+  for (uint32_t id = 0; id < 64; ++id)
+    if (const TypeTraits* t = find_type_traits(id); t != nullptr && is_writable_weight_type(static_cast<GgmlType>(id)))
+      s += (s.empty() ? "" : ", ") + lower(t->name);
+  return s;
+}
+
 GgmlType parse_weight_type(std::string_view name) {
-  const std::string s = lower(name);
-  if (s == "f32") return GgmlType::F32;
-  if (s == "f16") return GgmlType::F16;
-  if (s == "bf16") return GgmlType::BF16;
-  if (s == "q8_0") return GgmlType::Q8_0;
-  if (s == "q4_0") return GgmlType::Q4_0;
-  if (s == "q4_1") return GgmlType::Q4_1;
-  throw std::invalid_argument("unknown weight type '" + std::string(name) + "' (f32, f16, bf16, q8_0, q4_0, q4_1)");
+  const std::optional<GgmlType> type = type_from_name(name);
+  if (!type)
+    throw std::invalid_argument("unknown weight type '" + std::string(name) + "' (" + writable_weight_type_names() + ")");
+  if (!is_writable_weight_type(*type))
+    throw std::invalid_argument("weight type " + type_name(*type) + " cannot be written: no quantizer for it here (" +
+                                writable_weight_type_names() + ")");
+  return *type;
 }
 
 uint32_t llama_file_type(GgmlType type) {

@@ -73,15 +73,20 @@ void validate(const SyntheticModelConfig& cfg);
 void apply_shape_preset(SyntheticModelConfig& cfg, std::string_view shape);
 std::vector<std::string> shape_preset_names();
 
-// "f32", "f16", "bf16", "q8_0", "q4_0", "q4_1" (case-insensitive) -> type; throws
-// std::invalid_argument otherwise.
+// A type name of the table (kernels/ggml_type.h, any case) -> the type, for every weight type
+// that has a quantizer (F32, F16, BF16, Q4_0 ... IQ4_XS); throws std::invalid_argument naming
+// the type for other names and for types that cannot be written.
 GgmlType parse_weight_type(std::string_view name);
+// Whether make-model can write weights of the type (a weight type with a quantizer).
+bool is_writable_weight_type(GgmlType type);
+// "f32, f16, ...": the writable weight types, lower case, for messages and help.
+std::string writable_weight_type_names();
 // llama.cpp's general.file_type value for a model whose weights are `type`.
 uint32_t llama_file_type(GgmlType type);
 
 // The constant value of the bias channel (hidden dimension 0) in every token embedding:
-// 127/16 * 2^k (>= 7.9375, about sqrt(dim) / 2), exact in F32/F16/BF16/Q8_0/Q4_0 (Q4_1
-// rows hold it to within their rounding).
+// 127/16 * 2^k (>= 7.9375, about sqrt(dim) / 2), exact in F32/F16/BF16/Q8_0/Q4_0 (Q4_1 and
+// the other quantized types hold it to within their rounding).
 float bias_channel_value(int dim);
 
 // Target firing probability of each FFN neuron by popularity rank (rank 0 = hottest):

@@ -49,6 +49,7 @@
 #include "kernels/dequantize.h"
 #include "kernels/quantize.h"
 #include "model/placement.h"
+#include "model/synthetic_model.h"
 #include "tests/runtime_comparison.h"
 
 using namespace actinfer;
@@ -313,6 +314,77 @@ TEST_CASE("cuda backend = dense engine on SmolLM2-135M Q4_1 (exact activations)"
     MESSAGE("SmolLM2, hot " << hot << ": max relative difference " << rel);
     CHECK(rel < 1e-3);
   }
+}
+
+// gemma3 on the GPU: per-head q/k norms, heads wider than d / n_heads (queries 4 x 48 = 192 on a
+// width of 96), NEOX RoPE with the local and global bases, a sliding window of 5 positions on
+// the local layers (the 20 tokens run past it), the post-attention norm on the device, GeGLU,
+// and the scaled embedding and post-FFN norm on the host side. Float order only (F32 and Q8_0
+// weights, exact activations; F32 bundles are exact copies): the bound of the llama cases, 1e-4.
+TEST_CASE("cuda backend = dense engine: gemma3 (q/k and post norms, NEOX RoPE, sliding window, GeGLU)") {
+  if (skip_without_device("gemma3")) return;
+  for (GgmlType type : {GgmlType::F32, GgmlType::Q8_0}) {
+    const std::string name = type == GgmlType::F32 ? "cuda_rt_gemma3_f32" : "cuda_rt_gemma3_q8_0";
+    const auto path = testing::test_data_path(name + ".gguf");
+    if (!std::filesystem::exists(path)) {
+      SyntheticModelConfig cfg;
+      cfg.arch = "gemma3";
+      cfg.activation = "gelu";
+      cfg.n_layers = 7;  // local 0-4 and 6, global 5
+      cfg.dim = 96;
+      cfg.ffn = 256;
+      cfg.n_heads = 4;
+      cfg.n_kv_heads = 2;
+      cfg.head_dim = 48;
+      cfg.sliding_window = 5;
+      cfg.vocab = 300;
+      cfg.tied = true;
+      cfg.type = cfg.output_type = type;
+      cfg.seed = 21;
+      write_synthetic_model(cfg, path);
+    }
+    auto w = ModelWeights::load(path);
+    REQUIRE(w->config().arch == "gemma3");
+    REQUIRE(w->config().is_local_layer(0));
+    REQUIRE_FALSE(w->config().is_local_layer(5));
+    const bool f32 = type == GgmlType::F32;
+    for (bool sparse : {false, true}) {
+      if (sparse && !f32) continue;  // Q8_0 bundles re-round nothing, but the cold share's activations are rounded
+      for (double hot : {1.0, 0.5})
+        for (int batch : {1, 16}) {
+          DenseEngine dense(w, {1, 256, 4, 0, true});
+          ActorRuntime rt(w, cuda_options(hot, 1, batch, sparse, true));
+          const double rel = testing::relative_difference(rt, dense, kTokens);
+          INFO(type_name(type) << std::string(sparse ? " sparse" : " dense") << " hot " << hot << " batch " << batch << ": max relative difference "
+                               << rel);
+          CHECK(rel < 1e-4);
+        }
+    }
+  }
+  // The comparison can fail: against the same file read with SiLU instead of GELU it is far off.
+  auto w = ModelWeights::load(testing::test_data_path("cuda_rt_gemma3_f32.gguf"));
+  DenseEngine other(ModelWeights::load(testing::test_data_path("cuda_rt_gemma3_f32.gguf"), Activation::SiLU), {1, 256, 4, 0, true});
+  ActorRuntime rt(w, cuda_options(1.0, 1, 16, false, true));
+  CHECK(testing::relative_difference(rt, other, kTokens) > 1e-2);
+}
+
+// The real Gemma 3 270M file, when ./setup.sh --model gemma3 has fetched it (its Q4_K / Q6_K /
+// Q5_0 weights are held on the device as F32: exact, float order only). 18 layers, bound 1e-3
+// as for SmolLM2.
+TEST_CASE("cuda backend = dense engine on Gemma 3 270M Q4_K_M (exact activations)") {
+  if (skip_without_device("Gemma 3 270M")) return;
+  const std::filesystem::path path = std::filesystem::path(ACTINFER_SOURCE_DIR) / "models" / "gemma-3-270m-q4_k_m.gguf";
+  if (!std::filesystem::exists(path)) {
+    ACTINFER_REPORT_SKIPPED(path.string() << " not found (./setup.sh --model gemma3 fetches it): skipped");
+    return;
+  }
+  auto w = ModelWeights::load(path);
+  const std::vector<int32_t> tokens = {2, 818, 5279, 529, 7001, 563, 506, 5279, 529, 506, 2891, 529};
+  DenseEngine dense(w, {0, 256, 16, 0, true});
+  ActorRuntime rt(w, cuda_options(0.5, 1, 16, false, true));
+  const double rel = testing::relative_difference(rt, dense, tokens);
+  MESSAGE("Gemma 3 270M, hot 0.5: max relative difference " << rel);
+  CHECK(rel < 1e-3);
 }
 
 TEST_CASE("cuda backend: hot and cold work both run (trace), and the token loop agrees with the dense engine") {

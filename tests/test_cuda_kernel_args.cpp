@@ -97,6 +97,11 @@ TEST_CASE("cuda args: row counts, tokens and shapes") {
   CHECK_THROWS_WITH_AS(cuda::args::check_attention(1, 0, 4, 0, 64), doctest::Contains("n_kv_heads 0 must be in 1.."), std::invalid_argument);
   CHECK_THROWS_WITH_AS(cuda::args::check_attention(65536, 0, 4, 4, 64), doctest::Contains("B 65536 must be in 0..65535"),
                        std::invalid_argument);
+  CHECK_NOTHROW(cuda::args::check_attention(3, 7, 4, 1, 256, 0.0625f, 512));
+  CHECK_THROWS_WITH_AS(cuda::args::check_attention(1, 0, 4, 4, 64, 0.0f, 0), doctest::Contains("cuda::attention: scale 0"),
+                       std::invalid_argument);
+  CHECK_THROWS_WITH_AS(cuda::args::check_attention(1, 0, 4, 4, 64, 0.125f, -2), doctest::Contains("window -2 must be in 0.."),
+                       std::invalid_argument);
 
   CHECK_THROWS_WITH_AS(cuda::args::check_pointwise("cuda::add_bias", -2, 1), "cuda::add_bias: n -2 must be in 0..9223372036854775807",
                        std::invalid_argument);
@@ -140,7 +145,7 @@ TEST_CASE("cuda args: the kernel API refuses with the shared messages; device me
                        "cuda::dequantize_rows: row length 48 must be a positive multiple of 32 (type Q8_0)", std::invalid_argument);
   CHECK_THROWS_WITH_AS(cuda::rms_norm(x, x, y, 0, 1e-5f, 1, stream), "cuda::rms_norm: n 0 must be in 1..2147483647",
                        std::invalid_argument);
-  CHECK_THROWS_WITH_AS(cuda::attention(x, x, x, y, 1, 0, 6, 4, 64, stream), "cuda::attention: n_heads 6 must be a multiple of n_kv_heads 4",
+  CHECK_THROWS_WITH_AS(cuda::attention(x, x, x, y, 1, 0, 6, 4, 64, 0.125f, 0, stream), "cuda::attention: n_heads 6 must be a multiple of n_kv_heads 4",
                        std::invalid_argument);
   CHECK_THROWS_WITH_AS(cuda::add_bias(y, x, 16, -1, stream), "cuda::add_bias: B -1 must be in 0..65535", std::invalid_argument);
   CHECK_THROWS_WITH_AS(cuda::select_device(info.device_count), doctest::Contains(" does not exist (this machine has "),

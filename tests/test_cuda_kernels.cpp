@@ -475,36 +475,62 @@ TEST_CASE("cuda kernels: rms_norm and rope_inplace against kernels/elementwise.h
   struct Rope {
     int n_heads, head_dim, rope_dims, pos0, B;
     float base;
+    bool neox;
   };
-  for (const Rope& r : {Rope{9, 64, 64, 0, 3, 10000.0f}, Rope{4, 128, 128, 4000, 2, 10000.0f}, Rope{2, 64, 32, 17, 4, 1e6f},
-                        Rope{3, 80, 80, 123456, 1, 500000.0f}, Rope{1, 8, 0, 5, 1, 10000.0f}}) {
+  for (const Rope& r : {Rope{9, 64, 64, 0, 3, 10000.0f, false}, Rope{4, 128, 128, 4000, 2, 10000.0f, false},
+                        Rope{2, 64, 32, 17, 4, 1e6f, false}, Rope{3, 80, 80, 123456, 1, 500000.0f, false},
+                        Rope{1, 8, 0, 5, 1, 10000.0f, false}, Rope{4, 256, 256, 300, 3, 1e6f, true},  // gemma3's global layers
+                        Rope{2, 48, 48, 9, 2, 10000.0f, true}, Rope{2, 64, 32, 17, 4, 10000.0f, true}}) {
     const size_t width = static_cast<size_t>(r.n_heads) * r.head_dim;
     const auto x = random_floats(rng, width * r.B, -2.0f, 2.0f);
     cuda::DeviceBuffer dx = cuda::DeviceBuffer::from_vector(x);
-    cuda::rope_inplace(dx.as<float>(), r.B, r.n_heads, r.head_dim, r.rope_dims, r.pos0, r.base, stream);
+    cuda::rope_inplace(dx.as<float>(), r.B, r.n_heads, r.head_dim, r.rope_dims, r.pos0, r.base, r.neox, stream);
     stream.synchronize();
     const auto got = dx.to_vector<float>();
+    std::vector<float> cs(static_cast<size_t>(r.rope_dims));
     for (int t = 0; t < r.B; ++t) {
       std::vector<float> want(x.begin() + t * width, x.begin() + (t + 1) * width);
-      rope_inplace(want.data(), r.n_heads, r.head_dim, r.rope_dims, r.pos0 + t, r.base);
+      rope_rotations(r.rope_dims, r.pos0 + t, r.base, cs.data());
+      (r.neox ? rope_apply_neox : rope_apply)(want.data(), r.n_heads, r.head_dim, r.rope_dims, cs.data());
       for (int h = 0; h < r.n_heads; ++h)
         for (int i = 0; i < r.head_dim; ++i) {
           const size_t j = static_cast<size_t>(h) * r.head_dim + i;
           const float g = got[t * width + j];
           INFO("rope heads " << r.n_heads << " dim " << r.head_dim << " rope_dims " << r.rope_dims << " pos " << r.pos0 + t
-                             << " head " << h << " [" << i << "]");
+                             << (r.neox ? " neox" : "") << " head " << h << " [" << i << "]");
           if (i >= r.rope_dims) {
             CHECK(g == x[t * width + j]);
           } else {
-            const size_t p = j - (i & 1);  // the pair (2k, 2k+1)
-            const double tol = 0x1.0p-21 * (std::fabs(x[t * width + p]) + std::fabs(x[t * width + p + 1])) + 1e-30;
+            // The pair: (2k, 2k+1), or NeoX's (k, k + rope_dims / 2).
+            const int half = r.rope_dims / 2;
+            const size_t p0 = r.neox ? j - (i >= half ? half : 0) : j - (i & 1);
+            const size_t p1 = r.neox ? p0 + half : p0 + 1;
+            const double tol = 0x1.0p-21 * (std::fabs(x[t * width + p0]) + std::fabs(x[t * width + p1])) + 1e-30;
             CHECK(std::fabs(g - want[j]) <= tol);
           }
         }
     }
   }
   cuda::DeviceBuffer dummy(64);
-  CHECK_THROWS_AS(cuda::rope_inplace(dummy.as<float>(), 1, 1, 8, 3, 0, 10000.0f, stream), std::invalid_argument);
+  CHECK_THROWS_AS(cuda::rope_inplace(dummy.as<float>(), 1, 1, 8, 3, 0, 10000.0f, false, stream), std::invalid_argument);
+}
+
+// The output head's soft-cap (final_softcap): cap * tanh(x / cap), as output_head computes it.
+TEST_CASE("cuda kernels: softcap_inplace against output_head's expression") {
+  if (skip_without_device("softcap")) return;
+  cuda::Stream stream;
+  std::mt19937 rng(17);
+  const auto x = random_floats(rng, 1000, -100.0f, 100.0f);
+  cuda::DeviceBuffer dx = cuda::DeviceBuffer::from_vector(x);
+  cuda::softcap_inplace(dx.as<float>(), 30.0f, static_cast<int64_t>(x.size()), stream);
+  stream.synchronize();
+  const auto got = dx.to_vector<float>();
+  for (size_t i = 0; i < x.size(); ++i) {
+    const float want = 30.0f * std::tanh(x[i] / 30.0f);
+    INFO("x " << x[i]);
+    CHECK(std::fabs(got[i] - want) <= 4e-6f * 30.0f);
+  }
+  CHECK_THROWS_AS(cuda::softcap_inplace(dx.as<float>(), 0.0f, 4, stream), std::invalid_argument);
 }
 
 // Attention against the CPU's loop of engine/layer_ops.cpp's attention_block, copied (dot_f32,
@@ -519,43 +545,54 @@ TEST_CASE("cuda kernels: causal GQA attention against attention_block's loop") {
   std::mt19937 rng(13);
   struct Att {
     int n_heads, n_kv_heads, head_dim, pos0, B;
+    int window = 0;       // gemma3's local layers: the last `window` positions
+    float scale = 0.0f;   // 0: 1 / sqrt(head_dim)
   };
   for (const Att& a : {Att{4, 2, 64, 0, 1}, Att{4, 2, 64, 1, 1}, Att{8, 8, 128, 7, 1}, Att{6, 1, 32, 300, 1}, Att{3, 3, 80, 1500, 1},
-                       Att{2, 1, 256, 64, 1}, Att{9, 3, 64, 10, 4}, Att{32, 8, 128, 4095, 1}, Att{4, 4, 8, 0, 5}}) {
+                       Att{2, 1, 256, 64, 1}, Att{9, 3, 64, 10, 4}, Att{32, 8, 128, 4095, 1}, Att{4, 4, 8, 0, 5},
+                       Att{4, 1, 256, 600, 3, 512, 0.0625f}, Att{4, 2, 48, 3, 6, 5}, Att{2, 2, 64, 40, 2, 1}, Att{4, 2, 64, 9, 8, 4, 0.3f}}) {
     const int hd = a.head_dim, kv = a.n_kv_heads * hd, d = a.n_heads * hd;
     const int n_cache = a.pos0 + a.B + 3;  // 3 positions past the last token: NaN, never read
     auto kc = random_floats(rng, static_cast<size_t>(n_cache) * kv, -1.0f, 1.0f);
     auto vc = random_floats(rng, static_cast<size_t>(n_cache) * kv, -1.0f, 1.0f);
     for (size_t i = static_cast<size_t>(a.pos0 + a.B) * kv; i < kc.size(); ++i) kc[i] = vc[i] = NAN;
+    // Positions before the window of the batch's first token are never read either.
+    const int window_start = a.window > 0 ? std::max(0, a.pos0 + 1 - a.window) : 0;
+    for (size_t i = 0; i < static_cast<size_t>(window_start) * kv; ++i) kc[i] = vc[i] = NAN;
     const auto q = random_floats(rng, static_cast<size_t>(a.B) * d, -1.0f, 1.0f);
     cuda::DeviceBuffer dq = cuda::DeviceBuffer::from_vector(q), dk = cuda::DeviceBuffer::from_vector(kc), dv = cuda::DeviceBuffer::from_vector(vc);
     cuda::DeviceBuffer dout(sizeof(float) * a.B * d);
-    cuda::attention(dq.as<float>(), dk.as<float>(), dv.as<float>(), dout.as<float>(), a.B, a.pos0, a.n_heads, a.n_kv_heads, hd, stream);
+    const float scale = a.scale > 0.0f ? a.scale : 1.0f / std::sqrt(static_cast<float>(hd));
+    cuda::attention(dq.as<float>(), dk.as<float>(), dv.as<float>(), dout.as<float>(), a.B, a.pos0, a.n_heads, a.n_kv_heads, hd, scale,
+                    a.window, stream);
     stream.synchronize();
     const auto got = dout.to_vector<float>();
 
     const int group = a.n_heads / a.n_kv_heads;
-    const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
     std::vector<float> scores(static_cast<size_t>(n_cache)), want(static_cast<size_t>(hd));
     for (int t = 0; t < a.B; ++t)
       for (int h = 0; h < a.n_heads; ++h) {
         const int kvh = h / group, n_pos = a.pos0 + t + 1;
+        const int first = a.window > 0 ? std::max(0, n_pos - a.window) : 0, n_seen = n_pos - first;
         const float* qh = &q[static_cast<size_t>(t) * d + static_cast<size_t>(h) * hd];
-        for (int p = 0; p < n_pos; ++p) scores[p] = dot_f32(qh, &kc[static_cast<size_t>(p) * kv + kvh * hd], hd) * scale;
-        softmax_inplace(scores.data(), n_pos);
+        for (int p = 0; p < n_seen; ++p) scores[p] = dot_f32(qh, &kc[static_cast<size_t>(first + p) * kv + kvh * hd], hd) * scale;
+        softmax_inplace(scores.data(), n_seen);
         std::fill(want.begin(), want.end(), 0.0f);
-        for (int p = 0; p < n_pos; ++p) axpy(scores[p], &vc[static_cast<size_t>(p) * kv + kvh * hd], want.data(), hd);
+        for (int p = 0; p < n_seen; ++p) axpy(scores[p], &vc[static_cast<size_t>(first + p) * kv + kvh * hd], want.data(), hd);
         for (int i = 0; i < hd; ++i) {
           const float g = got[static_cast<size_t>(t) * d + static_cast<size_t>(h) * hd + i];
-          INFO("heads " << a.n_heads << "/" << a.n_kv_heads << " dim " << hd << " pos " << a.pos0 + t << " head " << h << " [" << i << "]");
+          INFO("heads " << a.n_heads << "/" << a.n_kv_heads << " dim " << hd << " pos " << a.pos0 + t << " window " << a.window << " head " << h
+                        << " [" << i << "]");
           CHECK(std::fabs(g - want[i]) <= 2e-5 + 1e-8 * n_pos);
         }
       }
   }
   cuda::DeviceBuffer dummy(4096);
   const float* p = dummy.as<float>();
-  CHECK_THROWS_AS(cuda::attention(p, p, p, dummy.as<float>(), 1, 0, 6, 4, 64, stream), std::invalid_argument);
-  CHECK_THROWS_AS(cuda::attention(p, p, p, dummy.as<float>(), 1, 0, 4, 4, 512, stream), std::invalid_argument);
+  CHECK_THROWS_AS(cuda::attention(p, p, p, dummy.as<float>(), 1, 0, 6, 4, 64, 0.125f, 0, stream), std::invalid_argument);
+  CHECK_THROWS_AS(cuda::attention(p, p, p, dummy.as<float>(), 1, 0, 4, 4, 512, 0.125f, 0, stream), std::invalid_argument);
+  CHECK_THROWS_AS(cuda::attention(p, p, p, dummy.as<float>(), 1, 0, 4, 4, 64, 0.125f, -1, stream), std::invalid_argument);
+  CHECK_THROWS_AS(cuda::attention(p, p, p, dummy.as<float>(), 1, 0, 4, 4, 64, 0.0f, 0, stream), std::invalid_argument);
 }
 
 // The F16 KV cache: to_f16 gives kernels/fp16.h's bits (round to nearest even: ties, the
@@ -596,7 +633,8 @@ TEST_CASE("cuda kernels: to_f16 and attention over an F16 KV cache against kerne
     const auto q = random_floats(rng, static_cast<size_t>(a.B) * d, -1.0f, 1.0f);
     cuda::DeviceBuffer dq = cuda::DeviceBuffer::from_vector(q), dk = cuda::DeviceBuffer::from_vector(kc), dv = cuda::DeviceBuffer::from_vector(vc);
     cuda::DeviceBuffer dout(sizeof(float) * a.B * d);
-    cuda::attention(dq.as<float>(), dk.as<uint16_t>(), dv.as<uint16_t>(), dout.as<float>(), a.B, a.pos0, a.n_heads, a.n_kv_heads, hd, stream);
+    cuda::attention(dq.as<float>(), dk.as<uint16_t>(), dv.as<uint16_t>(), dout.as<float>(), a.B, a.pos0, a.n_heads, a.n_kv_heads, hd,
+                    1.0f / std::sqrt(static_cast<float>(hd)), 0, stream);
     stream.synchronize();
     const auto got = dout.to_vector<float>();
 
@@ -622,7 +660,7 @@ TEST_CASE("cuda kernels: to_f16 and attention over an F16 KV cache against kerne
   }
   cuda::DeviceBuffer dummy(4096);
   const uint16_t* p = dummy.as<uint16_t>();
-  CHECK_THROWS_AS(cuda::attention(dummy.as<float>(), p, p, dummy.as<float>(), 1, 0, 6, 4, 64, stream), std::invalid_argument);
+  CHECK_THROWS_AS(cuda::attention(dummy.as<float>(), p, p, dummy.as<float>(), 1, 0, 6, 4, 64, 0.125f, 0, stream), std::invalid_argument);
   CHECK_THROWS_AS(cuda::to_f16(dummy.as<float>(), dummy.as<uint16_t>(), -1, stream), std::invalid_argument);
 }
 

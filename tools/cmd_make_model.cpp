@@ -79,7 +79,8 @@ void register_make_model(CLI::App& app) {
   sub->add_option("--kv-heads", c.n_kv_heads, "Key/value heads (grouped-query attention)")->capture_default_str();
   sub->add_option("--vocab", c.vocab, "Vocabulary size (>= 259: byte-level BPE)")->capture_default_str();
   sub->add_option("--ctx", c.ctx, "llama.context_length")->capture_default_str();
-  sub->add_option("--type", o->type, "Weight type: f32, f16, bf16, q8_0, q4_0, q4_1")->capture_default_str();
+  sub->add_option("--type", o->type, "Weight type: " + writable_weight_type_names() + " (K and IQ4_XS types need --dim and --ffn multiples of 256)")
+      ->capture_default_str();
   sub->add_option("--output-type", o->output_type, "Type of output.weight (and of token_embd with --tied); default: --type");
   sub->add_option("--activation", c.activation, "FFN activation written to actinfer.ffn_activation")
       ->check(CLI::IsMember({"relu", "silu", "gelu"}))

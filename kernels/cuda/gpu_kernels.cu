@@ -217,7 +217,8 @@ __global__ void __launch_bounds__(256) rms_norm_kernel(const float* x, const flo
   for (int j = threadIdx.x; j < n; j += blockDim.x) orow[j] = xr[j] * scale * w[j];
 }
 
-__global__ void __launch_bounds__(256) rope_kernel(float* x, int B, int n_heads, int head_dim, int rope_dims, int pos0, float base) {
+__global__ void __launch_bounds__(256) rope_kernel(float* x, int B, int n_heads, int head_dim, int rope_dims, int pos0, float base,
+                                                   bool neox) {
   const int half = rope_dims / 2;
   const int64_t idx = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
   if (idx >= static_cast<int64_t>(B) * n_heads * half) return;
@@ -230,10 +231,13 @@ __global__ void __launch_bounds__(256) rope_kernel(float* x, int B, int n_heads,
   double sd, cd;
   sincos(theta, &sd, &cd);
   const float c = static_cast<float>(cd), s = static_cast<float>(sd);
-  float* v = x + (static_cast<size_t>(t) * n_heads + h) * head_dim + 2 * i;
-  const float a = v[0], b = v[1];
-  v[0] = a * c - b * s;
-  v[1] = a * s + b * c;
+  float* head = x + (static_cast<size_t>(t) * n_heads + h) * head_dim;
+  // Adjacent pairs (2i, 2i+1), or NeoX's halves (i, i + half), as rope_apply / rope_apply_neox.
+  float* v0 = neox ? head + i : head + 2 * i;
+  float* v1 = neox ? head + i + half : head + 2 * i + 1;
+  const float a = *v0, b = *v1;
+  *v0 = a * c - b * s;
+  *v1 = a * s + b * c;
 }
 
 // A KV-cache element as float: F32 as it is, F16 (IEEE half bits) widened exactly.
@@ -246,7 +250,7 @@ __device__ __forceinline__ float cache_value(uint16_t h) { return __half2float(_
 template <class Cache>
 __global__ void __launch_bounds__(kAttWarps * 32)
     attention_kernel(const float* __restrict__ q, const Cache* __restrict__ kc, const Cache* __restrict__ vc,
-                     float* __restrict__ out, int pos0, int n_heads, int n_kv_heads, int hd, float scale) {
+                     float* __restrict__ out, int pos0, int n_heads, int n_kv_heads, int hd, float scale, int window) {
   constexpr int kPer = kAttMaxHeadDim / 32;
   __shared__ float s_m[kAttWarps], s_l[kAttWarps];
   __shared__ float s_acc[kAttWarps][kAttMaxHeadDim];
@@ -255,6 +259,7 @@ __global__ void __launch_bounds__(kAttWarps * 32)
   const int kvh = h / (n_heads / n_kv_heads);
   const size_t kv = static_cast<size_t>(n_kv_heads) * hd;
   const int n_pos = pos0 + t + 1;
+  const int first = window > 0 ? max(0, n_pos - window) : 0;  // a local layer's window
   const float* qh = q + (static_cast<size_t>(t) * n_heads + h) * hd;
   float qr[kPer], acc[kPer];
 #pragma unroll
@@ -264,7 +269,7 @@ __global__ void __launch_bounds__(kAttWarps * 32)
     acc[c] = 0.0f;
   }
   float m = -INFINITY, l = 0.0f;
-  for (int p = warp; p < n_pos; p += kAttWarps) {
+  for (int p = first + warp; p < n_pos; p += kAttWarps) {
     const Cache* kp = kc + static_cast<size_t>(p) * kv + static_cast<size_t>(kvh) * hd;
     const Cache* vp = vc + static_cast<size_t>(p) * kv + static_cast<size_t>(kvh) * hd;
     float s = 0.0f;
@@ -293,7 +298,7 @@ __global__ void __launch_bounds__(kAttWarps * 32)
   }
   __syncthreads();
   float M = -INFINITY;
-  for (int w = 0; w < kAttWarps; ++w) M = fmaxf(M, s_m[w]);  // finite: n_pos >= 1
+  for (int w = 0; w < kAttWarps; ++w) M = fmaxf(M, s_m[w]);  // finite: every query sees >= 1 position
   float f[kAttWarps], L = 0.0f;
   for (int w = 0; w < kAttWarps; ++w) {
     f[w] = expf(s_m[w] - M);  // 0 for a warp that saw no position
@@ -397,35 +402,34 @@ void rms_norm(const float* x, const float* weight, float* out, int64_t n, float 
   check_launch("rms_norm_kernel");
 }
 
-void rope_inplace(float* x, int B, int n_heads, int head_dim, int rope_dims, int pos0, float base, const Stream& stream) {
+void rope_inplace(float* x, int B, int n_heads, int head_dim, int rope_dims, int pos0, float base, bool neox, const Stream& stream) {
   args::check_rope(B, n_heads, head_dim, rope_dims, pos0);
   const int64_t total = static_cast<int64_t>(B) * n_heads * (rope_dims / 2);
   if (total == 0) return;
-  rope_kernel<<<static_cast<unsigned>((total + 255) / 256), 256, 0, raw(stream)>>>(x, B, n_heads, head_dim, rope_dims, pos0, base);
+  rope_kernel<<<static_cast<unsigned>((total + 255) / 256), 256, 0, raw(stream)>>>(x, B, n_heads, head_dim, rope_dims, pos0, base, neox);
   check_launch("rope_kernel");
 }
 
 namespace {
 template <class Cache>
 void launch_attention(const float* q, const Cache* k_cache, const Cache* v_cache, float* out, int B, int pos0, int n_heads,
-                      int n_kv_heads, int head_dim, const Stream& stream) {
-  args::check_attention(B, pos0, n_heads, n_kv_heads, head_dim);
+                      int n_kv_heads, int head_dim, float scale, int window, const Stream& stream) {
+  args::check_attention(B, pos0, n_heads, n_kv_heads, head_dim, scale, window);
   if (B == 0) return;
-  const float scale = 1.0f / std::sqrt(static_cast<float>(head_dim));  // as attention_block computes it
   attention_kernel<Cache><<<dim3(static_cast<unsigned>(n_heads), static_cast<unsigned>(B)), kAttWarps * 32, 0, raw(stream)>>>(
-      q, k_cache, v_cache, out, pos0, n_heads, n_kv_heads, head_dim, scale);
+      q, k_cache, v_cache, out, pos0, n_heads, n_kv_heads, head_dim, scale, window);
   check_launch("attention_kernel");
 }
 }  // namespace
 
 void attention(const float* q, const float* k_cache, const float* v_cache, float* out, int B, int pos0, int n_heads,
-               int n_kv_heads, int head_dim, const Stream& stream) {
-  launch_attention(q, k_cache, v_cache, out, B, pos0, n_heads, n_kv_heads, head_dim, stream);
+               int n_kv_heads, int head_dim, float scale, int window, const Stream& stream) {
+  launch_attention(q, k_cache, v_cache, out, B, pos0, n_heads, n_kv_heads, head_dim, scale, window, stream);
 }
 
 void attention(const float* q, const uint16_t* k_cache, const uint16_t* v_cache, float* out, int B, int pos0, int n_heads,
-               int n_kv_heads, int head_dim, const Stream& stream) {
-  launch_attention(q, k_cache, v_cache, out, B, pos0, n_heads, n_kv_heads, head_dim, stream);
+               int n_kv_heads, int head_dim, float scale, int window, const Stream& stream) {
+  launch_attention(q, k_cache, v_cache, out, B, pos0, n_heads, n_kv_heads, head_dim, scale, window, stream);
 }
 
 }  // namespace actinfer::cuda

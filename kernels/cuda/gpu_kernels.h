@@ -71,20 +71,24 @@ void rms_norm(const float* x, const float* weight, float* out, int64_t n, float 
 // kernels/elementwise.h's rope_inplace for B tokens at positions pos0 + t: x is [B][n_heads *
 // head_dim]; in each head the adjacent pairs (2i, 2i+1), i < rope_dims / 2, are rotated by
 // pos * base^(-2i / rope_dims) (angle and its cos/sin in double, as the CPU computes them).
-void rope_inplace(float* x, int B, int n_heads, int head_dim, int rope_dims, int pos0, float base, const Stream& stream);
+// neox (GPT-NeoX / gemma3, rope_apply_neox): the pairs (i, i + rope_dims / 2) instead.
+void rope_inplace(float* x, int B, int n_heads, int head_dim, int rope_dims, int pos0, float base, bool neox,
+                  const Stream& stream);
 
 // Causal grouped-query attention of B tokens at positions pos0 + t over an F32 KV cache:
-//   out[t][h] = sum_{p <= pos0 + t} softmax_p(q[t][h] . k[p][h / g] / sqrt(head_dim)) v[p][h / g]
-// with g = n_heads / n_kv_heads. q, out: [B][n_heads * head_dim]; k_cache, v_cache:
+//   out[t][h] = sum_{first <= p <= pos0 + t} softmax_p(q[t][h] . k[p][h / g] * scale) v[p][h / g]
+// with g = n_heads / n_kv_heads, scale the model's query scale (1 / sqrt(head_dim) for llama)
+// and first = 0, or with a sliding window (window > 0, gemma3's local layers) the last `window`
+// positions: first = max(0, pos0 + t + 1 - window). q, out: [B][n_heads * head_dim]; k_cache, v_cache:
 // [positions][n_kv_heads * head_dim] (engine/kv_cache.h's layout for one layer), holding
 // positions 0 .. pos0 + B - 1 (the tokens' own keys and values written already). One block of
 // 4 warps per (head, token), online softmax (one pass over the cache); head_dim <= 256.
 void attention(const float* q, const float* k_cache, const float* v_cache, float* out, int B, int pos0, int n_heads,
-               int n_kv_heads, int head_dim, const Stream& stream);
+               int n_kv_heads, int head_dim, float scale, int window, const Stream& stream);
 // The same over an F16 KV cache (--cache-type f16): k_cache and v_cache hold IEEE half bits
 // (engine/kv_cache.h's F16 layout), each widened exactly to float as it is read; the sums and
 // the softmax stay in float.
 void attention(const float* q, const uint16_t* k_cache, const uint16_t* v_cache, float* out, int B, int pos0, int n_heads,
-               int n_kv_heads, int head_dim, const Stream& stream);
+               int n_kv_heads, int head_dim, float scale, int window, const Stream& stream);
 
 }  // namespace actinfer::cuda

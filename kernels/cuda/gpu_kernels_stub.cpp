@@ -53,8 +53,8 @@ void sparse_down(GgmlType, const void*, size_t, int64_t, const int32_t*, int64_t
   unavailable();
 }
 void rms_norm(const float*, const float*, float*, int64_t, float, int, const Stream&) { unavailable(); }
-void rope_inplace(float*, int, int, int, int, int, float, const Stream&) { unavailable(); }
-void attention(const float*, const float*, const float*, float*, int, int, int, int, int, const Stream&) { unavailable(); }
-void attention(const float*, const uint16_t*, const uint16_t*, float*, int, int, int, int, int, const Stream&) { unavailable(); }
+void rope_inplace(float*, int, int, int, int, int, float, bool, const Stream&) { unavailable(); }
+void attention(const float*, const float*, const float*, float*, int, int, int, int, int, float, int, const Stream&) { unavailable(); }
+void attention(const float*, const uint16_t*, const uint16_t*, float*, int, int, int, int, int, float, int, const Stream&) { unavailable(); }
 
 }  // namespace actinfer::cuda

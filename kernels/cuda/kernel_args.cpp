@@ -1,6 +1,7 @@
 #include "kernels/cuda/kernel_args.h"
 
 #include <climits>
+#include <cmath>
 #include <stdexcept>
 #include <string>
 
@@ -100,7 +101,7 @@ void check_rope(int B, int n_heads, int head_dim, int rope_dims, int pos0) {
   in_range(fn, "pos0", pos0, 0, INT_MAX);
 }
 
-void check_attention(int B, int pos0, int n_heads, int n_kv_heads, int head_dim) {
+void check_attention(int B, int pos0, int n_heads, int n_kv_heads, int head_dim, float scale, int window) {
   constexpr const char* fn = "cuda::attention";
   in_range(fn, "B", B, 0, kMaxGridY);
   in_range(fn, "pos0", pos0, 0, INT_MAX);
@@ -108,6 +109,8 @@ void check_attention(int B, int pos0, int n_heads, int n_kv_heads, int head_dim)
   in_range(fn, "n_kv_heads", n_kv_heads, 1, INT_MAX);
   if (n_heads % n_kv_heads != 0) bad(fn, "n_heads " + num(n_heads) + " must be a multiple of n_kv_heads " + num(n_kv_heads));
   in_range(fn, "head_dim", head_dim, 1, kAttMaxHeadDim);
+  if (!(scale > 0.0f) || !std::isfinite(scale)) bad(fn, "scale " + std::to_string(scale) + " must be positive and finite");
+  in_range(fn, "window", window, 0, INT_MAX);
 }
 
 void check_pointwise(const char* fn, int64_t n, int B) {

@@ -44,7 +44,7 @@ RowKernel check_sparse_gate_up(GgmlType type, const void* gate, const void* up, 
 RowKernel check_sparse_down(GgmlType down_t_type, const void* down_t, size_t row_stride, int64_t d, int64_t n_active);
 void check_rms_norm(int64_t n, int B);
 void check_rope(int B, int n_heads, int head_dim, int rope_dims, int pos0);
-void check_attention(int B, int pos0, int n_heads, int n_kv_heads, int head_dim);
+void check_attention(int B, int pos0, int n_heads, int n_kv_heads, int head_dim, float scale = 1.0f, int window = 0);
 
 // pointwise.h: n >= 0 elements for each of B tokens, B in 0..kMaxGridY.
 void check_pointwise(const char* fn, int64_t n, int B);

@@ -4,6 +4,8 @@
 #include <cuda_runtime.h>
 
 #include <algorithm>
+#include <stdexcept>
+#include <string>
 
 #include "kernels/cuda/activate.cuh"
 #include "kernels/cuda/cuda_check.h"
@@ -51,6 +53,11 @@ __global__ void __launch_bounds__(kThreads) to_f16_kernel(const float* __restric
 __global__ void __launch_bounds__(kThreads) relu_kernel(float* x, size_t n) {
   for (size_t i = static_cast<size_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += static_cast<size_t>(gridDim.x) * blockDim.x)
     x[i] = x[i] > 0.0f ? x[i] : 0.0f;
+}
+
+__global__ void __launch_bounds__(kThreads) softcap_kernel(float* x, float cap, size_t n) {
+  for (size_t i = static_cast<size_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += static_cast<size_t>(gridDim.x) * blockDim.x)
+    x[i] = cap * tanhf(x[i] / cap);
 }
 
 // One warp per word (8 words per 256-thread block); block row y = token t.
@@ -102,6 +109,14 @@ void relu_inplace(float* x, int64_t n, const Stream& stream) {
   if (n == 0) return;
   relu_kernel<<<blocks_for(static_cast<size_t>(n)), kThreads, 0, raw(stream)>>>(x, static_cast<size_t>(n));
   check_launch("relu_kernel");
+}
+
+void softcap_inplace(float* x, float cap, int64_t n, const Stream& stream) {
+  args::check_pointwise("cuda::softcap_inplace", n, 1);
+  if (!(cap > 0.0f)) throw std::invalid_argument("cuda::softcap_inplace: cap " + std::to_string(cap) + " must be positive");
+  if (n == 0) return;
+  softcap_kernel<<<blocks_for(static_cast<size_t>(n)), kThreads, 0, raw(stream)>>>(x, cap, static_cast<size_t>(n));
+  check_launch("softcap_kernel");
 }
 
 void active_bits(const float* z, const float* bias, int64_t n, int B, uint32_t* bits, const Stream& stream) {

@@ -34,6 +34,9 @@ void to_f16(const float* x, uint16_t* out, int64_t n, const Stream& stream);
 // x[i] = max(x[i], 0) for i < n.
 void relu_inplace(float* x, int64_t n, const Stream& stream);
 
+// x[i] = cap * tanh(x[i] / cap) for i < n (the output head's final logit soft-cap; cap > 0).
+void softcap_inplace(float* x, float cap, int64_t n, const Stream& stream);
+
 // uint32 words per token of active_bits' output for n neurons.
 inline int64_t bit_words(int64_t n) { return (n + 31) / 32; }
 

@@ -216,41 +216,46 @@ void rms_norm(const float* x, const float* weight, float* out, int64_t n, float 
   }
 }
 
-void rope_inplace(float* x, int B, int n_heads, int head_dim, int rope_dims, int pos0, float base, const Stream&) {
+void rope_inplace(float* x, int B, int n_heads, int head_dim, int rope_dims, int pos0, float base, bool neox, const Stream&) {
   args::check_rope(B, n_heads, head_dim, rope_dims, pos0);
-  for (int t = 0; t < B; ++t)
-    actinfer::rope_inplace(x + static_cast<size_t>(t) * static_cast<size_t>(n_heads * head_dim), n_heads, head_dim, rope_dims, pos0 + t, base);
+  std::vector<float> cs(static_cast<size_t>(rope_dims));
+  for (int t = 0; t < B; ++t) {
+    float* xt = x + static_cast<size_t>(t) * static_cast<size_t>(n_heads * head_dim);
+    rope_rotations(rope_dims, pos0 + t, base, cs.data());
+    (neox ? rope_apply_neox : rope_apply)(xt, n_heads, head_dim, rope_dims, cs.data());
+  }
 }
 
 void attention(const float* q, const float* k_cache, const float* v_cache, float* out, int B, int pos0, int n_heads, int n_kv_heads,
-               int head_dim, const Stream&) {
-  args::check_attention(B, pos0, n_heads, n_kv_heads, head_dim);
+               int head_dim, float scale, int window, const Stream&) {
+  args::check_attention(B, pos0, n_heads, n_kv_heads, head_dim, scale, window);
   const int group = n_heads / n_kv_heads, kv = n_kv_heads * head_dim, d = n_heads * head_dim;
-  const float scale = 1.0f / std::sqrt(static_cast<float>(head_dim));
   std::vector<float> scores;
   for (int t = 0; t < B; ++t)
     for (int h = 0; h < n_heads; ++h) {
       const int n_pos = pos0 + t + 1, kvh = h / group;
-      scores.assign(static_cast<size_t>(n_pos), 0.0f);
+      const int first = window > 0 ? std::max(0, n_pos - window) : 0, n_seen = n_pos - first;
+      scores.assign(static_cast<size_t>(n_seen), 0.0f);
       const float* qh = q + static_cast<size_t>(t) * d + static_cast<size_t>(h) * head_dim;
-      for (int p = 0; p < n_pos; ++p)
-        scores[static_cast<size_t>(p)] = dot_f32(qh, k_cache + static_cast<size_t>(p) * kv + static_cast<size_t>(kvh) * head_dim, head_dim) * scale;
-      softmax_inplace(scores.data(), n_pos);
+      for (int p = 0; p < n_seen; ++p)
+        scores[static_cast<size_t>(p)] =
+            dot_f32(qh, k_cache + static_cast<size_t>(first + p) * kv + static_cast<size_t>(kvh) * head_dim, head_dim) * scale;
+      softmax_inplace(scores.data(), n_seen);
       float* o = out + static_cast<size_t>(t) * d + static_cast<size_t>(h) * head_dim;
       std::fill(o, o + head_dim, 0.0f);
-      for (int p = 0; p < n_pos; ++p)
-        axpy(scores[static_cast<size_t>(p)], v_cache + static_cast<size_t>(p) * kv + static_cast<size_t>(kvh) * head_dim, o, head_dim);
+      for (int p = 0; p < n_seen; ++p)
+        axpy(scores[static_cast<size_t>(p)], v_cache + static_cast<size_t>(first + p) * kv + static_cast<size_t>(kvh) * head_dim, o, head_dim);
     }
 }
 
 // The F16 cache: widened exactly to float (kernels/fp16.h), then the same loop.
 void attention(const float* q, const uint16_t* k_cache, const uint16_t* v_cache, float* out, int B, int pos0, int n_heads, int n_kv_heads,
-               int head_dim, const Stream& stream) {
-  args::check_attention(B, pos0, n_heads, n_kv_heads, head_dim);
+               int head_dim, float scale, int window, const Stream& stream) {
+  args::check_attention(B, pos0, n_heads, n_kv_heads, head_dim, scale, window);
   const size_t n = static_cast<size_t>(pos0 + B) * static_cast<size_t>(n_kv_heads) * static_cast<size_t>(head_dim);
   std::vector<float> k(n), v(n);
   for (size_t i = 0; i < n; ++i) k[i] = fp16_to_f32(k_cache[i]), v[i] = fp16_to_f32(v_cache[i]);
-  attention(q, k.data(), v.data(), out, B, pos0, n_heads, n_kv_heads, head_dim, stream);
+  attention(q, k.data(), v.data(), out, B, pos0, n_heads, n_kv_heads, head_dim, scale, window, stream);
 }
 
 void to_f16(const float* x, uint16_t* out, int64_t n, const Stream&) {
@@ -276,6 +281,12 @@ void ffn_hidden(const float* g, const float* u, const uint8_t* keep, Activation 
       const size_t j = static_cast<size_t>(t) * static_cast<size_t>(n) + static_cast<size_t>(i);
       h[j] = keep == nullptr || keep[i] != 0 ? (g != nullptr ? activate(act, g[j]) * u[j] : activate(act, u[j])) : 0.0f;
     }
+}
+
+void softcap_inplace(float* x, float cap, int64_t n, const Stream&) {
+  args::check_pointwise("cuda::softcap_inplace", n, 1);
+  if (!(cap > 0.0f)) throw std::invalid_argument("cuda::softcap_inplace: cap " + std::to_string(cap) + " must be positive");
+  for (int64_t i = 0; i < n; ++i) x[i] = cap * std::tanh(x[i] / cap);
 }
 
 void relu_inplace(float* x, int64_t n, const Stream&) {

@@ -14,6 +14,7 @@
 #include "engine/dense_engine.h"
 #include "engine/generator.h"
 #include "reference_logits.h"
+#include "tests/skip_report.h"
 
 using namespace actinfer;
 
@@ -121,7 +122,7 @@ TEST_CASE("gemma3: actor runtime = numpy reference, hot neurons on the gpu-worke
 
 TEST_CASE("gemma3: the real Gemma 3 270M file's greedy tokens = numpy reference") {
   if (!std::filesystem::exists(kRealModel) || !std::filesystem::exists(kDir + "/gemma3_greedy.ref")) {
-    MESSAGE("gemma3 model absent (./setup.sh --model gemma3): skipped");
+    ACTINFER_REPORT_SKIPPED("gemma3 model absent (./setup.sh --model gemma3): skipped");
     return;
   }
   const auto ref = testing::read_reference_logits(kDir + "/gemma3_greedy.ref");

@@ -20,17 +20,22 @@ namespace {
 
 const std::string kDir = ACTINFER_TEST_DATA_DIR;
 
-// A profile whose thresholds are all `t` (the counts do not matter here).
-std::string threshold_profile(const ModelConfig& c, float t) {
+// A profile with these per-layer thresholds (the counts do not matter here).
+std::string threshold_profile(const ModelConfig& c, const std::vector<float>& thresholds) {
   ActivationProfile p;
   p.n_tokens = 1;
   p.activation = c.activation;
   p.target_sparsity = 0.5;
-  p.thresholds.assign(static_cast<size_t>(c.n_layers), t);
+  p.thresholds = thresholds;
   p.fired.assign(static_cast<size_t>(c.n_layers), std::vector<uint32_t>(static_cast<size_t>(c.d_ff), 0));
   const std::string path = kDir + "/sparse_reference_threshold_profile.gguf";
   write_profile(path, c, p);
   return path;
+}
+
+// A profile whose thresholds are all `t`.
+std::string threshold_profile(const ModelConfig& c, float t) {
+  return threshold_profile(c, std::vector<float>(static_cast<size_t>(c.n_layers), t));
 }
 
 double max_abs_diff(Evaluator& e, const testing::ReferenceLogits& ref) {
@@ -65,6 +70,39 @@ TEST_CASE("sparse runtime, threshold predictor = numpy reference with dropped ac
       INFO("batch " << batch << " hot " << hot << ": max |diff| " << diff << ", computed " << stats.fraction_computed());
       CHECK(diff < 1e-4);  // observed ~3e-6: float summation order
       // The rule really drops activations: not every neuron is computed, and not none.
+      CHECK(stats.fraction_computed() < 0.7);
+      CHECK(stats.fraction_computed() > 0.3);
+    }
+  }
+  // Without the threshold the runtime is far from this reference (the test can fail).
+  DenseEngine dense(w, {1, 256, 8});
+  CHECK(max_abs_diff(dense, ref) > 1e-2);
+}
+
+// GeGLU (gemma3): the same rule on |gelu_tanh(gate . x) * (up . x)|, per-layer thresholds that
+// drop about half the neurons of each layer, through a model with every gemma3 step (sliding
+// window shorter than the sequence, q/k and post norms: the post-FFN norm sees only the
+// computed neurons' sum, hot share on the gpu-worker and cold on a team added first).
+TEST_CASE("sparse runtime on gemma3 (GeGLU), threshold predictor = numpy reference with dropped activations") {
+  const auto ref = testing::read_reference_logits(kDir + "/tiny_gemma3_threshold.ref");
+  auto w = ModelWeights::load(kDir + "/tiny_gemma3_f32.gguf");
+  REQUIRE(w->config().arch == "gemma3");
+  REQUIRE(w->config().activation == Activation::GELU);
+  const std::string profile = threshold_profile(w->config(), {0.039f, 0.029f, 0.022f, 0.017f, 0.0125f, 0.0097f, 0.0071f});
+  for (int batch : {1, 8}) {
+    for (double hot : {0.0, 0.5}) {
+      DeploymentConfig o;
+      o.engine = {1, 256, batch, 0, false};
+      o.hot_fraction = hot;
+      o.teams.assign(1, TeamConfig{0, {}, 2});
+      o.sparse = true;
+      o.profile = profile;
+      ActorRuntime rt(w, o);
+      CHECK(rt.predictor_mode() == PredictorMode::threshold);
+      const double diff = max_abs_diff(rt, ref);
+      const auto stats = rt.predictor_stats();
+      INFO("batch " << batch << " hot " << hot << ": max |diff| " << diff << ", computed " << stats.fraction_computed());
+      CHECK(diff < 1e-4);
       CHECK(stats.fraction_computed() < 0.7);
       CHECK(stats.fraction_computed() > 0.3);
     }
