@@ -6,8 +6,8 @@
 #   tools/checked_builds.sh emulation   the cuda backend on the CPU-emulated kernels (build-emu): its cuda tests
 #   tools/checked_builds.sh fuzz SECS   every fuzz target for SECS seconds (tools/fuzz.sh; build-fuzz)
 #   tools/checked_builds.sh all [SECS]  all four (fuzz: SECS each, default 30)
-#   tools/checked_builds.sh ci [SECS]   what .ci/run runs: all four, fuzz SECS each (default 20); the ASan
-#                                       run leaves out the tests that need the default model (ACTINFER_ASAN_EXCLUDE)
+#   tools/checked_builds.sh ci [SECS]   what .ci/run runs: emulation, tsan and fuzz (SECS each, default 20);
+#                                       not asan yet (see the ci case below)
 # Non-zero exit on the first failure; each step prints its wall time. -O1 -gline-tables-only
 # keeps the instrumented builds quick to compile and their reports' stacks readable.
 # A sanitizer report fails the run even where the instrumented process was expected to fail
@@ -120,10 +120,10 @@ case "${1:-}" in
     ;;
   ci)
     timed emulation emulation
-    # The tests on the default model (SmolLM2, 135M parameters) take minutes each under ASan on
-    # CI's 2 cores; the generated tiny models cover the same code.
-    ACTINFER_ASAN_EXCLUDE=${ACTINFER_ASAN_EXCLUDE-smollm2|default model|serve_openai_clients|cli_interrupt|cli_chat} \
-      timed asan asan
+    # ASan + UBSan is not in CI yet: its full build has not been run to the end here (the shared
+    # 2-core machine); run `tools/checked_builds.sh asan` and add it back once it passes, with
+    # ACTINFER_ASAN_EXCLUDE='smollm2|default model|serve_openai_clients|cli_interrupt|cli_chat'
+    # (the default model's tests take minutes each under ASan on 2 cores).
     timed tsan tsan
     timed fuzz fuzz "${2:-20}"
     ;;
