@@ -36,10 +36,6 @@ WeightMatrix column_range(const WeightMatrix& w, int64_t c0, int64_t c1) {
 
 // y[B][d] += the down projection of the neurons in run r (on the down type's block
 // boundaries) from h[B][n_neurons] (row stride n_neurons), quantized one run at a time.
-// Row-split matmuls take several parts per thread, so a thread preempted by
-// another process (a busy machine) holds up only a small share of the rows.
-int row_parts(const ThreadPool& pool) { return pool.size() == 1 ? 1 : 4 * pool.size(); }
-
 void add_down_run(ThreadPool& pool, Workspace& ws, const FfnWeights& L, const float* h, int B, const NeuronRun& r, float* y) {
   const int64_t d = L.d_model(), ff = L.n_neurons();
   const WeightMatrix down = column_range(L.down, r.begin, r.end);
@@ -54,7 +50,7 @@ void add_down_run(ThreadPool& pool, Workspace& ws, const FfnWeights& L, const fl
       qh.quantize(h_run, ff, static_cast<int>(t0), static_cast<int>(t1));
     });
   }
-  pool.run_parts(row_parts(pool), [&](int ti, int nt) {
+  pool.run([&](int ti, int nt) {
     auto [r0, r1] = ThreadPool::split(d, ti, nt, kRowAlign);
     matmul_rows(down, qh, ws.tmp.data(), d, r0, r1);
     for (int t = 0; t < B; ++t) {
@@ -138,7 +134,7 @@ void attention_block(ThreadPool& pool, Workspace& ws, const ModelWeights& w, int
   const QuantizedBatch& aq = ws.quantized(pool, L.wq.type, ws.xb.data(), d, B);
   const QuantizedBatch& ak = ws.quantized(pool, L.wk.type, ws.xb.data(), d, B);
   const QuantizedBatch& av = ws.quantized(pool, L.wv.type, ws.xb.data(), d, B);
-  pool.run_parts(row_parts(pool), [&](int ti, int nt) {
+  pool.run([&](int ti, int nt) {
     auto [q0, q1] = ThreadPool::split(qd, ti, nt, kRowAlign);
     matmul_rows(L.wq, aq, ws.q.data(), qd, q0, q1);
     auto [k0, k1] = ThreadPool::split(kv, ti, nt, kRowAlign);
@@ -177,7 +173,7 @@ void attention_block(ThreadPool& pool, Workspace& ws, const ModelWeights& w, int
   ws.new_input();
   const QuantizedBatch& ao = ws.quantized(pool, L.wo.type, ws.att.data(), qd, B);
   const bool post_norm = !L.post_attn_norm.empty();
-  pool.run_parts(row_parts(pool), [&](int ti, int nt) {
+  pool.run([&](int ti, int nt) {
     auto [r0, r1] = ThreadPool::split(d, ti, nt, kRowAlign);
     matmul_rows(L.wo, ao, ws.tmp.data(), d, r0, r1);
     if (post_norm) return;  // the norm needs whole rows: added below
@@ -264,7 +260,7 @@ void ffn_block(ThreadPool& pool, Workspace& ws, const FfnWeights& L, const float
           std::fill(&h[t * ff + r.begin + z0], &h[t * ff + r.begin + z1], 0.0f);
         }
     });
-  pool.run_parts(row_parts(pool), [&](int ti, int nt) {
+  pool.run([&](int ti, int nt) {
     for (const NeuronRun& r : slice.runs) {
       auto [o0, o1] = ThreadPool::split(r.end - r.begin, ti, nt, kRowAlign);
       const int64_t r0 = r.begin + o0, r1 = r.begin + o1;
@@ -337,7 +333,7 @@ void output_head(ThreadPool& pool, Workspace& ws, const ModelWeights& w, const f
   for (int t = 0; t < B; ++t) rms_norm(&x[t * d], w.output_norm().data(), &ws.xb[t * d], d, c.norm_eps);
   ws.new_input();
   const QuantizedBatch& a = ws.quantized(pool, w.output().type, ws.xb.data(), d, B);
-  pool.run_parts(row_parts(pool), [&](int ti, int nt) {
+  pool.run([&](int ti, int nt) {
     auto [r0, r1] = ThreadPool::split(c.n_vocab, ti, nt, kRowAlign);
     matmul_rows(w.output(), a, logits, c.n_vocab, r0, r1);
     if (c.final_softcap > 0.0f)
