@@ -2,6 +2,7 @@
 #pragma once
 #include <cstdint>
 #include <filesystem>
+#include <fstream>
 #include <string>
 #include <vector>
 
@@ -11,6 +12,13 @@ inline std::filesystem::path test_data_path(const std::string& name) {
   const std::filesystem::path dir = ACTINFER_TEST_DATA_DIR;
   std::filesystem::create_directories(dir);
   return dir / name;
+}
+
+// Writes bytes to test_data_path(name) and returns that path.
+inline std::filesystem::path write_test_file(const std::vector<uint8_t>& bytes, const std::string& name) {
+  const auto p = test_data_path(name);
+  std::ofstream(p, std::ios::binary).write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+  return p;
 }
 
 // n token ids below vocab from a fixed-seed LCG: the same on every platform.

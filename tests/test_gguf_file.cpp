@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "model/gguf_file.h"
+#include "tests/test_data.h"
 
 using namespace actinfer;
 
@@ -62,13 +63,7 @@ std::vector<uint8_t> build(const Spec& s = {}) {
   return h.b;
 }
 
-std::filesystem::path write(const std::vector<uint8_t>& bytes, const std::string& name) {
-  const std::filesystem::path dir = ACTINFER_TEST_DATA_DIR;
-  std::filesystem::create_directories(dir);
-  const auto p = dir / name;
-  std::ofstream(p, std::ios::binary).write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
-  return p;
-}
+std::filesystem::path write(const std::vector<uint8_t>& bytes, const std::string& name) { return testing::write_test_file(bytes, name); }
 
 // `file`: each test case its own, as ctest may run test cases in parallel.
 std::string open_error(const std::vector<uint8_t>& bytes, const std::string& file = "bad.gguf") {

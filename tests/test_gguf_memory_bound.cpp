@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "model/gguf_file.h"
+#include "tests/test_data.h"
 
 #if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
 #define ACTINFER_SANITIZER_HEAP 1
@@ -88,13 +89,7 @@ std::vector<uint8_t> many_tensors(size_t n) {
   return h.b;
 }
 
-std::filesystem::path write(const std::vector<uint8_t>& bytes, const std::string& name) {
-  const std::filesystem::path dir = ACTINFER_TEST_DATA_DIR;
-  std::filesystem::create_directories(dir);
-  const auto p = dir / name;
-  std::ofstream(p, std::ios::binary).write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
-  return p;
-}
+std::filesystem::path write(const std::vector<uint8_t>& bytes, const std::string& name) { return testing::write_test_file(bytes, name); }
 
 // Heap bytes an open GgufFile of `bytes` holds, per byte of the file.
 double held_per_file_byte(const std::vector<uint8_t>& bytes, const std::string& name) {
