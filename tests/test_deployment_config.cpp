@@ -721,7 +721,9 @@ TEST_CASE("config input: 100000 section headers parse in linear time") {
 }
 
 TEST_CASE("config input: nesting deeper than 32 levels is refused without recursion") {
-  for (const auto& [first, open] : {std::pair<std::string, std::string>{"[", "["}, {"{", "x = {"}}) {
+  for (const auto& opening : {std::pair<std::string, std::string>{"[", "["}, {"{", "x = {"}}) {
+    const std::string& first = opening.first;
+    const std::string& open = opening.second;  // (clang 14 cannot capture a structured binding in CAPTURE)
     CAPTURE(open);
     std::string deep = "[actinfer]\nhost-cores = " + first;
     for (int i = 0; i < 50000; ++i) deep += open;

@@ -173,7 +173,7 @@ TEST_CASE("chrome trace: complete events carry kind, microsecond times and args"
   CHECK(by_tid.at(1).size() == 3);                   // attention holds rope: one row
   CHECK(by_tid.at(6).size() == 1);
   CHECK(by_tid.at(7).size() == 1);
-  for (const auto& [tid, events] : by_tid) CHECK_MESSAGE(properly_nested(events), "tid " << tid);
+  for (const auto& entry : by_tid) CHECK_MESSAGE(properly_nested(entry.second), "tid " << entry.first);
 }
 
 TEST_CASE("chrome trace: read_chrome_trace gives back the recorded spans exactly") {
