@@ -205,7 +205,6 @@ ActorRuntime::ActorRuntime(std::shared_ptr<const ModelWeights> weights, Deployme
   pa.check_truth = m.options.check_recall;
   pa.threads = m.options.predictor_threads > 0 ? m.options.predictor_threads : default_thread_count(m.options.engine.n_threads);
   pa.max_batch = m.options.engine.max_batch;
-  pa.n_ctx = m.n_ctx;
   pa.exact_activations = m.options.engine.exact_activations;
   pa.trace = tr;
   if (m.active_source == actors::ActiveSource::Predictor) {
@@ -223,7 +222,7 @@ ActorRuntime::ActorRuntime(std::shared_ptr<const ModelWeights> weights, Deployme
     // each would swamp the machine. Its teams share the machine's real PUs instead.
     if (t.threads <= 0 && m.topo->is_synthetic()) threads = synthetic_team_threads(threads, n_teams);
     m.cpu.push_back(actors::spawn_cpu_worker(*m.sys, {static_cast<int>(i) + 1, m.weights, m.shards[i], m.split, threads, pus, m.topo,
-                                                      m.options.engine.max_batch, m.n_ctx, m.options.engine.exact_activations, tr,
+                                                      m.options.engine.max_batch, m.options.engine.exact_activations, tr,
                                                       fault_hook}));
   }
   const protocol::Wiring wiring{m.gpu, m.predictor, m.merge, m.cpu};

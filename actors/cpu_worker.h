@@ -23,7 +23,6 @@ struct CpuWorkerArgs {
   std::vector<int> pus;
   std::shared_ptr<const topology::Topology> topology;
   int max_batch = 64;
-  int n_ctx = 0;
   bool exact_activations = false;
   bool trace = false;
   FaultHook fault_hook;  // tests only

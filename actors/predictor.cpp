@@ -101,7 +101,7 @@ namespace {
 PredictorActor::behavior_type predictor(Self self, PredictorArgs args) {
   auto& s = self->state;
   s.pool = std::make_unique<ThreadPool>(std::max(1, args.threads));
-  s.ws = std::make_unique<Workspace>(args.weights->config(), args.max_batch, s.pool->size(), args.n_ctx, args.exact_activations);
+  s.ws = std::make_unique<Workspace>(args.weights->config(), args.max_batch, args.exact_activations);
   s.trace = std::make_shared<trace::TraceBuffer>("predictor", "predictor", args.trace);
   if (args.predictors) s.stats.predictor_bytes = args.predictors->bytes();
   s.args = std::move(args);

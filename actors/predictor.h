@@ -31,7 +31,6 @@ struct PredictorArgs {
   bool check_truth = false;
   int threads = 1;               // its own pool (its neighbours are idle while it predicts)
   int max_batch = 64;
-  int n_ctx = 0;
   bool exact_activations = false;
   bool trace = false;
 };

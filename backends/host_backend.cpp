@@ -18,7 +18,7 @@ class HostBackend final : public Backend {
       : w_(std::move(w)),
         pool_(default_thread_count(o.engine.n_threads), actors::pin_threads_to(o.topology, o.pus, "gpu-worker (host backend)")),
         cache_(w_->config().n_layers, o.n_ctx, w_->config().n_kv_heads * w_->config().head_dim, o.engine.cache_type),
-        ws_(w_->config(), o.engine.max_batch, pool_.size(), o.n_ctx, o.engine.exact_activations),
+        ws_(w_->config(), o.engine.max_batch, o.engine.exact_activations),
         predictors_(o.predictors) {
     if (o.sparse) hot_ = std::make_unique<NeuronShard>(*w_, o.hot_neurons);
   }

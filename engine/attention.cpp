@@ -122,9 +122,13 @@ void grouped_attention(ThreadPool& pool, int layer, const AttentionShape& a, std
       }
     }
   });
-  // Combine each chunked (row, head)'s chunks under their common maximum, in chunk order.
-  for (const Row& row : rows) {
-    if (row.chunks == 1) continue;
+  // Combine each chunked (row, head)'s chunks under their common maximum, in chunk order
+  // (one item per row, in parallel: a long prompt chunks every row).
+  std::vector<const Row*> chunked;
+  for (const Row& row : rows)
+    if (row.chunks > 1) chunked.push_back(&row);
+  pool.run_parts(static_cast<int>(chunked.size()), [&](int item, int) {
+    const Row& row = *chunked[static_cast<size_t>(item)];
     const int r = row.seq->row0 + row.t;
     for (int h = 0; h < a.n_heads; ++h) {
       const float* p = &partials[row.partial_at + static_cast<size_t>(h) * row.chunks * partial_floats];
@@ -142,7 +146,7 @@ void grouped_attention(ThreadPool& pool, int layer, const AttentionShape& a, std
       const float inv = 1.0f / den;
       for (int e = 0; e < hd; ++e) out[e] *= inv;
     }
-  }
+  });
 }
 
 }  // namespace actinfer

@@ -11,7 +11,7 @@ BatchedDenseEngine::BatchedDenseEngine(std::shared_ptr<const ModelWeights> weigh
       pool_(default_thread_count(o.n_threads)),
       n_ctx_(checked_context(o, weights_->config())),
       max_batch_(o.max_batch),
-      ws_(weights_->config(), o.max_batch, pool_.size(), n_ctx_, o.exact_activations) {
+      ws_(weights_->config(), o.max_batch, o.exact_activations) {
   // A sequence's text must not depend on the others in its steps: no tiled GEMM here.
   ws_.set_batch_invariant(true);
   if (n_slots <= 0) throw std::invalid_argument("the number of sequence slots must be positive, got " + std::to_string(n_slots));

@@ -48,26 +48,9 @@ class KvCache {
       for (int i = 0; i < kv_dim_; ++i) k16_[o + i] = f32_to_fp16(k[i]), v16_[o + i] = f32_to_fp16(v[i]);
     }
   }
-  // q . k[layer][pos][at .. at+n)
-  float dot_k(int layer, int pos, int at, const float* q, int n) const {
-    const size_t o = offset(layer, pos) + static_cast<size_t>(at);
-    float s = 0;
-    if (type_ == KvCacheType::F32) for (int i = 0; i < n; ++i) s += q[i] * k32_[o + i];
-    else for (int i = 0; i < n; ++i) s += q[i] * fp16_to_f32(k16_[o + i]);
-    return s;
-  }
-  // out += a * v[layer][pos][at .. at+n)
-  void axpy_v(int layer, int pos, int at, float a, float* out, int n) const {
-    const size_t o = offset(layer, pos) + static_cast<size_t>(at);
-    if (type_ == KvCacheType::F32) for (int i = 0; i < n; ++i) out[i] += a * v32_[o + i];
-    else for (int i = 0; i < n; ++i) out[i] += a * fp16_to_f32(v16_[o + i]);
-  }
   // k[layer][pos][at .. at+n) as floats: in place for an F32 cache, else widened into buf.
   const float* k_row(int layer, int pos, int at, int n, float* buf) const { return row(k32_, k16_, layer, pos, at, n, buf); }
   const float* v_row(int layer, int pos, int at, int n, float* buf) const { return row(v32_, v16_, layer, pos, at, n, buf); }
-  // The F32 rows (null for an F16 cache): the fast path of attention.
-  const float* k_f32(int layer, int pos) const { return k32_.empty() ? nullptr : &k32_[offset(layer, pos)]; }
-  const float* v_f32(int layer, int pos) const { return v32_.empty() ? nullptr : &v32_[offset(layer, pos)]; }
 
  private:
   size_t offset(int layer, int pos) const { return (static_cast<size_t>(layer) * n_ctx_ + pos) * kv_dim_; }

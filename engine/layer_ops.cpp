@@ -63,7 +63,7 @@ void add_down_run(ThreadPool& pool, Workspace& ws, const FfnWeights& L, const fl
 
 }  // namespace
 
-Workspace::Workspace(const ModelConfig& c, int max_batch, int /*n_threads*/, int /*n_ctx*/, bool exact_activations)
+Workspace::Workspace(const ModelConfig& c, int max_batch, bool exact_activations)
     : max_batch_(max_batch), exact_(exact_activations) {
   const size_t B = static_cast<size_t>(max_batch);
   const size_t kv = static_cast<size_t>(c.n_kv_heads) * c.head_dim;

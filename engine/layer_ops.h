@@ -18,7 +18,7 @@ namespace actinfer {
 // Scratch buffers for up to max_batch tokens, reused across calls.
 class Workspace {
  public:
-  Workspace(const ModelConfig& c, int max_batch, int n_threads, int n_ctx, bool exact_activations);
+  Workspace(const ModelConfig& c, int max_batch, bool exact_activations);
   int max_batch() const { return max_batch_; }
   bool exact() const { return exact_; }
   // Every token through the per-token kernels (no tiled GEMM): a token's results are then

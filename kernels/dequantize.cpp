@@ -216,12 +216,6 @@ void deq_iq4_xs(const block_iq4_xs* x, float* y, int64_t nb) {
 #if ACTINFER_DEQUANT_AVX2
 // ---- AVX2 kernels for the simple types (the K-quant loops above vectorise well as written) ---
 
-inline float load_fp16(const void* p) {
-  uint16_t h;
-  std::memcpy(&h, p, 2);
-  return fp16_to_f32(h);
-}
-
 void deq_f16_avx2(const uint16_t* x, float* y, int64_t n) {
   int64_t i = 0;
   for (; i + 8 <= n; i += 8)

@@ -29,6 +29,7 @@
 
 #include "kernels/fp16.h"
 #include "kernels/gemm_quant.h"
+#include "kernels/int8_dot_avx2.h"
 #include "kernels/quant_blocks.h"
 
 namespace actinfer::kernels {
@@ -39,18 +40,8 @@ constexpr int kRows = 4;               // weight rows per register tile
 constexpr int kMR = 2, kMT = 2;  // Block32 and K types: rows x tiles per register tile when 2+ tiles remain
 constexpr int64_t kChunk = 32;         // elements per group run (a Q8_0 block, a K sub-block)
 
-inline uint32_t load_u32(const void* p) {
-  uint32_t v;
-  std::memcpy(&v, p, 4);
-  return v;
-}
-inline uint16_t load_u16(const void* p) {
-  uint16_t v;
-  std::memcpy(&v, p, 2);
-  return v;
-}
-inline __m256i load256(const void* p) { return _mm256_loadu_si256(static_cast<const __m256i*>(p)); }
-inline __m128i load128(const void* p) { return _mm_loadu_si128(static_cast<const __m128i*>(p)); }
+using simd::load128;
+using simd::load256;
 // An fp16 scalar at p in all 8 float lanes.
 inline __m256 bcast_fp16(const uint8_t* p) { return _mm256_cvtph_ps(_mm_set1_epi16(static_cast<int16_t>(load_u16(p)))); }
 

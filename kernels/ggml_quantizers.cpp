@@ -372,14 +372,8 @@ void quantize_q3_K(const float* x, void* dst, int64_t n) {
   for (int64_t b = 0; b < nb; ++b, x += kSuper, y += 110) {
     uint8_t L[kSuper];
     float scales[16];
-    float amax = 0, max_scale = 0;
-    for (int j = 0; j < 16; ++j) {
-      scales[j] = fit_symmetric_descent(16, 4, x + 16 * j, L + 16 * j);
-      if (std::fabs(scales[j]) > amax) {
-        amax = std::fabs(scales[j]);
-        max_scale = scales[j];
-      }
-    }
+    for (int j = 0; j < 16; ++j) scales[j] = fit_symmetric_descent(16, 4, x + 16 * j, L + 16 * j);
+    const float max_scale = signed_absmax(scales, 16).max;
     uint8_t* hmask = y;
     uint8_t* qs = y + 32;
     uint8_t* sc = y + 96;
@@ -458,14 +452,8 @@ void quantize_q6_K(const float* x, void* dst, int64_t n) {
   for (int64_t b = 0; b < nb; ++b, x += kSuper, y += 210) {
     uint8_t L[kSuper];
     float scales[16];
-    float max_abs = 0, max_scale = 0;
-    for (int j = 0; j < 16; ++j) {
-      scales[j] = fit_symmetric(16, 32, x + 16 * j, L + 16 * j);
-      if (std::fabs(scales[j]) > max_abs) {
-        max_abs = std::fabs(scales[j]);
-        max_scale = scales[j];
-      }
-    }
+    for (int j = 0; j < 16; ++j) scales[j] = fit_symmetric(16, 32, x + 16 * j, L + 16 * j);
+    const auto [max_abs, max_scale] = signed_absmax(scales, 16);
     if (max_abs < kGroupMaxEps) {
       std::memset(y, 0, 210);
       continue;

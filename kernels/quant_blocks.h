@@ -34,8 +34,24 @@
 #pragma once
 
 #include <cstdint>
+#include <cstring>
+
+#include "kernels/fp16.h"
 
 namespace actinfer {
+
+// Fields read from a block's bytes at any alignment (the blocks are packed).
+inline uint16_t load_u16(const void* p) {
+  uint16_t v;
+  std::memcpy(&v, p, 2);
+  return v;
+}
+inline uint32_t load_u32(const void* p) {
+  uint32_t v;
+  std::memcpy(&v, p, 4);
+  return v;
+}
+inline float load_fp16(const void* p) { return fp16_to_f32(load_u16(p)); }
 
 inline constexpr int QK4_0 = 32;
 inline constexpr int QK4_1 = 32;

@@ -42,18 +42,6 @@ using simd::dot2_u8s8_add;
 using simd::load128;
 using simd::load256;
 
-inline uint32_t load_u32(const void* p) {
-  uint32_t v;
-  std::memcpy(&v, p, 4);
-  return v;
-}
-
-inline float load_fp16(const void* p) {
-  uint16_t h;
-  std::memcpy(&h, p, 2);
-  return fp16_to_f32(h);
-}
-
 // roundf (halves away from zero) of 8 floats, as int32; same results as the scalar quantizer.
 inline __m256i round_away(__m256 v) {
   const __m256 t = _mm256_round_ps(v, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);

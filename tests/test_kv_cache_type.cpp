@@ -36,16 +36,19 @@ TEST_CASE("KV cache: f16 takes half the bytes of f32 and keeps values to half pr
   KvCache c(1, 2, 4, KvCacheType::F16);
   const float k[4] = {1.0f, -0.333333f, 1000.1f, 6e-5f}, v[4] = {0.5f, 2.0f, -3.25f, 65504.0f};
   c.store(0, 1, k, v);
-  const float ones[4] = {1, 1, 1, 1};
+  float buf[4];
   for (int i = 0; i < 4; ++i) {
-    const float q[1] = {1.0f};
     // Half precision: 11 significant bits, so a relative error of at most 2^-11 (normal values).
-    CHECK(std::fabs(c.dot_k(0, 1, i, q, 1) - k[i]) <= std::fabs(k[i]) * 0x1p-11f);
-    float out = 0;
-    c.axpy_v(0, 1, i, 2.0f, &out, 1);
+    CHECK(std::fabs(c.k_row(0, 1, i, 1, buf)[0] - k[i]) <= std::fabs(k[i]) * 0x1p-11f);
+    const float out = 2.0f * c.v_row(0, 1, i, 1, buf)[0];
     CHECK(std::fabs(out - 2 * v[i]) <= std::fabs(2 * v[i]) * 0x1p-11f);
   }
-  CHECK(c.dot_k(0, 1, 0, ones, 4) == doctest::Approx(1.0 - 0.333333 + 1000.1 + 6e-5).epsilon(1e-3));
+  const float* row = c.k_row(0, 1, 0, 4, buf);
+  CHECK(row[0] + row[1] + row[2] + row[3] == doctest::Approx(1.0 - 0.333333 + 1000.1 + 6e-5).epsilon(1e-3));
+  float f32_buf[4];  // an F32 cache hands out its own row, unchanged
+  KvCache c32(1, 2, 4, KvCacheType::F32);
+  c32.store(0, 1, k, v);
+  for (int i = 0; i < 4; ++i) CHECK(c32.k_row(0, 1, 0, 4, f32_buf)[i] == k[i]);
   CHECK(parse_kv_cache_type("f16") == KvCacheType::F16);
   CHECK(parse_kv_cache_type("f32") == KvCacheType::F32);
   CHECK(!parse_kv_cache_type("q8_0"));

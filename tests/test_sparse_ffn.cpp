@@ -75,7 +75,7 @@ std::vector<int32_t> oracle_active(const FfnWeights& f, const std::vector<float>
 std::vector<float> dense(const ModelWeights& w, const FfnWeights& f, const std::vector<float>& xn,
                          const std::vector<int32_t>* subset, bool exact = false) {
   ThreadPool pool(1);
-  Workspace ws(w.config(), 1, 1, 16, exact);
+  Workspace ws(w.config(), 1, exact);
   std::vector<uint8_t> mask;
   if (subset) {
     mask.assign(static_cast<size_t>(f.n_neurons()), 0);

@@ -58,7 +58,7 @@ void bench_sparse(const BenchSparseOptions& o) {
   std::vector<std::vector<int32_t>> active(static_cast<size_t>(n_layers));
   {
     ThreadPool pool(1);
-    Workspace ws(c, 1, 1, 16, false);
+    Workspace ws(c, 1, false);
     std::vector<float> g(static_cast<size_t>(ff));
     for (int l = 0; l < n_layers; ++l) {
       float* xl = &xn[static_cast<size_t>(l * d)];
@@ -95,7 +95,7 @@ void bench_sparse(const BenchSparseOptions& o) {
 
   for (int nt : o.threads) {
     ThreadPool pool(nt);
-    Workspace ws(c, 1, nt, 16, false);
+    Workspace ws(c, 1, false);
     SparseScratch scratch;
     const NeuronSlice all = NeuronSlice::all(static_cast<int32_t>(ff));
     const std::vector<uint8_t> no_mask;
