@@ -189,7 +189,11 @@ ActorRuntime::ActorRuntime(std::shared_ptr<const ModelWeights> weights, Deployme
   m.driver_trace = trace::TraceBuffer("driver", "driver", m.options.tracing());
 
   const bool tr = m.options.tracing();
-  actors::GpuWorkerArgs ga{m.weights, m.split, std::move(m.backend), m.options.engine.max_layers};
+  actors::GpuWorkerArgs ga;
+  ga.weights = m.weights;
+  ga.split = m.split;
+  ga.backend = std::move(m.backend);
+  ga.max_layers = m.options.engine.max_layers;
   ga.active = m.active_source;
   ga.sparse = sparse;
   ga.predictor_bytes = m.predictors ? m.predictors->bytes() : 0;

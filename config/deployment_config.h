@@ -58,7 +58,7 @@ struct DeploymentConfig {
   std::vector<TeamConfig> teams = {TeamConfig{}};  // CPU-worker teams; default: one on NUMA node 0
   int batch = 64;                   // sequences decoded together: read and checked, for the coming server
   std::string trace;                // Chrome trace path; non-empty: the actor runtime records spans
-  SchedulerPolicy scheduler_policy = SchedulerPolicy::sharing;
+  SchedulerPolicy scheduler_policy = SchedulerPolicy::stealing;
   int scheduler_threads = 1;        // CAF scheduler.max-threads
   std::string source;               // where it came from, for messages
 

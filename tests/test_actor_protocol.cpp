@@ -205,7 +205,10 @@ TEST_CASE("actor protocol: the gpu-worker drops and counts messages of another s
   bo.hot_neurons = split->hot_neurons();
   caf::actor_system_config cfg;
   caf::actor_system sys{quiet(cfg)};
-  actors::GpuWorkerArgs ga{w, split, make_backend(w, bo), 0};
+  actors::GpuWorkerArgs ga;
+  ga.weights = w;
+  ga.split = split;
+  ga.backend = make_backend(w, bo);
   const GpuWorkerActor gpu = actors::spawn_gpu_worker(sys, std::move(ga));
   caf::anon_send(gpu, Wiring{gpu, {}, {}, {}});
   // Strays: a cold share of no step in flight, of an old step and of a layer never asked for.

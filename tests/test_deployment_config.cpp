@@ -89,7 +89,7 @@ TEST_CASE("deployment config: default.conf describes this 1-node, 2-core machine
   CHECK(c.ctx_origin.kind == SettingOrigin::Kind::built_in);  // left to the default: no refusal for models trained on less
   CHECK(c.engine.cache_type == KvCacheType::F32);
   CHECK(c.trace.empty());
-  CHECK(c.scheduler_policy == SchedulerPolicy::sharing);
+  CHECK(c.scheduler_policy == SchedulerPolicy::stealing);
   CHECK(c.scheduler_threads == 1);
   CHECK(contains(c.source, "default.conf"));
 }
@@ -182,7 +182,7 @@ TEST_CASE("deployment config: empty text gives the defaults, one team on node 0"
   CHECK(c.runtime == d.runtime);
   CHECK(c.backend == d.backend);
   CHECK(c.hot_fraction == d.hot_fraction);
-  CHECK(c.scheduler_policy == SchedulerPolicy::sharing);
+  CHECK(c.scheduler_policy == SchedulerPolicy::stealing);
   CHECK(c.scheduler_threads == 1);
   REQUIRE(c.teams.size() == 1);
   CHECK(c.teams[0].numa_node == 0);

@@ -20,7 +20,8 @@ namespace {
 
 const std::string kDir = ACTINFER_TEST_DATA_DIR;
 
-// A profile with these per-layer thresholds (the counts do not matter here).
+// A profile with these per-layer thresholds (the counts do not matter here). Its name carries the
+// shape: ctest runs this file's cases as separate processes side by side.
 std::string threshold_profile(const ModelConfig& c, const std::vector<float>& thresholds) {
   ActivationProfile p;
   p.n_tokens = 1;
@@ -28,7 +29,8 @@ std::string threshold_profile(const ModelConfig& c, const std::vector<float>& th
   p.target_sparsity = 0.5;
   p.thresholds = thresholds;
   p.fired.assign(static_cast<size_t>(c.n_layers), std::vector<uint32_t>(static_cast<size_t>(c.d_ff), 0));
-  const std::string path = kDir + "/sparse_reference_threshold_profile.gguf";
+  const std::string path = kDir + "/sparse_reference_threshold_profile_" + std::to_string(c.n_layers) + "x" +
+                           std::to_string(c.d_ff) + ".gguf";
   write_profile(path, c, p);
   return path;
 }
