@@ -1,14 +1,33 @@
 #!/usr/bin/env bash
 # Runs one libFuzzer target (tests/fuzz/README.md) for SECONDS, building it first in
-# build-fuzz (clang, ASan + UBSan, no CUDA). New corpus entries go to build-fuzz/corpus/TARGET,
-# a crashing input to build-fuzz/artifacts/TARGET/. Exit status non-zero on any finding.
+# build-asan (clang, ASan + UBSan, no CUDA; the build tools/checked_builds.sh asan runs the tests
+# in). New corpus entries go to build-asan/corpus/TARGET, a crashing input to
+# build-asan/artifacts/TARGET/. Exit status non-zero on any finding.
 #   tools/fuzz.sh TARGET SECONDS [extra libFuzzer flags]
 #   tools/fuzz.sh list
+#   tools/fuzz.sh configure      only configure build-asan (where it is not yet)
 # Targets: gguf_model tokenizer deployment_config chat_template trace profile predictor placement
 set -euo pipefail
 cd "$(dirname "$0")/.."
 TARGETS="gguf_model tokenizer deployment_config chat_template trace profile predictor placement"
-if [ "${1:-}" = list ]; then echo "$TARGETS"; exit 0; fi
+BUILD=${ACTINFER_FUZZ_BUILD:-build-asan}
+
+# The one definition of build-asan: tests and fuzz targets, every object under ASan + UBSan with
+# libFuzzer's coverage hooks (-O1 and line tables only: quick to compile, readable stacks).
+configure() {
+  if [ ! -f "$BUILD/CMakeCache.txt" ]; then
+    local launcher=()
+    if command -v ccache >/dev/null; then launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache); fi
+    CC=clang CXX=clang++ cmake -S . -B "$BUILD" -DACTINFER_CUDA=OFF -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+      -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -gline-tables-only" -DACTINFER_SANITIZE=address,undefined \
+      -DACTINFER_FUZZ=ON "${launcher[@]}" >/dev/null
+  fi
+}
+
+case "${1:-}" in
+  list) echo "$TARGETS"; exit 0 ;;
+  configure) configure; exit 0 ;;
+esac
 if [ $# -lt 2 ]; then
   echo "usage: tools/fuzz.sh TARGET SECONDS [libFuzzer flags] (targets: $TARGETS)" >&2
   exit 2
@@ -17,13 +36,7 @@ target=$1 seconds=$2
 shift 2
 case " $TARGETS " in *" $target "*) ;; *) echo "tools/fuzz.sh: unknown target '$target' (known: $TARGETS)" >&2; exit 2 ;; esac
 
-BUILD=${ACTINFER_FUZZ_BUILD:-build-fuzz}
-if [ ! -f "$BUILD/CMakeCache.txt" ]; then
-  launcher=()
-  if command -v ccache >/dev/null; then launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache); fi
-  CC=clang CXX=clang++ cmake -S . -B "$BUILD" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g" \
-    -DACTINFER_FUZZ=ON "${launcher[@]}" >/dev/null
-fi
+configure
 cmake --build "$BUILD" -j "${ACTINFER_FUZZ_JOBS:-2}" --target "fuzz_$target" >/dev/null
 
 corpus=$BUILD/corpus/$target artifacts=$BUILD/artifacts/$target
