@@ -64,9 +64,12 @@ asan() {
   local reports=$PWD/build-asan/sanitizer-reports exclude=()
   rm -rf "$reports" && mkdir -p "$reports"
   if [ -n "${ACTINFER_ASAN_EXCLUDE:-}" ]; then exclude=(-E "$ACTINFER_ASAN_EXCLUDE"); fi
-  ASAN_OPTIONS=detect_leaks=1:strict_string_checks=1:detect_stack_use_after_return=1:halt_on_error=1:log_path=$reports/asan \
+  # ASan, LeakSanitizer (at every exit but the _exit of a second Ctrl-C; the CAF actor system and its
+  # threads are gone by then) and UBSan (-fno-sanitize-recover=all: the first report ends the process)
+  # share one runtime; its common log_path takes the last one set (UBSAN_OPTIONS), so one prefix for all.
+  ASAN_OPTIONS=detect_leaks=1:strict_string_checks=1:detect_stack_use_after_return=1:halt_on_error=1:log_path=$reports/report \
   LSAN_OPTIONS=suppressions=$SUPP/lsan.supp:print_suppressions=0 \
-  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1:log_path=$reports/ubsan \
+  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1:log_path=$reports/report \
     ctest --test-dir build-asan -j "$JOBS" --output-on-failure "${exclude[@]}"
   no_reports "$reports"
 }
