@@ -65,7 +65,9 @@ void serve(ServeOptions o) {
   std::fprintf(stderr, "[actinfer] listening on http://%s:%d (loading %s)\n", o.http.host.c_str(), port, o.model.model_path.c_str());
   std::jthread listener([&] { http.listen(); });
   std::atomic<bool> stop_requested{false};
-  std::jthread signal_waiter([&] {
+  // The waiter holds its own copy of the signal set: on a load error it is detached and this frame
+  // is gone, perhaps before the thread first reached sigwait (ASan: stack-use-after-return, under load).
+  std::jthread signal_waiter([&, signals] {
     int sig = 0;
     sigwait(&signals, &sig);
     stop_requested = true;
