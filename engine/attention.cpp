@@ -87,33 +87,57 @@ void tile_pass(const KvCache& cache, int layer, const AttentionShape& a, const R
       if (p0[t] + step < p1[t]) lo = std::min(lo, p0[t] + step), hi = std::max(hi, std::min(p0[t] + step + kTile, p1[t]));
     if (hi == 0) break;
     for (int p = lo; p < hi; ++p) window_rows[p - lo] = cache.k_row(layer, p, kv_at, hd, ws.window + static_cast<size_t>(p - lo) * hd);
+    // Queries two at a time where they read the same positions (heads of a row, or rows
+    // whose tiles coincide): the kernels then run two independent chains per register.
+    struct Job {
+      int prs[2], count, begin, len;
+    };
+    Job jobs[kMaxQueryRows * kMaxGroup];
+    int n_jobs = 0, pending = -1;  // a job of one query waiting for a partner
     for (int t = 0; t < n_rows; ++t) {
       const int begin = p0[t] + step, len = std::min(kTile, p1[t] - begin);
       if (len <= 0) continue;
       for (int j = 0; j < n; ++j) {
-        const int pr = t * n + j;
-        float* sc = ws.scores + static_cast<size_t>(pr) * kTile;
-        attention_scores(qs[pr], window_rows + (begin - lo), len, hd, a.scale, sc);
-        const float tile_max = *std::max_element(sc, sc + len);
-        const float new_m = std::max(ws.m[pr], tile_max);
+        if (pending >= 0 && jobs[pending].begin == begin && jobs[pending].len == len) {
+          jobs[pending].prs[1] = t * n + j, jobs[pending].count = 2;
+          pending = -1;
+        } else {
+          pending = n_jobs;
+          jobs[n_jobs++] = {{t * n + j, -1}, 1, begin, len};
+        }
+      }
+    }
+    for (int b = 0; b < n_jobs; ++b) {
+      const Job& job = jobs[b];
+      const float* qq[2];
+      float* out[2];
+      float tile_max[2];
+      for (int x = 0; x < job.count; ++x) qq[x] = qs[job.prs[x]], out[x] = ws.scores + static_cast<size_t>(job.prs[x]) * kTile;
+      attention_scores(qq, job.count, window_rows + (job.begin - lo), job.len, hd, a.scale, out, tile_max);
+      for (int x = 0; x < job.count; ++x) {  // the online softmax update
+        const int pr = job.prs[x];
+        const float new_m = std::max(ws.m[pr], tile_max[x]);
         rescale[pr] = 1.0f;
         if (new_m > ws.m[pr] && ws.s[pr] > 0.0f) {  // rescale what was summed under the old maximum
           rescale[pr] = std::exp(ws.m[pr] - new_m);
           ws.s[pr] *= rescale[pr];
         }
         ws.m[pr] = new_m;
-        ws.s[pr] += exp_shifted(sc, len, new_m);
+        ws.s[pr] += exp_shifted(out[x], job.len, new_m);
       }
     }
     for (int p = lo; p < hi; ++p) window_rows[p - lo] = cache.v_row(layer, p, kv_at, hd, ws.window + static_cast<size_t>(p - lo) * hd);
-    for (int t = 0; t < n_rows; ++t) {
-      const int begin = p0[t] + step, len = std::min(kTile, p1[t] - begin);
-      if (len <= 0) continue;
-      for (int j = 0; j < n; ++j) {
-        const int pr = t * n + j;
-        attention_values(ws.o + static_cast<size_t>(pr) * hd, hd, rescale[pr], ws.scores + static_cast<size_t>(pr) * kTile,
-                         window_rows + (begin - lo), len);
+    for (int b = 0; b < n_jobs; ++b) {
+      const Job& job = jobs[b];
+      float* o[2];
+      float c[2];
+      const float* w[2];
+      for (int x = 0; x < job.count; ++x) {
+        o[x] = ws.o + static_cast<size_t>(job.prs[x]) * hd;
+        c[x] = rescale[job.prs[x]];
+        w[x] = ws.scores + static_cast<size_t>(job.prs[x]) * kTile;
       }
+      attention_values(o, job.count, hd, c, w, window_rows + (job.begin - lo), job.len);
     }
   }
 }

@@ -181,18 +181,48 @@ TEST_CASE("attention kernels: the same bits as dot_f32 and axpy") {
     for (int i = 0; i < positions; ++i) rows.push_back(kv.data() + static_cast<size_t>(i) * n);
     for (int len : {positions, 8, 5, 1}) {
       CAPTURE(len);
-      std::vector<float> got(static_cast<size_t>(len)), want(got.size());
-      attention_scores(q.data(), rows.data(), len, n, 0.125f, got.data());
-      for (int i = 0; i < len; ++i) want[static_cast<size_t>(i)] = dot_f32(q.data(), rows[static_cast<size_t>(i)], n) * 0.125f;
+      // One query, and two at once (their second over other positions' scores).
+      std::vector<float> q2(q.rbegin(), q.rend());
+      std::vector<float> got(static_cast<size_t>(len)), got2(got.size()), want(got.size()), want2(got.size());
+      for (int i = 0; i < len; ++i) {
+        want[static_cast<size_t>(i)] = dot_f32(q.data(), rows[static_cast<size_t>(i)], n) * 0.125f;
+        want2[static_cast<size_t>(i)] = dot_f32(q2.data(), rows[static_cast<size_t>(i)], n) * 0.125f;
+      }
+      const float* qs[2] = {q.data(), q2.data()};
+      float* outs[2] = {got.data(), got2.data()};
+      float maxes[2];
+      attention_scores(qs, 1, rows.data(), len, n, 0.125f, outs, maxes);
       CHECK(same_bits(got, want));
+      CHECK(maxes[0] == *std::max_element(want.begin(), want.end()));
+      std::fill(got.begin(), got.end(), 0.0f);
+      attention_scores(qs, 2, rows.data(), len, n, 0.125f, outs, maxes);
+      CHECK(same_bits(got, want));
+      CHECK(same_bits(got2, want2));
+      CHECK(maxes[0] == *std::max_element(want.begin(), want.end()));
+      CHECK(maxes[1] == *std::max_element(want2.begin(), want2.end()));
       for (float rescale : {1.0f, 0.37f, 0.0f}) {
-        std::vector<float> o(static_cast<size_t>(n)), o_want;
+        // One output, and two (the second with its own weights and no rescale).
+        std::vector<float> o(static_cast<size_t>(n)), o2(o.size());
         for (float& x : o) x = nd(rng);
-        o_want = o;
-        attention_values(o.data(), n, rescale, p.data(), rows.data(), len);
+        for (float& x : o2) x = nd(rng);
+        std::vector<float> p2(p.rbegin(), p.rend());
+        std::vector<float> o_want = o, o2_want = o2;
         for (float& x : o_want) x *= rescale;
-        for (int i = 0; i < len; ++i) axpy(p[static_cast<size_t>(i)], rows[static_cast<size_t>(i)], o_want.data(), n);
+        for (int i = 0; i < len; ++i) {
+          axpy(p[static_cast<size_t>(i)], rows[static_cast<size_t>(i)], o_want.data(), n);
+          axpy(p2[static_cast<size_t>(i)], rows[static_cast<size_t>(i)], o2_want.data(), n);
+        }
+        std::vector<float> o_single = o;
+        float* single[1] = {o_single.data()};
+        const float* w_single[1] = {p.data()};
+        attention_values(single, 1, n, &rescale, w_single, rows.data(), len);
+        CHECK(same_bits(o_single, o_want));
+        float* both[2] = {o.data(), o2.data()};
+        const float rescales[2] = {rescale, 1.0f};
+        const float* w_both[2] = {p.data(), p2.data()};
+        attention_values(both, 2, n, rescales, w_both, rows.data(), len);
         CHECK(same_bits(o, o_want));
+        CHECK(same_bits(o2, o2_want));
       }
     }
   }
