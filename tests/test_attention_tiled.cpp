@@ -292,3 +292,19 @@ TEST_CASE("query-tiled attention: a sequence's rows are the same bits beside oth
     CHECK(same_bits(got, rowwise(s)));
   }
 }
+
+TEST_CASE("grouped attention: its scratch grows with the rows of a step, not with the context") {
+  // The same step of 16 rows at depth 4352 and at depth 8192 (both 16 chunks per row):
+  // a longer prompt, processed in steps of -b rows, needs no more scratch per step.
+  std::vector<size_t> sizes;
+  for (int depth : {4352, 8192}) {
+    const Setup s = make_setup(9, 3, 64, depth - 16, 16, 0, KvCacheType::F16, 5);
+    ThreadPool pool(2);
+    std::vector<float> att(s.q.size()), scratch;
+    const AttentionSequence seq{const_cast<KvCache*>(&s.cache), s.pos0, 0, s.rows};
+    grouped_attention(pool, 0, s.shape, std::span(&seq, 1), s.q.data(), att.data(), scratch);
+    sizes.push_back(scratch.size());
+  }
+  CHECK(sizes[0] == sizes[1]);
+  CHECK(sizes[0] * sizeof(float) < 2u << 20);  // 16 rows x 9 heads x 16 chunks, and per-thread tiles
+}
