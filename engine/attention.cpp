@@ -18,7 +18,7 @@ constexpr int kMaxGroup = 8;          // query heads sharing one pass over K and
 constexpr int kMaxHeadDim = 512;      // (checked: larger heads are refused)
 constexpr int kMaxChunks = 16;        // position chunks per (row, KV head)
 constexpr int kChunkPositions = 256;  // a row's span is cut into chunks of at least this many
-constexpr int kMaxQueryRows = 8;      // consecutive rows of a sequence sharing one pass
+constexpr int kMaxQueryRows = 16;     // consecutive rows of a sequence sharing one pass
 constexpr int kQueryTileFloats = 8192;  // at most this many floats of output per pass (query rows x heads x dims)
 // One step of a pass reads the k-th tile of every row: starts differ by less than the rows.
 constexpr int kWindow = kTile + kMaxQueryRows - 1;

@@ -1,5 +1,5 @@
 // Causal grouped-query attention over the KV cache. Each work item is a query tile (up to
-// 8 consecutive rows of one sequence) and one KV head with every query head of its group,
+// 16 consecutive rows of one sequence) and one KV head with every query head of its group,
 // so each K and V row is read (and widened from F16) once per group and query tile, not
 // once per query head and row; scores are kept per tile of positions with a running
 // (online) softmax, so no scratch grows with the context. A long context is also split
