@@ -46,8 +46,10 @@ inline __m128i load128(const void* p) { return _mm_loadu_si128(static_cast<const
 // ---- the merged activations of 16 tokens ----------------------------------------------------
 // For C = n / 32 blocks, in 64-byte units:
 //   groups[8c + g]  token t's elements 32c + 4g .. 32c + 4g + 3 in bytes 4t .. 4t + 3
-//   off[c]          int32 per token: -(sum of its 32 quants of block c) << shift
-//   d[c], s[c]      float per token: the activation's scale and Q8_1's s of block c
+//   off[c]          32-element blocks: int32 per token, -(sum of its 32 quants of block c) << shift;
+//                   K types: int16 pairs per token, (sum of chunk 2c, of chunk 2c + 1) (c < C / 2)
+//   d[c], s[c]      float per token: the activation's scale and Q8_1's s of block c (Q8_K:
+//                   256-element blocks, c < C / 8)
 struct Pair {
   const __m512i* groups;
   const __m512i* off;
@@ -67,7 +69,7 @@ Pair pair_view(const uint8_t* base, int64_t n) {
 
 // The caller's tile layout (gemm_quant_avx2.cpp's prepare_tile), in 32-byte units: groups
 // [8C], sum [C], pair16 [C], pair32 [C], d [C], s [C].
-void merge_pair(const uint8_t* t0, const uint8_t* t1, int64_t n, int shift, uint8_t* out) {
+void merge_pair(const uint8_t* t0, const uint8_t* t1, int64_t n, int shift, bool k_type, uint8_t* out) {
   const int64_t C = n / kChunk;
   auto* groups = reinterpret_cast<__m512i*>(out);
   __m512i* off = groups + 8 * C;
@@ -79,7 +81,8 @@ void merge_pair(const uint8_t* t0, const uint8_t* t1, int64_t n, int shift, uint
   auto both = [&](int64_t unit) { return _mm512_inserti64x4(_mm512_castsi256_si512(half(t0, unit)), half(t1, unit), 1); };
   for (int64_t u = 0; u < 8 * C; ++u) _mm512_store_si512(groups + u, both(u));
   for (int64_t c = 0; c < C; ++c) {
-    _mm512_store_si512(off + c, _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_slli_epi32(both(8 * C + c), shift)));
+    if (k_type) _mm512_store_si512(off + c, both(10 * C + c));
+    else _mm512_store_si512(off + c, _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_slli_epi32(both(8 * C + c), shift)));
     _mm512_store_si512(d + c, both(11 * C + c));
     _mm512_store_si512(s + c, both(12 * C + c));
   }
@@ -100,6 +103,8 @@ inline __m256i q5_values(const uint8_t* qh, const uint8_t* qs) {
 
 template <GgmlType kType>
 struct Block32 {
+  static constexpr int64_t kElems = 32;
+  static constexpr bool kKType = false;
   static constexpr bool kMin = kType == GgmlType::Q4_1 || kType == GgmlType::Q5_1;
   static constexpr bool kSigned = kType == GgmlType::Q8_0 || kType == GgmlType::IQ4_NL;
   // isum = dot(stored unsigned value, a) - (sum(a) << kShift): Q4_0's -8, Q5_0's -16, and the
@@ -158,6 +163,93 @@ struct Block32 {
   }
 };
 
+// ---- K quants x Q8_K ----------------------------------------------------------------------
+
+// The 8 six-bit scales and mins of a Q4_K / Q5_K block.
+inline void k4_scales_mins(const uint8_t* s, uint8_t sc[8], uint8_t mn[8]) {
+  for (int j = 0; j < 4; ++j) {
+    sc[j] = s[j] & 63;
+    mn[j] = s[j + 4] & 63;
+    sc[j + 4] = static_cast<uint8_t>((s[j + 8] & 0x0F) | ((s[j] >> 6) << 4));
+    mn[j + 4] = static_cast<uint8_t>((s[j + 8] >> 4) | ((s[j + 4] >> 6) << 4));
+  }
+}
+
+// isum = sum over the 8 sub-blocks j of sc_j * dot_j (each dot_j one vpdpbusd chain, then
+// scaled with vpmulld), msum = sum_j mn_j * (sum of the activation's sub-block j): the same
+// integers as the AVX2 kernel's int16 route.
+template <bool kQ5>
+struct KQ45 {
+  static constexpr int64_t kElems = QK_K;
+  static constexpr bool kKType = true;
+  static constexpr int kShift = 0;
+  static constexpr size_t kBytes = kQ5 ? sizeof(block_q5_K) : sizeof(block_q4_K);
+
+  template <int R, int T>
+  static void run(const uint8_t* const* rows, int64_t nb, const Pair* P, __m512 (&acc)[R][T]) {
+    const __m256i m4 = _mm256_set1_epi8(0x0F), b4 = _mm256_set1_epi8(0x10);
+    alignas(32) uint8_t lo[R][kChunk], hi[R][kChunk];
+    for (int64_t b = 0; b < nb; ++b) {
+      uint8_t sc[R][8], mn[R][8];
+      __m512i isum[R][T], msum[R][T];
+      for (int r = 0; r < R; ++r) {
+        k4_scales_mins(rows[r] + b * kBytes + 4, sc[r], mn[r]);
+        for (int j = 0; j < T; ++j) isum[r][j] = msum[r][j] = _mm512_setzero_si512();
+      }
+      for (int c = 0; c < 4; ++c) {  // chunks 2c (low nibbles) and 2c + 1 (high nibbles)
+        for (int r = 0; r < R; ++r) {
+          const uint8_t* blk = rows[r] + b * kBytes;
+          const __m256i q = load256(blk + (kQ5 ? 48 : 16) + 32 * c);
+          __m256i l = _mm256_and_si256(q, m4), h = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
+          if constexpr (kQ5) {
+            const __m256i qh = load256(blk + 16);
+            l = _mm256_or_si256(l, _mm256_and_si256(_mm256_slli_epi16(_mm256_srli_epi16(qh, 2 * c), 4), b4));
+            h = _mm256_or_si256(h, _mm256_and_si256(_mm256_slli_epi16(_mm256_srli_epi16(qh, 2 * c + 1), 4), b4));
+          }
+          _mm256_store_si256(reinterpret_cast<__m256i*>(lo[r]), l);
+          _mm256_store_si256(reinterpret_cast<__m256i*>(hi[r]), h);
+        }
+        for (int half = 0; half < 2; ++half) {
+          const int ch = 2 * c + half;
+          const uint8_t (*w)[kChunk] = half ? hi : lo;
+          __m512i dot[R][T];
+          for (int r = 0; r < R; ++r)
+            for (int j = 0; j < T; ++j) dot[r][j] = _mm512_setzero_si512();
+          for (int g = 0; g < 8; ++g) {
+            __m512i a[T];
+            for (int j = 0; j < T; ++j) a[j] = _mm512_load_si512(P[j].groups + 8 * (8 * b + ch) + g);
+            for (int r = 0; r < R; ++r) {
+              const __m512i wv = _mm512_set1_epi32(static_cast<int>(load_u32(w[r] + 4 * g)));
+              for (int j = 0; j < T; ++j) dot[r][j] = _mm512_dpbusd_epi32(dot[r][j], wv, a[j]);
+            }
+          }
+          for (int r = 0; r < R; ++r) {
+            const __m512i m = _mm512_set1_epi32(sc[r][ch]);
+            for (int j = 0; j < T; ++j) isum[r][j] = _mm512_add_epi32(isum[r][j], _mm512_mullo_epi32(dot[r][j], m));
+          }
+        }
+        // mins of sub-blocks 2c, 2c + 1 with the activation's 32-element sums
+        for (int r = 0; r < R; ++r) {
+          const __m512i m = _mm512_set1_epi32(static_cast<int>(static_cast<uint32_t>(mn[r][2 * c]) |
+                                                               (static_cast<uint32_t>(mn[r][2 * c + 1]) << 16)));
+          for (int j = 0; j < T; ++j)
+            msum[r][j] = _mm512_add_epi32(msum[r][j], _mm512_madd_epi16(_mm512_load_si512(P[j].off + 4 * b + c), m));
+        }
+      }
+      for (int r = 0; r < R; ++r) {
+        const uint8_t* blk = rows[r] + b * kBytes;
+        const __m512 d = _mm512_cvtph_ps(_mm256_set1_epi16(static_cast<int16_t>(load_u16(blk))));
+        const __m512 dmin = _mm512_cvtph_ps(_mm256_set1_epi16(static_cast<int16_t>(load_u16(blk + 2))));
+        for (int j = 0; j < T; ++j) {
+          const __m512 da = _mm512_load_ps(P[j].d + b);
+          acc[r][j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum[r][j]), _mm512_mul_ps(d, da), acc[r][j]);
+          acc[r][j] = _mm512_fnmadd_ps(_mm512_cvtepi32_ps(msum[r][j]), _mm512_mul_ps(dmin, da), acc[r][j]);
+        }
+      }
+    }
+  }
+};
+
 // ---- the driver ---------------------------------------------------------------------------
 
 template <class W>
@@ -170,13 +262,13 @@ void gemm(int64_t n, const uint8_t* w, size_t row_stride, int64_t n_rows, const 
   const int64_t per_chunk = std::min(n_pairs, std::max<int64_t>(1, static_cast<int64_t>((1u << 20) / pb)));
   const auto merged = std::make_unique_for_overwrite<uint8_t[]>(pb * static_cast<size_t>(per_chunk) + 64);
   uint8_t* const buf = merged.get() + (64 - reinterpret_cast<uintptr_t>(merged.get()) % 64) % 64;
-  const int64_t nb = n / kChunk;
+  const int64_t nb = n / W::kElems;
   for (int64_t p0 = 0; p0 < n_pairs; p0 += per_chunk) {
     const int64_t p1 = std::min(n_pairs, p0 + per_chunk);
     for (int64_t p = p0; p < p1; ++p) {
       const uint8_t* t0 = tiles + static_cast<size_t>(2 * p) * tb;
       const uint8_t* t1 = 2 * p + 1 < n_tiles ? t0 + tb : nullptr;
-      merge_pair(t0, t1, n, W::kShift, buf + static_cast<size_t>(p - p0) * pb);
+      merge_pair(t0, t1, n, W::kShift, W::kKType, buf + static_cast<size_t>(p - p0) * pb);
     }
     for (int64_t r0 = 0; r0 < n_rows; r0 += kR) {
       const int nr = static_cast<int>(std::min<int64_t>(kR, n_rows - r0));
@@ -220,6 +312,8 @@ ACTINFER_GEMM(gemm_q5_0_avx512, Block32<GgmlType::Q5_0>)
 ACTINFER_GEMM(gemm_q5_1_avx512, Block32<GgmlType::Q5_1>)
 ACTINFER_GEMM(gemm_q8_0_avx512, Block32<GgmlType::Q8_0>)
 ACTINFER_GEMM(gemm_iq4_nl_avx512, Block32<GgmlType::IQ4_NL>)
+ACTINFER_GEMM(gemm_q4_K_avx512, KQ45<false>)
+ACTINFER_GEMM(gemm_q5_K_avx512, KQ45<true>)
 #undef ACTINFER_GEMM
 
 }  // namespace actinfer::kernels

@@ -113,6 +113,8 @@ ACTINFER_GEMM_FN(gemm_q5_0_avx512);
 ACTINFER_GEMM_FN(gemm_q5_1_avx512);
 ACTINFER_GEMM_FN(gemm_q8_0_avx512);
 ACTINFER_GEMM_FN(gemm_iq4_nl_avx512);
+ACTINFER_GEMM_FN(gemm_q4_K_avx512);
+ACTINFER_GEMM_FN(gemm_q5_K_avx512);
 #endif
 #undef ACTINFER_GEMM_FN
 #endif

@@ -5,6 +5,7 @@
 #include <doctest/doctest.h>
 
 #include <cstdint>
+#include <algorithm>
 #include <cstring>
 #include <random>
 #include <string>
@@ -37,6 +38,7 @@ TEST_CASE("gemm avx512: bit-identical to the AVX2 kernel, tails of tokens and ro
       {GgmlType::Q4_0, k::gemm_q4_0_avx512, k::gemm_q4_0_avx2}, {GgmlType::Q4_1, k::gemm_q4_1_avx512, k::gemm_q4_1_avx2},
       {GgmlType::Q5_0, k::gemm_q5_0_avx512, k::gemm_q5_0_avx2}, {GgmlType::Q5_1, k::gemm_q5_1_avx512, k::gemm_q5_1_avx2},
       {GgmlType::Q8_0, k::gemm_q8_0_avx512, k::gemm_q8_0_avx2}, {GgmlType::IQ4_NL, k::gemm_iq4_nl_avx512, k::gemm_iq4_nl_avx2},
+      {GgmlType::Q4_K, k::gemm_q4_K_avx512, k::gemm_q4_K_avx2}, {GgmlType::Q5_K, k::gemm_q5_K_avx512, k::gemm_q5_K_avx2},
   };
   std::mt19937 rng(512);
   std::normal_distribution<float> gauss(0.0f, 1.0f);
@@ -50,7 +52,8 @@ TEST_CASE("gemm avx512: bit-identical to the AVX2 kernel, tails of tokens and ro
     // The type table must hand out the AVX-512 kernel in this build.
     const bool table_uses_avx512 = type_row(t).gemm == p.avx512;
     CHECK(table_uses_avx512);
-    for (int64_t n : {32, 96, 2048}) {
+    const bool k_type = type_row(t).block_elems == 256;
+    for (int64_t n : k_type ? std::vector<int64_t>{256, 768, 2048} : std::vector<int64_t>{32, 96, 2048}) {
       const size_t rb = static_cast<size_t>(row_bytes(t, n));
       const int64_t rows = 11;  // 2 register tiles of 4 rows and a tail of 3
       std::vector<float> wf = gaussian(n * rows, 1.0f);
@@ -68,11 +71,13 @@ TEST_CASE("gemm avx512: bit-identical to the AVX2 kernel, tails of tokens and ro
           const auto x = gaussian(n, 3.0f);
           quantize_activation(t, x.data(), acts.data() + ab * static_cast<size_t>(i), n);
         }
-        // Extreme activations too: all +-127 in one token.
-        for (int64_t b = 0; b < n / 32 && tokens > 2; ++b) {
-          auto* q = reinterpret_cast<int8_t*>(acts.data() + ab + static_cast<size_t>(b) * static_cast<size_t>(row_bytes(at, 32)) +
+        // Extreme activations too: all +-127 in one token (Q8_K's block sums then disagree
+        // with its quants, but both kernels read the quants alone).
+        const int64_t ae = type_row(at).block_elems;
+        for (int64_t b = 0; b < n / ae && tokens > 2; ++b) {
+          auto* q = reinterpret_cast<int8_t*>(acts.data() + ab + static_cast<size_t>(b) * static_cast<size_t>(row_bytes(at, ae)) +
                                               (at == GgmlType::Q8_0 ? 2 : 4));
-          for (int i = 0; i < 32; ++i) q[i] = static_cast<int8_t>(i % 3 == 0 ? -127 : 127);
+          for (int i = 0; i < ae; ++i) q[i] = static_cast<int8_t>(i % 3 == 0 ? -127 : 127);
         }
         const int64_t n_tiles = (tokens + kGemmTileTokens - 1) / kGemmTileTokens;
         std::vector<std::byte> tiles(gemm_tile_bytes(n) * static_cast<size_t>(n_tiles) + 32);
