@@ -1,14 +1,16 @@
-// AVX-512 VNNI tiled GEMM of 32-element block rows (Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, IQ4_NL)
-// with prompt batches (kernels/gemm_quant.h), used where the compiler targets AVX-512 F, BW,
-// VL and VNNI. The results are bit-identical to gemm_quant_avx2.cpp's: both compute the same
-// exact integer dot per (row, token, block) and apply it with the same float operations in the
-// same order (acc = fma(float(isum), dw * da, acc), then Q4_1/Q5_1's acc = fma(m, s, acc)).
+// AVX-512 VNNI tiled GEMM (kernels/gemm_quant.h) of every type gemm_quant_avx2.cpp covers
+// (Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, IQ4_NL, Q4_K, Q5_K, Q6_K) with prompt batches, used where the
+// compiler targets AVX-512 F, BW, VL and VNNI. The results are bit-identical to the AVX2
+// kernel's: both compute the same exact integer dot per (row, token, block) and apply it with
+// the same float operations in the same order (acc = fma(float(isum), dw * da, acc), then
+// Q4_1/Q5_1's acc = fma(m, s, acc), Q4_K/Q5_K's acc = fnma(float(msum), dmin * da, acc)).
 //
 // What differs is how the integers are made:
 // - vpdpbusd sums 4 unsigned-weight x signed-activation products straight into int32, where
 //   AVX2 needs vpmaddubsw + int16 adds + vpmaddwd. Signed weights (Q8_0, IQ4_NL) are made
 //   unsigned by adding 128 and the offset folded in with the activation sums, as Q4_0's -8 is:
 //   isum = dot(w + 128, a) - 128 * sum(a), the same integer.
+// - K types: one vpdpbusd chain per sub-block, scaled by its integer scale with vpmulld.
 // - The lanes are 16 tokens: pairs of the caller's 8-token tiles are merged once per call into
 //   a 64-byte-per-group layout (the cost is one pass over the activations, shared by all rows).
 // - A register tile is kR rows x kT pairs (32 tokens), with 32 zmm registers to hold it; the
@@ -47,7 +49,8 @@ inline __m128i load128(const void* p) { return _mm_loadu_si128(static_cast<const
 // For C = n / 32 blocks, in 64-byte units:
 //   groups[8c + g]  token t's elements 32c + 4g .. 32c + 4g + 3 in bytes 4t .. 4t + 3
 //   off[c]          32-element blocks: int32 per token, -(sum of its 32 quants of block c) << shift;
-//                   K types: int16 pairs per token, (sum of chunk 2c, of chunk 2c + 1) (c < C / 2)
+//                   Q4_K, Q5_K: int16 pairs per token, (sum of chunk 2c, of chunk 2c + 1) (c < C / 2);
+//                   Q6_K: int16 pairs per token, (sum of elements 32c..32c+15, of 32c+16..32c+31)
 //   d[c], s[c]      float per token: the activation's scale and Q8_1's s of block c (Q8_K:
 //                   256-element blocks, c < C / 8)
 struct Pair {
@@ -69,7 +72,9 @@ Pair pair_view(const uint8_t* base, int64_t n) {
 
 // The caller's tile layout (gemm_quant_avx2.cpp's prepare_tile), in 32-byte units: groups
 // [8C], sum [C], pair16 [C], pair32 [C], d [C], s [C].
-void merge_pair(const uint8_t* t0, const uint8_t* t1, int64_t n, int shift, bool k_type, uint8_t* out) {
+enum class OffKind { kShiftedSums, kPair16, kPair32 };
+
+void merge_pair(const uint8_t* t0, const uint8_t* t1, int64_t n, int shift, OffKind kind, uint8_t* out) {
   const int64_t C = n / kChunk;
   auto* groups = reinterpret_cast<__m512i*>(out);
   __m512i* off = groups + 8 * C;
@@ -81,7 +86,8 @@ void merge_pair(const uint8_t* t0, const uint8_t* t1, int64_t n, int shift, bool
   auto both = [&](int64_t unit) { return _mm512_inserti64x4(_mm512_castsi256_si512(half(t0, unit)), half(t1, unit), 1); };
   for (int64_t u = 0; u < 8 * C; ++u) _mm512_store_si512(groups + u, both(u));
   for (int64_t c = 0; c < C; ++c) {
-    if (k_type) _mm512_store_si512(off + c, both(10 * C + c));
+    if (kind == OffKind::kPair16) _mm512_store_si512(off + c, both(9 * C + c));
+    else if (kind == OffKind::kPair32) _mm512_store_si512(off + c, both(10 * C + c));
     else _mm512_store_si512(off + c, _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_slli_epi32(both(8 * C + c), shift)));
     _mm512_store_si512(d + c, both(11 * C + c));
     _mm512_store_si512(s + c, both(12 * C + c));
@@ -104,7 +110,7 @@ inline __m256i q5_values(const uint8_t* qh, const uint8_t* qs) {
 template <GgmlType kType>
 struct Block32 {
   static constexpr int64_t kElems = 32;
-  static constexpr bool kKType = false;
+  static constexpr OffKind kOff = OffKind::kShiftedSums;
   static constexpr bool kMin = kType == GgmlType::Q4_1 || kType == GgmlType::Q5_1;
   static constexpr bool kSigned = kType == GgmlType::Q8_0 || kType == GgmlType::IQ4_NL;
   // isum = dot(stored unsigned value, a) - (sum(a) << kShift): Q4_0's -8, Q5_0's -16, and the
@@ -181,7 +187,7 @@ inline void k4_scales_mins(const uint8_t* s, uint8_t sc[8], uint8_t mn[8]) {
 template <bool kQ5>
 struct KQ45 {
   static constexpr int64_t kElems = QK_K;
-  static constexpr bool kKType = true;
+  static constexpr OffKind kOff = OffKind::kPair32;
   static constexpr int kShift = 0;
   static constexpr size_t kBytes = kQ5 ? sizeof(block_q5_K) : sizeof(block_q4_K);
 
@@ -250,6 +256,73 @@ struct KQ45 {
   }
 };
 
+// isum = sum over the 16 sub-blocks j of sc_j * (dot_j - 32 * sum of the activation's
+// sub-block j), with the offset taken first from the pair sums, as the AVX2 kernel does.
+struct Q6K {
+  static constexpr int64_t kElems = QK_K;
+  static constexpr OffKind kOff = OffKind::kPair16;
+  static constexpr int kShift = 0;
+  static constexpr size_t kBytes = sizeof(block_q6_K);
+
+  template <int R, int T>
+  static void run(const uint8_t* const* rows, int64_t nb, const Pair* P, __m512 (&acc)[R][T]) {
+    const __m256i m4 = _mm256_set1_epi8(0x0F), m30 = _mm256_set1_epi8(0x30);
+    alignas(32) uint8_t w[4][R][kChunk];
+    for (int64_t b = 0; b < nb; ++b) {
+      const block_q6_K* blk[R];
+      __m512i isum[R][T];
+      for (int r = 0; r < R; ++r) {
+        blk[r] = reinterpret_cast<const block_q6_K*>(rows[r] + b * kBytes);
+        for (int j = 0; j < T; ++j) {
+          __m512i off = _mm512_setzero_si512();
+          for (int c = 0; c < 8; ++c) {
+            const auto pair = static_cast<uint32_t>(static_cast<uint16_t>(blk[r]->scales[2 * c])) |
+                              (static_cast<uint32_t>(static_cast<uint16_t>(blk[r]->scales[2 * c + 1])) << 16);
+            off = _mm512_add_epi32(off, _mm512_madd_epi16(_mm512_load_si512(P[j].off + 8 * b + c), _mm512_set1_epi32(static_cast<int>(pair))));
+          }
+          isum[r][j] = _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_slli_epi32(off, 5));
+        }
+      }
+      for (int h = 0; h < 2; ++h) {
+        for (int r = 0; r < R; ++r) {
+          const __m256i ql0 = load256(blk[r]->ql + 64 * h), ql1 = load256(blk[r]->ql + 64 * h + 32);
+          const __m256i qh = load256(blk[r]->qh + 32 * h);
+          auto put = [&](int k, __m256i v) { _mm256_store_si256(reinterpret_cast<__m256i*>(w[k][r]), v); };
+          put(0, _mm256_or_si256(_mm256_and_si256(ql0, m4), _mm256_and_si256(_mm256_slli_epi16(qh, 4), m30)));
+          put(1, _mm256_or_si256(_mm256_and_si256(ql1, m4), _mm256_and_si256(_mm256_slli_epi16(qh, 2), m30)));
+          put(2, _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql0, 4), m4), _mm256_and_si256(qh, m30)));
+          put(3, _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql1, 4), m4), _mm256_and_si256(_mm256_srli_epi16(qh, 2), m30)));
+        }
+        for (int k = 0; k < 4; ++k) {
+          const int c = 4 * h + k;  // chunk: sub-blocks 2c (groups 0..3) and 2c + 1 (groups 4..7)
+          for (int sub = 0; sub < 2; ++sub) {
+            __m512i dot[R][T];
+            for (int r = 0; r < R; ++r)
+              for (int j = 0; j < T; ++j) dot[r][j] = _mm512_setzero_si512();
+            for (int g = 4 * sub; g < 4 * sub + 4; ++g) {
+              __m512i a[T];
+              for (int j = 0; j < T; ++j) a[j] = _mm512_load_si512(P[j].groups + 8 * (8 * b + c) + g);
+              for (int r = 0; r < R; ++r) {
+                const __m512i wv = _mm512_set1_epi32(static_cast<int>(load_u32(w[k][r] + 4 * g)));
+                for (int j = 0; j < T; ++j) dot[r][j] = _mm512_dpbusd_epi32(dot[r][j], wv, a[j]);
+              }
+            }
+            for (int r = 0; r < R; ++r) {
+              const __m512i m = _mm512_set1_epi32(blk[r]->scales[2 * c + sub]);
+              for (int j = 0; j < T; ++j) isum[r][j] = _mm512_add_epi32(isum[r][j], _mm512_mullo_epi32(dot[r][j], m));
+            }
+          }
+        }
+      }
+      for (int r = 0; r < R; ++r) {
+        const __m512 d = _mm512_cvtph_ps(_mm256_set1_epi16(static_cast<int16_t>(load_u16(&blk[r]->d))));
+        for (int j = 0; j < T; ++j)
+          acc[r][j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum[r][j]), _mm512_mul_ps(d, _mm512_load_ps(P[j].d + b)), acc[r][j]);
+      }
+    }
+  }
+};
+
 // ---- the driver ---------------------------------------------------------------------------
 
 template <class W>
@@ -268,7 +341,7 @@ void gemm(int64_t n, const uint8_t* w, size_t row_stride, int64_t n_rows, const 
     for (int64_t p = p0; p < p1; ++p) {
       const uint8_t* t0 = tiles + static_cast<size_t>(2 * p) * tb;
       const uint8_t* t1 = 2 * p + 1 < n_tiles ? t0 + tb : nullptr;
-      merge_pair(t0, t1, n, W::kShift, W::kKType, buf + static_cast<size_t>(p - p0) * pb);
+      merge_pair(t0, t1, n, W::kShift, W::kOff, buf + static_cast<size_t>(p - p0) * pb);
     }
     for (int64_t r0 = 0; r0 < n_rows; r0 += kR) {
       const int nr = static_cast<int>(std::min<int64_t>(kR, n_rows - r0));
@@ -314,6 +387,7 @@ ACTINFER_GEMM(gemm_q8_0_avx512, Block32<GgmlType::Q8_0>)
 ACTINFER_GEMM(gemm_iq4_nl_avx512, Block32<GgmlType::IQ4_NL>)
 ACTINFER_GEMM(gemm_q4_K_avx512, KQ45<false>)
 ACTINFER_GEMM(gemm_q5_K_avx512, KQ45<true>)
+ACTINFER_GEMM(gemm_q6_K_avx512, Q6K)
 #undef ACTINFER_GEMM
 
 }  // namespace actinfer::kernels

@@ -19,7 +19,7 @@ namespace q = ggml_quant;  // the quantizers `actinfer quantize` writes files wi
 #else
 #define AVX2(fn) nullptr
 #endif
-// The tiled GEMM of 32-element block types and Q4_K / Q5_K: AVX-512 VNNI where compiled (same results).
+// The tiled GEMM of the types that have one: AVX-512 VNNI where compiled (same results).
 #if ACTINFER_HAVE_AVX512_GEMM
 #define GEMM512(name) k::name##_avx512
 #else
@@ -65,7 +65,7 @@ constexpr std::array<TypeTraits, kMaxId> kTable = [] {
   set(T::Q8_0, weight("Q8_0",  32,  34, k::dequantize_q8_0, AVX2(dequantize_q8_0_avx2), k::quantize_q8_0, T::Q8_0, k::vec_dot_q8_0, AVX2(vec_dot_rows_q8_0_avx2), GEMM512(gemm_q8_0), T::Q8_0, true,  7));
   set(T::Q4_K, weight("Q4_K", 256, 144, k::dequantize_q4_K, nullptr,                   q::quantize_q4_K, T::Q8_K, k::vec_dot_q4_K, AVX2(vec_dot_rows_q4_K_avx2), GEMM512(gemm_q4_K), T::Q8_0, false, 14));
   set(T::Q5_K, weight("Q5_K", 256, 176, k::dequantize_q5_K, nullptr,                   q::quantize_q5_K, T::Q8_K, k::vec_dot_q5_K, AVX2(vec_dot_rows_q5_K_avx2), GEMM512(gemm_q5_K), T::Q8_0, false, 16));
-  set(T::Q6_K, weight("Q6_K", 256, 210, k::dequantize_q6_K, nullptr,                   q::quantize_q6_K, T::Q8_K, k::vec_dot_q6_K, AVX2(vec_dot_rows_q6_K_avx2), AVX2(gemm_q6_K_avx2), T::Q8_0, false, 18));
+  set(T::Q6_K, weight("Q6_K", 256, 210, k::dequantize_q6_K, nullptr,                   q::quantize_q6_K, T::Q8_K, k::vec_dot_q6_K, AVX2(vec_dot_rows_q6_K_avx2), GEMM512(gemm_q6_K), T::Q8_0, false, 18));
   set(T::Q5_0, weight("Q5_0",  32,  22, k::dequantize_q5_0, nullptr,                   q::quantize_q5_0, T::Q8_0, k::vec_dot_q5_0, AVX2(vec_dot_rows_q5_0_avx2), GEMM512(gemm_q5_0), T::Q8_0, false, 8));
   set(T::Q5_1, weight("Q5_1",  32,  24, k::dequantize_q5_1, nullptr,                   q::quantize_q5_1, T::Q8_1, k::vec_dot_q5_1, AVX2(vec_dot_rows_q5_1_avx2), GEMM512(gemm_q5_1), T::Q8_0, false, 9));
   set(T::Q2_K, weight("Q2_K", 256,  84, k::dequantize_q2_K, nullptr,                   q::quantize_q2_K, T::Q8_K, k::vec_dot_q2_K, AVX2(vec_dot_rows_q2_K_avx2), nullptr, T::Q8_0, false, 10));

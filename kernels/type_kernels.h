@@ -115,6 +115,7 @@ ACTINFER_GEMM_FN(gemm_q8_0_avx512);
 ACTINFER_GEMM_FN(gemm_iq4_nl_avx512);
 ACTINFER_GEMM_FN(gemm_q4_K_avx512);
 ACTINFER_GEMM_FN(gemm_q5_K_avx512);
+ACTINFER_GEMM_FN(gemm_q6_K_avx512);
 #endif
 #undef ACTINFER_GEMM_FN
 #endif

@@ -39,6 +39,7 @@ TEST_CASE("gemm avx512: bit-identical to the AVX2 kernel, tails of tokens and ro
       {GgmlType::Q5_0, k::gemm_q5_0_avx512, k::gemm_q5_0_avx2}, {GgmlType::Q5_1, k::gemm_q5_1_avx512, k::gemm_q5_1_avx2},
       {GgmlType::Q8_0, k::gemm_q8_0_avx512, k::gemm_q8_0_avx2}, {GgmlType::IQ4_NL, k::gemm_iq4_nl_avx512, k::gemm_iq4_nl_avx2},
       {GgmlType::Q4_K, k::gemm_q4_K_avx512, k::gemm_q4_K_avx2}, {GgmlType::Q5_K, k::gemm_q5_K_avx512, k::gemm_q5_K_avx2},
+      {GgmlType::Q6_K, k::gemm_q6_K_avx512, k::gemm_q6_K_avx2},
   };
   std::mt19937 rng(512);
   std::normal_distribution<float> gauss(0.0f, 1.0f);
@@ -59,7 +60,8 @@ TEST_CASE("gemm avx512: bit-identical to the AVX2 kernel, tails of tokens and ro
       std::vector<float> wf = gaussian(n * rows, 1.0f);
       std::vector<uint8_t> w(rb * static_cast<size_t>(rows));
       for (int64_t r = 0; r < rows; ++r) quantize_row(t, wf.data() + r * n, w.data() + rb * static_cast<size_t>(r), n);
-      if (t == GgmlType::Q8_0) w[2] = 0x80;  // -128, which no quantizer writes
+      if (t == GgmlType::Q8_0) w[2] = 0x80;    // -128, which no quantizer writes
+      if (t == GgmlType::Q6_K) w[192] = 0x80;  // a -128 sub-block scale
       for (int tokens : {1, 5, 8, 13, 16, 24, 33, 40, 64, 75}) {
         CAPTURE(type_name(t));
         CAPTURE(n);
