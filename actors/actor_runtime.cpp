@@ -43,8 +43,8 @@ struct ActorRuntime::Impl {
   std::string backend_name;
   actors::ActiveSource active_source = actors::ActiveSource::Every;  // who decides each layer's active neurons
   DeviceFootprint footprint;
-  int n_ctx = 0;
-  int n_past = 0;
+  int n_ctx = 0;            // per slot
+  std::vector<int> n_past;  // per slot
   uint64_t step = 0;
   // The logits of the last eval, kept in the replies that carried them (no copy): each
   // reply's rows from `first` on, in order.
@@ -62,7 +62,12 @@ struct ActorRuntime::Impl {
   protocol::MergeActor merge;
   std::vector<protocol::CpuWorkerActor> cpu;
   trace::TraceBuffer driver_trace{"driver", "driver", false};
+  std::vector<trace::TraceBuffer> slot_traces;  // "slot N": the steps of the sequence in slot N
   std::unique_ptr<caf::scoped_actor> driver;  // the caller's side of every request (made once)
+
+  // One forward step through the gpu-worker; keeps the reply's logit rows from `first_kept`
+  // on (-1: none). Throws std::runtime_error with the failure of any actor.
+  void run_step(protocol::EvalRequest req, int first_kept);
 
   // Calls f(handle) for every actor spawned.
   template <class F>
@@ -122,6 +127,8 @@ ActorRuntime::ActorRuntime(std::shared_ptr<const ModelWeights> weights, Deployme
   m.options = std::move(options);
   const ModelConfig& c = m.weights->config();
   m.n_ctx = checked_context(m.options.engine, c);
+  if (m.options.batch < 1) throw std::invalid_argument("sequence slots (batch) must be >= 1, got " + std::to_string(m.options.batch));
+  m.n_past.assign(static_cast<size_t>(m.options.batch), 0);
   m.topo = std::make_shared<const topology::Topology>(topology::Topology::from_spec(m.options.topology));
   check_options(m.options, *m.topo);
   if (!m.options.predictors.empty()) {
@@ -150,13 +157,14 @@ ActorRuntime::ActorRuntime(std::shared_ptr<const ModelWeights> weights, Deployme
   std::vector<int64_t> hot_per_layer;
   for (const LayerSplit& l : m.split->layers) hot_per_layer.push_back(l.hot.count());
   const bool sparse = m.options.sparse;
-  m.footprint = device_footprint(*m.weights, hot_per_layer, m.n_ctx, sparse, m.options.engine.cache_type);
+  m.footprint = device_footprint(*m.weights, hot_per_layer, m.n_ctx * m.options.batch, sparse, m.options.engine.cache_type);
   if (m.predictors) m.footprint.predictors = m.predictors->bytes();
   check_budget(m.footprint, m.options.vram_budget, std::string(to_string(m.options.backend)));
   BackendOptions bo;
   bo.kind = m.options.backend;
   bo.engine = m.options.engine;
   bo.n_ctx = m.n_ctx;
+  bo.n_slots = m.options.batch;
   bo.pus = m.options.host_pus;
   bo.topology = m.topo;
   bo.sparse = sparse;
@@ -188,6 +196,7 @@ ActorRuntime::ActorRuntime(std::shared_ptr<const ModelWeights> weights, Deployme
   protocol::register_message_types(m.cfg);
   m.sys = std::make_unique<caf::actor_system>(m.cfg);
   m.driver_trace = trace::TraceBuffer("driver", "driver", m.options.tracing());
+  for (int i = 0; i < m.options.batch; ++i) m.slot_traces.emplace_back("slot " + std::to_string(i), "sequence", m.options.tracing(), 256);
 
   const bool tr = m.options.tracing();
   actors::GpuWorkerArgs ga;
@@ -215,6 +224,7 @@ ActorRuntime::ActorRuntime(std::shared_ptr<const ModelWeights> weights, Deployme
   pa.threads = m.options.predictor_threads > 0 ? m.options.predictor_threads : default_thread_count(m.options.engine.n_threads);
   pa.max_batch = m.options.engine.max_batch;
   pa.exact_activations = m.options.engine.exact_activations;
+  pa.batch_invariant = m.options.engine.batch_invariant;
   pa.trace = tr;
   if (m.active_source == actors::ActiveSource::Predictor) {
     actors::check_predictor_args(pa);  // before spawning: a clear error, not a dead actor
@@ -231,8 +241,8 @@ ActorRuntime::ActorRuntime(std::shared_ptr<const ModelWeights> weights, Deployme
     // each would swamp the machine. Its teams share the machine's real PUs instead.
     if (t.threads <= 0 && m.topo->is_synthetic()) threads = synthetic_team_threads(threads, n_teams);
     m.cpu.push_back(actors::spawn_cpu_worker(*m.sys, {static_cast<int>(i) + 1, m.weights, m.shards[i], m.split, threads, pus, m.topo,
-                                                      m.options.engine.max_batch, m.options.engine.exact_activations, tr,
-                                                      fault_hook}));
+                                                      m.options.engine.max_batch, m.options.engine.exact_activations,
+                                                      m.options.engine.batch_invariant, tr, fault_hook}));
   }
   const protocol::Wiring wiring{m.gpu, m.predictor, m.merge, m.cpu};
   caf::anon_send(m.gpu, wiring);
@@ -243,12 +253,23 @@ ActorRuntime::ActorRuntime(std::shared_ptr<const ModelWeights> weights, Deployme
 ActorRuntime::~ActorRuntime() = default;  // Impl's destructor shuts the actors down
 
 const ModelConfig& ActorRuntime::config() const { return impl_->weights->config(); }
-int ActorRuntime::n_past() const { return impl_->n_past; }
 int ActorRuntime::n_ctx() const { return impl_->n_ctx; }
+int ActorRuntime::n_slots() const { return static_cast<int>(impl_->n_past.size()); }
+int ActorRuntime::max_step_tokens() const { return impl_->options.engine.max_batch; }
+int ActorRuntime::n_past() const { return impl_->n_past[0]; }
+void ActorRuntime::rewind(int n) { rewind(0, n); }
 
-void ActorRuntime::rewind(int n) {
-  if (n < 0 || n > impl_->n_past) throw std::out_of_range("cannot rewind to position " + std::to_string(n) + " of " + std::to_string(impl_->n_past));
-  impl_->n_past = n;
+int ActorRuntime::n_past(int slot) const {
+  if (slot < 0 || slot >= n_slots()) throw std::out_of_range("slot " + std::to_string(slot) + " outside 0.." + std::to_string(n_slots() - 1));
+  return impl_->n_past[static_cast<size_t>(slot)];
+}
+
+void ActorRuntime::rewind(int slot, int n) {
+  const int past = n_past(slot);
+  if (n < 0 || n > past)
+    throw std::out_of_range("cannot rewind " + (n_slots() > 1 ? "slot " + std::to_string(slot) + " " : std::string()) + "to position " +
+                            std::to_string(n) + " of " + std::to_string(past));
+  impl_->n_past[static_cast<size_t>(slot)] = n;
 }
 
 std::span<const float> ActorRuntime::logits(int i) const {
@@ -265,40 +286,77 @@ std::span<const float> ActorRuntime::logits(int i) const {
   throw std::logic_error("logits index past the replies kept");  // n_logits counts their rows
 }
 
+void ActorRuntime::Impl::run_step(protocol::EvalRequest req, int first_kept) {
+  Impl& m = *this;
+  if (!m.driver) m.driver = std::make_unique<caf::scoped_actor>(*m.sys);
+  caf::scoped_actor& self = *m.driver;
+  const size_t nv = static_cast<size_t>(m.weights->config().n_vocab);
+  auto scope = m.driver_trace.scope("forward", -1, req.first_position());
+  const int64_t start_ns = trace::now_ns();
+  const std::vector<StepSequence> sequences = m.options.tracing() ? req.sequences : std::vector<StepSequence>{};
+  std::string failure;
+  self->request(m.gpu, caf::infinite, std::move(req))
+      .receive(
+          [&](const protocol::LogitsReply& r) {
+            if (first_kept < 0 || !r.logits || static_cast<size_t>(r.logits->width) != nv || first_kept >= r.logits->n_tokens) return;
+            m.n_logits += r.logits->n_tokens - first_kept;
+            m.logits.push_back({r.logits, first_kept});
+          },
+          [&](caf::error& e) { failure = m.sys->render(e); });
+  // One track per slot: each step of its sequence (token: the step's first position).
+  for (const StepSequence& q : sequences)
+    m.slot_traces[static_cast<size_t>(q.slot)].record(
+        trace::Span{q.n_tokens > 1 ? "prompt" : "decode", trace::SpanKind::Compute, -1, q.pos0, start_ns, trace::now_ns(), 0});
+  if (!failure.empty()) throw std::runtime_error("actor runtime: forward step failed: " + failure);
+}
+
 void ActorRuntime::eval(std::span<const int32_t> tokens, bool all_logits) {
   Impl& m = *impl_;
-  check_eval(tokens, config(), m.n_past, m.n_ctx);
-  const size_t nv = static_cast<size_t>(config().n_vocab);
+  int& past = m.n_past[0];
+  check_eval(tokens, config(), past, m.n_ctx);
   // Released before the request, so the gpu-worker may reuse the buffer for this step.
   m.n_logits = 0;
   m.logits.clear();
-  if (!m.driver) m.driver = std::make_unique<caf::scoped_actor>(*m.sys);
-  caf::scoped_actor& self = *m.driver;
   const size_t B = static_cast<size_t>(m.options.engine.max_batch);
   for (size_t off = 0; off < tokens.size(); off += B) {
-    const size_t n = std::min(tokens.size() - off, B);
-    const bool last = off + n == tokens.size();
-    protocol::EvalRequest req{++m.step, std::vector<int32_t>(tokens.begin() + off, tokens.begin() + off + n), m.n_past, all_logits};
-    auto scope = m.driver_trace.scope("forward", -1, m.n_past);
-    std::string failure;
-    self->request(m.gpu, caf::infinite, std::move(req))
-        .receive(
-            [&](const protocol::LogitsReply& r) {
-              if (!(all_logits || last) || !r.logits || static_cast<size_t>(r.logits->width) != nv) return;
-              const int first = all_logits ? 0 : r.logits->n_tokens - 1;
-              m.n_logits += r.logits->n_tokens - first;
-              m.logits.push_back({r.logits, first});
-            },
-            [&](caf::error& e) { failure = m.sys->render(e); });
-    if (!failure.empty()) throw std::runtime_error("actor runtime: forward step failed: " + failure);
-    m.n_past += static_cast<int>(n);
+    const int n = static_cast<int>(std::min(tokens.size() - off, B));
+    const bool last = off + static_cast<size_t>(n) == tokens.size();
+    protocol::EvalRequest req{++m.step, std::vector<int32_t>(tokens.begin() + off, tokens.begin() + off + n), {StepSequence{0, past, n}}, all_logits};
+    m.run_step(std::move(req), all_logits ? 0 : last ? 0 : -1);
+    past += n;
   }
+}
+
+void ActorRuntime::eval(std::span<const SequenceChunk> chunks) {
+  Impl& m = *impl_;
+  const ModelConfig& c = config();
+  if (chunks.empty()) throw std::invalid_argument("eval: no sequences in the step");
+  protocol::EvalRequest req;
+  req.step = m.step + 1;
+  std::vector<bool> seen(m.n_past.size(), false);
+  for (const SequenceChunk& ch : chunks) {
+    const int past = n_past(ch.slot);  // checks the slot
+    if (seen[static_cast<size_t>(ch.slot)]) throw std::invalid_argument("eval: slot " + std::to_string(ch.slot) + " appears twice in one step");
+    seen[static_cast<size_t>(ch.slot)] = true;
+    check_eval(ch.tokens, c, past, m.n_ctx);
+    req.tokens.insert(req.tokens.end(), ch.tokens.begin(), ch.tokens.end());
+    req.sequences.push_back({ch.slot, past, static_cast<int>(ch.tokens.size())});
+  }
+  if (req.tokens.size() > static_cast<size_t>(m.options.engine.max_batch))
+    throw std::length_error("eval: " + std::to_string(req.tokens.size()) + " tokens in one step, at most " + std::to_string(m.options.engine.max_batch));
+  m.n_logits = 0;
+  m.logits.clear();
+  ++m.step;
+  m.run_step(std::move(req), 0);
+  for (const SequenceChunk& ch : chunks) m.n_past[static_cast<size_t>(ch.slot)] += static_cast<int>(ch.tokens.size());
 }
 
 void ActorRuntime::write_trace(const std::filesystem::path& path) {
   Impl& m = *impl_;
   if (!m.options.tracing()) throw std::logic_error("tracing was not enabled for this runtime");
   std::vector<trace::TraceBuffer> buffers = {m.driver_trace};
+  for (const trace::TraceBuffer& t : m.slot_traces)
+    if (!t.spans().empty()) buffers.push_back(t);
   caf::scoped_actor self{*m.sys};
   m.for_each_actor([&](const auto& a) {
     self->request(a, caf::infinite, protocol::CollectTrace{})

@@ -1,6 +1,8 @@
-// The actor runtime as an Evaluator: spawns the gpu-worker, CPU-worker teams,
-// predictor and merge actors on CAF and drives one forward step per eval().
-// CAF stays inside the .cpp: includers see only this interface.
+// The actor runtime: spawns the gpu-worker, CPU-worker teams, predictor and merge
+// actors on CAF and drives one forward step per eval(). It is an Evaluator (one
+// sequence, in slot 0: run, chat, bench, perplexity) and a BatchEvaluator (options.batch
+// slots advanced together: serve), both through the same EvalRequest, which carries
+// the step's sequences. CAF stays inside the .cpp: includers see only this interface.
 #pragma once
 #include <filesystem>
 #include <memory>
@@ -9,6 +11,7 @@
 
 #include "actors/fault_hook.h"
 #include "config/deployment_config.h"
+#include "engine/batch_evaluator.h"
 #include "engine/evaluator.h"
 #include "protocol/predictor_stats.h"
 #include "model/model_weights.h"
@@ -19,19 +22,32 @@ namespace actinfer {
 // than the machine's real PUs shared among n_teams (at least 1).
 int synthetic_team_threads(int topology_pus, int n_teams);
 
-class ActorRuntime final : public Evaluator {
+class ActorRuntime final : public Evaluator, public BatchEvaluator {
  public:
+  // options.batch: sequence slots, each with a KV cache of options.engine.n_ctx positions
+  // (the host backend makes a slot's cache on its first use).
   // Throws std::invalid_argument naming the bad option (team node absent, fraction...).
   // fault_hook: tests only, injects failures (actors/fault_hook.h).
   ActorRuntime(std::shared_ptr<const ModelWeights> weights, DeploymentConfig options, FaultHook fault_hook = {});
   ~ActorRuntime() override;
 
   const ModelConfig& config() const override;
-  void eval(std::span<const int32_t> tokens, bool all_logits) override;
+  int n_ctx() const override;  // positions per slot
+  // Row i of the last step's logits: as an Evaluator the i-th token kept (-1: the last),
+  // as a BatchEvaluator chunk i's last token (one row per chunk).
   std::span<const float> logits(int i = -1) const override;
+
+  // Evaluator: slot 0.
+  void eval(std::span<const int32_t> tokens, bool all_logits) override;
   int n_past() const override;
-  int n_ctx() const override;
   void rewind(int n) override;
+
+  // BatchEvaluator: every slot.
+  int n_slots() const override;
+  int max_step_tokens() const override;
+  int n_past(int slot) const override;
+  void rewind(int slot, int n) override;
+  void eval(std::span<const SequenceChunk> chunks) override;
 
   // Collects every actor's spans and writes a Chrome trace (needs options.trace).
   void write_trace(const std::filesystem::path& path);

@@ -41,6 +41,7 @@ CpuWorkerActor::behavior_type cpu_worker(Self self, CpuWorkerArgs args) {
   // thread does the same through exit_with.
   self->set_exception_handler([name](std::exception_ptr& e) { return error_from(name, e); });
   s.ws = std::make_unique<Workspace>(args.weights->config(), args.max_batch, args.exact_activations);
+  s.ws->set_batch_invariant(args.batch_invariant);
   s.trace = std::make_shared<trace::TraceBuffer>(name, "cpu-worker", args.trace);
   s.team = std::make_unique<WorkerTeam>(args.threads, pin_threads_to(args.topology, args.pus, name),
                                         [me = self->address(), name](std::exception_ptr e) { exit_with(me, error_from(name, e)); });

@@ -24,6 +24,7 @@ struct CpuWorkerArgs {
   std::shared_ptr<const topology::Topology> topology;
   int max_batch = 64;
   bool exact_activations = false;
+  bool batch_invariant = false;  // no tiled GEMM: a row's result does not depend on the batch (serve)
   bool trace = false;
   FaultHook fault_hook;  // tests only
 };

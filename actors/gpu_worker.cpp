@@ -32,6 +32,7 @@ struct GpuWorkerState {
   int n_tokens = 0;
   std::vector<float> x;      // residual stream [n_tokens][d]
   std::vector<float> hot_y;  // the hot share of a layer's FFN output
+  std::vector<float> last;   // each sequence's last row, for the output head
   ActiveSetPtr every;        // every neuron for n_tokens tokens (ActiveSource::Every)
   PredictorStats stats;      // of the active sets it made itself
   caf::typed_response_promise<LogitsReply> promise;  // the step's reply
@@ -61,7 +62,7 @@ void add_hot(Self self, int layer, const Tensor& xn, const ActiveSet& active) {
     if (post_norm) s.hot_y.assign(s.x.size(), 0.0f);
     return;
   }
-  auto scope = s.trace->scope("ffn_hot", layer, s.request.pos0);
+  auto scope = s.trace->scope("ffn_hot", layer, s.request.first_position());
   s.hot_y.resize(s.x.size());
   if (!active.per_token.empty())
     s.stats.ffn_weight_bytes += s.args.backend->ffn_sparse(layer, xn.data.data(), xn.n_tokens, active.per_token, s.hot_y.data());
@@ -78,7 +79,7 @@ bool run_ffn(Self self, int layer, TensorPtr xn, ActiveSetPtr active) {
   const std::vector<CpuWorkerActor> cold = cold_recipients(s.wiring, *s.args.split, layer, *active);
   if (!cold.empty()) {
     // Sent first: the teams start on the cold share while the hot share is computed here.
-    const FfnWork work{s.request.step, layer, s.request.pos0, static_cast<int>(cold.size()), xn, active, trace::now_ns()};
+    const FfnWork work{s.request.step, layer, s.request.first_position(), static_cast<int>(cold.size()), xn, active, trace::now_ns()};
     for (const CpuWorkerActor& w : cold) self->send(w, work);
   }
   add_hot(self, layer, *xn, *active);
@@ -96,7 +97,7 @@ ActiveSetPtr predict_here(Self self, int layer, const Tensor& xn) {
   auto active = std::make_shared<ActiveSet>();
   {
     const int64_t t0 = trace::now_ns();
-    auto scope = s.trace->scope("predict", layer, s.request.pos0);
+    auto scope = s.trace->scope("predict", layer, s.request.first_position());
     s.args.backend->predict(layer, xn.data.data(), xn.n_tokens, active->per_token);
     s.stats.predict_ns += trace::now_ns() - t0;
   }
@@ -109,12 +110,12 @@ ActiveSetPtr predict_here(Self self, int layer, const Tensor& xn) {
 // FFN output already in the residual); otherwise a message continues it.
 bool run_layer(Self self, int layer) {
   auto& s = self->state;
-  const int B = s.n_tokens, n = s.args.weights->config().d_ff, token = s.request.pos0;
+  const int B = s.n_tokens, n = s.args.weights->config().d_ff, token = s.request.first_position();
   auto xn = make_tensor(layer, B, s.args.weights->config().d_model);
   {
     auto scope = s.trace->scope("attention", layer, token);
     fault_point(s.args.fault_hook, "gpu-worker backend");
-    s.args.backend->attention(layer, token, B, s.x.data(), xn->data.data());
+    s.args.backend->attention(layer, s.request.sequences, B, s.x.data(), xn->data.data());
   }
   switch (s.args.active) {
     case ActiveSource::Every:
@@ -155,13 +156,45 @@ bool run_layer(Self self, int layer) {
 LogitsReply output_logits(Self self) {
   auto& s = self->state;
   const ModelConfig& c = s.args.weights->config();
-  const int B = s.n_tokens, first = s.request.all_logits ? 0 : B - 1;
-  auto scope = s.trace->scope("lm_head", -1, s.request.pos0);
+  const size_t d = static_cast<size_t>(c.d_model);
+  const auto& seqs = s.request.sequences;
+  auto scope = s.trace->scope("lm_head", -1, s.request.first_position());
+  // The rows whose logits are asked for: all of them, the last (one sequence), or each
+  // sequence's last, gathered so the head reads its weights once for all.
+  const float* rows = s.x.data();
+  int n = s.n_tokens;
+  if (!s.request.all_logits && seqs.size() == 1) {
+    rows += static_cast<size_t>(n - 1) * d;
+    n = 1;
+  } else if (!s.request.all_logits) {
+    s.last.resize(seqs.size() * d);
+    size_t row = 0;
+    for (size_t i = 0; i < seqs.size(); ++i) {
+      row += static_cast<size_t>(seqs[i].n_tokens);
+      std::copy_n(s.x.data() + (row - 1) * d, d, s.last.data() + i * d);
+    }
+    rows = s.last.data();
+    n = static_cast<int>(seqs.size());
+  }
   // The driver drops the previous reply before asking for the next step (a decode
   // token's 49152 logits are 192 KiB: no allocation, no zero fill per token).
-  if (!s.logits || s.logits.use_count() != 1 || s.logits->n_tokens != B - first) s.logits = make_tensor(-1, B - first, c.n_vocab);
-  s.args.backend->output(s.x.data() + static_cast<size_t>(first) * c.d_model, B - first, s.logits->data.data());
+  if (!s.logits || s.logits.use_count() != 1 || s.logits->n_tokens != n) s.logits = make_tensor(-1, n, c.n_vocab);
+  s.args.backend->output(rows, n, s.logits->data.data());
   return LogitsReply{s.request.step, s.logits, s.stray};
+}
+
+// Why the request's sequences do not describe its tokens (empty: they do). Slots and
+// positions are the backend's to check (it holds the caches).
+std::string sequences_problem(const EvalRequest& req) {
+  if (req.sequences.empty()) return "a forward step without sequences";
+  size_t rows = 0;
+  for (const StepSequence& q : req.sequences) {
+    if (q.n_tokens < 1) return "a sequence of " + std::to_string(q.n_tokens) + " tokens in slot " + std::to_string(q.slot);
+    rows += static_cast<size_t>(q.n_tokens);
+  }
+  if (rows != req.tokens.size())
+    return "the sequences hold " + std::to_string(rows) + " tokens, the step " + std::to_string(req.tokens.size());
+  return {};
 }
 
 int n_layers(const GpuWorkerState& s) {
@@ -239,6 +272,7 @@ GpuWorkerActor::behavior_type gpu_worker(Self self, GpuWorkerArgs args) {
         if (!s.failure.empty()) return caf::make_error(caf::sec::runtime_error, "an actor of the runtime failed: " + s.failure);
         if (s.busy) return caf::make_error(caf::sec::runtime_error, "gpu-worker: a forward step is already running");
         if (req.tokens.empty()) return caf::make_error(caf::sec::invalid_argument, "gpu-worker: a forward step without tokens");
+        if (auto why = sequences_problem(req); !why.empty()) return caf::make_error(caf::sec::invalid_argument, "gpu-worker: " + why);
         s.busy = true;
         s.request = req;
         s.n_tokens = static_cast<int>(req.tokens.size());

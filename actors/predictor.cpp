@@ -102,6 +102,7 @@ PredictorActor::behavior_type predictor(Self self, PredictorArgs args) {
   auto& s = self->state;
   s.pool = std::make_unique<ThreadPool>(std::max(1, args.threads));
   s.ws = std::make_unique<Workspace>(args.weights->config(), args.max_batch, args.exact_activations);
+  s.ws->set_batch_invariant(args.batch_invariant);
   s.trace = std::make_shared<trace::TraceBuffer>("predictor", "predictor", args.trace);
   if (args.predictors) s.stats.predictor_bytes = args.predictors->bytes();
   s.args = std::move(args);

@@ -34,6 +34,7 @@ struct PredictorArgs {
   int threads = 1;               // its own pool (its neighbours are idle while it predicts)
   int max_batch = 64;
   bool exact_activations = false;
+  bool batch_invariant = false;  // no tiled GEMM: a row's result does not depend on the batch (serve)
   bool trace = false;
 };
 

@@ -3,6 +3,7 @@
 // anywhere); `cuda` fills the same seam on a GPU.
 #pragma once
 #include <memory>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -10,6 +11,7 @@
 #include "engine/dense_engine.h"
 #include "engine/neuron_predictor.h"
 #include "engine/neuron_slice.h"
+#include "engine/step_sequence.h"
 #include "model/model_weights.h"
 #include "topology/topology.h"
 
@@ -19,8 +21,10 @@ class Backend {
  public:
   virtual ~Backend() = default;
   virtual std::string name() const = 0;
-  // x[B][d] += attention(layer) for tokens at positions pos0..; xn = ffn_norm(x).
-  virtual void attention(int layer, int pos0, int B, float* x, float* xn) = 0;
+  // x[B][d] += attention(layer) for the step's B rows, each sequence's rows against its
+  // own slot's KV cache (sequences in row order, n_tokens summing to B); xn = ffn_norm(x).
+  // Throws std::out_of_range for a slot or positions outside the cache.
+  virtual void attention(int layer, std::span<const StepSequence> sequences, int B, float* x, float* xn) = 0;
   // y[B][d] = FFN output of the slice's neurons whose `active` flag is set (empty: all).
   virtual void ffn(int layer, const float* xn, int B, const NeuronSlice& slice, const std::vector<uint8_t>& active, float* y) = 0;
   // Sparse kernels (options.sparse): y[B][d] = FFN output of the hot neurons in each
@@ -38,7 +42,8 @@ class Backend {
 struct BackendOptions {
   BackendKind kind = BackendKind::host;
   EngineOptions engine;       // threads (host), batch, exactness (host; cuda always uses float activations)
-  int n_ctx = 0;
+  int n_ctx = 0;    // positions per slot
+  int n_slots = 1;  // sequences with a KV cache of their own (a server's slots)
   std::vector<int> pus;       // host: pin the threads here
   std::shared_ptr<const topology::Topology> topology;
   bool sparse = false;                           // hold the hot neurons as bundles for ffn_sparse

@@ -85,7 +85,7 @@ class CudaBackend final : public Backend {
   CudaBackend& operator=(const CudaBackend&) = delete;
 
   std::string name() const override { return name_; }
-  void attention(int layer, int pos0, int B, float* x, float* xn) override;
+  void attention(int layer, std::span<const StepSequence> sequences, int B, float* x, float* xn) override;
   void ffn(int layer, const float* xn, int B, const NeuronSlice& slice, const std::vector<uint8_t>& active, float* y) override;
   uint64_t ffn_sparse(int layer, const float* xn, int B, const std::vector<std::vector<int32_t>>& per_token, float* y) override;
   void output(const float* x, int B, float* logits) override;
@@ -97,6 +97,8 @@ class CudaBackend final : public Backend {
     return device;
   }
   void begin(const char* what, int layer, int B) const;
+  // One sequence's rows (x, xn: its B rows) against its slot's cache.
+  void attention_of(int layer, int slot, int pos0, int B, float* x, float* xn);
   const std::byte* at(size_t offset) const { return arena_.as<const std::byte>() + offset; }
   const float* vec(size_t offset) const { return reinterpret_cast<const float*>(at(offset)); }
   float* buf(WorkBuffers::Id id) const { return bufs_.as<float>(id); }
@@ -112,7 +114,7 @@ class CudaBackend final : public Backend {
   std::shared_ptr<const ModelWeights> w_;
   const ModelConfig& c_;
   const int device_;  // selected on the constructing thread before any member below is made
-  const int max_batch_, n_ctx_;
+  const int max_batch_, n_ctx_, n_slots_;
   const KvCacheType cache_type_;  // F32: float elements; F16: IEEE half bits (uint16_t)
   const bool sparse_;
   std::shared_ptr<const NeuronPredictors> predictors_;  // the host copy the device model was planned from
@@ -120,7 +122,7 @@ class CudaBackend final : public Backend {
   std::optional<cuda::Blas> blas_;  // prefill SGEMM; empty when cuBLAS is missing or batches are small
   DeviceModel model_;
   cuda::DeviceBuffer arena_;  // every weight (model_'s offsets)
-  cuda::DeviceBuffer k_cache_, v_cache_;  // [layer][position][n_kv_heads * head_dim] of cache_type_
+  cuda::DeviceBuffer k_cache_, v_cache_;  // [slot][layer][position][n_kv_heads * head_dim] of cache_type_
   WorkBuffers bufs_;
   size_t dequant_floats_ = 0;
   cuda::PinnedBuffer in_, out_;  // the activations crossing the bus
@@ -136,14 +138,15 @@ CudaBackend::CudaBackend(std::shared_ptr<const ModelWeights> w, const BackendOpt
       device_(selected(o.device)),
       max_batch_(o.engine.max_batch),
       n_ctx_(o.n_ctx),
+      n_slots_(o.n_slots),
       cache_type_(o.engine.cache_type),
       sparse_(o.sparse),
       predictors_(o.predictors),
       stream_() {  // creates the device's context (hundreds of MiB): before free memory is read
   check_model(c_);
-  if (max_batch_ < 1 || max_batch_ > 65535 || n_ctx_ < 1)  // 65535: the kernels' grid rows of tokens
-    throw std::invalid_argument("backend 'cuda': batch " + std::to_string(max_batch_) + " (1..65535) and ctx " + std::to_string(n_ctx_) +
-                                " (>= 1) are out of range");
+  if (max_batch_ < 1 || max_batch_ > 65535 || n_ctx_ < 1 || n_slots_ < 1)  // 65535: the kernels' grid rows of tokens
+    throw std::invalid_argument("backend 'cuda': batch " + std::to_string(max_batch_) + " (1..65535), ctx " + std::to_string(n_ctx_) +
+                                " (>= 1) or slots " + std::to_string(n_slots_) + " (>= 1) are out of range");
   std::string blas_note = "batched GEMV (batches below " + std::to_string(kGemmMinBatch) + " tokens)";
   std::string reason;
   if (max_batch_ >= kGemmMinBatch) {
@@ -158,7 +161,8 @@ CudaBackend::CudaBackend(std::shared_ptr<const ModelWeights> w, const BackendOpt
   DeviceArenaPlan plan;
   model_ = plan_device_model(*w_, o, plan);
   const int64_t d = c_.d_model, kv = static_cast<int64_t>(c_.n_kv_heads) * c_.head_dim;
-  const size_t cache_elements = static_cast<size_t>(c_.n_layers) * static_cast<size_t>(n_ctx_) * static_cast<size_t>(kv);
+  const size_t cache_elements =
+      static_cast<size_t>(n_slots_) * static_cast<size_t>(c_.n_layers) * static_cast<size_t>(n_ctx_) * static_cast<size_t>(kv);
   const size_t cache_bytes = cache_elements * kv_cache_element_bytes(cache_type_);
   DeviceFootprint held = model_.footprint;
   held.kv_cache = 2 * cache_bytes;  // as device_footprint counts it for the plan's budget
@@ -273,15 +277,28 @@ void CudaBackend::project(const DeviceMatrix& m, const float* x, float* y, int B
 // takes them rounded to half (as KvCache::store rounds them) after bias and RoPE in float.
 // gemma3: per-head q/k norms, NEOX RoPE with the layer's base, a sliding window on local
 // layers, the model's query scale, and the attention output RMS-normed before the residual add.
-void CudaBackend::attention(int layer, int pos0, int B, float* x, float* xn) {
+// Several sequences go one after another (attention is per sequence; the FFN batches them).
+void CudaBackend::attention(int layer, std::span<const StepSequence> sequences, int B, float* x, float* xn) {
   begin("attention", layer, B);
+  const size_t d = static_cast<size_t>(c_.d_model);
+  int row = 0;
+  for (const StepSequence& s : sequences) {
+    if (s.n_tokens < 1 || row + s.n_tokens > B) throw std::invalid_argument("cuda backend: sequence rows do not add up to the step's " + std::to_string(B));
+    attention_of(layer, s.slot, s.pos0, s.n_tokens, x + static_cast<size_t>(row) * d, xn + static_cast<size_t>(row) * d);
+    row += s.n_tokens;
+  }
+  if (row != B) throw std::invalid_argument("cuda backend: sequence rows do not add up to the step's " + std::to_string(B));
+}
+
+void CudaBackend::attention_of(int layer, int slot, int pos0, int B, float* x, float* xn) {
+  if (slot < 0 || slot >= n_slots_) throw std::out_of_range("cuda backend: slot " + std::to_string(slot) + " outside 0.." + std::to_string(n_slots_ - 1));
   if (pos0 < 0 || pos0 + B > n_ctx_)
     throw std::out_of_range("cuda backend: positions " + std::to_string(pos0) + ".." + std::to_string(pos0 + B - 1) + " exceed the KV cache of " +
                             std::to_string(n_ctx_));
   const DeviceAttention& a = model_.attention[static_cast<size_t>(layer)];
   const int64_t d = c_.d_model, kv = static_cast<int64_t>(c_.n_kv_heads) * c_.head_dim, qd = c_.q_dim();
   const size_t n = static_cast<size_t>(B) * static_cast<size_t>(d), layer_elements = static_cast<size_t>(n_ctx_) * static_cast<size_t>(kv);
-  const size_t first = static_cast<size_t>(layer) * layer_elements, new_at = first + static_cast<size_t>(pos0) * static_cast<size_t>(kv);
+  const size_t first = (static_cast<size_t>(slot) * static_cast<size_t>(c_.n_layers) + static_cast<size_t>(layer)) * layer_elements, new_at = first + static_cast<size_t>(pos0) * static_cast<size_t>(kv);
   const auto n_new = static_cast<int64_t>(B) * kv;
   float *dx = buf(WorkBuffers::kX), *dxb = buf(WorkBuffers::kXb), *dq = buf(WorkBuffers::kQ), *datt = buf(WorkBuffers::kAtt);
   float *dtmp = buf(WorkBuffers::kTmp), *dxn = buf(WorkBuffers::kXn);

@@ -1,11 +1,14 @@
 // The host backend: the gpu-worker's role on CPU threads, with the same layer
 // operations as the dense engine.
+#include <algorithm>
 #include <cstdio>
+#include <optional>
 #include <stdexcept>
 
 #include "backends/backend.h"
 #include "backends/cuda_backend.h"
 #include "actors/pinning_hook.h"
+#include "engine/attention.h"
 #include "engine/layer_ops.h"
 #include "engine/neuron_shard.h"
 
@@ -17,9 +20,12 @@ class HostBackend final : public Backend {
   HostBackend(std::shared_ptr<const ModelWeights> w, const BackendOptions& o)
       : w_(std::move(w)),
         pool_(default_thread_count(o.engine.n_threads), actors::pin_threads_to(o.topology, o.pus, "gpu-worker (host backend)")),
-        cache_(w_->config().n_layers, o.n_ctx, w_->config().n_kv_heads * w_->config().head_dim, o.engine.cache_type),
+        n_ctx_(o.n_ctx),
+        cache_type_(o.engine.cache_type),
+        caches_(static_cast<size_t>(std::max(1, o.n_slots))),
         ws_(w_->config(), o.engine.max_batch, o.engine.exact_activations),
         predictors_(o.predictors) {
+    ws_.set_batch_invariant(o.engine.batch_invariant);
     if (o.sparse) hot_ = std::make_unique<NeuronShard>(*w_, o.hot_neurons);
   }
 
@@ -27,8 +33,19 @@ class HostBackend final : public Backend {
     return "host backend, " + std::to_string(pool_.size()) + (pool_.size() == 1 ? " thread" : " threads");
   }
 
-  void attention(int layer, int pos0, int B, float* x, float* xn) override {
-    attention_block(pool_, ws_, *w_, cache_, layer, pos0, B, x);
+  void attention(int layer, std::span<const StepSequence> sequences, int B, float* x, float* xn) override {
+    if (sequences.size() == 1) {
+      const StepSequence& s = sequences.front();
+      attention_block(pool_, ws_, *w_, cache(s), layer, s.pos0, B, x);
+    } else {
+      seqs_.clear();
+      int row = 0;
+      for (const StepSequence& s : sequences) {
+        seqs_.push_back({&cache(s), s.pos0, row, s.n_tokens});
+        row += s.n_tokens;
+      }
+      attention_block(pool_, ws_, *w_, layer, seqs_, x);
+    }
     ffn_norm(*w_, layer, x, xn, B);
   }
 
@@ -51,9 +68,24 @@ class HostBackend final : public Backend {
   }
 
  private:
+  // The slot's cache, made on its first use (a run uses one slot of several).
+  KvCache& cache(const StepSequence& s) {
+    if (s.slot < 0 || s.slot >= static_cast<int>(caches_.size()))
+      throw std::out_of_range("host backend: slot " + std::to_string(s.slot) + " outside 0.." + std::to_string(caches_.size() - 1));
+    if (s.pos0 < 0 || s.n_tokens < 1 || s.pos0 + s.n_tokens > n_ctx_)
+      throw std::out_of_range("host backend: positions " + std::to_string(s.pos0) + ".." + std::to_string(s.pos0 + s.n_tokens - 1) +
+                              " outside the KV cache of " + std::to_string(n_ctx_));
+    std::optional<KvCache>& c = caches_[static_cast<size_t>(s.slot)];
+    if (!c) c.emplace(w_->config().n_layers, n_ctx_, w_->config().n_kv_heads * w_->config().head_dim, cache_type_);
+    return *c;
+  }
+
   std::shared_ptr<const ModelWeights> w_;
   ThreadPool pool_;
-  KvCache cache_;
+  int n_ctx_;
+  KvCacheType cache_type_;
+  std::vector<std::optional<KvCache>> caches_;  // per slot
+  std::vector<AttentionSequence> seqs_;
   Workspace ws_;
   std::unique_ptr<NeuronShard> hot_;  // sparse kernels: the hot neurons as bundles
   SparseScratch sparse_;

@@ -61,7 +61,7 @@ struct DeploymentConfig {
   bool check_recall = false;        // trained: also compute the true sets (recall in stats())
   int predictor_threads = 1;        // the predictor's pool (0 = as many as engine.n_threads)
   std::vector<TeamConfig> teams = {TeamConfig{}};  // CPU-worker teams; default: one on NUMA node 0
-  int batch = 64;                   // sequences decoded together: read and checked, for the coming server
+  int batch = 1;                    // sequence slots decoded together (serve; configs/default.conf: 4)
   std::string trace;                // Chrome trace path; non-empty: the actor runtime records spans
   SchedulerPolicy scheduler_policy = SchedulerPolicy::stealing;
   int scheduler_threads = 1;        // CAF scheduler.max-threads

@@ -6,7 +6,7 @@
 //
 // One layer of one forward step (a batch of tokens); the gpu-worker owns the layer:
 //
-//   driver ──EvalRequest──▶ gpu-worker             (embed; attention of layer 0)
+//   driver ──EvalRequest──▶ gpu-worker             (embed; attention of layer 0, per sequence)
 //   gpu-worker ──FfnInput──▶ predictor ──FfnPrediction──▶ gpu-worker
 //                                                  (threshold, or trained with recall checks)
 //   gpu-worker ──FfnWork──▶ each cpu-worker with work   (then computes its hot share
@@ -29,7 +29,16 @@
 #include <vector>
 
 #include "caf/meta/type_name.hpp"
+#include "engine/step_sequence.h"
 #include "protocol/predictor_stats.h"
+
+namespace actinfer {
+// Beside its type (argument-dependent lookup finds it there), not in protocol.
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, StepSequence& x) {
+  return f(caf::meta::type_name("StepSequence"), x.slot, x.pos0, x.n_tokens);
+}
+}  // namespace actinfer
 
 namespace actinfer::protocol {
 
@@ -55,15 +64,20 @@ struct ActiveSet {
 };
 using ActiveSetPtr = std::shared_ptr<const ActiveSet>;
 
-// driver → gpu-worker (request): evaluate tokens at positions pos0...
+// driver → gpu-worker (request): one forward step of one or more sequences, each in its
+// own KV cache slot. `tokens` holds every sequence's tokens, one sequence after another,
+// in the order of `sequences` (their n_tokens sum to tokens.size()). Attention runs per
+// sequence; the FFN and every message of the layer carry all the step's rows at once.
 struct EvalRequest {
   uint64_t step = 0;
   std::vector<int32_t> tokens;
-  int pos0 = 0;
-  bool all_logits = false;
+  std::vector<StepSequence> sequences;
+  bool all_logits = false;  // every row's logits; else each sequence's last row's
+  int first_position() const { return sequences.empty() ? 0 : sequences.front().pos0; }  // for traces
 };
 
-// gpu-worker → driver (reply to EvalRequest): logits [rows][n_vocab].
+// gpu-worker → driver (reply to EvalRequest): logits [rows][n_vocab]: every row of the step
+// (all_logits), else the last row of each sequence, in the request's order.
 struct LogitsReply {
   uint64_t step = 0;
   TensorPtr logits;
@@ -182,7 +196,7 @@ typename Inspector::result_type inspect(Inspector& f, ActiveSetPtr& x) {
 }
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, EvalRequest& x) {
-  return f(caf::meta::type_name("EvalRequest"), x.step, x.tokens, x.pos0, x.all_logits);
+  return f(caf::meta::type_name("EvalRequest"), x.step, x.tokens, x.sequences, x.all_logits);
 }
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, LogitsReply& x) {

@@ -91,7 +91,7 @@ void check_round_trip(caf::actor_system& sys, T x) {
 TEST_CASE("actor protocol: every message round-trips through CAF's binary serializer with equal contents") {
   caf::actor_system_config cfg;
   caf::actor_system sys{quiet(cfg)};
-  check_round_trip(sys, EvalRequest{7, {3, 77, 120}, 5, true});
+  check_round_trip(sys, EvalRequest{7, {3, 77, 120, 9}, {StepSequence{2, 5, 3}, StepSequence{0, 11, 1}}, true});
   check_round_trip(sys, LogitsReply{7, tensor(-1, 2, 5, 0.5f), 3});
   check_round_trip(sys, LogitsReply{8, nullptr, 0});  // an absent payload stays absent
   check_round_trip(sys, FfnInput{7, 2, 5, tensor(2, 2, 4, 1.0f), 123});
@@ -219,7 +219,7 @@ TEST_CASE("actor protocol: the gpu-worker drops and counts messages of another s
   uint64_t stray = 0;
   {
     caf::scoped_actor self{sys};
-    self->request(gpu, caf::infinite, EvalRequest{1, kTokens, 0, true})
+    self->request(gpu, caf::infinite, EvalRequest{1, kTokens, {StepSequence{0, 0, static_cast<int>(kTokens.size())}}, true})
         .receive(
             [&](const LogitsReply& r) {
               logits = r.logits->data;

@@ -541,3 +541,38 @@ TEST_CASE("cuda backend: trained predictors on the GPU predict the host's sets (
                          << " ties where GPU and host differ");
   CHECK(decided > checked / 4);
 }
+
+// Several sequences in one step (serve): each slot's keys and values sit in their own region
+// of the device cache, and each sequence's logits equal the dense engine's for it alone (float
+// order only, as above). Slot 1 starts beside slot 0's decoding, then both decode together.
+TEST_CASE("cuda backend: sequences of several slots in one step = the dense engine for each alone") {
+  if (skip_without_device("the multi-slot step")) return;
+  auto w = ModelWeights::load(model_path(GgmlType::F32));
+  auto o = cuda_options(0.3, 1, 16, false, true);
+  o.batch = 2;
+  ActorRuntime rt(w, o);
+  const std::vector<int32_t> a(kTokens.begin(), kTokens.begin() + 6), b(kTokens.begin() + 6, kTokens.begin() + 15);
+  std::vector<SequenceChunk> first = {{0, a}};
+  rt.eval(first);
+  const std::vector<int32_t> a_next = {kTokens[15]}, b_next = {kTokens[16]}, a_last = {kTokens[17]};
+  std::vector<SequenceChunk> mixed = {{1, b}, {0, a_next}};
+  rt.eval(mixed);
+  std::vector<SequenceChunk> both = {{0, a_last}, {1, b_next}};
+  rt.eval(both);
+  const std::vector<std::vector<int32_t>> fed = {{a[0], a[1], a[2], a[3], a[4], a[5], kTokens[15], kTokens[17]},
+                                                 {b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], kTokens[16]}};
+  for (int s = 0; s < 2; ++s) {
+    DenseEngine dense(w, {1, 256, 16, 0, true});
+    dense.eval(fed[static_cast<size_t>(s)], false);
+    const auto ref = dense.logits();
+    const auto got = rt.logits(s);
+    double worst = 0, scale = 0;
+    for (size_t v = 0; v < ref.size(); ++v) {
+      worst = std::max(worst, static_cast<double>(std::abs(ref[v] - got[v])));
+      scale = std::max(scale, static_cast<double>(std::abs(ref[v])));
+    }
+    INFO("slot " << s << ": max relative difference " << worst / scale);
+    CHECK(worst / scale < 1e-4);
+    CHECK(rt.n_past(s) == static_cast<int>(fed[static_cast<size_t>(s)].size()));
+  }
+}

@@ -84,7 +84,7 @@ TEST_CASE("deployment config: default.conf describes this 1-node, 2-core machine
   CHECK(c.teams[0].numa_node == 0);
   CHECK(c.teams[0].pus.empty());
   CHECK(c.teams[0].threads == 0);
-  CHECK(c.batch == 64);
+  CHECK(c.batch == 4);  // configs/default.conf; the built-in default is 1
   CHECK(c.engine.n_ctx == 2048);
   CHECK(c.ctx_origin.kind == SettingOrigin::Kind::built_in);  // left to the default: no refusal for models trained on less
   CHECK(c.engine.cache_type == KvCacheType::F32);
@@ -579,13 +579,13 @@ TEST_CASE("deployment config: cache-type, one precedence rule, and a bad value n
   check_file_error("[actinfer]\ncache-type = 16\n", 2, "actinfer.cache-type", "expected a string");
 }
 
-TEST_CASE("deployment config: ctx is applied, batch is read and shown as not used yet") {
+TEST_CASE("deployment config: ctx is applied, batch (serve's slots) is read and shown") {
   const DeploymentConfig c = parse_deployment_config("[actinfer]\nctx = 128\nbatch = 8\n", "f");
   CHECK(c.engine.n_ctx == 128);
   CHECK(c.batch == 8);
   const std::string d = describe(c);
   CHECK(contains(d, "ctx              128"));
-  CHECK(contains(d, "not used yet"));
+  CHECK(contains(d, "batch            8 (sequence slots of serve)"));
 }
 
 TEST_CASE("deployment config: a team-less config takes --set overrides of the default team") {

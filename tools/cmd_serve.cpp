@@ -1,5 +1,7 @@
 // `actinfer serve`: an OpenAI-compatible HTTP server. Requests share the model
-// through N sequence slots decoded together (continuous batching, server/).
+// through N sequence slots decoded together (continuous batching, server/), on the
+// runtime the deployment config names: the actor pipeline by default (every step one
+// EvalRequest carrying each active sequence's tokens), or the batched dense engine.
 #include <CLI/CLI.hpp>
 #include <csignal>
 #include <cstdio>
@@ -10,21 +12,23 @@
 #include <string>
 #include <thread>
 
-#include "engine/batched_dense_engine.h"
+#include "actors/actor_runtime.h"
 #include "model/tokenizer.h"
 #include "server/http_server.h"
 #include "server/slot_scheduler.h"
 #include "tools/cli_support.h"
 #include "tools/commands.h"
 #include "tools/model_options.h"
+#include "tools/runtime_choice.h"
 
 namespace actinfer::tools {
 namespace {
 
 struct ServeOptions {
   ModelOptions model;
+  RuntimeChoice runtime;
   server::ServerOptions http;
-  int parallel = 4;
+  int parallel = 0;  // 0: the config's actinfer.batch
   int max_queue = 64;
   std::string api_key_file;
   std::string alias;
@@ -46,8 +50,6 @@ void serve(ServeOptions o) {
     if (!o.http.api_key.empty()) throw std::invalid_argument("give --api-key or --api-key-file, not both");
     o.http.api_key = read_key_file(o.api_key_file);
   }
-  if (o.parallel < 1) throw std::invalid_argument("--parallel must be >= 1, got " + std::to_string(o.parallel));
-  if (o.model.n_ctx < o.parallel) throw std::invalid_argument("--ctx " + std::to_string(o.model.n_ctx) + " leaves no context for " + std::to_string(o.parallel) + " slots");
 
   // SIGINT/SIGTERM go to one thread that waits for them (blocked everywhere else:
   // the mask is inherited by every thread started below).
@@ -75,16 +77,14 @@ void serve(ServeOptions o) {
 
   // A model that cannot be loaded (or a refused --ctx) ends the command with its error: the
   // listener stops, and the signal waiter, blocked in sigwait, is left to the process's exit.
-  EngineOptions eo = o.model.engine_options();
-  eo.n_ctx = o.model.n_ctx / o.parallel;
   std::shared_ptr<const ModelWeights> weights;
   std::unique_ptr<const Tokenizer> tokenizer;
-  std::unique_ptr<BatchedDenseEngine> engine;
+  std::unique_ptr<BatchEvaluator> engine;
   std::unique_ptr<server::SlotScheduler> scheduler;
   try {
     weights = o.model.load_weights();
     tokenizer = std::make_unique<const Tokenizer>(tokenizer_data_from_gguf(weights->file()));
-    engine = std::make_unique<BatchedDenseEngine>(weights, eo, o.parallel);
+    engine = o.runtime.make_batch(weights, o.model, o.parallel, o.model.n_ctx);
     scheduler = std::make_unique<server::SlotScheduler>(*engine, *tokenizer,
                                                         server::SchedulerOptions{.max_queue = o.max_queue, .prefill_chunk = o.model.batch});
   } catch (...) {
@@ -95,9 +95,9 @@ void serve(ServeOptions o) {
   }
   const std::string name = o.alias.empty() ? std::filesystem::path(o.model.model_path).stem().string() : o.alias;
   http.attach(*scheduler, *tokenizer, name);
-  std::fprintf(stderr, "[actinfer] serving '%s': %d slots of %d tokens, %d threads, steps of up to %d tokens%s\n", name.c_str(), o.parallel,
-               engine->n_ctx(), eo.n_threads > 0 ? eo.n_threads : static_cast<int>(std::thread::hardware_concurrency()), eo.max_batch,
-               o.http.api_key.empty() ? "" : ", API key required");
+  std::fprintf(stderr, "[actinfer] serving '%s': %d slots of %d tokens on the %s, steps of up to %d tokens%s\n", name.c_str(),
+               engine->n_slots(), engine->n_ctx(), dynamic_cast<const ActorRuntime*>(engine.get()) ? "actor runtime" : "batched dense engine",
+               engine->max_step_tokens(), o.http.api_key.empty() ? "" : ", API key required");
 
   while (!stop_requested) std::this_thread::sleep_for(std::chrono::milliseconds(50));
   scheduler->drain(std::chrono::seconds(3));
@@ -115,9 +115,11 @@ void register_serve(CLI::App& app) {
   CLI::App* cmd = app.add_subcommand("serve", "OpenAI-compatible HTTP server (chat and completions, streamed or not)");
   o->model.n_ctx = 4096;
   o->model.add_to(*cmd);
+  o->runtime.add_to(*cmd, false);
   cmd->add_option("--host", o->http.host, "address to listen on")->capture_default_str();
   cmd->add_option("--port", o->http.port, "port (0: any free port)")->check(CLI::Range(0, 65535))->capture_default_str();
-  cmd->add_option("-P,--parallel,--np", o->parallel, "sequence slots decoded together (--ctx is shared between them)")->check(at_least(1))->capture_default_str();
+  cmd->add_option("-P,--parallel,--np", o->parallel, "sequence slots decoded together (--ctx is shared between them; default: actinfer.batch, 4)")
+      ->check(at_least(1));
   cmd->add_option("--max-queue", o->max_queue, "requests waiting beyond the slots before 429")->check(at_least(0))->capture_default_str();
   cmd->add_option("--api-key", o->http.api_key, "require this key (Authorization: Bearer KEY or X-Api-Key)");
   cmd->add_option("--api-key-file", o->api_key_file, "read the key from the first line of this file");

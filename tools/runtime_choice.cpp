@@ -6,6 +6,7 @@
 #include <stdexcept>
 
 #include "actors/actor_runtime.h"
+#include "engine/batched_dense_engine.h"
 #include "engine/dense_engine.h"
 #include "tools/cli_support.h"
 
@@ -85,8 +86,34 @@ std::unique_ptr<Evaluator> RuntimeChoice::make(std::shared_ptr<const ModelWeight
   c.engine.max_batch = model.batch;
   if (model.threads > 0) c.engine.n_threads = model.threads;  // bench's -t sweep sets it per run
   c.engine.n_ctx = std::max(c.engine.n_ctx, min_ctx);
+  c.batch = 1;  // one sequence: no KV cache for other slots
   if (verbose) std::fprintf(stderr, "[actinfer] deployment in use:\n%s\n", describe(c).c_str());
   if (c.runtime == Runtime::dense) return std::make_unique<DenseEngine>(std::move(weights), c.engine);
+  auto rt = std::make_unique<ActorRuntime>(std::move(weights), std::move(c));
+  if (verbose) std::fprintf(stderr, "[actinfer] %s\n", rt->describe().c_str());
+  return rt;
+}
+
+std::unique_ptr<BatchEvaluator> RuntimeChoice::make_batch(std::shared_ptr<const ModelWeights> weights, const ModelOptions& model,
+                                                         int n_slots, int default_total_ctx) const {
+  DeploymentConfig c = load();
+  if (n_slots > 0) c.batch = n_slots;
+  if (c.ctx_origin.kind == SettingOrigin::Kind::built_in) {
+    c.engine.n_ctx = default_total_ctx;
+    c.ctx_origin.where = "serve's default total context " + std::to_string(default_total_ctx);
+  }
+  if (c.engine.n_ctx < c.batch)
+    throw UsageError("ctx " + std::to_string(c.engine.n_ctx) + " (" + c.ctx_origin.where + ") leaves no context for " + std::to_string(c.batch) +
+                     " slots");
+  const int trained = weights->config().n_ctx_train;
+  SettingOrigin per_slot = c.ctx_origin;
+  if (per_slot.kind == SettingOrigin::Kind::built_in) per_slot.where = "the default ctx / " + std::to_string(c.batch) + " slots";
+  c.engine.n_ctx = fit_context(c.engine.n_ctx / c.batch, per_slot, trained, model.model_path);
+  c.engine.max_batch = model.batch;
+  c.engine.batch_invariant = true;
+  if (model.threads > 0) c.engine.n_threads = model.threads;
+  if (verbose) std::fprintf(stderr, "[actinfer] deployment in use:\n%s\n", describe(c).c_str());
+  if (c.runtime == Runtime::dense) return std::make_unique<BatchedDenseEngine>(std::move(weights), c.engine, c.batch);
   auto rt = std::make_unique<ActorRuntime>(std::move(weights), std::move(c));
   if (verbose) std::fprintf(stderr, "[actinfer] %s\n", rt->describe().c_str());
   return rt;

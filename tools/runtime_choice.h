@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "config/deployment_config.h"
+#include "engine/batch_evaluator.h"
 #include "engine/evaluator.h"
 #include "tools/model_options.h"
 
@@ -45,6 +46,12 @@ struct RuntimeChoice {
   std::unique_ptr<Evaluator> make(std::shared_ptr<const ModelWeights> weights, const ModelOptions& model,
                                   const std::string& runtime_override = "", int min_ctx = 0,
                                   const std::string& min_ctx_for = "") const;
+  // serve's runtime: n_slots sequence slots (0: the config's actinfer.batch) sharing the
+  // context as llama-server's -c and -np do: each slot gets ctx / n_slots positions (ctx:
+  // --ctx, the config's, else `default_total_ctx`), refused above the trained context. The
+  // steps are batch-invariant: a sequence's bits do not depend on its neighbours.
+  std::unique_ptr<BatchEvaluator> make_batch(std::shared_ptr<const ModelWeights> weights, const ModelOptions& model, int n_slots,
+                                             int default_total_ctx) const;
 };
 
 // Writes the trace when the evaluator is the actor runtime and a path was given.

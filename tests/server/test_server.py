@@ -236,6 +236,30 @@ def main():
         rc = srv.stop(signal.SIGINT)
         check("SIGINT: exit 0", rc == 0, f"rc {rc}")
 
+    # The same eight requests on each runtime: the actor pipeline above is the default;
+    # here the batched dense engine, and the actor pipeline with a cpu-worker team computing
+    # half of every FFN layer (one EvalRequest per step carrying all sequences either way).
+    for label, extra in (("--runtime dense", ["--runtime", "dense"]),
+                         ("actors, cold half on a cpu-worker", ["--set", "actinfer.hot-fraction=0.5", "--set", "actinfer.host-threads=1",
+                                                                "--set", "actinfer.team.0.threads=1"])):
+        srv = Server(a.actinfer, a.model, "--parallel", "8", "-c", "4096", *extra)
+        try:
+            client = openai.OpenAI(base_url=srv.base + "/v1", api_key="unused", max_retries=0, timeout=120)
+            def one(i):
+                return client.completions.create(model=os.path.basename(a.model)[:-5], prompt=prompts[i], max_tokens=n,
+                                                 temperature=0).choices[0].text
+            with concurrent.futures.ThreadPoolExecutor(8) as ex:
+                texts = list(ex.map(one, range(8)))
+            if extra[0] == "--runtime":
+                check(f"{label}: 8 concurrent greedy requests equal actinfer run's texts", texts == expected,
+                      "\n".join(f"{t!r} vs {e!r}" for t, e in zip(texts, expected) if t != e))
+            else:  # hot and cold shares summed apart: its own rounding, so against itself one at a time
+                alone = [one(i) for i in range(3)]
+                check(f"{label}: a greedy text alone = beside seven others", alone == texts[:3], repr((alone, texts[:3])))
+        finally:
+            rc = srv.stop(signal.SIGTERM)
+            check(f"{label}: SIGTERM exit 0", rc == 0, f"rc {rc}")
+
     print(f"{RESULTS['passed']} passed, {RESULTS['failed']} failed")
     return 1 if RESULTS["failed"] else 0
 
