@@ -1,5 +1,6 @@
 #include "actors/actor_runtime.h"
 
+#include <limits>
 #include <sstream>
 #include <stdexcept>
 #include <thread>
@@ -205,6 +206,9 @@ ActorRuntime::ActorRuntime(std::shared_ptr<const ModelWeights> weights, Deployme
   ga.max_layers = m.options.engine.max_layers;
   ga.active = m.active_source;
   ga.sparse = sparse;
+  // The cuda backend holds the hot neurons only as bundles: its steps stay sparse.
+  const int crossover = m.options.backend == BackendKind::host ? m.options.sparse_dense_crossover : std::numeric_limits<int>::max();
+  ga.sparse_dense_crossover = crossover;
   ga.predictor_bytes = m.predictors ? m.predictors->bytes() : 0;
   ga.trace = tr;
   ga.fault_hook = fault_hook;
@@ -213,6 +217,7 @@ ActorRuntime::ActorRuntime(std::shared_ptr<const ModelWeights> weights, Deployme
   pa.weights = m.weights;
   pa.mode = m.predictor_mode;
   pa.sparse = sparse;
+  pa.sparse_dense_crossover = crossover;
   pa.thresholds = m.thresholds;
   pa.predictors = m.predictors;
   pa.check_truth = m.options.check_recall;

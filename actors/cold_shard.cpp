@@ -30,6 +30,16 @@ WeightMatrix copy_columns(const WeightMatrix& m, int64_t c0, int64_t c1, std::by
   return c;
 }
 
+WeightMatrix row_view(const WeightMatrix& m, int64_t r0, int64_t r1) {
+  if (m.rows == 0) return {};
+  return WeightMatrix{m.type, r1 - r0, m.cols, m.row(r0), m.row_stride};
+}
+
+// Columns [c0, c1) in place: the same rows, starting c0's block later (c0 is block-aligned).
+WeightMatrix column_view(const WeightMatrix& m, int64_t c0, int64_t c1) {
+  return WeightMatrix{m.type, m.rows, c1 - c0, m.data + row_bytes(m.type, c0), m.row_stride};
+}
+
 }  // namespace
 
 ColdShard::ColdShard(const ModelWeights& w, NeuronRun run, const topology::Topology& topo, int numa_node) : run_(run) {
@@ -63,6 +73,14 @@ ColdShard::ColdShard(const ModelWeights& w, NeuronRun run, std::vector<std::vect
   const size_t total = NeuronShard::bytes_needed(w, neurons);
   if (total > 0) memory_ = topology::NodeLocalBuffer::allocate(topo, numa_node, total);
   sparse_ = std::make_unique<NeuronShard>(w, std::move(neurons), total > 0 ? std::span<std::byte>(memory_.data(), total) : std::span<std::byte>());
+  for (const LayerWeights& L : w.layers()) {
+    FfnWeights f;
+    f.activation = w.config().activation;
+    f.gate = row_view(L.gate, run.begin, run.end);
+    f.up = row_view(L.up, run.begin, run.end);
+    f.down = column_view(L.down, run.begin, run.end);
+    layers_.push_back(f);
+  }
 }
 
 }  // namespace actinfer

@@ -2,7 +2,9 @@
 // the team's NUMA node, so the team never reads another node's memory:
 //  dense kernels:  rows [begin, end) of gate and up and the same columns of down;
 //  sparse kernels: neuron bundles of exactly the team's cold neurons per layer
-//                  (engine/neuron_shard.h).
+//                  (engine/neuron_shard.h), and for steps above the sparse-dense
+//                  crossover views of the same dense rows and columns in the model's
+//                  own weights (not copied: the bundles are what decode reads).
 #pragma once
 #include <memory>
 #include <vector>
@@ -26,6 +28,8 @@ class ColdShard {
   int n_neurons() const { return run_.end - run_.begin; }
   bool sparse() const { return sparse_ != nullptr; }
   const NeuronShard& sparse_neurons() const { return *sparse_; }
+  // The dense rows [begin, end) of gate and up and those columns of down (sparse: views into
+  // the model's weights, which must outlive the shard).
   const FfnWeights& layer(int l) const { return layers_[static_cast<size_t>(l)]; }
   size_t bytes() const { return memory_.size(); }
   bool node_bound() const { return memory_.bound(); }

@@ -60,10 +60,10 @@ CpuWorkerActor::behavior_type cpu_worker(Self self, CpuWorkerArgs args) {
           fault_point(s.args.fault_hook, "cpu-worker job");
           auto y = make_tensor(w.layer, w.xn->n_tokens, s.args.weights->config().d_model);
           uint64_t bytes = 0;
-          if (s.args.shard->sparse()) {
+          if (s.args.shard->sparse() && !w.active->per_token.empty()) {
             bytes = s.args.shard->sparse_neurons().compute(pool, w.layer, w.xn->data.data(), w.xn->n_tokens, w.active->per_token,
                                                            y->data.data(), s.sparse);
-          } else {
+          } else {  // dense kernels (or a step above the sparse-dense crossover)
             const NeuronRun run = s.args.shard->run();
             // Active neurons of this team's range that are not hot, in shard-local indices.
             const std::vector<uint8_t> local = s.args.split->team_mask(w.layer, s.args.index - 1, w.active->flags);

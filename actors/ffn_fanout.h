@@ -10,6 +10,12 @@
 
 namespace actinfer::actors {
 
+// Whether a forward step of n_tokens runs the sparse kernels: they are configured and the
+// step holds at most `crossover` tokens. Above it the batch's union of active neurons nears
+// all of them, and the dense kernels (tiled GEMM) on that union are faster
+// (DeploymentConfig::sparse_dense_crossover). Dense steps hand out the union's flags only.
+inline bool sparse_step(bool sparse, int n_tokens, int crossover) { return sparse && n_tokens <= crossover; }
+
 // Completes an ActiveSet whose per_token lists are filled: the union flags, and drops
 // the lists when the kernels are not sparse (they mask with flags).
 void finish_active_set(protocol::ActiveSet& active, int n_neurons, bool sparse);

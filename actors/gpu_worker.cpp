@@ -102,7 +102,7 @@ ActiveSetPtr predict_here(Self self, int layer, const Tensor& xn) {
     s.stats.predict_ns += trace::now_ns() - t0;
   }
   for (const auto& list : active->per_token) s.stats.predicted += static_cast<int64_t>(list.size());
-  finish_active_set(*active, s.args.weights->config().d_ff, s.args.sparse);
+  finish_active_set(*active, s.args.weights->config().d_ff, sparse_step(s.args.sparse, xn.n_tokens, s.args.sparse_dense_crossover));
   return active;
 }
 
@@ -279,8 +279,10 @@ GpuWorkerActor::behavior_type gpu_worker(Self self, GpuWorkerArgs args) {
         const ModelConfig& c = s.args.weights->config();
         s.x.assign(static_cast<size_t>(s.n_tokens) * c.d_model, 0.0f);
         embed_tokens(*s.args.weights, req.tokens, s.x.data());
-        if (s.args.active == ActiveSource::Every && (!s.every || (s.args.sparse && static_cast<int>(s.every->per_token.size()) != s.n_tokens)))
-          s.every = every_neuron(s.n_tokens, c.d_ff, s.args.sparse);
+        const bool lists = sparse_step(s.args.sparse, s.n_tokens, s.args.sparse_dense_crossover);
+        if (s.args.active == ActiveSource::Every &&
+            (!s.every || lists == s.every->per_token.empty() || (lists && static_cast<int>(s.every->per_token.size()) != s.n_tokens)))
+          s.every = every_neuron(s.n_tokens, c.d_ff, lists);
         s.promise = self->make_response_promise<LogitsReply>();
         run_layers(self, 0);
         return caf::delegated<LogitsReply>{};  // s.promise answers (maybe already did)

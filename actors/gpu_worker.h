@@ -5,6 +5,7 @@
 // arithmetic runs on a Backend; `host` is the same role on dedicated CPU threads
 // (the `cuda` backend fills the same seam).
 #pragma once
+#include <limits>
 #include <memory>
 #include <vector>
 
@@ -31,6 +32,7 @@ struct GpuWorkerArgs {
   int max_layers = 0;                        // 0: all
   ActiveSource active = ActiveSource::Every;
   bool sparse = false;           // per-token lists for sparse kernels (else the union's flags)
+  int sparse_dense_crossover = std::numeric_limits<int>::max();  // steps of more tokens go dense (sparse_step)
   uint64_t predictor_bytes = 0;  // for its PredictorStats (ActiveSource::Backend)
   bool trace = false;
   FaultHook fault_hook;  // tests only

@@ -79,7 +79,7 @@ void predict(PredictorState& s, const FfnInput& in, ActiveSet& active) {
   }
   s.stats.token_layers += B;
   s.stats.neurons += int64_t{B} * n;
-  finish_active_set(active, n, a.sparse);
+  finish_active_set(active, n, sparse_step(a.sparse, B, a.sparse_dense_crossover));
 }
 
 }  // namespace

@@ -10,6 +10,7 @@
 // models the FFN's own gate pass skips the neurons that do not fire (sparse kernels).
 // With sparse kernels each token gets its own list; otherwise the batch's union.
 #pragma once
+#include <limits>
 #include <memory>
 #include <string>
 #include <vector>
@@ -26,6 +27,7 @@ struct PredictorArgs {
   std::shared_ptr<const ModelWeights> weights;
   PredictorMode mode = PredictorMode::threshold;  // threshold or trained
   bool sparse = false;          // send per-token lists (sparse kernels)
+  int sparse_dense_crossover = std::numeric_limits<int>::max();  // steps of more tokens go dense (sparse_step)
   std::vector<float> thresholds;  // per layer (threshold mode, and the truth of non-ReLU models)
   std::shared_ptr<const NeuronPredictors> predictors;  // trained mode
   bool check_truth = false;

@@ -285,6 +285,8 @@ const std::vector<Field>& actinfer_fields() {
          s.cfg.predictor = get_choice<PredictorMode>(v, kPredictorNames);
        }},
       {"sparse", [](State& s, TeamState*, const Item& v) { s.cfg.sparse = get_bool(v); }},
+      {"sparse-dense-crossover",
+       [](State& s, TeamState*, const Item& v) { s.cfg.sparse_dense_crossover = get_int(v, 1, 1 << 20); }},
       {"profile", [](State& s, TeamState*, const Item& v) { s.cfg.profile = get_string(v, false); }},
       {"predictors", [](State& s, TeamState*, const Item& v) { s.cfg.predictors = get_string(v, false); }},
       {"check-recall", [](State& s, TeamState*, const Item& v) { s.cfg.check_recall = get_bool(v); }},
@@ -720,7 +722,11 @@ std::string describe(const DeploymentConfig& c) {
     os << "from placement file " << c.placement << " (hot-fraction " << c.hot_fraction << " unused)\n";
   else
     os << "first " << c.hot_fraction * 100.0 << "% of each layer's FFN neurons on the gpu-worker\n";
-  os << "  FFN kernels      " << (c.sparse ? "sparse (neuron bundles, per-token active lists)" : "dense (masked)") << "\n";
+  os << "  FFN kernels      "
+     << (c.sparse ? "sparse (neuron bundles, per-token active lists); dense above " + std::to_string(c.sparse_dense_crossover) +
+                        " tokens per step (sparse-dense-crossover; cuda backend: always sparse)"
+                  : std::string("dense (masked)"))
+     << "\n";
   os << "  predictor        " << to_string(c.predictor) << (c.predictors.empty() ? "" : ", predictors " + c.predictors)
      << (c.profile.empty() ? "" : ", thresholds from " + c.profile) << (c.check_recall ? ", recall checked" : "") << "\n";
   os << "  cpu teams        " << c.teams.size() << "\n";

@@ -51,6 +51,11 @@ struct DeploymentConfig {
   std::string placement;            // placement file (hot neurons per layer); overrides hot_fraction
   PredictorMode predictor = PredictorMode::automatic;
   bool sparse = false;              // sparse kernels on neuron bundles, per-token active lists
+  // With sparse kernels: forward steps of more than this many tokens compute the FFN with the
+  // dense (tiled GEMM) kernels, masked by the batch's union of active neurons, since that union
+  // nears all neurons as the batch grows (measured crossover: configs/README.md). The cuda
+  // backend holds only bundles and stays sparse.
+  int sparse_dense_crossover = 16;
   std::string profile;              // profile file: per-layer thresholds (threshold predictor)
   std::string predictors;           // trained predictor file (actinfer train-predictor)
   bool check_recall = false;        // trained: also compute the true sets (recall in stats())

@@ -1,62 +1,146 @@
 #include "engine/attention.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <limits>
 #include <stdexcept>
 #include <string>
 
+#include "engine/attention_kernels.h"
 #include "kernels/elementwise.h"
 
 namespace actinfer {
 namespace {
 
-constexpr int kTile = 64;          // positions whose scores are held at once
-constexpr int kMaxGroup = 8;       // query heads sharing one pass over K and V
-constexpr int kMaxHeadDim = 512;   // (checked: larger heads are refused)
+constexpr int kTile = 64;             // positions whose scores are held at once
+constexpr int kMaxGroup = 8;          // query heads sharing one pass over K and V
+constexpr int kMaxHeadDim = 512;      // (checked: larger heads are refused)
 constexpr int kMaxChunks = 16;        // position chunks per (row, KV head)
 constexpr int kChunkPositions = 256;  // a row's span is cut into chunks of at least this many
+constexpr int kMaxQueryRows = 16;     // consecutive rows of a sequence sharing one pass
+constexpr int kQueryTileFloats = 8192;  // at most this many floats of output per pass (query rows x heads x dims)
+// One step of a pass reads the k-th tile of every row: starts differ by less than the rows.
+constexpr int kWindow = kTile + kMaxQueryRows - 1;
 
-// One pass over positions [p0, p1) of a KV head for up to kMaxGroup query heads:
-// the running maximum m, the sum s of e^(score - m) and o = sum e^(score - m) v per head.
-struct GroupPass {
-  int n = 0, hd = 0;
-  float m[kMaxGroup];
-  float s[kMaxGroup];
-  alignas(32) float o[kMaxGroup][kMaxHeadDim];
+// A row's positions [first, end) and their chunking, which depend on the row alone.
+struct Row {
+  const AttentionSequence* seq;
+  int t, first, end, chunks;
+  size_t partial_at;  // its heads' chunk partials, when chunked
+  int chunk_begin(int c) const { return first + static_cast<int>(static_cast<int64_t>(end - first) * c / chunks); }
+};
 
-  void run(const KvCache& cache, int layer, int kv_at, const float* const* q, float scale, int p0, int p1) {
-    alignas(32) float row[kMaxHeadDim];
-    alignas(32) float sc[kMaxGroup][kTile];
-    for (int j = 0; j < n; ++j) {
-      m[j] = -std::numeric_limits<float>::infinity();
-      s[j] = 0.0f;
-      std::fill(o[j], o[j] + hd, 0.0f);
-    }
-    for (int p = p0; p < p1; p += kTile) {
-      const int len = std::min(kTile, p1 - p);
-      for (int i = 0; i < len; ++i) {
-        const float* k = cache.k_row(layer, p + i, kv_at, hd, row);
-        for (int j = 0; j < n; ++j) sc[j][i] = dot_f32(q[j], k, hd) * scale;
-      }
+// Consecutive rows of one sequence with the same number of chunks, whose chunk starts lie
+// within kMaxQueryRows - 1 positions of each other: one pass per (KV head, subgroup, chunk)
+// serves all of them, reading each K and V row once for the tile instead of once per row.
+struct QueryTile {
+  int row0, n_rows, chunks, first_item;
+};
+
+// Per-pass scratch: what one running pass of up to kMaxQueryRows x kMaxGroup (row, head)
+// pairs holds.
+struct PassScratch {
+  static size_t floats(int hd) {
+    const size_t pairs = static_cast<size_t>(kMaxQueryRows) * kMaxGroup;
+    return static_cast<size_t>(kWindow) * hd + pairs * (static_cast<size_t>(hd) + kTile + 2);
+  }
+  PassScratch(float* at, int hd)
+      : window(at),
+        o(window + static_cast<size_t>(kWindow) * hd),
+        scores(o + static_cast<size_t>(kMaxQueryRows) * kMaxGroup * hd),
+        m(scores + static_cast<size_t>(kMaxQueryRows) * kMaxGroup * kTile),
+        s(m + kMaxQueryRows * kMaxGroup) {}
+  float* window;  // an F16 cache's rows of the step, widened
+  float* o;       // [pair][hd]: sum of e^(score - m) v
+  float* scores;  // [pair][kTile]
+  float* m;       // [pair]: running maximum
+  float* s;       // [pair]: sum of e^(score - m)
+};
+
+// One pass over chunk `chunk` of every row of a query tile for the query heads
+// [h0, h0 + n) of KV head g. Each (row, head) pair runs exactly the arithmetic of a pass over
+// that row alone: its own tiles of kTile positions from its chunk's start, the same online
+// softmax updates in the same order; only the reading of K and V is shared.
+void tile_pass(const KvCache& cache, int layer, const AttentionShape& a, const Row* rows, int n_rows, int g, int h0, int n, int chunk,
+               const float* q, PassScratch& ws) {
+  const int hd = a.head_dim, kv_at = g * hd;
+  const int64_t qd = static_cast<int64_t>(a.n_heads) * hd;
+  int p0[kMaxQueryRows], p1[kMaxQueryRows];
+  const float* qs[kMaxQueryRows * kMaxGroup];
+  for (int t = 0; t < n_rows; ++t) {
+    p0[t] = rows[t].chunk_begin(chunk);
+    p1[t] = rows[t].chunk_begin(chunk + 1);
+    const int r = rows[t].seq->row0 + rows[t].t;
+    for (int j = 0; j < n; ++j) qs[t * n + j] = q + r * qd + static_cast<int64_t>(h0 + j) * hd;
+  }
+  const int pairs = n_rows * n;
+  std::fill(ws.m, ws.m + pairs, -std::numeric_limits<float>::infinity());
+  std::fill(ws.s, ws.s + pairs, 0.0f);
+  std::fill(ws.o, ws.o + static_cast<size_t>(pairs) * hd, 0.0f);
+  const float* window_rows[kWindow];
+  float rescale[kMaxQueryRows * kMaxGroup];
+  for (int step = 0;; step += kTile) {
+    // This step's positions: the window [lo, hi) holding every row's next tile.
+    int lo = std::numeric_limits<int>::max(), hi = 0;
+    for (int t = 0; t < n_rows; ++t)
+      if (p0[t] + step < p1[t]) lo = std::min(lo, p0[t] + step), hi = std::max(hi, std::min(p0[t] + step + kTile, p1[t]));
+    if (hi == 0) break;
+    for (int p = lo; p < hi; ++p) window_rows[p - lo] = cache.k_row(layer, p, kv_at, hd, ws.window + static_cast<size_t>(p - lo) * hd);
+    // Queries two at a time where they read the same positions (heads of a row, or rows
+    // whose tiles coincide): the kernels then run two independent chains per register.
+    struct Job {
+      int prs[2], count, begin, len;
+    };
+    Job jobs[kMaxQueryRows * kMaxGroup];
+    int n_jobs = 0, pending = -1;  // a job of one query waiting for a partner
+    for (int t = 0; t < n_rows; ++t) {
+      const int begin = p0[t] + step, len = std::min(kTile, p1[t] - begin);
+      if (len <= 0) continue;
       for (int j = 0; j < n; ++j) {
-        const float tile_max = *std::max_element(sc[j], sc[j] + len);
-        const float new_m = std::max(m[j], tile_max);
-        if (new_m > m[j] && s[j] > 0.0f) {  // rescale what was summed under the old maximum
-          const float c = std::exp(m[j] - new_m);
-          s[j] *= c;
-          for (int e = 0; e < hd; ++e) o[j][e] *= c;
+        if (pending >= 0 && jobs[pending].begin == begin && jobs[pending].len == len) {
+          jobs[pending].prs[1] = t * n + j, jobs[pending].count = 2;
+          pending = -1;
+        } else {
+          pending = n_jobs;
+          jobs[n_jobs++] = {{t * n + j, -1}, 1, begin, len};
         }
-        m[j] = new_m;
-        s[j] += exp_shifted(sc[j], len, new_m);
       }
-      for (int i = 0; i < len; ++i) {
-        const float* v = cache.v_row(layer, p + i, kv_at, hd, row);
-        for (int j = 0; j < n; ++j) axpy(sc[j][i], v, o[j], hd);
+    }
+    for (int b = 0; b < n_jobs; ++b) {
+      const Job& job = jobs[b];
+      const float* qq[2];
+      float* out[2];
+      float tile_max[2];
+      for (int x = 0; x < job.count; ++x) qq[x] = qs[job.prs[x]], out[x] = ws.scores + static_cast<size_t>(job.prs[x]) * kTile;
+      attention_scores(qq, job.count, window_rows + (job.begin - lo), job.len, hd, a.scale, out, tile_max);
+      for (int x = 0; x < job.count; ++x) {  // the online softmax update
+        const int pr = job.prs[x];
+        const float new_m = std::max(ws.m[pr], tile_max[x]);
+        rescale[pr] = 1.0f;
+        if (new_m > ws.m[pr] && ws.s[pr] > 0.0f) {  // rescale what was summed under the old maximum
+          rescale[pr] = std::exp(ws.m[pr] - new_m);
+          ws.s[pr] *= rescale[pr];
+        }
+        ws.m[pr] = new_m;
+        ws.s[pr] += exp_shifted(out[x], job.len, new_m);
       }
+    }
+    for (int p = lo; p < hi; ++p) window_rows[p - lo] = cache.v_row(layer, p, kv_at, hd, ws.window + static_cast<size_t>(p - lo) * hd);
+    for (int b = 0; b < n_jobs; ++b) {
+      const Job& job = jobs[b];
+      float* o[2];
+      float c[2];
+      const float* w[2];
+      for (int x = 0; x < job.count; ++x) {
+        o[x] = ws.o + static_cast<size_t>(job.prs[x]) * hd;
+        c[x] = rescale[job.prs[x]];
+        w[x] = ws.scores + static_cast<size_t>(job.prs[x]) * kTile;
+      }
+      attention_values(o, job.count, hd, c, w, window_rows + (job.begin - lo), job.len);
     }
   }
-};
+}
 
 }  // namespace
 
@@ -65,60 +149,82 @@ void grouped_attention(ThreadPool& pool, int layer, const AttentionShape& a, std
   const int hd = a.head_dim, group = a.n_heads / a.n_kv_heads;
   if (hd > kMaxHeadDim) throw std::invalid_argument("attention: head dimension " + std::to_string(hd) + " above " + std::to_string(kMaxHeadDim));
   const int subgroups = (group + kMaxGroup - 1) / kMaxGroup;
+  const int group_heads = std::min(group, kMaxGroup);
+  const int max_tile_rows = std::clamp(kQueryTileFloats / (group_heads * hd), 1, kMaxQueryRows);
   const int64_t qd = static_cast<int64_t>(a.n_heads) * hd;
   const size_t partial_floats = static_cast<size_t>(hd) + 2;  // m, s, o
-  // Work items per row: KV heads x subgroups x position chunks. A row's chunks depend on its
-  // own span alone, never on the other rows of the step, so a sequence's results are the
-  // same bits alone or beside others (a server's batching must not change a text).
-  struct Row {
-    const AttentionSequence* seq;
-    int t, first, end, chunks;
-    int first_item;
-    size_t partial_at;  // its heads' chunk partials, when chunked
-  };
+  // Work items per query tile: KV heads x subgroups x position chunks. A row's chunks depend
+  // on its own span alone, never on the other rows of the step, and sharing a pass changes
+  // none of a row's arithmetic, so a sequence's results are the same bits alone or beside
+  // others, in one prompt batch or several (a server's batching must not change a text).
   std::vector<Row> rows;
+  std::vector<QueryTile> tiles;
   int n_items = 0;
   size_t n_partials = 0;
   for (const AttentionSequence& s : sequences)
     for (int t = 0; t < s.n_tokens; ++t) {
       const int end = s.pos0 + t + 1, first = a.window > 0 ? std::max(0, end - a.window) : 0;
       const int chunks = std::clamp((end - first) / kChunkPositions, 1, kMaxChunks);
-      rows.push_back({&s, t, first, end, chunks, n_items, n_partials});
-      n_items += a.n_kv_heads * subgroups * chunks;
+      const Row row{&s, t, first, end, chunks, n_partials};
       if (chunks > 1) n_partials += static_cast<size_t>(a.n_heads) * chunks * partial_floats;
-    }
-  if (n_items == 0) return;
-  if (partials.size() < n_partials) partials.resize(n_partials);
-
-  pool.run_parts(n_items, [&](int item, int) {
-    const auto ri = static_cast<size_t>(std::upper_bound(rows.begin(), rows.end(), item, [](int i, const Row& r) { return i < r.first_item; }) -
-                                        rows.begin() - 1);
-    const Row& row = rows[ri];
-    const int local = item - row.first_item;
-    const int chunk = local % row.chunks;
-    const int sg = (local / row.chunks) % subgroups;
-    const int g = local / row.chunks / subgroups;
-    const int r = row.seq->row0 + row.t;
-    const int span = row.end - row.first;
-    const int p0 = row.first + static_cast<int>(static_cast<int64_t>(span) * chunk / row.chunks);
-    const int p1 = row.first + static_cast<int>(static_cast<int64_t>(span) * (chunk + 1) / row.chunks);
-    const int h0 = g * group + sg * kMaxGroup;
-    GroupPass pass;
-    pass.n = std::min(kMaxGroup, group - sg * kMaxGroup);
-    pass.hd = hd;
-    const float* qs[kMaxGroup];
-    for (int j = 0; j < pass.n; ++j) qs[j] = q + r * qd + static_cast<int64_t>(h0 + j) * hd;
-    pass.run(*row.seq->cache, layer, g * hd, qs, a.scale, p0, p1);
-    for (int j = 0; j < pass.n; ++j) {
-      if (row.chunks == 1) {
-        float* out = att + r * qd + static_cast<int64_t>(h0 + j) * hd;
-        const float inv = 1.0f / pass.s[j];
-        for (int e = 0; e < hd; ++e) out[e] = pass.o[j][e] * inv;
+      bool joins = false;
+      if (!tiles.empty() && t > 0) {
+        const QueryTile& tile = tiles.back();
+        const Row& lead = rows[static_cast<size_t>(tile.row0)];
+        joins = tile.n_rows < max_tile_rows && tile.chunks == chunks;
+        for (int c = 0; joins && c < chunks; ++c) {
+          const int spread = row.chunk_begin(c) - lead.chunk_begin(c);
+          joins = spread >= 0 && spread < kMaxQueryRows;
+        }
+      }
+      if (joins) {
+        ++tiles.back().n_rows;
       } else {
-        float* p = &partials[row.partial_at + (static_cast<size_t>(h0 + j) * row.chunks + chunk) * partial_floats];
-        p[0] = pass.m[j];
-        p[1] = pass.s[j];
-        std::copy(pass.o[j], pass.o[j] + hd, p + 2);
+        if (!tiles.empty()) n_items += a.n_kv_heads * subgroups * tiles.back().chunks;
+        tiles.push_back({static_cast<int>(rows.size()), 1, chunks, n_items});
+      }
+      rows.push_back(row);
+    }
+  if (tiles.empty()) return;
+  n_items += a.n_kv_heads * subgroups * tiles.back().chunks;
+  const size_t scratch_at = n_partials, scratch_floats = PassScratch::floats(hd);
+  const size_t needed = scratch_at + scratch_floats * static_cast<size_t>(pool.size());
+  if (partials.size() < needed) partials.resize(needed);
+
+  // One part per thread, each with its own scratch, claiming items until none is left (a
+  // preempted thread holds up only the item it has claimed).
+  std::atomic<int> next_item{0};
+  pool.run([&](int part, int) {
+    PassScratch ws(partials.data() + scratch_at + scratch_floats * static_cast<size_t>(part), hd);
+    for (int item; (item = next_item.fetch_add(1, std::memory_order_relaxed)) < n_items;) {
+      const auto ti = static_cast<size_t>(
+          std::upper_bound(tiles.begin(), tiles.end(), item, [](int i, const QueryTile& tl) { return i < tl.first_item; }) - tiles.begin() - 1);
+      const QueryTile& tile = tiles[ti];
+      const int local = item - tile.first_item;
+      const int chunk = local % tile.chunks;
+      const int sg = (local / tile.chunks) % subgroups;
+      const int g = local / tile.chunks / subgroups;
+      const int h0 = g * group + sg * kMaxGroup;
+      const int n = std::min(kMaxGroup, group - sg * kMaxGroup);
+      const Row* tile_rows = &rows[static_cast<size_t>(tile.row0)];
+      tile_pass(*tile_rows[0].seq->cache, layer, a, tile_rows, tile.n_rows, g, h0, n, chunk, q, ws);
+      for (int t = 0; t < tile.n_rows; ++t) {
+        const Row& row = tile_rows[t];
+        const int r = row.seq->row0 + row.t;
+        for (int j = 0; j < n; ++j) {
+          const int pr = t * n + j;
+          const float* o = ws.o + static_cast<size_t>(pr) * hd;
+          if (row.chunks == 1) {
+            float* out = att + r * qd + static_cast<int64_t>(h0 + j) * hd;
+            const float inv = 1.0f / ws.s[pr];
+            for (int e = 0; e < hd; ++e) out[e] = o[e] * inv;
+          } else {
+            float* p = &partials[row.partial_at + (static_cast<size_t>(h0 + j) * row.chunks + chunk) * partial_floats];
+            p[0] = ws.m[pr];
+            p[1] = ws.s[pr];
+            std::copy(o, o + hd, p + 2);
+          }
+        }
       }
     }
   });

@@ -1,9 +1,12 @@
-// Causal grouped-query attention over the KV cache. Each work item is one token and
-// one KV head with every query head of its group, so each K and V row is read once per
-// group (not once per query head); scores are kept per tile of positions with a running
+// Causal grouped-query attention over the KV cache. Each work item is a query tile (up to
+// 16 consecutive rows of one sequence) and one KV head with every query head of its group,
+// so each K and V row is read (and widened from F16) once per group and query tile, not
+// once per query head and row; scores are kept per tile of positions with a running
 // (online) softmax, so no scratch grows with the context. A long context is also split
-// into position chunks (from the row's own span only, so batching changes no bit) whose
-// partial softmax sums are combined afterwards: decode at depth keeps every thread busy.
+// into position chunks (from the row's own span only) whose partial softmax sums are
+// combined afterwards: decode at depth keeps every thread busy. A row's arithmetic depends
+// on its own position alone (its chunks, its tiles of 64 positions, the order of every
+// sum), never on the rows it shares a tile with, so batching changes no bit of a result.
 #pragma once
 #include <span>
 #include <vector>
@@ -29,7 +32,8 @@ struct AttentionSequence {
 // every sequence (pos: the row's position), reading layer `layer` of the sequence's cache
 // (already holding the rows' keys and values); all sequences' work items share one
 // parallel region. q and att are [rows][n_heads * head_dim]. `partials` is scratch, grown
-// as needed.
+// as needed: per chunked row (at most 16 chunks per head) and per thread, never per position
+// of the context.
 void grouped_attention(ThreadPool& pool, int layer, const AttentionShape& shape, std::span<const AttentionSequence> sequences,
                        const float* q, float* att, std::vector<float>& partials);
 

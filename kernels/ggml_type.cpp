@@ -19,6 +19,12 @@ namespace q = ggml_quant;  // the quantizers `actinfer quantize` writes files wi
 #else
 #define AVX2(fn) nullptr
 #endif
+// The tiled GEMM of the types that have one: AVX-512 VNNI where compiled (same results).
+#if ACTINFER_HAVE_AVX512_GEMM
+#define GEMM512(name) k::name##_avx512
+#else
+#define GEMM512(name) AVX2(name##_avx2)
+#endif
 
 // A type GGUF files may hold that this engine does not read: its size only.
 constexpr TypeTraits sized(std::string_view name, int64_t block_elems, int64_t block_bytes) {
@@ -54,17 +60,17 @@ constexpr std::array<TypeTraits, kMaxId> kTable = [] {
   set(T::F32,  weight("F32",    1,   4, k::dequantize_f32,  nullptr,                   k::quantize_f32,  T::F32,  k::vec_dot_f32,  AVX2(vec_dot_rows_f32_avx2), nullptr,  T::F32,  true,  0));
   set(T::F16,  weight("F16",    1,   2, k::dequantize_f16,  AVX2(dequantize_f16_avx2), k::quantize_f16,  T::F32,  k::vec_dot_f16,  AVX2(vec_dot_rows_f16_avx2), nullptr,  T::F16,  true,  1));
   set(T::BF16, weight("BF16",   1,   2, k::dequantize_bf16, AVX2(dequantize_bf16_avx2), k::quantize_bf16, T::F32, k::vec_dot_bf16, AVX2(vec_dot_rows_bf16_avx2), nullptr, T::F16,  false, 32));
-  set(T::Q4_0, weight("Q4_0",  32,  18, k::dequantize_q4_0, AVX2(dequantize_q4_0_avx2), k::quantize_q4_0, T::Q8_0, k::vec_dot_q4_0, AVX2(vec_dot_rows_q4_0_avx2), AVX2(gemm_q4_0_avx2), T::Q8_0, true,  2));
-  set(T::Q4_1, weight("Q4_1",  32,  20, k::dequantize_q4_1, AVX2(dequantize_q4_1_avx2), k::quantize_q4_1, T::Q8_1, k::vec_dot_q4_1, AVX2(vec_dot_rows_q4_1_avx2), AVX2(gemm_q4_1_avx2), T::Q8_0, true,  3));
-  set(T::Q8_0, weight("Q8_0",  32,  34, k::dequantize_q8_0, AVX2(dequantize_q8_0_avx2), k::quantize_q8_0, T::Q8_0, k::vec_dot_q8_0, AVX2(vec_dot_rows_q8_0_avx2), AVX2(gemm_q8_0_avx2), T::Q8_0, true,  7));
-  set(T::Q4_K, weight("Q4_K", 256, 144, k::dequantize_q4_K, nullptr,                   q::quantize_q4_K, T::Q8_K, k::vec_dot_q4_K, AVX2(vec_dot_rows_q4_K_avx2), AVX2(gemm_q4_K_avx2), T::Q8_0, false, 14));
-  set(T::Q5_K, weight("Q5_K", 256, 176, k::dequantize_q5_K, nullptr,                   q::quantize_q5_K, T::Q8_K, k::vec_dot_q5_K, AVX2(vec_dot_rows_q5_K_avx2), AVX2(gemm_q5_K_avx2), T::Q8_0, false, 16));
-  set(T::Q6_K, weight("Q6_K", 256, 210, k::dequantize_q6_K, nullptr,                   q::quantize_q6_K, T::Q8_K, k::vec_dot_q6_K, AVX2(vec_dot_rows_q6_K_avx2), AVX2(gemm_q6_K_avx2), T::Q8_0, false, 18));
-  set(T::Q5_0, weight("Q5_0",  32,  22, k::dequantize_q5_0, nullptr,                   q::quantize_q5_0, T::Q8_0, k::vec_dot_q5_0, AVX2(vec_dot_rows_q5_0_avx2), AVX2(gemm_q5_0_avx2), T::Q8_0, false, 8));
-  set(T::Q5_1, weight("Q5_1",  32,  24, k::dequantize_q5_1, nullptr,                   q::quantize_q5_1, T::Q8_1, k::vec_dot_q5_1, AVX2(vec_dot_rows_q5_1_avx2), AVX2(gemm_q5_1_avx2), T::Q8_0, false, 9));
+  set(T::Q4_0, weight("Q4_0",  32,  18, k::dequantize_q4_0, AVX2(dequantize_q4_0_avx2), k::quantize_q4_0, T::Q8_0, k::vec_dot_q4_0, AVX2(vec_dot_rows_q4_0_avx2), GEMM512(gemm_q4_0), T::Q8_0, true,  2));
+  set(T::Q4_1, weight("Q4_1",  32,  20, k::dequantize_q4_1, AVX2(dequantize_q4_1_avx2), k::quantize_q4_1, T::Q8_1, k::vec_dot_q4_1, AVX2(vec_dot_rows_q4_1_avx2), GEMM512(gemm_q4_1), T::Q8_0, true,  3));
+  set(T::Q8_0, weight("Q8_0",  32,  34, k::dequantize_q8_0, AVX2(dequantize_q8_0_avx2), k::quantize_q8_0, T::Q8_0, k::vec_dot_q8_0, AVX2(vec_dot_rows_q8_0_avx2), GEMM512(gemm_q8_0), T::Q8_0, true,  7));
+  set(T::Q4_K, weight("Q4_K", 256, 144, k::dequantize_q4_K, nullptr,                   q::quantize_q4_K, T::Q8_K, k::vec_dot_q4_K, AVX2(vec_dot_rows_q4_K_avx2), GEMM512(gemm_q4_K), T::Q8_0, false, 14));
+  set(T::Q5_K, weight("Q5_K", 256, 176, k::dequantize_q5_K, nullptr,                   q::quantize_q5_K, T::Q8_K, k::vec_dot_q5_K, AVX2(vec_dot_rows_q5_K_avx2), GEMM512(gemm_q5_K), T::Q8_0, false, 16));
+  set(T::Q6_K, weight("Q6_K", 256, 210, k::dequantize_q6_K, nullptr,                   q::quantize_q6_K, T::Q8_K, k::vec_dot_q6_K, AVX2(vec_dot_rows_q6_K_avx2), GEMM512(gemm_q6_K), T::Q8_0, false, 18));
+  set(T::Q5_0, weight("Q5_0",  32,  22, k::dequantize_q5_0, nullptr,                   q::quantize_q5_0, T::Q8_0, k::vec_dot_q5_0, AVX2(vec_dot_rows_q5_0_avx2), GEMM512(gemm_q5_0), T::Q8_0, false, 8));
+  set(T::Q5_1, weight("Q5_1",  32,  24, k::dequantize_q5_1, nullptr,                   q::quantize_q5_1, T::Q8_1, k::vec_dot_q5_1, AVX2(vec_dot_rows_q5_1_avx2), GEMM512(gemm_q5_1), T::Q8_0, false, 9));
   set(T::Q2_K, weight("Q2_K", 256,  84, k::dequantize_q2_K, nullptr,                   q::quantize_q2_K, T::Q8_K, k::vec_dot_q2_K, AVX2(vec_dot_rows_q2_K_avx2), nullptr, T::Q8_0, false, 10));
   set(T::Q3_K, weight("Q3_K", 256, 110, k::dequantize_q3_K, nullptr,                   q::quantize_q3_K, T::Q8_K, k::vec_dot_q3_K, AVX2(vec_dot_rows_q3_K_avx2), nullptr, T::Q8_0, false, 11));
-  set(T::IQ4_NL, weight("IQ4_NL", 32, 18, k::dequantize_iq4_nl, nullptr,               q::quantize_iq4_nl,T::Q8_0, k::vec_dot_iq4_nl, AVX2(vec_dot_rows_iq4_nl_avx2), AVX2(gemm_iq4_nl_avx2), T::Q8_0, false, 25));
+  set(T::IQ4_NL, weight("IQ4_NL", 32, 18, k::dequantize_iq4_nl, nullptr,               q::quantize_iq4_nl,T::Q8_0, k::vec_dot_iq4_nl, AVX2(vec_dot_rows_iq4_nl_avx2), GEMM512(gemm_iq4_nl), T::Q8_0, false, 25));
   set(T::IQ4_XS, weight("IQ4_XS", 256, 136, k::dequantize_iq4_xs, nullptr,             q::quantize_iq4_xs,T::Q8_K, k::vec_dot_iq4_xs, AVX2(vec_dot_rows_iq4_xs_avx2), nullptr, T::Q8_0, false, 30));
   //                     name  block bytes  dequantize          quantize          vectorised quantize         GEMM tiles
   set(T::Q8_1, activation("Q8_1",  32,  36, k::dequantize_q8_1, k::quantize_q8_1, AVX2(quantize_q8_1_avx2), AVX2(gemm_prepare_q8_1_avx2)));
@@ -92,6 +98,7 @@ constexpr std::array<TypeTraits, kMaxId> kTable = [] {
 }();
 
 #undef AVX2
+#undef GEMM512
 
 }  // namespace
 

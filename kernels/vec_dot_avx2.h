@@ -7,3 +7,12 @@
 #else
 #define ACTINFER_HAVE_AVX2_KERNELS 0
 #endif
+
+// Whether the AVX-512 VNNI tiled GEMM (kernels/gemm_quant_avx512.cpp) is compiled; it
+// replaces the AVX2 one for 32-element block types, with bit-identical results.
+#if ACTINFER_HAVE_AVX2_KERNELS && defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512VL__) && \
+    defined(__AVX512VNNI__)
+#define ACTINFER_HAVE_AVX512_GEMM 1
+#else
+#define ACTINFER_HAVE_AVX512_GEMM 0
+#endif

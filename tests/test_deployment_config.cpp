@@ -501,6 +501,20 @@ TEST_CASE("deployment config: sparse kernels, predictor files and recall checkin
   check_file_error("[actinfer]\nsparse = \"yes\"\n", 2, "actinfer.sparse", "expected true or false");
 }
 
+TEST_CASE("deployment config: sparse-dense-crossover is read, checked and described") {
+  const DeploymentConfig d = parse_deployment_config("", "defaults");
+  CHECK(d.sparse_dense_crossover == 16);  // the measured default (configs/README.md)
+  const DeploymentConfig c = parse_deployment_config("[actinfer]\nsparse = true\nsparse-dense-crossover = 100\n", "test.conf");
+  CHECK(c.sparse_dense_crossover == 100);
+  CHECK(contains(describe(c), "dense above 100 tokens per step"));
+  CHECK_FALSE(contains(describe(d), "dense above"));  // dense kernels: the key does not apply
+  const DeploymentConfig o = parse_deployment_config("", "defaults", {"actinfer.sparse-dense-crossover=1048576"});
+  CHECK(o.sparse_dense_crossover == 1048576);
+  check_file_error("[actinfer]\nsparse-dense-crossover = 0\n", 2, "actinfer.sparse-dense-crossover", "got 0");
+  check_file_error("[actinfer]\nsparse-dense-crossover = 1048577\n", 2, "actinfer.sparse-dense-crossover", "got 1048577");
+  check_file_error("[actinfer]\nsparse-dense-crossover = \"many\"\n", 2, "actinfer.sparse-dense-crossover", "many");
+}
+
 // ---------------------------------------------------------------------------
 // One precedence rule: built-in defaults < config file < --set < explicit flags.
 

@@ -1,0 +1,395 @@
+// AVX-512 VNNI tiled GEMM (kernels/gemm_quant.h) of every type gemm_quant_avx2.cpp covers
+// (Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, IQ4_NL, Q4_K, Q5_K, Q6_K) with prompt batches, used where the
+// compiler targets AVX-512 F, BW, VL and VNNI. The results are bit-identical to the AVX2
+// kernel's: both compute the same exact integer dot per (row, token, block) and apply it with
+// the same float operations in the same order (acc = fma(float(isum), dw * da, acc), then
+// Q4_1/Q5_1's acc = fma(m, s, acc), Q4_K/Q5_K's acc = fnma(float(msum), dmin * da, acc)).
+//
+// What differs is how the integers are made:
+// - vpdpbusd sums 4 unsigned-weight x signed-activation products straight into int32, where
+//   AVX2 needs vpmaddubsw + int16 adds + vpmaddwd. Signed weights (Q8_0, IQ4_NL) are made
+//   unsigned by adding 128 and the offset folded in with the activation sums, as Q4_0's -8 is:
+//   isum = dot(w + 128, a) - 128 * sum(a), the same integer.
+// - K types: one vpdpbusd chain per sub-block, scaled by its integer scale with vpmulld.
+// - The lanes are 16 tokens: pairs of the caller's 8-token tiles are merged once per call into
+//   a 64-byte-per-group layout (the cost is one pass over the activations, shared by all rows).
+// - A register tile is kR rows x kT pairs (32 tokens), with 32 zmm registers to hold it; the
+//   merged pairs are processed in chunks that stay in L2 while every row meets them.
+#include "kernels/type_kernels.h"
+
+#if ACTINFER_HAVE_AVX512_GEMM
+
+#include <immintrin.h>
+
+#include <algorithm>
+#include <memory>
+
+#include "kernels/gemm_quant.h"
+#include "kernels/quant_blocks.h"
+
+// GCC 12 warns that the _mm512_undefined_* inside its own intrinsics (inserti64x4, cvtph_ps,
+// ...) may be used uninitialized once inlined: a false positive.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
+
+namespace actinfer::kernels {
+namespace {
+
+constexpr int kTok = kGemmTileTokens;  // tokens per caller tile
+constexpr int kPairTok = 2 * kTok;     // tokens per merged pair: one int32 lane each
+constexpr int kR = 4;                  // weight rows per register tile
+constexpr int kT = 2;                  // merged pairs per register tile
+constexpr int64_t kChunk = 32;         // elements per block
+
+inline __m256i load256(const void* p) { return _mm256_loadu_si256(static_cast<const __m256i*>(p)); }
+inline __m128i load128(const void* p) { return _mm_loadu_si128(static_cast<const __m128i*>(p)); }
+
+// ---- the merged activations of 16 tokens ----------------------------------------------------
+// For C = n / 32 blocks, in 64-byte units:
+//   groups[8c + g]  token t's elements 32c + 4g .. 32c + 4g + 3 in bytes 4t .. 4t + 3
+//   off[c]          32-element blocks: int32 per token, -(sum of its 32 quants of block c) << shift;
+//                   Q4_K, Q5_K: int16 pairs per token, (sum of chunk 2c, of chunk 2c + 1) (c < C / 2);
+//                   Q6_K: int16 pairs per token, (sum of elements 32c..32c+15, of 32c+16..32c+31)
+//   d[c], s[c]      float per token: the activation's scale and Q8_1's s of block c (Q8_K:
+//                   256-element blocks, c < C / 8)
+struct Pair {
+  const __m512i* groups;
+  const __m512i* off;
+  const __m512* d;
+  const __m512* s;
+};
+
+size_t pair_bytes(int64_t n) { return static_cast<size_t>(n / kChunk) * (8 + 3) * 64; }
+
+Pair pair_view(const uint8_t* base, int64_t n) {
+  const int64_t c = n / kChunk;
+  const auto* g = reinterpret_cast<const __m512i*>(base);
+  const __m512i* off = g + 8 * c;
+  const auto* d = reinterpret_cast<const __m512*>(off + c);
+  return Pair{g, off, d, d + c};
+}
+
+// The caller's tile layout (gemm_quant_avx2.cpp's prepare_tile), in 32-byte units: groups
+// [8C], sum [C], pair16 [C], pair32 [C], d [C], s [C].
+enum class OffKind { kShiftedSums, kPair16, kPair32 };
+
+void merge_pair(const uint8_t* t0, const uint8_t* t1, int64_t n, int shift, OffKind kind, uint8_t* out) {
+  const int64_t C = n / kChunk;
+  auto* groups = reinterpret_cast<__m512i*>(out);
+  __m512i* off = groups + 8 * C;
+  auto* d = reinterpret_cast<__m512*>(off + C);
+  __m512* s = d + C;
+  auto half = [](const uint8_t* t, int64_t unit) {
+    return t == nullptr ? _mm256_setzero_si256() : _mm256_load_si256(reinterpret_cast<const __m256i*>(t) + unit);
+  };
+  auto both = [&](int64_t unit) { return _mm512_inserti64x4(_mm512_castsi256_si512(half(t0, unit)), half(t1, unit), 1); };
+  for (int64_t u = 0; u < 8 * C; ++u) _mm512_store_si512(groups + u, both(u));
+  for (int64_t c = 0; c < C; ++c) {
+    if (kind == OffKind::kPair16) _mm512_store_si512(off + c, both(9 * C + c));
+    else if (kind == OffKind::kPair32) _mm512_store_si512(off + c, both(10 * C + c));
+    else _mm512_store_si512(off + c, _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_slli_epi32(both(8 * C + c), shift)));
+    _mm512_store_si512(d + c, both(11 * C + c));
+    _mm512_store_si512(s + c, both(12 * C + c));
+  }
+}
+
+// The 32 nibbles of 16 bytes in element order (low nibbles are elements 0..15).
+inline __m256i nibbles32(const uint8_t* qs) {
+  const __m128i x = load128(qs);
+  const __m128i m4 = _mm_set1_epi8(0x0F);
+  return _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(x, 4), m4), _mm_and_si128(x, m4));
+}
+
+inline __m256i q5_values(const uint8_t* qh, const uint8_t* qs) {
+  // Byte i gets 0x10 where bit i of qh is set.
+  const __m256i low = nibbles32(qs);
+  return _mm256_mask_blend_epi8(static_cast<__mmask32>(load_u32(qh)), low, _mm256_or_si256(low, _mm256_set1_epi8(0x10)));
+}
+
+template <GgmlType kType>
+struct Block32 {
+  static constexpr int64_t kElems = 32;
+  static constexpr OffKind kOff = OffKind::kShiftedSums;
+  static constexpr bool kMin = kType == GgmlType::Q4_1 || kType == GgmlType::Q5_1;
+  static constexpr bool kSigned = kType == GgmlType::Q8_0 || kType == GgmlType::IQ4_NL;
+  // isum = dot(stored unsigned value, a) - (sum(a) << kShift): Q4_0's -8, Q5_0's -16, and the
+  // +128 that makes signed weights unsigned.
+  static constexpr int kShift = kType == GgmlType::Q4_0 ? 3 : kType == GgmlType::Q5_0 ? 4 : kSigned ? 7 : 0;
+  static constexpr size_t kBytes = kType == GgmlType::Q4_0   ? sizeof(block_q4_0)
+                                   : kType == GgmlType::Q4_1 ? sizeof(block_q4_1)
+                                   : kType == GgmlType::Q5_0 ? sizeof(block_q5_0)
+                                   : kType == GgmlType::Q5_1 ? sizeof(block_q5_1)
+                                   : kType == GgmlType::Q8_0 ? sizeof(block_q8_0)
+                                                             : sizeof(block_iq4_nl);
+
+  // The block's 32 values as unsigned bytes (signed ones + 128).
+  static __m256i decode(const uint8_t* blk) {
+    const __m256i bias = _mm256_set1_epi8(static_cast<char>(0x80));
+    if constexpr (kType == GgmlType::Q4_0) return nibbles32(blk + 2);
+    else if constexpr (kType == GgmlType::Q4_1) return nibbles32(blk + 4);
+    else if constexpr (kType == GgmlType::Q5_0) return q5_values(blk + 2, blk + 6);
+    else if constexpr (kType == GgmlType::Q5_1) return q5_values(blk + 4, blk + 8);
+    else if constexpr (kType == GgmlType::Q8_0) return _mm256_xor_si256(load256(blk + 2), bias);
+    else
+      return _mm256_xor_si256(_mm256_shuffle_epi8(_mm256_broadcastsi128_si256(load128(kIq4nlValues)), nibbles32(blk + 2)),
+                              bias);
+  }
+
+  // R rows x T pairs (16 T tokens) of accumulators: acc[r][j].
+  template <int R, int T>
+  static void run(const uint8_t* const* rows, int64_t nb, const Pair* P, __m512 (&acc)[R][T]) {
+    alignas(32) uint8_t w[R][kChunk];
+    for (int64_t b = 0; b < nb; ++b) {
+      for (int r = 0; r < R; ++r) _mm256_store_si256(reinterpret_cast<__m256i*>(w[r]), decode(rows[r] + b * kBytes));
+      __m512i isum[R][T];
+      for (int j = 0; j < T; ++j) {
+        const __m512i start = kShift > 0 ? _mm512_load_si512(P[j].off + b) : _mm512_setzero_si512();
+        for (int r = 0; r < R; ++r) isum[r][j] = start;
+      }
+      for (int g = 0; g < 8; ++g) {
+        __m512i a[T];
+        for (int j = 0; j < T; ++j) a[j] = _mm512_load_si512(P[j].groups + 8 * b + g);
+        for (int r = 0; r < R; ++r) {
+          const __m512i wv = _mm512_set1_epi32(static_cast<int>(load_u32(w[r] + 4 * g)));
+          for (int j = 0; j < T; ++j) isum[r][j] = _mm512_dpbusd_epi32(isum[r][j], wv, a[j]);
+        }
+      }
+      for (int r = 0; r < R; ++r) {
+        const uint8_t* blk = rows[r] + b * kBytes;
+        const __m512 dw = _mm512_cvtph_ps(_mm256_set1_epi16(static_cast<int16_t>(load_u16(blk))));
+        for (int j = 0; j < T; ++j)
+          acc[r][j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum[r][j]), _mm512_mul_ps(dw, _mm512_load_ps(P[j].d + b)), acc[r][j]);
+        if constexpr (kMin) {
+          const __m512 mw = _mm512_cvtph_ps(_mm256_set1_epi16(static_cast<int16_t>(load_u16(blk + 2))));
+          for (int j = 0; j < T; ++j) acc[r][j] = _mm512_fmadd_ps(mw, _mm512_load_ps(P[j].s + b), acc[r][j]);
+        }
+      }
+    }
+  }
+};
+
+// ---- K quants x Q8_K ----------------------------------------------------------------------
+
+// The 8 six-bit scales and mins of a Q4_K / Q5_K block.
+inline void k4_scales_mins(const uint8_t* s, uint8_t sc[8], uint8_t mn[8]) {
+  for (int j = 0; j < 4; ++j) {
+    sc[j] = s[j] & 63;
+    mn[j] = s[j + 4] & 63;
+    sc[j + 4] = static_cast<uint8_t>((s[j + 8] & 0x0F) | ((s[j] >> 6) << 4));
+    mn[j + 4] = static_cast<uint8_t>((s[j + 8] >> 4) | ((s[j + 4] >> 6) << 4));
+  }
+}
+
+// isum = sum over the 8 sub-blocks j of sc_j * dot_j (each dot_j one vpdpbusd chain, then
+// scaled with vpmulld), msum = sum_j mn_j * (sum of the activation's sub-block j): the same
+// integers as the AVX2 kernel's int16 route.
+template <bool kQ5>
+struct KQ45 {
+  static constexpr int64_t kElems = QK_K;
+  static constexpr OffKind kOff = OffKind::kPair32;
+  static constexpr int kShift = 0;
+  static constexpr size_t kBytes = kQ5 ? sizeof(block_q5_K) : sizeof(block_q4_K);
+
+  template <int R, int T>
+  static void run(const uint8_t* const* rows, int64_t nb, const Pair* P, __m512 (&acc)[R][T]) {
+    const __m256i m4 = _mm256_set1_epi8(0x0F), b4 = _mm256_set1_epi8(0x10);
+    alignas(32) uint8_t lo[R][kChunk], hi[R][kChunk];
+    for (int64_t b = 0; b < nb; ++b) {
+      uint8_t sc[R][8], mn[R][8];
+      __m512i isum[R][T], msum[R][T];
+      for (int r = 0; r < R; ++r) {
+        k4_scales_mins(rows[r] + b * kBytes + 4, sc[r], mn[r]);
+        for (int j = 0; j < T; ++j) isum[r][j] = msum[r][j] = _mm512_setzero_si512();
+      }
+      for (int c = 0; c < 4; ++c) {  // chunks 2c (low nibbles) and 2c + 1 (high nibbles)
+        for (int r = 0; r < R; ++r) {
+          const uint8_t* blk = rows[r] + b * kBytes;
+          const __m256i q = load256(blk + (kQ5 ? 48 : 16) + 32 * c);
+          __m256i l = _mm256_and_si256(q, m4), h = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
+          if constexpr (kQ5) {
+            const __m256i qh = load256(blk + 16);
+            l = _mm256_or_si256(l, _mm256_and_si256(_mm256_slli_epi16(_mm256_srli_epi16(qh, 2 * c), 4), b4));
+            h = _mm256_or_si256(h, _mm256_and_si256(_mm256_slli_epi16(_mm256_srli_epi16(qh, 2 * c + 1), 4), b4));
+          }
+          _mm256_store_si256(reinterpret_cast<__m256i*>(lo[r]), l);
+          _mm256_store_si256(reinterpret_cast<__m256i*>(hi[r]), h);
+        }
+        for (int half = 0; half < 2; ++half) {
+          const int ch = 2 * c + half;
+          const uint8_t (*w)[kChunk] = half ? hi : lo;
+          __m512i dot[R][T];
+          for (int r = 0; r < R; ++r)
+            for (int j = 0; j < T; ++j) dot[r][j] = _mm512_setzero_si512();
+          for (int g = 0; g < 8; ++g) {
+            __m512i a[T];
+            for (int j = 0; j < T; ++j) a[j] = _mm512_load_si512(P[j].groups + 8 * (8 * b + ch) + g);
+            for (int r = 0; r < R; ++r) {
+              const __m512i wv = _mm512_set1_epi32(static_cast<int>(load_u32(w[r] + 4 * g)));
+              for (int j = 0; j < T; ++j) dot[r][j] = _mm512_dpbusd_epi32(dot[r][j], wv, a[j]);
+            }
+          }
+          for (int r = 0; r < R; ++r) {
+            const __m512i m = _mm512_set1_epi32(sc[r][ch]);
+            for (int j = 0; j < T; ++j) isum[r][j] = _mm512_add_epi32(isum[r][j], _mm512_mullo_epi32(dot[r][j], m));
+          }
+        }
+        // mins of sub-blocks 2c, 2c + 1 with the activation's 32-element sums
+        for (int r = 0; r < R; ++r) {
+          const __m512i m = _mm512_set1_epi32(static_cast<int>(static_cast<uint32_t>(mn[r][2 * c]) |
+                                                               (static_cast<uint32_t>(mn[r][2 * c + 1]) << 16)));
+          for (int j = 0; j < T; ++j)
+            msum[r][j] = _mm512_add_epi32(msum[r][j], _mm512_madd_epi16(_mm512_load_si512(P[j].off + 4 * b + c), m));
+        }
+      }
+      for (int r = 0; r < R; ++r) {
+        const uint8_t* blk = rows[r] + b * kBytes;
+        const __m512 d = _mm512_cvtph_ps(_mm256_set1_epi16(static_cast<int16_t>(load_u16(blk))));
+        const __m512 dmin = _mm512_cvtph_ps(_mm256_set1_epi16(static_cast<int16_t>(load_u16(blk + 2))));
+        for (int j = 0; j < T; ++j) {
+          const __m512 da = _mm512_load_ps(P[j].d + b);
+          acc[r][j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum[r][j]), _mm512_mul_ps(d, da), acc[r][j]);
+          acc[r][j] = _mm512_fnmadd_ps(_mm512_cvtepi32_ps(msum[r][j]), _mm512_mul_ps(dmin, da), acc[r][j]);
+        }
+      }
+    }
+  }
+};
+
+// isum = sum over the 16 sub-blocks j of sc_j * (dot_j - 32 * sum of the activation's
+// sub-block j), with the offset taken first from the pair sums, as the AVX2 kernel does.
+struct Q6K {
+  static constexpr int64_t kElems = QK_K;
+  static constexpr OffKind kOff = OffKind::kPair16;
+  static constexpr int kShift = 0;
+  static constexpr size_t kBytes = sizeof(block_q6_K);
+
+  template <int R, int T>
+  static void run(const uint8_t* const* rows, int64_t nb, const Pair* P, __m512 (&acc)[R][T]) {
+    const __m256i m4 = _mm256_set1_epi8(0x0F), m30 = _mm256_set1_epi8(0x30);
+    alignas(32) uint8_t w[4][R][kChunk];
+    for (int64_t b = 0; b < nb; ++b) {
+      const block_q6_K* blk[R];
+      __m512i isum[R][T];
+      for (int r = 0; r < R; ++r) {
+        blk[r] = reinterpret_cast<const block_q6_K*>(rows[r] + b * kBytes);
+        for (int j = 0; j < T; ++j) {
+          __m512i off = _mm512_setzero_si512();
+          for (int c = 0; c < 8; ++c) {
+            const auto pair = static_cast<uint32_t>(static_cast<uint16_t>(blk[r]->scales[2 * c])) |
+                              (static_cast<uint32_t>(static_cast<uint16_t>(blk[r]->scales[2 * c + 1])) << 16);
+            off = _mm512_add_epi32(off, _mm512_madd_epi16(_mm512_load_si512(P[j].off + 8 * b + c), _mm512_set1_epi32(static_cast<int>(pair))));
+          }
+          isum[r][j] = _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_slli_epi32(off, 5));
+        }
+      }
+      for (int h = 0; h < 2; ++h) {
+        for (int r = 0; r < R; ++r) {
+          const __m256i ql0 = load256(blk[r]->ql + 64 * h), ql1 = load256(blk[r]->ql + 64 * h + 32);
+          const __m256i qh = load256(blk[r]->qh + 32 * h);
+          auto put = [&](int k, __m256i v) { _mm256_store_si256(reinterpret_cast<__m256i*>(w[k][r]), v); };
+          put(0, _mm256_or_si256(_mm256_and_si256(ql0, m4), _mm256_and_si256(_mm256_slli_epi16(qh, 4), m30)));
+          put(1, _mm256_or_si256(_mm256_and_si256(ql1, m4), _mm256_and_si256(_mm256_slli_epi16(qh, 2), m30)));
+          put(2, _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql0, 4), m4), _mm256_and_si256(qh, m30)));
+          put(3, _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql1, 4), m4), _mm256_and_si256(_mm256_srli_epi16(qh, 2), m30)));
+        }
+        for (int k = 0; k < 4; ++k) {
+          const int c = 4 * h + k;  // chunk: sub-blocks 2c (groups 0..3) and 2c + 1 (groups 4..7)
+          for (int sub = 0; sub < 2; ++sub) {
+            __m512i dot[R][T];
+            for (int r = 0; r < R; ++r)
+              for (int j = 0; j < T; ++j) dot[r][j] = _mm512_setzero_si512();
+            for (int g = 4 * sub; g < 4 * sub + 4; ++g) {
+              __m512i a[T];
+              for (int j = 0; j < T; ++j) a[j] = _mm512_load_si512(P[j].groups + 8 * (8 * b + c) + g);
+              for (int r = 0; r < R; ++r) {
+                const __m512i wv = _mm512_set1_epi32(static_cast<int>(load_u32(w[k][r] + 4 * g)));
+                for (int j = 0; j < T; ++j) dot[r][j] = _mm512_dpbusd_epi32(dot[r][j], wv, a[j]);
+              }
+            }
+            for (int r = 0; r < R; ++r) {
+              const __m512i m = _mm512_set1_epi32(blk[r]->scales[2 * c + sub]);
+              for (int j = 0; j < T; ++j) isum[r][j] = _mm512_add_epi32(isum[r][j], _mm512_mullo_epi32(dot[r][j], m));
+            }
+          }
+        }
+      }
+      for (int r = 0; r < R; ++r) {
+        const __m512 d = _mm512_cvtph_ps(_mm256_set1_epi16(static_cast<int16_t>(load_u16(&blk[r]->d))));
+        for (int j = 0; j < T; ++j)
+          acc[r][j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum[r][j]), _mm512_mul_ps(d, _mm512_load_ps(P[j].d + b)), acc[r][j]);
+      }
+    }
+  }
+};
+
+// ---- the driver ---------------------------------------------------------------------------
+
+template <class W>
+void gemm(int64_t n, const uint8_t* w, size_t row_stride, int64_t n_rows, const uint8_t* tiles, int64_t n_acts,
+          float* out, size_t out_stride) {
+  const size_t tb = gemm_tile_bytes(n), pb = pair_bytes(n);
+  const int64_t n_tiles = (n_acts + kTok - 1) / kTok;
+  const int64_t n_pairs = (n_tiles + 1) / 2;
+  // Pairs in chunks that stay in L2 (about 1 MiB) while the rows of a register tile meet each.
+  const int64_t per_chunk = std::min(n_pairs, std::max<int64_t>(1, static_cast<int64_t>((1u << 20) / pb)));
+  const auto merged = std::make_unique_for_overwrite<uint8_t[]>(pb * static_cast<size_t>(per_chunk) + 64);
+  uint8_t* const buf = merged.get() + (64 - reinterpret_cast<uintptr_t>(merged.get()) % 64) % 64;
+  const int64_t nb = n / W::kElems;
+  for (int64_t p0 = 0; p0 < n_pairs; p0 += per_chunk) {
+    const int64_t p1 = std::min(n_pairs, p0 + per_chunk);
+    for (int64_t p = p0; p < p1; ++p) {
+      const uint8_t* t0 = tiles + static_cast<size_t>(2 * p) * tb;
+      const uint8_t* t1 = 2 * p + 1 < n_tiles ? t0 + tb : nullptr;
+      merge_pair(t0, t1, n, W::kShift, W::kOff, buf + static_cast<size_t>(p - p0) * pb);
+    }
+    for (int64_t r0 = 0; r0 < n_rows; r0 += kR) {
+      const int nr = static_cast<int>(std::min<int64_t>(kR, n_rows - r0));
+      const uint8_t* rows[kR];
+      for (int r = 0; r < kR; ++r) rows[r] = w + static_cast<size_t>(r0 + std::min(r, nr - 1)) * row_stride;
+      // Accumulator lanes are tokens: out[token][row] for the valid rows and tokens only.
+      auto store = [&](const __m512& acc, int r, int64_t p) {
+        alignas(64) float res[kPairTok];
+        _mm512_store_ps(res, acc);
+        const int nt = static_cast<int>(std::min<int64_t>(kPairTok, n_acts - p * kPairTok));
+        for (int t = 0; t < nt; ++t) out[static_cast<size_t>(p * kPairTok + t) * out_stride + static_cast<size_t>(r0 + r)] = res[t];
+      };
+      auto tile = [&]<int T>(int64_t p) {
+        Pair P[T];
+        for (int j = 0; j < T; ++j) P[j] = pair_view(buf + static_cast<size_t>(p - p0 + j) * pb, n);
+        __m512 acc[kR][T];
+        for (auto& row : acc)
+          for (auto& a : row) a = _mm512_setzero_ps();
+        W::template run<kR, T>(rows, nb, P, acc);
+        for (int r = 0; r < nr; ++r)
+          for (int j = 0; j < T; ++j) store(acc[r][j], r, p + j);
+      };
+      int64_t p = p0;
+      for (; p + kT <= p1; p += kT) tile.template operator()<kT>(p);
+      for (; p < p1; ++p) tile.template operator()<1>(p);
+    }
+  }
+}
+
+}  // namespace
+
+#define ACTINFER_GEMM(name, W)                                                                                  \
+  void name(int64_t n, const void* w, size_t row_stride, int64_t n_rows, const void* tiles, int64_t n_acts,    \
+            float* out, size_t out_stride) {                                                                   \
+    gemm<W>(n, static_cast<const uint8_t*>(w), row_stride, n_rows, static_cast<const uint8_t*>(tiles), n_acts, \
+            out, out_stride);                                                                                  \
+  }
+ACTINFER_GEMM(gemm_q4_0_avx512, Block32<GgmlType::Q4_0>)
+ACTINFER_GEMM(gemm_q4_1_avx512, Block32<GgmlType::Q4_1>)
+ACTINFER_GEMM(gemm_q5_0_avx512, Block32<GgmlType::Q5_0>)
+ACTINFER_GEMM(gemm_q5_1_avx512, Block32<GgmlType::Q5_1>)
+ACTINFER_GEMM(gemm_q8_0_avx512, Block32<GgmlType::Q8_0>)
+ACTINFER_GEMM(gemm_iq4_nl_avx512, Block32<GgmlType::IQ4_NL>)
+ACTINFER_GEMM(gemm_q4_K_avx512, KQ45<false>)
+ACTINFER_GEMM(gemm_q5_K_avx512, KQ45<true>)
+ACTINFER_GEMM(gemm_q6_K_avx512, Q6K)
+#undef ACTINFER_GEMM
+
+}  // namespace actinfer::kernels
+
+#endif  // ACTINFER_HAVE_AVX512_GEMM
