@@ -329,21 +329,13 @@ void ActorRuntime::eval(std::span<const int32_t> tokens, bool all_logits) {
 
 void ActorRuntime::eval(std::span<const SequenceChunk> chunks) {
   Impl& m = *impl_;
-  const ModelConfig& c = config();
-  if (chunks.empty()) throw std::invalid_argument("eval: no sequences in the step");
   protocol::EvalRequest req;
   req.step = m.step + 1;
-  std::vector<bool> seen(m.n_past.size(), false);
+  req.tokens.reserve(static_cast<size_t>(check_step(chunks)));
   for (const SequenceChunk& ch : chunks) {
-    const int past = n_past(ch.slot);  // checks the slot
-    if (seen[static_cast<size_t>(ch.slot)]) throw std::invalid_argument("eval: slot " + std::to_string(ch.slot) + " appears twice in one step");
-    seen[static_cast<size_t>(ch.slot)] = true;
-    check_eval(ch.tokens, c, past, m.n_ctx);
     req.tokens.insert(req.tokens.end(), ch.tokens.begin(), ch.tokens.end());
-    req.sequences.push_back({ch.slot, past, static_cast<int>(ch.tokens.size())});
+    req.sequences.push_back({ch.slot, m.n_past[static_cast<size_t>(ch.slot)], static_cast<int>(ch.tokens.size())});
   }
-  if (req.tokens.size() > static_cast<size_t>(m.options.engine.max_batch))
-    throw std::length_error("eval: " + std::to_string(req.tokens.size()) + " tokens in one step, at most " + std::to_string(m.options.engine.max_batch));
   m.n_logits = 0;
   m.logits.clear();
   ++m.step;

@@ -35,6 +35,11 @@ class BatchEvaluator {
   virtual void eval(std::span<const SequenceChunk> chunks) = 0;
   // Logits of chunk i's last token from the last eval().
   virtual std::span<const float> logits(int chunk) const = 0;
+
+ protected:
+  // The checks every eval() makes first: chunks present, each slot valid and once, each
+  // chunk fitting its slot's context, at most max_step_tokens() in all. Returns the total.
+  int check_step(std::span<const SequenceChunk> chunks) const;
 };
 
 }  // namespace actinfer

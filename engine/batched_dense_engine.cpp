@@ -49,17 +49,7 @@ std::span<const float> BatchedDenseEngine::logits(int chunk) const {
 
 void BatchedDenseEngine::eval(std::span<const SequenceChunk> chunks) {
   const ModelConfig& c = config();
-  if (chunks.empty()) throw std::invalid_argument("eval: no sequences in the step");
-  int B = 0;
-  std::vector<bool> seen(static_cast<size_t>(n_slots()), false);
-  for (const SequenceChunk& ch : chunks) {
-    check_slot(ch.slot);
-    if (seen[static_cast<size_t>(ch.slot)]) throw std::invalid_argument("eval: slot " + std::to_string(ch.slot) + " appears twice in one step");
-    seen[static_cast<size_t>(ch.slot)] = true;
-    check_eval(ch.tokens, c, n_past_[static_cast<size_t>(ch.slot)], n_ctx_);
-    B += static_cast<int>(ch.tokens.size());
-  }
-  if (B > max_batch_) throw std::length_error("eval: " + std::to_string(B) + " tokens in one step, at most " + std::to_string(max_batch_));
+  const int B = check_step(chunks);
 
   const ModelWeights& W = *weights_;
   const int64_t d = c.d_model;
