@@ -69,6 +69,8 @@ def main():
     ap.add_argument("--requests-per-slot", type=int, default=2)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--dense", action="store_true", help="also actinfer's batched dense engine (--runtime dense)")
+    ap.add_argument("--also", action="append", default=[], metavar="LABEL=PATH",
+                    help="also another actinfer binary on the actor runtime (e.g. a branch's build), same flags")
     a = ap.parse_args()
     conc = [int(x) for x in a.concurrency.split(",")]
     servers = [("actinfer (actors)", lambda p: [a.actinfer, "serve", "-m", a.model, "--port", str(p), "-P", str(a.slots), "-c", str(a.ctx),
@@ -76,6 +78,10 @@ def main():
     if a.dense:
         servers.append(("actinfer (dense)", lambda p: [a.actinfer, "serve", "-m", a.model, "--port", str(p), "-P", str(a.slots), "-c",
                                                        str(a.ctx), "-t", str(a.threads), "--runtime", "dense"]))
+    for also in a.also:
+        label, _, path = also.partition("=")
+        servers.append((label, lambda p, path=path: [path, "serve", "-m", a.model, "--port", str(p), "-P", str(a.slots), "-c", str(a.ctx),
+                                                     "-t", str(a.threads)]))
     if a.llama_server:
         servers.append(("llama-server", lambda p: [a.llama_server, "-m", a.model, "--port", str(p), "-np", str(a.slots), "-c", str(a.ctx),
                                                    "-t", str(a.threads), "-tb", str(a.threads), "--no-webui", "-cb"]))

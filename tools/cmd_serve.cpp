@@ -65,20 +65,32 @@ void serve(ServeOptions o) {
   std::fprintf(stderr, "[actinfer] listening on http://%s:%d (loading %s)\n", o.http.host.c_str(), port, o.model.model_path.c_str());
   std::jthread listener([&] { http.listen(); });
   std::atomic<bool> stop_requested{false};
-  // The waiter holds its own copy of the signal set: on a load error it is detached and this frame
-  // is gone, perhaps before the thread first reached sigwait (ASan: stack-use-after-return, under load).
+  // The waiter is woken and joined whenever this frame ends (`leaving`, then a SIGTERM sent to
+  // that thread alone), so it never outlives the `http` and flags it refers to.
+  std::atomic<bool> leaving{false};
   std::jthread signal_waiter([&, signals] {
     int sig = 0;
     sigwait(&signals, &sig);
+    if (leaving) return;
     stop_requested = true;
     std::fprintf(stderr, "\n[actinfer] %s: finishing in-flight requests, then exiting (again to quit at once)\n", sig == SIGINT ? "SIGINT" : "SIGTERM");
     http.refuse_new();
     sigwait(&signals, &sig);
+    if (leaving) return;
     std::_Exit(130);
   });
+  struct WakeOnExit {
+    std::atomic<bool>& leaving;
+    std::jthread& waiter;
+    ~WakeOnExit() {
+      leaving = true;
+      pthread_kill(waiter.native_handle(), SIGTERM);
+      waiter.join();
+    }
+  } wake_waiter_on_exit{leaving, signal_waiter};
 
   // A model that cannot be loaded (or a refused --ctx) ends the command with its error: the
-  // listener stops, and the signal waiter, blocked in sigwait, is left to the process's exit.
+  // listener stops, and the signal waiter is woken and joined on the way out.
   std::shared_ptr<const ModelWeights> weights;
   std::unique_ptr<const Tokenizer> tokenizer;
   std::unique_ptr<BatchEvaluator> engine;
@@ -92,7 +104,6 @@ void serve(ServeOptions o) {
   } catch (...) {
     http.stop();
     listener.join();
-    signal_waiter.detach();
     throw;
   }
   const std::string name = o.alias.empty() ? std::filesystem::path(o.model.model_path).stem().string() : o.alias;
@@ -106,8 +117,6 @@ void serve(ServeOptions o) {
   http.stop();
   listener.join();
   std::fprintf(stderr, "[actinfer] stopped\n");
-  // The signal waiter still blocks in sigwait: detach it by exiting normally.
-  signal_waiter.detach();
 }
 
 }  // namespace
