@@ -28,6 +28,7 @@
 #include <cstring>
 
 #include "kernels/fp16.h"
+#include "kernels/gemm_k16_formats.h"
 #include "kernels/gemm_quant.h"
 #include "kernels/int8_dot_avx2.h"
 #include "kernels/quant_blocks.h"
@@ -145,33 +146,6 @@ void prepare_tile(const ActFormat& f, const uint8_t* acts, size_t act_stride, in
 
 // ---- register-tile helpers ------------------------------------------------------------------
 
-using RowBuf = uint8_t[kRows][kChunk];  // one decoded 32-element chunk per row
-
-// s[r] = sum over groups [g0, g0 + G) of (broadcast weight bytes of row r) x (group), int16.
-template <int G>
-inline void unsigned_groups(const RowBuf& w, int g0, const __m256i* act, __m256i s[kRows]) {
-  for (int g = 0; g < G; ++g) {
-    const __m256i a = _mm256_load_si256(act + g0 + g);
-    for (int r = 0; r < kRows; ++r) {
-      const __m256i p = _mm256_maddubs_epi16(_mm256_set1_epi32(static_cast<int>(load_u32(w[r] + 4 * (g0 + g)))), a);
-      s[r] = g == 0 ? p : _mm256_add_epi16(s[r], p);
-    }
-  }
-}
-
-// isum[r] += the int32 dots of signed weight bytes (|w| <= 128) with all 8 groups of a chunk.
-inline void signed_chunk(const RowBuf& w, const __m256i* act, __m256i isum[kRows]) {
-  const __m256i ones16 = _mm256_set1_epi16(1);
-  for (int g = 0; g < 8; ++g) {
-    const __m256i a = _mm256_load_si256(act + g);
-    for (int r = 0; r < kRows; ++r) {
-      const __m256i wv = _mm256_set1_epi32(static_cast<int>(load_u32(w[r] + 4 * g)));
-      const __m256i p = _mm256_maddubs_epi16(_mm256_abs_epi8(wv), _mm256_sign_epi8(a, wv));
-      isum[r] = _mm256_add_epi32(isum[r], _mm256_madd_epi16(p, ones16));
-    }
-  }
-}
-
 // The 32 nibbles of 16 bytes in element order (low nibbles are elements 0..15).
 inline __m256i nibbles32(const uint8_t* qs) {
   const __m128i x = load128(qs);
@@ -191,7 +165,6 @@ inline __m256i q5_values(const uint8_t* qh, const uint8_t* qs) {
   return _mm256_or_si256(nibbles32(qs), _mm256_and_si256(bits_to_bytes(load_u32(qh)), _mm256_set1_epi8(0x10)));
 }
 
-inline void store_chunk(RowBuf& w, int r, __m256i v) { _mm256_store_si256(reinterpret_cast<__m256i*>(w[r]), v); }
 
 // ---- 32-element block types -----------------------------------------------------------------
 
@@ -377,50 +350,136 @@ struct KQ45 {
   }
 };
 
-struct Q6K {
-  static constexpr size_t kBytes = sizeof(block_q6_K);
+// Q2_K, Q3_K, Q6_K (kernels/gemm_k16_formats.h): 16 sub-blocks of 16 elements with integer
+// scales. Per block: acc = fnma(float(msum), dmin * da, acc) (Q2_K's mins, msum = sum_j mn_j *
+// asum_j), then acc = fma(float(isum), d * da, acc) with isum = sum_j sc_j * (dot(u_j, a) -
+// off * asum_j), asum_j the activation's sum over sub-block j (the tile's pair16 sums).
+template <class F>
+struct K16 {
+  static constexpr size_t kBytes = F::kBytes;
   static constexpr int64_t kElems = QK_K;
 
-  static void run(const uint8_t* const rows[kRows], int64_t nb, const Tile& A, __m256 acc[kRows]) {
-    const __m256i m4 = _mm256_set1_epi8(0x0F), m30 = _mm256_set1_epi8(0x30);
-    alignas(32) RowBuf w[4];
+  // sum_j x_j * asum_j for the 16 sub-blocks of block b: int32 per token.
+  static __m256i scaled_sums(const Tile& A, int64_t b, const int16_t x[16]) {
+    __m256i s = _mm256_madd_epi16(_mm256_load_si256(A.pair16 + 8 * b), bcast_pair16(x[0], x[1]));
+    for (int c = 1; c < 8; ++c)
+      s = _mm256_add_epi32(s, _mm256_madd_epi16(_mm256_load_si256(A.pair16 + 8 * b + c), bcast_pair16(x[2 * c], x[2 * c + 1])));
+    return s;
+  }
+
+  template <int R, int T>
+  static void run_rt(const uint8_t* const* rows, int64_t nb, const Tile* A, __m256 (&acc)[R][T]) {
+    constexpr int G = F::kInt16Groups;
+    alignas(32) uint8_t w[4][R][kChunk];
     for (int64_t b = 0; b < nb; ++b) {
-      const block_q6_K* blk[kRows];
-      __m256i isum[kRows];
-      for (int r = 0; r < kRows; ++r) {
-        blk[r] = reinterpret_cast<const block_q6_K*>(rows[r] + b * kBytes);
-        // the -32 offset: -32 * sum_j sc_j * (sum of the activation's sub-block j)
-        __m256i off = _mm256_setzero_si256();
-        for (int c = 0; c < 8; ++c)
-          off = _mm256_add_epi32(off, _mm256_madd_epi16(_mm256_load_si256(A.pair16 + 8 * b + c),
-                                                        bcast_pair16(blk[r]->scales[2 * c], blk[r]->scales[2 * c + 1])));
-        isum[r] = _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_slli_epi32(off, 5));
+      int16_t sc[R][16], mn[R][16];
+      __m256i isum[R][T];
+      for (int r = 0; r < R; ++r) {
+        const uint8_t* blk = rows[r] + b * kBytes;
+        F::scales(blk, sc[r], mn[r]);
+        for (int j = 0; j < T; ++j) {
+          if constexpr (F::kMin) {
+            const __m256 dmin = bcast_fp16(F::dmin(blk));
+            const __m256 da = _mm256_load_ps(reinterpret_cast<const float*>(A[j].d + b));
+            acc[r][j] = _mm256_fnmadd_ps(_mm256_cvtepi32_ps(scaled_sums(A[j], b, mn[r])), _mm256_mul_ps(dmin, da), acc[r][j]);
+          }
+          if constexpr (F::kOffShift >= 0)
+            isum[r][j] = _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_slli_epi32(scaled_sums(A[j], b, sc[r]), F::kOffShift));
+          else
+            isum[r][j] = _mm256_setzero_si256();
+        }
       }
       for (int h = 0; h < 2; ++h) {
-        for (int r = 0; r < kRows; ++r) {
-          const __m256i ql0 = load256(blk[r]->ql + 64 * h), ql1 = load256(blk[r]->ql + 64 * h + 32);
-          const __m256i qh = load256(blk[r]->qh + 32 * h);
-          store_chunk(w[0], r, _mm256_or_si256(_mm256_and_si256(ql0, m4), _mm256_and_si256(_mm256_slli_epi16(qh, 4), m30)));
-          store_chunk(w[1], r, _mm256_or_si256(_mm256_and_si256(ql1, m4), _mm256_and_si256(_mm256_slli_epi16(qh, 2), m30)));
-          store_chunk(w[2], r, _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql0, 4), m4), _mm256_and_si256(qh, m30)));
-          store_chunk(w[3], r, _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql1, 4), m4),
-                                               _mm256_and_si256(_mm256_srli_epi16(qh, 2), m30)));
+        for (int r = 0; r < R; ++r) {
+          __m256i v[4];
+          F::decode_half(rows[r] + b * kBytes, h, v);
+          for (int k = 0; k < 4; ++k) _mm256_store_si256(reinterpret_cast<__m256i*>(w[k][r]), v[k]);
         }
         for (int k = 0; k < 4; ++k) {
           const int c = 4 * h + k;  // chunk: sub-blocks 2c (groups 0..3) and 2c + 1 (groups 4..7)
-          const __m256i* act = A.groups + 8 * (8 * b + c);
-          for (int part = 0; part < 4; ++part) {  // 2 groups each (6-bit values: 2 groups fit int16)
-            __m256i s[kRows];
-            unsigned_groups<2>(w[k], 2 * part, act, s);
-            for (int r = 0; r < kRows; ++r)
-              isum[r] = _mm256_add_epi32(isum[r], _mm256_madd_epi16(s[r], bcast16(blk[r]->scales[2 * c + part / 2])));
+          for (int g0 = 0; g0 < 8; g0 += G) {
+            __m256i s[R][T];
+            for (int g = g0; g < g0 + G; ++g) {
+              __m256i a[T];
+              for (int j = 0; j < T; ++j) a[j] = _mm256_load_si256(A[j].groups + 8 * (8 * b + c) + g);
+              for (int r = 0; r < R; ++r) {
+                const __m256i wv = _mm256_set1_epi32(static_cast<int>(load_u32(w[k][r] + 4 * g)));
+                for (int j = 0; j < T; ++j) {
+                  const __m256i p = _mm256_maddubs_epi16(wv, a[j]);
+                  s[r][j] = g == g0 ? p : _mm256_add_epi16(s[r][j], p);
+                }
+              }
+            }
+            for (int r = 0; r < R; ++r) {
+              const __m256i m = bcast16(sc[r][2 * c + g0 / 4]);
+              for (int j = 0; j < T; ++j) isum[r][j] = _mm256_add_epi32(isum[r][j], _mm256_madd_epi16(s[r][j], m));
+            }
           }
         }
       }
-      const __m256 da = _mm256_load_ps(reinterpret_cast<const float*>(A.d + b));
-      for (int r = 0; r < kRows; ++r)
-        acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum[r]), _mm256_mul_ps(bcast_fp16(reinterpret_cast<const uint8_t*>(&blk[r]->d)), da), acc[r]);
+      for (int r = 0; r < R; ++r) {
+        const __m256 d = bcast_fp16(F::d(rows[r] + b * kBytes));
+        for (int j = 0; j < T; ++j) {
+          const __m256 da = _mm256_load_ps(reinterpret_cast<const float*>(A[j].d + b));
+          acc[r][j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum[r][j]), _mm256_mul_ps(d, da), acc[r][j]);
+        }
+      }
     }
+  }
+
+  static void run(const uint8_t* const rows[kRows], int64_t nb, const Tile& A, __m256 acc[kRows]) {
+    __m256 a[kRows][1];
+    for (int r = 0; r < kRows; ++r) a[r][0] = acc[r];
+    run_rt<kRows, 1>(rows, nb, &A, a);
+    for (int r = 0; r < kRows; ++r) acc[r] = a[r][0];
+  }
+};
+
+// IQ4_XS x Q8_K: 8 sub-blocks of 32 signed codebook values with signed scales ls_j:
+// isum = sum_j ls_j * dot(v_j, a) (the abs/sign trick, each group's int16 pairs widened with
+// the scale at once), acc = fma(float(isum), d * da, acc).
+struct IQ4XS {
+  static constexpr size_t kBytes = sizeof(block_iq4_xs);
+  static constexpr int64_t kElems = QK_K;
+
+  template <int R, int T>
+  static void run_rt(const uint8_t* const* rows, int64_t nb, const Tile* A, __m256 (&acc)[R][T]) {
+    alignas(32) uint8_t w[R][kChunk];
+    for (int64_t b = 0; b < nb; ++b) {
+      int16_t ls[R][8];
+      __m256i isum[R][T];
+      for (int r = 0; r < R; ++r) {
+        k16::iq4_xs_scales(rows[r] + b * kBytes, ls[r]);
+        for (int j = 0; j < T; ++j) isum[r][j] = _mm256_setzero_si256();
+      }
+      for (int c = 0; c < 8; ++c) {
+        for (int r = 0; r < R; ++r) _mm256_store_si256(reinterpret_cast<__m256i*>(w[r]), k16::iq4_xs_values(rows[r] + b * kBytes, c));
+        for (int g = 0; g < 8; ++g) {
+          __m256i a[T];
+          for (int j = 0; j < T; ++j) a[j] = _mm256_load_si256(A[j].groups + 8 * (8 * b + c) + g);
+          for (int r = 0; r < R; ++r) {
+            const __m256i wv = _mm256_set1_epi32(static_cast<int>(load_u32(w[r] + 4 * g)));
+            const __m256i aw = _mm256_abs_epi8(wv), m = bcast16(ls[r][c]);
+            for (int j = 0; j < T; ++j)
+              isum[r][j] = _mm256_add_epi32(isum[r][j], _mm256_madd_epi16(_mm256_maddubs_epi16(aw, _mm256_sign_epi8(a[j], wv)), m));
+          }
+        }
+      }
+      for (int r = 0; r < R; ++r) {
+        const __m256 d = bcast_fp16(rows[r] + b * kBytes);
+        for (int j = 0; j < T; ++j) {
+          const __m256 da = _mm256_load_ps(reinterpret_cast<const float*>(A[j].d + b));
+          acc[r][j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum[r][j]), _mm256_mul_ps(d, da), acc[r][j]);
+        }
+      }
+    }
+  }
+
+  static void run(const uint8_t* const rows[kRows], int64_t nb, const Tile& A, __m256 acc[kRows]) {
+    __m256 a[kRows][1];
+    for (int r = 0; r < kRows; ++r) a[r][0] = acc[r];
+    run_rt<kRows, 1>(rows, nb, &A, a);
+    for (int r = 0; r < kRows; ++r) acc[r] = a[r][0];
   }
 };
 
@@ -501,7 +560,10 @@ ACTINFER_GEMM(gemm_q8_0_avx2, Block32<GgmlType::Q8_0>)
 ACTINFER_GEMM(gemm_iq4_nl_avx2, Block32<GgmlType::IQ4_NL>)
 ACTINFER_GEMM(gemm_q4_K_avx2, KQ45<false>)
 ACTINFER_GEMM(gemm_q5_K_avx2, KQ45<true>)
-ACTINFER_GEMM(gemm_q6_K_avx2, Q6K)
+ACTINFER_GEMM(gemm_q2_K_avx2, K16<k16::Q2K>)
+ACTINFER_GEMM(gemm_q3_K_avx2, K16<k16::Q3K>)
+ACTINFER_GEMM(gemm_q6_K_avx2, K16<k16::Q6K>)
+ACTINFER_GEMM(gemm_iq4_xs_avx2, IQ4XS)
 #undef ACTINFER_GEMM
 
 }  // namespace actinfer::kernels

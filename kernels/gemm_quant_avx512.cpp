@@ -24,6 +24,7 @@
 #include <algorithm>
 #include <memory>
 
+#include "kernels/gemm_k16_formats.h"
 #include "kernels/gemm_quant.h"
 #include "kernels/quant_blocks.h"
 
@@ -256,42 +257,52 @@ struct KQ45 {
   }
 };
 
-// isum = sum over the 16 sub-blocks j of sc_j * (dot_j - 32 * sum of the activation's
-// sub-block j), with the offset taken first from the pair sums, as the AVX2 kernel does.
-struct Q6K {
+// Q2_K, Q3_K, Q6_K (kernels/gemm_k16_formats.h): isum = sum over the 16 sub-blocks j of
+// sc_j * dot_j - (sum_j sc_j * asum_j) << off, Q2_K's msum = sum_j mn_j * asum_j applied first,
+// as the AVX2 kernel does.
+template <class F>
+struct K16 {
   static constexpr int64_t kElems = QK_K;
   static constexpr OffKind kOff = OffKind::kPair16;
   static constexpr int kShift = 0;
-  static constexpr size_t kBytes = sizeof(block_q6_K);
+  static constexpr size_t kBytes = F::kBytes;
+
+  static __m512i scaled_sums(const Pair& P, int64_t b, const int16_t x[16]) {
+    auto pair = [&](int c) {
+      return _mm512_set1_epi32(static_cast<int>(static_cast<uint32_t>(static_cast<uint16_t>(x[2 * c])) |
+                                                (static_cast<uint32_t>(static_cast<uint16_t>(x[2 * c + 1])) << 16)));
+    };
+    __m512i s = _mm512_madd_epi16(_mm512_load_si512(P.off + 8 * b), pair(0));
+    for (int c = 1; c < 8; ++c) s = _mm512_add_epi32(s, _mm512_madd_epi16(_mm512_load_si512(P.off + 8 * b + c), pair(c)));
+    return s;
+  }
 
   template <int R, int T>
   static void run(const uint8_t* const* rows, int64_t nb, const Pair* P, __m512 (&acc)[R][T]) {
-    const __m256i m4 = _mm256_set1_epi8(0x0F), m30 = _mm256_set1_epi8(0x30);
     alignas(32) uint8_t w[4][R][kChunk];
     for (int64_t b = 0; b < nb; ++b) {
-      const block_q6_K* blk[R];
+      int16_t sc[R][16], mn[R][16];
       __m512i isum[R][T];
       for (int r = 0; r < R; ++r) {
-        blk[r] = reinterpret_cast<const block_q6_K*>(rows[r] + b * kBytes);
+        const uint8_t* blk = rows[r] + b * kBytes;
+        F::scales(blk, sc[r], mn[r]);
         for (int j = 0; j < T; ++j) {
-          __m512i off = _mm512_setzero_si512();
-          for (int c = 0; c < 8; ++c) {
-            const auto pair = static_cast<uint32_t>(static_cast<uint16_t>(blk[r]->scales[2 * c])) |
-                              (static_cast<uint32_t>(static_cast<uint16_t>(blk[r]->scales[2 * c + 1])) << 16);
-            off = _mm512_add_epi32(off, _mm512_madd_epi16(_mm512_load_si512(P[j].off + 8 * b + c), _mm512_set1_epi32(static_cast<int>(pair))));
+          if constexpr (F::kMin) {
+            const __m512 dmin = _mm512_cvtph_ps(_mm256_set1_epi16(static_cast<int16_t>(load_u16(F::dmin(blk)))));
+            acc[r][j] = _mm512_fnmadd_ps(_mm512_cvtepi32_ps(scaled_sums(P[j], b, mn[r])), _mm512_mul_ps(dmin, _mm512_load_ps(P[j].d + b)),
+                                         acc[r][j]);
           }
-          isum[r][j] = _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_slli_epi32(off, 5));
+          if constexpr (F::kOffShift >= 0)
+            isum[r][j] = _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_slli_epi32(scaled_sums(P[j], b, sc[r]), F::kOffShift));
+          else
+            isum[r][j] = _mm512_setzero_si512();
         }
       }
       for (int h = 0; h < 2; ++h) {
         for (int r = 0; r < R; ++r) {
-          const __m256i ql0 = load256(blk[r]->ql + 64 * h), ql1 = load256(blk[r]->ql + 64 * h + 32);
-          const __m256i qh = load256(blk[r]->qh + 32 * h);
-          auto put = [&](int k, __m256i v) { _mm256_store_si256(reinterpret_cast<__m256i*>(w[k][r]), v); };
-          put(0, _mm256_or_si256(_mm256_and_si256(ql0, m4), _mm256_and_si256(_mm256_slli_epi16(qh, 4), m30)));
-          put(1, _mm256_or_si256(_mm256_and_si256(ql1, m4), _mm256_and_si256(_mm256_slli_epi16(qh, 2), m30)));
-          put(2, _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql0, 4), m4), _mm256_and_si256(qh, m30)));
-          put(3, _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql1, 4), m4), _mm256_and_si256(_mm256_srli_epi16(qh, 2), m30)));
+          __m256i v[4];
+          F::decode_half(rows[r] + b * kBytes, h, v);
+          for (int k = 0; k < 4; ++k) _mm256_store_si256(reinterpret_cast<__m256i*>(w[k][r]), v[k]);
         }
         for (int k = 0; k < 4; ++k) {
           const int c = 4 * h + k;  // chunk: sub-blocks 2c (groups 0..3) and 2c + 1 (groups 4..7)
@@ -308,14 +319,70 @@ struct Q6K {
               }
             }
             for (int r = 0; r < R; ++r) {
-              const __m512i m = _mm512_set1_epi32(blk[r]->scales[2 * c + sub]);
+              const __m512i m = _mm512_set1_epi32(sc[r][2 * c + sub]);
               for (int j = 0; j < T; ++j) isum[r][j] = _mm512_add_epi32(isum[r][j], _mm512_mullo_epi32(dot[r][j], m));
             }
           }
         }
       }
       for (int r = 0; r < R; ++r) {
-        const __m512 d = _mm512_cvtph_ps(_mm256_set1_epi16(static_cast<int16_t>(load_u16(&blk[r]->d))));
+        const __m512 d = _mm512_cvtph_ps(_mm256_set1_epi16(static_cast<int16_t>(load_u16(F::d(rows[r] + b * kBytes)))));
+        for (int j = 0; j < T; ++j)
+          acc[r][j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum[r][j]), _mm512_mul_ps(d, _mm512_load_ps(P[j].d + b)), acc[r][j]);
+      }
+    }
+  }
+};
+
+// IQ4_XS: the codebook values + 128 as unsigned bytes, one vpdpbusd chain per sub-block scaled
+// by its signed scale ls_j, and the +128 taken back first: isum = -(sum_j ls_j * asum_j) << 7
+// + sum_j ls_j * dot(v_j + 128, a): the AVX2 kernel's integer.
+struct IQ4XS {
+  static constexpr int64_t kElems = QK_K;
+  static constexpr OffKind kOff = OffKind::kPair32;
+  static constexpr int kShift = 0;
+  static constexpr size_t kBytes = sizeof(block_iq4_xs);
+
+  template <int R, int T>
+  static void run(const uint8_t* const* rows, int64_t nb, const Pair* P, __m512 (&acc)[R][T]) {
+    const __m256i bias = _mm256_set1_epi8(static_cast<char>(0x80));
+    alignas(32) uint8_t w[R][kChunk];
+    for (int64_t b = 0; b < nb; ++b) {
+      int16_t ls[R][8];
+      __m512i isum[R][T];
+      for (int r = 0; r < R; ++r) {
+        k16::iq4_xs_scales(rows[r] + b * kBytes, ls[r]);
+        for (int j = 0; j < T; ++j) {
+          __m512i off = _mm512_setzero_si512();
+          for (int c = 0; c < 4; ++c) {
+            const auto pair = static_cast<uint32_t>(static_cast<uint16_t>(ls[r][2 * c])) |
+                              (static_cast<uint32_t>(static_cast<uint16_t>(ls[r][2 * c + 1])) << 16);
+            off = _mm512_add_epi32(off, _mm512_madd_epi16(_mm512_load_si512(P[j].off + 4 * b + c), _mm512_set1_epi32(static_cast<int>(pair))));
+          }
+          isum[r][j] = _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_slli_epi32(off, 7));
+        }
+      }
+      for (int c = 0; c < 8; ++c) {
+        for (int r = 0; r < R; ++r)
+          _mm256_store_si256(reinterpret_cast<__m256i*>(w[r]), _mm256_xor_si256(k16::iq4_xs_values(rows[r] + b * kBytes, c), bias));
+        __m512i dot[R][T];
+        for (int r = 0; r < R; ++r)
+          for (int j = 0; j < T; ++j) dot[r][j] = _mm512_setzero_si512();
+        for (int g = 0; g < 8; ++g) {
+          __m512i a[T];
+          for (int j = 0; j < T; ++j) a[j] = _mm512_load_si512(P[j].groups + 8 * (8 * b + c) + g);
+          for (int r = 0; r < R; ++r) {
+            const __m512i wv = _mm512_set1_epi32(static_cast<int>(load_u32(w[r] + 4 * g)));
+            for (int j = 0; j < T; ++j) dot[r][j] = _mm512_dpbusd_epi32(dot[r][j], wv, a[j]);
+          }
+        }
+        for (int r = 0; r < R; ++r) {
+          const __m512i m = _mm512_set1_epi32(ls[r][c]);
+          for (int j = 0; j < T; ++j) isum[r][j] = _mm512_add_epi32(isum[r][j], _mm512_mullo_epi32(dot[r][j], m));
+        }
+      }
+      for (int r = 0; r < R; ++r) {
+        const __m512 d = _mm512_cvtph_ps(_mm256_set1_epi16(static_cast<int16_t>(load_u16(rows[r] + b * kBytes))));
         for (int j = 0; j < T; ++j)
           acc[r][j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum[r][j]), _mm512_mul_ps(d, _mm512_load_ps(P[j].d + b)), acc[r][j]);
       }
@@ -387,7 +454,10 @@ ACTINFER_GEMM(gemm_q8_0_avx512, Block32<GgmlType::Q8_0>)
 ACTINFER_GEMM(gemm_iq4_nl_avx512, Block32<GgmlType::IQ4_NL>)
 ACTINFER_GEMM(gemm_q4_K_avx512, KQ45<false>)
 ACTINFER_GEMM(gemm_q5_K_avx512, KQ45<true>)
-ACTINFER_GEMM(gemm_q6_K_avx512, Q6K)
+ACTINFER_GEMM(gemm_q2_K_avx512, K16<k16::Q2K>)
+ACTINFER_GEMM(gemm_q3_K_avx512, K16<k16::Q3K>)
+ACTINFER_GEMM(gemm_q6_K_avx512, K16<k16::Q6K>)
+ACTINFER_GEMM(gemm_iq4_xs_avx512, IQ4XS)
 #undef ACTINFER_GEMM
 
 }  // namespace actinfer::kernels

@@ -68,10 +68,10 @@ constexpr std::array<TypeTraits, kMaxId> kTable = [] {
   set(T::Q6_K, weight("Q6_K", 256, 210, k::dequantize_q6_K, nullptr,                   q::quantize_q6_K, T::Q8_K, k::vec_dot_q6_K, AVX2(vec_dot_rows_q6_K_avx2), GEMM512(gemm_q6_K), T::Q8_0, false, 18));
   set(T::Q5_0, weight("Q5_0",  32,  22, k::dequantize_q5_0, nullptr,                   q::quantize_q5_0, T::Q8_0, k::vec_dot_q5_0, AVX2(vec_dot_rows_q5_0_avx2), GEMM512(gemm_q5_0), T::Q8_0, false, 8));
   set(T::Q5_1, weight("Q5_1",  32,  24, k::dequantize_q5_1, nullptr,                   q::quantize_q5_1, T::Q8_1, k::vec_dot_q5_1, AVX2(vec_dot_rows_q5_1_avx2), GEMM512(gemm_q5_1), T::Q8_0, false, 9));
-  set(T::Q2_K, weight("Q2_K", 256,  84, k::dequantize_q2_K, nullptr,                   q::quantize_q2_K, T::Q8_K, k::vec_dot_q2_K, AVX2(vec_dot_rows_q2_K_avx2), nullptr, T::Q8_0, false, 10));
-  set(T::Q3_K, weight("Q3_K", 256, 110, k::dequantize_q3_K, nullptr,                   q::quantize_q3_K, T::Q8_K, k::vec_dot_q3_K, AVX2(vec_dot_rows_q3_K_avx2), nullptr, T::Q8_0, false, 11));
+  set(T::Q2_K, weight("Q2_K", 256,  84, k::dequantize_q2_K, nullptr,                   q::quantize_q2_K, T::Q8_K, k::vec_dot_q2_K, AVX2(vec_dot_rows_q2_K_avx2), GEMM512(gemm_q2_K), T::Q8_0, false, 10));
+  set(T::Q3_K, weight("Q3_K", 256, 110, k::dequantize_q3_K, nullptr,                   q::quantize_q3_K, T::Q8_K, k::vec_dot_q3_K, AVX2(vec_dot_rows_q3_K_avx2), GEMM512(gemm_q3_K), T::Q8_0, false, 11));
   set(T::IQ4_NL, weight("IQ4_NL", 32, 18, k::dequantize_iq4_nl, nullptr,               q::quantize_iq4_nl,T::Q8_0, k::vec_dot_iq4_nl, AVX2(vec_dot_rows_iq4_nl_avx2), GEMM512(gemm_iq4_nl), T::Q8_0, false, 25));
-  set(T::IQ4_XS, weight("IQ4_XS", 256, 136, k::dequantize_iq4_xs, nullptr,             q::quantize_iq4_xs,T::Q8_K, k::vec_dot_iq4_xs, AVX2(vec_dot_rows_iq4_xs_avx2), nullptr, T::Q8_0, false, 30));
+  set(T::IQ4_XS, weight("IQ4_XS", 256, 136, k::dequantize_iq4_xs, nullptr,             q::quantize_iq4_xs,T::Q8_K, k::vec_dot_iq4_xs, AVX2(vec_dot_rows_iq4_xs_avx2), GEMM512(gemm_iq4_xs), T::Q8_0, false, 30));
   //                     name  block bytes  dequantize          quantize          vectorised quantize         GEMM tiles
   set(T::Q8_1, activation("Q8_1",  32,  36, k::dequantize_q8_1, k::quantize_q8_1, AVX2(quantize_q8_1_avx2), AVX2(gemm_prepare_q8_1_avx2)));
   set(T::Q8_K, activation("Q8_K", 256, 292, k::dequantize_q8_K, k::quantize_q8_K, AVX2(quantize_q8_K_avx2), AVX2(gemm_prepare_q8_K_avx2)));

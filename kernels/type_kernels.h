@@ -105,6 +105,9 @@ ACTINFER_GEMM_FN(gemm_iq4_nl_avx2);
 ACTINFER_GEMM_FN(gemm_q4_K_avx2);
 ACTINFER_GEMM_FN(gemm_q5_K_avx2);
 ACTINFER_GEMM_FN(gemm_q6_K_avx2);
+ACTINFER_GEMM_FN(gemm_q2_K_avx2);
+ACTINFER_GEMM_FN(gemm_q3_K_avx2);
+ACTINFER_GEMM_FN(gemm_iq4_xs_avx2);
 #if ACTINFER_HAVE_AVX512_GEMM
 // gemm_quant_avx512.cpp: the same results through AVX-512 VNNI, 16 tokens per register.
 ACTINFER_GEMM_FN(gemm_q4_0_avx512);
@@ -116,6 +119,9 @@ ACTINFER_GEMM_FN(gemm_iq4_nl_avx512);
 ACTINFER_GEMM_FN(gemm_q4_K_avx512);
 ACTINFER_GEMM_FN(gemm_q5_K_avx512);
 ACTINFER_GEMM_FN(gemm_q6_K_avx512);
+ACTINFER_GEMM_FN(gemm_q2_K_avx512);
+ACTINFER_GEMM_FN(gemm_q3_K_avx512);
+ACTINFER_GEMM_FN(gemm_iq4_xs_avx512);
 #endif
 #undef ACTINFER_GEMM_FN
 #endif

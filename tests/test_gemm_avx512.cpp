@@ -39,7 +39,8 @@ TEST_CASE("gemm avx512: bit-identical to the AVX2 kernel, tails of tokens and ro
       {GgmlType::Q5_0, k::gemm_q5_0_avx512, k::gemm_q5_0_avx2}, {GgmlType::Q5_1, k::gemm_q5_1_avx512, k::gemm_q5_1_avx2},
       {GgmlType::Q8_0, k::gemm_q8_0_avx512, k::gemm_q8_0_avx2}, {GgmlType::IQ4_NL, k::gemm_iq4_nl_avx512, k::gemm_iq4_nl_avx2},
       {GgmlType::Q4_K, k::gemm_q4_K_avx512, k::gemm_q4_K_avx2}, {GgmlType::Q5_K, k::gemm_q5_K_avx512, k::gemm_q5_K_avx2},
-      {GgmlType::Q6_K, k::gemm_q6_K_avx512, k::gemm_q6_K_avx2},
+      {GgmlType::Q6_K, k::gemm_q6_K_avx512, k::gemm_q6_K_avx2}, {GgmlType::Q2_K, k::gemm_q2_K_avx512, k::gemm_q2_K_avx2},
+      {GgmlType::Q3_K, k::gemm_q3_K_avx512, k::gemm_q3_K_avx2}, {GgmlType::IQ4_XS, k::gemm_iq4_xs_avx512, k::gemm_iq4_xs_avx2},
   };
   std::mt19937 rng(512);
   std::normal_distribution<float> gauss(0.0f, 1.0f);
@@ -62,6 +63,9 @@ TEST_CASE("gemm avx512: bit-identical to the AVX2 kernel, tails of tokens and ro
       for (int64_t r = 0; r < rows; ++r) quantize_row(t, wf.data() + r * n, w.data() + rb * static_cast<size_t>(r), n);
       if (t == GgmlType::Q8_0) w[2] = 0x80;    // -128, which no quantizer writes
       if (t == GgmlType::Q6_K) w[192] = 0x80;  // a -128 sub-block scale
+      if (t == GgmlType::Q2_K) w[0] = w[15] = 0xFF;          // scale and min 15
+      if (t == GgmlType::Q3_K) std::memset(w.data() + 96, 0, 12);  // scales -32
+      if (t == GgmlType::IQ4_XS) std::memset(w.data() + 2, 0, 6);  // scales -32
       for (int tokens : {1, 5, 8, 13, 16, 24, 33, 40, 64, 75}) {
         CAPTURE(type_name(t));
         CAPTURE(n);

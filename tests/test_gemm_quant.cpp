@@ -150,16 +150,27 @@ std::vector<float> matmul(const WeightMatrix& w, const std::vector<float>& x, in
   return y;
 }
 
+// Codes no quantizer writes but a file may hold, in the first block of a row set: Q8_0's
+// -128, Q6_K's -128 sub-block scale, Q2_K's largest scale and min (15, 15), Q3_K's and IQ4_XS's
+// -32 scales (all scale bits clear).
+void set_extreme_codes(GgmlType t, uint8_t* w) {
+  if (t == GgmlType::Q8_0) w[2] = 0x80;
+  if (t == GgmlType::Q6_K) w[192] = 0x80;
+  if (t == GgmlType::Q2_K) w[0] = w[15] = 0xFF;
+  if (t == GgmlType::Q3_K) std::memset(w + 96, 0, 12);
+  if (t == GgmlType::IQ4_XS) std::memset(w + 2, 0, 6);
+}
+
 }  // namespace
 
+
 TEST_CASE("gemm: the tiled path covers the prompt types; the others fall back") {
-  for (GgmlType t : {GgmlType::Q4_0, GgmlType::Q4_1, GgmlType::Q5_0, GgmlType::Q5_1, GgmlType::Q8_0, GgmlType::Q4_K,
-                     GgmlType::Q5_K, GgmlType::Q6_K, GgmlType::IQ4_NL}) {
+  for (GgmlType t : {GgmlType::Q4_0, GgmlType::Q4_1, GgmlType::Q5_0, GgmlType::Q5_1, GgmlType::Q8_0, GgmlType::Q2_K,
+                     GgmlType::Q3_K, GgmlType::Q4_K, GgmlType::Q5_K, GgmlType::Q6_K, GgmlType::IQ4_NL, GgmlType::IQ4_XS}) {
     CAPTURE(name(t));
     CHECK(has_tiled_gemm(t) == (ACTINFER_HAVE_AVX2_KERNELS != 0));
   }
-  for (GgmlType t : {GgmlType::F32, GgmlType::F16, GgmlType::BF16, GgmlType::Q2_K, GgmlType::Q3_K, GgmlType::IQ4_XS,
-                     GgmlType::Q8_1, GgmlType::Q8_K})
+  for (GgmlType t : {GgmlType::F32, GgmlType::F16, GgmlType::BF16, GgmlType::Q8_1, GgmlType::Q8_K})
     CHECK_FALSE(has_tiled_gemm(t));
   CHECK(gemm_tile_count(1) == 0);
   CHECK(gemm_tile_count(3) == 0);
@@ -183,7 +194,7 @@ TEST_CASE("gemm: bad arguments are refused with a clear error") {
   float out[64];
   CHECK_THROWS_WITH_AS(gemm_tiled(GgmlType::F32, 32, buf, 128, 1, buf, 1, out, 1), doctest::Contains("no tiled kernel for F32"),
                        std::invalid_argument);
-  CHECK_THROWS_AS(gemm_prepare_tile(GgmlType::IQ4_XS, buf, 0, 1, 256, buf), std::invalid_argument);
+  CHECK_THROWS_AS(gemm_prepare_tile(GgmlType::BF16, buf, 0, 1, 256, buf), std::invalid_argument);
   if (!has_tiled_gemm(GgmlType::Q4_0)) return;
   CHECK_THROWS_WITH_AS(gemm_tiled(GgmlType::Q4_0, 48, buf, 18, 1, buf, 1, out, 1), doctest::Contains("not a whole number of blocks"),
                        std::invalid_argument);
@@ -279,12 +290,11 @@ TEST_CASE("gemm: tiled == per-token dots within float rounding, with tails of to
     for (int64_t n : block == 256 ? std::vector<int64_t>{256, 768} : std::vector<int64_t>{32, 96, 608}) {
       const size_t rb = static_cast<size_t>(row_bytes(t, n));
       const int64_t rows = 13;
-      // Random quantized rows (extreme codes included: Q8_0's -128, Q6_K's -128 scales).
+      // Random quantized rows, extreme codes included (set_extreme_codes).
       std::vector<float> wf = gaussian(rng, n * rows);
       std::vector<uint8_t> w(rb * static_cast<size_t>(rows));
       for (int64_t r = 0; r < rows; ++r) quantize_row(t, wf.data() + r * n, w.data() + rb * static_cast<size_t>(r), n);
-      if (t == GgmlType::Q8_0) w[2] = 0x80;
-      if (t == GgmlType::Q6_K) w[192] = 0x80;
+      set_extreme_codes(t, w.data() + 2 * rb);  // the first row computed below
       const size_t ab = static_cast<size_t>(row_bytes(at, n));
       for (int tokens : {1, 3, 4, 5, 8, 17, 64}) {
         CAPTURE(name(t));
