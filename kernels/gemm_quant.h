@@ -18,8 +18,8 @@
 // type is served by kernels/gemm_quant_avx512.cpp instead: vpdpbusd on 16-token
 // lanes (pairs of these tiles merged per call), the same exact integer block dots and the same
 // float sequence per (row, token), so its results are bit-identical to the AVX2 kernel's.
-// Types without a tiled kernel here (F32, F16, BF16, Q2_K, Q3_K, IQ4_XS, any type on a build
-// without AVX2) report has_tiled_gemm false: callers use vec_dot_rows_multi.
+// Types without a tiled kernel here (F32, F16, BF16, any type on a build without AVX2) report
+// has_tiled_gemm false: callers use vec_dot_rows_multi.
 #pragma once
 #include <cstddef>
 #include <cstdint>

@@ -8,16 +8,16 @@
 // token with no horizontal step, and the float scales are applied with one fma per (row,
 // block, 8 tokens). A register tile is 2 rows x 2 tiles (16 tokens: 4 float accumulators, 4
 // int16 sums, 2 activation groups; 4 rows x 8 tokens overflowed the 16 ymm registers), so
-// each weight block is decoded once per 16 tokens; a last odd tile goes 4 rows x 8 tokens
-// (Q6_K always does). The rows' decoded blocks sit in a small buffer that the broadcasts
+// each weight block is decoded once per 16 tokens; a last odd tile goes 4 rows x 8 tokens. The rows' decoded blocks sit in a small buffer that the broadcasts
 // read (a load, not a shuffle: Zen has more load ports than shuffle ports).
 //
 // int16 headroom: vpmaddubsw sums 2 products per int16 lane (|a| <= 127 in every activation
 // type here). Unsigned weights of at most 4 bits can sum 8 groups (16 products, <= 30480) in
 // int16 before vpmaddwd widens them, 5-bit ones 4 groups, 6-bit ones 2; signed 8-bit weights
-// (Q8_0, IQ4_NL, via the abs/sign trick) widen every group. Offsets (Q4_0's -8, Q5_0's -16,
-// Q6_K's -32) are folded in afterwards with the activation's per-block sums, prepared in the
-// tile; minimums (Q4_1, Q5_1: m * s_a; Q4_K, Q5_K: dmin * sum m_j * sum32_j) likewise.
+// (Q8_0, IQ4_NL, IQ4_XS, via the abs/sign trick) widen every group. Offsets (Q4_0's -8, Q5_0's
+// -16, Q3_K's -4, Q6_K's -32) are folded in afterwards with the activation's per-block sums,
+// prepared in the tile; minimums (Q4_1, Q5_1: m * s_a; Q4_K, Q5_K: dmin * sum m_j * sum32_j;
+// Q2_K: dmin * sum m_j * sum16_j) likewise.
 #include "kernels/type_kernels.h"
 
 #if ACTINFER_HAVE_AVX2_KERNELS
@@ -26,6 +26,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <memory>
 
 #include "kernels/fp16.h"
 #include "kernels/gemm_k16_formats.h"
@@ -485,51 +486,72 @@ struct IQ4XS {
 
 // ---- the driver ---------------------------------------------------------------------------
 
+// Results go through a staging block of kStageRows rows x the chunk's tokens, then to `out` a
+// token at a time (stored straight, a register tile's tokens land out_stride floats apart, in
+// one or two L1 sets for every model width); the rows of the register tile after next are
+// fetched ahead of use. As in gemm_quant_avx512.cpp.
+constexpr int64_t kStageRows = 64;
+constexpr int kPrefetchTiles = 2;
+
 template <class W>
 void gemm(int64_t n, const uint8_t* w, size_t row_stride, int64_t n_rows, const uint8_t* tiles, int64_t n_acts,
           float* out, size_t out_stride) {
   const size_t tb = gemm_tile_bytes(n);
   const int64_t n_tiles = (n_acts + kTok - 1) / kTok;
   // Tiles in chunks that stay in L2 while the rows of a register tile (in L1) meet each of them.
-  const int64_t per_chunk = std::max<int64_t>(1, static_cast<int64_t>((256u << 10) / tb));
+  const int64_t per_chunk = std::min(n_tiles, std::max<int64_t>(1, static_cast<int64_t>((256u << 10) / tb)));
+  const auto stage_buf = std::make_unique_for_overwrite<float[]>(static_cast<size_t>(per_chunk * kTok * kStageRows));
+  float* const stage = stage_buf.get();
   const int64_t nb = n / W::kElems;
+  const size_t row_bytes_used = static_cast<size_t>(nb) * W::kBytes;
   for (int64_t t0 = 0; t0 < n_tiles; t0 += per_chunk) {
     const int64_t t1 = std::min(n_tiles, t0 + per_chunk);
-    for (int64_t r0 = 0; r0 < n_rows; r0 += kRows) {
-      const int nr = static_cast<int>(std::min<int64_t>(kRows, n_rows - r0));
-      const uint8_t* rows[kRows];
-      for (int r = 0; r < kRows; ++r) rows[r] = w + static_cast<size_t>(r0 + std::min(r, nr - 1)) * row_stride;
-      // Accumulator lanes are tokens: out[token][row] for the valid rows and tokens only.
-      auto store = [&](const __m256& acc, int r, int64_t ti) {
-        alignas(32) float res[kTok];
-        _mm256_store_ps(res, acc);
-        const int nt = static_cast<int>(std::min<int64_t>(kTok, n_acts - ti * kTok));
-        for (int t = 0; t < nt; ++t) out[static_cast<size_t>(ti * kTok + t) * out_stride + static_cast<size_t>(r0 + r)] = res[t];
-      };
-      int64_t ti = t0;
-      if constexpr (requires { W::template run_rt<kMR, kMT>; }) {
-        // kMT tiles at once, kMR rows at a time: each decoded weight block serves 8 kMT tokens.
-        for (; ti + kMT <= t1; ti += kMT) {
-          Tile A[kMT];
-          for (int j = 0; j < kMT; ++j) A[j] = tile_view(tiles + static_cast<size_t>(ti + j) * tb, n);
-          for (int part = 0; part < kRows / kMR; ++part) {
-            if (kMR * part >= nr) break;
-            __m256 acc[kMR][kMT];
-            for (auto& row : acc)
-              for (auto& a : row) a = _mm256_setzero_ps();
-            W::template run_rt<kMR, kMT>(rows + kMR * part, nb, A, acc);
-            for (int r = kMR * part; r < std::min(nr, kMR * part + kMR); ++r)
-              for (int j = 0; j < kMT; ++j) store(acc[r - kMR * part][j], r, ti + j);
+    const int64_t tok0 = t0 * kTok, tok1 = std::min(n_acts, t1 * kTok);
+    for (int64_t g0 = 0; g0 < n_rows; g0 += kStageRows) {
+      const int64_t g1 = std::min(n_rows, g0 + kStageRows);
+      for (int64_t r0 = g0; r0 < g1; r0 += kRows) {
+        const int nr = static_cast<int>(std::min<int64_t>(kRows, n_rows - r0));
+        const uint8_t* rows[kRows];
+        for (int r = 0; r < kRows; ++r) rows[r] = w + static_cast<size_t>(r0 + std::min(r, nr - 1)) * row_stride;
+        for (int64_t r = r0 + kPrefetchTiles * kRows; r < std::min(n_rows, r0 + (kPrefetchTiles + 1) * kRows); ++r)
+          for (size_t off = 0; off < row_bytes_used; off += 64)
+            _mm_prefetch(reinterpret_cast<const char*>(w + static_cast<size_t>(r) * row_stride + off), _MM_HINT_T0);
+        // Accumulator lanes are tokens: stage[token - tok0][row - g0] for the valid rows and tokens.
+        auto store = [&](const __m256& acc, int r, int64_t ti) {
+          alignas(32) float res[kTok];
+          _mm256_store_ps(res, acc);
+          const int nt = static_cast<int>(std::min<int64_t>(kTok, n_acts - ti * kTok));
+          float* dst = stage + static_cast<size_t>((ti - t0) * kTok) * kStageRows + static_cast<size_t>(r0 - g0 + r);
+          for (int t = 0; t < nt; ++t) dst[static_cast<size_t>(t) * kStageRows] = res[t];
+        };
+        int64_t ti = t0;
+        if constexpr (requires { W::template run_rt<kMR, kMT>; }) {
+          // kMT tiles at once, kMR rows at a time: each decoded weight block serves 8 kMT tokens.
+          for (; ti + kMT <= t1; ti += kMT) {
+            Tile A[kMT];
+            for (int j = 0; j < kMT; ++j) A[j] = tile_view(tiles + static_cast<size_t>(ti + j) * tb, n);
+            for (int part = 0; part < kRows / kMR; ++part) {
+              if (kMR * part >= nr) break;
+              __m256 acc[kMR][kMT];
+              for (auto& row : acc)
+                for (auto& a : row) a = _mm256_setzero_ps();
+              W::template run_rt<kMR, kMT>(rows + kMR * part, nb, A, acc);
+              for (int r = kMR * part; r < std::min(nr, kMR * part + kMR); ++r)
+                for (int j = 0; j < kMT; ++j) store(acc[r - kMR * part][j], r, ti + j);
+            }
           }
         }
+        for (; ti < t1; ++ti) {
+          const Tile A = tile_view(tiles + static_cast<size_t>(ti) * tb, n);
+          __m256 acc[kRows];
+          for (auto& a : acc) a = _mm256_setzero_ps();
+          W::run(rows, nb, A, acc);
+          for (int r = 0; r < nr; ++r) store(acc[r], r, ti);
+        }
       }
-      for (; ti < t1; ++ti) {
-        const Tile A = tile_view(tiles + static_cast<size_t>(ti) * tb, n);
-        __m256 acc[kRows];
-        for (auto& a : acc) a = _mm256_setzero_ps();
-        W::run(rows, nb, A, acc);
-        for (int r = 0; r < nr; ++r) store(acc[r], r, ti);
-      }
+      for (int64_t t = tok0; t < tok1; ++t)
+        std::memcpy(out + static_cast<size_t>(t) * out_stride + static_cast<size_t>(g0),
+                    stage + static_cast<size_t>(t - tok0) * kStageRows, static_cast<size_t>(g1 - g0) * sizeof(float));
     }
   }
 }

@@ -1,5 +1,5 @@
 // AVX-512 VNNI tiled GEMM (kernels/gemm_quant.h) of every type gemm_quant_avx2.cpp covers
-// (Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, IQ4_NL, Q4_K, Q5_K, Q6_K) with prompt batches, used where the
+// (Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, IQ4_NL, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, IQ4_XS) with prompt batches, used where the
 // compiler targets AVX-512 F, BW, VL and VNNI. The results are bit-identical to the AVX2
 // kernel's: both compute the same exact integer dot per (row, token, block) and apply it with
 // the same float operations in the same order (acc = fma(float(isum), dw * da, acc), then
@@ -22,6 +22,7 @@
 #include <immintrin.h>
 
 #include <algorithm>
+#include <cstring>
 #include <memory>
 
 #include "kernels/gemm_k16_formats.h"
@@ -392,6 +393,15 @@ struct IQ4XS {
 
 // ---- the driver ---------------------------------------------------------------------------
 
+// Results go through a staging block of kStageRows rows x the chunk's tokens, then to `out` a
+// token at a time: stored straight, each register tile's 16 tokens land out_stride floats apart,
+// and strides that are multiples of 1-2 KiB (every model width) put them all in one or two L1
+// sets, where they evict each other.
+constexpr int64_t kStageRows = 64;
+// Rows of the next register tiles are fetched ahead of use (DRAM latency, then L2 hits for the
+// chunk's other pairs).
+constexpr int kPrefetchTiles = 2;
+
 template <class W>
 void gemm(int64_t n, const uint8_t* w, size_t row_stride, int64_t n_rows, const uint8_t* tiles, int64_t n_acts,
           float* out, size_t out_stride) {
@@ -400,9 +410,12 @@ void gemm(int64_t n, const uint8_t* w, size_t row_stride, int64_t n_rows, const 
   const int64_t n_pairs = (n_tiles + 1) / 2;
   // Pairs in chunks that stay in L2 (about 1 MiB) while the rows of a register tile meet each.
   const int64_t per_chunk = std::min(n_pairs, std::max<int64_t>(1, static_cast<int64_t>((1u << 20) / pb)));
-  const auto merged = std::make_unique_for_overwrite<uint8_t[]>(pb * static_cast<size_t>(per_chunk) + 64);
+  const size_t stage_floats = static_cast<size_t>(per_chunk * kPairTok * kStageRows);
+  const auto merged = std::make_unique_for_overwrite<uint8_t[]>(pb * static_cast<size_t>(per_chunk) + stage_floats * sizeof(float) + 64);
   uint8_t* const buf = merged.get() + (64 - reinterpret_cast<uintptr_t>(merged.get()) % 64) % 64;
+  float* const stage = reinterpret_cast<float*>(buf + pb * static_cast<size_t>(per_chunk));
   const int64_t nb = n / W::kElems;
+  const size_t row_bytes_used = static_cast<size_t>(nb) * W::kBytes;
   for (int64_t p0 = 0; p0 < n_pairs; p0 += per_chunk) {
     const int64_t p1 = std::min(n_pairs, p0 + per_chunk);
     for (int64_t p = p0; p < p1; ++p) {
@@ -410,30 +423,41 @@ void gemm(int64_t n, const uint8_t* w, size_t row_stride, int64_t n_rows, const 
       const uint8_t* t1 = 2 * p + 1 < n_tiles ? t0 + tb : nullptr;
       merge_pair(t0, t1, n, W::kShift, W::kOff, buf + static_cast<size_t>(p - p0) * pb);
     }
-    for (int64_t r0 = 0; r0 < n_rows; r0 += kR) {
-      const int nr = static_cast<int>(std::min<int64_t>(kR, n_rows - r0));
-      const uint8_t* rows[kR];
-      for (int r = 0; r < kR; ++r) rows[r] = w + static_cast<size_t>(r0 + std::min(r, nr - 1)) * row_stride;
-      // Accumulator lanes are tokens: out[token][row] for the valid rows and tokens only.
-      auto store = [&](const __m512& acc, int r, int64_t p) {
-        alignas(64) float res[kPairTok];
-        _mm512_store_ps(res, acc);
-        const int nt = static_cast<int>(std::min<int64_t>(kPairTok, n_acts - p * kPairTok));
-        for (int t = 0; t < nt; ++t) out[static_cast<size_t>(p * kPairTok + t) * out_stride + static_cast<size_t>(r0 + r)] = res[t];
-      };
-      auto tile = [&]<int T>(int64_t p) {
-        Pair P[T];
-        for (int j = 0; j < T; ++j) P[j] = pair_view(buf + static_cast<size_t>(p - p0 + j) * pb, n);
-        __m512 acc[kR][T];
-        for (auto& row : acc)
-          for (auto& a : row) a = _mm512_setzero_ps();
-        W::template run<kR, T>(rows, nb, P, acc);
-        for (int r = 0; r < nr; ++r)
-          for (int j = 0; j < T; ++j) store(acc[r][j], r, p + j);
-      };
-      int64_t p = p0;
-      for (; p + kT <= p1; p += kT) tile.template operator()<kT>(p);
-      for (; p < p1; ++p) tile.template operator()<1>(p);
+    const int64_t tok0 = p0 * kPairTok, tok1 = std::min(n_acts, p1 * kPairTok);
+    for (int64_t g0 = 0; g0 < n_rows; g0 += kStageRows) {
+      const int64_t g1 = std::min(n_rows, g0 + kStageRows);
+      for (int64_t r0 = g0; r0 < g1; r0 += kR) {
+        const int nr = static_cast<int>(std::min<int64_t>(kR, n_rows - r0));
+        const uint8_t* rows[kR];
+        for (int r = 0; r < kR; ++r) rows[r] = w + static_cast<size_t>(r0 + std::min(r, nr - 1)) * row_stride;
+        for (int64_t r = r0 + kPrefetchTiles * kR; r < std::min(n_rows, r0 + (kPrefetchTiles + 1) * kR); ++r)
+          for (size_t off = 0; off < row_bytes_used; off += 64)
+            _mm_prefetch(reinterpret_cast<const char*>(w + static_cast<size_t>(r) * row_stride + off), _MM_HINT_T0);
+        // Accumulator lanes are tokens: stage[token - tok0][row - g0] for the valid rows and tokens.
+        auto store = [&](const __m512& acc, int r, int64_t p) {
+          alignas(64) float res[kPairTok];
+          _mm512_store_ps(res, acc);
+          const int nt = static_cast<int>(std::min<int64_t>(kPairTok, n_acts - p * kPairTok));
+          float* dst = stage + static_cast<size_t>((p - p0) * kPairTok) * kStageRows + static_cast<size_t>(r0 - g0 + r);
+          for (int t = 0; t < nt; ++t) dst[static_cast<size_t>(t) * kStageRows] = res[t];
+        };
+        auto tile = [&]<int T>(int64_t p) {
+          Pair P[T];
+          for (int j = 0; j < T; ++j) P[j] = pair_view(buf + static_cast<size_t>(p - p0 + j) * pb, n);
+          __m512 acc[kR][T];
+          for (auto& row : acc)
+            for (auto& a : row) a = _mm512_setzero_ps();
+          W::template run<kR, T>(rows, nb, P, acc);
+          for (int r = 0; r < nr; ++r)
+            for (int j = 0; j < T; ++j) store(acc[r][j], r, p + j);
+        };
+        int64_t p = p0;
+        for (; p + kT <= p1; p += kT) tile.template operator()<kT>(p);
+        for (; p < p1; ++p) tile.template operator()<1>(p);
+      }
+      for (int64_t t = tok0; t < tok1; ++t)
+        std::memcpy(out + static_cast<size_t>(t) * out_stride + static_cast<size_t>(g0),
+                    stage + static_cast<size_t>(t - tok0) * kStageRows, static_cast<size_t>(g1 - g0) * sizeof(float));
     }
   }
 }

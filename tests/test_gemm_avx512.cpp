@@ -55,9 +55,19 @@ TEST_CASE("gemm avx512: bit-identical to the AVX2 kernel, tails of tokens and ro
     const bool table_uses_avx512 = type_row(t).gemm == p.avx512;
     CHECK(table_uses_avx512);
     const bool k_type = type_row(t).block_elems == 256;
-    for (int64_t n : k_type ? std::vector<int64_t>{256, 768, 2048} : std::vector<int64_t>{32, 96, 2048}) {
+    // Small shapes: 11 rows (2 register tiles of 4 rows and a tail of 3); one large one: 150 rows
+    // (3 bands of staged results, the last partial) and 100 tokens (at 8192 elements, several
+    // chunks of tiles in both kernels).
+    struct Shape {
+      int64_t n, rows;
+      std::vector<int> tokens;
+    };
+    const std::vector<int> few = {1, 5, 8, 13, 16, 24, 33, 40, 64, 75};
+    const std::vector<Shape> shapes = k_type ? std::vector<Shape>{{256, 11, few}, {768, 11, few}, {2048, 11, few}, {8192, 150, {100}}}
+                                             : std::vector<Shape>{{32, 11, few}, {96, 11, few}, {2048, 11, few}, {8192, 150, {100}}};
+    for (const Shape& shape : shapes) {
+      const int64_t n = shape.n, rows = shape.rows;
       const size_t rb = static_cast<size_t>(row_bytes(t, n));
-      const int64_t rows = 11;  // 2 register tiles of 4 rows and a tail of 3
       std::vector<float> wf = gaussian(n * rows, 1.0f);
       std::vector<uint8_t> w(rb * static_cast<size_t>(rows));
       for (int64_t r = 0; r < rows; ++r) quantize_row(t, wf.data() + r * n, w.data() + rb * static_cast<size_t>(r), n);
@@ -66,7 +76,7 @@ TEST_CASE("gemm avx512: bit-identical to the AVX2 kernel, tails of tokens and ro
       if (t == GgmlType::Q2_K) w[0] = w[15] = 0xFF;          // scale and min 15
       if (t == GgmlType::Q3_K) std::memset(w.data() + 96, 0, 12);  // scales -32
       if (t == GgmlType::IQ4_XS) std::memset(w.data() + 2, 0, 6);  // scales -32
-      for (int tokens : {1, 5, 8, 13, 16, 24, 33, 40, 64, 75}) {
+      for (int tokens : shape.tokens) {
         CAPTURE(type_name(t));
         CAPTURE(n);
         CAPTURE(tokens);
