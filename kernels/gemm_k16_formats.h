@@ -25,6 +25,7 @@ struct Q2K {
   static constexpr int kOffShift = -1;  // no offset
   static constexpr bool kMin = true;
   static constexpr int kInt16Groups = 4;  // AVX2: 4-byte groups summed in int16 (2-bit values)
+  static constexpr bool kDotFitsInt16 = true;  // |dot of a sub-block| <= 16 * 3 * 127
   static const uint8_t* d(const uint8_t* blk) { return blk + offsetof(block_q2_K, d); }
   static const uint8_t* dmin(const uint8_t* blk) { return blk + offsetof(block_q2_K, dmin); }
   static void scales(const uint8_t* blk, int16_t sc[16], int16_t mn[16]) {
@@ -49,12 +50,20 @@ struct Q3K {
   static constexpr int kOffShift = 2;  // u - 4
   static constexpr bool kMin = false;
   static constexpr int kInt16Groups = 4;  // 3-bit values
+  static constexpr bool kDotFitsInt16 = true;  // <= 16 * 7 * 127
   static const uint8_t* d(const uint8_t* blk) { return blk + offsetof(block_q3_K, d); }
   static const uint8_t* dmin(const uint8_t*) { return nullptr; }
+  // unpack_q3_K_scales, vectorised: low nibbles of bytes 0..7 then their high nibbles, with
+  // bits 4..5 of scale i from byte 8 + i % 4 shifted right by 2 * (i / 4).
   static void scales(const uint8_t* blk, int16_t sc[16], int16_t*) {
-    int8_t s[16];
-    unpack_q3_K_scales(reinterpret_cast<const block_q3_K*>(blk)->scales, s);
-    for (int j = 0; j < 16; ++j) sc[j] = s[j];
+    const uint8_t* s = reinterpret_cast<const block_q3_K*>(blk)->scales;
+    const __m128i x = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(s));
+    const __m128i m4 = _mm_set1_epi8(0x0F);
+    const __m128i low = _mm_unpacklo_epi64(_mm_and_si128(x, m4), _mm_and_si128(_mm_srli_epi16(x, 4), m4));
+    const __m128i hv = _mm_srlv_epi32(_mm_set1_epi32(static_cast<int>(load_u32(s + 8))), _mm_setr_epi32(0, 2, 4, 6));
+    const __m128i high = _mm_slli_epi16(_mm_and_si128(hv, _mm_set1_epi8(3)), 4);
+    const __m128i v = _mm_sub_epi8(_mm_or_si128(low, high), _mm_set1_epi8(32));
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(sc), _mm256_cvtepi8_epi16(v));
   }
   // u = low 2 bits + 4 * (high bit): the stored value + 4.
   static void decode_half(const uint8_t* blk, int h, __m256i out[4]) {
@@ -76,6 +85,7 @@ struct Q6K {
   static constexpr int kOffShift = 5;  // u - 32
   static constexpr bool kMin = false;
   static constexpr int kInt16Groups = 2;  // 6-bit values
+  static constexpr bool kDotFitsInt16 = false;  // up to 16 * 63 * 127
   static const uint8_t* d(const uint8_t* blk) { return blk + offsetof(block_q6_K, d); }
   static const uint8_t* dmin(const uint8_t*) { return nullptr; }
   static void scales(const uint8_t* blk, int16_t sc[16], int16_t*) {

@@ -362,9 +362,10 @@ struct K16 {
 
   // sum_j x_j * asum_j for the 16 sub-blocks of block b: int32 per token.
   static __m256i scaled_sums(const Tile& A, int64_t b, const int16_t x[16]) {
-    __m256i s = _mm256_madd_epi16(_mm256_load_si256(A.pair16 + 8 * b), bcast_pair16(x[0], x[1]));
-    for (int c = 1; c < 8; ++c)
-      s = _mm256_add_epi32(s, _mm256_madd_epi16(_mm256_load_si256(A.pair16 + 8 * b + c), bcast_pair16(x[2 * c], x[2 * c + 1])));
+    // x[2c], x[2c + 1] are the int16 pair that meets pair c of the sums.
+    auto pair = [&](int c) { return _mm256_set1_epi32(static_cast<int>(load_u32(x + 2 * c))); };
+    __m256i s = _mm256_madd_epi16(_mm256_load_si256(A.pair16 + 8 * b), pair(0));
+    for (int c = 1; c < 8; ++c) s = _mm256_add_epi32(s, _mm256_madd_epi16(_mm256_load_si256(A.pair16 + 8 * b + c), pair(c)));
     return s;
   }
 

@@ -268,13 +268,11 @@ struct K16 {
   static constexpr int kShift = 0;
   static constexpr size_t kBytes = F::kBytes;
 
+  // sum_j x_j * asum_j: x[2c], x[2c + 1] are the int16 pair that meets pair c of the sums.
   static __m512i scaled_sums(const Pair& P, int64_t b, const int16_t x[16]) {
-    auto pair = [&](int c) {
-      return _mm512_set1_epi32(static_cast<int>(static_cast<uint32_t>(static_cast<uint16_t>(x[2 * c])) |
-                                                (static_cast<uint32_t>(static_cast<uint16_t>(x[2 * c + 1])) << 16)));
-    };
+    auto pair = [&](int c) { return _mm512_set1_epi32(static_cast<int>(load_u32(x + 2 * c))); };
     __m512i s = _mm512_madd_epi16(_mm512_load_si512(P.off + 8 * b), pair(0));
-    for (int c = 1; c < 8; ++c) s = _mm512_add_epi32(s, _mm512_madd_epi16(_mm512_load_si512(P.off + 8 * b + c), pair(c)));
+    for (int c = 1; c < 8; ++c) s = _mm512_dpwssd_epi32(s, _mm512_load_si512(P.off + 8 * b + c), pair(c));
     return s;
   }
 
@@ -320,8 +318,13 @@ struct K16 {
               }
             }
             for (int r = 0; r < R; ++r) {
-              const __m512i m = _mm512_set1_epi32(sc[r][2 * c + sub]);
-              for (int j = 0; j < T; ++j) isum[r][j] = _mm512_add_epi32(isum[r][j], _mm512_mullo_epi32(dot[r][j], m));
+              // A dot that fits int16 is scaled and added by vpdpwssd (its high half, the sign,
+              // meets a 0).
+              const __m512i m = F::kDotFitsInt16 ? _mm512_set1_epi32(static_cast<uint16_t>(sc[r][2 * c + sub]))
+                                                 : _mm512_set1_epi32(sc[r][2 * c + sub]);
+              for (int j = 0; j < T; ++j)
+                isum[r][j] = F::kDotFitsInt16 ? _mm512_dpwssd_epi32(isum[r][j], dot[r][j], m)
+                                              : _mm512_add_epi32(isum[r][j], _mm512_mullo_epi32(dot[r][j], m));
             }
           }
         }
