@@ -256,15 +256,6 @@ struct Block32 {
 
 // ---- K quants x Q8_K ----------------------------------------------------------------------
 
-// The 8 six-bit scales and mins of a Q4_K / Q5_K block.
-inline void k4_scales_mins(const uint8_t* s, uint8_t sc[8], uint8_t mn[8]) {
-  for (int j = 0; j < 4; ++j) {
-    sc[j] = s[j] & 63;
-    mn[j] = s[j + 4] & 63;
-    sc[j + 4] = static_cast<uint8_t>((s[j + 8] & 0x0F) | ((s[j] >> 6) << 4));
-    mn[j + 4] = static_cast<uint8_t>((s[j + 8] >> 4) | ((s[j + 4] >> 6) << 4));
-  }
-}
 
 inline __m256i bcast16(int v) { return _mm256_set1_epi16(static_cast<int16_t>(v)); }
 inline __m256i bcast_pair16(int lo, int hi) {
@@ -285,7 +276,7 @@ struct KQ45 {
       uint8_t sc[R][8], mn[R][8];
       __m256i isum[R][T], msum[R][T];
       for (int r = 0; r < R; ++r) {
-        k4_scales_mins(rows[r] + b * kBytes + 4, sc[r], mn[r]);
+        unpack_scale_min_k4(rows[r] + b * kBytes + 4, sc[r], mn[r]);
         for (int j = 0; j < T; ++j) isum[r][j] = msum[r][j] = _mm256_setzero_si256();
       }
       for (int c = 0; c < 4; ++c) {  // chunks 2c (low nibbles) and 2c + 1 (high nibbles)

@@ -192,13 +192,13 @@ inline void unpack_iq4_xs_scales(const block_iq4_xs& b, int8_t out[8]) {
 //   bytes 0..3 : low 6 bits = scale j (j = 0..3),  top 2 bits = bits 4..5 of scale j+4
 //   bytes 4..7 : low 6 bits = min j   (j = 0..3),  top 2 bits = bits 4..5 of min j+4
 //   bytes 8..11: low nibble = bits 0..3 of scale j+4, high nibble = bits 0..3 of min j+4
+// Four bytes at a time (the tiled GEMM unpacks every row's scales per block).
 inline void unpack_scale_min_k4(const uint8_t* s, uint8_t sc[8], uint8_t mn[8]) {
-  for (int j = 0; j < 4; ++j) {
-    sc[j] = s[j] & 63;
-    mn[j] = s[j + 4] & 63;
-    sc[j + 4] = static_cast<uint8_t>((s[j + 8] & 0x0F) | ((s[j] >> 6) << 4));
-    mn[j + 4] = static_cast<uint8_t>((s[j + 8] >> 4) | ((s[j + 4] >> 6) << 4));
-  }
+  const uint32_t u0 = load_u32(s), u1 = load_u32(s + 4), u2 = load_u32(s + 8);
+  const uint32_t v[4] = {u0 & 0x3F3F3F3Fu, (u2 & 0x0F0F0F0Fu) | ((u0 >> 2) & 0x30303030u), u1 & 0x3F3F3F3Fu,
+                         ((u2 >> 4) & 0x0F0F0F0Fu) | ((u1 >> 2) & 0x30303030u)};
+  std::memcpy(sc, v, 8);
+  std::memcpy(mn, v + 2, 8);
 }
 
 // Inverse of unpack_scale_min_k4 (values must be < 64).
