@@ -167,6 +167,14 @@ inline __m256i q5_values(const uint8_t* qh, const uint8_t* qs) {
 }
 
 
+// acc[j] = fma(float(isum[j]), dw * da_j, acc[j]) for the T tiles: how every kernel applies a
+// block's integer dot (the float sequence both kernels must share).
+template <int T>
+inline void add_scaled(__m256 (&acc)[T], const __m256i (&isum)[T], __m256 dw, const Tile* A, int64_t b) {
+  for (int j = 0; j < T; ++j)
+    acc[j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum[j]), _mm256_mul_ps(dw, _mm256_load_ps(reinterpret_cast<const float*>(A[j].d + b))), acc[j]);
+}
+
 // ---- 32-element block types -----------------------------------------------------------------
 
 enum class Kind { kU4, kU5, kSigned };
@@ -246,12 +254,6 @@ struct Block32 {
     }
   }
 
-  static void run(const uint8_t* const rows[kRows], int64_t nb, const Tile& A, __m256 acc[kRows]) {
-    __m256 a[kRows][1];
-    for (int r = 0; r < kRows; ++r) a[r][0] = acc[r];
-    run_rt<kRows, 1>(rows, nb, &A, a);
-    for (int r = 0; r < kRows; ++r) acc[r] = a[r][0];
-  }
 };
 
 // ---- K quants x Q8_K ----------------------------------------------------------------------
@@ -334,12 +336,6 @@ struct KQ45 {
     }
   }
 
-  static void run(const uint8_t* const rows[kRows], int64_t nb, const Tile& A, __m256 acc[kRows]) {
-    __m256 a[kRows][1];
-    for (int r = 0; r < kRows; ++r) a[r][0] = acc[r];
-    run_rt<kRows, 1>(rows, nb, &A, a);
-    for (int r = 0; r < kRows; ++r) acc[r] = a[r][0];
-  }
 };
 
 // Q2_K, Q3_K, Q6_K (kernels/gemm_k16_formats.h): 16 sub-blocks of 16 elements with integer
@@ -410,22 +406,10 @@ struct K16 {
           }
         }
       }
-      for (int r = 0; r < R; ++r) {
-        const __m256 d = bcast_fp16(F::d(rows[r] + b * kBytes));
-        for (int j = 0; j < T; ++j) {
-          const __m256 da = _mm256_load_ps(reinterpret_cast<const float*>(A[j].d + b));
-          acc[r][j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum[r][j]), _mm256_mul_ps(d, da), acc[r][j]);
-        }
-      }
+      for (int r = 0; r < R; ++r) add_scaled(acc[r], isum[r], bcast_fp16(F::d(rows[r] + b * kBytes)), A, b);
     }
   }
 
-  static void run(const uint8_t* const rows[kRows], int64_t nb, const Tile& A, __m256 acc[kRows]) {
-    __m256 a[kRows][1];
-    for (int r = 0; r < kRows; ++r) a[r][0] = acc[r];
-    run_rt<kRows, 1>(rows, nb, &A, a);
-    for (int r = 0; r < kRows; ++r) acc[r] = a[r][0];
-  }
 };
 
 // IQ4_XS x Q8_K: 8 sub-blocks of 32 signed codebook values with signed scales ls_j:
@@ -458,22 +442,10 @@ struct IQ4XS {
           }
         }
       }
-      for (int r = 0; r < R; ++r) {
-        const __m256 d = bcast_fp16(rows[r] + b * kBytes);
-        for (int j = 0; j < T; ++j) {
-          const __m256 da = _mm256_load_ps(reinterpret_cast<const float*>(A[j].d + b));
-          acc[r][j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum[r][j]), _mm256_mul_ps(d, da), acc[r][j]);
-        }
-      }
+      for (int r = 0; r < R; ++r) add_scaled(acc[r], isum[r], bcast_fp16(rows[r] + b * kBytes), A, b);
     }
   }
 
-  static void run(const uint8_t* const rows[kRows], int64_t nb, const Tile& A, __m256 acc[kRows]) {
-    __m256 a[kRows][1];
-    for (int r = 0; r < kRows; ++r) a[r][0] = acc[r];
-    run_rt<kRows, 1>(rows, nb, &A, a);
-    for (int r = 0; r < kRows; ++r) acc[r] = a[r][0];
-  }
 };
 
 // ---- the driver ---------------------------------------------------------------------------
@@ -517,28 +489,26 @@ void gemm(int64_t n, const uint8_t* w, size_t row_stride, int64_t n_rows, const 
           for (int t = 0; t < nt; ++t) dst[static_cast<size_t>(t) * kStageRows] = res[t];
         };
         int64_t ti = t0;
-        if constexpr (requires { W::template run_rt<kMR, kMT>; }) {
-          // kMT tiles at once, kMR rows at a time: each decoded weight block serves 8 kMT tokens.
-          for (; ti + kMT <= t1; ti += kMT) {
-            Tile A[kMT];
-            for (int j = 0; j < kMT; ++j) A[j] = tile_view(tiles + static_cast<size_t>(ti + j) * tb, n);
-            for (int part = 0; part < kRows / kMR; ++part) {
-              if (kMR * part >= nr) break;
-              __m256 acc[kMR][kMT];
-              for (auto& row : acc)
-                for (auto& a : row) a = _mm256_setzero_ps();
-              W::template run_rt<kMR, kMT>(rows + kMR * part, nb, A, acc);
-              for (int r = kMR * part; r < std::min(nr, kMR * part + kMR); ++r)
-                for (int j = 0; j < kMT; ++j) store(acc[r - kMR * part][j], r, ti + j);
-            }
+        // kMT tiles at once, kMR rows at a time: each decoded weight block serves 8 kMT tokens.
+        for (; ti + kMT <= t1; ti += kMT) {
+          Tile A[kMT];
+          for (int j = 0; j < kMT; ++j) A[j] = tile_view(tiles + static_cast<size_t>(ti + j) * tb, n);
+          for (int part = 0; part < kRows / kMR; ++part) {
+            if (kMR * part >= nr) break;
+            __m256 acc[kMR][kMT];
+            for (auto& row : acc)
+              for (auto& a : row) a = _mm256_setzero_ps();
+            W::template run_rt<kMR, kMT>(rows + kMR * part, nb, A, acc);
+            for (int r = kMR * part; r < std::min(nr, kMR * part + kMR); ++r)
+              for (int j = 0; j < kMT; ++j) store(acc[r - kMR * part][j], r, ti + j);
           }
         }
-        for (; ti < t1; ++ti) {
+        for (; ti < t1; ++ti) {  // a last odd tile: kRows rows at a time
           const Tile A = tile_view(tiles + static_cast<size_t>(ti) * tb, n);
-          __m256 acc[kRows];
-          for (auto& a : acc) a = _mm256_setzero_ps();
-          W::run(rows, nb, A, acc);
-          for (int r = 0; r < nr; ++r) store(acc[r], r, ti);
+          __m256 acc[kRows][1];
+          for (auto& row : acc) row[0] = _mm256_setzero_ps();
+          W::template run_rt<kRows, 1>(rows, nb, &A, acc);
+          for (int r = 0; r < nr; ++r) store(acc[r][0], r, ti);
         }
       }
       for (int64_t t = tok0; t < tok1; ++t)
