@@ -18,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include "kernels/fp16.h"
 #include "kernels/type_kernels.h"
 
 #if ACTINFER_HAVE_AVX2_KERNELS
@@ -38,23 +39,54 @@ float* scratch(std::vector<float>& buf, size_t n) {
   return reinterpret_cast<float*>((p + 63) / 64 * 64);
 }
 
+// 8 consecutive weights of one row as F32, and one weight (tails).
+struct LoadF32 {
+  static __m256 load8(const std::byte* p) { return _mm256_loadu_ps(reinterpret_cast<const float*>(p)); }
+  static float load1(const std::byte* p) {
+    float f;
+    std::memcpy(&f, p, sizeof f);
+    return f;
+  }
+  static constexpr size_t kBytes = 4;
+};
+struct LoadF16 {
+  static __m256 load8(const std::byte* p) { return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))); }
+  static float load1(const std::byte* p) {
+    uint16_t h;
+    std::memcpy(&h, p, sizeof h);
+    return fp16_to_f32(h);
+  }
+  static constexpr size_t kBytes = 2;
+};
+struct LoadBF16 {
+  static __m256 load8(const std::byte* p) {
+    const __m256i v = _mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+    return _mm256_castsi256_ps(_mm256_slli_epi32(v, 16));
+  }
+  static float load1(const std::byte* p) {
+    uint16_t h;
+    std::memcpy(&h, p, sizeof h);
+    return bf16_to_f32(h);
+  }
+  static constexpr size_t kBytes = 2;
+};
+
 // Converts elements [k0, k0 + kc) of rows [0, nr) to F32 and transposes them into
-// panel[kk * MR + j]; rows nr..MR-1 are zero.
-template <int MR>
-void pack_panel(DequantizeFn deq, size_t elem_bytes, const std::byte* w, size_t row_stride, int64_t nr, int64_t k0,
-                int64_t kc, float* rows_tmp, float* panel) {
-  for (int64_t j = 0; j < nr; ++j) deq(w + static_cast<size_t>(j) * row_stride + static_cast<size_t>(k0) * elem_bytes, rows_tmp + j * kc, kc);
+// panel[kk * MR + j]; rows nr..MR-1 are zero. The conversion is exact (as dequantize_row's).
+template <int MR, class Load>
+void pack_panel(const std::byte* w, size_t row_stride, int64_t nr, int64_t k0, int64_t kc, float* panel) {
+  const std::byte* base = w + static_cast<size_t>(k0) * Load::kBytes;
+  auto at = [&](int64_t j, int64_t kk) { return base + static_cast<size_t>(j) * row_stride + static_cast<size_t>(kk) * Load::kBytes; };
   if (nr < MR)
     for (int64_t kk = 0; kk < kc; ++kk)
       for (int64_t j = nr; j < MR; ++j) panel[kk * MR + j] = 0.0f;
-  // 8 x 8 blocks through registers; the rows past nr are left zero.
+  // 8 x 8 blocks through registers.
   int64_t j = 0;
   for (; j + 8 <= nr; j += 8) {
     int64_t kk = 0;
     for (; kk + 8 <= kc; kk += 8) {
       __m256 r[8];
-      for (int i = 0; i < 8; ++i) r[i] = _mm256_loadu_ps(rows_tmp + (j + i) * kc + kk);
-      // 8x8 transpose.
+      for (int i = 0; i < 8; ++i) r[i] = Load::load8(at(j + i, kk));
       const __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
       const __m256 t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]);
       const __m256 t4 = _mm256_unpacklo_ps(r[4], r[5]), t5 = _mm256_unpackhi_ps(r[4], r[5]);
@@ -64,26 +96,31 @@ void pack_panel(DequantizeFn deq, size_t elem_bytes, const std::byte* w, size_t 
       const __m256 u4 = _mm256_shuffle_ps(t4, t6, 0x44), u5 = _mm256_shuffle_ps(t4, t6, 0xEE);
       const __m256 u6 = _mm256_shuffle_ps(t5, t7, 0x44), u7 = _mm256_shuffle_ps(t5, t7, 0xEE);
       float* d = panel + kk * MR + j;
-      _mm256_storeu_ps(d + 0 * MR, _mm256_permute2f128_ps(u0, u4, 0x20));
-      _mm256_storeu_ps(d + 1 * MR, _mm256_permute2f128_ps(u1, u5, 0x20));
-      _mm256_storeu_ps(d + 2 * MR, _mm256_permute2f128_ps(u2, u6, 0x20));
-      _mm256_storeu_ps(d + 3 * MR, _mm256_permute2f128_ps(u3, u7, 0x20));
-      _mm256_storeu_ps(d + 4 * MR, _mm256_permute2f128_ps(u0, u4, 0x31));
-      _mm256_storeu_ps(d + 5 * MR, _mm256_permute2f128_ps(u1, u5, 0x31));
-      _mm256_storeu_ps(d + 6 * MR, _mm256_permute2f128_ps(u2, u6, 0x31));
-      _mm256_storeu_ps(d + 7 * MR, _mm256_permute2f128_ps(u3, u7, 0x31));
+      _mm256_store_ps(d + 0 * MR, _mm256_permute2f128_ps(u0, u4, 0x20));
+      _mm256_store_ps(d + 1 * MR, _mm256_permute2f128_ps(u1, u5, 0x20));
+      _mm256_store_ps(d + 2 * MR, _mm256_permute2f128_ps(u2, u6, 0x20));
+      _mm256_store_ps(d + 3 * MR, _mm256_permute2f128_ps(u3, u7, 0x20));
+      _mm256_store_ps(d + 4 * MR, _mm256_permute2f128_ps(u0, u4, 0x31));
+      _mm256_store_ps(d + 5 * MR, _mm256_permute2f128_ps(u1, u5, 0x31));
+      _mm256_store_ps(d + 6 * MR, _mm256_permute2f128_ps(u2, u6, 0x31));
+      _mm256_store_ps(d + 7 * MR, _mm256_permute2f128_ps(u3, u7, 0x31));
     }
     for (; kk < kc; ++kk)
-      for (int i = 0; i < 8; ++i) panel[kk * MR + j + i] = rows_tmp[(j + i) * kc + kk];
+      for (int i = 0; i < 8; ++i) panel[kk * MR + j + i] = Load::load1(at(j + i, kk));
   }
   for (; j < nr; ++j)
-    for (int64_t kk = 0; kk < kc; ++kk) panel[kk * MR + j] = rows_tmp[j * kc + kk];
+    for (int64_t kk = 0; kk < kc; ++kk) panel[kk * MR + j] = Load::load1(at(j, kk));
 }
 
-DequantizeFn converter(GgmlType weight, size_t* elem_bytes) {
-  const TypeTraits& t = type_row(weight);
-  *elem_bytes = static_cast<size_t>(t.block_bytes);
-  return t.dequantize_fast != nullptr ? t.dequantize_fast : t.dequantize;
+using PackFn = void (*)(const std::byte* w, size_t row_stride, int64_t nr, int64_t k0, int64_t kc, float* panel);
+
+template <int MR>
+PackFn packer(GgmlType weight) {
+  switch (weight) {
+    case GgmlType::F16: return pack_panel<MR, LoadF16>;
+    case GgmlType::BF16: return pack_panel<MR, LoadBF16>;
+    default: return pack_panel<MR, LoadF32>;
+  }
 }
 
 // The driver shared by both kernels: Kernel<NR>::run(panel, kc, x, act_stride, out,
@@ -93,19 +130,34 @@ void gemm_driver(GgmlType weight, int64_t n, const void* w_rows, size_t row_stri
                  size_t act_stride, int64_t n_acts, float* out, size_t out_stride) {
   constexpr int MR = Traits::kMr;
   constexpr int NR = Traits::kNr;
-  size_t elem_bytes = 0;
-  const DequantizeFn deq = converter(weight, &elem_bytes);
-  thread_local std::vector<float> panel_buf, rows_buf;
+  const size_t elem_bytes = static_cast<size_t>(type_row(weight).block_bytes);
+  const PackFn pack = packer<MR>(weight);
+  thread_local std::vector<float> panel_buf;
   float* panel = scratch(panel_buf, static_cast<size_t>(MR * kKc));
-  float* rows_tmp = scratch(rows_buf, static_cast<size_t>(MR * kKc));
   const auto* w = static_cast<const std::byte*>(w_rows);
+  // Tokens in n_blocks blocks of nearly equal size (64 tokens: 11 x 5 + 9, not 12 x 5 + 4).
+  const int64_t n_blocks = (n_acts + NR - 1) / NR;
+  const int64_t block_tokens = (n_acts + n_blocks - 1) / n_blocks;
   for (int64_t k0 = 0; k0 < n; k0 += kKc) {
     const int64_t kc = std::min(kKc, n - k0);
     for (int64_t r = 0; r < n_rows; r += MR) {
       const int64_t nr = std::min<int64_t>(MR, n_rows - r);
-      pack_panel<MR>(deq, elem_bytes, w + static_cast<size_t>(r) * row_stride, row_stride, nr, k0, kc, rows_tmp, panel);
-      for (int64_t t = 0; t < n_acts; t += NR) {
-        const int nt = static_cast<int>(std::min<int64_t>(NR, n_acts - t));
+      pack(w + static_cast<size_t>(r) * row_stride, row_stride, nr, k0, kc, panel);
+      // The next panel's weights (the rows below, or the first rows of the next chunk) come
+      // from memory in too many streams for the hardware prefetchers: they are prefetched a
+      // few rows per token block while this panel is computed.
+      int64_t pr = r + MR, pk = k0;
+      if (pr >= n_rows) pr = 0, pk = k0 + kKc;
+      const int64_t pf_rows = pk < n ? std::min<int64_t>(MR, n_rows - pr) : 0;
+      const int64_t pf_bytes = pk < n ? std::min(kKc, n - pk) * static_cast<int64_t>(elem_bytes) : 0;
+      const int64_t pf_share = (pf_rows + n_blocks - 1) / n_blocks;
+      const std::byte* pf = w + static_cast<size_t>(pr) * row_stride + static_cast<size_t>(pk) * elem_bytes;
+      int64_t pf_next = 0;
+      for (int64_t t = 0; t < n_acts; t += block_tokens) {
+        const int nt = static_cast<int>(std::min<int64_t>(block_tokens, n_acts - t));
+        for (const int64_t end = std::min(pf_rows, pf_next + pf_share); pf_next < end; ++pf_next)
+          for (int64_t b = 0; b < pf_bytes; b += 64)
+            _mm_prefetch(reinterpret_cast<const char*>(pf + static_cast<size_t>(pf_next) * row_stride + static_cast<size_t>(b)), _MM_HINT_T0);
         const auto* x = reinterpret_cast<const std::byte*>(acts) + static_cast<size_t>(t) * act_stride + static_cast<size_t>(k0) * sizeof(float);
         Traits::run(nt, panel, kc, x, act_stride, out + static_cast<size_t>(t) * out_stride + r, out_stride,
                     static_cast<int>(nr), k0 == 0);
@@ -147,6 +199,7 @@ struct Avx2 {
     for (int64_t kk = 0; kk < kc; ++kk) {
       const __m256 w0 = _mm256_load_ps(panel + kk * kMr);
       const __m256 w1 = _mm256_load_ps(panel + kk * kMr + 8);
+#pragma GCC unroll 16
       for (int j = 0; j < NT; ++j) {
         const __m256 xb = _mm256_broadcast_ss(xp[j] + kk);
         acc[j][0] = _mm256_fmadd_ps(w0, xb, acc[j][0]);
@@ -203,6 +256,7 @@ struct Avx512 {
     for (int64_t kk = 0; kk < kc; ++kk) {
       const __m512 w0 = _mm512_load_ps(panel + kk * kMr);
       const __m512 w1 = _mm512_load_ps(panel + kk * kMr + 16);
+#pragma GCC unroll 16
       for (int j = 0; j < NT; ++j) {
         const __m512 xb = _mm512_set1_ps(xp[j][kk]);
         acc[j][0] = _mm512_fmadd_ps(w0, xb, acc[j][0]);
