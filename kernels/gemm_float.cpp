@@ -123,23 +123,22 @@ PackFn packer(GgmlType weight) {
   }
 }
 
-// The driver shared by both kernels: Kernel<NR>::run(panel, kc, x, act_stride, out,
-// out_stride, nr, first) for NR = 1..Traits::kNr.
+// The driver shared by the kernels, over K in "units" (one element; a pair of BF16 elements
+// for the BF16 dot kernel): per chunk of kKc units, panels of MR rows are packed by `pack`
+// and Traits::run(nt, panel, kc, x, x_stride, out, out_stride, nr, first) sweeps the tokens
+// over them, x pointing at the chunk's first unit of the block's first token.
 template <class Traits>
-void gemm_driver(GgmlType weight, int64_t n, const void* w_rows, size_t row_stride, int64_t n_rows, const float* acts,
-                 size_t act_stride, int64_t n_acts, float* out, size_t out_stride) {
+void gemm_driver(PackFn pack, size_t w_unit_bytes, int64_t units, const std::byte* w, size_t row_stride, int64_t n_rows,
+                 const std::byte* x, size_t x_stride, size_t x_unit_bytes, int64_t n_acts, float* out, size_t out_stride) {
   constexpr int MR = Traits::kMr;
   constexpr int NR = Traits::kNr;
-  const size_t elem_bytes = static_cast<size_t>(type_row(weight).block_bytes);
-  const PackFn pack = packer<MR>(weight);
   thread_local std::vector<float> panel_buf;
   float* panel = scratch(panel_buf, static_cast<size_t>(MR * kKc));
-  const auto* w = static_cast<const std::byte*>(w_rows);
   // Tokens in n_blocks blocks of nearly equal size (64 tokens: 11 x 5 + 9, not 12 x 5 + 4).
   const int64_t n_blocks = (n_acts + NR - 1) / NR;
   const int64_t block_tokens = (n_acts + n_blocks - 1) / n_blocks;
-  for (int64_t k0 = 0; k0 < n; k0 += kKc) {
-    const int64_t kc = std::min(kKc, n - k0);
+  for (int64_t k0 = 0; k0 < units; k0 += kKc) {
+    const int64_t kc = std::min(kKc, units - k0);
     for (int64_t r = 0; r < n_rows; r += MR) {
       const int64_t nr = std::min<int64_t>(MR, n_rows - r);
       pack(w + static_cast<size_t>(r) * row_stride, row_stride, nr, k0, kc, panel);
@@ -148,22 +147,30 @@ void gemm_driver(GgmlType weight, int64_t n, const void* w_rows, size_t row_stri
       // few rows per token block while this panel is computed.
       int64_t pr = r + MR, pk = k0;
       if (pr >= n_rows) pr = 0, pk = k0 + kKc;
-      const int64_t pf_rows = pk < n ? std::min<int64_t>(MR, n_rows - pr) : 0;
-      const int64_t pf_bytes = pk < n ? std::min(kKc, n - pk) * static_cast<int64_t>(elem_bytes) : 0;
+      const int64_t pf_rows = pk < units ? std::min<int64_t>(MR, n_rows - pr) : 0;
+      const int64_t pf_bytes = pk < units ? std::min(kKc, units - pk) * static_cast<int64_t>(w_unit_bytes) : 0;
       const int64_t pf_share = (pf_rows + n_blocks - 1) / n_blocks;
-      const std::byte* pf = w + static_cast<size_t>(pr) * row_stride + static_cast<size_t>(pk) * elem_bytes;
+      const std::byte* pf = w + static_cast<size_t>(pr) * row_stride + static_cast<size_t>(pk) * w_unit_bytes;
       int64_t pf_next = 0;
       for (int64_t t = 0; t < n_acts; t += block_tokens) {
         const int nt = static_cast<int>(std::min<int64_t>(block_tokens, n_acts - t));
         for (const int64_t end = std::min(pf_rows, pf_next + pf_share); pf_next < end; ++pf_next)
           for (int64_t b = 0; b < pf_bytes; b += 64)
             _mm_prefetch(reinterpret_cast<const char*>(pf + static_cast<size_t>(pf_next) * row_stride + static_cast<size_t>(b)), _MM_HINT_T0);
-        const auto* x = reinterpret_cast<const std::byte*>(acts) + static_cast<size_t>(t) * act_stride + static_cast<size_t>(k0) * sizeof(float);
-        Traits::run(nt, panel, kc, x, act_stride, out + static_cast<size_t>(t) * out_stride + r, out_stride,
+        const std::byte* xt = x + static_cast<size_t>(t) * x_stride + static_cast<size_t>(k0) * x_unit_bytes;
+        Traits::run(nt, panel, kc, xt, x_stride, out + static_cast<size_t>(t) * out_stride + r, out_stride,
                     static_cast<int>(nr), k0 == 0);
       }
     }
   }
+}
+
+template <class Traits>
+void gemm_float_with(GgmlType weight, int64_t n, const void* w_rows, size_t row_stride, int64_t n_rows, const float* acts,
+                     size_t act_stride, int64_t n_acts, float* out, size_t out_stride) {
+  gemm_driver<Traits>(packer<Traits::kMr>(weight), static_cast<size_t>(type_row(weight).block_bytes), n,
+                      static_cast<const std::byte*>(w_rows), row_stride, n_rows, reinterpret_cast<const std::byte*>(acts),
+                      act_stride, sizeof(float), n_acts, out, out_stride);
 }
 
 // AVX2: 16 rows (2 ymm) x 6 tokens.
@@ -287,6 +294,80 @@ struct Avx512 {
     }
   }
 };
+
+#if ACTINFER_HAVE_AVX512_GEMM && defined(__AVX512BF16__)
+// BF16 weights with vdpbf16ps: the units are pairs of elements (a 32-bit word of two BF16),
+// the tokens rounded to BF16 once per call; 32 rows (2 zmm of 16 row pairs) x 12 tokens.
+// Each accumulator lane adds the two products of a pair per instruction, twice the float
+// kernel's rate.
+struct Avx512Bf16 {
+  static constexpr int kMr = 32;
+  static constexpr int kNr = 12;
+
+  template <int NT>
+  static void kernel(const float* panel, int64_t kc, const std::byte* x, size_t xs, float* out, size_t os, int nr,
+                     bool first) {
+    __m512 acc[NT][2];
+    const uint32_t* xp[NT];
+    for (int j = 0; j < NT; ++j) xp[j] = reinterpret_cast<const uint32_t*>(x + static_cast<size_t>(j) * xs);
+    const auto m0 = static_cast<__mmask16>(nr >= 16 ? 0xFFFF : (1u << nr) - 1);
+    const auto m1 = static_cast<__mmask16>(nr >= 32 ? 0xFFFF : nr <= 16 ? 0 : (1u << (nr - 16)) - 1);
+    for (int j = 0; j < NT; ++j) {
+      if (first) {
+        acc[j][0] = _mm512_setzero_ps();
+        acc[j][1] = _mm512_setzero_ps();
+      } else {
+        acc[j][0] = _mm512_maskz_loadu_ps(m0, out + j * os);
+        acc[j][1] = _mm512_maskz_loadu_ps(m1, out + j * os + 16);
+      }
+    }
+    for (int64_t kk = 0; kk < kc; ++kk) {
+      const auto w0 = (__m512bh)_mm512_load_si512(panel + kk * kMr);
+      const auto w1 = (__m512bh)_mm512_load_si512(panel + kk * kMr + 16);
+#pragma GCC unroll 16
+      for (int j = 0; j < NT; ++j) {
+        const auto xb = (__m512bh)_mm512_set1_epi32(static_cast<int>(xp[j][kk]));
+        acc[j][0] = _mm512_dpbf16_ps(acc[j][0], w0, xb);
+        acc[j][1] = _mm512_dpbf16_ps(acc[j][1], w1, xb);
+      }
+    }
+    for (int j = 0; j < NT; ++j) {
+      _mm512_mask_storeu_ps(out + j * os, m0, acc[j][0]);
+      _mm512_mask_storeu_ps(out + j * os + 16, m1, acc[j][1]);
+    }
+  }
+
+  static void run(int nt, const float* panel, int64_t kc, const std::byte* x, size_t xs, float* out, size_t os, int nr,
+                  bool first) {
+    switch (nt) {
+      case 1: return kernel<1>(panel, kc, x, xs, out, os, nr, first);
+      case 2: return kernel<2>(panel, kc, x, xs, out, os, nr, first);
+      case 3: return kernel<3>(panel, kc, x, xs, out, os, nr, first);
+      case 4: return kernel<4>(panel, kc, x, xs, out, os, nr, first);
+      case 5: return kernel<5>(panel, kc, x, xs, out, os, nr, first);
+      case 6: return kernel<6>(panel, kc, x, xs, out, os, nr, first);
+      case 7: return kernel<7>(panel, kc, x, xs, out, os, nr, first);
+      case 8: return kernel<8>(panel, kc, x, xs, out, os, nr, first);
+      case 9: return kernel<9>(panel, kc, x, xs, out, os, nr, first);
+      case 10: return kernel<10>(panel, kc, x, xs, out, os, nr, first);
+      case 11: return kernel<11>(panel, kc, x, xs, out, os, nr, first);
+      default: return kernel<12>(panel, kc, x, xs, out, os, nr, first);
+    }
+  }
+};
+
+// Tokens rounded to BF16 (round to nearest even), n (even) elements each, into rows of n.
+void round_tokens_bf16(const float* acts, size_t act_stride, int64_t n_acts, int64_t n, uint16_t* dst) {
+  for (int64_t t = 0; t < n_acts; ++t) {
+    const auto* src = reinterpret_cast<const float*>(reinterpret_cast<const std::byte*>(acts) + static_cast<size_t>(t) * act_stride);
+    uint16_t* d = dst + t * n;
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16)
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(d + i), (__m256i)_mm512_cvtneps_pbh(_mm512_loadu_ps(src + i)));
+    for (; i < n; ++i) d[i] = f32_to_bf16(src[i]);
+  }
+}
+#endif
 #endif
 
 }  // namespace
@@ -295,13 +376,26 @@ namespace kernels {
 
 void gemm_float_avx2(GgmlType weight, int64_t n, const void* w_rows, size_t row_stride, int64_t n_rows,
                      const float* acts, size_t act_stride, int64_t n_acts, float* out, size_t out_stride) {
-  gemm_driver<Avx2>(weight, n, w_rows, row_stride, n_rows, acts, act_stride, n_acts, out, out_stride);
+  gemm_float_with<Avx2>(weight, n, w_rows, row_stride, n_rows, acts, act_stride, n_acts, out, out_stride);
 }
 
 #if ACTINFER_HAVE_AVX512_GEMM
 void gemm_float_avx512(GgmlType weight, int64_t n, const void* w_rows, size_t row_stride, int64_t n_rows,
                        const float* acts, size_t act_stride, int64_t n_acts, float* out, size_t out_stride) {
-  gemm_driver<Avx512>(weight, n, w_rows, row_stride, n_rows, acts, act_stride, n_acts, out, out_stride);
+  gemm_float_with<Avx512>(weight, n, w_rows, row_stride, n_rows, acts, act_stride, n_acts, out, out_stride);
+}
+#endif
+
+#if ACTINFER_HAVE_AVX512_GEMM && defined(__AVX512BF16__)
+void gemm_bf16_dot_avx512(int64_t n, const void* w_rows, size_t row_stride, int64_t n_rows, const float* acts,
+                          size_t act_stride, int64_t n_acts, float* out, size_t out_stride) {
+  thread_local std::vector<uint16_t> xb;
+  if (xb.size() < static_cast<size_t>(n * n_acts)) xb.resize(static_cast<size_t>(n * n_acts));
+  round_tokens_bf16(acts, act_stride, n_acts, n, xb.data());
+  // The rows' 32-bit words are the pairs: packed as F32 bits (the transpose only moves them).
+  gemm_driver<Avx512Bf16>(pack_panel<32, LoadF32>, 4, n / 2, static_cast<const std::byte*>(w_rows), row_stride, n_rows,
+                          reinterpret_cast<const std::byte*>(xb.data()), static_cast<size_t>(n) * 2, 4, n_acts, out,
+                          out_stride);
 }
 #endif
 
@@ -312,6 +406,15 @@ bool has_float_gemm(GgmlType weight) {
   return ACTINFER_HAVE_AVX2_KERNELS != 0 && (weight == GgmlType::F32 || weight == GgmlType::F16 || weight == GgmlType::BF16);
 }
 
+bool gemm_float_bf16_activations(GgmlType weight) {
+#if ACTINFER_HAVE_AVX512_GEMM && defined(__AVX512BF16__)
+  return weight == GgmlType::BF16;
+#else
+  (void)weight;
+  return false;
+#endif
+}
+
 void gemm_float(GgmlType weight, int64_t n, const void* w_rows, size_t row_stride, int64_t n_rows, const float* acts,
                 size_t act_stride, int64_t n_acts, float* out, size_t out_stride) {
   if (!has_float_gemm(weight)) throw std::invalid_argument("gemm_float: no float GEMM for " + type_name(weight) + " rows");
@@ -320,6 +423,8 @@ void gemm_float(GgmlType weight, int64_t n, const void* w_rows, size_t row_strid
       (n_acts > 1 && (act_stride < static_cast<size_t>(n) * sizeof(float) || out_stride < static_cast<size_t>(n_rows))))
     throw std::invalid_argument("gemm_float: row, activation or output stride shorter than a row");
 #if ACTINFER_HAVE_AVX512_GEMM
+  if (gemm_float_bf16_activations(weight) && n % 2 == 0)
+    return kernels::gemm_bf16_dot_avx512(n, w_rows, row_stride, n_rows, acts, act_stride, n_acts, out, out_stride);
   kernels::gemm_float_avx512(weight, n, w_rows, row_stride, n_rows, acts, act_stride, n_acts, out, out_stride);
 #elif ACTINFER_HAVE_AVX2_KERNELS
   kernels::gemm_float_avx2(weight, n, w_rows, row_stride, n_rows, acts, act_stride, n_acts, out, out_stride);

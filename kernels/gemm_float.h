@@ -12,6 +12,12 @@
 // row or token blocking, on how threads split the rows, or on which of the AVX2 and AVX-512
 // kernels ran (both compute the same chain; they are bit-identical). It differs from the
 // per-token kernels (vec_dot_rows_multi: 8 partial sums per row) by float rounding only.
+//
+// Except BF16 weights where the compiler targets AVX512_BF16 (gemm_float_bf16_activations):
+// there the tokens are rounded to BF16 (nearest even) and each lane adds a pair of products
+// per vdpbf16ps (twice the float rate, as llama.cpp's BF16 path does): the same chain rule
+// holds over pairs of k, but the results carry the tokens' BF16 rounding (relative 2^-9 per
+// element) and differ from the AVX2 kernel's.
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -28,6 +34,10 @@ inline constexpr int kFloatGemmMinTokens = 4;
 // the AVX2/FMA/F16C kernels are compiled).
 bool has_float_gemm(GgmlType weight);
 
+// Whether gemm_float rounds the tokens to BF16 for rows of `weight` (BF16 on AVX512_BF16
+// builds, rows of an even number of elements).
+bool gemm_float_bf16_activations(GgmlType weight);
+
 // out[t * out_stride + r] for r < n_rows, t < n_acts: rows of n elements of `weight`,
 // row_stride bytes apart; activations n floats each, act_stride bytes apart. Throws
 // std::invalid_argument when the type has no float GEMM or the arguments do not fit.
@@ -41,6 +51,9 @@ void gemm_float_avx2(GgmlType weight, int64_t n, const void* w_rows, size_t row_
                      const float* acts, size_t act_stride, int64_t n_acts, float* out, size_t out_stride);
 void gemm_float_avx512(GgmlType weight, int64_t n, const void* w_rows, size_t row_stride, int64_t n_rows,
                        const float* acts, size_t act_stride, int64_t n_acts, float* out, size_t out_stride);
+// BF16 rows (n even) through vdpbf16ps, tokens rounded to BF16 (AVX512_BF16 builds only).
+void gemm_bf16_dot_avx512(int64_t n, const void* w_rows, size_t row_stride, int64_t n_rows, const float* acts,
+                          size_t act_stride, int64_t n_acts, float* out, size_t out_stride);
 }  // namespace kernels
 
 }  // namespace actinfer
