@@ -24,6 +24,7 @@ void QuantizedBatch::resize(GgmlType weight_type, int64_t n, int batch, bool exa
   stride_ = (static_cast<size_t>(row_bytes(act, n)) + 31) / 32 * 32;
   if (data_.size() < stride_ * static_cast<size_t>(batch)) data_.resize(stride_ * static_cast<size_t>(batch));
   tiled_tokens_ = 0;
+  float_gemm_ = tiled && !exact && batch >= kFloatGemmMinTokens && has_float_gemm(weight_type);
   if (tiled && !exact && batch > 1 && has_tiled_gemm(weight_type)) {
     const int64_t n_tiles = gemm_tile_count(batch);
     tiled_tokens_ = static_cast<int>(std::min<int64_t>(batch, n_tiles * kGemmTileTokens));
@@ -113,6 +114,11 @@ void matmul_rows(const WeightMatrix& w, const QuantizedBatch& x, float* y, int64
   // Several tokens: tiles of 8 through the tiled GEMM; the rest (or all, for types without
   // one) through the per-token kernel, which walks the weights in row blocks that stay in L1
   // while every token is dotted with them, so each weight byte is read once.
+  if (x.float_gemm()) {
+    gemm_float(w.type, w.cols, w.row(r0), w.row_stride, r1 - r0, reinterpret_cast<const float*>(x.row(0)), x.stride(),
+               x.batch(), y + r0, static_cast<size_t>(y_stride));
+    return;
+  }
   const int tiled = x.tiled_tokens();
   if (tiled > 0)
     gemm_tiled(w.type, w.cols, w.row(r0), w.row_stride, r1 - r0, x.tiles(), tiled, y + r0, static_cast<size_t>(y_stride));

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "kernels/gemm_float.h"
 #include "kernels/gemm_quant.h"
 #include "kernels/ggml_type.h"
 #include "kernels/weight_matrix.h"
@@ -37,6 +38,9 @@ class QuantizedBatch {
   // of at least 4 tokens for weight types with a tiled kernel; the rest go token by token.
   int tiled_tokens() const { return tiled_tokens_; }
   const std::byte* tiles() const { return tiles_.data() + tile_offset_; }
+  // Every token goes through the blocked float GEMM (kernels/gemm_float.h): float weight
+  // types with at least kFloatGemmMinTokens tokens, tiled requested and not exact.
+  bool float_gemm() const { return float_gemm_; }
 
  private:
   GgmlType weight_type_ = GgmlType::F32;
@@ -46,13 +50,15 @@ class QuantizedBatch {
   size_t stride_ = 0;
   std::vector<std::byte> data_;
   int tiled_tokens_ = 0;
+  bool float_gemm_ = false;
   size_t tile_bytes_ = 0;
   size_t tile_offset_ = 0;  // to the first 32-byte aligned byte of tiles_
   std::vector<std::byte> tiles_;
 };
 
-// y[t * y_stride + r] = w.row(r) . x_t for r in [r0, r1) and every token t of x: the tiled GEMM
-// for the tokens in tiles, the per-token kernels for the rest.
+// y[t * y_stride + r] = w.row(r) . x_t for r in [r0, r1) and every token t of x: the float GEMM
+// for batches that use it, else the tiled GEMM for the tokens in tiles, the per-token kernels
+// for the rest.
 void matmul_rows(const WeightMatrix& w, const QuantizedBatch& x, float* y, int64_t y_stride, int64_t r0, int64_t r1);
 
 }  // namespace actinfer

@@ -164,7 +164,7 @@ void set_extreme_codes(GgmlType t, uint8_t* w) {
 }  // namespace
 
 
-TEST_CASE("gemm: the tiled path covers the prompt types; the others fall back") {
+TEST_CASE("gemm: the tiled path covers the quantized prompt types; float types have their own") {
   for (GgmlType t : {GgmlType::Q4_0, GgmlType::Q4_1, GgmlType::Q5_0, GgmlType::Q5_1, GgmlType::Q8_0, GgmlType::Q2_K,
                      GgmlType::Q3_K, GgmlType::Q4_K, GgmlType::Q5_K, GgmlType::Q6_K, GgmlType::IQ4_NL, GgmlType::IQ4_XS}) {
     CAPTURE(name(t));
@@ -172,6 +172,8 @@ TEST_CASE("gemm: the tiled path covers the prompt types; the others fall back") 
   }
   for (GgmlType t : {GgmlType::F32, GgmlType::F16, GgmlType::BF16, GgmlType::Q8_1, GgmlType::Q8_K})
     CHECK_FALSE(has_tiled_gemm(t));
+  // The float types have the blocked float GEMM instead (kernels/gemm_float.h).
+  for (GgmlType t : {GgmlType::F32, GgmlType::F16, GgmlType::BF16}) CHECK(has_float_gemm(t) == (ACTINFER_HAVE_AVX2_KERNELS != 0));
   CHECK(gemm_tile_count(1) == 0);
   CHECK(gemm_tile_count(3) == 0);
   CHECK(gemm_tile_count(4) == 1);
@@ -255,7 +257,10 @@ TEST_CASE("gemm: matmul_rows equals the product of gguf-dequantized weights, eve
         const GgmlType at = activation_type_for(t);
         int bad = 0;
         for (int k = 0; k < tokens; ++k) {
-          const std::vector<double> a = activation_values(at, q.row(k), n);
+          std::vector<double> a = activation_values(at, q.row(k), n);
+          // BF16 rows through the float GEMM's vdpbf16ps (kernels/gemm_float.h): tokens in BF16.
+          if (q.float_gemm() && gemm_float_bf16_activations(t))
+            for (double& v : a) v = bf16_to_f32(f32_to_bf16(static_cast<float>(v)));
           for (int64_t r = 0; r < rows; ++r) {
             const float* wv = values.data() + static_cast<size_t>((r % have) * n);
             double exact = 0, mag = 0;

@@ -1,0 +1,438 @@
+// Blocked float GEMM (kernels/gemm_float.h): F32, F16 and BF16 weight rows with F32 tokens.
+//
+// The driver walks the rows kMr at a time and, for each block of rows, K in chunks of kKc
+// elements: each (rows, chunk) panel is converted to F32 and transposed into `panel`
+// (panel[kk * kMr + j] = w[row j][k0 + kk], zero past the last row), and the tokens are swept
+// over it (in blocks of at most kNr) by a kernel that keeps kMr x kNr accumulators in
+// registers: per k, kMr / lanes vector loads of the panel and kNr broadcasts of token
+// elements (read straight from the activation rows). A block of rows is finished before the
+// next is started, so its rows' memory pages and streams stay hot (K outermost was 10% slower
+// on prompt steps: 32 rows' pages revisited per chunk); the tokens (64 x K floats a step)
+// are re-read from L2/L3 per block of rows.
+//
+// Accumulators start at zero on the first chunk and are reloaded from `out` on the next
+// ones, so each out[t][r] is the same fma chain in k order in both kernels and for any
+// blocking (see the header).
+#include "kernels/gemm_float.h"
+
+#include <algorithm>
+#include <cstring>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "kernels/fp16.h"
+#include "kernels/type_kernels.h"
+
+#if ACTINFER_HAVE_AVX2_KERNELS
+#include <immintrin.h>
+#endif
+
+namespace actinfer {
+
+#if ACTINFER_HAVE_AVX2_KERNELS
+namespace {
+
+constexpr int64_t kKc = 256;  // K elements per chunk: a 32-row panel is 32 KiB
+
+// Reusable, 64-byte aligned scratch of at least n floats (one per thread).
+float* scratch(std::vector<float>& buf, size_t n) {
+  if (buf.size() < n + 16) buf.resize(n + 16);
+  auto p = reinterpret_cast<uintptr_t>(buf.data());
+  return reinterpret_cast<float*>((p + 63) / 64 * 64);
+}
+
+// 8 consecutive weights of one row as F32, and one weight (tails).
+struct LoadF32 {
+  static __m256 load8(const std::byte* p) { return _mm256_loadu_ps(reinterpret_cast<const float*>(p)); }
+  static float load1(const std::byte* p) {
+    float f;
+    std::memcpy(&f, p, sizeof f);
+    return f;
+  }
+  static constexpr size_t kBytes = 4;
+};
+struct LoadF16 {
+  static __m256 load8(const std::byte* p) { return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))); }
+  static float load1(const std::byte* p) {
+    uint16_t h;
+    std::memcpy(&h, p, sizeof h);
+    return fp16_to_f32(h);
+  }
+  static constexpr size_t kBytes = 2;
+};
+struct LoadBF16 {
+  static __m256 load8(const std::byte* p) {
+    const __m256i v = _mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+    return _mm256_castsi256_ps(_mm256_slli_epi32(v, 16));
+  }
+  static float load1(const std::byte* p) {
+    uint16_t h;
+    std::memcpy(&h, p, sizeof h);
+    return bf16_to_f32(h);
+  }
+  static constexpr size_t kBytes = 2;
+};
+
+// Converts elements [k0, k0 + kc) of rows [0, nr) to F32 and transposes them into
+// panel[kk * MR + j]; rows nr..MR-1 are zero. The conversion is exact (as dequantize_row's).
+template <int MR, class Load>
+void pack_panel(const std::byte* w, size_t row_stride, int64_t nr, int64_t k0, int64_t kc, float* panel) {
+  const std::byte* base = w + static_cast<size_t>(k0) * Load::kBytes;
+  auto at = [&](int64_t j, int64_t kk) { return base + static_cast<size_t>(j) * row_stride + static_cast<size_t>(kk) * Load::kBytes; };
+  if (nr < MR)
+    for (int64_t kk = 0; kk < kc; ++kk)
+      for (int64_t j = nr; j < MR; ++j) panel[kk * MR + j] = 0.0f;
+  // 8 x 8 blocks through registers.
+  int64_t j = 0;
+  for (; j + 8 <= nr; j += 8) {
+    int64_t kk = 0;
+    for (; kk + 8 <= kc; kk += 8) {
+      __m256 r[8];
+      for (int i = 0; i < 8; ++i) r[i] = Load::load8(at(j + i, kk));
+      const __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
+      const __m256 t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]);
+      const __m256 t4 = _mm256_unpacklo_ps(r[4], r[5]), t5 = _mm256_unpackhi_ps(r[4], r[5]);
+      const __m256 t6 = _mm256_unpacklo_ps(r[6], r[7]), t7 = _mm256_unpackhi_ps(r[6], r[7]);
+      const __m256 u0 = _mm256_shuffle_ps(t0, t2, 0x44), u1 = _mm256_shuffle_ps(t0, t2, 0xEE);
+      const __m256 u2 = _mm256_shuffle_ps(t1, t3, 0x44), u3 = _mm256_shuffle_ps(t1, t3, 0xEE);
+      const __m256 u4 = _mm256_shuffle_ps(t4, t6, 0x44), u5 = _mm256_shuffle_ps(t4, t6, 0xEE);
+      const __m256 u6 = _mm256_shuffle_ps(t5, t7, 0x44), u7 = _mm256_shuffle_ps(t5, t7, 0xEE);
+      float* d = panel + kk * MR + j;
+      _mm256_store_ps(d + 0 * MR, _mm256_permute2f128_ps(u0, u4, 0x20));
+      _mm256_store_ps(d + 1 * MR, _mm256_permute2f128_ps(u1, u5, 0x20));
+      _mm256_store_ps(d + 2 * MR, _mm256_permute2f128_ps(u2, u6, 0x20));
+      _mm256_store_ps(d + 3 * MR, _mm256_permute2f128_ps(u3, u7, 0x20));
+      _mm256_store_ps(d + 4 * MR, _mm256_permute2f128_ps(u0, u4, 0x31));
+      _mm256_store_ps(d + 5 * MR, _mm256_permute2f128_ps(u1, u5, 0x31));
+      _mm256_store_ps(d + 6 * MR, _mm256_permute2f128_ps(u2, u6, 0x31));
+      _mm256_store_ps(d + 7 * MR, _mm256_permute2f128_ps(u3, u7, 0x31));
+    }
+    for (; kk < kc; ++kk)
+      for (int i = 0; i < 8; ++i) panel[kk * MR + j + i] = Load::load1(at(j + i, kk));
+  }
+  for (; j < nr; ++j)
+    for (int64_t kk = 0; kk < kc; ++kk) panel[kk * MR + j] = Load::load1(at(j, kk));
+}
+
+using PackFn = void (*)(const std::byte* w, size_t row_stride, int64_t nr, int64_t k0, int64_t kc, float* panel);
+
+template <int MR>
+PackFn packer(GgmlType weight) {
+  switch (weight) {
+    case GgmlType::F16: return pack_panel<MR, LoadF16>;
+    case GgmlType::BF16: return pack_panel<MR, LoadBF16>;
+    default: return pack_panel<MR, LoadF32>;
+  }
+}
+
+// The driver shared by the kernels, over K in "units" (one element; a pair of BF16 elements
+// for the BF16 dot kernel): per chunk of kKc units, panels of MR rows are packed by `pack`
+// and Traits::run(nt, panel, kc, x, x_stride, out, out_stride, nr, first) sweeps the tokens
+// over them, x pointing at the chunk's first unit of the block's first token.
+template <class Traits>
+void gemm_driver(PackFn pack, size_t w_unit_bytes, int64_t units, const std::byte* w, size_t row_stride, int64_t n_rows,
+                 const std::byte* x, size_t x_stride, size_t x_unit_bytes, int64_t n_acts, float* out, size_t out_stride) {
+  constexpr int MR = Traits::kMr;
+  constexpr int NR = Traits::kNr;
+  thread_local std::vector<float> panel_buf;
+  float* panel = scratch(panel_buf, static_cast<size_t>(MR * kKc));
+  // Tokens in n_blocks blocks of nearly equal size (64 tokens: 11 x 5 + 9, not 12 x 5 + 4).
+  const int64_t n_blocks = (n_acts + NR - 1) / NR;
+  const int64_t block_tokens = (n_acts + n_blocks - 1) / n_blocks;
+  for (int64_t r = 0; r < n_rows; r += MR) {
+    const int64_t nr = std::min<int64_t>(MR, n_rows - r);
+    for (int64_t k0 = 0; k0 < units; k0 += kKc) {
+      const int64_t kc = std::min(kKc, units - k0);
+      pack(w + static_cast<size_t>(r) * row_stride, row_stride, nr, k0, kc, panel);
+      // The next panel's weights (the next chunk of these rows, or the first chunk of the
+      // rows below) are prefetched a few rows per token block while this panel is computed.
+      int64_t pr = r, pk = k0 + kKc;
+      if (pk >= units) pr = r + MR, pk = 0;
+      const int64_t pf_rows = pr < n_rows ? std::min<int64_t>(MR, n_rows - pr) : 0;
+      const int64_t pf_bytes = pr < n_rows ? std::min(kKc, units - pk) * static_cast<int64_t>(w_unit_bytes) : 0;
+      const int64_t pf_share = (pf_rows + n_blocks - 1) / n_blocks;
+      const std::byte* pf = w + static_cast<size_t>(pr) * row_stride + static_cast<size_t>(pk) * w_unit_bytes;
+      int64_t pf_next = 0;
+      for (int64_t t = 0; t < n_acts; t += block_tokens) {
+        const int nt = static_cast<int>(std::min<int64_t>(block_tokens, n_acts - t));
+        for (const int64_t end = std::min(pf_rows, pf_next + pf_share); pf_next < end; ++pf_next)
+          for (int64_t b = 0; b < pf_bytes; b += 64)
+            _mm_prefetch(reinterpret_cast<const char*>(pf + static_cast<size_t>(pf_next) * row_stride + static_cast<size_t>(b)), _MM_HINT_T0);
+        const std::byte* xt = x + static_cast<size_t>(t) * x_stride + static_cast<size_t>(k0) * x_unit_bytes;
+        Traits::run(nt, panel, kc, xt, x_stride, out + static_cast<size_t>(t) * out_stride + r, out_stride,
+                    static_cast<int>(nr), k0 == 0);
+      }
+    }
+  }
+}
+
+template <class Traits>
+void gemm_float_with(GgmlType weight, int64_t n, const void* w_rows, size_t row_stride, int64_t n_rows, const float* acts,
+                     size_t act_stride, int64_t n_acts, float* out, size_t out_stride) {
+  gemm_driver<Traits>(packer<Traits::kMr>(weight), static_cast<size_t>(type_row(weight).block_bytes), n,
+                      static_cast<const std::byte*>(w_rows), row_stride, n_rows, reinterpret_cast<const std::byte*>(acts),
+                      act_stride, sizeof(float), n_acts, out, out_stride);
+}
+
+// AVX2: 16 rows (2 ymm) x 6 tokens.
+struct Avx2 {
+  static constexpr int kMr = 16;
+  static constexpr int kNr = 6;
+
+  static __m256i lane_mask(int valid) {
+    const __m256i idx = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32(valid), idx);
+  }
+
+  template <int NT>
+  static void kernel(const float* panel, int64_t kc, const std::byte* x, size_t xs, float* out, size_t os, int nr,
+                     bool first) {
+    __m256 acc[NT][2];
+    const float* xp[NT];
+    for (int j = 0; j < NT; ++j) xp[j] = reinterpret_cast<const float*>(x + static_cast<size_t>(j) * xs);
+    const bool full = nr == kMr;
+    const __m256i m0 = lane_mask(nr), m1 = lane_mask(nr - 8);
+    for (int j = 0; j < NT; ++j) {
+      if (first) {
+        acc[j][0] = _mm256_setzero_ps();
+        acc[j][1] = _mm256_setzero_ps();
+      } else if (full) {
+        acc[j][0] = _mm256_loadu_ps(out + j * os);
+        acc[j][1] = _mm256_loadu_ps(out + j * os + 8);
+      } else {
+        acc[j][0] = _mm256_maskload_ps(out + j * os, m0);
+        acc[j][1] = _mm256_maskload_ps(out + j * os + 8, m1);
+      }
+    }
+    for (int64_t kk = 0; kk < kc; ++kk) {
+      const __m256 w0 = _mm256_load_ps(panel + kk * kMr);
+      const __m256 w1 = _mm256_load_ps(panel + kk * kMr + 8);
+#pragma GCC unroll 16
+      for (int j = 0; j < NT; ++j) {
+        const __m256 xb = _mm256_broadcast_ss(xp[j] + kk);
+        acc[j][0] = _mm256_fmadd_ps(w0, xb, acc[j][0]);
+        acc[j][1] = _mm256_fmadd_ps(w1, xb, acc[j][1]);
+      }
+    }
+    for (int j = 0; j < NT; ++j) {
+      if (full) {
+        _mm256_storeu_ps(out + j * os, acc[j][0]);
+        _mm256_storeu_ps(out + j * os + 8, acc[j][1]);
+      } else {
+        _mm256_maskstore_ps(out + j * os, m0, acc[j][0]);
+        _mm256_maskstore_ps(out + j * os + 8, m1, acc[j][1]);
+      }
+    }
+  }
+
+  static void run(int nt, const float* panel, int64_t kc, const std::byte* x, size_t xs, float* out, size_t os, int nr,
+                  bool first) {
+    switch (nt) {
+      case 1: return kernel<1>(panel, kc, x, xs, out, os, nr, first);
+      case 2: return kernel<2>(panel, kc, x, xs, out, os, nr, first);
+      case 3: return kernel<3>(panel, kc, x, xs, out, os, nr, first);
+      case 4: return kernel<4>(panel, kc, x, xs, out, os, nr, first);
+      case 5: return kernel<5>(panel, kc, x, xs, out, os, nr, first);
+      default: return kernel<6>(panel, kc, x, xs, out, os, nr, first);
+    }
+  }
+};
+
+#if ACTINFER_HAVE_AVX512_GEMM
+// AVX-512: 32 rows (2 zmm) x 12 tokens, 24 accumulators.
+struct Avx512 {
+  static constexpr int kMr = 32;
+  static constexpr int kNr = 12;
+
+  template <int NT>
+  static void kernel(const float* panel, int64_t kc, const std::byte* x, size_t xs, float* out, size_t os, int nr,
+                     bool first) {
+    __m512 acc[NT][2];
+    const float* xp[NT];
+    for (int j = 0; j < NT; ++j) xp[j] = reinterpret_cast<const float*>(x + static_cast<size_t>(j) * xs);
+    const auto m0 = static_cast<__mmask16>(nr >= 16 ? 0xFFFF : (1u << nr) - 1);
+    const auto m1 = static_cast<__mmask16>(nr >= 32 ? 0xFFFF : nr <= 16 ? 0 : (1u << (nr - 16)) - 1);
+    for (int j = 0; j < NT; ++j) {
+      if (first) {
+        acc[j][0] = _mm512_setzero_ps();
+        acc[j][1] = _mm512_setzero_ps();
+      } else {
+        acc[j][0] = _mm512_maskz_loadu_ps(m0, out + j * os);
+        acc[j][1] = _mm512_maskz_loadu_ps(m1, out + j * os + 16);
+      }
+    }
+    for (int64_t kk = 0; kk < kc; ++kk) {
+      const __m512 w0 = _mm512_load_ps(panel + kk * kMr);
+      const __m512 w1 = _mm512_load_ps(panel + kk * kMr + 16);
+#pragma GCC unroll 16
+      for (int j = 0; j < NT; ++j) {
+        const __m512 xb = _mm512_set1_ps(xp[j][kk]);
+        acc[j][0] = _mm512_fmadd_ps(w0, xb, acc[j][0]);
+        acc[j][1] = _mm512_fmadd_ps(w1, xb, acc[j][1]);
+      }
+    }
+    for (int j = 0; j < NT; ++j) {
+      _mm512_mask_storeu_ps(out + j * os, m0, acc[j][0]);
+      _mm512_mask_storeu_ps(out + j * os + 16, m1, acc[j][1]);
+    }
+  }
+
+  static void run(int nt, const float* panel, int64_t kc, const std::byte* x, size_t xs, float* out, size_t os, int nr,
+                  bool first) {
+    switch (nt) {
+      case 1: return kernel<1>(panel, kc, x, xs, out, os, nr, first);
+      case 2: return kernel<2>(panel, kc, x, xs, out, os, nr, first);
+      case 3: return kernel<3>(panel, kc, x, xs, out, os, nr, first);
+      case 4: return kernel<4>(panel, kc, x, xs, out, os, nr, first);
+      case 5: return kernel<5>(panel, kc, x, xs, out, os, nr, first);
+      case 6: return kernel<6>(panel, kc, x, xs, out, os, nr, first);
+      case 7: return kernel<7>(panel, kc, x, xs, out, os, nr, first);
+      case 8: return kernel<8>(panel, kc, x, xs, out, os, nr, first);
+      case 9: return kernel<9>(panel, kc, x, xs, out, os, nr, first);
+      case 10: return kernel<10>(panel, kc, x, xs, out, os, nr, first);
+      case 11: return kernel<11>(panel, kc, x, xs, out, os, nr, first);
+      default: return kernel<12>(panel, kc, x, xs, out, os, nr, first);
+    }
+  }
+};
+
+#if ACTINFER_HAVE_AVX512_GEMM && defined(__AVX512BF16__)
+// BF16 weights with vdpbf16ps: the units are pairs of elements (a 32-bit word of two BF16),
+// the tokens rounded to BF16 once per call; 32 rows (2 zmm of 16 row pairs) x 12 tokens.
+// Each accumulator lane adds the two products of a pair per instruction, twice the float
+// kernel's rate.
+struct Avx512Bf16 {
+  static constexpr int kMr = 32;
+  static constexpr int kNr = 12;
+
+  template <int NT>
+  static void kernel(const float* panel, int64_t kc, const std::byte* x, size_t xs, float* out, size_t os, int nr,
+                     bool first) {
+    __m512 acc[NT][2];
+    const uint32_t* xp[NT];
+    for (int j = 0; j < NT; ++j) xp[j] = reinterpret_cast<const uint32_t*>(x + static_cast<size_t>(j) * xs);
+    const auto m0 = static_cast<__mmask16>(nr >= 16 ? 0xFFFF : (1u << nr) - 1);
+    const auto m1 = static_cast<__mmask16>(nr >= 32 ? 0xFFFF : nr <= 16 ? 0 : (1u << (nr - 16)) - 1);
+    for (int j = 0; j < NT; ++j) {
+      if (first) {
+        acc[j][0] = _mm512_setzero_ps();
+        acc[j][1] = _mm512_setzero_ps();
+      } else {
+        acc[j][0] = _mm512_maskz_loadu_ps(m0, out + j * os);
+        acc[j][1] = _mm512_maskz_loadu_ps(m1, out + j * os + 16);
+      }
+    }
+    for (int64_t kk = 0; kk < kc; ++kk) {
+      const auto w0 = (__m512bh)_mm512_load_si512(panel + kk * kMr);
+      const auto w1 = (__m512bh)_mm512_load_si512(panel + kk * kMr + 16);
+#pragma GCC unroll 16
+      for (int j = 0; j < NT; ++j) {
+        const auto xb = (__m512bh)_mm512_set1_epi32(static_cast<int>(xp[j][kk]));
+        acc[j][0] = _mm512_dpbf16_ps(acc[j][0], w0, xb);
+        acc[j][1] = _mm512_dpbf16_ps(acc[j][1], w1, xb);
+      }
+    }
+    for (int j = 0; j < NT; ++j) {
+      _mm512_mask_storeu_ps(out + j * os, m0, acc[j][0]);
+      _mm512_mask_storeu_ps(out + j * os + 16, m1, acc[j][1]);
+    }
+  }
+
+  static void run(int nt, const float* panel, int64_t kc, const std::byte* x, size_t xs, float* out, size_t os, int nr,
+                  bool first) {
+    switch (nt) {
+      case 1: return kernel<1>(panel, kc, x, xs, out, os, nr, first);
+      case 2: return kernel<2>(panel, kc, x, xs, out, os, nr, first);
+      case 3: return kernel<3>(panel, kc, x, xs, out, os, nr, first);
+      case 4: return kernel<4>(panel, kc, x, xs, out, os, nr, first);
+      case 5: return kernel<5>(panel, kc, x, xs, out, os, nr, first);
+      case 6: return kernel<6>(panel, kc, x, xs, out, os, nr, first);
+      case 7: return kernel<7>(panel, kc, x, xs, out, os, nr, first);
+      case 8: return kernel<8>(panel, kc, x, xs, out, os, nr, first);
+      case 9: return kernel<9>(panel, kc, x, xs, out, os, nr, first);
+      case 10: return kernel<10>(panel, kc, x, xs, out, os, nr, first);
+      case 11: return kernel<11>(panel, kc, x, xs, out, os, nr, first);
+      default: return kernel<12>(panel, kc, x, xs, out, os, nr, first);
+    }
+  }
+};
+
+// Tokens rounded to BF16 (round to nearest even), n (even) elements each, into rows of n.
+void round_tokens_bf16(const float* acts, size_t act_stride, int64_t n_acts, int64_t n, uint16_t* dst) {
+  for (int64_t t = 0; t < n_acts; ++t) {
+    const auto* src = reinterpret_cast<const float*>(reinterpret_cast<const std::byte*>(acts) + static_cast<size_t>(t) * act_stride);
+    uint16_t* d = dst + t * n;
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16)
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(d + i), (__m256i)_mm512_cvtneps_pbh(_mm512_loadu_ps(src + i)));
+    for (; i < n; ++i) d[i] = f32_to_bf16(src[i]);
+  }
+}
+#endif
+#endif
+
+}  // namespace
+
+namespace kernels {
+
+void gemm_float_avx2(GgmlType weight, int64_t n, const void* w_rows, size_t row_stride, int64_t n_rows,
+                     const float* acts, size_t act_stride, int64_t n_acts, float* out, size_t out_stride) {
+  gemm_float_with<Avx2>(weight, n, w_rows, row_stride, n_rows, acts, act_stride, n_acts, out, out_stride);
+}
+
+#if ACTINFER_HAVE_AVX512_GEMM
+void gemm_float_avx512(GgmlType weight, int64_t n, const void* w_rows, size_t row_stride, int64_t n_rows,
+                       const float* acts, size_t act_stride, int64_t n_acts, float* out, size_t out_stride) {
+  gemm_float_with<Avx512>(weight, n, w_rows, row_stride, n_rows, acts, act_stride, n_acts, out, out_stride);
+}
+#endif
+
+#if ACTINFER_HAVE_AVX512_GEMM && defined(__AVX512BF16__)
+void gemm_bf16_dot_avx512(int64_t n, const void* w_rows, size_t row_stride, int64_t n_rows, const float* acts,
+                          size_t act_stride, int64_t n_acts, float* out, size_t out_stride) {
+  thread_local std::vector<uint16_t> xb;
+  if (xb.size() < static_cast<size_t>(n * n_acts)) xb.resize(static_cast<size_t>(n * n_acts));
+  round_tokens_bf16(acts, act_stride, n_acts, n, xb.data());
+  // The rows' 32-bit words are the pairs: packed as F32 bits (the transpose only moves them).
+  gemm_driver<Avx512Bf16>(pack_panel<32, LoadF32>, 4, n / 2, static_cast<const std::byte*>(w_rows), row_stride, n_rows,
+                          reinterpret_cast<const std::byte*>(xb.data()), static_cast<size_t>(n) * 2, 4, n_acts, out,
+                          out_stride);
+}
+#endif
+
+}  // namespace kernels
+#endif  // ACTINFER_HAVE_AVX2_KERNELS
+
+bool has_float_gemm(GgmlType weight) {
+  return ACTINFER_HAVE_AVX2_KERNELS != 0 && (weight == GgmlType::F32 || weight == GgmlType::F16 || weight == GgmlType::BF16);
+}
+
+bool gemm_float_bf16_activations(GgmlType weight) {
+#if ACTINFER_HAVE_AVX512_GEMM && defined(__AVX512BF16__)
+  return weight == GgmlType::BF16;
+#else
+  (void)weight;
+  return false;
+#endif
+}
+
+void gemm_float(GgmlType weight, int64_t n, const void* w_rows, size_t row_stride, int64_t n_rows, const float* acts,
+                size_t act_stride, int64_t n_acts, float* out, size_t out_stride) {
+  if (!has_float_gemm(weight)) throw std::invalid_argument("gemm_float: no float GEMM for " + type_name(weight) + " rows");
+  if (n <= 0 || n_rows <= 0 || n_acts <= 0) return;
+  if ((n_rows > 1 && row_stride < static_cast<size_t>(row_bytes(weight, n))) ||
+      (n_acts > 1 && (act_stride < static_cast<size_t>(n) * sizeof(float) || out_stride < static_cast<size_t>(n_rows))))
+    throw std::invalid_argument("gemm_float: row, activation or output stride shorter than a row");
+#if ACTINFER_HAVE_AVX512_GEMM
+  if (gemm_float_bf16_activations(weight) && n % 2 == 0)
+    return kernels::gemm_bf16_dot_avx512(n, w_rows, row_stride, n_rows, acts, act_stride, n_acts, out, out_stride);
+  kernels::gemm_float_avx512(weight, n, w_rows, row_stride, n_rows, acts, act_stride, n_acts, out, out_stride);
+#elif ACTINFER_HAVE_AVX2_KERNELS
+  kernels::gemm_float_avx2(weight, n, w_rows, row_stride, n_rows, acts, act_stride, n_acts, out, out_stride);
+#else
+  (void)w_rows, (void)acts, (void)out;
+#endif
+}
+
+}  // namespace actinfer
