@@ -104,12 +104,14 @@ struct Q6K {
   }
 };
 
-// IQ4_XS (8 sub-blocks of 32): the 8 signed scales (scale - 32) and sub-block j's 32 values,
-// signed (kIq4nlValues, -127..113).
-inline void iq4_xs_scales(const uint8_t* blk, int16_t ls[8]) {
+// IQ4_XS (8 sub-blocks of 32): the sub-blocks' float scales d * (scale - 32), exact in float
+// (11 + 6 significant bits), and sub-block j's 32 values, signed (kIq4nlValues, -127..113).
+inline void iq4_xs_float_scales(const uint8_t* blk, float dls[8]) {
   int8_t s[8];
-  unpack_iq4_xs_scales(*reinterpret_cast<const block_iq4_xs*>(blk), s);
-  for (int j = 0; j < 8; ++j) ls[j] = s[j];
+  const auto& b = *reinterpret_cast<const block_iq4_xs*>(blk);
+  unpack_iq4_xs_scales(b, s);
+  const float d = fp16_to_f32(b.d);
+  for (int j = 0; j < 8; ++j) dls[j] = d * static_cast<float>(s[j]);
 }
 inline __m256i iq4_xs_values(const uint8_t* blk, int j) {
   const __m128i x = _mm_loadu_si128(reinterpret_cast<const __m128i*>(reinterpret_cast<const block_iq4_xs*>(blk)->qs + 16 * j));

@@ -412,40 +412,44 @@ struct K16 {
 
 };
 
-// IQ4_XS x Q8_K: 8 sub-blocks of 32 signed codebook values with signed scales ls_j:
-// isum = sum_j ls_j * dot(v_j, a) (the abs/sign trick, each group's int16 pairs widened with
-// the scale at once), acc = fma(float(isum), d * da, acc).
+// IQ4_XS x Q8_K: each sub-block of 32 signed codebook values applied as IQ4_NL's blocks are:
+// dot_j = dot(v_j, a) (the abs/sign trick), acc = fma(float(dot_j), (d * ls_j) * da, acc) with
+// the sub-block's float scale d * ls_j (exact in float).
 struct IQ4XS {
   static constexpr size_t kBytes = sizeof(block_iq4_xs);
   static constexpr int64_t kElems = QK_K;
 
   template <int R, int T>
   static void run_rt(const uint8_t* const* rows, int64_t nb, const Tile* A, __m256 (&acc)[R][T]) {
+    const __m256i ones16 = _mm256_set1_epi16(1);
     alignas(32) uint8_t w[R][kChunk];
     for (int64_t b = 0; b < nb; ++b) {
-      int16_t ls[R][8];
-      __m256i isum[R][T];
-      for (int r = 0; r < R; ++r) {
-        k16::iq4_xs_scales(rows[r] + b * kBytes, ls[r]);
-        for (int j = 0; j < T; ++j) isum[r][j] = _mm256_setzero_si256();
-      }
+      float dls[R][8];
+      for (int r = 0; r < R; ++r) k16::iq4_xs_float_scales(rows[r] + b * kBytes, dls[r]);
       for (int c = 0; c < 8; ++c) {
         for (int r = 0; r < R; ++r) _mm256_store_si256(reinterpret_cast<__m256i*>(w[r]), k16::iq4_xs_values(rows[r] + b * kBytes, c));
+        __m256i dot[R][T];
+        for (int r = 0; r < R; ++r)
+          for (int j = 0; j < T; ++j) dot[r][j] = _mm256_setzero_si256();
         for (int g = 0; g < 8; ++g) {
           __m256i a[T];
           for (int j = 0; j < T; ++j) a[j] = _mm256_load_si256(A[j].groups + 8 * (8 * b + c) + g);
           for (int r = 0; r < R; ++r) {
             const __m256i wv = _mm256_set1_epi32(static_cast<int>(load_u32(w[r] + 4 * g)));
-            const __m256i aw = _mm256_abs_epi8(wv), m = bcast16(ls[r][c]);
+            const __m256i aw = _mm256_abs_epi8(wv);
             for (int j = 0; j < T; ++j)
-              isum[r][j] = _mm256_add_epi32(isum[r][j], _mm256_madd_epi16(_mm256_maddubs_epi16(aw, _mm256_sign_epi8(a[j], wv)), m));
+              dot[r][j] = _mm256_add_epi32(dot[r][j], _mm256_madd_epi16(_mm256_maddubs_epi16(aw, _mm256_sign_epi8(a[j], wv)), ones16));
           }
         }
+        for (int r = 0; r < R; ++r) {
+          const __m256 s = _mm256_set1_ps(dls[r][c]);
+          for (int j = 0; j < T; ++j)
+            acc[r][j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot[r][j]),
+                                        _mm256_mul_ps(s, _mm256_load_ps(reinterpret_cast<const float*>(A[j].d + b))), acc[r][j]);
+        }
       }
-      for (int r = 0; r < R; ++r) add_scaled(acc[r], isum[r], bcast_fp16(rows[r] + b * kBytes), A, b);
     }
   }
-
 };
 
 // ---- the driver ---------------------------------------------------------------------------

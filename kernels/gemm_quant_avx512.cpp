@@ -329,13 +329,14 @@ struct K16 {
   }
 };
 
-// IQ4_XS: the codebook values + 128 as unsigned bytes, one vpdpbusd chain per sub-block scaled
-// by its signed scale ls_j, and the +128 taken back first: isum = -(sum_j ls_j * asum_j) << 7
-// + sum_j ls_j * dot(v_j + 128, a): the AVX2 kernel's integer.
+// IQ4_XS: each sub-block of 32 is applied as IQ4_NL's blocks are, with the float scale d * ls_j
+// (exact in float): dot_j = dot(v_j + 128, a) - (sum_j(a) << 7) starts from the tile's shifted
+// sums, then acc = fma(float(dot_j), (d * ls_j) * da, acc), as the AVX2 kernel does. No integer
+// scale multiply and no block-long integer sums to keep in registers.
 struct IQ4XS {
   static constexpr int64_t kElems = QK_K;
-  static constexpr OffKind kOff = OffKind::kPair32;
-  static constexpr int kShift = 0;
+  static constexpr OffKind kOff = OffKind::kShiftedSums;
+  static constexpr int kShift = 7;
   static constexpr size_t kBytes = sizeof(block_iq4_xs);
 
   template <int R, int T>
@@ -343,26 +344,16 @@ struct IQ4XS {
     const __m256i bias = _mm256_set1_epi8(static_cast<char>(0x80));
     alignas(32) uint8_t w[R][kChunk];
     for (int64_t b = 0; b < nb; ++b) {
-      int16_t ls[R][8];
-      __m512i isum[R][T];
-      for (int r = 0; r < R; ++r) {
-        k16::iq4_xs_scales(rows[r] + b * kBytes, ls[r]);
-        for (int j = 0; j < T; ++j) {
-          __m512i off = _mm512_setzero_si512();
-          for (int c = 0; c < 4; ++c) {
-            const auto pair = static_cast<uint32_t>(static_cast<uint16_t>(ls[r][2 * c])) |
-                              (static_cast<uint32_t>(static_cast<uint16_t>(ls[r][2 * c + 1])) << 16);
-            off = _mm512_add_epi32(off, _mm512_madd_epi16(_mm512_load_si512(P[j].off + 4 * b + c), _mm512_set1_epi32(static_cast<int>(pair))));
-          }
-          isum[r][j] = _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_slli_epi32(off, 7));
-        }
-      }
+      float dls[R][8];
+      for (int r = 0; r < R; ++r) k16::iq4_xs_float_scales(rows[r] + b * kBytes, dls[r]);
       for (int c = 0; c < 8; ++c) {
         for (int r = 0; r < R; ++r)
           _mm256_store_si256(reinterpret_cast<__m256i*>(w[r]), _mm256_xor_si256(k16::iq4_xs_values(rows[r] + b * kBytes, c), bias));
         __m512i dot[R][T];
-        for (int r = 0; r < R; ++r)
-          for (int j = 0; j < T; ++j) dot[r][j] = _mm512_setzero_si512();
+        for (int j = 0; j < T; ++j) {
+          const __m512i start = _mm512_load_si512(P[j].off + 8 * b + c);
+          for (int r = 0; r < R; ++r) dot[r][j] = start;
+        }
         for (int g = 0; g < 8; ++g) {
           __m512i a[T];
           for (int j = 0; j < T; ++j) a[j] = _mm512_load_si512(P[j].groups + 8 * (8 * b + c) + g);
@@ -372,14 +363,10 @@ struct IQ4XS {
           }
         }
         for (int r = 0; r < R; ++r) {
-          const __m512i m = _mm512_set1_epi32(ls[r][c]);
-          for (int j = 0; j < T; ++j) isum[r][j] = _mm512_add_epi32(isum[r][j], _mm512_mullo_epi32(dot[r][j], m));
+          const __m512 s = _mm512_set1_ps(dls[r][c]);
+          for (int j = 0; j < T; ++j)
+            acc[r][j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot[r][j]), _mm512_mul_ps(s, _mm512_load_ps(P[j].d + b)), acc[r][j]);
         }
-      }
-      for (int r = 0; r < R; ++r) {
-        const __m512 d = _mm512_cvtph_ps(_mm256_set1_epi16(static_cast<int16_t>(load_u16(rows[r] + b * kBytes))));
-        for (int j = 0; j < T; ++j)
-          acc[r][j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum[r][j]), _mm512_mul_ps(d, _mm512_load_ps(P[j].d + b)), acc[r][j]);
       }
     }
   }
