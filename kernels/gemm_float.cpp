@@ -126,9 +126,20 @@ PackFn packer(GgmlType weight) {
   }
 }
 
+// Traits::kernel<NT> for a block of nt tokens (1..Traits::kNr): the count as a template argument,
+// so each register tile is its own straight-line kernel.
+template <class Traits, int NT = 1>
+void run_tokens(int nt, const float* panel, int64_t kc, const std::byte* x, size_t xs, float* out, size_t os, int nr,
+                bool first) {
+  if constexpr (NT < Traits::kNr) {
+    if (nt > NT) return run_tokens<Traits, NT + 1>(nt, panel, kc, x, xs, out, os, nr, first);
+  }
+  Traits::template kernel<NT>(panel, kc, x, xs, out, os, nr, first);
+}
+
 // The driver shared by the kernels, over K in "units" (one element; a pair of BF16 elements
 // for the BF16 dot kernel): per chunk of kKc units, panels of MR rows are packed by `pack`
-// and Traits::run(nt, panel, kc, x, x_stride, out, out_stride, nr, first) sweeps the tokens
+// and run_tokens<Traits>(nt, panel, kc, x, x_stride, out, out_stride, nr, first) sweeps the tokens
 // over them, x pointing at the chunk's first unit of the block's first token.
 template <class Traits>
 void gemm_driver(PackFn pack, size_t w_unit_bytes, int64_t units, const std::byte* w, size_t row_stride, int64_t n_rows,
@@ -160,7 +171,7 @@ void gemm_driver(PackFn pack, size_t w_unit_bytes, int64_t units, const std::byt
           for (int64_t b = 0; b < pf_bytes; b += 64)
             _mm_prefetch(reinterpret_cast<const char*>(pf + static_cast<size_t>(pf_next) * row_stride + static_cast<size_t>(b)), _MM_HINT_T0);
         const std::byte* xt = x + static_cast<size_t>(t) * x_stride + static_cast<size_t>(k0) * x_unit_bytes;
-        Traits::run(nt, panel, kc, xt, x_stride, out + static_cast<size_t>(t) * out_stride + r, out_stride,
+        run_tokens<Traits>(nt, panel, kc, xt, x_stride, out + static_cast<size_t>(t) * out_stride + r, out_stride,
                     static_cast<int>(nr), k0 == 0);
       }
     }
@@ -225,21 +236,32 @@ struct Avx2 {
       }
     }
   }
+};
 
-  static void run(int nt, const float* panel, int64_t kc, const std::byte* x, size_t xs, float* out, size_t os, int nr,
-                  bool first) {
-    switch (nt) {
-      case 1: return kernel<1>(panel, kc, x, xs, out, os, nr, first);
-      case 2: return kernel<2>(panel, kc, x, xs, out, os, nr, first);
-      case 3: return kernel<3>(panel, kc, x, xs, out, os, nr, first);
-      case 4: return kernel<4>(panel, kc, x, xs, out, os, nr, first);
-      case 5: return kernel<5>(panel, kc, x, xs, out, os, nr, first);
-      default: return kernel<6>(panel, kc, x, xs, out, os, nr, first);
+#if ACTINFER_HAVE_AVX512_GEMM
+// The nr (<= 32) valid rows of a 32-row register tile (2 zmm per token), and its accumulators:
+// zero for the first K chunk, else the partial sums in `out`; stored back under the same masks.
+struct Rows32 {
+  __mmask16 m0, m1;
+  explicit Rows32(int nr)
+      : m0(static_cast<__mmask16>(nr >= 16 ? 0xFFFF : (1u << nr) - 1)),
+        m1(static_cast<__mmask16>(nr >= 32 ? 0xFFFF : nr <= 16 ? 0 : (1u << (nr - 16)) - 1)) {}
+  template <int NT>
+  void start(__m512 (&acc)[NT][2], const float* out, size_t os, bool first) const {
+    for (int j = 0; j < NT; ++j) {
+      acc[j][0] = first ? _mm512_setzero_ps() : _mm512_maskz_loadu_ps(m0, out + j * os);
+      acc[j][1] = first ? _mm512_setzero_ps() : _mm512_maskz_loadu_ps(m1, out + j * os + 16);
+    }
+  }
+  template <int NT>
+  void store(const __m512 (&acc)[NT][2], float* out, size_t os) const {
+    for (int j = 0; j < NT; ++j) {
+      _mm512_mask_storeu_ps(out + j * os, m0, acc[j][0]);
+      _mm512_mask_storeu_ps(out + j * os + 16, m1, acc[j][1]);
     }
   }
 };
 
-#if ACTINFER_HAVE_AVX512_GEMM
 // AVX-512: 32 rows (2 zmm) x 12 tokens, 24 accumulators.
 struct Avx512 {
   static constexpr int kMr = 32;
@@ -251,17 +273,8 @@ struct Avx512 {
     __m512 acc[NT][2];
     const float* xp[NT];
     for (int j = 0; j < NT; ++j) xp[j] = reinterpret_cast<const float*>(x + static_cast<size_t>(j) * xs);
-    const auto m0 = static_cast<__mmask16>(nr >= 16 ? 0xFFFF : (1u << nr) - 1);
-    const auto m1 = static_cast<__mmask16>(nr >= 32 ? 0xFFFF : nr <= 16 ? 0 : (1u << (nr - 16)) - 1);
-    for (int j = 0; j < NT; ++j) {
-      if (first) {
-        acc[j][0] = _mm512_setzero_ps();
-        acc[j][1] = _mm512_setzero_ps();
-      } else {
-        acc[j][0] = _mm512_maskz_loadu_ps(m0, out + j * os);
-        acc[j][1] = _mm512_maskz_loadu_ps(m1, out + j * os + 16);
-      }
-    }
+    const Rows32 rows(nr);
+    rows.start(acc, out, os, first);
     for (int64_t kk = 0; kk < kc; ++kk) {
       const __m512 w0 = _mm512_load_ps(panel + kk * kMr);
       const __m512 w1 = _mm512_load_ps(panel + kk * kMr + 16);
@@ -272,28 +285,7 @@ struct Avx512 {
         acc[j][1] = _mm512_fmadd_ps(w1, xb, acc[j][1]);
       }
     }
-    for (int j = 0; j < NT; ++j) {
-      _mm512_mask_storeu_ps(out + j * os, m0, acc[j][0]);
-      _mm512_mask_storeu_ps(out + j * os + 16, m1, acc[j][1]);
-    }
-  }
-
-  static void run(int nt, const float* panel, int64_t kc, const std::byte* x, size_t xs, float* out, size_t os, int nr,
-                  bool first) {
-    switch (nt) {
-      case 1: return kernel<1>(panel, kc, x, xs, out, os, nr, first);
-      case 2: return kernel<2>(panel, kc, x, xs, out, os, nr, first);
-      case 3: return kernel<3>(panel, kc, x, xs, out, os, nr, first);
-      case 4: return kernel<4>(panel, kc, x, xs, out, os, nr, first);
-      case 5: return kernel<5>(panel, kc, x, xs, out, os, nr, first);
-      case 6: return kernel<6>(panel, kc, x, xs, out, os, nr, first);
-      case 7: return kernel<7>(panel, kc, x, xs, out, os, nr, first);
-      case 8: return kernel<8>(panel, kc, x, xs, out, os, nr, first);
-      case 9: return kernel<9>(panel, kc, x, xs, out, os, nr, first);
-      case 10: return kernel<10>(panel, kc, x, xs, out, os, nr, first);
-      case 11: return kernel<11>(panel, kc, x, xs, out, os, nr, first);
-      default: return kernel<12>(panel, kc, x, xs, out, os, nr, first);
-    }
+    rows.store(acc, out, os);
   }
 };
 
@@ -312,17 +304,8 @@ struct Avx512Bf16 {
     __m512 acc[NT][2];
     const uint32_t* xp[NT];
     for (int j = 0; j < NT; ++j) xp[j] = reinterpret_cast<const uint32_t*>(x + static_cast<size_t>(j) * xs);
-    const auto m0 = static_cast<__mmask16>(nr >= 16 ? 0xFFFF : (1u << nr) - 1);
-    const auto m1 = static_cast<__mmask16>(nr >= 32 ? 0xFFFF : nr <= 16 ? 0 : (1u << (nr - 16)) - 1);
-    for (int j = 0; j < NT; ++j) {
-      if (first) {
-        acc[j][0] = _mm512_setzero_ps();
-        acc[j][1] = _mm512_setzero_ps();
-      } else {
-        acc[j][0] = _mm512_maskz_loadu_ps(m0, out + j * os);
-        acc[j][1] = _mm512_maskz_loadu_ps(m1, out + j * os + 16);
-      }
-    }
+    const Rows32 rows(nr);
+    rows.start(acc, out, os, first);
     for (int64_t kk = 0; kk < kc; ++kk) {
       const auto w0 = (__m512bh)_mm512_load_si512(panel + kk * kMr);
       const auto w1 = (__m512bh)_mm512_load_si512(panel + kk * kMr + 16);
@@ -333,28 +316,7 @@ struct Avx512Bf16 {
         acc[j][1] = _mm512_dpbf16_ps(acc[j][1], w1, xb);
       }
     }
-    for (int j = 0; j < NT; ++j) {
-      _mm512_mask_storeu_ps(out + j * os, m0, acc[j][0]);
-      _mm512_mask_storeu_ps(out + j * os + 16, m1, acc[j][1]);
-    }
-  }
-
-  static void run(int nt, const float* panel, int64_t kc, const std::byte* x, size_t xs, float* out, size_t os, int nr,
-                  bool first) {
-    switch (nt) {
-      case 1: return kernel<1>(panel, kc, x, xs, out, os, nr, first);
-      case 2: return kernel<2>(panel, kc, x, xs, out, os, nr, first);
-      case 3: return kernel<3>(panel, kc, x, xs, out, os, nr, first);
-      case 4: return kernel<4>(panel, kc, x, xs, out, os, nr, first);
-      case 5: return kernel<5>(panel, kc, x, xs, out, os, nr, first);
-      case 6: return kernel<6>(panel, kc, x, xs, out, os, nr, first);
-      case 7: return kernel<7>(panel, kc, x, xs, out, os, nr, first);
-      case 8: return kernel<8>(panel, kc, x, xs, out, os, nr, first);
-      case 9: return kernel<9>(panel, kc, x, xs, out, os, nr, first);
-      case 10: return kernel<10>(panel, kc, x, xs, out, os, nr, first);
-      case 11: return kernel<11>(panel, kc, x, xs, out, os, nr, first);
-      default: return kernel<12>(panel, kc, x, xs, out, os, nr, first);
-    }
+    rows.store(acc, out, os);
   }
 };
 
