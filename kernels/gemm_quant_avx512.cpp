@@ -15,6 +15,8 @@
 //   a 64-byte-per-group layout (the cost is one pass over the activations, shared by all rows).
 // - A register tile is kR rows x kT pairs (32 tokens), with 32 zmm registers to hold it; the
 //   merged pairs are processed in chunks that stay in L2 while every row meets them.
+// - At most 8 tokens (a server's decode step): the lanes are 2 rows x 8 tokens instead
+//   (run_rows2, the 32-element types), so half of each register is not wasted on absent tokens.
 #include "kernels/type_kernels.h"
 
 #if ACTINFER_HAVE_AVX512_GEMM
@@ -96,6 +98,49 @@ void merge_pair(const uint8_t* t0, const uint8_t* t1, int64_t n, int shift, OffK
   }
 }
 
+// One tile of at most 8 tokens for the two-row kernels: each token's lane is doubled (lanes 2t
+// and 2t + 1 hold token t), so a 16-lane register carries 8 tokens of 2 weight rows, the even
+// lanes meeting one row and the odd lanes the next. Same layout as merge_pair otherwise.
+void merge_dup(const uint8_t* t0, int64_t n, int shift, OffKind kind, uint8_t* out) {
+  const int64_t C = n / kChunk;
+  auto* groups = reinterpret_cast<__m512i*>(out);
+  __m512i* off = groups + 8 * C;
+  auto* d = reinterpret_cast<__m512*>(off + C);
+  __m512* s = d + C;
+  const __m512i twice = _mm512_setr_epi32(0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7);
+  auto dup = [&](int64_t unit) {
+    return _mm512_permutexvar_epi32(twice, _mm512_castsi256_si512(_mm256_load_si256(reinterpret_cast<const __m256i*>(t0) + unit)));
+  };
+  for (int64_t u = 0; u < 8 * C; ++u) _mm512_store_si512(groups + u, dup(u));
+  for (int64_t c = 0; c < C; ++c) {
+    if (kind == OffKind::kPair16) _mm512_store_si512(off + c, dup(9 * C + c));
+    else if (kind == OffKind::kPair32) _mm512_store_si512(off + c, dup(10 * C + c));
+    else _mm512_store_si512(off + c, _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_slli_epi32(dup(8 * C + c), shift)));
+    _mm512_store_ps(d + c, _mm512_castsi512_ps(dup(11 * C + c)));
+    _mm512_store_ps(s + c, _mm512_castsi512_ps(dup(12 * C + c)));
+  }
+}
+
+// Two-row kernels: per-row values in the lanes of their row (even: row 2v, odd: row 2v + 1).
+inline __m512i rows2_epi32(uint32_t even, uint32_t odd) {
+  return _mm512_set1_epi64(static_cast<long long>(static_cast<uint64_t>(even) | (static_cast<uint64_t>(odd) << 32)));
+}
+inline __m512 rows2_fp16(const uint8_t* even, const uint8_t* odd) {
+  return _mm512_cvtph_ps(_mm256_set1_epi32(static_cast<int>(load_u16(even) | (static_cast<uint32_t>(load_u16(odd)) << 16))));
+}
+// Two rows' decoded 32 values interleaved by dword (row a's group g, row b's group g, ...), so
+// that one 64-bit broadcast puts group g of both rows in their lanes.
+inline void interleave_rows(__m256i a, __m256i b, uint8_t* out) {
+  const __m256i lo = _mm256_unpacklo_epi32(a, b), hi = _mm256_unpackhi_epi32(a, b);
+  _mm256_store_si256(reinterpret_cast<__m256i*>(out), _mm256_permute2x128_si256(lo, hi, 0x20));
+  _mm256_store_si256(reinterpret_cast<__m256i*>(out) + 1, _mm256_permute2x128_si256(lo, hi, 0x31));
+}
+inline __m512i bcast_rows2(const uint8_t* interleaved, int g) {
+  uint64_t v;
+  std::memcpy(&v, interleaved + 8 * g, 8);
+  return _mm512_set1_epi64(static_cast<long long>(v));
+}
+
 // The 32 nibbles of 16 bytes in element order (low nibbles are elements 0..15).
 inline __m256i nibbles32(const uint8_t* qs) {
   const __m128i x = load128(qs);
@@ -166,6 +211,30 @@ struct Block32 {
           const __m512 mw = _mm512_cvtph_ps(_mm256_set1_epi16(static_cast<int16_t>(load_u16(blk + 2))));
           for (int j = 0; j < T; ++j) acc[r][j] = _mm512_fmadd_ps(mw, _mm512_load_ps(P[j].s + b), acc[r][j]);
         }
+      }
+    }
+  }
+
+  // V pairs of rows x the 8 tokens of a doubled tile (merge_dup): acc[v] lanes 2t, 2t + 1 =
+  // (rows 2v, 2v + 1) x token t, each lane the same operations as run's.
+  static constexpr bool kTwoRows = true;
+  template <int V>
+  static void run_rows2(const uint8_t* const* rows, int64_t nb, const Pair& P, __m512 (&acc)[V]) {
+    alignas(64) uint8_t w[V][2 * kChunk];
+    for (int64_t b = 0; b < nb; ++b) {
+      for (int v = 0; v < V; ++v) interleave_rows(decode(rows[2 * v] + b * kBytes), decode(rows[2 * v + 1] + b * kBytes), w[v]);
+      const __m512i start = kShift > 0 ? _mm512_load_si512(P.off + b) : _mm512_setzero_si512();
+      __m512i isum[V];
+      for (int v = 0; v < V; ++v) isum[v] = start;
+      for (int g = 0; g < 8; ++g) {
+        const __m512i a = _mm512_load_si512(P.groups + 8 * b + g);
+        for (int v = 0; v < V; ++v) isum[v] = _mm512_dpbusd_epi32(isum[v], bcast_rows2(w[v], g), a);
+      }
+      for (int v = 0; v < V; ++v) {
+        const uint8_t* b0 = rows[2 * v] + b * kBytes;
+        const uint8_t* b1 = rows[2 * v + 1] + b * kBytes;
+        acc[v] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum[v]), _mm512_mul_ps(rows2_fp16(b0, b1), _mm512_load_ps(P.d + b)), acc[v]);
+        if constexpr (kMin) acc[v] = _mm512_fmadd_ps(rows2_fp16(b0 + 2, b1 + 2), _mm512_load_ps(P.s + b), acc[v]);
       }
     }
   }
@@ -383,9 +452,48 @@ constexpr int64_t kStageRows = 64;
 // chunk's other pairs).
 constexpr int kPrefetchTiles = 2;
 
+// At most 8 tokens (one tile, a decode step of up to 8 sequences): 16-token lanes would run half
+// empty, so the tile's tokens are doubled and each register holds 2 rows x 8 tokens
+// (run_rows2), the same operations per (row, token) in half the instructions.
+constexpr int kV = 4;  // row pairs per register tile
+
+template <class W>
+void gemm_rows2(int64_t n, const uint8_t* w, size_t row_stride, int64_t n_rows, const uint8_t* tile, int64_t n_acts,
+                float* out, size_t out_stride) {
+  const size_t pb = pair_bytes(n);
+  const auto merged = std::make_unique_for_overwrite<uint8_t[]>(pb + 64);
+  uint8_t* const buf = merged.get() + (64 - reinterpret_cast<uintptr_t>(merged.get()) % 64) % 64;
+  merge_dup(tile, n, W::kShift, W::kOff, buf);
+  const Pair P = pair_view(buf, n);
+  const int64_t nb = n / W::kElems;
+  const size_t row_bytes_used = static_cast<size_t>(nb) * W::kBytes;
+  for (int64_t r0 = 0; r0 < n_rows; r0 += 2 * kV) {
+    const int nr = static_cast<int>(std::min<int64_t>(2 * kV, n_rows - r0));
+    const uint8_t* rows[2 * kV];
+    for (int r = 0; r < 2 * kV; ++r) rows[r] = w + static_cast<size_t>(r0 + std::min(r, nr - 1)) * row_stride;
+    for (int64_t r = r0 + kPrefetchTiles * 2 * kV; r < std::min(n_rows, r0 + (kPrefetchTiles + 1) * 2 * kV); ++r)
+      for (size_t off = 0; off < row_bytes_used; off += 64)
+        _mm_prefetch(reinterpret_cast<const char*>(w + static_cast<size_t>(r) * row_stride + off), _MM_HINT_T0);
+    __m512 acc[kV];
+    for (auto& a : acc) a = _mm512_setzero_ps();
+    W::template run_rows2<kV>(rows, nb, P, acc);
+    for (int v = 0; v < kV && 2 * v < nr; ++v) {
+      alignas(64) float res[kPairTok];
+      _mm512_store_ps(res, acc[v]);
+      for (int64_t t = 0; t < n_acts; ++t) {
+        float* dst = out + static_cast<size_t>(t) * out_stride + static_cast<size_t>(r0 + 2 * v);
+        dst[0] = res[2 * t];
+        if (2 * v + 1 < nr) dst[1] = res[2 * t + 1];
+      }
+    }
+  }
+}
+
 template <class W>
 void gemm(int64_t n, const uint8_t* w, size_t row_stride, int64_t n_rows, const uint8_t* tiles, int64_t n_acts,
           float* out, size_t out_stride) {
+  if constexpr (requires { W::kTwoRows; })
+    if (n_acts <= kTok) return gemm_rows2<W>(n, w, row_stride, n_rows, tiles, n_acts, out, out_stride);
   const size_t tb = gemm_tile_bytes(n), pb = pair_bytes(n);
   const int64_t n_tiles = (n_acts + kTok - 1) / kTok;
   const int64_t n_pairs = (n_tiles + 1) / 2;
