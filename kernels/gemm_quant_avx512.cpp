@@ -16,7 +16,7 @@
 // - A register tile is kR rows x kT pairs (32 tokens), with 32 zmm registers to hold it; the
 //   merged pairs are processed in chunks that stay in L2 while every row meets them.
 // - At most 8 tokens (a server's decode step): the lanes are 2 rows x 8 tokens instead
-//   (run_rows2, the 32-element types), so half of each register is not wasted on absent tokens.
+//   (run_rows2), so half of each register is not wasted on absent tokens.
 #include "kernels/type_kernels.h"
 
 #if ACTINFER_HAVE_AVX512_GEMM
@@ -24,6 +24,7 @@
 #include <immintrin.h>
 
 #include <algorithm>
+#include <bit>
 #include <cstring>
 #include <memory>
 
@@ -316,6 +317,60 @@ struct KQ45 {
       }
     }
   }
+
+  // Two rows per register (Block32::run_rows2): the same operations per (row, token) as run.
+  static constexpr bool kTwoRows = true;
+  template <int V>
+  static void run_rows2(const uint8_t* const* rows, int64_t nb, const Pair& P, __m512 (&acc)[V]) {
+    const __m256i m4 = _mm256_set1_epi8(0x0F), b4 = _mm256_set1_epi8(0x10);
+    alignas(64) uint8_t lo[V][2 * kChunk], hi[V][2 * kChunk];
+    for (int64_t b = 0; b < nb; ++b) {
+      uint8_t sc[2 * V][8], mn[2 * V][8];
+      __m512i isum[V], msum[V];
+      for (int r = 0; r < 2 * V; ++r) unpack_scale_min_k4(rows[r] + b * kBytes + 4, sc[r], mn[r]);
+      for (int v = 0; v < V; ++v) isum[v] = msum[v] = _mm512_setzero_si512();
+      for (int c = 0; c < 4; ++c) {  // chunks 2c (low nibbles) and 2c + 1 (high nibbles)
+        for (int v = 0; v < V; ++v) {
+          __m256i l[2], h[2];
+          for (int i = 0; i < 2; ++i) {
+            const uint8_t* blk = rows[2 * v + i] + b * kBytes;
+            const __m256i q = load256(blk + (kQ5 ? 48 : 16) + 32 * c);
+            l[i] = _mm256_and_si256(q, m4);
+            h[i] = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
+            if constexpr (kQ5) {
+              const __m256i qh = load256(blk + 16);
+              l[i] = _mm256_or_si256(l[i], _mm256_and_si256(_mm256_slli_epi16(_mm256_srli_epi16(qh, 2 * c), 4), b4));
+              h[i] = _mm256_or_si256(h[i], _mm256_and_si256(_mm256_slli_epi16(_mm256_srli_epi16(qh, 2 * c + 1), 4), b4));
+            }
+          }
+          interleave_rows(l[0], l[1], lo[v]);
+          interleave_rows(h[0], h[1], hi[v]);
+        }
+        for (int half = 0; half < 2; ++half) {
+          const int ch = 2 * c + half;
+          const uint8_t (*w)[2 * kChunk] = half ? hi : lo;
+          __m512i dot[V];
+          for (int v = 0; v < V; ++v) dot[v] = _mm512_setzero_si512();
+          for (int g = 0; g < 8; ++g) {
+            const __m512i a = _mm512_load_si512(P.groups + 8 * (8 * b + ch) + g);
+            for (int v = 0; v < V; ++v) dot[v] = _mm512_dpbusd_epi32(dot[v], bcast_rows2(w[v], g), a);
+          }
+          for (int v = 0; v < V; ++v)
+            isum[v] = _mm512_add_epi32(isum[v], _mm512_mullo_epi32(dot[v], rows2_epi32(sc[2 * v][ch], sc[2 * v + 1][ch])));
+        }
+        auto mins = [&](int r) { return static_cast<uint32_t>(mn[r][2 * c]) | (static_cast<uint32_t>(mn[r][2 * c + 1]) << 16); };
+        for (int v = 0; v < V; ++v)
+          msum[v] = _mm512_add_epi32(msum[v], _mm512_madd_epi16(_mm512_load_si512(P.off + 4 * b + c), rows2_epi32(mins(2 * v), mins(2 * v + 1))));
+      }
+      const __m512 da = _mm512_load_ps(P.d + b);
+      for (int v = 0; v < V; ++v) {
+        const uint8_t* b0 = rows[2 * v] + b * kBytes;
+        const uint8_t* b1 = rows[2 * v + 1] + b * kBytes;
+        acc[v] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum[v]), _mm512_mul_ps(rows2_fp16(b0, b1), da), acc[v]);
+        acc[v] = _mm512_fnmadd_ps(_mm512_cvtepi32_ps(msum[v]), _mm512_mul_ps(rows2_fp16(b0 + 2, b1 + 2), da), acc[v]);
+      }
+    }
+  }
 };
 
 // Q2_K, Q3_K, Q6_K (kernels/gemm_k16_formats.h): isum = sum over the 16 sub-blocks j of
@@ -396,6 +451,66 @@ struct K16 {
       }
     }
   }
+
+  // Two rows per register (Block32::run_rows2): the same operations per (row, token) as run.
+  static __m512i scaled_sums2(const Pair& P, int64_t b, const int16_t x0[16], const int16_t x1[16]) {
+    auto pair = [&](int c) { return rows2_epi32(load_u32(x0 + 2 * c), load_u32(x1 + 2 * c)); };
+    __m512i s = _mm512_madd_epi16(_mm512_load_si512(P.off + 8 * b), pair(0));
+    for (int c = 1; c < 8; ++c) s = _mm512_dpwssd_epi32(s, _mm512_load_si512(P.off + 8 * b + c), pair(c));
+    return s;
+  }
+
+  static constexpr bool kTwoRows = true;
+  template <int V>
+  static void run_rows2(const uint8_t* const* rows, int64_t nb, const Pair& P, __m512 (&acc)[V]) {
+    alignas(64) uint8_t w[4][V][2 * kChunk];
+    for (int64_t b = 0; b < nb; ++b) {
+      int16_t sc[2 * V][16], mn[2 * V][16];
+      __m512i isum[V];
+      const __m512 da = _mm512_load_ps(P.d + b);
+      for (int r = 0; r < 2 * V; ++r) F::scales(rows[r] + b * kBytes, sc[r], mn[r]);
+      for (int v = 0; v < V; ++v) {
+        const uint8_t* b0 = rows[2 * v] + b * kBytes;
+        const uint8_t* b1 = rows[2 * v + 1] + b * kBytes;
+        if constexpr (F::kMin)
+          acc[v] = _mm512_fnmadd_ps(_mm512_cvtepi32_ps(scaled_sums2(P, b, mn[2 * v], mn[2 * v + 1])),
+                                    _mm512_mul_ps(rows2_fp16(F::dmin(b0), F::dmin(b1)), da), acc[v]);
+        if constexpr (F::kOffShift >= 0)
+          isum[v] = _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_slli_epi32(scaled_sums2(P, b, sc[2 * v], sc[2 * v + 1]), F::kOffShift));
+        else
+          isum[v] = _mm512_setzero_si512();
+      }
+      for (int h = 0; h < 2; ++h) {
+        for (int v = 0; v < V; ++v) {
+          __m256i x0[4], x1[4];
+          F::decode_half(rows[2 * v] + b * kBytes, h, x0);
+          F::decode_half(rows[2 * v + 1] + b * kBytes, h, x1);
+          for (int k = 0; k < 4; ++k) interleave_rows(x0[k], x1[k], w[k][v]);
+        }
+        for (int k = 0; k < 4; ++k) {
+          const int c = 4 * h + k;  // chunk: sub-blocks 2c (groups 0..3) and 2c + 1 (groups 4..7)
+          for (int sub = 0; sub < 2; ++sub) {
+            __m512i dot[V];
+            for (int v = 0; v < V; ++v) dot[v] = _mm512_setzero_si512();
+            for (int g = 4 * sub; g < 4 * sub + 4; ++g) {
+              const __m512i a = _mm512_load_si512(P.groups + 8 * (8 * b + c) + g);
+              for (int v = 0; v < V; ++v) dot[v] = _mm512_dpbusd_epi32(dot[v], bcast_rows2(w[k][v], g), a);
+            }
+            for (int v = 0; v < V; ++v) {
+              const int16_t s0 = sc[2 * v][2 * c + sub], s1 = sc[2 * v + 1][2 * c + sub];
+              if constexpr (F::kDotFitsInt16)
+                isum[v] = _mm512_dpwssd_epi32(isum[v], dot[v], rows2_epi32(static_cast<uint16_t>(s0), static_cast<uint16_t>(s1)));
+              else
+                isum[v] = _mm512_add_epi32(isum[v], _mm512_mullo_epi32(dot[v], rows2_epi32(static_cast<uint32_t>(s0), static_cast<uint32_t>(s1))));
+            }
+          }
+        }
+      }
+      for (int v = 0; v < V; ++v)
+        acc[v] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum[v]),
+                                 _mm512_mul_ps(rows2_fp16(F::d(rows[2 * v] + b * kBytes), F::d(rows[2 * v + 1] + b * kBytes)), da), acc[v]);
+    }
+  }
 };
 
 // IQ4_XS: each sub-block of 32 is applied as IQ4_NL's blocks are, with the float scale d * ls_j
@@ -435,6 +550,36 @@ struct IQ4XS {
           const __m512 s = _mm512_set1_ps(dls[r][c]);
           for (int j = 0; j < T; ++j)
             acc[r][j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot[r][j]), _mm512_mul_ps(s, _mm512_load_ps(P[j].d + b)), acc[r][j]);
+        }
+      }
+    }
+  }
+
+  // Two rows per register (Block32::run_rows2): the same operations per (row, token) as run.
+  static constexpr bool kTwoRows = true;
+  template <int V>
+  static void run_rows2(const uint8_t* const* rows, int64_t nb, const Pair& P, __m512 (&acc)[V]) {
+    const __m256i bias = _mm256_set1_epi8(static_cast<char>(0x80));
+    alignas(64) uint8_t w[V][2 * kChunk];
+    auto bits = [](float f) { return std::bit_cast<uint32_t>(f); };
+    for (int64_t b = 0; b < nb; ++b) {
+      float dls[2 * V][8];
+      for (int r = 0; r < 2 * V; ++r) k16::iq4_xs_float_scales(rows[r] + b * kBytes, dls[r]);
+      const __m512 da = _mm512_load_ps(P.d + b);
+      for (int c = 0; c < 8; ++c) {
+        for (int v = 0; v < V; ++v)
+          interleave_rows(_mm256_xor_si256(k16::iq4_xs_values(rows[2 * v] + b * kBytes, c), bias),
+                          _mm256_xor_si256(k16::iq4_xs_values(rows[2 * v + 1] + b * kBytes, c), bias), w[v]);
+        const __m512i start = _mm512_load_si512(P.off + 8 * b + c);
+        __m512i dot[V];
+        for (int v = 0; v < V; ++v) dot[v] = start;
+        for (int g = 0; g < 8; ++g) {
+          const __m512i a = _mm512_load_si512(P.groups + 8 * (8 * b + c) + g);
+          for (int v = 0; v < V; ++v) dot[v] = _mm512_dpbusd_epi32(dot[v], bcast_rows2(w[v], g), a);
+        }
+        for (int v = 0; v < V; ++v) {
+          const __m512 s = _mm512_castsi512_ps(rows2_epi32(bits(dls[2 * v][c]), bits(dls[2 * v + 1][c])));
+          acc[v] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot[v]), _mm512_mul_ps(s, da), acc[v]);
         }
       }
     }
