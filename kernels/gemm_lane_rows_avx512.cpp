@@ -19,6 +19,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cstddef>
 #include <cstring>
 #include <memory>
 
@@ -38,34 +39,23 @@ constexpr int kMaxTok = 8;   // tokens sharing one decode of the weights
 constexpr int64_t kQK = 32;  // elements per block
 constexpr int64_t kPrefetchRows = 16;  // how far ahead rows are fetched
 
-inline __m128i load128(const void* p) { return _mm_loadu_si128(static_cast<const __m128i*>(p)); }
 inline __m256i load256(const void* p) { return _mm256_loadu_si256(static_cast<const __m256i*>(p)); }
 
-// Lane e of the result = row e: the 16 bytes at rows[e] + off, as 4 registers q[j] holding
-// each row's dword j.
-inline void transpose16x4(const uint8_t* const* rows, size_t off, __m512i q[4]) {
-  __m512i z[4];
-  for (int k = 0; k < 4; ++k) {  // lane L of z[k]: row 4L + k
-    __m512i v = _mm512_castsi128_si512(load128(rows[k] + off));
-    v = _mm512_inserti32x4(v, load128(rows[4 + k] + off), 1);
-    v = _mm512_inserti32x4(v, load128(rows[8 + k] + off), 2);
-    z[k] = _mm512_inserti32x4(v, load128(rows[12 + k] + off), 3);
-  }
-  const __m512i t0 = _mm512_unpacklo_epi32(z[0], z[1]), t1 = _mm512_unpackhi_epi32(z[0], z[1]);
-  const __m512i t2 = _mm512_unpacklo_epi32(z[2], z[3]), t3 = _mm512_unpackhi_epi32(z[2], z[3]);
-  q[0] = _mm512_unpacklo_epi64(t0, t2);
-  q[1] = _mm512_unpackhi_epi64(t0, t2);
-  q[2] = _mm512_unpacklo_epi64(t1, t3);
-  q[3] = _mm512_unpackhi_epi64(t1, t3);
-}
-
-// The same for 32 bytes per row: q[j] holds each row's dword j (j < 8).
-inline void transpose16x8(const uint8_t* const* rows, size_t off, __m512i q[8]) {
+// Lane e of the result = row e: the 32 bytes at rows[e] + off (off may be negative), as 8
+// registers q[j] holding each row's dword j. The first kSkip bytes are not read but taken as 0
+// (masked loads do not fault): they may lie before the first row.
+template <unsigned kSkip = 0>
+inline void transpose16x8(const uint8_t* const* rows, ptrdiff_t off, __m512i q[8]) {
+  auto load = [&](int e) {
+    const auto p = reinterpret_cast<const uint8_t*>(reinterpret_cast<uintptr_t>(rows[e]) + static_cast<uintptr_t>(off));
+    if constexpr (kSkip > 0) return _mm256_maskz_loadu_epi8(~0u << kSkip, p);
+    else return load256(p);
+  };
   __m512i u[2][4];
   for (int h = 0; h < 2; ++h) {  // h = 0: rows 0..3 and 8..11; h = 1: rows 4..7 and 12..15
     __m512i z[4];
     for (int k = 0; k < 4; ++k)  // lanes of z[k]: row r dwords 0..3, 4..7, row r + 8 dwords 0..3, 4..7
-      z[k] = _mm512_inserti64x4(_mm512_castsi256_si512(load256(rows[4 * h + k] + off)), load256(rows[8 + 4 * h + k] + off), 1);
+      z[k] = _mm512_inserti64x4(_mm512_castsi256_si512(load(4 * h + k)), load(8 + 4 * h + k), 1);
     const __m512i t0 = _mm512_unpacklo_epi32(z[0], z[1]), t1 = _mm512_unpackhi_epi32(z[0], z[1]);
     const __m512i t2 = _mm512_unpacklo_epi32(z[2], z[3]), t3 = _mm512_unpackhi_epi32(z[2], z[3]);
     // lanes of u[h][j]: rows (4h..4h+3) dword j, the same rows' dword j + 4, rows 8 + (4h..4h+3) dword j, j + 4
@@ -110,26 +100,30 @@ struct Block32 {
                                    : kType == GgmlType::Q5_1 ? sizeof(block_q5_1)
                                    : kType == GgmlType::Q8_0 ? sizeof(block_q8_0)
                                                              : sizeof(block_iq4_nl);
-  // Where the nibbles start (Q4_0, Q4_1, Q5_0, Q5_1, IQ4_NL) and where Q5's qh is.
-  static constexpr size_t kQs = kMin ? (kType == GgmlType::Q5_1 ? 8 : 4) : (kType == GgmlType::Q5_0 ? 6 : 2);
-  static constexpr size_t kQh = kType == GgmlType::Q5_1 ? 4 : 2;
   static constexpr bool kQ8_1 = kMin;  // the activation type: Q8_1, else Q8_0
 
-  // rows[e] + off: row e's block; vindex: the rows' offsets from rows[0] (for the gathers).
+  // rows[e] + off: row e's block; vindex: the rows' offsets from rows[0] (for the gather).
+  // kFirst: the row's first block, where the 32 bytes ending at the block start before the row.
+  template <bool kFirst>
   static void decode(const uint8_t* const* rows, size_t off, __m512i vindex, __m512i w[8], __m512& dw, __m512& mw) {
-    const __m512i head = _mm512_i32gather_epi32(vindex, rows[0] + off, 1);
-    dw = low_fp16(head);
-    if constexpr (kMin) mw = high_fp16(head);
     if constexpr (kType == GgmlType::Q8_0) {
-      transpose16x8(rows, off + 2, w);
+      // 34 bytes: the scales through a gather (a slow one, but Q8_0 rows stream from memory).
+      dw = low_fp16(_mm512_i32gather_epi32(vindex, rows[0] + off, 1));
+      transpose16x8(rows, static_cast<ptrdiff_t>(off) + 2, w);
       for (int g = 0; g < 8; ++g) w[g] = _mm512_xor_si512(w[g], _mm512_set1_epi8(static_cast<char>(0x80)));
     } else {
-      __m512i q[4];
-      transpose16x4(rows, off + kQs, q);
+      // The 32 bytes that end where the block ends: the nibbles are dwords 4..7, the header
+      // (d, m, qh) ends at dword 3. No gather: it costs as much as the rest of the decode.
+      __m512i q[8];
+      transpose16x8<kFirst ? 32 - kBytes : 0>(rows, static_cast<ptrdiff_t>(off + kBytes) - 32, q);
+      constexpr int kHead = 32 - static_cast<int>(kBytes);  // where the block starts in the window
+      const __m512i h = q[kHead / 4];
+      dw = kHead % 4 == 0 ? low_fp16(h) : high_fp16(h);
+      if constexpr (kMin) mw = high_fp16(h);
       const __m512i m4 = _mm512_set1_epi8(0x0F);
       for (int g = 0; g < 4; ++g) {  // dword g: low nibbles are elements 4g.., high ones 16 + 4g..
-        w[g] = _mm512_and_si512(q[g], m4);
-        w[g + 4] = _mm512_and_si512(_mm512_srli_epi16(q[g], 4), m4);
+        w[g] = _mm512_and_si512(q[4 + g], m4);
+        w[g + 4] = _mm512_and_si512(_mm512_srli_epi16(q[4 + g], 4), m4);
       }
       if constexpr (kType == GgmlType::IQ4_NL) {  // the codebook value + 128
         alignas(16) int8_t lut[16];
@@ -137,8 +131,7 @@ struct Block32 {
         const __m512i table = _mm512_broadcast_i32x4(_mm_load_si128(reinterpret_cast<const __m128i*>(lut)));
         for (int g = 0; g < 8; ++g) w[g] = _mm512_shuffle_epi8(table, w[g]);
       }
-      if constexpr (kType == GgmlType::Q5_0 || kType == GgmlType::Q5_1)
-        add_fifth_bits(_mm512_i32gather_epi32(vindex, rows[0] + off + kQh, 1), w);
+      if constexpr (kType == GgmlType::Q5_0 || kType == GgmlType::Q5_1) add_fifth_bits(q[3], w);
     }
   }
 };
@@ -155,12 +148,15 @@ template <class W, int NT>
 void row_group(const uint8_t* const* rows, const uint8_t* const* next, __m512i vindex, int64_t nb, const uint8_t* const* aq,
                size_t act_bytes, const ActBlock* const* ab, __m512 (&acc)[NT]) {
   for (int t = 0; t < NT; ++t) acc[t] = _mm512_setzero_ps();
+  size_t fetched = 0;  // bytes of the next rows fetched so far
   for (int64_t b = 0; b < nb; ++b) {
-    for (int e = 0; e < kLanes; ++e)
-      _mm_prefetch(reinterpret_cast<const char*>(next[e] + static_cast<size_t>(b) * W::kBytes), _MM_HINT_T0);
+    const size_t off = static_cast<size_t>(b) * W::kBytes;
+    for (; fetched < off + W::kBytes; fetched += 64)
+      for (int e = 0; e < kLanes; ++e) _mm_prefetch(reinterpret_cast<const char*>(next[e] + fetched), _MM_HINT_T0);
     __m512i w[8];
     __m512 dw, mw;
-    W::decode(rows, static_cast<size_t>(b) * W::kBytes, vindex, w, dw, mw);
+    if (b == 0) W::template decode<true>(rows, off, vindex, w, dw, mw);
+    else W::template decode<false>(rows, off, vindex, w, dw, mw);
     for (int t = 0; t < NT; ++t) {
       const uint8_t* a = aq[t] + static_cast<size_t>(b) * act_bytes;
       const ActBlock& x = ab[t][b];
