@@ -129,6 +129,11 @@ ACTINFER_ROWS_FN(lane_rows_q5_0_avx512);
 ACTINFER_ROWS_FN(lane_rows_q5_1_avx512);
 ACTINFER_ROWS_FN(lane_rows_q8_0_avx512);
 ACTINFER_ROWS_FN(lane_rows_iq4_nl_avx512);
+ACTINFER_ROWS_FN(lane_rows_q4_K_avx512);
+ACTINFER_ROWS_FN(lane_rows_q5_K_avx512);
+ACTINFER_ROWS_FN(lane_rows_q2_K_avx512);
+ACTINFER_ROWS_FN(lane_rows_q6_K_avx512);
+ACTINFER_ROWS_FN(lane_rows_iq4_xs_avx512);
 #endif
 #undef ACTINFER_GEMM_FN
 #undef ACTINFER_ROWS_FN
