@@ -36,17 +36,21 @@
 namespace actinfer::kernels {
 namespace {
 
+// Everything below is inlined into the row loop: GCC otherwise keeps some large helpers out of
+// line and passes the zmm registers through memory (a third slower).
+#define LANE_INLINE [[gnu::always_inline]] inline
+
 constexpr int kLanes = 16;   // rows per register
 constexpr int kMaxTok = 8;   // tokens sharing one decode of the weights
 constexpr int64_t kPrefetchRows = 16;  // how far ahead rows are fetched
 
-inline __m256i load256(const void* p) { return _mm256_loadu_si256(static_cast<const __m256i*>(p)); }
+LANE_INLINE __m256i load256(const void* p) { return _mm256_loadu_si256(static_cast<const __m256i*>(p)); }
 
 // Lane e of the result = row e: the 32 bytes at rows[e] + off (off may be negative), as 8
 // registers q[j] holding each row's dword j. The first kSkip bytes are not read but taken as 0
 // (masked loads do not fault): they may lie before the first row.
 template <unsigned kSkip = 0>
-inline void transpose16x8(const uint8_t* const* rows, ptrdiff_t off, __m512i q[8]) {
+LANE_INLINE void transpose16x8(const uint8_t* const* rows, ptrdiff_t off, __m512i q[8]) {
   auto load = [&](int e) {
     const auto p = reinterpret_cast<const uint8_t*>(reinterpret_cast<uintptr_t>(rows[e]) + static_cast<uintptr_t>(off));
     if constexpr (kSkip > 0) return _mm256_maskz_loadu_epi8(~0u << kSkip, p);
@@ -73,7 +77,7 @@ inline void transpose16x8(const uint8_t* const* rows, ptrdiff_t off, __m512i q[8
 }
 
 // The 16 bytes at rows[e] + off, as 4 registers q[j] holding each row's dword j.
-inline void transpose16x4(const uint8_t* const* rows, size_t off, __m512i q[4]) {
+LANE_INLINE void transpose16x4(const uint8_t* const* rows, size_t off, __m512i q[4]) {
   auto load = [&](int e) { return _mm_loadu_si128(reinterpret_cast<const __m128i*>(rows[e] + off)); };
   __m512i z[4];
   for (int k = 0; k < 4; ++k) {  // lane L of z[k]: row 4L + k
@@ -91,12 +95,12 @@ inline void transpose16x4(const uint8_t* const* rows, size_t off, __m512i q[4]) 
 }
 
 // The low fp16 of each gathered dword as floats, and the high one.
-inline __m512 low_fp16(__m512i x) { return _mm512_cvtph_ps(_mm512_cvtepi32_epi16(x)); }
-inline __m512 high_fp16(__m512i x) { return _mm512_cvtph_ps(_mm512_cvtepi32_epi16(_mm512_srli_epi32(x, 16))); }
+LANE_INLINE __m512 low_fp16(__m512i x) { return _mm512_cvtph_ps(_mm512_cvtepi32_epi16(x)); }
+LANE_INLINE __m512 high_fp16(__m512i x) { return _mm512_cvtph_ps(_mm512_cvtepi32_epi16(_mm512_srli_epi32(x, 16))); }
 
 // Q5_0 / Q5_1: each byte of w[g] gets 0x10 where its element's bit of qh is set (qh: one row's
 // 32 bits per dword). vpmultishiftqb moves bit 4g + j of each row's dword to bit 4 of byte j.
-inline void add_fifth_bits(__m512i qh, __m512i w[8]) {
+LANE_INLINE void add_fifth_bits(__m512i qh, __m512i w[8]) {
   for (int g = 0; g < 8; ++g) {
     uint64_t ctrl = 0;
     for (int j = 0; j < 8; ++j) ctrl |= static_cast<uint64_t>((32 * (j / 4) + 4 * g + j % 4 - 4) & 63) << (8 * j);
@@ -106,7 +110,7 @@ inline void add_fifth_bits(__m512i qh, __m512i w[8]) {
 }
 
 // The sum of 32 int8 quants.
-inline int32_t sum32(const uint8_t* q) {
+LANE_INLINE int32_t sum32(const uint8_t* q) {
   const __m256i s = _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_set1_epi8(1), load256(q));
   const __m128i s4 = _mm_add_epi32(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1));
   const __m128i s2 = _mm_add_epi32(s4, _mm_unpackhi_epi64(s4, s4));
@@ -116,7 +120,7 @@ inline int32_t sum32(const uint8_t* q) {
 // start + the 16 rows' dots of w[0..7] with the 32 activation bytes at a (kSplit: in two
 // chains, when few tokens are there to overlap their latency; the integer is the same).
 template <bool kSplit>
-inline __m512i dot8(__m512i start, const __m512i w[8], const uint8_t* a) {
+LANE_INLINE __m512i dot8(__m512i start, const __m512i w[8], const uint8_t* a) {
   auto group = [&](int g) { return _mm512_set1_epi32(static_cast<int>(load_u32(a + 4 * g))); };
   if constexpr (kSplit) {
     __m512i s0 = _mm512_dpbusd_epi32(start, w[0], group(0));
@@ -156,14 +160,14 @@ struct Block32 {
     float d, s;
     int32_t off;
   };
-  static Act prepare(const uint8_t* blk) {
+  LANE_INLINE static Act prepare(const uint8_t* blk) {
     return Act{load_fp16(blk), kQ8_1 ? load_fp16(blk + 2) : 0.0f, -(sum32(blk + kActQs) * (1 << kShift))};
   }
 
   // rows[e] + off: row e's block; vindex: the rows' offsets from rows[0] (for the gather).
   // kFirst: the row's first block, where the 32 bytes ending at the block start before the row.
   template <bool kFirst>
-  static void decode(const uint8_t* const* rows, size_t off, __m512i vindex, __m512i w[8], __m512& dw, __m512& mw) {
+  LANE_INLINE static void decode(const uint8_t* const* rows, size_t off, __m512i vindex, __m512i w[8], __m512& dw, __m512& mw) {
     if constexpr (kType == GgmlType::Q8_0) {
       // 34 bytes: the scales through a gather (a slow one, but Q8_0 rows stream from memory).
       dw = low_fp16(_mm512_i32gather_epi32(vindex, rows[0] + off, 1));
@@ -194,7 +198,7 @@ struct Block32 {
   }
 
   template <bool kFirst, int NT>
-  static void block(const uint8_t* const* rows, size_t off, __m512i vindex, const uint8_t* const* ablk,
+  LANE_INLINE static void block(const uint8_t* const* rows, size_t off, __m512i vindex, const uint8_t* const* ablk,
                     const Act* const* x, __m512 (&acc)[NT]) {
     __m512i w[8];
     __m512 dw, mw;
@@ -212,19 +216,19 @@ struct Block32 {
 // ---- K types x Q8_K ---------------------------------------------------------------------------
 
 // The sum of 16 int8 quants.
-inline int32_t sum16(const uint8_t* q) {
+LANE_INLINE int32_t sum16(const uint8_t* q) {
   __m128i s = _mm_dpbusd_epi32(_mm_setzero_si128(), _mm_set1_epi8(1), _mm_loadu_si128(reinterpret_cast<const __m128i*>(q)));
   s = _mm_add_epi32(s, _mm_unpackhi_epi64(s, s));
   return _mm_cvtsi128_si32(_mm_add_epi32(s, _mm_shuffle_epi32(s, 1)));
 }
 
-inline int32_t pack_pair(int32_t lo, int32_t hi) {
+LANE_INLINE int32_t pack_pair(int32_t lo, int32_t hi) {
   return static_cast<int32_t>((static_cast<uint32_t>(lo) & 0xFFFF) | (static_cast<uint32_t>(hi) << 16));
 }
 
 // Byte k (0..3) of each dword, unsigned, and the int16 pairs (byte 0, byte 1), (byte 2, byte 3).
-inline __m512i byte_of(__m512i v, int k) { return _mm512_and_si512(_mm512_srli_epi32(v, 8 * k), _mm512_set1_epi32(0xFF)); }
-inline __m512i pair_of(__m512i v, int k) {
+LANE_INLINE __m512i byte_of(__m512i v, int k) { return _mm512_and_si512(_mm512_srli_epi32(v, 8 * k), _mm512_set1_epi32(0xFF)); }
+LANE_INLINE __m512i pair_of(__m512i v, int k) {
   return _mm512_or_si512(byte_of(v, 2 * k), _mm512_slli_epi32(byte_of(v, 2 * k + 1), 16));
 }
 
@@ -241,7 +245,7 @@ struct KQ45 {
     float d;
     int32_t pair[4];
   };
-  static Act prepare(const uint8_t* blk) {
+  LANE_INLINE static Act prepare(const uint8_t* blk) {
     Act x;
     std::memcpy(&x.d, blk, 4);
     for (int c = 0; c < 4; ++c) x.pair[c] = pack_pair(sum32(blk + 4 + 64 * c), sum32(blk + 36 + 64 * c));
@@ -249,7 +253,7 @@ struct KQ45 {
   }
 
   template <bool kFirst, int NT>
-  static void block(const uint8_t* const* rows, size_t off, __m512i, const uint8_t* const* ablk, const Act* const* x,
+  LANE_INLINE static void block(const uint8_t* const* rows, size_t off, __m512i, const uint8_t* const* ablk, const Act* const* x,
                     __m512 (&acc)[NT]) {
     __m512i h[4];  // d | dmin, then the 12 scale bytes (unpack_scale_min_k4's u0, u1, u2)
     transpose16x4(rows, off, h);
@@ -293,22 +297,22 @@ struct KQ45 {
 };
 
 // start + the 16 rows' dots of w[0..3] with the 16 activation bytes at a.
-inline __m512i dot4(__m512i start, const __m512i* w, const uint8_t* a) {
+LANE_INLINE __m512i dot4(__m512i start, const __m512i* w, const uint8_t* a) {
   for (int g = 0; g < 4; ++g) start = _mm512_dpbusd_epi32(start, w[g], _mm512_set1_epi32(static_cast<int>(load_u32(a + 4 * g))));
   return start;
 }
 
-// Q2_K, Q6_K (16 sub-blocks of 16, kernels/gemm_k16_formats.h), as the tile kernel applies them:
+// Q2_K, Q3_K, Q6_K (16 sub-blocks of 16, kernels/gemm_k16_formats.h), as the tile kernel applies them:
 // Q2_K's acc = fnma(float(msum), dmin * da, acc) with msum = sum_j mn_j * asum_j first, then
 // acc = fma(float(isum), d * da, acc) with isum = sum_j sc_j * dot_j - (sum_j sc_j * asum_j) << off.
-// F gives the 16 rows' scales as int16 pairs (sub-blocks 2c, 2c + 1) and as int32, and each
-// 128-element half as 4 chunks of 8 dword registers, decoded after the transpose (the formats'
-// byte operations do not depend on where a byte is).
+// F gives the 16 rows' scales as int16 pairs (sub-blocks 2c, 2c + 1) and as int32, and hands
+// each 128-element half to `use` as 4 chunks of 8 dword registers, decoded after the transpose
+// (the formats' byte operations do not depend on where a byte is), one chunk live at a time.
 struct LaneQ2K {
   static constexpr size_t kBytes = sizeof(block_q2_K);
   static constexpr int kOffShift = -1;
   static constexpr bool kMin = true;
-  static void header(const uint8_t* const* rows, size_t off, __m512i vindex, __m512& d, __m512& dmin, __m512i scp[8],
+  LANE_INLINE static void header(const uint8_t* const* rows, size_t off, __m512i vindex, __m512& d, __m512& dmin, __m512i scp[8],
                      __m512i mnp[8], __m512i sc[16]) {
     const __m512i dd = _mm512_i32gather_epi32(vindex, rows[0] + off + offsetof(block_q2_K, d), 1);
     d = low_fp16(dd);
@@ -325,15 +329,55 @@ struct LaneQ2K {
       for (int k = 0; k < 4; ++k) sc[4 * i + k] = byte_of(lo, k);
     }
   }
-  static void half(const uint8_t* const* rows, size_t off, int h, __m512i w[4][8]) {
+  template <class Use>
+  LANE_INLINE static void half(const uint8_t* const* rows, size_t off, int h, Use&& use) {
     __m512i q[8];
     transpose16x8(rows, static_cast<ptrdiff_t>(off + offsetof(block_q2_K, qs) + 32 * h), q);
     const __m512i m3 = _mm512_set1_epi8(3);
-    for (int g = 0; g < 8; ++g) {
-      w[0][g] = _mm512_and_si512(q[g], m3);
-      w[1][g] = _mm512_and_si512(_mm512_srli_epi16(q[g], 2), m3);
-      w[2][g] = _mm512_and_si512(_mm512_srli_epi16(q[g], 4), m3);
-      w[3][g] = _mm512_and_si512(_mm512_srli_epi16(q[g], 6), m3);
+    for (int k = 0; k < 4; ++k) {
+      __m512i w[8];
+      for (int g = 0; g < 8; ++g) w[g] = _mm512_and_si512(_mm512_srli_epi16(q[g], 2 * k), m3);
+      use(k, w);
+    }
+  }
+};
+
+struct LaneQ3K {
+  static constexpr size_t kBytes = sizeof(block_q3_K);
+  static constexpr int kOffShift = 2;
+  static constexpr bool kMin = false;
+  LANE_INLINE static void header(const uint8_t* const* rows, size_t off, __m512i, __m512& d, __m512&, __m512i scp[8], __m512i*,
+                     __m512i sc[16]) {
+    // The 16 bytes ending at the block end: 2 bytes of qs, the 12 scale bytes, d.
+    constexpr size_t kAt = offsetof(block_q3_K, d) + 2 - 16;
+    static_assert(offsetof(block_q3_K, scales) == kAt + 2);
+    __m512i v[4];
+    transpose16x4(rows, off + kAt, v);
+    d = high_fp16(v[3]);
+    auto sbyte = [&](int i) { return byte_of(v[(i + 2) / 4], (i + 2) % 4); };  // scale byte i
+    // unpack_q3_K_scales: low 4 bits from the nibbles of bytes 0..7, bits 4..5 from bytes 8..11.
+    for (int i = 0; i < 16; ++i) {
+      const __m512i low = i < 8 ? _mm512_and_si512(sbyte(i), _mm512_set1_epi32(0x0F)) : _mm512_srli_epi32(sbyte(i - 8), 4);
+      const __m512i high = _mm512_and_si512(_mm512_srli_epi32(sbyte(8 + i % 4), 2 * (i / 4)), _mm512_set1_epi32(3));
+      sc[i] = _mm512_sub_epi32(_mm512_or_si512(low, _mm512_slli_epi32(high, 4)), _mm512_set1_epi32(32));
+    }
+    for (int c = 0; c < 8; ++c)
+      scp[c] = _mm512_or_si512(_mm512_and_si512(sc[2 * c], _mm512_set1_epi32(0xFFFF)), _mm512_slli_epi32(sc[2 * c + 1], 16));
+  }
+  // u = low 2 bits + 4 * (high bit): the stored value + 4.
+  template <class Use>
+  LANE_INLINE static void half(const uint8_t* const* rows, size_t off, int h, Use&& use) {
+    __m512i q[8], hb[8];
+    transpose16x8(rows, static_cast<ptrdiff_t>(off + offsetof(block_q3_K, qs) + 32 * h), q);
+    transpose16x8(rows, static_cast<ptrdiff_t>(off + offsetof(block_q3_K, hmask)), hb);
+    // Chunk 4h + k: bit 4h + k of each hmask byte, moved to bit 2.
+    for (int g = 0; g < 8; ++g) hb[g] = h == 0 ? _mm512_slli_epi16(hb[g], 2) : _mm512_srli_epi16(hb[g], 2);
+    const __m512i m3 = _mm512_set1_epi8(3), m4 = _mm512_set1_epi8(4);
+    for (int k = 0; k < 4; ++k) {
+      __m512i w[8];
+      for (int g = 0; g < 8; ++g)
+        w[g] = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(q[g], 2 * k), m3), _mm512_and_si512(_mm512_srli_epi16(hb[g], k), m4));
+      use(k, w);
     }
   }
 };
@@ -342,7 +386,7 @@ struct LaneQ6K {
   static constexpr size_t kBytes = sizeof(block_q6_K);
   static constexpr int kOffShift = 5;
   static constexpr bool kMin = false;
-  static void header(const uint8_t* const* rows, size_t off, __m512i vindex, __m512& d, __m512&, __m512i scp[8], __m512i*,
+  LANE_INLINE static void header(const uint8_t* const* rows, size_t off, __m512i vindex, __m512& d, __m512&, __m512i scp[8], __m512i*,
                      __m512i sc[16]) {
     // The dword ending at d (the block's last bytes).
     d = high_fp16(_mm512_i32gather_epi32(vindex, rows[0] + off + offsetof(block_q6_K, d) - 2, 1));
@@ -356,18 +400,20 @@ struct LaneQ6K {
       for (int k = 0; k < 4; ++k) sc[4 * i + k] = _mm512_srai_epi32(_mm512_slli_epi32(s[i], 24 - 8 * k), 24);
     }
   }
-  static void half(const uint8_t* const* rows, size_t off, int h, __m512i w[4][8]) {
-    __m512i ql0[8], ql1[8], qh[8];
-    transpose16x8(rows, static_cast<ptrdiff_t>(off + 64 * h), ql0);
-    transpose16x8(rows, static_cast<ptrdiff_t>(off + 64 * h + 32), ql1);
+  template <class Use>
+  LANE_INLINE static void half(const uint8_t* const* rows, size_t off, int h, Use&& use) {
+    __m512i qh[8], ql[8], w[8];
     transpose16x8(rows, static_cast<ptrdiff_t>(off + offsetof(block_q6_K, qh) + 32 * h), qh);
     const __m512i m4 = _mm512_set1_epi8(0x0F), m30 = _mm512_set1_epi8(0x30);
-    for (int g = 0; g < 8; ++g) {
-      w[0][g] = _mm512_or_si512(_mm512_and_si512(ql0[g], m4), _mm512_and_si512(_mm512_slli_epi16(qh[g], 4), m30));
-      w[1][g] = _mm512_or_si512(_mm512_and_si512(ql1[g], m4), _mm512_and_si512(_mm512_slli_epi16(qh[g], 2), m30));
-      w[2][g] = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(ql0[g], 4), m4), _mm512_and_si512(qh[g], m30));
-      w[3][g] = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(ql1[g], 4), m4),
-                                _mm512_and_si512(_mm512_srli_epi16(qh[g], 2), m30));
+    for (int l = 0; l < 2; ++l) {  // ql bytes 64h + 32l..: chunks l (low nibbles) and l + 2 (high)
+      transpose16x8(rows, static_cast<ptrdiff_t>(off + 64 * h + 32 * l), ql);
+      for (int g = 0; g < 8; ++g)  // qh bits 2l, 2l + 1 to bits 4, 5
+        w[g] = _mm512_or_si512(_mm512_and_si512(ql[g], m4), _mm512_and_si512(_mm512_slli_epi16(qh[g], 4 - 2 * l), m30));
+      use(l, w);
+      for (int g = 0; g < 8; ++g)  // qh bits 4 + 2l, 5 + 2l
+        w[g] = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(ql[g], 4), m4),
+                               _mm512_and_si512(_mm512_srli_epi16(qh[g], 2 * l), m30));
+      use(l + 2, w);
     }
   }
 };
@@ -384,21 +430,21 @@ struct K16 {
     float d;
     int32_t pair[8];
   };
-  static Act prepare(const uint8_t* blk) {
+  LANE_INLINE static Act prepare(const uint8_t* blk) {
     Act x;
     std::memcpy(&x.d, blk, 4);
     for (int c = 0; c < 8; ++c) x.pair[c] = pack_pair(sum16(blk + 4 + 32 * c), sum16(blk + 20 + 32 * c));
     return x;
   }
   // sum_j x_j * asum_j, from the pairs of x.
-  static __m512i scaled_sums(const __m512i p[8], const Act& x) {
+  LANE_INLINE static __m512i scaled_sums(const __m512i p[8], const Act& x) {
     __m512i s = _mm512_setzero_si512();
     for (int c = 0; c < 8; ++c) s = _mm512_dpwssd_epi32(s, p[c], _mm512_set1_epi32(x.pair[c]));
     return s;
   }
 
   template <bool kFirst, int NT>
-  static void block(const uint8_t* const* rows, size_t off, __m512i vindex, const uint8_t* const* ablk, const Act* const* x,
+  LANE_INLINE static void block(const uint8_t* const* rows, size_t off, __m512i vindex, const uint8_t* const* ablk, const Act* const* x,
                     __m512 (&acc)[NT]) {
     __m512 d, dmin;
     __m512i scp[8], mnp[8], sc[16];
@@ -410,17 +456,14 @@ struct K16 {
       isum[t] = F::kOffShift >= 0 ? _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_slli_epi32(scaled_sums(scp, *x[t]), F::kOffShift))
                                   : _mm512_setzero_si512();
     }
-    for (int h = 0; h < 2; ++h) {
-      __m512i w[4][8];
-      F::half(rows, off, h, w);
-      for (int k = 0; k < 4; ++k) {
+    for (int h = 0; h < 2; ++h)
+      F::half(rows, off, h, [&](int k, const __m512i w[8]) {
         const int c = 4 * h + k;  // chunk: sub-blocks 2c (groups 0..3) and 2c + 1 (groups 4..7)
         for (int sub = 0; sub < 2; ++sub)
           for (int t = 0; t < NT; ++t)
             isum[t] = _mm512_add_epi32(
-                isum[t], _mm512_mullo_epi32(dot4(_mm512_setzero_si512(), w[k] + 4 * sub, ablk[t] + 4 + 32 * c + 16 * sub), sc[2 * c + sub]));
-      }
-    }
+                isum[t], _mm512_mullo_epi32(dot4(_mm512_setzero_si512(), w + 4 * sub, ablk[t] + 4 + 32 * c + 16 * sub), sc[2 * c + sub]));
+      });
     for (int t = 0; t < NT; ++t)
       acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum[t]), _mm512_mul_ps(d, _mm512_set1_ps(x[t]->d)), acc[t]);
   }
@@ -437,7 +480,7 @@ struct IQ4XS {
     float d;
     int32_t off[8];  // -(sum of sub-block c) << 7
   };
-  static Act prepare(const uint8_t* blk) {
+  LANE_INLINE static Act prepare(const uint8_t* blk) {
     Act x;
     std::memcpy(&x.d, blk, 4);
     for (int c = 0; c < 8; ++c) x.off[c] = -(sum32(blk + 4 + 32 * c) * 128);
@@ -445,7 +488,7 @@ struct IQ4XS {
   }
 
   template <bool kFirst, int NT>
-  static void block(const uint8_t* const* rows, size_t off, __m512i, const uint8_t* const* ablk, const Act* const* x,
+  LANE_INLINE static void block(const uint8_t* const* rows, size_t off, __m512i, const uint8_t* const* ablk, const Act* const* x,
                     __m512 (&acc)[NT]) {
     __m512i h[4];  // d | scales_h << 16, scales_l, then nibbles
     transpose16x4(rows, off, h);
@@ -479,8 +522,9 @@ struct IQ4XS {
   }
 };
 
-// next: the rows of the group after this one, fetched a line at a time ahead of use (the
-// hardware prefetchers do not follow 16 short row streams well). a[t]: token t's activation row.
+// next: the rows of the group after this one, fetched into L2 a line at a time ahead of use (the
+// hardware prefetchers do not follow 16 short row streams well; into L2 rather than L1, more
+// lines are in flight: a Q6_K head from memory 1320 -> 1080 us). a[t]: token t's activation row.
 template <class W, int NT>
 void row_group(const uint8_t* const* rows, const uint8_t* const* next, __m512i vindex, int64_t nb, const uint8_t* const* a,
                const typename W::Act* const* ab, __m512 (&acc)[NT]) {
@@ -489,7 +533,7 @@ void row_group(const uint8_t* const* rows, const uint8_t* const* next, __m512i v
   for (int64_t b = 0; b < nb; ++b) {
     const size_t off = static_cast<size_t>(b) * W::kBytes;
     for (; fetched < off + W::kBytes; fetched += 64)
-      for (int e = 0; e < kLanes; ++e) _mm_prefetch(reinterpret_cast<const char*>(next[e] + fetched), _MM_HINT_T0);
+      for (int e = 0; e < kLanes; ++e) _mm_prefetch(reinterpret_cast<const char*>(next[e] + fetched), _MM_HINT_T1);
     const uint8_t* ablk[NT];
     const typename W::Act* x[NT];
     for (int t = 0; t < NT; ++t) {
@@ -576,10 +620,13 @@ ACTINFER_LANE_ROWS(lane_rows_iq4_nl_avx512, Block32<GgmlType::IQ4_NL>)
 ACTINFER_LANE_ROWS(lane_rows_q4_K_avx512, KQ45<false>)
 ACTINFER_LANE_ROWS(lane_rows_q5_K_avx512, KQ45<true>)
 ACTINFER_LANE_ROWS(lane_rows_q2_K_avx512, K16<LaneQ2K>)
+ACTINFER_LANE_ROWS(lane_rows_q3_K_avx512, K16<LaneQ3K>)
 ACTINFER_LANE_ROWS(lane_rows_q6_K_avx512, K16<LaneQ6K>)
 ACTINFER_LANE_ROWS(lane_rows_iq4_xs_avx512, IQ4XS)
 #undef ACTINFER_LANE_ROWS
 
 }  // namespace actinfer::kernels
+
+#undef LANE_INLINE
 
 #endif  // ACTINFER_HAVE_AVX512_GEMM

@@ -85,7 +85,8 @@ constexpr std::array<TypeTraits, kMaxId> kTable = [] {
                         {T::Q5_0, &k::lane_rows_q5_0_avx512}, {T::Q5_1, &k::lane_rows_q5_1_avx512},
                         {T::Q8_0, &k::lane_rows_q8_0_avx512}, {T::IQ4_NL, &k::lane_rows_iq4_nl_avx512},
                         {T::Q4_K, &k::lane_rows_q4_K_avx512}, {T::Q5_K, &k::lane_rows_q5_K_avx512},
-                        {T::Q2_K, &k::lane_rows_q2_K_avx512}, {T::Q6_K, &k::lane_rows_q6_K_avx512},
+                        {T::Q2_K, &k::lane_rows_q2_K_avx512}, {T::Q3_K, &k::lane_rows_q3_K_avx512},
+                        {T::Q6_K, &k::lane_rows_q6_K_avx512},
                         {T::IQ4_XS, &k::lane_rows_iq4_xs_avx512}})
     t[static_cast<size_t>(id)].lane_rows = fn;
 #endif

@@ -132,6 +132,7 @@ ACTINFER_ROWS_FN(lane_rows_iq4_nl_avx512);
 ACTINFER_ROWS_FN(lane_rows_q4_K_avx512);
 ACTINFER_ROWS_FN(lane_rows_q5_K_avx512);
 ACTINFER_ROWS_FN(lane_rows_q2_K_avx512);
+ACTINFER_ROWS_FN(lane_rows_q3_K_avx512);
 ACTINFER_ROWS_FN(lane_rows_q6_K_avx512);
 ACTINFER_ROWS_FN(lane_rows_iq4_xs_avx512);
 #endif

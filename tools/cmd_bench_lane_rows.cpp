@@ -1,7 +1,8 @@
 // `actinfer bench-lane-rows`: the lane-exact per-token kernels (gemm_lane_exact_rows of
 // kernels/gemm_quant.h) against the per-token path they stand in for (vec_dot_rows_multi), on
 // random rows of the shapes of the benchmark model (SmolLM2: Q4_1 576 x 1536 and 1536 x 576, the
-// Q8_0 output head 49152 x 576) at 1, 2, 4 and 8 tokens. The two run alternately in the same
+// Q8_0 output head 49152 x 576; Q4_K and a Q6_K head as a Q4_K_M file has them) at 1, 2, 4 and 8
+// tokens. The two run alternately in the same
 // process; each figure is the median of the rounds. A measurement, not a test.
 #include <CLI/CLI.hpp>
 #include <algorithm>
@@ -43,7 +44,8 @@ void bench_lane_rows(const BenchLaneRowsOptions& o) {
   std::normal_distribution<float> g(0.0f, 1.0f);
   std::printf("%-5s %6s x %-5s %3s  %12s %12s  %s\n", "type", "rows", "cols", "tok", "per-token us", "lane-exact us",
               "speed-up");
-  for (const Shape& s : {Shape{GgmlType::Q4_1, 576, 1536}, Shape{GgmlType::Q4_1, 1536, 576}, Shape{GgmlType::Q8_0, 49152, 576}}) {
+  for (const Shape& s : {Shape{GgmlType::Q4_1, 576, 1536}, Shape{GgmlType::Q4_1, 1536, 576}, Shape{GgmlType::Q8_0, 49152, 576},
+                         Shape{GgmlType::Q4_K, 576, 1536}, Shape{GgmlType::Q6_K, 32768, 1024}}) {
     if (!has_lane_exact_rows(s.type)) {
       std::printf("%-5s: no lane-exact kernel in this build (AVX-512 VNNI only)\n", type_name(s.type).c_str());
       continue;
