@@ -1,5 +1,6 @@
 #include "kernels/gemm_quant.h"
 
+#include <cstdint>
 #include <stdexcept>
 #include <string>
 
@@ -48,6 +49,30 @@ void gemm_tiled(GgmlType weight, int64_t n, const void* w_rows, size_t row_strid
   if (row_stride < static_cast<size_t>(row_bytes(weight, n)) || (n_acts > 1 && out_stride < static_cast<size_t>(n_rows)))
     throw std::invalid_argument("gemm_tiled: row or output stride shorter than a row");
   t.gemm(n, w_rows, row_stride, n_rows, tiles, n_acts, out, out_stride);
+}
+
+bool has_lane_exact_rows(GgmlType weight) {
+  const TypeTraits* t = find_type_traits(static_cast<uint32_t>(weight));
+  return t != nullptr && t->lane_rows != nullptr;
+}
+
+void gemm_lane_exact_rows(GgmlType weight, int64_t n, const void* w_rows, size_t row_stride, int64_t n_rows,
+                          const void* acts, size_t act_stride, int64_t n_acts, float* out, size_t out_stride) {
+  const char* who = "gemm_lane_exact_rows";
+  const TypeTraits* t = find_type_traits(static_cast<uint32_t>(weight));
+  if (t == nullptr || t->lane_rows == nullptr)
+    throw std::invalid_argument(std::string(who) + ": no lane-exact kernel for " + type_name(weight) + " rows");
+  tiled_row(weight, n, who);
+  if (n_rows <= 0 || n_acts <= 0) return;
+  if (row_stride < static_cast<size_t>(row_bytes(weight, n)) || (n_acts > 1 && out_stride < static_cast<size_t>(n_rows)))
+    throw std::invalid_argument(std::string(who) + ": row or output stride shorter than a row");
+  if (n_acts > 1 && act_stride < static_cast<size_t>(row_bytes(t->vec_dot_type, n)))
+    throw std::invalid_argument(std::string(who) + ": activation stride " + std::to_string(act_stride) +
+                                " is shorter than a row");
+  // The kernels gather 16 rows' scales with 32-bit offsets.
+  if (row_stride > static_cast<size_t>(INT32_MAX / 16))
+    throw std::invalid_argument(std::string(who) + ": row stride " + std::to_string(row_stride) + " is too large");
+  t->lane_rows(n, w_rows, row_stride, n_rows, acts, act_stride, n_acts, out, out_stride);
 }
 
 }  // namespace actinfer

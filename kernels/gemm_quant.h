@@ -18,6 +18,10 @@
 // type is served by kernels/gemm_quant_avx512.cpp instead: vpdpbusd on 16-token
 // lanes (pairs of these tiles merged per call), the same exact integer block dots and the same
 // float sequence per (row, token), so its results are bit-identical to the AVX2 kernel's.
+// gemm_lane_exact_rows (kernels/gemm_lane_rows_avx512.cpp, AVX-512 VNNI builds) gives a token
+// the same bits as its lane of gemm_tiled without a tile, so that a batch may be split between
+// the two (serve: results independent of the batch); it is as fast as the per-token kernels
+// for one token and faster for several. has_lane_exact_rows says where it exists.
 // Types without a tiled kernel here (F32, F16, BF16, any type on a build without AVX2) report
 // has_tiled_gemm false: callers use vec_dot_rows_multi.
 #pragma once
@@ -45,5 +49,12 @@ void gemm_prepare_tile(GgmlType weight, const void* acts, size_t act_stride, int
 // of those activations. Throws std::invalid_argument as above.
 void gemm_tiled(GgmlType weight, int64_t n, const void* w_rows, size_t row_stride, int64_t n_rows, const void* tiles,
                 int64_t n_acts, float* out, size_t out_stride);
+
+// Per-token kernels bit-identical to a lane of gemm_tiled: out[t * out_stride + r] for
+// r < n_rows, t < n_acts (1..8 is their range; any count works), from activations quantized
+// as quantize_activation(weight, ...) writes them, act_stride bytes apart.
+bool has_lane_exact_rows(GgmlType weight);
+void gemm_lane_exact_rows(GgmlType weight, int64_t n, const void* w_rows, size_t row_stride, int64_t n_rows,
+                          const void* acts, size_t act_stride, int64_t n_acts, float* out, size_t out_stride);
 
 }  // namespace actinfer

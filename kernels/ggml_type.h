@@ -77,6 +77,9 @@ struct TypeTraits {
   bool cuda = false;                       // the cuda backend's kernels read rows of it
   uint32_t llama_file_type = 0;            // general.file_type of a file mostly of this type (weights)
   GemmPrepareFn gemm_prepare = nullptr;    // activation types: lays out tiles for the weights' gemm
+  // Rows x activations bit-identical to a lane of `gemm` (gemm_lane_exact_rows of
+  // kernels/gemm_quant.h): AVX-512 VNNI builds, else null.
+  VecDotRowsFn lane_rows = nullptr;
 };
 
 // Traits of any type GGUF files may hold (sizes always; kernels for those this engine reads);

@@ -87,7 +87,6 @@ ACTINFER_ROWS_FN(vec_dot_rows_q5_K_avx2);
 ACTINFER_ROWS_FN(vec_dot_rows_q6_K_avx2);
 ACTINFER_ROWS_FN(vec_dot_rows_iq4_nl_avx2);
 ACTINFER_ROWS_FN(vec_dot_rows_iq4_xs_avx2);
-#undef ACTINFER_ROWS_FN
 
 // gemm_quant_avx2.cpp: tiles of 8 tokens' activations and the tiled GEMM (kernels/gemm_quant.h).
 void gemm_prepare_q8_0_avx2(const void* acts, size_t act_stride, int n_tokens, int64_t n, void* tile);
@@ -122,8 +121,23 @@ ACTINFER_GEMM_FN(gemm_q6_K_avx512);
 ACTINFER_GEMM_FN(gemm_q2_K_avx512);
 ACTINFER_GEMM_FN(gemm_q3_K_avx512);
 ACTINFER_GEMM_FN(gemm_iq4_xs_avx512);
+// gemm_lane_rows_avx512.cpp: per-token rows bit-identical to a lane of the kernels above
+// (gemm_lane_exact_rows of kernels/gemm_quant.h).
+ACTINFER_ROWS_FN(lane_rows_q4_0_avx512);
+ACTINFER_ROWS_FN(lane_rows_q4_1_avx512);
+ACTINFER_ROWS_FN(lane_rows_q5_0_avx512);
+ACTINFER_ROWS_FN(lane_rows_q5_1_avx512);
+ACTINFER_ROWS_FN(lane_rows_q8_0_avx512);
+ACTINFER_ROWS_FN(lane_rows_iq4_nl_avx512);
+ACTINFER_ROWS_FN(lane_rows_q4_K_avx512);
+ACTINFER_ROWS_FN(lane_rows_q5_K_avx512);
+ACTINFER_ROWS_FN(lane_rows_q2_K_avx512);
+ACTINFER_ROWS_FN(lane_rows_q3_K_avx512);
+ACTINFER_ROWS_FN(lane_rows_q6_K_avx512);
+ACTINFER_ROWS_FN(lane_rows_iq4_xs_avx512);
 #endif
 #undef ACTINFER_GEMM_FN
+#undef ACTINFER_ROWS_FN
 #endif
 
 }  // namespace actinfer::kernels
