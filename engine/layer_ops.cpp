@@ -13,8 +13,8 @@ namespace {
 
 constexpr int64_t kRowAlign = 16;  // rows per thread start on this boundary
 
-void quantize_into(ThreadPool& pool, QuantizedBatch& qb, GgmlType type, const float* x, int64_t n, int B, bool exact, bool tiled) {
-  qb.resize(type, n, B, exact, tiled);
+void quantize_into(ThreadPool& pool, QuantizedBatch& qb, GgmlType type, const float* x, int64_t n, int B, bool exact, BatchKernels kernels) {
+  qb.resize(type, n, B, exact, kernels);
   if (B == 1) {
     qb.quantize(x, 0, 1);
     return;
@@ -40,7 +40,7 @@ void add_down_run(ThreadPool& pool, Workspace& ws, const FfnWeights& L, const fl
   const int64_t d = L.d_model(), ff = L.n_neurons();
   const WeightMatrix down = column_range(L.down, r.begin, r.end);
   QuantizedBatch& qh = ws.down_input;
-  qh.resize(L.down.type, r.end - r.begin, B, ws.exact(), !ws.batch_invariant());
+  qh.resize(L.down.type, r.end - r.begin, B, ws.exact(), ws.batch_kernels());
   const float* h_run = h + r.begin;
   if (B == 1) {
     qh.quantize(h_run, ff, 0, 1);
@@ -85,7 +85,7 @@ const QuantizedBatch& Workspace::quantized(ThreadPool& pool, GgmlType type, cons
     if (slots_[i].weight_type() == type) return slots_[i];
   if (n_quantized_ == 4) n_quantized_ = 0;
   QuantizedBatch& qb = slots_[n_quantized_++];
-  quantize_into(pool, qb, type, x, n, B, exact_, !batch_invariant_);
+  quantize_into(pool, qb, type, x, n, B, exact_, batch_kernels());
   return qb;
 }
 

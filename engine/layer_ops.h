@@ -25,6 +25,7 @@ class Workspace {
   // the same bits whatever else shares its step (a server's sequences).
   void set_batch_invariant(bool on) { batch_invariant_ = on; }
   bool batch_invariant() const { return batch_invariant_; }
+  BatchKernels batch_kernels() const { return batch_invariant_ ? BatchKernels::kBatchInvariant : BatchKernels::kFastest; }
 
   // Activations quantized for one weight type; reused while the input stays the same.
   const QuantizedBatch& quantized(ThreadPool& pool, GgmlType type, const float* x, int64_t n, int B);

@@ -26,6 +26,13 @@ bool has_tiled_gemm(GgmlType weight) {
 
 size_t gemm_tile_bytes(int64_t n) { return static_cast<size_t>(n / 32) * (8 * 32 + 5 * 32); }
 
+int64_t gemm_tiled_tokens_beside_lanes(int64_t batch) {
+  constexpr int64_t kLane = 2 * kGemmTileTokens;
+  if (batch < kLane) return 0;
+  const int64_t whole = batch / kLane * kLane;
+  return batch - whole >= kGemmTileTokens ? batch : whole;
+}
+
 int64_t gemm_tile_count(int64_t batch) {
   return batch / kGemmTileTokens + (batch % kGemmTileTokens >= kGemmTileTokens / 2 ? 1 : 0);
 }

@@ -54,6 +54,12 @@ void gemm_tiled(GgmlType weight, int64_t n, const void* w_rows, size_t row_strid
 // r < n_rows, t < n_acts (1..8 is their range; any count works), from activations quantized
 // as quantize_activation(weight, ...) writes them, act_stride bytes apart.
 bool has_lane_exact_rows(GgmlType weight);
+// Of a batch of B tokens, how many to lay out in tiles when the rest goes through the
+// lane-exact kernels: none below 16 (the lane-exact kernels are faster: bench-matmul, Q4_1
+// 576 x 1536, 8 tokens 51 us, 12 about 70, a 16-token tile 100), else whole 16-token lanes of
+// the AVX-512 kernel, and a last partial one when it holds 8+ tokens (a further lane costs
+// about 50 us there: 24 tokens in 16 + 8 lane-exact 164 us, in 32 padded 152).
+int64_t gemm_tiled_tokens_beside_lanes(int64_t batch);
 void gemm_lane_exact_rows(GgmlType weight, int64_t n, const void* w_rows, size_t row_stride, int64_t n_rows,
                           const void* acts, size_t act_stride, int64_t n_acts, float* out, size_t out_stride);
 

@@ -14,7 +14,7 @@
 
 namespace actinfer {
 
-void QuantizedBatch::resize(GgmlType weight_type, int64_t n, int batch, bool exact, bool tiled) {
+void QuantizedBatch::resize(GgmlType weight_type, int64_t n, int batch, bool exact, BatchKernels kernels) {
   weight_type_ = weight_type;
   n_ = n;
   batch_ = batch;
@@ -24,10 +24,15 @@ void QuantizedBatch::resize(GgmlType weight_type, int64_t n, int batch, bool exa
   stride_ = (static_cast<size_t>(row_bytes(act, n)) + 31) / 32 * 32;
   if (data_.size() < stride_ * static_cast<size_t>(batch)) data_.resize(stride_ * static_cast<size_t>(batch));
   tiled_tokens_ = 0;
-  float_gemm_ = tiled && !exact && batch >= kFloatGemmMinTokens && has_float_gemm(weight_type);
-  if (tiled && !exact && batch > 1 && has_tiled_gemm(weight_type)) {
-    const int64_t n_tiles = gemm_tile_count(batch);
-    tiled_tokens_ = static_cast<int>(std::min<int64_t>(batch, n_tiles * kGemmTileTokens));
+  const bool fastest = kernels == BatchKernels::kFastest;
+  float_gemm_ = fastest && !exact && batch >= kFloatGemmMinTokens && has_float_gemm(weight_type);
+  // Where a type has lane-exact kernels they serve every batch size in both modes, so `run`
+  // and the server give the same bits (and they are the fastest choice below 16 tokens).
+  lane_exact_ = !exact && has_tiled_gemm(weight_type) && has_lane_exact_rows(weight_type);
+  if ((fastest || lane_exact_) && !exact && batch > 1 && has_tiled_gemm(weight_type)) {
+    tiled_tokens_ = static_cast<int>(lane_exact_ ? gemm_tiled_tokens_beside_lanes(batch)
+                                                 : std::min<int64_t>(batch, gemm_tile_count(batch) * kGemmTileTokens));
+    const int64_t n_tiles = (tiled_tokens_ + kGemmTileTokens - 1) / kGemmTileTokens;
     tile_bytes_ = gemm_tile_bytes(n);
     const size_t need = tile_bytes_ * static_cast<size_t>(n_tiles) + 32;
     if (tiles_.size() < need) tiles_.resize(need);
@@ -107,7 +112,7 @@ void matmul_rows(const WeightMatrix& w, const QuantizedBatch& x, float* y, int64
                                 std::string(type_name(static_cast<uint32_t>(w.type))) + " x " + std::to_string(w.cols));
   if (r0 >= r1) return;
   if (x.exact()) return matmul_rows_exact(w, x, y, y_stride, r0, r1);
-  if (x.batch() == 1) {
+  if (x.batch() == 1 && !x.lane_exact()) {
     vec_dot_rows(w.type, w.cols, w.row(r0), w.row_stride, r1 - r0, x.row(0), y + r0);
     return;
   }
@@ -122,7 +127,10 @@ void matmul_rows(const WeightMatrix& w, const QuantizedBatch& x, float* y, int64
   const int tiled = x.tiled_tokens();
   if (tiled > 0)
     gemm_tiled(w.type, w.cols, w.row(r0), w.row_stride, r1 - r0, x.tiles(), tiled, y + r0, static_cast<size_t>(y_stride));
-  if (tiled < x.batch())
+  if (tiled < x.batch() && x.lane_exact())
+    gemm_lane_exact_rows(w.type, w.cols, w.row(r0), w.row_stride, r1 - r0, x.row(tiled), x.stride(), x.batch() - tiled,
+                         y + static_cast<int64_t>(tiled) * y_stride + r0, static_cast<size_t>(y_stride));
+  else if (tiled < x.batch())
     vec_dot_rows_multi(w.type, w.cols, w.row(r0), w.row_stride, r1 - r0, x.row(tiled), x.stride(), x.batch() - tiled,
                        y + static_cast<int64_t>(tiled) * y_stride + r0, static_cast<size_t>(y_stride));
 }

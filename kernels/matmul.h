@@ -13,13 +13,24 @@
 namespace actinfer {
 
 // B activation vectors of n floats, quantized for dotting with rows of one weight type.
+// Which kernels a batch of activations meets the weights with.
+// kFastest: the tiled GEMM and the blocked float GEMM wherever they pay.
+// kBatchInvariant: a token's results may not depend on the other tokens of its batch (the
+// server's steps, where a sequence's neighbours come and go). Types with lane-exact per-token
+// kernels (kernels/gemm_quant.h: AVX-512 VNNI builds) still use tiles, the remaining tokens and
+// single tokens going through the lane-exact kernels, which give a tile lane's bits; other
+// types send every token through the per-token kernels.
+// With lane-exact kernels both modes split a batch the same way (those kernels are the fastest
+// choice below 16 tokens too), so `run` and the server agree bit for bit; the modes differ for
+// float weights (blocked float GEMM) and on builds without lane-exact kernels.
+enum class BatchKernels { kFastest, kBatchInvariant };
+
 class QuantizedBatch {
  public:
   // exact: keep the activations in float and dot them with dequantized weight rows
   // (slower; free of activation rounding, for checking against a float reference).
-  // tiled: lay batches of 4+ tokens out for the tiled GEMM too (false: every token through
-  // the per-token kernels, so its results do not depend on the batch it is in).
-  void resize(GgmlType weight_type, int64_t n, int batch, bool exact = false, bool tiled = true);
+  // kernels: BatchKernels below.
+  void resize(GgmlType weight_type, int64_t n, int batch, bool exact = false, BatchKernels kernels = BatchKernels::kFastest);
   // Quantizes tokens [t0, t1) of x (row-major [B][n]); call with the full range,
   // or split the range across threads after resize() at multiples of kTokenAlign (a tile of
   // the tiled GEMM is laid out by the call that quantizes its tokens; std::invalid_argument
@@ -34,13 +45,16 @@ class QuantizedBatch {
   int batch() const { return batch_; }
   size_t stride() const { return stride_; }  // bytes between tokens' rows
   bool exact() const { return exact_; }
-  // Tokens [0, tiled_tokens()) also sit in tiles for gemm_tiled (kernels/gemm_quant.h): batches
-  // of at least 4 tokens for weight types with a tiled kernel; the rest go token by token.
+  // Tokens [0, tiled_tokens()) also sit in tiles for gemm_tiled (kernels/gemm_quant.h), for
+  // weight types with a tiled kernel: whole 16-token lanes beside lane-exact kernels
+  // (gemm_tiled_tokens_beside_lanes), else batches of 4+ tokens; the rest go token by token.
   int tiled_tokens() const { return tiled_tokens_; }
   const std::byte* tiles() const { return tiles_.data() + tile_offset_; }
   // Every token goes through the blocked float GEMM (kernels/gemm_float.h): float weight
   // types with at least kFloatGemmMinTokens tokens, tiled requested and not exact.
   bool float_gemm() const { return float_gemm_; }
+  // Tokens outside the tiles (and a single token) go through the lane-exact per-token kernels.
+  bool lane_exact() const { return lane_exact_; }
 
  private:
   GgmlType weight_type_ = GgmlType::F32;
@@ -51,6 +65,7 @@ class QuantizedBatch {
   std::vector<std::byte> data_;
   int tiled_tokens_ = 0;
   bool float_gemm_ = false;
+  bool lane_exact_ = false;
   size_t tile_bytes_ = 0;
   size_t tile_offset_ = 0;  // to the first 32-byte aligned byte of tiles_
   std::vector<std::byte> tiles_;

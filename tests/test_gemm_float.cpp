@@ -81,7 +81,7 @@ TEST_CASE("gemm_float: the float weight types have it, in batches of 4+ tokens")
     }
     q.resize(t, 64, 16, /*exact=*/true);
     CHECK_FALSE(q.float_gemm());
-    q.resize(t, 64, 16, /*exact=*/false, /*tiled=*/false);  // batch-invariant: token by token
+    q.resize(t, 64, 16, /*exact=*/false, BatchKernels::kBatchInvariant);  // token by token
     CHECK_FALSE(q.float_gemm());
   }
   q.resize(GgmlType::Q4_0, 64, 16);

@@ -14,6 +14,7 @@
 #include <random>
 #include <stdexcept>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "kernels/dequantize.h"
@@ -183,9 +184,23 @@ TEST_CASE("gemm: the tiled path covers the quantized prompt types; float types h
   CHECK(gemm_tile_count(64) == 8);
   if (!has_tiled_gemm(GgmlType::Q4_0)) return;
   QuantizedBatch q;
-  for (auto [batch, tiled] : {std::pair{1, 0}, {3, 0}, {4, 4}, {9, 8}, {12, 12}, {17, 16}, {64, 64}}) {
+  // Beside lane-exact kernels (AVX-512 VNNI builds): 16-token lanes only, a last one from 8.
+  CHECK(gemm_tiled_tokens_beside_lanes(1) == 0);
+  CHECK(gemm_tiled_tokens_beside_lanes(15) == 0);
+  CHECK(gemm_tiled_tokens_beside_lanes(16) == 16);
+  CHECK(gemm_tiled_tokens_beside_lanes(23) == 16);
+  CHECK(gemm_tiled_tokens_beside_lanes(24) == 24);
+  CHECK(gemm_tiled_tokens_beside_lanes(64) == 64);
+  const bool lanes = has_lane_exact_rows(GgmlType::Q4_0);
+  for (auto [batch, tiled, tiled_beside_lanes] :
+       {std::tuple{1, 0, 0}, {3, 0, 0}, {4, 4, 0}, {9, 8, 0}, {12, 12, 0}, {17, 16, 16}, {40, 40, 40}, {36, 36, 32}, {64, 64, 64}}) {
+    CAPTURE(batch);
     q.resize(GgmlType::Q4_0, 64, batch);
-    CHECK(q.tiled_tokens() == tiled);
+    CHECK(q.tiled_tokens() == (lanes ? tiled_beside_lanes : tiled));
+    CHECK(q.lane_exact() == lanes);
+    q.resize(GgmlType::Q4_0, 64, batch, false, BatchKernels::kBatchInvariant);
+    CHECK(q.tiled_tokens() == (lanes ? tiled_beside_lanes : 0));
+    CHECK(q.lane_exact() == lanes);
   }
   q.resize(GgmlType::Q4_0, 64, 16, /*exact=*/true);
   CHECK(q.tiled_tokens() == 0);

@@ -54,9 +54,9 @@ void bench_matmul(const BenchMatmulOptions& o) {
       std::vector<float> x(static_cast<size_t>(o.cols) * static_cast<size_t>(tokens)), y(static_cast<size_t>(o.rows) * static_cast<size_t>(tokens));
       for (float& v : x) v = gauss(rng);
       QuantizedBatch fast, invariant;
-      fast.resize(*type, o.cols, tokens, false, true);
+      fast.resize(*type, o.cols, tokens, false, BatchKernels::kFastest);
       fast.quantize(x.data(), 0, tokens);
-      invariant.resize(*type, o.cols, tokens, false, false);
+      invariant.resize(*type, o.cols, tokens, false, BatchKernels::kBatchInvariant);
       invariant.quantize(x.data(), 0, tokens);
       // Calls per timing: enough for min_seconds on the first measurement.
       auto time_calls = [&](const QuantizedBatch& q, int calls) {

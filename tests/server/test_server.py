@@ -82,8 +82,9 @@ class Server:
 
 
 def run_text(actinfer, model, prompt, n, *extra):
-    # -b 1: the prompt one token per step, the per-token kernels the server uses for every
-    # token (a prompt batch's tiled GEMM rounds differently).
+    # -b 1: the prompt one token per step. Where lane-exact kernels exist (AVX-512 VNNI) any
+    # -b gives the server's bits; elsewhere the server sends every token through the per-token
+    # kernels, which `run` uses for single tokens only.
     out = subprocess.run([actinfer, "run", "-m", model, "-p", prompt, "-n", str(n), "--temp", "0", "--no-show-prompt",
                           "--runtime", "dense", "-b", "1", *extra], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
