@@ -99,12 +99,19 @@ LANE_INLINE __m512 low_fp16(__m512i x) { return _mm512_cvtph_ps(_mm512_cvtepi32_
 LANE_INLINE __m512 high_fp16(__m512i x) { return _mm512_cvtph_ps(_mm512_cvtepi32_epi16(_mm512_srli_epi32(x, 16))); }
 
 // Q5_0 / Q5_1: each byte of w[g] gets 0x10 where its element's bit of qh is set (qh: one row's
-// 32 bits per dword). vpmultishiftqb moves bit 4g + j of each row's dword to bit 4 of byte j.
+// 32 bits per dword). With VBMI, vpmultishiftqb moves bit 4g + j of each row's dword to bit 4
+// of byte j; without it (Cascade Lake has VNNI but not VBMI) a multiply by 2^0 + 2^7 + 2^14 +
+// 2^21 spreads the 4 bits to the 4 bytes.
 LANE_INLINE void add_fifth_bits(__m512i qh, __m512i w[8]) {
   for (int g = 0; g < 8; ++g) {
+#if defined(__AVX512VBMI__)
     uint64_t ctrl = 0;
     for (int j = 0; j < 8; ++j) ctrl |= static_cast<uint64_t>((32 * (j / 4) + 4 * g + j % 4 - 4) & 63) << (8 * j);
     const __m512i bits = _mm512_multishift_epi64_epi8(_mm512_set1_epi64(static_cast<int64_t>(ctrl)), qh);
+#else
+    const __m512i nib = _mm512_and_si512(_mm512_srli_epi32(qh, 4 * g), _mm512_set1_epi32(0x0F));
+    const __m512i bits = _mm512_slli_epi32(_mm512_mullo_epi32(nib, _mm512_set1_epi32(0x00204081)), 4);
+#endif
     w[g] = _mm512_or_si512(w[g], _mm512_and_si512(bits, _mm512_set1_epi8(0x10)));
   }
 }

@@ -62,7 +62,7 @@ std::vector<float> tiled(GgmlType t, int64_t n, const uint8_t* w, size_t rb, int
 
 }  // namespace
 
-TEST_CASE("lane-exact rows: bit-identical to a lane of gemm_tiled, every covered type") {
+TEST_CASE("gemm lane-exact rows: bit-identical to a lane of gemm_tiled, every covered type") {
   if (!has_lane_exact_rows(GgmlType::Q4_1)) {
     ACTINFER_REPORT_SKIPPED("no AVX-512 VNNI kernels in this build: the lane-exact rows are not compiled");
     return;
@@ -138,7 +138,7 @@ TEST_CASE("lane-exact rows: bit-identical to a lane of gemm_tiled, every covered
   }
 }
 
-TEST_CASE("lane-exact rows: every tiled type has them on AVX-512 VNNI builds, none elsewhere") {
+TEST_CASE("gemm lane-exact rows: every tiled type has them on AVX-512 VNNI builds, none elsewhere") {
   for (GgmlType t : kTypes) {
     CAPTURE(type_name(t));
     CHECK(has_tiled_gemm(t) == (ACTINFER_HAVE_AVX2_KERNELS != 0));
@@ -148,7 +148,7 @@ TEST_CASE("lane-exact rows: every tiled type has them on AVX-512 VNNI builds, no
     CHECK_FALSE(has_lane_exact_rows(t));
 }
 
-TEST_CASE("lane-exact rows: bad arguments are refused with a clear error") {
+TEST_CASE("gemm lane-exact rows: bad arguments are refused with a clear error") {
   alignas(64) std::byte buf[4096] = {};
   float out[64];
   CHECK_THROWS_WITH_AS(gemm_lane_exact_rows(GgmlType::F32, 32, buf, 128, 1, buf, 0, 1, out, 1),
