@@ -1,16 +1,18 @@
 // Per-token kernels bit-identical to a lane of the tiled GEMM (kernels/gemm_quant.h,
-// gemm_lane_exact_rows): for each (row, token) the same exact integer block dots, applied with the
-// same float operations in the same order as gemm_quant_avx512.cpp does it (acc = fma(float(isum),
-// dw * da, acc) per block, then Q4_1/Q5_1's acc = fma(m, s, acc)). So a serve step may send some
-// tokens through tiles and the rest through these with identical bits.
+// gemm_lane_exact_rows), for every type it tiles: for each (row, token) the same exact integer
+// block dots, applied with the same float operations in the same order as gemm_quant_avx512.cpp
+// applies them (acc = fma(float(isum), dw * da, acc) per block, Q4_1/Q5_1's fma(m, s, acc) after
+// it, the K types' min and offset terms where the tile kernel puts them). So a serve step may send
+// some tokens through tiles and the rest through these with identical bits.
 //
 // The lanes here are rows, not tokens: 16 rows per zmm. Per block, the 16 rows' weights are
-// transposed (vpunpck, as the tile's activations are) into 8 registers, register g holding each
-// row's elements 4g .. 4g + 3 in its lane; a token's block is then 8 vpdpbusd with its 4-byte
-// groups broadcast, giving the 16 rows' integer dots in lanes with no horizontal sums. The
-// decoded block is reused by every token of the call (up to 8 at a time), so a token costs 8
-// vpdpbusd and 3 float operations per 16 rows and block. The weight scales of the 16 rows come
-// from one dword gather per block.
+// transposed (vpunpck, as the tiles' activations are) into registers that hold each row's
+// elements 4g .. 4g + 3 in its lane, and decoded there (the formats' byte operations do not
+// depend on where a byte is); a token's 32 elements are then 8 vpdpbusd with its 4-byte groups
+// broadcast, giving the 16 rows' integer dots in lanes with no horizontal sums. A decoded block
+// serves every token of the call (up to 8 at a time), so a token costs 8 vpdpbusd and a few
+// float operations per 16 rows and 32 elements. The rows' scales come out of the same
+// transposes where the block's bytes allow it, else from a dword gather (Q8_0, Q2_K, Q6_K).
 #include "kernels/type_kernels.h"
 
 #if ACTINFER_HAVE_AVX512_GEMM
