@@ -72,7 +72,8 @@ TEST_CASE("gemm lane-exact rows: bit-identical to a lane of gemm_tiled, every co
     REQUIRE(has_lane_exact_rows(t));
     const GgmlType at = activation_type_for(t);
     const int64_t block = type_row(t).block_elems;
-    for (int64_t n : block == 256 ? std::vector<int64_t>{256, 768, 1536} : std::vector<int64_t>{256, 576, 1536}) {
+    // The longest rows hold more blocks than the kernels keep on the stack (64).
+    for (int64_t n : block == 256 ? std::vector<int64_t>{256, 768, 1536, 16640} : std::vector<int64_t>{256, 576, 1536, 4096}) {
       const size_t rb = static_cast<size_t>(row_bytes(t, n));
       for (int64_t rows : {int64_t{37}, int64_t{8}, int64_t{16}}) {
         std::vector<float> wf = gaussian(rng, n * rows, 1.0f);
