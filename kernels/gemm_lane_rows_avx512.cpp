@@ -48,6 +48,19 @@ constexpr int64_t kPrefetchRows = 16;  // how far ahead rows are fetched
 
 LANE_INLINE __m256i load256(const void* p) { return _mm256_loadu_si256(static_cast<const __m256i*>(p)); }
 
+// The rows of the next group, fetched a line of each at a time ahead of use (the hardware
+// prefetchers do not follow 16 short row streams: without this, 4 times slower from memory).
+// The blocks of the K types call upto() at each of their steps, so that few lines are in
+// flight at once.
+struct Prefetch {
+  const uint8_t* const* next;
+  size_t fetched = 0;  // bytes of each next row fetched so far
+  LANE_INLINE void upto(size_t bytes) {
+    for (; fetched < bytes; fetched += 64)
+      for (int e = 0; e < kLanes; ++e) _mm_prefetch(reinterpret_cast<const char*>(next[e] + fetched), _MM_HINT_T0);
+  }
+};
+
 // Lane e of the result = row e: the 32 bytes at rows[e] + off (off may be negative), as 8
 // registers q[j] holding each row's dword j. The first kSkip bytes are not read but taken as 0
 // (masked loads do not fault): they may lie before the first row.
@@ -208,7 +221,8 @@ struct Block32 {
 
   template <bool kFirst, int NT>
   LANE_INLINE static void block(const uint8_t* const* rows, size_t off, __m512i vindex, const uint8_t* const* ablk,
-                    const Act* const* x, __m512 (&acc)[NT]) {
+                    const Act* const* x, __m512 (&acc)[NT], Prefetch& pf) {
+    pf.upto(off + kBytes);
     __m512i w[8];
     __m512 dw, mw;
     decode<kFirst>(rows, off, vindex, w, dw, mw);
@@ -263,7 +277,7 @@ struct KQ45 {
 
   template <bool kFirst, int NT>
   LANE_INLINE static void block(const uint8_t* const* rows, size_t off, __m512i, const uint8_t* const* ablk, const Act* const* x,
-                    __m512 (&acc)[NT]) {
+                    __m512 (&acc)[NT], Prefetch& pf) {
     __m512i h[4];  // d | dmin, then the 12 scale bytes (unpack_scale_min_k4's u0, u1, u2)
     transpose16x4(rows, off, h);
     const __m512i m3f = _mm512_set1_epi8(0x3F), m0f = _mm512_set1_epi8(0x0F), m30 = _mm512_set1_epi8(0x30);
@@ -279,6 +293,7 @@ struct KQ45 {
     if constexpr (kQ5) transpose16x8(rows, static_cast<ptrdiff_t>(off) + 16, qh);
     const __m512i m4 = _mm512_set1_epi8(0x0F), b4 = _mm512_set1_epi8(0x10);
     for (int c = 0; c < 4; ++c) {  // 32 bytes: sub-blocks 2c (low nibbles) and 2c + 1
+      pf.upto(off + kBytes * (c + 1) / 4);
       __m512i q[8];
       transpose16x8(rows, static_cast<ptrdiff_t>(off + (kQ5 ? 48 : 16) + 32 * c), q);
       for (int half = 0; half < 2; ++half) {
@@ -454,7 +469,7 @@ struct K16 {
 
   template <bool kFirst, int NT>
   LANE_INLINE static void block(const uint8_t* const* rows, size_t off, __m512i vindex, const uint8_t* const* ablk, const Act* const* x,
-                    __m512 (&acc)[NT]) {
+                    __m512 (&acc)[NT], Prefetch& pf) {
     __m512 d, dmin;
     __m512i scp[8], mnp[8], sc[16];
     F::header(rows, off, vindex, d, dmin, scp, mnp, sc);
@@ -468,6 +483,7 @@ struct K16 {
     for (int h = 0; h < 2; ++h)
       F::half(rows, off, h, [&](int k, const __m512i w[8]) {
         const int c = 4 * h + k;  // chunk: sub-blocks 2c (groups 0..3) and 2c + 1 (groups 4..7)
+        pf.upto(off + kBytes * (c + 1) / 8);
         for (int sub = 0; sub < 2; ++sub)
           for (int t = 0; t < NT; ++t)
             isum[t] = _mm512_add_epi32(
@@ -498,7 +514,7 @@ struct IQ4XS {
 
   template <bool kFirst, int NT>
   LANE_INLINE static void block(const uint8_t* const* rows, size_t off, __m512i, const uint8_t* const* ablk, const Act* const* x,
-                    __m512 (&acc)[NT]) {
+                    __m512 (&acc)[NT], Prefetch& pf) {
     __m512i h[4];  // d | scales_h << 16, scales_l, then nibbles
     transpose16x4(rows, off, h);
     const __m512 d = low_fp16(h[0]);
@@ -508,6 +524,7 @@ struct IQ4XS {
     const __m512i table = _mm512_broadcast_i32x4(_mm_load_si128(reinterpret_cast<const __m128i*>(lut)));
     const __m512i m4 = _mm512_set1_epi8(0x0F);
     for (int p = 0; p < 4; ++p) {  // 32 bytes: sub-blocks 2p (dwords 0..3) and 2p + 1
+      pf.upto(off + kBytes * (p + 1) / 4);
       __m512i q[8];
       transpose16x8(rows, static_cast<ptrdiff_t>(off + offsetof(block_iq4_xs, qs) + 32 * p), q);
       for (int sub = 0; sub < 2; ++sub) {
@@ -531,26 +548,22 @@ struct IQ4XS {
   }
 };
 
-// next: the rows of the group after this one, fetched into L2 a line at a time ahead of use (the
-// hardware prefetchers do not follow 16 short row streams well; into L2 rather than L1, more
-// lines are in flight: a Q6_K head from memory 1320 -> 1080 us). a[t]: token t's activation row.
+// next: the rows of the group after this one (Prefetch). a[t]: token t's activation row.
 template <class W, int NT>
 void row_group(const uint8_t* const* rows, const uint8_t* const* next, __m512i vindex, int64_t nb, const uint8_t* const* a,
                const typename W::Act* const* ab, __m512 (&acc)[NT]) {
   for (int t = 0; t < NT; ++t) acc[t] = _mm512_setzero_ps();
-  size_t fetched = 0;  // bytes of the next rows fetched so far
+  Prefetch pf{next};
   for (int64_t b = 0; b < nb; ++b) {
     const size_t off = static_cast<size_t>(b) * W::kBytes;
-    for (; fetched < off + W::kBytes; fetched += 64)
-      for (int e = 0; e < kLanes; ++e) _mm_prefetch(reinterpret_cast<const char*>(next[e] + fetched), _MM_HINT_T1);
     const uint8_t* ablk[NT];
     const typename W::Act* x[NT];
     for (int t = 0; t < NT; ++t) {
       ablk[t] = a[t] + static_cast<size_t>(b) * W::kActBytes;
       x[t] = ab[t] + b;
     }
-    if (b == 0) W::template block<true, NT>(rows, off, vindex, ablk, x, acc);
-    else W::template block<false, NT>(rows, off, vindex, ablk, x, acc);
+    if (b == 0) W::template block<true, NT>(rows, off, vindex, ablk, x, acc, pf);
+    else W::template block<false, NT>(rows, off, vindex, ablk, x, acc, pf);
   }
 }
 
