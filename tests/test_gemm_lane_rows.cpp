@@ -133,6 +133,15 @@ TEST_CASE("gemm lane-exact rows: bit-identical to a lane of gemm_tiled, every co
           }
           CHECK(differ == 0);
           CHECK(far == 0);
+          // Rows split between two calls, as threads split them: the same bits.
+          if (tokens == 3 || tokens == 8) {
+            std::vector<float> split(got.size(), -7.0f);
+            const int64_t mid = 5;
+            const std::byte* a = acts.data() + ab * static_cast<size_t>(first);
+            gemm_lane_exact_rows(t, n, w.data(), rb, mid, a, ab, tokens, split.data(), os);
+            gemm_lane_exact_rows(t, n, w.data() + rb * static_cast<size_t>(mid), rb, rows - mid, a, ab, tokens, split.data() + mid, os);
+            CHECK(std::memcmp(split.data(), got.data(), got.size() * sizeof(float)) == 0);
+          }
         }
       }
     }
