@@ -15,6 +15,8 @@
 //   a 64-byte-per-group layout (the cost is one pass over the activations, shared by all rows).
 // - A register tile is kR rows x kT pairs (32 tokens), with 32 zmm registers to hold it; the
 //   merged pairs are processed in chunks that stay in L2 while every row meets them.
+// - At most 8 tokens (a server's decode step): the lanes are 2 rows x 8 tokens instead
+//   (run_rows2), so half of each register is not wasted on absent tokens.
 #include "kernels/type_kernels.h"
 
 #if ACTINFER_HAVE_AVX512_GEMM
@@ -22,6 +24,7 @@
 #include <immintrin.h>
 
 #include <algorithm>
+#include <bit>
 #include <cstring>
 #include <memory>
 
@@ -96,6 +99,53 @@ void merge_pair(const uint8_t* t0, const uint8_t* t1, int64_t n, int shift, OffK
   }
 }
 
+// One tile of at most 8 tokens for the two-row kernels: each token's lane is doubled (lanes 2t
+// and 2t + 1 hold token t), so a 16-lane register carries 8 tokens of 2 weight rows, the even
+// lanes meeting one row and the odd lanes the next. Same layout as merge_pair otherwise.
+void merge_dup(const uint8_t* t0, int64_t n, int shift, OffKind kind, uint8_t* out) {
+  const int64_t C = n / kChunk;
+  auto* groups = reinterpret_cast<__m512i*>(out);
+  __m512i* off = groups + 8 * C;
+  auto* d = reinterpret_cast<__m512*>(off + C);
+  __m512* s = d + C;
+  const __m512i twice = _mm512_setr_epi32(0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7);
+  auto dup = [&](int64_t unit) {
+    return _mm512_permutexvar_epi32(twice, _mm512_castsi256_si512(_mm256_load_si256(reinterpret_cast<const __m256i*>(t0) + unit)));
+  };
+  for (int64_t u = 0; u < 8 * C; ++u) _mm512_store_si512(groups + u, dup(u));
+  for (int64_t c = 0; c < C; ++c) {
+    if (kind == OffKind::kPair16) _mm512_store_si512(off + c, dup(9 * C + c));
+    else if (kind == OffKind::kPair32) _mm512_store_si512(off + c, dup(10 * C + c));
+    else _mm512_store_si512(off + c, _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_slli_epi32(dup(8 * C + c), shift)));
+    _mm512_store_ps(d + c, _mm512_castsi512_ps(dup(11 * C + c)));
+    _mm512_store_ps(s + c, _mm512_castsi512_ps(dup(12 * C + c)));
+  }
+}
+
+// Two-row kernels: per-row values in the lanes of their row (even: row 2v, odd: row 2v + 1).
+inline __m512i rows2_epi32(uint32_t even, uint32_t odd) {
+  return _mm512_set1_epi64(static_cast<long long>(static_cast<uint64_t>(even) | (static_cast<uint64_t>(odd) << 32)));
+}
+inline __m512 rows2_fp16(const uint8_t* even, const uint8_t* odd) {
+  return _mm512_cvtph_ps(_mm256_set1_epi32(static_cast<int>(load_u16(even) | (static_cast<uint32_t>(load_u16(odd)) << 16))));
+}
+// Two rows' decoded 32 values interleaved by dword (row a's group g, row b's group g, ...), so
+// that one 64-bit broadcast puts group g of both rows in their lanes.
+inline void interleave_rows(__m256i a, __m256i b, uint8_t* out) {
+  const __m256i lo = _mm256_unpacklo_epi32(a, b), hi = _mm256_unpackhi_epi32(a, b);
+  _mm256_store_si256(reinterpret_cast<__m256i*>(out), _mm256_permute2x128_si256(lo, hi, 0x20));
+  _mm256_store_si256(reinterpret_cast<__m256i*>(out) + 1, _mm256_permute2x128_si256(lo, hi, 0x31));
+}
+// Stops the compiler from keeping interleaved rows in registers and broadcasting them with
+// shuffles (2-3 per group, on the shuffle ports the kernel is bound by): after it, each
+// broadcast is a load (vpbroadcastq zmm, m64), which the load ports absorb.
+inline void keep_in_memory() { asm volatile("" ::: "memory"); }
+inline __m512i bcast_rows2(const uint8_t* interleaved, int g) {
+  uint64_t v;
+  std::memcpy(&v, interleaved + 8 * g, 8);
+  return _mm512_set1_epi64(static_cast<long long>(v));
+}
+
 // The 32 nibbles of 16 bytes in element order (low nibbles are elements 0..15).
 inline __m256i nibbles32(const uint8_t* qs) {
   const __m128i x = load128(qs);
@@ -166,6 +216,55 @@ struct Block32 {
           const __m512 mw = _mm512_cvtph_ps(_mm256_set1_epi16(static_cast<int16_t>(load_u16(blk + 2))));
           for (int j = 0; j < T; ++j) acc[r][j] = _mm512_fmadd_ps(mw, _mm512_load_ps(P[j].s + b), acc[r][j]);
         }
+      }
+    }
+  }
+
+  // Two blocks' values interleaved by dword (interleave_rows). Nibble types interleave the
+  // packed bytes first: low nibbles are groups 0..3, high ones 4..7, so one unpack per half
+  // does it before the nibbles are split (and looked up: IQ4_NL's table is per byte).
+  static constexpr bool kNibbles = kType == GgmlType::Q4_0 || kType == GgmlType::Q4_1 || kType == GgmlType::IQ4_NL;
+  static void decode_rows2(const uint8_t* a, const uint8_t* b, uint8_t* out) {
+    if constexpr (kNibbles) {
+      constexpr int kQs = kType == GgmlType::Q4_1 ? 4 : 2;
+      const __m128i qa = load128(a + kQs), qb = load128(b + kQs);
+      const __m256i q = _mm256_set_m128i(_mm_unpackhi_epi32(qa, qb), _mm_unpacklo_epi32(qa, qb));
+      const __m256i m4 = _mm256_set1_epi8(0x0F);
+      __m256i lo = _mm256_and_si256(q, m4), hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
+      if constexpr (kType == GgmlType::IQ4_NL) {
+        const __m256i table = _mm256_broadcastsi128_si256(load128(kIq4nlValues));
+        const __m256i bias = _mm256_set1_epi8(static_cast<char>(0x80));
+        lo = _mm256_xor_si256(_mm256_shuffle_epi8(table, lo), bias);
+        hi = _mm256_xor_si256(_mm256_shuffle_epi8(table, hi), bias);
+      }
+      _mm256_store_si256(reinterpret_cast<__m256i*>(out), lo);
+      _mm256_store_si256(reinterpret_cast<__m256i*>(out) + 1, hi);
+    } else {
+      interleave_rows(decode(a), decode(b), out);
+    }
+  }
+
+  // V pairs of rows x the 8 tokens of a doubled tile (merge_dup): acc[v] lanes 2t, 2t + 1 =
+  // (rows 2v, 2v + 1) x token t, each lane the same operations as run's.
+  static constexpr bool kTwoRows = true;
+  template <int V>
+  static void run_rows2(const uint8_t* const* rows, int64_t nb, const Pair& P, __m512 (&acc)[V]) {
+    alignas(64) uint8_t w[V][2 * kChunk];
+    for (int64_t b = 0; b < nb; ++b) {
+      for (int v = 0; v < V; ++v) decode_rows2(rows[2 * v] + b * kBytes, rows[2 * v + 1] + b * kBytes, w[v]);
+      if constexpr (kNibbles) keep_in_memory();  // measured: faster for these, slower for Q8_0
+      const __m512i start = kShift > 0 ? _mm512_load_si512(P.off + b) : _mm512_setzero_si512();
+      __m512i isum[V];
+      for (int v = 0; v < V; ++v) isum[v] = start;
+      for (int g = 0; g < 8; ++g) {
+        const __m512i a = _mm512_load_si512(P.groups + 8 * b + g);
+        for (int v = 0; v < V; ++v) isum[v] = _mm512_dpbusd_epi32(isum[v], bcast_rows2(w[v], g), a);
+      }
+      for (int v = 0; v < V; ++v) {
+        const uint8_t* b0 = rows[2 * v] + b * kBytes;
+        const uint8_t* b1 = rows[2 * v + 1] + b * kBytes;
+        acc[v] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum[v]), _mm512_mul_ps(rows2_fp16(b0, b1), _mm512_load_ps(P.d + b)), acc[v]);
+        if constexpr (kMin) acc[v] = _mm512_fmadd_ps(rows2_fp16(b0 + 2, b1 + 2), _mm512_load_ps(P.s + b), acc[v]);
       }
     }
   }
@@ -244,6 +343,61 @@ struct KQ45 {
           acc[r][j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum[r][j]), _mm512_mul_ps(d, da), acc[r][j]);
           acc[r][j] = _mm512_fnmadd_ps(_mm512_cvtepi32_ps(msum[r][j]), _mm512_mul_ps(dmin, da), acc[r][j]);
         }
+      }
+    }
+  }
+
+  // Two rows per register (Block32::run_rows2): the same operations per (row, token) as run.
+  static constexpr bool kTwoRows = true;
+  template <int V>
+  static void run_rows2(const uint8_t* const* rows, int64_t nb, const Pair& P, __m512 (&acc)[V]) {
+    const __m256i m4 = _mm256_set1_epi8(0x0F), b4 = _mm256_set1_epi8(0x10);
+    alignas(64) uint8_t lo[V][2 * kChunk], hi[V][2 * kChunk];
+    for (int64_t b = 0; b < nb; ++b) {
+      uint8_t sc[2 * V][8], mn[2 * V][8];
+      __m512i isum[V], msum[V];
+      for (int r = 0; r < 2 * V; ++r) unpack_scale_min_k4(rows[r] + b * kBytes + 4, sc[r], mn[r]);
+      for (int v = 0; v < V; ++v) isum[v] = msum[v] = _mm512_setzero_si512();
+      for (int c = 0; c < 4; ++c) {  // chunks 2c (low nibbles) and 2c + 1 (high nibbles)
+        for (int v = 0; v < V; ++v) {
+          __m256i l[2], h[2];
+          for (int i = 0; i < 2; ++i) {
+            const uint8_t* blk = rows[2 * v + i] + b * kBytes;
+            const __m256i q = load256(blk + (kQ5 ? 48 : 16) + 32 * c);
+            l[i] = _mm256_and_si256(q, m4);
+            h[i] = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
+            if constexpr (kQ5) {
+              const __m256i qh = load256(blk + 16);
+              l[i] = _mm256_or_si256(l[i], _mm256_and_si256(_mm256_slli_epi16(_mm256_srli_epi16(qh, 2 * c), 4), b4));
+              h[i] = _mm256_or_si256(h[i], _mm256_and_si256(_mm256_slli_epi16(_mm256_srli_epi16(qh, 2 * c + 1), 4), b4));
+            }
+          }
+          interleave_rows(l[0], l[1], lo[v]);
+          interleave_rows(h[0], h[1], hi[v]);
+        }
+        keep_in_memory();
+        for (int half = 0; half < 2; ++half) {
+          const int ch = 2 * c + half;
+          const uint8_t (*w)[2 * kChunk] = half ? hi : lo;
+          __m512i dot[V];
+          for (int v = 0; v < V; ++v) dot[v] = _mm512_setzero_si512();
+          for (int g = 0; g < 8; ++g) {
+            const __m512i a = _mm512_load_si512(P.groups + 8 * (8 * b + ch) + g);
+            for (int v = 0; v < V; ++v) dot[v] = _mm512_dpbusd_epi32(dot[v], bcast_rows2(w[v], g), a);
+          }
+          for (int v = 0; v < V; ++v)
+            isum[v] = _mm512_add_epi32(isum[v], _mm512_mullo_epi32(dot[v], rows2_epi32(sc[2 * v][ch], sc[2 * v + 1][ch])));
+        }
+        auto mins = [&](int r) { return static_cast<uint32_t>(mn[r][2 * c]) | (static_cast<uint32_t>(mn[r][2 * c + 1]) << 16); };
+        for (int v = 0; v < V; ++v)
+          msum[v] = _mm512_add_epi32(msum[v], _mm512_madd_epi16(_mm512_load_si512(P.off + 4 * b + c), rows2_epi32(mins(2 * v), mins(2 * v + 1))));
+      }
+      const __m512 da = _mm512_load_ps(P.d + b);
+      for (int v = 0; v < V; ++v) {
+        const uint8_t* b0 = rows[2 * v] + b * kBytes;
+        const uint8_t* b1 = rows[2 * v + 1] + b * kBytes;
+        acc[v] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum[v]), _mm512_mul_ps(rows2_fp16(b0, b1), da), acc[v]);
+        acc[v] = _mm512_fnmadd_ps(_mm512_cvtepi32_ps(msum[v]), _mm512_mul_ps(rows2_fp16(b0 + 2, b1 + 2), da), acc[v]);
       }
     }
   }
@@ -327,6 +481,66 @@ struct K16 {
       }
     }
   }
+
+  // Two rows per register (Block32::run_rows2): the same operations per (row, token) as run.
+  static __m512i scaled_sums2(const Pair& P, int64_t b, const int16_t x0[16], const int16_t x1[16]) {
+    auto pair = [&](int c) { return rows2_epi32(load_u32(x0 + 2 * c), load_u32(x1 + 2 * c)); };
+    __m512i s = _mm512_madd_epi16(_mm512_load_si512(P.off + 8 * b), pair(0));
+    for (int c = 1; c < 8; ++c) s = _mm512_dpwssd_epi32(s, _mm512_load_si512(P.off + 8 * b + c), pair(c));
+    return s;
+  }
+
+  static constexpr bool kTwoRows = true;
+  template <int V>
+  static void run_rows2(const uint8_t* const* rows, int64_t nb, const Pair& P, __m512 (&acc)[V]) {
+    alignas(64) uint8_t w[4][V][2 * kChunk];
+    for (int64_t b = 0; b < nb; ++b) {
+      int16_t sc[2 * V][16], mn[2 * V][16];
+      __m512i isum[V];
+      const __m512 da = _mm512_load_ps(P.d + b);
+      for (int r = 0; r < 2 * V; ++r) F::scales(rows[r] + b * kBytes, sc[r], mn[r]);
+      for (int v = 0; v < V; ++v) {
+        const uint8_t* b0 = rows[2 * v] + b * kBytes;
+        const uint8_t* b1 = rows[2 * v + 1] + b * kBytes;
+        if constexpr (F::kMin)
+          acc[v] = _mm512_fnmadd_ps(_mm512_cvtepi32_ps(scaled_sums2(P, b, mn[2 * v], mn[2 * v + 1])),
+                                    _mm512_mul_ps(rows2_fp16(F::dmin(b0), F::dmin(b1)), da), acc[v]);
+        if constexpr (F::kOffShift >= 0)
+          isum[v] = _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_slli_epi32(scaled_sums2(P, b, sc[2 * v], sc[2 * v + 1]), F::kOffShift));
+        else
+          isum[v] = _mm512_setzero_si512();
+      }
+      for (int h = 0; h < 2; ++h) {
+        for (int v = 0; v < V; ++v) {
+          __m256i x0[4], x1[4];
+          F::decode_half(rows[2 * v] + b * kBytes, h, x0);
+          F::decode_half(rows[2 * v + 1] + b * kBytes, h, x1);
+          for (int k = 0; k < 4; ++k) interleave_rows(x0[k], x1[k], w[k][v]);
+        }
+        for (int k = 0; k < 4; ++k) {
+          const int c = 4 * h + k;  // chunk: sub-blocks 2c (groups 0..3) and 2c + 1 (groups 4..7)
+          for (int sub = 0; sub < 2; ++sub) {
+            __m512i dot[V];
+            for (int v = 0; v < V; ++v) dot[v] = _mm512_setzero_si512();
+            for (int g = 4 * sub; g < 4 * sub + 4; ++g) {
+              const __m512i a = _mm512_load_si512(P.groups + 8 * (8 * b + c) + g);
+              for (int v = 0; v < V; ++v) dot[v] = _mm512_dpbusd_epi32(dot[v], bcast_rows2(w[k][v], g), a);
+            }
+            for (int v = 0; v < V; ++v) {
+              const int16_t s0 = sc[2 * v][2 * c + sub], s1 = sc[2 * v + 1][2 * c + sub];
+              if constexpr (F::kDotFitsInt16)
+                isum[v] = _mm512_dpwssd_epi32(isum[v], dot[v], rows2_epi32(static_cast<uint16_t>(s0), static_cast<uint16_t>(s1)));
+              else
+                isum[v] = _mm512_add_epi32(isum[v], _mm512_mullo_epi32(dot[v], rows2_epi32(static_cast<uint32_t>(s0), static_cast<uint32_t>(s1))));
+            }
+          }
+        }
+      }
+      for (int v = 0; v < V; ++v)
+        acc[v] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum[v]),
+                                 _mm512_mul_ps(rows2_fp16(F::d(rows[2 * v] + b * kBytes), F::d(rows[2 * v + 1] + b * kBytes)), da), acc[v]);
+    }
+  }
 };
 
 // IQ4_XS: each sub-block of 32 is applied as IQ4_NL's blocks are, with the float scale d * ls_j
@@ -370,6 +584,37 @@ struct IQ4XS {
       }
     }
   }
+
+  // Two rows per register (Block32::run_rows2): the same operations per (row, token) as run.
+  static constexpr bool kTwoRows = true;
+  template <int V>
+  static void run_rows2(const uint8_t* const* rows, int64_t nb, const Pair& P, __m512 (&acc)[V]) {
+    const __m256i bias = _mm256_set1_epi8(static_cast<char>(0x80));
+    alignas(64) uint8_t w[V][2 * kChunk];
+    auto bits = [](float f) { return std::bit_cast<uint32_t>(f); };
+    for (int64_t b = 0; b < nb; ++b) {
+      float dls[2 * V][8];
+      for (int r = 0; r < 2 * V; ++r) k16::iq4_xs_float_scales(rows[r] + b * kBytes, dls[r]);
+      const __m512 da = _mm512_load_ps(P.d + b);
+      for (int c = 0; c < 8; ++c) {
+        for (int v = 0; v < V; ++v)
+          interleave_rows(_mm256_xor_si256(k16::iq4_xs_values(rows[2 * v] + b * kBytes, c), bias),
+                          _mm256_xor_si256(k16::iq4_xs_values(rows[2 * v + 1] + b * kBytes, c), bias), w[v]);
+        keep_in_memory();
+        const __m512i start = _mm512_load_si512(P.off + 8 * b + c);
+        __m512i dot[V];
+        for (int v = 0; v < V; ++v) dot[v] = start;
+        for (int g = 0; g < 8; ++g) {
+          const __m512i a = _mm512_load_si512(P.groups + 8 * (8 * b + c) + g);
+          for (int v = 0; v < V; ++v) dot[v] = _mm512_dpbusd_epi32(dot[v], bcast_rows2(w[v], g), a);
+        }
+        for (int v = 0; v < V; ++v) {
+          const __m512 s = _mm512_castsi512_ps(rows2_epi32(bits(dls[2 * v][c]), bits(dls[2 * v + 1][c])));
+          acc[v] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot[v]), _mm512_mul_ps(s, da), acc[v]);
+        }
+      }
+    }
+  }
 };
 
 // ---- the driver ---------------------------------------------------------------------------
@@ -383,9 +628,48 @@ constexpr int64_t kStageRows = 64;
 // chunk's other pairs).
 constexpr int kPrefetchTiles = 2;
 
+// At most 8 tokens (one tile, a decode step of up to 8 sequences): 16-token lanes would run half
+// empty, so the tile's tokens are doubled and each register holds 2 rows x 8 tokens
+// (run_rows2), the same operations per (row, token) in half the instructions.
+constexpr int kV = 4;  // row pairs per register tile
+
+template <class W>
+void gemm_rows2(int64_t n, const uint8_t* w, size_t row_stride, int64_t n_rows, const uint8_t* tile, int64_t n_acts,
+                float* out, size_t out_stride) {
+  const size_t pb = pair_bytes(n);
+  const auto merged = std::make_unique_for_overwrite<uint8_t[]>(pb + 64);
+  uint8_t* const buf = merged.get() + (64 - reinterpret_cast<uintptr_t>(merged.get()) % 64) % 64;
+  merge_dup(tile, n, W::kShift, W::kOff, buf);
+  const Pair P = pair_view(buf, n);
+  const int64_t nb = n / W::kElems;
+  const size_t row_bytes_used = static_cast<size_t>(nb) * W::kBytes;
+  for (int64_t r0 = 0; r0 < n_rows; r0 += 2 * kV) {
+    const int nr = static_cast<int>(std::min<int64_t>(2 * kV, n_rows - r0));
+    const uint8_t* rows[2 * kV];
+    for (int r = 0; r < 2 * kV; ++r) rows[r] = w + static_cast<size_t>(r0 + std::min(r, nr - 1)) * row_stride;
+    for (int64_t r = r0 + kPrefetchTiles * 2 * kV; r < std::min(n_rows, r0 + (kPrefetchTiles + 1) * 2 * kV); ++r)
+      for (size_t off = 0; off < row_bytes_used; off += 64)
+        _mm_prefetch(reinterpret_cast<const char*>(w + static_cast<size_t>(r) * row_stride + off), _MM_HINT_T0);
+    __m512 acc[kV];
+    for (auto& a : acc) a = _mm512_setzero_ps();
+    W::template run_rows2<kV>(rows, nb, P, acc);
+    for (int v = 0; v < kV && 2 * v < nr; ++v) {
+      alignas(64) float res[kPairTok];
+      _mm512_store_ps(res, acc[v]);
+      for (int64_t t = 0; t < n_acts; ++t) {
+        float* dst = out + static_cast<size_t>(t) * out_stride + static_cast<size_t>(r0 + 2 * v);
+        dst[0] = res[2 * t];
+        if (2 * v + 1 < nr) dst[1] = res[2 * t + 1];
+      }
+    }
+  }
+}
+
 template <class W>
 void gemm(int64_t n, const uint8_t* w, size_t row_stride, int64_t n_rows, const uint8_t* tiles, int64_t n_acts,
           float* out, size_t out_stride) {
+  if constexpr (requires { W::kTwoRows; })
+    if (n_acts <= kTok) return gemm_rows2<W>(n, w, row_stride, n_rows, tiles, n_acts, out, out_stride);
   const size_t tb = gemm_tile_bytes(n), pb = pair_bytes(n);
   const int64_t n_tiles = (n_acts + kTok - 1) / kTok;
   const int64_t n_pairs = (n_tiles + 1) / 2;

@@ -62,7 +62,7 @@ TEST_CASE("gemm avx512: bit-identical to the AVX2 kernel, tails of tokens and ro
       int64_t n, rows;
       std::vector<int> tokens;
     };
-    const std::vector<int> few = {1, 5, 8, 13, 16, 24, 33, 40, 64, 75};
+    const std::vector<int> few = {1, 2, 3, 5, 7, 8, 13, 16, 24, 33, 40, 64, 75};
     const std::vector<Shape> shapes = k_type ? std::vector<Shape>{{256, 11, few}, {768, 11, few}, {2048, 11, few}, {8192, 150, {100}}}
                                              : std::vector<Shape>{{32, 11, few}, {96, 11, few}, {2048, 11, few}, {8192, 150, {100}}};
     for (const Shape& shape : shapes) {

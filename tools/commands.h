@@ -14,6 +14,7 @@ void register_plan(CLI::App& app);
 void register_bench_sparse(CLI::App& app);
 void register_train_predictor(CLI::App& app);
 void register_bench_gemv(CLI::App& app);
+void register_bench_matmul(CLI::App& app);
 void register_bench_lane_rows(CLI::App& app);
 void register_serve(CLI::App& app);
 void register_quantize(CLI::App& app);

@@ -53,6 +53,7 @@ int main(int argc, char** argv) {
   register_plan(app);
   register_bench_sparse(app);
   register_bench_gemv(app);
+  register_bench_matmul(app);
   register_bench_lane_rows(app);
   register_train_predictor(app);
   register_serve(app);
