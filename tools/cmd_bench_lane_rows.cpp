@@ -27,6 +27,7 @@ struct BenchLaneRowsOptions {
   int rounds = 21;
   double round_ms = 4.0;  // time per kernel per round
   bool cold = false;      // cycle through copies of the weights larger than the caches
+  int64_t max_rows = 0;   // > 0: at most this many rows per shape (a quick run)
   uint64_t seed = 5;
 };
 
@@ -51,14 +52,15 @@ void bench_lane_rows(const BenchLaneRowsOptions& o) {
       std::printf("%-5s: no lane-exact kernel in this build (AVX-512 VNNI only)\n", type_name(s.type).c_str());
       continue;
     }
+    const int64_t rows = o.max_rows > 0 ? std::min(s.rows, o.max_rows) : s.rows;
     const auto rb = static_cast<size_t>(row_bytes(s.type, s.cols));
-    const size_t matrix = rb * static_cast<size_t>(s.rows);
+    const size_t matrix = rb * static_cast<size_t>(rows);
     // --cold: as many copies as fill 96 MiB, each call reading the next (weights from memory,
     // as in a forward pass over a model larger than the caches).
     const size_t copies = o.cold ? std::max<size_t>(1, (size_t{96} << 20) / matrix) : 1;
     std::vector<uint8_t> w(matrix * copies);
     std::vector<float> row(static_cast<size_t>(s.cols));
-    for (int64_t r = 0; r < s.rows; ++r) {
+    for (int64_t r = 0; r < rows; ++r) {
       for (float& v : row) v = g(rng);
       quantize_row(s.type, row.data(), w.data() + static_cast<size_t>(r) * rb, s.cols);
     }
@@ -75,13 +77,13 @@ void bench_lane_rows(const BenchLaneRowsOptions& o) {
       for (float& v : row) v = g(rng);
       quantize_activation(s.type, row.data(), acts.data() + ab * static_cast<size_t>(t), s.cols);
     }
-    std::vector<float> out(static_cast<size_t>(s.rows) * kMaxTok);
+    std::vector<float> out(static_cast<size_t>(rows) * kMaxTok);
     for (int tokens : {1, 2, 4, 8}) {
       auto per_token = [&] {
-        vec_dot_rows_multi(s.type, s.cols, weights(), rb, s.rows, acts.data(), ab, tokens, out.data(), static_cast<size_t>(s.rows));
+        vec_dot_rows_multi(s.type, s.cols, weights(), rb, rows, acts.data(), ab, tokens, out.data(), static_cast<size_t>(rows));
       };
       auto lane = [&] {
-        gemm_lane_exact_rows(s.type, s.cols, weights(), rb, s.rows, acts.data(), ab, tokens, out.data(), static_cast<size_t>(s.rows));
+        gemm_lane_exact_rows(s.type, s.cols, weights(), rb, rows, acts.data(), ab, tokens, out.data(), static_cast<size_t>(rows));
       };
       // Calls per round: about round_ms of the per-token kernel.
       using clock = std::chrono::steady_clock;
@@ -99,7 +101,7 @@ void bench_lane_rows(const BenchLaneRowsOptions& o) {
         b.push_back(seconds(lane, calls));
       }
       const double ma = median(a), mb = median(b);
-      std::printf("%-5s %6lld x %-5lld %3d  %12.1f %12.1f  %.2fx\n", type_name(s.type).c_str(), static_cast<long long>(s.rows),
+      std::printf("%-5s %6lld x %-5lld %3d  %12.1f %12.1f  %.2fx\n", type_name(s.type).c_str(), static_cast<long long>(rows),
                   static_cast<long long>(s.cols), tokens, ma * 1e6, mb * 1e6, ma / mb);
       std::fflush(stdout);
     }
@@ -115,6 +117,7 @@ void register_bench_lane_rows(CLI::App& app) {
   cmd->add_option("--round-ms", o->round_ms, "milliseconds per kernel per round")->check(CLI::PositiveNumber)->capture_default_str();
   cmd->add_option("--seed", o->seed, "random weights and inputs")->capture_default_str();
   cmd->add_flag("--cold", o->cold, "weights from memory: cycle through copies larger than the caches");
+  cmd->add_option("--max-rows", o->max_rows, "at most this many rows per shape (a quick run)")->check(CLI::PositiveNumber);
   cmd->callback([o] { bench_lane_rows(*o); });
 }
 
