@@ -187,7 +187,7 @@ struct Block32 {
   }
 
   // rows[e] + off: row e's block; vindex: the rows' offsets from rows[0] (for the gather).
-  // kFirst: the row's first block, where the 32 bytes ending at the block start before the row.
+  // kFirst: the row's first block, where the 32 bytes that end at the block end start before the row.
   template <bool kFirst>
   LANE_INLINE static void decode(const uint8_t* const* rows, size_t off, __m512i vindex, __m512i w[8], __m512& dw, __m512& mw) {
     if constexpr (kType == GgmlType::Q8_0) {
