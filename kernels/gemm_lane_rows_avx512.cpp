@@ -1,16 +1,18 @@
 // Per-token kernels bit-identical to a lane of the tiled GEMM (kernels/gemm_quant.h,
-// gemm_lane_exact_rows): for each (row, token) the same exact integer block dots, applied with the
-// same float operations in the same order as gemm_quant_avx512.cpp does it (acc = fma(float(isum),
-// dw * da, acc) per block, then Q4_1/Q5_1's acc = fma(m, s, acc)). So a serve step may send some
-// tokens through tiles and the rest through these with identical bits.
+// gemm_lane_exact_rows), for every type it tiles: for each (row, token) the same exact integer
+// block dots, applied with the same float operations in the same order as gemm_quant_avx512.cpp
+// applies them (acc = fma(float(isum), dw * da, acc) per block, Q4_1/Q5_1's fma(m, s, acc) after
+// it, the K types' min and offset terms where the tile kernel puts them). So a serve step may send
+// some tokens through tiles and the rest through these with identical bits.
 //
 // The lanes here are rows, not tokens: 16 rows per zmm. Per block, the 16 rows' weights are
-// transposed (vpunpck, as the tile's activations are) into 8 registers, register g holding each
-// row's elements 4g .. 4g + 3 in its lane; a token's block is then 8 vpdpbusd with its 4-byte
-// groups broadcast, giving the 16 rows' integer dots in lanes with no horizontal sums. The
-// decoded block is reused by every token of the call (up to 8 at a time), so a token costs 8
-// vpdpbusd and 3 float operations per 16 rows and block. The weight scales of the 16 rows come
-// from one dword gather per block.
+// transposed (vpunpck, as the tiles' activations are) into registers that hold each row's
+// elements 4g .. 4g + 3 in its lane, and decoded there (the formats' byte operations do not
+// depend on where a byte is); a token's 32 elements are then 8 vpdpbusd with its 4-byte groups
+// broadcast, giving the 16 rows' integer dots in lanes with no horizontal sums. A decoded block
+// serves every token of the call (up to 8 at a time), so a token costs 8 vpdpbusd and a few
+// float operations per 16 rows and 32 elements. The rows' scales come out of the same
+// transposes where the block's bytes allow it, else from a dword gather (Q8_0, Q2_K, Q6_K).
 #include "kernels/type_kernels.h"
 
 #if ACTINFER_HAVE_AVX512_GEMM
@@ -45,6 +47,19 @@ constexpr int kMaxTok = 8;   // tokens sharing one decode of the weights
 constexpr int64_t kPrefetchRows = 16;  // how far ahead rows are fetched
 
 LANE_INLINE __m256i load256(const void* p) { return _mm256_loadu_si256(static_cast<const __m256i*>(p)); }
+
+// The rows of the next group, fetched a line of each at a time ahead of use (the hardware
+// prefetchers do not follow 16 short row streams: without this, 4 times slower from memory).
+// The blocks of the K types call upto() at each of their steps, so that few lines are in
+// flight at once.
+struct Prefetch {
+  const uint8_t* const* next;
+  size_t fetched = 0;  // bytes of each next row fetched so far
+  LANE_INLINE void upto(size_t bytes) {
+    for (; fetched < bytes; fetched += 64)
+      for (int e = 0; e < kLanes; ++e) _mm_prefetch(reinterpret_cast<const char*>(next[e] + fetched), _MM_HINT_T0);
+  }
+};
 
 // Lane e of the result = row e: the 32 bytes at rows[e] + off (off may be negative), as 8
 // registers q[j] holding each row's dword j. The first kSkip bytes are not read but taken as 0
@@ -99,12 +114,19 @@ LANE_INLINE __m512 low_fp16(__m512i x) { return _mm512_cvtph_ps(_mm512_cvtepi32_
 LANE_INLINE __m512 high_fp16(__m512i x) { return _mm512_cvtph_ps(_mm512_cvtepi32_epi16(_mm512_srli_epi32(x, 16))); }
 
 // Q5_0 / Q5_1: each byte of w[g] gets 0x10 where its element's bit of qh is set (qh: one row's
-// 32 bits per dword). vpmultishiftqb moves bit 4g + j of each row's dword to bit 4 of byte j.
+// 32 bits per dword). With VBMI, vpmultishiftqb moves bit 4g + j of each row's dword to bit 4
+// of byte j; without it (Cascade Lake has VNNI but not VBMI) a multiply by 2^0 + 2^7 + 2^14 +
+// 2^21 spreads the 4 bits to the 4 bytes.
 LANE_INLINE void add_fifth_bits(__m512i qh, __m512i w[8]) {
   for (int g = 0; g < 8; ++g) {
+#if defined(__AVX512VBMI__)
     uint64_t ctrl = 0;
     for (int j = 0; j < 8; ++j) ctrl |= static_cast<uint64_t>((32 * (j / 4) + 4 * g + j % 4 - 4) & 63) << (8 * j);
     const __m512i bits = _mm512_multishift_epi64_epi8(_mm512_set1_epi64(static_cast<int64_t>(ctrl)), qh);
+#else
+    const __m512i nib = _mm512_and_si512(_mm512_srli_epi32(qh, 4 * g), _mm512_set1_epi32(0x0F));
+    const __m512i bits = _mm512_slli_epi32(_mm512_mullo_epi32(nib, _mm512_set1_epi32(0x00204081)), 4);
+#endif
     w[g] = _mm512_or_si512(w[g], _mm512_and_si512(bits, _mm512_set1_epi8(0x10)));
   }
 }
@@ -165,7 +187,7 @@ struct Block32 {
   }
 
   // rows[e] + off: row e's block; vindex: the rows' offsets from rows[0] (for the gather).
-  // kFirst: the row's first block, where the 32 bytes ending at the block start before the row.
+  // kFirst: the row's first block, where the 32 bytes that end at the block end start before the row.
   template <bool kFirst>
   LANE_INLINE static void decode(const uint8_t* const* rows, size_t off, __m512i vindex, __m512i w[8], __m512& dw, __m512& mw) {
     if constexpr (kType == GgmlType::Q8_0) {
@@ -199,7 +221,8 @@ struct Block32 {
 
   template <bool kFirst, int NT>
   LANE_INLINE static void block(const uint8_t* const* rows, size_t off, __m512i vindex, const uint8_t* const* ablk,
-                    const Act* const* x, __m512 (&acc)[NT]) {
+                    const Act* const* x, __m512 (&acc)[NT], Prefetch& pf) {
+    pf.upto(off + kBytes);
     __m512i w[8];
     __m512 dw, mw;
     decode<kFirst>(rows, off, vindex, w, dw, mw);
@@ -254,7 +277,7 @@ struct KQ45 {
 
   template <bool kFirst, int NT>
   LANE_INLINE static void block(const uint8_t* const* rows, size_t off, __m512i, const uint8_t* const* ablk, const Act* const* x,
-                    __m512 (&acc)[NT]) {
+                    __m512 (&acc)[NT], Prefetch& pf) {
     __m512i h[4];  // d | dmin, then the 12 scale bytes (unpack_scale_min_k4's u0, u1, u2)
     transpose16x4(rows, off, h);
     const __m512i m3f = _mm512_set1_epi8(0x3F), m0f = _mm512_set1_epi8(0x0F), m30 = _mm512_set1_epi8(0x30);
@@ -270,6 +293,7 @@ struct KQ45 {
     if constexpr (kQ5) transpose16x8(rows, static_cast<ptrdiff_t>(off) + 16, qh);
     const __m512i m4 = _mm512_set1_epi8(0x0F), b4 = _mm512_set1_epi8(0x10);
     for (int c = 0; c < 4; ++c) {  // 32 bytes: sub-blocks 2c (low nibbles) and 2c + 1
+      pf.upto(off + kBytes * (c + 1) / 4);
       __m512i q[8];
       transpose16x8(rows, static_cast<ptrdiff_t>(off + (kQ5 ? 48 : 16) + 32 * c), q);
       for (int half = 0; half < 2; ++half) {
@@ -445,7 +469,7 @@ struct K16 {
 
   template <bool kFirst, int NT>
   LANE_INLINE static void block(const uint8_t* const* rows, size_t off, __m512i vindex, const uint8_t* const* ablk, const Act* const* x,
-                    __m512 (&acc)[NT]) {
+                    __m512 (&acc)[NT], Prefetch& pf) {
     __m512 d, dmin;
     __m512i scp[8], mnp[8], sc[16];
     F::header(rows, off, vindex, d, dmin, scp, mnp, sc);
@@ -459,6 +483,7 @@ struct K16 {
     for (int h = 0; h < 2; ++h)
       F::half(rows, off, h, [&](int k, const __m512i w[8]) {
         const int c = 4 * h + k;  // chunk: sub-blocks 2c (groups 0..3) and 2c + 1 (groups 4..7)
+        pf.upto(off + kBytes * (c + 1) / 8);
         for (int sub = 0; sub < 2; ++sub)
           for (int t = 0; t < NT; ++t)
             isum[t] = _mm512_add_epi32(
@@ -489,7 +514,7 @@ struct IQ4XS {
 
   template <bool kFirst, int NT>
   LANE_INLINE static void block(const uint8_t* const* rows, size_t off, __m512i, const uint8_t* const* ablk, const Act* const* x,
-                    __m512 (&acc)[NT]) {
+                    __m512 (&acc)[NT], Prefetch& pf) {
     __m512i h[4];  // d | scales_h << 16, scales_l, then nibbles
     transpose16x4(rows, off, h);
     const __m512 d = low_fp16(h[0]);
@@ -499,6 +524,7 @@ struct IQ4XS {
     const __m512i table = _mm512_broadcast_i32x4(_mm_load_si128(reinterpret_cast<const __m128i*>(lut)));
     const __m512i m4 = _mm512_set1_epi8(0x0F);
     for (int p = 0; p < 4; ++p) {  // 32 bytes: sub-blocks 2p (dwords 0..3) and 2p + 1
+      pf.upto(off + kBytes * (p + 1) / 4);
       __m512i q[8];
       transpose16x8(rows, static_cast<ptrdiff_t>(off + offsetof(block_iq4_xs, qs) + 32 * p), q);
       for (int sub = 0; sub < 2; ++sub) {
@@ -522,26 +548,22 @@ struct IQ4XS {
   }
 };
 
-// next: the rows of the group after this one, fetched into L2 a line at a time ahead of use (the
-// hardware prefetchers do not follow 16 short row streams well; into L2 rather than L1, more
-// lines are in flight: a Q6_K head from memory 1320 -> 1080 us). a[t]: token t's activation row.
+// next: the rows of the group after this one (Prefetch). a[t]: token t's activation row.
 template <class W, int NT>
 void row_group(const uint8_t* const* rows, const uint8_t* const* next, __m512i vindex, int64_t nb, const uint8_t* const* a,
                const typename W::Act* const* ab, __m512 (&acc)[NT]) {
   for (int t = 0; t < NT; ++t) acc[t] = _mm512_setzero_ps();
-  size_t fetched = 0;  // bytes of the next rows fetched so far
+  Prefetch pf{next};
   for (int64_t b = 0; b < nb; ++b) {
     const size_t off = static_cast<size_t>(b) * W::kBytes;
-    for (; fetched < off + W::kBytes; fetched += 64)
-      for (int e = 0; e < kLanes; ++e) _mm_prefetch(reinterpret_cast<const char*>(next[e] + fetched), _MM_HINT_T1);
     const uint8_t* ablk[NT];
     const typename W::Act* x[NT];
     for (int t = 0; t < NT; ++t) {
       ablk[t] = a[t] + static_cast<size_t>(b) * W::kActBytes;
       x[t] = ab[t] + b;
     }
-    if (b == 0) W::template block<true, NT>(rows, off, vindex, ablk, x, acc);
-    else W::template block<false, NT>(rows, off, vindex, ablk, x, acc);
+    if (b == 0) W::template block<true, NT>(rows, off, vindex, ablk, x, acc, pf);
+    else W::template block<false, NT>(rows, off, vindex, ablk, x, acc, pf);
   }
 }
 

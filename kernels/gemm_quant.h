@@ -20,8 +20,10 @@
 // float sequence per (row, token), so its results are bit-identical to the AVX2 kernel's.
 // gemm_lane_exact_rows (kernels/gemm_lane_rows_avx512.cpp, AVX-512 VNNI builds) gives a token
 // the same bits as its lane of gemm_tiled without a tile, so that a batch may be split between
-// the two (serve: results independent of the batch); it is as fast as the per-token kernels
-// for one token and faster for several. has_lane_exact_rows says where it exists.
+// the two (serve: results independent of the batch). For one token it runs about as fast as
+// the per-token kernels (vec_dot_rows_multi), for several much faster (it decodes each weight
+// block once for up to 8 tokens); `actinfer bench-lane-rows` compares them. has_lane_exact_rows
+// says where it exists.
 // Types without a tiled kernel here (F32, F16, BF16, any type on a build without AVX2) report
 // has_tiled_gemm false: callers use vec_dot_rows_multi.
 #pragma once

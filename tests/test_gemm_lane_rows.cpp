@@ -62,7 +62,7 @@ std::vector<float> tiled(GgmlType t, int64_t n, const uint8_t* w, size_t rb, int
 
 }  // namespace
 
-TEST_CASE("lane-exact rows: bit-identical to a lane of gemm_tiled, every covered type") {
+TEST_CASE("gemm lane-exact rows: bit-identical to a lane of gemm_tiled, every covered type") {
   if (!has_lane_exact_rows(GgmlType::Q4_1)) {
     ACTINFER_REPORT_SKIPPED("no AVX-512 VNNI kernels in this build: the lane-exact rows are not compiled");
     return;
@@ -72,7 +72,8 @@ TEST_CASE("lane-exact rows: bit-identical to a lane of gemm_tiled, every covered
     REQUIRE(has_lane_exact_rows(t));
     const GgmlType at = activation_type_for(t);
     const int64_t block = type_row(t).block_elems;
-    for (int64_t n : block == 256 ? std::vector<int64_t>{256, 768, 1536} : std::vector<int64_t>{256, 576, 1536}) {
+    // The longest rows hold more blocks than the kernels keep on the stack (64).
+    for (int64_t n : block == 256 ? std::vector<int64_t>{256, 768, 1536, 16640} : std::vector<int64_t>{256, 576, 1536, 4096}) {
       const size_t rb = static_cast<size_t>(row_bytes(t, n));
       for (int64_t rows : {int64_t{37}, int64_t{8}, int64_t{16}}) {
         std::vector<float> wf = gaussian(rng, n * rows, 1.0f);
@@ -132,13 +133,22 @@ TEST_CASE("lane-exact rows: bit-identical to a lane of gemm_tiled, every covered
           }
           CHECK(differ == 0);
           CHECK(far == 0);
+          // Rows split between two calls, as threads split them: the same bits.
+          if (tokens == 3 || tokens == 8) {
+            std::vector<float> split(got.size(), -7.0f);
+            const int64_t mid = 5;
+            const std::byte* a = acts.data() + ab * static_cast<size_t>(first);
+            gemm_lane_exact_rows(t, n, w.data(), rb, mid, a, ab, tokens, split.data(), os);
+            gemm_lane_exact_rows(t, n, w.data() + rb * static_cast<size_t>(mid), rb, rows - mid, a, ab, tokens, split.data() + mid, os);
+            CHECK(std::memcmp(split.data(), got.data(), got.size() * sizeof(float)) == 0);
+          }
         }
       }
     }
   }
 }
 
-TEST_CASE("lane-exact rows: every tiled type has them on AVX-512 VNNI builds, none elsewhere") {
+TEST_CASE("gemm lane-exact rows: every tiled type has them on AVX-512 VNNI builds, none elsewhere") {
   for (GgmlType t : kTypes) {
     CAPTURE(type_name(t));
     CHECK(has_tiled_gemm(t) == (ACTINFER_HAVE_AVX2_KERNELS != 0));
@@ -148,7 +158,7 @@ TEST_CASE("lane-exact rows: every tiled type has them on AVX-512 VNNI builds, no
     CHECK_FALSE(has_lane_exact_rows(t));
 }
 
-TEST_CASE("lane-exact rows: bad arguments are refused with a clear error") {
+TEST_CASE("gemm lane-exact rows: bad arguments are refused with a clear error") {
   alignas(64) std::byte buf[4096] = {};
   float out[64];
   CHECK_THROWS_WITH_AS(gemm_lane_exact_rows(GgmlType::F32, 32, buf, 128, 1, buf, 0, 1, out, 1),
