@@ -192,8 +192,9 @@ TEST_CASE("gemm: the tiled path covers the quantized prompt types; float types h
   CHECK(gemm_tiled_tokens_beside_lanes(24) == 24);
   CHECK(gemm_tiled_tokens_beside_lanes(64) == 64);
   const bool lanes = has_lane_exact_rows(GgmlType::Q4_0);
-  for (auto [batch, tiled, tiled_beside_lanes] :
+  for (auto [batch_size, tiled, tiled_beside_lanes] :
        {std::tuple{1, 0, 0}, {3, 0, 0}, {4, 4, 0}, {9, 8, 0}, {12, 12, 0}, {17, 16, 16}, {40, 40, 40}, {36, 36, 32}, {64, 64, 64}}) {
+    const int batch = batch_size;  // a plain variable: clang 14 cannot capture structured bindings
     CAPTURE(batch);
     q.resize(GgmlType::Q4_0, 64, batch);
     CHECK(q.tiled_tokens() == (lanes ? tiled_beside_lanes : tiled));
