@@ -1,5 +1,7 @@
 #include "kernels/gemm_quant.h"
 
+#include "kernels/vec_dot_avx2.h"
+
 #include <cstdint>
 #include <stdexcept>
 #include <string>
@@ -27,10 +29,14 @@ bool has_tiled_gemm(GgmlType weight) {
 size_t gemm_tile_bytes(int64_t n) { return static_cast<size_t>(n / 32) * (8 * 32 + 5 * 32); }
 
 int64_t gemm_tiled_tokens_beside_lanes(int64_t batch) {
-  constexpr int64_t kLane = 2 * kGemmTileTokens;
+#if ACTINFER_HAVE_AVX512_GEMM
+  constexpr int64_t kLane = 2 * kGemmTileTokens, kPadFrom = kGemmTileTokens;  // 16-token lanes
+#else
+  constexpr int64_t kLane = kGemmTileTokens, kPadFrom = kGemmTileTokens;  // AVX2: 8-token tiles, never padded
+#endif
   if (batch < kLane) return 0;
   const int64_t whole = batch / kLane * kLane;
-  return batch - whole >= kGemmTileTokens ? batch : whole;
+  return batch - whole >= kPadFrom ? batch : whole;
 }
 
 int64_t gemm_tile_count(int64_t batch) {

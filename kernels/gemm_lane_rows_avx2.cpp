@@ -1,0 +1,282 @@
+// Per-token kernels bit-identical to a lane of the AVX2 tiled GEMM (kernels/gemm_quant_avx2.cpp,
+// gemm_lane_exact_rows of kernels/gemm_quant.h) for its 32-element block types, on builds
+// without AVX-512 VNNI (gemm_lane_rows_avx512.cpp serves those). For each (row, token): the same
+// exact integer block dot, then acc = fma(float(isum), dw * da, acc) and Q4_1/Q5_1's
+// fma(m, s, acc), the float sequence of the tile kernel. So a server step may send some tokens
+// through tiles and the rest through these with identical bits.
+//
+// The lanes here are 8 rows. Per block the 8 rows' quants are transposed into registers w[g]
+// holding each row's elements 4g .. 4g + 3 in its dword lane and decoded there; a token's 32
+// elements are then 8 vpmaddubsw with its 4-byte groups broadcast, summed in int16 as far as
+// the tile kernel's headroom allows (4-bit weights: 8 groups, 5-bit: 4, signed 8-bit through
+// the abs/sign trick: 1), giving the 8 rows' integer dots in lanes with no horizontal sums. A
+// decoded block serves up to 8 tokens.
+#include "kernels/type_kernels.h"
+
+#if ACTINFER_HAVE_AVX2_KERNELS
+
+#include <immintrin.h>
+
+#include <algorithm>
+#include <array>
+#include <cstddef>
+#include <cstring>
+#include <memory>
+
+#include "kernels/quant_blocks.h"
+
+namespace actinfer::kernels {
+namespace {
+
+#define LANE_INLINE [[gnu::always_inline]] inline
+
+constexpr int kLanes = 8;    // rows per register
+constexpr int kMaxTok = 8;   // tokens sharing one decode of the weights
+constexpr int64_t kPrefetchRows = 8;  // how far ahead rows are fetched
+
+LANE_INLINE __m128i load128(const void* p) { return _mm_loadu_si128(static_cast<const __m128i*>(p)); }
+
+// The rows of the next group, a line of each at a time ahead of use (the hardware prefetchers
+// do not follow 8 short row streams).
+struct Prefetch {
+  const uint8_t* const* next;
+  size_t fetched = 0;
+  LANE_INLINE void upto(size_t bytes) {
+    for (; fetched < bytes; fetched += 64)
+      for (int e = 0; e < kLanes; ++e) _mm_prefetch(reinterpret_cast<const char*>(next[e] + fetched), _MM_HINT_T0);
+  }
+};
+
+// Lane e of q[j] = row e's dword j of the 16 bytes at rows[e] + off.
+LANE_INLINE void transpose8x4(const uint8_t* const* rows, size_t off, __m256i q[4]) {
+  __m256i z[4];  // row k dwords 0..3 | row k + 4 dwords 0..3
+  for (int k = 0; k < 4; ++k)
+    z[k] = _mm256_inserti128_si256(_mm256_castsi128_si256(load128(rows[k] + off)), load128(rows[k + 4] + off), 1);
+  const __m256i t0 = _mm256_unpacklo_epi32(z[0], z[1]), t1 = _mm256_unpackhi_epi32(z[0], z[1]);
+  const __m256i t2 = _mm256_unpacklo_epi32(z[2], z[3]), t3 = _mm256_unpackhi_epi32(z[2], z[3]);
+  q[0] = _mm256_unpacklo_epi64(t0, t2);
+  q[1] = _mm256_unpackhi_epi64(t0, t2);
+  q[2] = _mm256_unpacklo_epi64(t1, t3);
+  q[3] = _mm256_unpackhi_epi64(t1, t3);
+}
+
+// The 8 rows' dwords at rows[0] + off + vindex[e].
+LANE_INLINE __m256i gather(const uint8_t* base, __m256i vindex) {
+  return _mm256_i32gather_epi32(reinterpret_cast<const int*>(base), vindex, 1);
+}
+
+// The low fp16 of each dword as floats (kHigh: the high one).
+template <bool kHigh>
+LANE_INLINE __m256 fp16_of(__m256i x) {
+  const __m256i pick = kHigh ? _mm256_setr_epi8(2, 3, 6, 7, 10, 11, 14, 15, -1, -1, -1, -1, -1, -1, -1, -1, 2, 3, 6, 7, 10, 11, 14,
+                                                15, -1, -1, -1, -1, -1, -1, -1, -1)
+                             : _mm256_setr_epi8(0, 1, 4, 5, 8, 9, 12, 13, -1, -1, -1, -1, -1, -1, -1, -1, 0, 1, 4, 5, 8, 9, 12, 13,
+                                                -1, -1, -1, -1, -1, -1, -1, -1);
+  const __m256i packed = _mm256_permute4x64_epi64(_mm256_shuffle_epi8(x, pick), 0x08);  // qwords 0, 2
+  return _mm256_cvtph_ps(_mm256_castsi256_si128(packed));
+}
+
+// Q5_0 / Q5_1: byte j of w[g] gets 0x10 where bit 4g + j of its row's qh is set.
+LANE_INLINE void add_fifth_bits(__m256i qh, __m256i w[8]) {
+  for (int g = 0; g < 8; ++g) {
+    const char b = static_cast<char>(g / 2);  // the qh byte holding bits 4g .. 4g + 3
+    const __m256i spread = _mm256_setr_epi8(b, b, b, b, b + 4, b + 4, b + 4, b + 4, b + 8, b + 8, b + 8, b + 8, b + 12, b + 12, b + 12,
+                                            b + 12, b, b, b, b, b + 4, b + 4, b + 4, b + 4, b + 8, b + 8, b + 8, b + 8, b + 12, b + 12,
+                                            b + 12, b + 12);
+    const __m256i bit = _mm256_set1_epi32(g % 2 == 0 ? 0x08040201 : static_cast<int>(0x80402010u));
+    const __m256i set = _mm256_cmpeq_epi8(_mm256_and_si256(_mm256_shuffle_epi8(qh, spread), bit), bit);
+    w[g] = _mm256_or_si256(w[g], _mm256_and_si256(set, _mm256_set1_epi8(0x10)));
+  }
+}
+
+// The sum of 32 int8 quants.
+LANE_INLINE int32_t sum32(const uint8_t* q) {
+  const __m256i p = _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_set1_epi8(1), _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q))),
+                                      _mm256_set1_epi16(1));
+  __m128i s = _mm_add_epi32(_mm256_castsi256_si128(p), _mm256_extracti128_si256(p, 1));
+  s = _mm_add_epi32(s, _mm_unpackhi_epi64(s, s));
+  return _mm_cvtsi128_si32(_mm_add_epi32(s, _mm_shuffle_epi32(s, 1)));
+}
+
+template <GgmlType kType>
+struct Block32 {
+  static constexpr bool kMin = kType == GgmlType::Q4_1 || kType == GgmlType::Q5_1;
+  static constexpr bool kQ5 = kType == GgmlType::Q5_0 || kType == GgmlType::Q5_1;
+  static constexpr bool kSigned = kType == GgmlType::Q8_0 || kType == GgmlType::IQ4_NL;
+  static constexpr int kShift = kType == GgmlType::Q4_0 ? 3 : kType == GgmlType::Q5_0 ? 4 : 0;  // -8, -16
+  // Groups summed in int16 (|a| <= 127): 4-bit weights 8, 5-bit 4, signed 8-bit 1.
+  static constexpr int kPerSum = kSigned ? 1 : kQ5 ? 4 : 8;
+  static constexpr size_t kBytes = kType == GgmlType::Q4_0   ? sizeof(block_q4_0)
+                                   : kType == GgmlType::Q4_1 ? sizeof(block_q4_1)
+                                   : kType == GgmlType::Q5_0 ? sizeof(block_q5_0)
+                                   : kType == GgmlType::Q5_1 ? sizeof(block_q5_1)
+                                   : kType == GgmlType::Q8_0 ? sizeof(block_q8_0)
+                                                             : sizeof(block_iq4_nl);
+  static constexpr bool kQ8_1 = kMin;  // the activation type: Q8_1, else Q8_0
+  static constexpr size_t kActBytes = kQ8_1 ? sizeof(block_q8_1) : sizeof(block_q8_0);
+  static constexpr size_t kActQs = kQ8_1 ? 4 : 2;
+
+  // Per token and block: the scale d, Q8_1's s, and sum(a) << kShift.
+  struct Act {
+    float d, s;
+    int32_t off;
+  };
+  LANE_INLINE static Act prepare(const uint8_t* blk) {
+    return Act{load_fp16(blk), kQ8_1 ? load_fp16(blk + 2) : 0.0f, kShift > 0 ? sum32(blk + kActQs) * (1 << kShift) : 0};
+  }
+
+  // w[g]: the 8 rows' elements 4g .. 4g + 3 (unsigned, or signed for kSigned); dw, mw: d and m.
+  LANE_INLINE static void decode(const uint8_t* const* rows, size_t off, __m256i vindex, __m256i w[8], __m256& dw, __m256& mw) {
+    const __m256i head = gather(rows[0] + off, vindex);  // d, then m or the first bytes after d
+    dw = fp16_of<false>(head);
+    if constexpr (kMin) mw = fp16_of<true>(head);
+    if constexpr (kType == GgmlType::Q8_0) {
+      transpose8x4(rows, off + 2, w);
+      transpose8x4(rows, off + 18, w + 4);
+    } else {
+      __m256i q[4];
+      transpose8x4(rows, off + kBytes - 16, q);  // the nibbles end the block
+      const __m256i m4 = _mm256_set1_epi8(0x0F);
+      for (int g = 0; g < 4; ++g) {  // dword g: low nibbles are elements 4g.., high ones 16 + 4g..
+        w[g] = _mm256_and_si256(q[g], m4);
+        w[g + 4] = _mm256_and_si256(_mm256_srli_epi16(q[g], 4), m4);
+      }
+      if constexpr (kType == GgmlType::IQ4_NL) {
+        const __m256i table = _mm256_broadcastsi128_si256(load128(kIq4nlValues));
+        for (int g = 0; g < 8; ++g) w[g] = _mm256_shuffle_epi8(table, w[g]);
+      }
+      if constexpr (kQ5) add_fifth_bits(gather(rows[0] + off + kBytes - 20, vindex), w);
+    }
+  }
+
+  template <int NT>
+  LANE_INLINE static void block(const uint8_t* const* rows, size_t off, __m256i vindex, const uint8_t* const* ablk,
+                                const Act* const* x, __m256 (&acc)[NT], Prefetch& pf) {
+    pf.upto(off + kBytes);
+    __m256i w[8];
+    __m256 dw, mw;
+    decode(rows, off, vindex, w, dw, mw);
+    const __m256i ones16 = _mm256_set1_epi16(1);
+    for (int t = 0; t < NT; ++t) {
+      const uint8_t* a = ablk[t] + kActQs;
+      auto group = [&](int g) { return _mm256_set1_epi32(static_cast<int>(load_u32(a + 4 * g))); };
+      __m256i isum = _mm256_setzero_si256();
+      for (int g0 = 0; g0 < 8; g0 += kPerSum) {
+        __m256i s = _mm256_setzero_si256();
+        for (int g = g0; g < g0 + kPerSum; ++g) {
+          const __m256i p = kSigned ? _mm256_maddubs_epi16(_mm256_abs_epi8(w[g]), _mm256_sign_epi8(group(g), w[g]))
+                                    : _mm256_maddubs_epi16(w[g], group(g));
+          s = g == g0 ? p : _mm256_add_epi16(s, p);
+        }
+        isum = _mm256_add_epi32(isum, _mm256_madd_epi16(s, ones16));
+      }
+      if constexpr (kShift > 0) isum = _mm256_sub_epi32(isum, _mm256_set1_epi32(x[t]->off));
+      acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), _mm256_mul_ps(dw, _mm256_set1_ps(x[t]->d)), acc[t]);
+      if constexpr (kMin) acc[t] = _mm256_fmadd_ps(mw, _mm256_set1_ps(x[t]->s), acc[t]);
+    }
+  }
+};
+
+// next: the rows of the group after this one (Prefetch). a[t]: token t's activation row.
+template <class W, int NT>
+void row_group(const uint8_t* const* rows, const uint8_t* const* next, __m256i vindex, int64_t nb, const uint8_t* const* a,
+               const typename W::Act* const* ab, __m256 (&acc)[NT]) {
+  for (int t = 0; t < NT; ++t) acc[t] = _mm256_setzero_ps();
+  Prefetch pf{next};
+  for (int64_t b = 0; b < nb; ++b) {
+    const uint8_t* ablk[NT];
+    const typename W::Act* x[NT];
+    for (int t = 0; t < NT; ++t) {
+      ablk[t] = a[t] + static_cast<size_t>(b) * W::kActBytes;
+      x[t] = ab[t] + b;
+    }
+    W::template block<NT>(rows, static_cast<size_t>(b) * W::kBytes, vindex, ablk, x, acc, pf);
+  }
+}
+
+template <class W>
+void lane_rows(int64_t n, const uint8_t* w, size_t row_stride, int64_t n_rows, const uint8_t* acts, size_t act_stride,
+               int64_t n_acts, float* out, size_t out_stride) {
+  using Act = typename W::Act;
+  const int64_t nb = n / 32;
+  // The per-block activation data of up to kMaxTok tokens, on the stack for short rows.
+  constexpr int64_t kStackBlocks = 64;
+  std::array<Act, kMaxTok * kStackBlocks> stack_ab;
+  std::unique_ptr<Act[]> heap_ab;
+  Act* ab_all = stack_ab.data();
+  if (nb > kStackBlocks) {
+    heap_ab = std::make_unique_for_overwrite<Act[]>(static_cast<size_t>(kMaxTok * nb));
+    ab_all = heap_ab.get();
+  }
+  for (int64_t t0 = 0; t0 < n_acts; t0 += kMaxTok) {
+    const int nt = static_cast<int>(std::min<int64_t>(kMaxTok, n_acts - t0));
+    const uint8_t* a[kMaxTok];
+    const Act* ab[kMaxTok];
+    for (int t = 0; t < nt; ++t) {
+      a[t] = acts + static_cast<size_t>(t0 + t) * act_stride;
+      Act* x = ab_all + static_cast<size_t>(t) * static_cast<size_t>(nb);
+      ab[t] = x;
+      for (int64_t b = 0; b < nb; ++b) x[b] = W::prepare(a[t] + static_cast<size_t>(b) * W::kActBytes);
+    }
+    for (int64_t r0 = 0; r0 < n_rows; r0 += kLanes) {
+      const int nr = static_cast<int>(std::min<int64_t>(kLanes, n_rows - r0));
+      // A short last group repeats its last row in the spare lanes, which are not stored.
+      const uint8_t* rows[kLanes];
+      const uint8_t* next[kLanes];
+      alignas(32) int32_t offs[kLanes];
+      const int64_t last = n_rows - 1;
+      for (int e = 0; e < kLanes; ++e) {
+        offs[e] = static_cast<int32_t>(static_cast<size_t>(std::min(e, nr - 1)) * row_stride);
+        rows[e] = w + static_cast<size_t>(r0) * row_stride + static_cast<size_t>(offs[e]);
+        next[e] = w + static_cast<size_t>(std::min(last, r0 + kPrefetchRows + e)) * row_stride;
+      }
+      const __m256i vindex = _mm256_load_si256(reinterpret_cast<const __m256i*>(offs));
+      auto run = [&]<int NT>() {
+        __m256 acc[NT];
+        row_group<W, NT>(rows, next, vindex, nb, a, ab, acc);
+        for (int t = 0; t < NT; ++t) {
+          float* dst = out + static_cast<size_t>(t0 + t) * out_stride + static_cast<size_t>(r0);
+          if (nr == kLanes) {
+            _mm256_storeu_ps(dst, acc[t]);
+          } else {
+            alignas(32) float res[kLanes];
+            _mm256_store_ps(res, acc[t]);
+            std::memcpy(dst, res, static_cast<size_t>(nr) * sizeof(float));
+          }
+        }
+      };
+      switch (nt) {
+        case 1: run.template operator()<1>(); break;
+        case 2: run.template operator()<2>(); break;
+        case 3: run.template operator()<3>(); break;
+        case 4: run.template operator()<4>(); break;
+        case 5: run.template operator()<5>(); break;
+        case 6: run.template operator()<6>(); break;
+        case 7: run.template operator()<7>(); break;
+        default: run.template operator()<8>(); break;
+      }
+    }
+  }
+}
+
+}  // namespace
+
+#define ACTINFER_LANE_ROWS(name, W)                                                                             \
+  void name(int64_t n, const void* w, size_t row_stride, int64_t n_rows, const void* acts, size_t act_stride,  \
+            int64_t n_acts, float* out, size_t out_stride) {                                                   \
+    lane_rows<W>(n, static_cast<const uint8_t*>(w), row_stride, n_rows, static_cast<const uint8_t*>(acts),     \
+                 act_stride, n_acts, out, out_stride);                                                         \
+  }
+ACTINFER_LANE_ROWS(lane_rows_q4_0_avx2, Block32<GgmlType::Q4_0>)
+ACTINFER_LANE_ROWS(lane_rows_q4_1_avx2, Block32<GgmlType::Q4_1>)
+ACTINFER_LANE_ROWS(lane_rows_q5_0_avx2, Block32<GgmlType::Q5_0>)
+ACTINFER_LANE_ROWS(lane_rows_q5_1_avx2, Block32<GgmlType::Q5_1>)
+ACTINFER_LANE_ROWS(lane_rows_q8_0_avx2, Block32<GgmlType::Q8_0>)
+ACTINFER_LANE_ROWS(lane_rows_iq4_nl_avx2, Block32<GgmlType::IQ4_NL>)
+#undef ACTINFER_LANE_ROWS
+
+}  // namespace actinfer::kernels
+
+#undef LANE_INLINE
+
+#endif  // ACTINFER_HAVE_AVX2_KERNELS
