@@ -32,18 +32,18 @@ namespace {
 
 constexpr int kLanes = 8;    // rows per register
 constexpr int kMaxTok = 8;   // tokens sharing one decode of the weights
-constexpr int64_t kPrefetchRows = 8;  // how far ahead rows are fetched
+constexpr size_t kPrefetchBytes = 8192;  // how far ahead the weights are fetched (may lie past them: a prefetch never faults)
 
 LANE_INLINE __m128i load128(const void* p) { return _mm_loadu_si128(static_cast<const __m128i*>(p)); }
 
-// The rows of the next group, a line of each at a time ahead of use (the hardware prefetchers
-// do not follow 8 short row streams).
+// A group's 8 rows are contiguous, and so are the groups: the weights are fetched linearly,
+// kPrefetchBytes ahead of the group's read front (8 short row streams defeat the hardware
+// prefetchers; fetching each row of the next group instead was 1.5-2x slower from memory).
 struct Prefetch {
-  const uint8_t* const* next;
+  uintptr_t base;    // the group's first byte
   size_t fetched = 0;
-  LANE_INLINE void upto(size_t bytes) {
-    for (; fetched < bytes; fetched += 64)
-      for (int e = 0; e < kLanes; ++e) _mm_prefetch(reinterpret_cast<const char*>(next[e] + fetched), _MM_HINT_T0);
+  LANE_INLINE void upto(size_t bytes) {  // each row read up to `bytes`
+    for (; fetched < kLanes * bytes; fetched += 64) _mm_prefetch(reinterpret_cast<const char*>(base + kPrefetchBytes + fetched), _MM_HINT_T0);
   }
 };
 
@@ -60,9 +60,10 @@ LANE_INLINE void transpose8x4(const uint8_t* const* rows, size_t off, __m256i q[
   q[3] = _mm256_unpackhi_epi64(t1, t3);
 }
 
-// The 8 rows' dwords at rows[0] + off + vindex[e].
-LANE_INLINE __m256i gather(const uint8_t* base, __m256i vindex) {
-  return _mm256_i32gather_epi32(reinterpret_cast<const int*>(base), vindex, 1);
+// The 8 rows' dwords at rows[e] + off. Scalar loads: vpgatherdd is slow on Zen.
+LANE_INLINE __m256i gather(const uint8_t* const* rows, size_t off) {
+  auto at = [&](int e) { return static_cast<int>(load_u32(rows[e] + off)); };
+  return _mm256_setr_epi32(at(0), at(1), at(2), at(3), at(4), at(5), at(6), at(7));
 }
 
 // The low fp16 of each dword as floats (kHigh: the high one).
@@ -98,8 +99,9 @@ LANE_INLINE int32_t sum32(const uint8_t* q) {
   return _mm_cvtsi128_si32(_mm_add_epi32(s, _mm_shuffle_epi32(s, 1)));
 }
 
-template <GgmlType kType>
+template <GgmlType kT>
 struct Block32 {
+  static constexpr GgmlType kType = kT;
   static constexpr bool kMin = kType == GgmlType::Q4_1 || kType == GgmlType::Q5_1;
   static constexpr bool kQ5 = kType == GgmlType::Q5_0 || kType == GgmlType::Q5_1;
   static constexpr bool kSigned = kType == GgmlType::Q8_0 || kType == GgmlType::IQ4_NL;
@@ -126,8 +128,8 @@ struct Block32 {
   }
 
   // w[g]: the 8 rows' elements 4g .. 4g + 3 (unsigned, or signed for kSigned); dw, mw: d and m.
-  LANE_INLINE static void decode(const uint8_t* const* rows, size_t off, __m256i vindex, __m256i w[8], __m256& dw, __m256& mw) {
-    const __m256i head = gather(rows[0] + off, vindex);  // d, then m or the first bytes after d
+  LANE_INLINE static void decode(const uint8_t* const* rows, size_t off, __m256i w[8], __m256& dw, __m256& mw) {
+    const __m256i head = gather(rows, off);  // d, then m or the first bytes after d
     dw = fp16_of<false>(head);
     if constexpr (kMin) mw = fp16_of<true>(head);
     if constexpr (kType == GgmlType::Q8_0) {
@@ -145,17 +147,17 @@ struct Block32 {
         const __m256i table = _mm256_broadcastsi128_si256(load128(kIq4nlValues));
         for (int g = 0; g < 8; ++g) w[g] = _mm256_shuffle_epi8(table, w[g]);
       }
-      if constexpr (kQ5) add_fifth_bits(gather(rows[0] + off + kBytes - 20, vindex), w);
+      if constexpr (kQ5) add_fifth_bits(gather(rows, off + kBytes - 20), w);
     }
   }
 
   template <int NT>
-  LANE_INLINE static void block(const uint8_t* const* rows, size_t off, __m256i vindex, const uint8_t* const* ablk,
+  LANE_INLINE static void block(const uint8_t* const* rows, size_t off, const uint8_t* const* ablk,
                                 const Act* const* x, __m256 (&acc)[NT], Prefetch& pf) {
     pf.upto(off + kBytes);
     __m256i w[8];
     __m256 dw, mw;
-    decode(rows, off, vindex, w, dw, mw);
+    decode(rows, off, w, dw, mw);
     const __m256i ones16 = _mm256_set1_epi16(1);
     for (int t = 0; t < NT; ++t) {
       const uint8_t* a = ablk[t] + kActQs;
@@ -177,12 +179,128 @@ struct Block32 {
   }
 };
 
-// next: the rows of the group after this one (Prefetch). a[t]: token t's activation row.
+// ---- one token: the rows' block dots summed horizontally, no transpose --------------------
+// The transposes above pay off once a decoded block serves several tokens; for one token (every
+// decode step of `run`) each row's block dot is made in its own register, as the per-token
+// kernels do, and 8 rows' partial sums are reduced into one register of 8 lanes (row order)
+// with vphaddd. The integers are the same exact block dots, the float steps the same.
+
+// v[r]: row r's int32 partial sums, 4 per 128-bit half. Returns each half's total per row:
+// lo[r] = sum of v[r]'s low half, hi[r] = of its high half.
+LANE_INLINE void reduce_halves(const __m256i v[8], __m256i& lo, __m256i& hi) {
+  const __m256i h01 = _mm256_hadd_epi32(v[0], v[1]), h23 = _mm256_hadd_epi32(v[2], v[3]);
+  const __m256i h45 = _mm256_hadd_epi32(v[4], v[5]), h67 = _mm256_hadd_epi32(v[6], v[7]);
+  const __m256i h0123 = _mm256_hadd_epi32(h01, h23), h4567 = _mm256_hadd_epi32(h45, h67);  // rows 0..3 | the same, high halves
+  lo = _mm256_permute2x128_si256(h0123, h4567, 0x20);
+  hi = _mm256_permute2x128_si256(h0123, h4567, 0x31);
+}
+
+// The token's quants of blocks 2p and 2p + 1 as [a_2p[0..15] | a_2p+1[0..15]] and [16..31 | 16..31].
+struct PairAct {
+  __m256i lo, hi;
+};
+
+// Blocks b and b + 1 of a row (kTwo false: b alone, the high halves zero): the nibble bytes
+// [b elements 0..15 | b + 1 elements 0..15] in lo, [16..31 | 16..31] in hi, decoded.
+template <class B, bool kTwo>
+LANE_INLINE void pair_values(const uint8_t* blk, __m256i& lo, __m256i& hi) {
+  constexpr size_t kQs = B::kBytes - 16;
+  const __m128i x0 = load128(blk + kQs);
+  const __m256i x = kTwo ? _mm256_inserti128_si256(_mm256_castsi128_si256(x0), load128(blk + B::kBytes + kQs), 1)
+                         : _mm256_zextsi128_si256(x0);
+  const __m256i m4 = _mm256_set1_epi8(0x0F);
+  lo = _mm256_and_si256(x, m4);
+  hi = _mm256_and_si256(_mm256_srli_epi16(x, 4), m4);
+  if constexpr (B::kQ5) {  // bit i of qh is element i's fifth bit
+    const uint32_t q0 = load_u32(blk + kQs - 4), q1 = kTwo ? load_u32(blk + B::kBytes + kQs - 4) : 0;
+    auto spread = [](uint32_t bits) {  // byte i = 0x10 where bit i is set
+      const __m256i v = _mm256_shuffle_epi8(_mm256_set1_epi32(static_cast<int>(bits)),
+                                            _mm256_setr_epi64x(0, 0x0101010101010101, 0x0202020202020202, 0x0303030303030303));
+      const __m256i set = _mm256_cmpeq_epi8(_mm256_or_si256(v, _mm256_set1_epi64x(0x7fbfdfeff7fbfdfe)), _mm256_set1_epi64x(-1));
+      return _mm256_and_si256(set, _mm256_set1_epi8(0x10));
+    };
+    lo = _mm256_or_si256(lo, spread((q0 & 0xFFFF) | (q1 << 16)));
+    hi = _mm256_or_si256(hi, spread((q0 >> 16) | (q1 & 0xFFFF0000u)));
+  }
+  if constexpr (B::kSigned) {
+    const __m256i table = _mm256_broadcastsi128_si256(load128(kIq4nlValues));
+    lo = _mm256_shuffle_epi8(table, lo);
+    hi = _mm256_shuffle_epi8(table, hi);
+  }
+}
+
+// Row-block partial sums (4 per half) of blocks b, b + 1 with the token's pair p.
+template <class B, bool kTwo>
+LANE_INLINE __m256i pair_dot(const uint8_t* blk, const PairAct& a) {
+  __m256i lo, hi;
+  pair_values<B, kTwo>(blk, lo, hi);
+  const __m256i ones16 = _mm256_set1_epi16(1);
+  if constexpr (B::kSigned)  // |w| * |a| <= 127 * 127: one vpmaddubsw per int16 sum
+    return _mm256_add_epi32(_mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_abs_epi8(lo), _mm256_sign_epi8(a.lo, lo)), ones16),
+                            _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_abs_epi8(hi), _mm256_sign_epi8(a.hi, hi)), ones16));
+  else
+    return _mm256_madd_epi16(_mm256_add_epi16(_mm256_maddubs_epi16(lo, a.lo), _mm256_maddubs_epi16(hi, a.hi)), ones16);
+}
+
+// acc = fma(float(isum - off), dw * da, acc), then Q4_1/Q5_1's fma(m, s, acc), for block b
+// (off: its bytes from each row's start).
+template <class B>
+LANE_INLINE void apply_block(const uint8_t* const* rows, size_t off, __m256i isum, const typename B::Act& x, __m256& acc) {
+  const __m256i head = gather(rows, off);
+  if constexpr (B::kShift > 0) isum = _mm256_sub_epi32(isum, _mm256_set1_epi32(x.off));
+  acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), _mm256_mul_ps(fp16_of<false>(head), _mm256_set1_ps(x.d)), acc);
+  if constexpr (B::kMin) acc = _mm256_fmadd_ps(fp16_of<true>(head), _mm256_set1_ps(x.s), acc);
+}
+
+template <class B>
+void one_token_group(const uint8_t* const* rows, int64_t nb, const uint8_t* a,
+                     const typename B::Act* x, const PairAct* pa, __m256& acc) {
+  acc = _mm256_setzero_ps();
+  Prefetch pf{reinterpret_cast<uintptr_t>(rows[0])};
+  const __m256i ones16 = _mm256_set1_epi16(1);
+  if constexpr (B::kType == GgmlType::Q8_0) {
+    for (int64_t b = 0; b < nb; ++b) {
+      const size_t off = static_cast<size_t>(b) * B::kBytes;
+      pf.upto(off + B::kBytes);
+      const __m256i av = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a + static_cast<size_t>(b) * B::kActBytes + B::kActQs));
+      __m256i v[8];
+      for (int r = 0; r < kLanes; ++r) {
+        const __m256i w = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(rows[r] + off + 2));
+        v[r] = _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_abs_epi8(w), _mm256_sign_epi8(av, w)), ones16);
+      }
+      __m256i lo, hi;
+      reduce_halves(v, lo, hi);
+      apply_block<B>(rows, off, _mm256_add_epi32(lo, hi), x[b], acc);
+    }
+  } else {
+    int64_t b = 0;
+    for (; b + 2 <= nb; b += 2) {
+      const size_t off = static_cast<size_t>(b) * B::kBytes;
+      pf.upto(off + 2 * B::kBytes);
+      __m256i v[8];
+      for (int r = 0; r < kLanes; ++r) v[r] = pair_dot<B, true>(rows[r] + off, pa[b / 2]);
+      __m256i i0, i1;
+      reduce_halves(v, i0, i1);
+      apply_block<B>(rows, off, i0, x[b], acc);
+      apply_block<B>(rows, off + B::kBytes, i1, x[b + 1], acc);
+    }
+    if (b < nb) {  // an odd last block
+      const size_t off = static_cast<size_t>(b) * B::kBytes;
+      __m256i v[8];
+      for (int r = 0; r < kLanes; ++r) v[r] = pair_dot<B, false>(rows[r] + off, pa[b / 2]);
+      __m256i i0, i1;
+      reduce_halves(v, i0, i1);
+      apply_block<B>(rows, off, i0, x[b], acc);
+    }
+  }
+}
+
+// a[t]: token t's activation row.
 template <class W, int NT>
-void row_group(const uint8_t* const* rows, const uint8_t* const* next, __m256i vindex, int64_t nb, const uint8_t* const* a,
+void row_group(const uint8_t* const* rows, int64_t nb, const uint8_t* const* a,
                const typename W::Act* const* ab, __m256 (&acc)[NT]) {
   for (int t = 0; t < NT; ++t) acc[t] = _mm256_setzero_ps();
-  Prefetch pf{next};
+  Prefetch pf{reinterpret_cast<uintptr_t>(rows[0])};
   for (int64_t b = 0; b < nb; ++b) {
     const uint8_t* ablk[NT];
     const typename W::Act* x[NT];
@@ -190,7 +308,7 @@ void row_group(const uint8_t* const* rows, const uint8_t* const* next, __m256i v
       ablk[t] = a[t] + static_cast<size_t>(b) * W::kActBytes;
       x[t] = ab[t] + b;
     }
-    W::template block<NT>(rows, static_cast<size_t>(b) * W::kBytes, vindex, ablk, x, acc, pf);
+    W::template block<NT>(rows, static_cast<size_t>(b) * W::kBytes, ablk, x, acc, pf);
   }
 }
 
@@ -208,8 +326,31 @@ void lane_rows(int64_t n, const uint8_t* w, size_t row_stride, int64_t n_rows, c
     heap_ab = std::make_unique_for_overwrite<Act[]>(static_cast<size_t>(kMaxTok * nb));
     ab_all = heap_ab.get();
   }
+  // One token alone: its quants re-laid in block pairs for one_token_group.
+  const int64_t n_pairs = (nb + 1) / 2;
+  std::array<PairAct, kStackBlocks / 2> stack_pa;
+  std::unique_ptr<PairAct[]> heap_pa;
+  PairAct* pa = stack_pa.data();
+  if (n_acts % kMaxTok == 1 && n_pairs > kStackBlocks / 2) {
+    heap_pa = std::make_unique_for_overwrite<PairAct[]>(static_cast<size_t>(n_pairs));
+    pa = heap_pa.get();
+  }
+  // The first kPrefetchBytes, which no group fetches ahead (a thread's share of a small matrix
+  // may be little more).
+  for (size_t i = 0; i < std::min(kPrefetchBytes, static_cast<size_t>(n_rows) * row_stride); i += 64)
+    _mm_prefetch(reinterpret_cast<const char*>(w + i), _MM_HINT_T0);
   for (int64_t t0 = 0; t0 < n_acts; t0 += kMaxTok) {
     const int nt = static_cast<int>(std::min<int64_t>(kMaxTok, n_acts - t0));
+    if (nt == 1 && W::kType != GgmlType::Q8_0) {
+      const uint8_t* a0 = acts + static_cast<size_t>(t0) * act_stride + W::kActQs;
+      for (int64_t p = 0; p < n_pairs; ++p) {
+        const uint8_t* q0 = a0 + static_cast<size_t>(2 * p) * W::kActBytes;
+        const bool two = 2 * p + 1 < nb;
+        const __m128i z = _mm_setzero_si128();
+        pa[p].lo = _mm256_setr_m128i(load128(q0), two ? load128(q0 + W::kActBytes) : z);
+        pa[p].hi = _mm256_setr_m128i(load128(q0 + 16), two ? load128(q0 + W::kActBytes + 16) : z);
+      }
+    }
     const uint8_t* a[kMaxTok];
     const Act* ab[kMaxTok];
     for (int t = 0; t < nt; ++t) {
@@ -222,31 +363,29 @@ void lane_rows(int64_t n, const uint8_t* w, size_t row_stride, int64_t n_rows, c
       const int nr = static_cast<int>(std::min<int64_t>(kLanes, n_rows - r0));
       // A short last group repeats its last row in the spare lanes, which are not stored.
       const uint8_t* rows[kLanes];
-      const uint8_t* next[kLanes];
-      alignas(32) int32_t offs[kLanes];
-      const int64_t last = n_rows - 1;
-      for (int e = 0; e < kLanes; ++e) {
-        offs[e] = static_cast<int32_t>(static_cast<size_t>(std::min(e, nr - 1)) * row_stride);
-        rows[e] = w + static_cast<size_t>(r0) * row_stride + static_cast<size_t>(offs[e]);
-        next[e] = w + static_cast<size_t>(std::min(last, r0 + kPrefetchRows + e)) * row_stride;
-      }
-      const __m256i vindex = _mm256_load_si256(reinterpret_cast<const __m256i*>(offs));
-      auto run = [&]<int NT>() {
-        __m256 acc[NT];
-        row_group<W, NT>(rows, next, vindex, nb, a, ab, acc);
-        for (int t = 0; t < NT; ++t) {
-          float* dst = out + static_cast<size_t>(t0 + t) * out_stride + static_cast<size_t>(r0);
-          if (nr == kLanes) {
-            _mm256_storeu_ps(dst, acc[t]);
-          } else {
-            alignas(32) float res[kLanes];
-            _mm256_store_ps(res, acc[t]);
-            std::memcpy(dst, res, static_cast<size_t>(nr) * sizeof(float));
-          }
+      for (int e = 0; e < kLanes; ++e) rows[e] = w + static_cast<size_t>(r0 + std::min(e, nr - 1)) * row_stride;
+      auto store = [&](int t, __m256 v) {
+        float* dst = out + static_cast<size_t>(t0 + t) * out_stride + static_cast<size_t>(r0);
+        if (nr == kLanes) {
+          _mm256_storeu_ps(dst, v);
+        } else {
+          alignas(32) float res[kLanes];
+          _mm256_store_ps(res, v);
+          std::memcpy(dst, res, static_cast<size_t>(nr) * sizeof(float));
         }
       };
+      if (nt == 1) {
+        __m256 acc;
+        one_token_group<W>(rows, nb, a[0], ab[0], pa, acc);
+        store(0, acc);
+        continue;
+      }
+      auto run = [&]<int NT>() {
+        __m256 acc[NT];
+        row_group<W, NT>(rows, nb, a, ab, acc);
+        for (int t = 0; t < NT; ++t) store(t, acc[t]);
+      };
       switch (nt) {
-        case 1: run.template operator()<1>(); break;
         case 2: run.template operator()<2>(); break;
         case 3: run.template operator()<3>(); break;
         case 4: run.template operator()<4>(); break;

@@ -72,8 +72,9 @@ TEST_CASE("gemm lane-exact rows: bit-identical to a lane of gemm_tiled, every co
     if (!has_lane_exact_rows(t)) continue;  // AVX2 builds: the 32-element block types only
     const GgmlType at = activation_type_for(t);
     const int64_t block = type_row(t).block_elems;
-    // The longest rows hold more blocks than the kernels keep on the stack (64).
-    for (int64_t n : block == 256 ? std::vector<int64_t>{256, 768, 1536, 16640} : std::vector<int64_t>{256, 576, 1536, 4096}) {
+    // The longest rows hold more blocks than the kernels keep on the stack (64); 800 has an odd
+  // count (25 blocks: the one-token path pairs them).
+    for (int64_t n : block == 256 ? std::vector<int64_t>{256, 768, 1536, 16640} : std::vector<int64_t>{256, 576, 800, 1536, 4096}) {
       const size_t rb = static_cast<size_t>(row_bytes(t, n));
       for (int64_t rows : {int64_t{37}, int64_t{8}, int64_t{16}}) {
         std::vector<float> wf = gaussian(rng, n * rows, 1.0f);
@@ -82,7 +83,7 @@ TEST_CASE("gemm lane-exact rows: bit-identical to a lane of gemm_tiled, every co
         set_extreme_codes(t, w.data());
         set_extreme_codes(t, w.data() + rb * static_cast<size_t>(rows - 1));
         const size_t ab = static_cast<size_t>(row_bytes(at, n));
-        constexpr int kMaxTokens = 11;
+        constexpr int kMaxTokens = 11;  // 9: 8 tokens, then one alone
         std::vector<std::byte> acts(ab * kMaxTokens);
         for (int k = 0; k < kMaxTokens; ++k) {
           const auto x = gaussian(rng, n, std::pow(10.0f, static_cast<float>(k % 4 - 1)));
@@ -103,7 +104,7 @@ TEST_CASE("gemm lane-exact rows: bit-identical to a lane of gemm_tiled, every co
             for (int64_t i = 0; i < n; ++i)
               mag[static_cast<size_t>(k)][static_cast<size_t>(r)] += std::fabs(static_cast<double>(wv[static_cast<size_t>(r * n + i)]) * av[static_cast<size_t>(i)]);
         }
-        for (int tokens : {1, 2, 3, 4, 5, 6, 7, 8, 11}) {
+        for (int tokens : {1, 2, 3, 4, 5, 6, 7, 8, 9, 11}) {
           CAPTURE(type_name(t));
           CAPTURE(n);
           CAPTURE(rows);
