@@ -18,7 +18,8 @@
 // type is served by kernels/gemm_quant_avx512.cpp instead: vpdpbusd on 16-token
 // lanes (pairs of these tiles merged per call), the same exact integer block dots and the same
 // float sequence per (row, token), so its results are bit-identical to the AVX2 kernel's.
-// gemm_lane_exact_rows (kernels/gemm_lane_rows_avx512.cpp, AVX-512 VNNI builds) gives a token
+// gemm_lane_exact_rows (kernels/gemm_lane_rows_avx512.cpp on AVX-512 VNNI builds, every tiled
+// type; kernels/gemm_lane_rows_avx2.cpp on AVX2 builds, the 32-element block types) gives a token
 // the same bits as its lane of gemm_tiled without a tile, so that a batch may be split between
 // the two (serve: results independent of the batch). For one token it runs about as fast as
 // the per-token kernels (vec_dot_rows_multi), for several much faster (it decodes each weight
@@ -60,7 +61,8 @@ bool has_lane_exact_rows(GgmlType weight);
 // lane-exact kernels: none below 16 (the lane-exact kernels are faster: bench-matmul, Q4_1
 // 576 x 1536, 8 tokens 51 us, 12 about 70, a 16-token tile 100), else whole 16-token lanes of
 // the AVX-512 kernel, and a last partial one when it holds 8+ tokens (a further lane costs
-// about 50 us there: 24 tokens in 16 + 8 lane-exact 164 us, in 32 padded 152).
+// about 50 us there: 24 tokens in 16 + 8 lane-exact 164 us, in 32 padded 152). AVX2 builds:
+// whole 8-token tiles from 8 tokens, the rest lane-exact.
 int64_t gemm_tiled_tokens_beside_lanes(int64_t batch);
 void gemm_lane_exact_rows(GgmlType weight, int64_t n, const void* w_rows, size_t row_stride, int64_t n_rows,
                           const void* acts, size_t act_stride, int64_t n_acts, float* out, size_t out_stride);
