@@ -62,7 +62,7 @@ bool has_lane_exact_rows(GgmlType weight);
 // 576 x 1536, 8 tokens 51 us, 12 about 70, a 16-token tile 100), else whole 16-token lanes of
 // the AVX-512 kernel, and a last partial one when it holds 8+ tokens (a further lane costs
 // about 50 us there: 24 tokens in 16 + 8 lane-exact 164 us, in 32 padded 152). AVX2 builds:
-// whole 8-token tiles from 8 tokens, the rest lane-exact.
+// whole 16-token pairs of tiles, never a padded one.
 int64_t gemm_tiled_tokens_beside_lanes(int64_t batch);
 void gemm_lane_exact_rows(GgmlType weight, int64_t n, const void* w_rows, size_t row_stride, int64_t n_rows,
                           const void* acts, size_t act_stride, int64_t n_acts, float* out, size_t out_stride);
