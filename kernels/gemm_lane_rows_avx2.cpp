@@ -1,5 +1,5 @@
 // Per-token kernels bit-identical to a lane of the AVX2 tiled GEMM (kernels/gemm_quant_avx2.cpp,
-// gemm_lane_exact_rows of kernels/gemm_quant.h) for its 32-element block types, on builds
+// gemm_lane_exact_rows of kernels/gemm_quant.h) for its 32-element block types, Q4_K and Q5_K, on builds
 // without AVX-512 VNNI (gemm_lane_rows_avx512.cpp serves those). For each (row, token): the same
 // exact integer block dot, then acc = fma(float(isum), dw * da, acc) and Q4_1/Q5_1's
 // fma(m, s, acc), the float sequence of the tile kernel. So a server step may send some tokens
@@ -102,6 +102,8 @@ LANE_INLINE int32_t sum32(const uint8_t* q) {
 template <GgmlType kT>
 struct Block32 {
   static constexpr GgmlType kType = kT;
+  static constexpr int64_t kElems = 32;
+  static constexpr bool kOneToken = true;  // one_token_group below
   static constexpr bool kMin = kType == GgmlType::Q4_1 || kType == GgmlType::Q5_1;
   static constexpr bool kQ5 = kType == GgmlType::Q5_0 || kType == GgmlType::Q5_1;
   static constexpr bool kSigned = kType == GgmlType::Q8_0 || kType == GgmlType::IQ4_NL;
@@ -175,6 +177,99 @@ struct Block32 {
       if constexpr (kShift > 0) isum = _mm256_sub_epi32(isum, _mm256_set1_epi32(x[t]->off));
       acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), _mm256_mul_ps(dw, _mm256_set1_ps(x[t]->d)), acc[t]);
       if constexpr (kMin) acc[t] = _mm256_fmadd_ps(mw, _mm256_set1_ps(x[t]->s), acc[t]);
+    }
+  }
+};
+
+// ---- Q4_K, Q5_K x Q8_K -------------------------------------------------------------------------
+
+// Byte k (0..3) of each dword, and the int16 pair (byte, byte) of each dword.
+LANE_INLINE __m256i byte_of(__m256i v, int k) { return _mm256_and_si256(_mm256_srli_epi32(v, 8 * k), _mm256_set1_epi32(0xFF)); }
+LANE_INLINE __m256i twice16(__m256i x) { return _mm256_or_si256(x, _mm256_slli_epi32(x, 16)); }
+LANE_INLINE __m256i pair_of(__m256i v, int k) {  // (byte 2k, byte 2k + 1) as int16s
+  return _mm256_or_si256(byte_of(v, 2 * k), _mm256_slli_epi32(byte_of(v, 2 * k + 1), 16));
+}
+
+// isum = sum_j sc_j * dot_j (dot_j summed in int16 over 8 groups, Q5_K 4, then vpmaddwd with
+// sc_j), msum = sum_c madd((asum_2c, asum_2c+1), (mn_2c, mn_2c+1)); acc = fma(float(isum),
+// d * da, acc), then fnma(float(msum), dmin * da, acc): the tile kernel's integers and steps.
+template <bool kQ5>
+struct KQ45 {
+  static constexpr GgmlType kType = kQ5 ? GgmlType::Q5_K : GgmlType::Q4_K;
+  static constexpr int64_t kElems = QK_K;
+  static constexpr bool kOneToken = false;
+  static constexpr size_t kBytes = kQ5 ? sizeof(block_q5_K) : sizeof(block_q4_K);
+  static constexpr size_t kActBytes = sizeof(block_q8_K);
+  static constexpr int kPerSum = kQ5 ? 4 : 8;
+
+  struct Act {  // per token and block: the scale, and the int16 pairs (sum of sub-block 2c, of 2c + 1)
+    float d;
+    int32_t pair[4];
+  };
+  LANE_INLINE static Act prepare(const uint8_t* blk) {
+    Act x;
+    std::memcpy(&x.d, blk, 4);
+    for (int c = 0; c < 4; ++c)
+      x.pair[c] = static_cast<int32_t>((static_cast<uint32_t>(sum32(blk + 4 + 64 * c)) & 0xFFFF) |
+                                       (static_cast<uint32_t>(sum32(blk + 36 + 64 * c)) << 16));
+    return x;
+  }
+
+  template <int NT>
+  LANE_INLINE static void block(const uint8_t* const* rows, size_t off, const uint8_t* const* ablk, const Act* const* x,
+                                __m256 (&acc)[NT], Prefetch& pf) {
+    __m256i h[4];  // d | dmin, then the 12 scale bytes (unpack_scale_min_k4's u0, u1, u2)
+    transpose8x4(rows, off, h);
+    const __m256i m3f = _mm256_set1_epi8(0x3F), m0f = _mm256_set1_epi8(0x0F), m30 = _mm256_set1_epi8(0x30);
+    // Bytes of v[0], v[1]: the scales 0..3, 4..7; of v[2], v[3]: the mins.
+    const __m256i v[4] = {
+        _mm256_and_si256(h[1], m3f),
+        _mm256_or_si256(_mm256_and_si256(h[3], m0f), _mm256_and_si256(_mm256_srli_epi32(h[1], 2), m30)),
+        _mm256_and_si256(h[2], m3f),
+        _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi32(h[3], 4), m0f), _mm256_and_si256(_mm256_srli_epi32(h[2], 2), m30))};
+    __m256i isum[NT];
+    for (int t = 0; t < NT; ++t) isum[t] = _mm256_setzero_si256();
+    const __m256i m4 = _mm256_set1_epi8(0x0F), b4 = _mm256_set1_epi8(0x10);
+    __m256i qh[8];  // Q5_K: bit j of each byte is its element's fifth bit in sub-block j
+    if constexpr (kQ5) {
+      transpose8x4(rows, off + 16, qh);
+      transpose8x4(rows, off + 32, qh + 4);
+    }
+    for (int c = 0; c < 4; ++c) {  // 32 bytes: sub-blocks 2c (low nibbles) and 2c + 1
+      pf.upto(off + kBytes * static_cast<size_t>(c + 1) / 4);
+      __m256i q[8];
+      const size_t qs = off + (kQ5 ? 48 : 16) + 32 * static_cast<size_t>(c);
+      transpose8x4(rows, qs, q);
+      transpose8x4(rows, qs + 16, q + 4);
+      for (int half = 0; half < 2; ++half) {
+        const int j = 2 * c + half;
+        __m256i w[8];
+        for (int g = 0; g < 8; ++g) {
+          w[g] = _mm256_and_si256(half ? _mm256_srli_epi16(q[g], 4) : q[g], m4);
+          if constexpr (kQ5) w[g] = _mm256_or_si256(w[g], _mm256_and_si256(_mm256_slli_epi16(_mm256_srli_epi16(qh[g], j), 4), b4));
+        }
+        const __m256i sc = twice16(byte_of(v[j / 4], j % 4));
+        for (int t = 0; t < NT; ++t) {
+          const uint8_t* a = ablk[t] + 4 + 32 * j;
+          for (int g0 = 0; g0 < 8; g0 += kPerSum) {
+            __m256i s16 = _mm256_setzero_si256();
+            for (int g = g0; g < g0 + kPerSum; ++g) {
+              const __m256i p = _mm256_maddubs_epi16(w[g], _mm256_set1_epi32(static_cast<int>(load_u32(a + 4 * g))));
+              s16 = g == g0 ? p : _mm256_add_epi16(s16, p);
+            }
+            isum[t] = _mm256_add_epi32(isum[t], _mm256_madd_epi16(s16, sc));
+          }
+        }
+      }
+    }
+    const __m256i mp[4] = {pair_of(v[2], 0), pair_of(v[2], 1), pair_of(v[3], 0), pair_of(v[3], 1)};
+    const __m256 d = fp16_of<false>(h[0]), dmin = fp16_of<true>(h[0]);
+    for (int t = 0; t < NT; ++t) {
+      __m256i msum = _mm256_setzero_si256();
+      for (int c = 0; c < 4; ++c) msum = _mm256_add_epi32(msum, _mm256_madd_epi16(mp[c], _mm256_set1_epi32(x[t]->pair[c])));
+      const __m256 da = _mm256_set1_ps(x[t]->d);
+      acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum[t]), _mm256_mul_ps(d, da), acc[t]);
+      acc[t] = _mm256_fnmadd_ps(_mm256_cvtepi32_ps(msum), _mm256_mul_ps(dmin, da), acc[t]);
     }
   }
 };
@@ -347,7 +442,8 @@ template <class W>
 void lane_rows(int64_t n, const uint8_t* w, size_t row_stride, int64_t n_rows, const uint8_t* acts, size_t act_stride,
                int64_t n_acts, float* out, size_t out_stride) {
   using Act = typename W::Act;
-  const int64_t nb = n / 32;
+  constexpr bool kPairs = W::kOneToken && W::kType != GgmlType::Q8_0;  // one_token_group's block pairs
+  const int64_t nb = n / W::kElems;
   // The per-block activation data of up to kMaxTok tokens, on the stack for short rows.
   constexpr int64_t kStackBlocks = 64;
   std::array<Act, kMaxTok * kStackBlocks> stack_ab;
@@ -372,7 +468,7 @@ void lane_rows(int64_t n, const uint8_t* w, size_t row_stride, int64_t n_rows, c
     _mm_prefetch(reinterpret_cast<const char*>(w + i), _MM_HINT_T0);
   for (int64_t t0 = 0; t0 < n_acts; t0 += kMaxTok) {
     const int nt = static_cast<int>(std::min<int64_t>(kMaxTok, n_acts - t0));
-    if (nt == 1 && W::kType != GgmlType::Q8_0) {
+    if constexpr (kPairs) if (nt == 1) {
       const uint8_t* a0 = acts + static_cast<size_t>(t0) * act_stride + W::kActQs;
       for (int64_t p = 0; p < n_pairs; ++p) {
         const uint8_t* q0 = a0 + static_cast<size_t>(2 * p) * W::kActBytes;
@@ -405,7 +501,7 @@ void lane_rows(int64_t n, const uint8_t* w, size_t row_stride, int64_t n_rows, c
           std::memcpy(dst, res, static_cast<size_t>(nr) * sizeof(float));
         }
       };
-      if (nt == 1) {
+      if constexpr (W::kOneToken) if (nt == 1) {
         __m256 acc;
         one_token_group<W>(rows, nb, a[0], ab[0], pa, acc);
         store(0, acc);
@@ -417,6 +513,7 @@ void lane_rows(int64_t n, const uint8_t* w, size_t row_stride, int64_t n_rows, c
         for (int t = 0; t < NT; ++t) store(t, acc[t]);
       };
       switch (nt) {
+        case 1: run.template operator()<1>(); break;
         case 2: run.template operator()<2>(); break;
         case 3: run.template operator()<3>(); break;
         case 4: run.template operator()<4>(); break;
@@ -443,6 +540,8 @@ ACTINFER_LANE_ROWS(lane_rows_q5_0_avx2, Block32<GgmlType::Q5_0>)
 ACTINFER_LANE_ROWS(lane_rows_q5_1_avx2, Block32<GgmlType::Q5_1>)
 ACTINFER_LANE_ROWS(lane_rows_q8_0_avx2, Block32<GgmlType::Q8_0>)
 ACTINFER_LANE_ROWS(lane_rows_iq4_nl_avx2, Block32<GgmlType::IQ4_NL>)
+ACTINFER_LANE_ROWS(lane_rows_q4_K_avx2, KQ45<false>)
+ACTINFER_LANE_ROWS(lane_rows_q5_K_avx2, KQ45<true>)
 #undef ACTINFER_LANE_ROWS
 
 }  // namespace actinfer::kernels

@@ -19,7 +19,7 @@
 // lanes (pairs of these tiles merged per call), the same exact integer block dots and the same
 // float sequence per (row, token), so its results are bit-identical to the AVX2 kernel's.
 // gemm_lane_exact_rows (kernels/gemm_lane_rows_avx512.cpp on AVX-512 VNNI builds, every tiled
-// type; kernels/gemm_lane_rows_avx2.cpp on AVX2 builds, the 32-element block types) gives a token
+// type; kernels/gemm_lane_rows_avx2.cpp on AVX2 builds, the 32-element block types, Q4_K, Q5_K) gives a token
 // the same bits as its lane of gemm_tiled without a tile, so that a batch may be split between
 // the two (serve: results independent of the batch). For one token it runs about as fast as
 // the per-token kernels (vec_dot_rows_multi), for several much faster (it decodes each weight

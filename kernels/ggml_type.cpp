@@ -80,7 +80,7 @@ constexpr std::array<TypeTraits, kMaxId> kTable = [] {
   t[static_cast<size_t>(T::Q8_0)].quantize_fast = AVX2(quantize_q8_0_avx2);
   t[static_cast<size_t>(T::Q8_0)].gemm_prepare = AVX2(gemm_prepare_q8_0_avx2);
   // Per-token rows bit-identical to a lane of the tiled GEMM (AVX-512 VNNI builds: every tiled
-  // type; AVX2 builds: the 32-element block types).
+  // type; AVX2 builds: the 32-element block types, Q4_K and Q5_K).
 #if ACTINFER_HAVE_AVX512_GEMM
   for (auto [id, fn] : {std::pair{T::Q4_0, &k::lane_rows_q4_0_avx512}, {T::Q4_1, &k::lane_rows_q4_1_avx512},
                         {T::Q5_0, &k::lane_rows_q5_0_avx512}, {T::Q5_1, &k::lane_rows_q5_1_avx512},
@@ -93,7 +93,8 @@ constexpr std::array<TypeTraits, kMaxId> kTable = [] {
 #elif ACTINFER_HAVE_AVX2_KERNELS
   for (auto [id, fn] : {std::pair{T::Q4_0, &k::lane_rows_q4_0_avx2}, {T::Q4_1, &k::lane_rows_q4_1_avx2},
                         {T::Q5_0, &k::lane_rows_q5_0_avx2}, {T::Q5_1, &k::lane_rows_q5_1_avx2},
-                        {T::Q8_0, &k::lane_rows_q8_0_avx2}, {T::IQ4_NL, &k::lane_rows_iq4_nl_avx2}})
+                        {T::Q8_0, &k::lane_rows_q8_0_avx2}, {T::IQ4_NL, &k::lane_rows_iq4_nl_avx2},
+                        {T::Q4_K, &k::lane_rows_q4_K_avx2}, {T::Q5_K, &k::lane_rows_q5_K_avx2}})
     t[static_cast<size_t>(id)].lane_rows = fn;
 #endif
   // Types GGUF files may hold that are not read here.

@@ -17,8 +17,8 @@ namespace actinfer {
 // kFastest: the tiled GEMM and the blocked float GEMM wherever they pay.
 // kBatchInvariant: a token's results may not depend on the other tokens of its batch (the
 // server's steps, where a sequence's neighbours come and go). Types with lane-exact per-token
-// kernels (kernels/gemm_quant.h: every tiled type on AVX-512 VNNI builds, the 32-element block
-// types on AVX2) still use tiles, the remaining tokens and
+// kernels (kernels/gemm_quant.h: every tiled type on AVX-512 VNNI builds; on AVX2 the 32-element
+// block types, Q4_K and Q5_K) still use tiles, the remaining tokens and
 // single tokens going through the lane-exact kernels, which give a tile lane's bits; other
 // types send every token through the per-token kernels.
 // With lane-exact kernels both modes split a batch the same way (those kernels are the fastest

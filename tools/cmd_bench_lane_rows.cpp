@@ -49,7 +49,7 @@ void bench_lane_rows(const BenchLaneRowsOptions& o) {
   for (const Shape& s : {Shape{GgmlType::Q4_1, 576, 1536}, Shape{GgmlType::Q4_1, 1536, 576}, Shape{GgmlType::Q8_0, 49152, 576},
                          Shape{GgmlType::Q4_K, 576, 1536}, Shape{GgmlType::Q6_K, 32768, 1024}}) {
     if (!has_lane_exact_rows(s.type)) {
-      std::printf("%-5s: no lane-exact kernel in this build (AVX-512 VNNI: every tiled type; AVX2: the 32-element block types)\n", type_name(s.type).c_str());
+      std::printf("%-5s: no lane-exact kernel in this build (AVX-512 VNNI: every tiled type; AVX2: 32-element blocks, Q4_K, Q5_K)\n", type_name(s.type).c_str());
       continue;
     }
     const int64_t rows = o.max_rows > 0 ? std::min(s.rows, o.max_rows) : s.rows;
