@@ -183,10 +183,9 @@ struct Block32 {
 
 // ---- Q4_K, Q5_K x Q8_K -------------------------------------------------------------------------
 
-// Byte k (0..3) of each dword.
+// Byte k (0..3) of each dword, and the int16 pair (byte, byte) of each dword.
 LANE_INLINE __m256i byte_of(__m256i v, int k) { return _mm256_and_si256(_mm256_srli_epi32(v, 8 * k), _mm256_set1_epi32(0xFF)); }
-// An int32 in -32768..32767 as the int16 pair (x, x).
-LANE_INLINE __m256i twice16(__m256i x) { return _mm256_or_si256(_mm256_and_si256(x, _mm256_set1_epi32(0xFFFF)), _mm256_slli_epi32(x, 16)); }
+LANE_INLINE __m256i twice16(__m256i x) { return _mm256_or_si256(x, _mm256_slli_epi32(x, 16)); }
 LANE_INLINE __m256i pair_of(__m256i v, int k) {  // (byte 2k, byte 2k + 1) as int16s
   return _mm256_or_si256(byte_of(v, 2 * k), _mm256_slli_epi32(byte_of(v, 2 * k + 1), 16));
 }
@@ -272,87 +271,6 @@ struct KQ45 {
       acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum[t]), _mm256_mul_ps(d, da), acc[t]);
       acc[t] = _mm256_fnmadd_ps(_mm256_cvtepi32_ps(msum), _mm256_mul_ps(dmin, da), acc[t]);
     }
-  }
-};
-
-// ---- Q6_K x Q8_K --------------------------------------------------------------------------------
-// As the tile kernel (gemm_quant_avx2.cpp's K16 with k16::Q6K): isum = -(sum_j sc_j * asum_j) << 5
-// + sum_j sc_j * dot16_j, each dot16_j summed in int16 over 2 groups at a time (6-bit values)
-// and widened by vpmaddwd with sc_j; acc = fma(float(isum), d * da, acc).
-struct Q6K {
-  static constexpr GgmlType kType = GgmlType::Q6_K;
-  static constexpr int64_t kElems = QK_K;
-  static constexpr bool kOneToken = false;
-  static constexpr size_t kBytes = sizeof(block_q6_K);
-  static constexpr size_t kActBytes = sizeof(block_q8_K);
-
-  struct Act {  // per token and block: the scale, and the int16 pairs (sum of sub-block 2c, of 2c + 1)
-    float d;
-    int32_t pair[8];
-  };
-  LANE_INLINE static int32_t sum16(const uint8_t* q) {
-    int32_t s = 0;
-    for (int i = 0; i < 16; ++i) s += static_cast<int8_t>(q[i]);
-    return s;
-  }
-  LANE_INLINE static Act prepare(const uint8_t* blk) {
-    Act x;
-    std::memcpy(&x.d, blk, 4);
-    for (int c = 0; c < 8; ++c)
-      x.pair[c] = static_cast<int32_t>((static_cast<uint32_t>(sum16(blk + 4 + 32 * c)) & 0xFFFF) |
-                                       (static_cast<uint32_t>(sum16(blk + 20 + 32 * c)) << 16));
-    return x;
-  }
-
-  template <int NT>
-  LANE_INLINE static void block(const uint8_t* const* rows, size_t off, const uint8_t* const* ablk, const Act* const* x,
-                                __m256 (&acc)[NT], Prefetch& pf) {
-    const __m256 d = fp16_of<true>(gather(rows, off + offsetof(block_q6_K, d) - 2));
-    __m256i s[4];  // int8 scales 4i .. 4i + 3 of each row
-    transpose8x4(rows, off + offsetof(block_q6_K, scales), s);
-    auto scale = [&](int j) { return _mm256_srai_epi32(_mm256_slli_epi32(s[j / 4], 24 - 8 * (j % 4)), 24); };
-    __m256i isum[NT];
-    {
-      __m256i scp[8];  // (sc_2c, sc_2c+1) as int16 pairs
-      for (int c = 0; c < 8; ++c)
-        scp[c] = _mm256_or_si256(_mm256_and_si256(scale(2 * c), _mm256_set1_epi32(0xFFFF)), _mm256_slli_epi32(scale(2 * c + 1), 16));
-      for (int t = 0; t < NT; ++t) {
-        __m256i m = _mm256_setzero_si256();
-        for (int c = 0; c < 8; ++c) m = _mm256_add_epi32(m, _mm256_madd_epi16(scp[c], _mm256_set1_epi32(x[t]->pair[c])));
-        isum[t] = _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_slli_epi32(m, 5));
-      }
-    }
-    const __m256i m4 = _mm256_set1_epi8(0x0F), m30 = _mm256_set1_epi8(0x30);
-    for (int h = 0; h < 2; ++h) {
-      __m256i qh[8], ql[8], w[8];
-      transpose8x4(rows, off + offsetof(block_q6_K, qh) + 32 * h, qh);
-      transpose8x4(rows, off + offsetof(block_q6_K, qh) + 32 * h + 16, qh + 4);
-      for (int l = 0; l < 2; ++l) {  // ql bytes 64h + 32l..: chunks l (low nibbles) and l + 2 (high)
-        pf.upto(off + kBytes * static_cast<size_t>(2 * h + l + 1) / 4);
-        transpose8x4(rows, off + 64 * h + 32 * l, ql);
-        transpose8x4(rows, off + 64 * h + 32 * l + 16, ql + 4);
-        for (int hi = 0; hi < 2; ++hi) {
-          for (int g = 0; g < 8; ++g)
-            w[g] = hi ? _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql[g], 4), m4), _mm256_and_si256(_mm256_srli_epi16(qh[g], 2 * l), m30))
-                      : _mm256_or_si256(_mm256_and_si256(ql[g], m4), _mm256_and_si256(_mm256_slli_epi16(qh[g], 4 - 2 * l), m30));
-          const int c = 4 * h + l + 2 * hi;  // chunk: sub-blocks 2c (groups 0..3), 2c + 1 (4..7)
-          for (int sub = 0; sub < 2; ++sub) {
-            const __m256i sc = twice16(scale(2 * c + sub));
-            for (int t = 0; t < NT; ++t) {
-              const uint8_t* a = ablk[t] + 4 + 32 * c + 16 * sub;
-              for (int g0 = 0; g0 < 4; g0 += 2) {
-                auto grp = [&](int g) { return _mm256_set1_epi32(static_cast<int>(load_u32(a + 4 * g))); };
-                const __m256i s16 = _mm256_add_epi16(_mm256_maddubs_epi16(w[4 * sub + g0], grp(g0)),
-                                                     _mm256_maddubs_epi16(w[4 * sub + g0 + 1], grp(g0 + 1)));
-                isum[t] = _mm256_add_epi32(isum[t], _mm256_madd_epi16(s16, sc));
-              }
-            }
-          }
-        }
-      }
-    }
-    for (int t = 0; t < NT; ++t)
-      acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum[t]), _mm256_mul_ps(d, _mm256_set1_ps(x[t]->d)), acc[t]);
   }
 };
 
@@ -624,7 +542,6 @@ ACTINFER_LANE_ROWS(lane_rows_q8_0_avx2, Block32<GgmlType::Q8_0>)
 ACTINFER_LANE_ROWS(lane_rows_iq4_nl_avx2, Block32<GgmlType::IQ4_NL>)
 ACTINFER_LANE_ROWS(lane_rows_q4_K_avx2, KQ45<false>)
 ACTINFER_LANE_ROWS(lane_rows_q5_K_avx2, KQ45<true>)
-ACTINFER_LANE_ROWS(lane_rows_q6_K_avx2, Q6K)
 #undef ACTINFER_LANE_ROWS
 
 }  // namespace actinfer::kernels

@@ -94,8 +94,7 @@ constexpr std::array<TypeTraits, kMaxId> kTable = [] {
   for (auto [id, fn] : {std::pair{T::Q4_0, &k::lane_rows_q4_0_avx2}, {T::Q4_1, &k::lane_rows_q4_1_avx2},
                         {T::Q5_0, &k::lane_rows_q5_0_avx2}, {T::Q5_1, &k::lane_rows_q5_1_avx2},
                         {T::Q8_0, &k::lane_rows_q8_0_avx2}, {T::IQ4_NL, &k::lane_rows_iq4_nl_avx2},
-                        {T::Q4_K, &k::lane_rows_q4_K_avx2}, {T::Q5_K, &k::lane_rows_q5_K_avx2},
-                        {T::Q6_K, &k::lane_rows_q6_K_avx2}})
+                        {T::Q4_K, &k::lane_rows_q4_K_avx2}, {T::Q5_K, &k::lane_rows_q5_K_avx2}})
     t[static_cast<size_t>(id)].lane_rows = fn;
 #endif
   // Types GGUF files may hold that are not read here.
