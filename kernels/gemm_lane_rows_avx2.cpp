@@ -13,7 +13,7 @@
 // decoded block serves up to 8 tokens.
 #include "kernels/type_kernels.h"
 
-#if ACTINFER_HAVE_AVX2_KERNELS
+#if ACTINFER_HAVE_AVX2_KERNELS && !ACTINFER_HAVE_AVX512_GEMM
 
 #include <immintrin.h>
 
@@ -23,6 +23,7 @@
 #include <cstring>
 #include <memory>
 
+#include "kernels/count_dispatch.h"
 #include "kernels/quant_blocks.h"
 
 namespace actinfer::kernels {
@@ -512,16 +513,7 @@ void lane_rows(int64_t n, const uint8_t* w, size_t row_stride, int64_t n_rows, c
         row_group<W, NT>(rows, nb, a, ab, acc);
         for (int t = 0; t < NT; ++t) store(t, acc[t]);
       };
-      switch (nt) {
-        case 1: run.template operator()<1>(); break;
-        case 2: run.template operator()<2>(); break;
-        case 3: run.template operator()<3>(); break;
-        case 4: run.template operator()<4>(); break;
-        case 5: run.template operator()<5>(); break;
-        case 6: run.template operator()<6>(); break;
-        case 7: run.template operator()<7>(); break;
-        default: run.template operator()<8>(); break;
-      }
+      dispatch_count<kMaxTok>(nt, run);
     }
   }
 }
@@ -548,4 +540,4 @@ ACTINFER_LANE_ROWS(lane_rows_q5_K_avx2, KQ45<true>)
 
 #undef LANE_INLINE
 
-#endif  // ACTINFER_HAVE_AVX2_KERNELS
+#endif  // ACTINFER_HAVE_AVX2_KERNELS && !ACTINFER_HAVE_AVX512_GEMM

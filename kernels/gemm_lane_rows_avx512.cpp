@@ -25,6 +25,7 @@
 #include <cstring>
 #include <memory>
 
+#include "kernels/count_dispatch.h"
 #include "kernels/quant_blocks.h"
 
 // GCC 12 warns that the _mm512_undefined_* inside its own intrinsics (inserti64x4, cvtph_ps,
@@ -611,16 +612,7 @@ void lane_rows(int64_t n, const uint8_t* w, size_t row_stride, int64_t n_rows, c
         for (int t = 0; t < NT; ++t)
           _mm512_mask_storeu_ps(out + static_cast<size_t>(t0 + t) * out_stride + static_cast<size_t>(r0), mask, acc[t]);
       };
-      switch (nt) {
-        case 1: run.template operator()<1>(); break;
-        case 2: run.template operator()<2>(); break;
-        case 3: run.template operator()<3>(); break;
-        case 4: run.template operator()<4>(); break;
-        case 5: run.template operator()<5>(); break;
-        case 6: run.template operator()<6>(); break;
-        case 7: run.template operator()<7>(); break;
-        default: run.template operator()<8>(); break;
-      }
+      dispatch_count<kMaxTok>(nt, run);
     }
   }
 }
