@@ -24,6 +24,7 @@
 #include <memory>
 
 #include "kernels/count_dispatch.h"
+#include "kernels/int8_dot_avx2.h"
 #include "kernels/quant_blocks.h"
 
 namespace actinfer::kernels {
@@ -35,7 +36,8 @@ constexpr int kLanes = 8;    // rows per register
 constexpr int kMaxTok = 8;   // tokens sharing one decode of the weights
 constexpr size_t kPrefetchBytes = 8192;  // how far ahead the weights are fetched (may lie past them: a prefetch never faults)
 
-LANE_INLINE __m128i load128(const void* p) { return _mm_loadu_si128(static_cast<const __m128i*>(p)); }
+using simd::load128;
+using simd::load256;
 
 // A group's 8 rows are contiguous, and so are the groups: the weights are fetched linearly,
 // kPrefetchBytes ahead of the group's read front (8 short row streams defeat the hardware
@@ -93,7 +95,7 @@ LANE_INLINE void add_fifth_bits(__m256i qh, __m256i w[8]) {
 
 // The sum of 32 int8 quants.
 LANE_INLINE int32_t sum32(const uint8_t* q) {
-  const __m256i p = _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_set1_epi8(1), _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q))),
+  const __m256i p = _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_set1_epi8(1), load256(q)),
                                       _mm256_set1_epi16(1));
   __m128i s = _mm_add_epi32(_mm256_castsi256_si128(p), _mm256_extracti128_si256(p, 1));
   s = _mm_add_epi32(s, _mm_unpackhi_epi64(s, s));
@@ -309,12 +311,7 @@ LANE_INLINE void pair_values(const uint8_t* blk, __m256i& lo, __m256i& hi) {
   hi = _mm256_and_si256(_mm256_srli_epi16(x, 4), m4);
   if constexpr (B::kQ5) {  // bit i of qh is element i's fifth bit
     const uint32_t q0 = load_u32(blk + kQs - 4), q1 = kTwo ? load_u32(blk + B::kBytes + kQs - 4) : 0;
-    auto spread = [](uint32_t bits) {  // byte i = 0x10 where bit i is set
-      const __m256i v = _mm256_shuffle_epi8(_mm256_set1_epi32(static_cast<int>(bits)),
-                                            _mm256_setr_epi64x(0, 0x0101010101010101, 0x0202020202020202, 0x0303030303030303));
-      const __m256i set = _mm256_cmpeq_epi8(_mm256_or_si256(v, _mm256_set1_epi64x(0x7fbfdfeff7fbfdfe)), _mm256_set1_epi64x(-1));
-      return _mm256_and_si256(set, _mm256_set1_epi8(0x10));
-    };
+    auto spread = [](uint32_t bits) { return _mm256_and_si256(simd::bits_to_bytes(bits), _mm256_set1_epi8(0x10)); };
     lo = _mm256_or_si256(lo, spread((q0 & 0xFFFF) | (q1 << 16)));
     hi = _mm256_or_si256(hi, spread((q0 >> 16) | (q1 & 0xFFFF0000u)));
   }
@@ -386,10 +383,10 @@ void one_token_group(const uint8_t* const* rows, int64_t nb, const uint8_t* a, c
       for (int64_t b = c0; b < c1; ++b) {
         const size_t off = static_cast<size_t>(b) * B::kBytes;
         pf.upto(off + B::kBytes);
-        const __m256i av = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a + static_cast<size_t>(b) * B::kActBytes + B::kActQs));
+        const __m256i av = load256(a + static_cast<size_t>(b) * B::kActBytes + B::kActQs);
         __m256i v[8];
         for (int r = 0; r < kLanes; ++r) {
-          const __m256i w = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(rows[r] + off + 2));
+          const __m256i w = load256(rows[r] + off + 2);
           v[r] = _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_abs_epi8(w), _mm256_sign_epi8(av, w)), ones16);
         }
         __m256i lo, hi;

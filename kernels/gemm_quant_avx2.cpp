@@ -42,6 +42,7 @@ constexpr int kRows = 4;               // weight rows per register tile
 constexpr int kMR = 2, kMT = 2;  // Block32 and K types: rows x tiles per register tile when 2+ tiles remain
 constexpr int64_t kChunk = 32;         // elements per group run (a Q8_0 block, a K sub-block)
 
+using simd::bits_to_bytes;
 using simd::load128;
 using simd::load256;
 // An fp16 scalar at p in all 8 float lanes.
@@ -152,14 +153,6 @@ inline __m256i nibbles32(const uint8_t* qs) {
   const __m128i x = load128(qs);
   const __m128i m4 = _mm_set1_epi8(0x0F);
   return _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(x, 4), m4), _mm_and_si128(x, m4));
-}
-
-// Byte i = 0xFF where bit i of bits is set.
-inline __m256i bits_to_bytes(uint32_t bits) {
-  const __m256i spread = _mm256_setr_epi64x(0, 0x0101010101010101, 0x0202020202020202, 0x0303030303030303);
-  const __m256i v = _mm256_shuffle_epi8(_mm256_set1_epi32(static_cast<int>(bits)), spread);
-  const __m256i all_but_bit = _mm256_set1_epi64x(0x7fbfdfeff7fbfdfe);
-  return _mm256_cmpeq_epi8(_mm256_or_si256(v, all_but_bit), _mm256_set1_epi64x(-1));
 }
 
 inline __m256i q5_values(const uint8_t* qh, const uint8_t* qs) {

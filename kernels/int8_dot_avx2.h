@@ -1,7 +1,9 @@
-// Inline AVX2 helpers (loads, lane sums, byte dots) shared by the quantized kernels (vec_dot_avx2.cpp, sparse_ffn.cpp,
-// q8_0_short_rows.cpp). Include only where __AVX2__ is defined.
+// Inline AVX2 helpers (loads, lane sums, bit spreads, byte dots) shared by the quantized kernels (vec_dot_avx2.cpp,
+// gemm_quant_avx2.cpp, gemm_lane_rows_avx2.cpp, sparse_ffn.cpp, q8_0_short_rows.cpp). Include only where __AVX2__ is defined.
 #pragma once
 #include <immintrin.h>
+
+#include <cstdint>
 
 namespace actinfer::simd {
 
@@ -15,6 +17,14 @@ inline float hsum128(__m128 s) {
   return _mm_cvtss_f32(s);
 }
 inline float hsum(__m256 v) { return hsum128(_mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1))); }
+
+// Byte i = 0xFF where bit i of bits is set, else 0 (Q5_0/Q5_1's fifth bits; qh bit i is element i's).
+inline __m256i bits_to_bytes(uint32_t bits) {
+  const __m256i spread = _mm256_setr_epi64x(0, 0x0101010101010101, 0x0202020202020202, 0x0303030303030303);
+  const __m256i v = _mm256_shuffle_epi8(_mm256_set1_epi32(static_cast<int>(bits)), spread);
+  const __m256i all_but_bit = _mm256_set1_epi64x(0x7fbfdfeff7fbfdfe);  // byte i: every bit but bit i % 8
+  return _mm256_cmpeq_epi8(_mm256_or_si256(v, all_but_bit), _mm256_set1_epi64x(-1));
+}
 
 // acc + sums of unsigned bytes u times signed bytes s in groups of 4, as 8 int32 lanes: one
 // vpdpbusd where the compiler targets AVX512-VNNI, else vpmaddubsw + vpmaddwd (the same

@@ -39,6 +39,7 @@ namespace {
 using simd::hsum;
 using simd::hsum128;
 using simd::dot2_u8s8_add;
+using simd::bits_to_bytes;
 using simd::load128;
 using simd::load256;
 
@@ -505,14 +506,6 @@ struct KQuantK {
 // ---- Q5_0 / IQ4_NL x Q8_0, Q5_1 x Q8_1 --------------------------------------------------------
 // One block at a time: its 32 values unpacked to bytes in element order (low nibbles are
 // elements 0..15, high nibbles 16..31), then one byte dot with the activation block.
-
-// Byte i = 0xFF where bit i of bits is set, else 0.
-inline __m256i bits_to_bytes(uint32_t bits) {
-  const __m256i spread = _mm256_setr_epi64x(0, 0x0101010101010101, 0x0202020202020202, 0x0303030303030303);
-  const __m256i v = _mm256_shuffle_epi8(_mm256_set1_epi32(static_cast<int>(bits)), spread);
-  const __m256i all_but_bit = _mm256_set1_epi64x(0x7fbfdfeff7fbfdfe);  // byte i: every bit but bit i % 8
-  return _mm256_cmpeq_epi8(_mm256_or_si256(v, all_but_bit), _mm256_set1_epi64x(-1));
-}
 
 // The 32 nibbles of 16 bytes in element order.
 inline __m256i nibbles32(const uint8_t* qs) {
