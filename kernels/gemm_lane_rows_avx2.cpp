@@ -186,9 +186,10 @@ struct Block32 {
 
 // ---- Q4_K, Q5_K x Q8_K -------------------------------------------------------------------------
 
-// Byte k (0..3) of each dword, and the int16 pair (byte, byte) of each dword.
+// Byte k (0..3) of each dword.
 LANE_INLINE __m256i byte_of(__m256i v, int k) { return _mm256_and_si256(_mm256_srli_epi32(v, 8 * k), _mm256_set1_epi32(0xFF)); }
-LANE_INLINE __m256i twice16(__m256i x) { return _mm256_or_si256(x, _mm256_slli_epi32(x, 16)); }
+// An int32 in -32768..32767 as the int16 pair (x, x).
+LANE_INLINE __m256i twice16(__m256i x) { return _mm256_or_si256(_mm256_and_si256(x, _mm256_set1_epi32(0xFFFF)), _mm256_slli_epi32(x, 16)); }
 LANE_INLINE __m256i pair_of(__m256i v, int k) {  // (byte 2k, byte 2k + 1) as int16s
   return _mm256_or_si256(byte_of(v, 2 * k), _mm256_slli_epi32(byte_of(v, 2 * k + 1), 16));
 }
@@ -343,30 +344,21 @@ LANE_INLINE void apply_block(__m256i isum, __m256 dw, __m256 mw, const typename 
   if constexpr (B::kMin) acc = _mm256_fmadd_ps(mw, _mm256_set1_ps(x.s), acc);
 }
 
-// Q8_0's rows' fp16 d of blocks [b0, b1), copied a row at a time into lanes ahead of use: plain
-// loads and stores (building each block's vector from 8 scattered loads, or vpgatherdd, cost as
-// much as its dots; Q8_0's one-token head ran 0.6x of the per-token kernel, now 0.8-0.9x). For
-// the 4- and 5-bit types, whose d and m share a dword, the 8 dword loads per block were faster.
-constexpr int64_t kStageBlocks = 64;  // even: block pairs do not straddle two stagings
-template <class B>
+// Q8_0's rows' fp16 d of blocks [b0, b0 + kStageBlocks), copied a row at a time into lanes ahead
+// of use: plain loads and stores (building each block's vector from 8 scattered loads, or
+// vpgatherdd, cost as much as its dots; Q8_0's one-token head ran 0.6x of the per-token kernel,
+// now 0.8-0.9x). For the 4- and 5-bit types, whose d and m share a dword, the 8 dword loads per
+// block were faster.
+constexpr int64_t kStageBlocks = 64;
 struct StagedScales {
   alignas(16) uint16_t d[kStageBlocks][kLanes];
-  alignas(16) uint16_t m[B::kMin ? kStageBlocks : 1][kLanes];
   int64_t b0 = 0;
   LANE_INLINE void stage(const uint8_t* const* rows, int64_t first, int64_t end) {
     b0 = first;
     for (int e = 0; e < kLanes; ++e)
-      for (int64_t b = first; b < end; ++b) {
-        const uint8_t* blk = rows[e] + static_cast<size_t>(b) * B::kBytes;
-        d[b - first][e] = load_u16(blk);
-        if constexpr (B::kMin) m[b - first][e] = load_u16(blk + 2);
-      }
+      for (int64_t b = first; b < end; ++b) d[b - first][e] = load_u16(rows[e] + static_cast<size_t>(b) * sizeof(block_q8_0));
   }
   LANE_INLINE __m256 dw(int64_t b) const { return _mm256_cvtph_ps(_mm_load_si128(reinterpret_cast<const __m128i*>(d[b - b0]))); }
-  LANE_INLINE __m256 mw(int64_t b) const {
-    if constexpr (B::kMin) return _mm256_cvtph_ps(_mm_load_si128(reinterpret_cast<const __m128i*>(m[b - b0])));
-    else return _mm256_setzero_ps();
-  }
 };
 
 template <class B>
@@ -374,47 +366,44 @@ void one_token_group(const uint8_t* const* rows, int64_t nb, const uint8_t* a, c
                      __m256& acc) {
   acc = _mm256_setzero_ps();
   Prefetch pf{reinterpret_cast<uintptr_t>(rows[0])};
-  const __m256i ones16 = _mm256_set1_epi16(1);
-  StagedScales<B> sc;
-  for (int64_t c0 = 0; c0 < nb; c0 += kStageBlocks) {
-    const int64_t c1 = std::min(nb, c0 + kStageBlocks);
-    if constexpr (B::kType == GgmlType::Q8_0) {
-      sc.stage(rows, c0, c1);
-      for (int64_t b = c0; b < c1; ++b) {
-        const size_t off = static_cast<size_t>(b) * B::kBytes;
-        pf.upto(off + B::kBytes);
-        const __m256i av = load256(a + static_cast<size_t>(b) * B::kActBytes + B::kActQs);
-        __m256i v[8];
-        for (int r = 0; r < kLanes; ++r) {
-          const __m256i w = load256(rows[r] + off + 2);
-          v[r] = _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_abs_epi8(w), _mm256_sign_epi8(av, w)), ones16);
-        }
-        __m256i lo, hi;
-        reduce_halves(v, lo, hi);
-        apply_block<B>(_mm256_add_epi32(lo, hi), sc.dw(b), sc.mw(b), x[b], acc);
+  if constexpr (B::kType == GgmlType::Q8_0) {
+    const __m256i ones16 = _mm256_set1_epi16(1);
+    StagedScales sc;
+    for (int64_t b = 0; b < nb; ++b) {
+      if (b % kStageBlocks == 0) sc.stage(rows, b, std::min(nb, b + kStageBlocks));
+      const size_t off = static_cast<size_t>(b) * B::kBytes;
+      pf.upto(off + B::kBytes);
+      const __m256i av = load256(a + static_cast<size_t>(b) * B::kActBytes + B::kActQs);
+      __m256i v[8];
+      for (int r = 0; r < kLanes; ++r) {
+        const __m256i w = load256(rows[r] + off + 2);
+        v[r] = _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_abs_epi8(w), _mm256_sign_epi8(av, w)), ones16);
       }
-    } else {
-      int64_t b = c0;
-      for (; b + 2 <= c1; b += 2) {
-        const size_t off = static_cast<size_t>(b) * B::kBytes;
-        pf.upto(off + 2 * B::kBytes);
-        __m256i v[8];
-        for (int r = 0; r < kLanes; ++r) v[r] = pair_dot<B, true>(rows[r] + off, pa[b / 2]);
-        __m256i i0, i1;
-        reduce_halves(v, i0, i1);
-        const __m256i h0 = gather(rows, off), h1 = gather(rows, off + B::kBytes);
-        apply_block<B>(i0, fp16_of<false>(h0), fp16_of<true>(h0), x[b], acc);
-        apply_block<B>(i1, fp16_of<false>(h1), fp16_of<true>(h1), x[b + 1], acc);
-      }
-      if (b < c1) {  // an odd last block (c1 = nb: kStageBlocks is even)
-        const size_t off = static_cast<size_t>(b) * B::kBytes;
-        __m256i v[8];
-        for (int r = 0; r < kLanes; ++r) v[r] = pair_dot<B, false>(rows[r] + off, pa[b / 2]);
-        __m256i i0, i1;
-        reduce_halves(v, i0, i1);
-        const __m256i h0 = gather(rows, off);
-        apply_block<B>(i0, fp16_of<false>(h0), fp16_of<true>(h0), x[b], acc);
-      }
+      __m256i lo, hi;
+      reduce_halves(v, lo, hi);
+      apply_block<B>(_mm256_add_epi32(lo, hi), sc.dw(b), _mm256_setzero_ps(), x[b], acc);
+    }
+  } else {
+    int64_t b = 0;
+    for (; b + 2 <= nb; b += 2) {
+      const size_t off = static_cast<size_t>(b) * B::kBytes;
+      pf.upto(off + 2 * B::kBytes);
+      __m256i v[8];
+      for (int r = 0; r < kLanes; ++r) v[r] = pair_dot<B, true>(rows[r] + off, pa[b / 2]);
+      __m256i i0, i1;
+      reduce_halves(v, i0, i1);
+      const __m256i h0 = gather(rows, off), h1 = gather(rows, off + B::kBytes);
+      apply_block<B>(i0, fp16_of<false>(h0), fp16_of<true>(h0), x[b], acc);
+      apply_block<B>(i1, fp16_of<false>(h1), fp16_of<true>(h1), x[b + 1], acc);
+    }
+    if (b < nb) {  // an odd last block
+      const size_t off = static_cast<size_t>(b) * B::kBytes;
+      __m256i v[8];
+      for (int r = 0; r < kLanes; ++r) v[r] = pair_dot<B, false>(rows[r] + off, pa[b / 2]);
+      __m256i i0, i1;
+      reduce_halves(v, i0, i1);
+      const __m256i h0 = gather(rows, off);
+      apply_block<B>(i0, fp16_of<false>(h0), fp16_of<true>(h0), x[b], acc);
     }
   }
 }
