@@ -196,6 +196,76 @@ struct Avx2 {
     return _mm256_cmpgt_epi32(_mm256_set1_epi32(valid), idx);
   }
 
+  // The full 16 x 6 tile's k loop, the same FMAs in the same order as the loop in kernel():
+  // 12 accumulators, the two panel vectors and a broadcast take 15 of the 16 ymm registers,
+  // and GCC does not keep them there (it folded one panel load into every FMA, 13 loads per
+  // 12 FMAs where Zen issues two 256-bit loads a cycle, or spilled an accumulator: 0.65x),
+  // so the registers are assigned here: ymm0..11 acc[j][h] (2j + h), ymm12..13 the panel,
+  // ymm14 the token element. Tokens are xs bytes apart (0..2 from x, 3..5 from x + 3 xs).
+  static void full_tile_loop(const float* panel, int64_t kc, const std::byte* x, size_t xs, __m256 (&acc)[kNr][2]) {
+    static_assert(kMr == 16 && kNr == 6, "the loop below is written for 16 x 6");
+    if (kc <= 0) return;
+    const float* p = panel;
+    const float* const end = panel + kc * kMr;
+    const std::byte* xa = x;
+    const std::byte* xb = x + 3 * xs;
+    asm volatile(
+        "vmovups 0(%[acc]), %%ymm0\n\t"
+        "vmovups 32(%[acc]), %%ymm1\n\t"
+        "vmovups 64(%[acc]), %%ymm2\n\t"
+        "vmovups 96(%[acc]), %%ymm3\n\t"
+        "vmovups 128(%[acc]), %%ymm4\n\t"
+        "vmovups 160(%[acc]), %%ymm5\n\t"
+        "vmovups 192(%[acc]), %%ymm6\n\t"
+        "vmovups 224(%[acc]), %%ymm7\n\t"
+        "vmovups 256(%[acc]), %%ymm8\n\t"
+        "vmovups 288(%[acc]), %%ymm9\n\t"
+        "vmovups 320(%[acc]), %%ymm10\n\t"
+        "vmovups 352(%[acc]), %%ymm11\n\t"
+        "1:\n\t"
+        "vmovaps (%[p]), %%ymm12\n\t"
+        "vmovaps 32(%[p]), %%ymm13\n\t"
+        "vbroadcastss (%[xa]), %%ymm14\n\t"
+        "vfmadd231ps %%ymm14, %%ymm12, %%ymm0\n\t"
+        "vfmadd231ps %%ymm14, %%ymm13, %%ymm1\n\t"
+        "vbroadcastss (%[xa],%[s],1), %%ymm14\n\t"
+        "vfmadd231ps %%ymm14, %%ymm12, %%ymm2\n\t"
+        "vfmadd231ps %%ymm14, %%ymm13, %%ymm3\n\t"
+        "vbroadcastss (%[xa],%[s],2), %%ymm14\n\t"
+        "vfmadd231ps %%ymm14, %%ymm12, %%ymm4\n\t"
+        "vfmadd231ps %%ymm14, %%ymm13, %%ymm5\n\t"
+        "vbroadcastss (%[xb]), %%ymm14\n\t"
+        "vfmadd231ps %%ymm14, %%ymm12, %%ymm6\n\t"
+        "vfmadd231ps %%ymm14, %%ymm13, %%ymm7\n\t"
+        "vbroadcastss (%[xb],%[s],1), %%ymm14\n\t"
+        "vfmadd231ps %%ymm14, %%ymm12, %%ymm8\n\t"
+        "vfmadd231ps %%ymm14, %%ymm13, %%ymm9\n\t"
+        "vbroadcastss (%[xb],%[s],2), %%ymm14\n\t"
+        "vfmadd231ps %%ymm14, %%ymm12, %%ymm10\n\t"
+        "vfmadd231ps %%ymm14, %%ymm13, %%ymm11\n\t"
+        "add $64, %[p]\n\t"
+        "add $4, %[xa]\n\t"
+        "add $4, %[xb]\n\t"
+        "cmp %[end], %[p]\n\t"
+        "jb 1b\n\t"
+        "vmovups %%ymm0, 0(%[acc])\n\t"
+        "vmovups %%ymm1, 32(%[acc])\n\t"
+        "vmovups %%ymm2, 64(%[acc])\n\t"
+        "vmovups %%ymm3, 96(%[acc])\n\t"
+        "vmovups %%ymm4, 128(%[acc])\n\t"
+        "vmovups %%ymm5, 160(%[acc])\n\t"
+        "vmovups %%ymm6, 192(%[acc])\n\t"
+        "vmovups %%ymm7, 224(%[acc])\n\t"
+        "vmovups %%ymm8, 256(%[acc])\n\t"
+        "vmovups %%ymm9, 288(%[acc])\n\t"
+        "vmovups %%ymm10, 320(%[acc])\n\t"
+        "vmovups %%ymm11, 352(%[acc])"
+        : [p] "+r"(p), [xa] "+r"(xa), [xb] "+r"(xb)
+        : [acc] "r"(&acc[0][0]), [s] "r"(xs), [end] "r"(end)
+        : "cc", "memory", "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9", "xmm10",
+          "xmm11", "xmm12", "xmm13", "xmm14");
+  }
+
   template <int NT>
   static void kernel(const float* panel, int64_t kc, const std::byte* x, size_t xs, float* out, size_t os, int nr,
                      bool first) {
@@ -203,7 +273,6 @@ struct Avx2 {
     const float* xp[NT];
     for (int j = 0; j < NT; ++j) xp[j] = reinterpret_cast<const float*>(x + static_cast<size_t>(j) * xs);
     const bool full = nr == kMr;
-    const __m256i m0 = lane_mask(nr), m1 = lane_mask(nr - 8);
     for (int j = 0; j < NT; ++j) {
       if (first) {
         acc[j][0] = _mm256_setzero_ps();
@@ -212,18 +281,22 @@ struct Avx2 {
         acc[j][0] = _mm256_loadu_ps(out + j * os);
         acc[j][1] = _mm256_loadu_ps(out + j * os + 8);
       } else {
-        acc[j][0] = _mm256_maskload_ps(out + j * os, m0);
-        acc[j][1] = _mm256_maskload_ps(out + j * os + 8, m1);
+        acc[j][0] = _mm256_maskload_ps(out + j * os, lane_mask(nr));
+        acc[j][1] = _mm256_maskload_ps(out + j * os + 8, lane_mask(nr - 8));
       }
     }
-    for (int64_t kk = 0; kk < kc; ++kk) {
-      const __m256 w0 = _mm256_load_ps(panel + kk * kMr);
-      const __m256 w1 = _mm256_load_ps(panel + kk * kMr + 8);
+    if constexpr (NT == kNr) {
+      full_tile_loop(panel, kc, x, xs, acc);
+    } else {
+      for (int64_t kk = 0; kk < kc; ++kk) {
+        const __m256 w0 = _mm256_load_ps(panel + kk * kMr);
+        const __m256 w1 = _mm256_load_ps(panel + kk * kMr + 8);
 #pragma GCC unroll 16
-      for (int j = 0; j < NT; ++j) {
-        const __m256 xb = _mm256_broadcast_ss(xp[j] + kk);
-        acc[j][0] = _mm256_fmadd_ps(w0, xb, acc[j][0]);
-        acc[j][1] = _mm256_fmadd_ps(w1, xb, acc[j][1]);
+        for (int j = 0; j < NT; ++j) {
+          const __m256 xb = _mm256_broadcast_ss(xp[j] + kk);
+          acc[j][0] = _mm256_fmadd_ps(w0, xb, acc[j][0]);
+          acc[j][1] = _mm256_fmadd_ps(w1, xb, acc[j][1]);
+        }
       }
     }
     for (int j = 0; j < NT; ++j) {
@@ -231,8 +304,8 @@ struct Avx2 {
         _mm256_storeu_ps(out + j * os, acc[j][0]);
         _mm256_storeu_ps(out + j * os + 8, acc[j][1]);
       } else {
-        _mm256_maskstore_ps(out + j * os, m0, acc[j][0]);
-        _mm256_maskstore_ps(out + j * os + 8, m1, acc[j][1]);
+        _mm256_maskstore_ps(out + j * os, lane_mask(nr), acc[j][0]);
+        _mm256_maskstore_ps(out + j * os + 8, lane_mask(nr - 8), acc[j][1]);
       }
     }
   }

@@ -20,7 +20,9 @@ import time
 
 def llama_bench(args, n_prompt, n_gen, depth):
     cmd = [args.llama_bench, "-m", args.model, "-t", str(args.threads), "-r", "1", "-o", "json",
-           "-p", str(n_prompt), "-n", str(n_gen), "-d", str(depth)]
+           "-p", str(n_prompt), "-n", str(n_gen)]
+    if depth:  # older llama-bench builds have no -d; depth 0 is their only depth
+        cmd += ["-d", str(depth)]
     out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
     return float(json.loads(out)[0]["avg_ts"])
 
