@@ -24,6 +24,7 @@
 #include <memory>
 
 #include "kernels/count_dispatch.h"
+#include "kernels/lane_acts.h"
 #include "kernels/int8_dot_avx2.h"
 #include "kernels/quant_blocks.h"
 
@@ -431,21 +432,14 @@ void lane_rows(int64_t n, const uint8_t* w, size_t row_stride, int64_t n_rows, c
   using Act = typename W::Act;
   constexpr bool kPairs = W::kOneToken && W::kType != GgmlType::Q8_0;  // one_token_group's block pairs
   const int64_t nb = n / W::kElems;
-  // The per-block activation data of up to kMaxTok tokens, on the stack for short rows.
-  constexpr int64_t kStackBlocks = 64;
-  std::array<Act, kMaxTok * kStackBlocks> stack_ab;
-  std::unique_ptr<Act[]> heap_ab;
-  Act* ab_all = stack_ab.data();
-  if (nb > kStackBlocks) {
-    heap_ab = std::make_unique_for_overwrite<Act[]>(static_cast<size_t>(kMaxTok * nb));
-    ab_all = heap_ab.get();
-  }
+  LaneActs<W, kMaxTok> prepared(nb);
   // One token alone: its quants re-laid in block pairs for one_token_group.
   const int64_t n_pairs = (nb + 1) / 2;
-  std::array<PairAct, kStackBlocks / 2> stack_pa;
+  constexpr int64_t kStackPairs = 32;  // on the stack for rows of up to 64 blocks
+  std::array<PairAct, kStackPairs> stack_pa;
   std::unique_ptr<PairAct[]> heap_pa;
   PairAct* pa = stack_pa.data();
-  if (n_acts % kMaxTok == 1 && n_pairs > kStackBlocks / 2) {
+  if (n_acts % kMaxTok == 1 && n_pairs > kStackPairs) {
     heap_pa = std::make_unique_for_overwrite<PairAct[]>(static_cast<size_t>(n_pairs));
     pa = heap_pa.get();
   }
@@ -469,9 +463,7 @@ void lane_rows(int64_t n, const uint8_t* w, size_t row_stride, int64_t n_rows, c
     const Act* ab[kMaxTok];
     for (int t = 0; t < nt; ++t) {
       a[t] = acts + static_cast<size_t>(t0 + t) * act_stride;
-      Act* x = ab_all + static_cast<size_t>(t) * static_cast<size_t>(nb);
-      ab[t] = x;
-      for (int64_t b = 0; b < nb; ++b) x[b] = W::prepare(a[t] + static_cast<size_t>(b) * W::kActBytes);
+      ab[t] = prepared.prepare(t, a[t]);
     }
     for (int64_t r0 = 0; r0 < n_rows; r0 += kLanes) {
       const int nr = static_cast<int>(std::min<int64_t>(kLanes, n_rows - r0));

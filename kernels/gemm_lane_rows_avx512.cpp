@@ -26,6 +26,7 @@
 #include <memory>
 
 #include "kernels/count_dispatch.h"
+#include "kernels/lane_acts.h"
 #include "kernels/quant_blocks.h"
 
 // GCC 12 warns that the _mm512_undefined_* inside its own intrinsics (inserti64x4, cvtph_ps,
@@ -573,24 +574,14 @@ void lane_rows(int64_t n, const uint8_t* w, size_t row_stride, int64_t n_rows, c
                int64_t n_acts, float* out, size_t out_stride) {
   using Act = typename W::Act;
   const int64_t nb = n / W::kElems;
-  // The per-block activation data of up to kMaxTok tokens, on the stack for short rows.
-  constexpr int64_t kStackBlocks = 64;
-  std::array<Act, kMaxTok * kStackBlocks> stack_ab;
-  std::unique_ptr<Act[]> heap_ab;
-  Act* ab_all = stack_ab.data();
-  if (nb > kStackBlocks) {
-    heap_ab = std::make_unique_for_overwrite<Act[]>(static_cast<size_t>(kMaxTok * nb));
-    ab_all = heap_ab.get();
-  }
+  LaneActs<W, kMaxTok> prepared(nb);
   for (int64_t t0 = 0; t0 < n_acts; t0 += kMaxTok) {
     const int nt = static_cast<int>(std::min<int64_t>(kMaxTok, n_acts - t0));
     const uint8_t* a[kMaxTok];
     const Act* ab[kMaxTok];
     for (int t = 0; t < nt; ++t) {
       a[t] = acts + static_cast<size_t>(t0 + t) * act_stride;
-      Act* x = ab_all + static_cast<size_t>(t) * static_cast<size_t>(nb);
-      ab[t] = x;
-      for (int64_t b = 0; b < nb; ++b) x[b] = W::prepare(a[t] + static_cast<size_t>(b) * W::kActBytes);
+      ab[t] = prepared.prepare(t, a[t]);
     }
     for (int64_t r0 = 0; r0 < n_rows; r0 += kLanes) {
       const int nr = static_cast<int>(std::min<int64_t>(kLanes, n_rows - r0));
