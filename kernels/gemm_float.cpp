@@ -273,6 +273,7 @@ struct Avx2 {
     const float* xp[NT];
     for (int j = 0; j < NT; ++j) xp[j] = reinterpret_cast<const float*>(x + static_cast<size_t>(j) * xs);
     const bool full = nr == kMr;
+    const __m256i m0 = lane_mask(nr), m1 = lane_mask(nr - 8);
     for (int j = 0; j < NT; ++j) {
       if (first) {
         acc[j][0] = _mm256_setzero_ps();
@@ -281,8 +282,8 @@ struct Avx2 {
         acc[j][0] = _mm256_loadu_ps(out + j * os);
         acc[j][1] = _mm256_loadu_ps(out + j * os + 8);
       } else {
-        acc[j][0] = _mm256_maskload_ps(out + j * os, lane_mask(nr));
-        acc[j][1] = _mm256_maskload_ps(out + j * os + 8, lane_mask(nr - 8));
+        acc[j][0] = _mm256_maskload_ps(out + j * os, m0);
+        acc[j][1] = _mm256_maskload_ps(out + j * os + 8, m1);
       }
     }
     if constexpr (NT == kNr) {
@@ -304,8 +305,8 @@ struct Avx2 {
         _mm256_storeu_ps(out + j * os, acc[j][0]);
         _mm256_storeu_ps(out + j * os + 8, acc[j][1]);
       } else {
-        _mm256_maskstore_ps(out + j * os, lane_mask(nr), acc[j][0]);
-        _mm256_maskstore_ps(out + j * os + 8, lane_mask(nr - 8), acc[j][1]);
+        _mm256_maskstore_ps(out + j * os, m0, acc[j][0]);
+        _mm256_maskstore_ps(out + j * os + 8, m1, acc[j][1]);
       }
     }
   }
