@@ -5,10 +5,13 @@
 #include <cstddef>
 #include <cstdint>
 #include <optional>
+#include <stdexcept>
+#include <string>
 #include <string_view>
 #include <vector>
 
 #include "kernels/fp16.h"
+#include "topology/huge_page_allocator.h"
 
 namespace actinfer {
 
@@ -27,43 +30,68 @@ inline size_t kv_cache_element_bytes(KvCacheType type) { return type == KvCacheT
 
 class KvCache {
  public:
-  KvCache(int n_layers, int n_ctx, int kv_dim, KvCacheType type = KvCacheType::F32)
-      : n_ctx_((check_kv_cache_fits(n_layers, n_ctx, kv_dim), n_ctx)), kv_dim_(kv_dim), type_(type) {
+  // head_dim > 0 (dividing kv_dim): the cache is kept head by head, [layer][head][pos][head_dim],
+  // so attention's pass over one KV head streams its rows from contiguous memory (a position's
+  // heads side by side left each pass reading a quarter or a third of every row: memory
+  // latency bound at a server's depth). 0: one head of kv_dim.
+  KvCache(int n_layers, int n_ctx, int kv_dim, KvCacheType type = KvCacheType::F32, int head_dim = 0)
+      : n_ctx_((check_kv_cache_fits(n_layers, n_ctx, kv_dim), n_ctx)),
+        kv_dim_(kv_dim),
+        head_dim_(head_dim > 0 ? head_dim : kv_dim),
+        n_heads_(checked_heads(kv_dim, head_dim_)),
+        type_(type) {
     const size_t n = static_cast<size_t>(n_layers) * n_ctx * kv_dim;
     if (type == KvCacheType::F16) k16_.resize(n), v16_.resize(n);
     else k32_.resize(n), v32_.resize(n);
   }
   int n_ctx() const { return n_ctx_; }
   int kv_dim() const { return kv_dim_; }
+  int head_dim() const { return head_dim_; }
   KvCacheType type() const { return type_; }
   // Bytes the keys and values take.
   size_t bytes() const { return (k32_.size() + v32_.size()) * 4 + (k16_.size() + v16_.size()) * 2; }
 
   // Stores one position's keys and values (kv_dim each).
   void store(int layer, int pos, const float* k, const float* v) {
-    const size_t o = offset(layer, pos);
-    if (type_ == KvCacheType::F32) {
-      for (int i = 0; i < kv_dim_; ++i) k32_[o + i] = k[i], v32_[o + i] = v[i];
-    } else {
-      for (int i = 0; i < kv_dim_; ++i) k16_[o + i] = f32_to_fp16(k[i]), v16_[o + i] = f32_to_fp16(v[i]);
+    for (int h = 0; h < n_heads_; ++h) {
+      const size_t o = offset(layer, pos, h * head_dim_);
+      const float* kh = k + static_cast<size_t>(h) * head_dim_;
+      const float* vh = v + static_cast<size_t>(h) * head_dim_;
+      if (type_ == KvCacheType::F32) {
+        for (int i = 0; i < head_dim_; ++i) k32_[o + i] = kh[i], v32_[o + i] = vh[i];
+      } else {
+        for (int i = 0; i < head_dim_; ++i) k16_[o + i] = f32_to_fp16(kh[i]), v16_[o + i] = f32_to_fp16(vh[i]);
+      }
     }
   }
   // k[layer][pos][at .. at+n) as floats: in place for an F32 cache, else widened into buf.
+  // [at, at + n) lies within one head (the whole row when head_dim is kv_dim).
   const float* k_row(int layer, int pos, int at, int n, float* buf) const { return row(k32_, k16_, layer, pos, at, n, buf); }
   const float* v_row(int layer, int pos, int at, int n, float* buf) const { return row(v32_, v16_, layer, pos, at, n, buf); }
 
  private:
-  size_t offset(int layer, int pos) const { return (static_cast<size_t>(layer) * n_ctx_ + pos) * kv_dim_; }
-  const float* row(const std::vector<float>& f32, const std::vector<uint16_t>& f16, int layer, int pos, int at, int n, float* buf) const {
-    const size_t o = offset(layer, pos) + static_cast<size_t>(at);
+  static int checked_heads(int kv_dim, int head_dim) {
+    if (head_dim <= 0 || kv_dim % head_dim != 0)
+      throw std::invalid_argument("KV cache: head dimension " + std::to_string(head_dim) + " does not divide " + std::to_string(kv_dim));
+    return kv_dim / head_dim;
+  }
+  // Element `at` of a position's kv_dim: in head at / head_dim, at its place at % head_dim.
+  size_t offset(int layer, int pos, int at) const {
+    const int h = at / head_dim_;
+    return ((static_cast<size_t>(layer) * n_heads_ + h) * n_ctx_ + pos) * head_dim_ + static_cast<size_t>(at - h * head_dim_);
+  }
+  template <class T>
+  using Buffer = std::vector<T, topology::HugePageAllocator<T>>;
+  const float* row(const Buffer<float>& f32, const Buffer<uint16_t>& f16, int layer, int pos, int at, int n, float* buf) const {
+    const size_t o = offset(layer, pos, at);
     if (type_ == KvCacheType::F32) return &f32[o];
     fp16_row_to_f32(&f16[o], buf, n);
     return buf;
   }
-  int n_ctx_, kv_dim_;
+  int n_ctx_, kv_dim_, head_dim_, n_heads_;
   KvCacheType type_;
-  std::vector<float> k32_, v32_;
-  std::vector<uint16_t> k16_, v16_;
+  Buffer<float> k32_, v32_;
+  Buffer<uint16_t> k16_, v16_;
 };
 
 inline std::optional<KvCacheType> parse_kv_cache_type(std::string_view name) {

@@ -54,25 +54,29 @@ void check_case(const Case& c, KvCacheType type, int threads) {
   CAPTURE(c.window);
   CAPTURE(threads);
   const int n_ctx = c.pos0 + c.B, kv = c.n_kv_heads * c.head_dim, layers = 2, layer = 1;
-  KvCache cache(layers, n_ctx, kv, type);
+  // The same keys and values in both layouts: positions' rows side by side, and head by head.
+  KvCache cache(layers, n_ctx, kv, type), by_head(layers, n_ctx, kv, type, c.head_dim);
   std::mt19937 rng(static_cast<uint32_t>(c.n_heads * 131 + c.pos0 + c.B));
   std::normal_distribution<float> nd(0.0f, 1.0f);
   std::vector<float> k(static_cast<size_t>(kv)), v(static_cast<size_t>(kv));
   for (int p = 0; p < n_ctx; ++p) {
     for (int i = 0; i < kv; ++i) k[static_cast<size_t>(i)] = nd(rng), v[static_cast<size_t>(i)] = nd(rng);
     cache.store(layer, p, k.data(), v.data());
+    by_head.store(layer, p, k.data(), v.data());
   }
   std::vector<float> q(static_cast<size_t>(c.B) * c.n_heads * c.head_dim);
   for (float& x : q) x = 2.0f * nd(rng);  // sharp softmaxes too
   const AttentionShape shape{c.n_heads, c.n_kv_heads, c.head_dim, 1.0f / std::sqrt(static_cast<float>(c.head_dim)), c.window};
   ThreadPool pool(threads);
-  std::vector<float> att(q.size(), -1.0f), scratch;
-  const AttentionSequence one{&cache, c.pos0, 0, c.B};
+  std::vector<float> att(q.size(), -1.0f), att_by_head(q.size(), -2.0f), scratch;
+  const AttentionSequence one{&cache, c.pos0, 0, c.B}, one_by_head{&by_head, c.pos0, 0, c.B};
   grouped_attention(pool, layer, shape, std::span(&one, 1), q.data(), att.data(), scratch);
+  grouped_attention(pool, layer, shape, std::span(&one_by_head, 1), q.data(), att_by_head.data(), scratch);
   const std::vector<double> want = reference(cache, layer, shape, c.pos0, c.B, q);
   double worst = 0;
   for (size_t i = 0; i < att.size(); ++i) worst = std::max(worst, std::abs(att[i] - want[i]));
   CHECK(worst < 2e-5);
+  CHECK(att_by_head == att);  // the layout changes where rows are read, never a bit of the result
 }
 
 }  // namespace

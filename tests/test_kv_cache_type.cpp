@@ -54,6 +54,32 @@ TEST_CASE("KV cache: f16 takes half the bytes of f32 and keeps values to half pr
   CHECK(!parse_kv_cache_type("q8_0"));
 }
 
+TEST_CASE("KV cache kept head by head: each head's positions contiguous, rows read back whole") {
+  // 2 layers, 5 positions, 3 heads of 4: a head's rows of consecutive positions lie 4 floats apart.
+  for (KvCacheType type : {KvCacheType::F32, KvCacheType::F16}) {
+    KvCache c(2, 5, 12, type, 4);
+    CHECK(c.head_dim() == 4);
+    CHECK(c.bytes() == KvCache(2, 5, 12, type).bytes());
+    for (int layer = 0; layer < 2; ++layer)
+      for (int p = 0; p < 5; ++p) {
+        float k[12], v[12];
+        for (int i = 0; i < 12; ++i) k[i] = static_cast<float>(100 * layer + 12 * p + i), v[i] = -k[i];
+        c.store(layer, p, k, v);
+      }
+    float buf[4];
+    for (int layer = 0; layer < 2; ++layer)
+      for (int p = 0; p < 5; ++p)
+        for (int h = 0; h < 3; ++h) {
+          const float* k = c.k_row(layer, p, 4 * h, 4, buf);
+          for (int i = 0; i < 4; ++i) CHECK(k[i] == static_cast<float>(100 * layer + 12 * p + 4 * h + i));
+          CHECK(c.v_row(layer, p, 4 * h + 1, 3, buf)[2] == -static_cast<float>(100 * layer + 12 * p + 4 * h + 3));
+        }
+    if (type == KvCacheType::F32)  // in place: position p + 1's row of a head follows position p's
+      CHECK(c.k_row(1, 3, 8, 4, buf) + 4 == c.k_row(1, 4, 8, 4, buf));
+  }
+  CHECK_THROWS_WITH_AS(KvCache(1, 4, 12, KvCacheType::F32, 5), "KV cache: head dimension 5 does not divide 12", std::invalid_argument);
+}
+
 TEST_CASE("KV cache f16: dense engine close to f32, actor runtime equal to dense, footprint halved") {
   auto w = ModelWeights::load(testing::small_relu_model("kv_f16_tiny", GgmlType::F32, 21));
   DenseEngine dense32(w, engine(KvCacheType::F32));
