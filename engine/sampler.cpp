@@ -6,6 +6,8 @@
 #include <string>
 #include <unordered_map>
 
+#include "kernels/elementwise.h"
+
 namespace actinfer {
 
 void SamplerParams::validate() const {
@@ -26,16 +28,13 @@ std::vector<Sampler::Candidate> Sampler::candidates(std::span<const float> logit
   if (logits.empty()) throw std::invalid_argument("sampler: empty logits");
   // NaN compares false with everything: greedy would pick token 0 forever and the draw
   // would be meaningless. -inf (a masked token) is fine; NaN or +inf means broken weights.
-  for (size_t i = 0; i < logits.size(); ++i)
-    if (std::isnan(logits[i]) || logits[i] == INFINITY)
-      throw NonFiniteLogits("the model produced a non-finite logit (" + std::to_string(logits[i]) + " for token " +
-                            std::to_string(i) + "): its weights or hyper-parameters are broken");
+  if (const auto bad = static_cast<size_t>(first_nan_or_inf(logits.data(), static_cast<int64_t>(logits.size()))); bad < logits.size())
+    throw NonFiniteLogits("the model produced a non-finite logit (" + std::to_string(logits[bad]) + " for token " +
+                          std::to_string(bad) + "): its weights or hyper-parameters are broken");
   const bool penalty = params_.repeat_last_n > 0 &&
                        (params_.repeat_penalty != 1.0f || params_.frequency_penalty != 0.0f || params_.presence_penalty != 0.0f);
   if (params_.temperature <= 0.0f && !penalty) {  // greedy: the first largest logit, without a copy of the vocabulary
-    size_t best = 0;
-    for (size_t i = 1; i < logits.size(); ++i)
-      if (logits[i] > logits[best]) best = i;
+    const auto best = static_cast<size_t>(first_max_index(logits.data(), static_cast<int64_t>(logits.size())));
     return {{static_cast<int32_t>(best), logits[best]}};
   }
   std::vector<Candidate> c(logits.size());

@@ -216,4 +216,38 @@ float dot_f32(const float* a, const float* b, int64_t n) {
   return sum;
 }
 
+// Both scan a vocabulary's logits per sampled token (49152 for SmolLM2, every sequence of a
+// server step), eight at a time: a vector pass finds whether / what, a short scalar look finds where.
+int64_t first_nan_or_inf(const float* x, int64_t n) {
+  int64_t i = 0;
+#if defined(__AVX2__)
+  const __m256 inf = _mm256_set1_ps(INFINITY);
+  for (; i + 8 <= n; i += 8) {
+    // Not below +inf (unordered counts): NaN or +inf.
+    const int bad = _mm256_movemask_ps(_mm256_cmp_ps(_mm256_loadu_ps(x + i), inf, _CMP_NLT_UQ));
+    if (bad) return i + __builtin_ctz(static_cast<unsigned>(bad));
+  }
+#endif
+  for (; i < n; ++i)
+    if (std::isnan(x[i]) || x[i] == INFINITY) return i;
+  return n;
+}
+
+int64_t first_max_index(const float* x, int64_t n) {
+  float best = x[0];
+  int64_t i = 0;
+#if defined(__AVX2__)
+  if (n >= 8) {
+    __m256 m = _mm256_loadu_ps(x);
+    for (i = 8; i + 8 <= n; i += 8) m = _mm256_max_ps(m, _mm256_loadu_ps(x + i));
+    __m128 h = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
+    h = _mm_max_ps(h, _mm_movehl_ps(h, h));
+    best = _mm_cvtss_f32(_mm_max_ss(h, _mm_movehdup_ps(h)));
+  }
+#endif
+  for (; i < n; ++i) best = std::max(best, x[i]);
+  for (int64_t j = 0;; ++j)  // the maximum is there: the first occurrence
+    if (x[j] == best) return j;
+}
+
 }  // namespace actinfer

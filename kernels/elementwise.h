@@ -37,4 +37,9 @@ void activate_inplace(Activation a, float* x, int64_t n);
 void axpy(float a, const float* x, float* y, int64_t n);
 float dot_f32(const float* a, const float* b, int64_t n);
 
+// The index of the first x[i] that is NaN or +inf (a broken model's logits), or n if none.
+int64_t first_nan_or_inf(const float* x, int64_t n);
+// The index of the first largest x[i] (n > 0, no NaN): greedy sampling's token.
+int64_t first_max_index(const float* x, int64_t n);
+
 }  // namespace actinfer

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <random>
 #include <cstdint>
 #include <vector>
 
@@ -159,4 +160,28 @@ TEST_CASE("activate_inplace: SiLU, GELU, ReLU of a row against their definitions
     }
     CHECK(bad == 0);
   }
+}
+
+TEST_CASE("first_max_index and first_nan_or_inf: the first position, any length and place, ties and -inf") {
+  std::mt19937 rng(11);
+  std::uniform_int_distribution<int> value(-4, 4);  // few values: many ties
+  for (int n = 1; n <= 41; ++n)
+    for (int trial = 0; trial < 20; ++trial) {
+      std::vector<float> x(static_cast<size_t>(n));
+      for (float& v : x) v = value(rng) == -4 ? -INFINITY : static_cast<float>(value(rng));
+      size_t want = 0;  // written out: the first strictly greater wins
+      for (size_t i = 1; i < x.size(); ++i)
+        if (x[i] > x[want]) want = i;
+      CHECK(first_max_index(x.data(), n) == static_cast<int64_t>(want));
+      CHECK(first_nan_or_inf(x.data(), n) == n);  // -inf is allowed
+      const auto at = static_cast<size_t>(rng() % static_cast<unsigned>(n));
+      for (float bad : {NAN, INFINITY}) {
+        std::vector<float> y = x;
+        y[at] = bad;
+        if (at + 1 < y.size()) y.back() = NAN;  // a later one is not the first
+        CHECK(first_nan_or_inf(y.data(), n) == static_cast<int64_t>(at));
+      }
+    }
+  const float all_minus_inf[9] = {-INFINITY, -INFINITY, -INFINITY, -INFINITY, -INFINITY, -INFINITY, -INFINITY, -INFINITY, -INFINITY};
+  CHECK(first_max_index(all_minus_inf, 9) == 0);
 }
