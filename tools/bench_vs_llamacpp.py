@@ -21,7 +21,7 @@ import time
 def llama_bench(args, n_prompt, n_gen, depth):
     cmd = [args.llama_bench, "-m", args.model, "-t", str(args.threads), "-r", "1", "-o", "json",
            "-p", str(n_prompt), "-n", str(n_gen)]
-    if depth:  # older llama-bench builds have no -d; depth 0 is their only depth
+    if depth:  # older llama-bench builds have no -d (see llama_bench_has_depth)
         cmd += ["-d", str(depth)]
     out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
     return float(json.loads(out)[0]["avg_ts"])
@@ -36,13 +36,22 @@ def actinfer_bench(args, n_prompt, n_gen, depth):
     return float(row["prompt_tokens_per_s"] if n_prompt else row["decode_tokens_per_s"])
 
 
+def llama_bench_has_depth(path):
+    """Whether this llama-bench takes -d (builds from before mid 2025 do not)."""
+    out = subprocess.run([path, "--help"], capture_output=True, text=True)
+    return "-d, --n-depth" in out.stdout + out.stderr
+
+
 def paired(args, n_prompt, n_gen, depth):
-    """Medians of alternated runs: (llama.cpp, actinfer)."""
+    """Medians of alternated runs: (llama.cpp, actinfer); llama.cpp None where its
+    llama-bench cannot run at this depth."""
+    skip_llama = depth > 0 and not args.llama_depth
     a, b = [], []
     for _ in range(args.repeats):
-        a.append(llama_bench(args, n_prompt, n_gen, depth))
+        if not skip_llama:
+            a.append(llama_bench(args, n_prompt, n_gen, depth))
         b.append(actinfer_bench(args, n_prompt, n_gen, depth))
-    return statistics.median(a), statistics.median(b)
+    return (None if skip_llama else statistics.median(a)), statistics.median(b)
 
 
 def busy_ratios(args):
@@ -78,6 +87,9 @@ def main():
         sys.exit("bench_vs_llamacpp: give llama.cpp's llama-bench with --llama-bench PATH or $LLAMA_BENCH")
     if not os.path.isfile(args.model):
         sys.exit(f"bench_vs_llamacpp: no model file {args.model}")
+    args.llama_depth = llama_bench_has_depth(args.llama_bench)
+    if not args.llama_depth and any(int(x) > 0 for x in args.depths.split(",") if x):
+        print("bench_vs_llamacpp: this llama-bench has no -d: depths above 0 are measured for actinfer only", file=sys.stderr)
 
     rows = []  # (test, llama.cpp, actinfer)
     for n in [int(x) for x in args.pp.split(",") if x]:
@@ -92,14 +104,17 @@ def main():
         print(f"| {model}, {args.threads} threads | llama.cpp t/s | actinfer ({args.runtime}) t/s | actinfer / llama.cpp |")
         print("| --- | ---: | ---: | ---: |")
         for test, a, b in rows:
-            print(f"| {test} | {a:.1f} | {b:.1f} | {b / a:.2f} |")
+            print(f"| {test} | {'n/a' if a is None else f'{a:.1f}'} | {b:.1f} | {'n/a' if a is None else f'{b / a:.2f}'} |")
         if busy:
             (qa, qb), (ba, bb) = busy
             print(f"| tg{args.busy_tg} beside a nice-19 process: busy/quiet | {ba / qa:.2f} ({ba:.1f}/{qa:.1f}) | "
                   f"{bb / qb:.2f} ({bb:.1f}/{qb:.1f}) | {(bb / qb) / (ba / qa):.2f} |")
     else:
         for test, a, b in rows:
-            print(f"{model} {test:16s} llama.cpp {a:8.1f}  actinfer {b:8.1f} t/s  ratio {b / a:.2f}")
+            if a is None:
+                print(f"{model} {test:16s} llama.cpp      n/a  actinfer {b:8.1f} t/s")
+            else:
+                print(f"{model} {test:16s} llama.cpp {a:8.1f}  actinfer {b:8.1f} t/s  ratio {b / a:.2f}")
         if busy:
             (qa, qb), (ba, bb) = busy
             print(f"{model} busy/quiet decode: llama.cpp {ba / qa:.2f} ({ba:.1f}/{qa:.1f}), actinfer {bb / qb:.2f} ({bb:.1f}/{qb:.1f})")
