@@ -741,6 +741,7 @@ std::string describe(const DeploymentConfig& c) {
              ? (c.ctx_origin.where.empty() ? std::string("built-in default") : c.ctx_origin.where)
              : "from " + c.ctx_origin.where) << ")\n";
   os << "  cache type       " << kv_cache_type_name(c.engine.cache_type) << " (KV cache elements)\n";
+  os << "  prompt step      " << c.engine.max_batch << " tokens per forward step (-b)\n";
   os << "  batch            " << c.batch << " (sequence slots of serve)\n";
   os << "  trace            " << (c.trace.empty() ? std::string("off") : c.trace) << "\n";
   os << "  CAF scheduler    " << to_string(c.scheduler_policy) << ", max " << c.scheduler_threads << " threads\n";

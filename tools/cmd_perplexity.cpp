@@ -83,7 +83,7 @@ void run_perplexity(const PerplexityOptions& o) {
   std::fflush(stdout);
   if (o.vs_dense) {
     evaluator.reset();  // one runtime's threads at a time
-    DenseEngine dense(weights, o.model.engine_options());
+    DenseEngine dense(weights, o.model.engine_options(weights.get()));
     std::fprintf(stderr, "[actinfer] the same chunks on the dense engine:\n");
     const PerplexityResult d = perplexity(dense, scored_tokens, n_ctx, tokenizer.add_bos(), tokenizer.bos(), progress_bar());
     std::printf("dense PPL = %.4f +/- %.5f; %s/dense = %.5f (%+.3f%%)\n", d.ppl, d.ppl_stderr, runtime, r.ppl / d.ppl, 100.0 * (r.ppl / d.ppl - 1.0));

@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <stdexcept>
 
+#include "kernels/gemm_float.h"
 #include "tools/cli_support.h"
 
 namespace actinfer::tools {
@@ -21,7 +22,10 @@ void ModelOptions::add_to(CLI::App& cmd, bool with_threads) {
   ctx_option = cmd.add_option("-c,--ctx", n_ctx, "context length (KV cache size; at most the model's trained context) (actinfer.ctx)")
                    ->check(at_least(1))
                    ->capture_default_str();
-  cmd.add_option("-b,--batch", batch, "tokens per forward step of a prompt")->check(at_least(1))->capture_default_str();
+  batch_option = cmd.add_option("-b,--batch", batch,
+                                "tokens per forward step of a prompt (default: " + std::to_string(kFloatPromptBatch) +
+                                    " for float weights, F32/F16/BF16; " + std::to_string(batch) + " for quantized ones)")
+                     ->check(at_least(1));
   cmd.add_option("--ffn-activation", ffn_activation, "override the FFN activation: silu, relu or gelu");
   cmd.add_flag("-q,--quiet", quiet, "no progress lines");
   cmd.add_option("--cache-type", cache_type, "KV cache element type: f32, or f16 (half the memory) (actinfer.cache-type)")
@@ -43,11 +47,16 @@ std::shared_ptr<const ModelWeights> ModelOptions::load_weights() const {
   return weights;
 }
 
-EngineOptions ModelOptions::engine_options() const {
+int ModelOptions::prompt_batch(const ModelWeights& w) const {
+  if ((batch_option && batch_option->count() > 0) || w.layers().empty()) return batch;
+  return has_float_gemm(w.layers().front().up.type) ? kFloatPromptBatch : batch;
+}
+
+EngineOptions ModelOptions::engine_options(const ModelWeights* w) const {
   EngineOptions e;
   e.n_threads = threads;
   e.n_ctx = n_ctx;
-  e.max_batch = batch;
+  e.max_batch = w ? prompt_batch(*w) : batch;
   e.cache_type = parse_kv_cache_type(cache_type).value_or(KvCacheType::F32);
   return e;
 }

@@ -83,7 +83,7 @@ std::unique_ptr<Evaluator> RuntimeChoice::make(std::shared_ptr<const ModelWeight
                      " was trained on (no RoPE scaling yet)");
   if (runtime_override == "dense") c.runtime = Runtime::dense;
   if (runtime_override == "actors") c.runtime = Runtime::actors;
-  c.engine.max_batch = model.batch;
+  c.engine.max_batch = model.prompt_batch(*weights);
   if (model.threads > 0) c.engine.n_threads = model.threads;  // bench's -t sweep sets it per run
   c.engine.n_ctx = std::max(c.engine.n_ctx, min_ctx);
   c.batch = 1;  // one sequence: no KV cache for other slots
