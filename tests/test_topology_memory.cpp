@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "topology/huge_page_allocator.h"
 #include "topology/node_memory.h"
 
 using namespace actinfer::topology;
@@ -161,4 +162,34 @@ TEST_CASE("node memory: a buffer outlives the Topology it came from") {
   }
   fill_and_check(b);
   b = NodeLocalBuffer();  // freed through the topology the buffer kept alive
+}
+
+TEST_CASE("huge page allocator: large blocks are their own 2 MiB-aligned zeroed mappings, small ones heap memory") {
+  using actinfer::topology::HugePageAllocator;
+  constexpr uintptr_t kHuge = uintptr_t{2} << 20;
+  HugePageAllocator<float> a;
+  for (size_t n : {size_t{1} << 19, (size_t{5} << 20) / 4 + 3}) {  // exactly 2 MiB, and 5 MiB + 12 bytes
+    float* p = a.allocate(n);
+    CHECK(reinterpret_cast<uintptr_t>(p) % kHuge == 0);
+    // The mapping covers whole huge pages from p (what deallocate unmaps).
+    const size_t mapped = HugePageAllocator<float>::mapped_bytes(n);
+    CHECK(mapped % kHuge == 0);
+    CHECK(mapped >= n * sizeof(float));
+    unsigned char in_core = 0;
+    CHECK(mincore(reinterpret_cast<void*>(reinterpret_cast<uintptr_t>(p) + mapped - 4096), 4096, &in_core) == 0);
+    bool zero = true;
+    for (size_t i = 0; i < n; i += 997) zero = zero && p[i] == 0.0f;
+    CHECK(zero);
+    p[0] = 1.0f, p[n - 1] = 2.0f;
+    a.deallocate(p, n);
+    CHECK(mincore(p, 4096, &in_core) == -1);  // gone
+  }
+  float* small = a.allocate(100);
+  small[99] = 3.0f;
+  CHECK(small[99] == 3.0f);
+  a.deallocate(small, 100);
+  // The KV cache's vector type: a large one works like any vector.
+  std::vector<float, HugePageAllocator<float>> v(size_t{3} << 20, 1.5f);
+  CHECK(v.back() == 1.5f);
+  CHECK(reinterpret_cast<uintptr_t>(v.data()) % kHuge == 0);
 }
