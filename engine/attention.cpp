@@ -86,7 +86,7 @@ void tile_pass(const KvCache& cache, int layer, const AttentionShape& a, const R
     for (int t = 0; t < n_rows; ++t)
       if (p0[t] + step < p1[t]) lo = std::min(lo, p0[t] + step), hi = std::max(hi, std::min(p0[t] + step + kTile, p1[t]));
     if (hi == 0) break;
-    for (int p = lo; p < hi; ++p) window_rows[p - lo] = cache.k_row(layer, p, kv_at, hd, ws.window + static_cast<size_t>(p - lo) * hd);
+    cache.k_rows(layer, lo, hi - lo, kv_at, hd, ws.window, window_rows);
     // Queries two at a time where they read the same positions (heads of a row, or rows
     // whose tiles coincide): the kernels then run two independent chains per register.
     struct Job {
@@ -126,7 +126,7 @@ void tile_pass(const KvCache& cache, int layer, const AttentionShape& a, const R
         ws.s[pr] += exp_shifted(out[x], job.len, new_m);
       }
     }
-    for (int p = lo; p < hi; ++p) window_rows[p - lo] = cache.v_row(layer, p, kv_at, hd, ws.window + static_cast<size_t>(p - lo) * hd);
+    cache.v_rows(layer, lo, hi - lo, kv_at, hd, ws.window, window_rows);
     for (int b = 0; b < n_jobs; ++b) {
       const Job& job = jobs[b];
       float* o[2];

@@ -76,6 +76,17 @@ TEST_CASE("KV cache kept head by head: each head's positions contiguous, rows re
         }
     if (type == KvCacheType::F32)  // in place: position p + 1's row of a head follows position p's
       CHECK(c.k_row(1, 3, 8, 4, buf) + 4 == c.k_row(1, 4, 8, 4, buf));
+    // Several positions at once: the rows k_row and v_row give one by one.
+    float many[4 * 4];
+    const float* rows[4];
+    for (int head_at : {0, 4, 8}) {
+      c.k_rows(1, 1, 4, head_at, 4, many, rows);
+      for (int i = 0; i < 4; ++i)
+        for (int e = 0; e < 4; ++e) CHECK(rows[i][e] == c.k_row(1, 1 + i, head_at, 4, buf)[e]);
+      c.v_rows(0, 0, 3, head_at, 4, many, rows);
+      for (int i = 0; i < 3; ++i)
+        for (int e = 0; e < 4; ++e) CHECK(rows[i][e] == c.v_row(0, i, head_at, 4, buf)[e]);
+    }
   }
   CHECK_THROWS_WITH_AS(KvCache(1, 4, 12, KvCacheType::F32, 5), "KV cache: head dimension 5 does not divide 12", std::invalid_argument);
 }
