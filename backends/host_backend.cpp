@@ -76,7 +76,7 @@ class HostBackend final : public Backend {
       throw std::out_of_range("host backend: positions " + std::to_string(s.pos0) + ".." + std::to_string(s.pos0 + s.n_tokens - 1) +
                               " outside the KV cache of " + std::to_string(n_ctx_));
     std::optional<KvCache>& c = caches_[static_cast<size_t>(s.slot)];
-    if (!c) c.emplace(w_->config().n_layers, n_ctx_, w_->config().n_kv_heads * w_->config().head_dim, cache_type_, w_->config().head_dim);
+    if (!c) c.emplace(KvCache::of_model(w_->config(), n_ctx_, cache_type_));
     return *c;
   }
 

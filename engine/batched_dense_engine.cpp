@@ -17,7 +17,7 @@ BatchedDenseEngine::BatchedDenseEngine(std::shared_ptr<const ModelWeights> weigh
   if (n_slots <= 0) throw std::invalid_argument("the number of sequence slots must be positive, got " + std::to_string(n_slots));
   const ModelConfig& c = weights_->config();
   caches_.reserve(static_cast<size_t>(n_slots));
-  for (int s = 0; s < n_slots; ++s) caches_.emplace_back(c.n_layers, n_ctx_, c.n_kv_heads * c.head_dim, o.cache_type, c.head_dim);
+  for (int s = 0; s < n_slots; ++s) caches_.push_back(KvCache::of_model(c, n_ctx_, o.cache_type));
   n_past_.assign(static_cast<size_t>(n_slots), 0);
   const size_t n = static_cast<size_t>(max_batch_) * c.d_model;
   x_.resize(n);

@@ -37,8 +37,7 @@ DenseEngine::DenseEngine(std::shared_ptr<const ModelWeights> weights, EngineOpti
       n_ctx_(checked_context(o, weights_->config())),
       max_batch_(o.max_batch),
       n_layers_(o.max_layers > 0 ? std::min(o.max_layers, weights_->config().n_layers) : weights_->config().n_layers),
-      cache_(weights_->config().n_layers, n_ctx_, weights_->config().n_kv_heads * weights_->config().head_dim, o.cache_type,
-             weights_->config().head_dim),
+      cache_(KvCache::of_model(weights_->config(), n_ctx_, o.cache_type)),
       ws_(weights_->config(), o.max_batch, o.exact_activations) {
   ws_.set_batch_invariant(o.batch_invariant);
   const size_t n = static_cast<size_t>(max_batch_) * weights_->config().d_model;

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "kernels/fp16.h"
+#include "model/model_config.h"
 #include "topology/huge_page_allocator.h"
 
 namespace actinfer {
@@ -43,6 +44,10 @@ class KvCache {
     const size_t n = static_cast<size_t>(n_layers) * n_ctx * kv_dim;
     if (type == KvCacheType::F16) k16_.resize(n), v16_.resize(n);
     else k32_.resize(n), v32_.resize(n);
+  }
+  // A model's cache, head by head: what every engine holds.
+  static KvCache of_model(const ModelConfig& c, int n_ctx, KvCacheType type) {
+    return KvCache(c.n_layers, n_ctx, c.n_kv_heads * c.head_dim, type, c.head_dim);
   }
   int n_ctx() const { return n_ctx_; }
   int kv_dim() const { return kv_dim_; }
@@ -91,23 +96,22 @@ class KvCache {
   template <class T>
   using Buffer = std::vector<T, topology::HugePageAllocator<T>>;
   const float* row(const Buffer<float>& f32, const Buffer<uint16_t>& f16, int layer, int pos, int at, int n, float* buf) const {
-    const size_t o = offset(layer, pos, at);
-    if (type_ == KvCacheType::F32) return &f32[o];
-    fp16_row_to_f32(&f16[o], buf, n);
-    return buf;
+    const float* r;
+    rows_of(f32, f16, layer, pos, 1, at, n, buf, &r);
+    return r;
   }
   // A head's consecutive positions lie head_dim elements apart (kv_dim when it is one head).
   void rows_of(const Buffer<float>& f32, const Buffer<uint16_t>& f16, int layer, int pos0, int count, int at, int n, float* buf,
                const float** rows) const {
     const size_t o = offset(layer, pos0, at), step = static_cast<size_t>(head_dim_);
+    if (type_ == KvCacheType::F32) {
+      for (int i = 0; i < count; ++i) rows[i] = &f32[o + static_cast<size_t>(i) * step];
+      return;
+    }
     for (int i = 0; i < count; ++i) {
-      if (type_ == KvCacheType::F32) {
-        rows[i] = &f32[o + static_cast<size_t>(i) * step];
-      } else {
-        float* dst = buf + static_cast<size_t>(i) * static_cast<size_t>(n);
-        fp16_row_to_f32(&f16[o + static_cast<size_t>(i) * step], dst, n);
-        rows[i] = dst;
-      }
+      float* dst = buf + static_cast<size_t>(i) * static_cast<size_t>(n);
+      fp16_row_to_f32(&f16[o + static_cast<size_t>(i) * step], dst, n);
+      rows[i] = dst;
     }
   }
   int n_ctx_, kv_dim_, head_dim_, n_heads_;

@@ -68,7 +68,7 @@ class ChunkRunner {
  public:
   ChunkRunner(const ModelWeights& w, ThreadPool& pool, int n_ctx, int max_batch, bool exact)
       : w_(w), c_(w.config()), pool_(pool), B_max_(std::min(max_batch, n_ctx)),
-        ws_(c_, B_max_, exact), cache_(c_.n_layers, n_ctx, c_.n_kv_heads * c_.head_dim, KvCacheType::F32, c_.head_dim),
+        ws_(c_, B_max_, exact), cache_(KvCache::of_model(c_, n_ctx, KvCacheType::F32)),
         xn_(static_cast<size_t>(B_max_) * c_.d_model), act_(static_cast<size_t>(B_max_) * c_.d_ff),
         logits_(static_cast<size_t>(B_max_) * c_.n_vocab), nll_(static_cast<size_t>(B_max_)),
         kl_(static_cast<size_t>(B_max_)), all_(NeuronSlice::all(c_.d_ff)) {}

@@ -59,7 +59,7 @@ void observe_activations(const ModelWeights& w, std::span<const int32_t> tokens,
   const int B_max = std::min(o.max_batch, n_ctx);
   ThreadPool pool(default_thread_count(o.n_threads));
   Workspace ws(c, B_max, false);
-  KvCache cache(c.n_layers, n_ctx, c.n_kv_heads * c.head_dim, KvCacheType::F32, c.head_dim);
+  KvCache cache = KvCache::of_model(c, n_ctx, KvCacheType::F32);
   const int64_t d = c.d_model;
   std::vector<float> x(static_cast<size_t>(B_max) * d), xn(x.size()), a(static_cast<size_t>(c.d_ff));
   const int n_chunks = n_chunks_of(tokens.size(), n_ctx);
