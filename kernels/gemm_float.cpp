@@ -5,7 +5,8 @@
 // (panel[kk * kMr + j] = w[row j][k0 + kk], zero past the last row), and the tokens are swept
 // over it (in blocks of at most kNr) by a kernel that keeps kMr x kNr accumulators in
 // registers: per k, kMr / lanes vector loads of the panel and kNr broadcasts of token
-// elements (read straight from the activation rows). A block of rows is finished before the
+// elements (AVX2: from a copy of the tokens made once per call, each tile's tokens one
+// contiguous run; AVX-512: straight from the activation rows). A block of rows is finished before the
 // next is started, so its rows' memory pages and streams stay hot (K outermost was 10% slower
 // on prompt steps: 32 rows' pages revisited per chunk); the tokens (64 x K floats a step)
 // are re-read from L2/L3 per block of rows.
@@ -129,12 +130,46 @@ PackFn packer(GgmlType weight) {
 // Traits::kernel<NT> for a block of nt tokens (1..Traits::kNr): the count as a template argument,
 // so each register tile is its own straight-line kernel.
 template <class Traits, int NT = 1>
-void run_tokens(int nt, const float* panel, int64_t kc, const std::byte* x, size_t xs, float* out, size_t os, int nr,
-                bool first) {
+void run_tokens(int nt, const float* panel, int64_t kc, const std::byte* x, size_t xs, size_t ks, float* out, size_t os,
+                int nr, bool first) {
   if constexpr (NT < Traits::kNr) {
-    if (nt > NT) return run_tokens<Traits, NT + 1>(nt, panel, kc, x, xs, out, os, nr, first);
+    if (nt > NT) return run_tokens<Traits, NT + 1>(nt, panel, kc, x, xs, ks, out, os, nr, first);
   }
-  Traits::template kernel<NT>(panel, kc, x, xs, out, os, nr, first);
+  Traits::template kernel<NT>(panel, kc, x, xs, ks, out, os, nr, first);
+}
+
+// Tokens [0, n_acts) of 4-byte units [0, units), in blocks of block_tokens, copied so that each
+// (K chunk, token block) is one contiguous run [kk][nt]: chunk k0 of the block at token t starts
+// at dst + k0 * n_acts + t * kc. A tile's broadcasts then walk one stream instead of nt rows
+// whose equal strides (K x 4 bytes, a multiple of 4 KiB for K = 2048) put them in the same L1
+// sets as each other and as the panel. Exact copies: the products are unchanged.
+void pack_tokens(const std::byte* x, size_t x_stride, int64_t n_acts, int64_t units, int64_t block_tokens, uint32_t* dst) {
+  for (int64_t k0 = 0; k0 < units; k0 += kKc) {
+    const int64_t kc = std::min(kKc, units - k0);
+    for (int64_t t = 0; t < n_acts; t += block_tokens) {
+      const int64_t nt = std::min(block_tokens, n_acts - t);
+      uint32_t* d = dst + k0 * n_acts + t * kc;
+      auto src = [&](int64_t j) { return reinterpret_cast<const uint32_t*>(x + static_cast<size_t>(t + j) * x_stride) + k0; };
+      int64_t kk = 0;
+      if (nt == 4) {
+        const float* s0 = reinterpret_cast<const float*>(src(0));
+        const float* s1 = reinterpret_cast<const float*>(src(1));
+        const float* s2 = reinterpret_cast<const float*>(src(2));
+        const float* s3 = reinterpret_cast<const float*>(src(3));
+        float* df = reinterpret_cast<float*>(d);
+        for (; kk + 4 <= kc; kk += 4) {
+          __m128 r0 = _mm_loadu_ps(s0 + kk), r1 = _mm_loadu_ps(s1 + kk), r2 = _mm_loadu_ps(s2 + kk), r3 = _mm_loadu_ps(s3 + kk);
+          _MM_TRANSPOSE4_PS(r0, r1, r2, r3);
+          _mm_storeu_ps(df + kk * 4, r0);
+          _mm_storeu_ps(df + kk * 4 + 4, r1);
+          _mm_storeu_ps(df + kk * 4 + 8, r2);
+          _mm_storeu_ps(df + kk * 4 + 12, r3);
+        }
+      }
+      for (; kk < kc; ++kk)
+        for (int64_t j = 0; j < nt; ++j) d[kk * nt + j] = src(j)[kk];
+    }
+  }
 }
 
 // The driver shared by the kernels, over K in "units" (one element; a pair of BF16 elements
@@ -151,6 +186,13 @@ void gemm_driver(PackFn pack, size_t w_unit_bytes, int64_t units, const std::byt
   // Tokens in n_blocks blocks of nearly equal size (64 tokens: 11 x 5 + 9, not 12 x 5 + 4).
   const int64_t n_blocks = (n_acts + NR - 1) / NR;
   const int64_t block_tokens = (n_acts + n_blocks - 1) / n_blocks;
+  // Tokens packed once per call where more than one block of rows reuses them.
+  const bool packed = Traits::kPackTokens && n_rows > MR;
+  thread_local std::vector<uint32_t> token_buf;
+  if (packed) {
+    if (token_buf.size() < static_cast<size_t>(n_acts * units)) token_buf.resize(static_cast<size_t>(n_acts * units));
+    pack_tokens(x, x_stride, n_acts, units, block_tokens, token_buf.data());
+  }
   for (int64_t r = 0; r < n_rows; r += MR) {
     const int64_t nr = std::min<int64_t>(MR, n_rows - r);
     for (int64_t k0 = 0; k0 < units; k0 += kKc) {
@@ -170,9 +212,14 @@ void gemm_driver(PackFn pack, size_t w_unit_bytes, int64_t units, const std::byt
         for (const int64_t end = std::min(pf_rows, pf_next + pf_share); pf_next < end; ++pf_next)
           for (int64_t b = 0; b < pf_bytes; b += 64)
             _mm_prefetch(reinterpret_cast<const char*>(pf + static_cast<size_t>(pf_next) * row_stride + static_cast<size_t>(b)), _MM_HINT_T0);
-        const std::byte* xt = x + static_cast<size_t>(t) * x_stride + static_cast<size_t>(k0) * x_unit_bytes;
-        run_tokens<Traits>(nt, panel, kc, xt, x_stride, out + static_cast<size_t>(t) * out_stride + r, out_stride,
-                    static_cast<int>(nr), k0 == 0);
+        float* ot = out + static_cast<size_t>(t) * out_stride + r;
+        if (packed) {
+          const auto* xt = reinterpret_cast<const std::byte*>(token_buf.data() + k0 * n_acts + t * kc);
+          run_tokens<Traits>(nt, panel, kc, xt, 4, 4 * static_cast<size_t>(nt), ot, out_stride, static_cast<int>(nr), k0 == 0);
+        } else {
+          const std::byte* xt = x + static_cast<size_t>(t) * x_stride + static_cast<size_t>(k0) * x_unit_bytes;
+          run_tokens<Traits>(nt, panel, kc, xt, x_stride, x_unit_bytes, ot, out_stride, static_cast<int>(nr), k0 == 0);
+        }
       }
     }
   }
@@ -191,6 +238,7 @@ void gemm_float_with(GgmlType weight, int64_t n, const void* w_rows, size_t row_
 struct Avx2 {
   static constexpr int kMr = 24;
   static constexpr int kNr = 4;
+  static constexpr bool kPackTokens = true;
   static constexpr int kV = 3;  // vectors per token
 
   static __m256i lane_mask(int valid) {
@@ -203,92 +251,116 @@ struct Avx2 {
   // the full tile's k loop assigns them here.
   // ymm0..11 acc[j][h] (3j + h), ymm12..14 the panel, ymm15 the token element; the same FMAs
   // per accumulator, in k order, as the loop in kernel(). Tokens are xs bytes apart (0..2
-  // from x, 3 from x + 3 xs).
-  static void full_tile_loop(const float* panel, int64_t kc, const std::byte* x, size_t xs, __m256 (&acc)[kNr][kV]) {
-    if (kc <= 0) return;
+  // from x, 3 from x + 3 xs), a k step ks bytes. The accumulators start at zero (First) or
+  // from out's rows (token j at out + j os) and go straight back there: a round trip through
+  // the stack cost ~3% of a tile.
+  template <bool First>
+  static void full_tile(const float* panel, int64_t kc, const std::byte* x, size_t xs, size_t ks, float* out, size_t os) {
     const float* p = panel;
     const float* const end = panel + kc * kMr;
     const std::byte* xa = x;
     const std::byte* xb = x + 3 * xs;
-    asm volatile(
-        "vmovups 0(%[acc]), %%ymm0\n\t"
-        "vmovups 32(%[acc]), %%ymm1\n\t"
-        "vmovups 64(%[acc]), %%ymm2\n\t"
-        "vmovups 96(%[acc]), %%ymm3\n\t"
-        "vmovups 128(%[acc]), %%ymm4\n\t"
-        "vmovups 160(%[acc]), %%ymm5\n\t"
-        "vmovups 192(%[acc]), %%ymm6\n\t"
-        "vmovups 224(%[acc]), %%ymm7\n\t"
-        "vmovups 256(%[acc]), %%ymm8\n\t"
-        "vmovups 288(%[acc]), %%ymm9\n\t"
-        "vmovups 320(%[acc]), %%ymm10\n\t"
-        "vmovups 352(%[acc]), %%ymm11\n\t"
-        "1:\n\t"
-        "vmovaps (%[p]), %%ymm12\n\t"
-        "vmovaps 32(%[p]), %%ymm13\n\t"
-        "vmovaps 64(%[p]), %%ymm14\n\t"
-        "vbroadcastss (%[xa]), %%ymm15\n\t"
-        "vfmadd231ps %%ymm15, %%ymm12, %%ymm0\n\t"
-        "vfmadd231ps %%ymm15, %%ymm13, %%ymm1\n\t"
-        "vfmadd231ps %%ymm15, %%ymm14, %%ymm2\n\t"
-        "vbroadcastss (%[xa],%[s],1), %%ymm15\n\t"
-        "vfmadd231ps %%ymm15, %%ymm12, %%ymm3\n\t"
-        "vfmadd231ps %%ymm15, %%ymm13, %%ymm4\n\t"
-        "vfmadd231ps %%ymm15, %%ymm14, %%ymm5\n\t"
-        "vbroadcastss (%[xa],%[s],2), %%ymm15\n\t"
-        "vfmadd231ps %%ymm15, %%ymm12, %%ymm6\n\t"
-        "vfmadd231ps %%ymm15, %%ymm13, %%ymm7\n\t"
-        "vfmadd231ps %%ymm15, %%ymm14, %%ymm8\n\t"
-        "vbroadcastss (%[xb]), %%ymm15\n\t"
-        "vfmadd231ps %%ymm15, %%ymm12, %%ymm9\n\t"
-        "vfmadd231ps %%ymm15, %%ymm13, %%ymm10\n\t"
-        "vfmadd231ps %%ymm15, %%ymm14, %%ymm11\n\t"
-        "add $96, %[p]\n\t"
-        "add $4, %[xa]\n\t"
-        "add $4, %[xb]\n\t"
-        "cmp %[end], %[p]\n\t"
-        "jb 1b\n\t"
-        "vmovups %%ymm0, 0(%[acc])\n\t"
-        "vmovups %%ymm1, 32(%[acc])\n\t"
-        "vmovups %%ymm2, 64(%[acc])\n\t"
-        "vmovups %%ymm3, 96(%[acc])\n\t"
-        "vmovups %%ymm4, 128(%[acc])\n\t"
-        "vmovups %%ymm5, 160(%[acc])\n\t"
-        "vmovups %%ymm6, 192(%[acc])\n\t"
-        "vmovups %%ymm7, 224(%[acc])\n\t"
-        "vmovups %%ymm8, 256(%[acc])\n\t"
-        "vmovups %%ymm9, 288(%[acc])\n\t"
-        "vmovups %%ymm10, 320(%[acc])\n\t"
-        "vmovups %%ymm11, 352(%[acc])"
-        : [p] "+r"(p), [xa] "+r"(xa), [xb] "+r"(xb)
-        : [acc] "r"(&acc[0][0]), [s] "r"(xs), [end] "r"(end)
-        : "cc", "memory", "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9", "xmm10",
-          "xmm11", "xmm12", "xmm13", "xmm14", "xmm15");
+    const size_t osb = os * sizeof(float);
+    float* o3 = out + 3 * os;
+#define ACTINFER_GEMM_TILE_LOOP                                                                                       \
+  "test %[kc], %[kc]\n\t"                                                                                           \
+  "jle 2f\n\t"                                                                                                      \
+  "1:\n\t"                                                                                                          \
+  "vmovaps (%[p]), %%ymm12\n\t"                                                                                     \
+  "vmovaps 32(%[p]), %%ymm13\n\t"                                                                                   \
+  "vmovaps 64(%[p]), %%ymm14\n\t"                                                                                   \
+  "vbroadcastss (%[xa]), %%ymm15\n\t"                                                                               \
+  "vfmadd231ps %%ymm15, %%ymm12, %%ymm0\n\t"                                                                        \
+  "vfmadd231ps %%ymm15, %%ymm13, %%ymm1\n\t"                                                                        \
+  "vfmadd231ps %%ymm15, %%ymm14, %%ymm2\n\t"                                                                        \
+  "vbroadcastss (%[xa],%[s],1), %%ymm15\n\t"                                                                        \
+  "vfmadd231ps %%ymm15, %%ymm12, %%ymm3\n\t"                                                                        \
+  "vfmadd231ps %%ymm15, %%ymm13, %%ymm4\n\t"                                                                        \
+  "vfmadd231ps %%ymm15, %%ymm14, %%ymm5\n\t"                                                                        \
+  "vbroadcastss (%[xa],%[s],2), %%ymm15\n\t"                                                                        \
+  "vfmadd231ps %%ymm15, %%ymm12, %%ymm6\n\t"                                                                        \
+  "vfmadd231ps %%ymm15, %%ymm13, %%ymm7\n\t"                                                                        \
+  "vfmadd231ps %%ymm15, %%ymm14, %%ymm8\n\t"                                                                        \
+  "vbroadcastss (%[xb]), %%ymm15\n\t"                                                                               \
+  "vfmadd231ps %%ymm15, %%ymm12, %%ymm9\n\t"                                                                        \
+  "vfmadd231ps %%ymm15, %%ymm13, %%ymm10\n\t"                                                                       \
+  "vfmadd231ps %%ymm15, %%ymm14, %%ymm11\n\t"                                                                       \
+  "add $96, %[p]\n\t"                                                                                               \
+  "add %[ks], %[xa]\n\t"                                                                                            \
+  "add %[ks], %[xb]\n\t"                                                                                            \
+  "cmp %[end], %[p]\n\t"                                                                                            \
+  "jb 1b\n\t"                                                                                                       \
+  "2:\n\t"                                                                                                          \
+  "vmovups %%ymm0, (%[o])\n\t"                                                                                      \
+  "vmovups %%ymm1, 32(%[o])\n\t"                                                                                    \
+  "vmovups %%ymm2, 64(%[o])\n\t"                                                                                    \
+  "vmovups %%ymm3, (%[o],%[ob],1)\n\t"                                                                              \
+  "vmovups %%ymm4, 32(%[o],%[ob],1)\n\t"                                                                            \
+  "vmovups %%ymm5, 64(%[o],%[ob],1)\n\t"                                                                            \
+  "vmovups %%ymm6, (%[o],%[ob],2)\n\t"                                                                              \
+  "vmovups %%ymm7, 32(%[o],%[ob],2)\n\t"                                                                            \
+  "vmovups %%ymm8, 64(%[o],%[ob],2)\n\t"                                                                            \
+  "vmovups %%ymm9, (%[o3])\n\t"                                                                                     \
+  "vmovups %%ymm10, 32(%[o3])\n\t"                                                                                  \
+  "vmovups %%ymm11, 64(%[o3])"
+#define ACTINFER_GEMM_TILE_OPERANDS                                                                                   \
+  : [p] "+r"(p), [xa] "+r"(xa), [xb] "+r"(xb)                                                                         \
+  : [kc] "r"(kc), [s] "r"(xs), [ks] "r"(ks), [end] "r"(end), [o] "r"(out), [ob] "r"(osb), [o3] "r"(o3)              \
+  : "cc", "memory", "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9", "xmm10", "xmm11", \
+    "xmm12", "xmm13", "xmm14", "xmm15"
+    if constexpr (First) {
+      asm volatile(
+          "vxorps %%xmm0, %%xmm0, %%xmm0\n\t"
+          "vxorps %%xmm1, %%xmm1, %%xmm1\n\t"
+          "vxorps %%xmm2, %%xmm2, %%xmm2\n\t"
+          "vxorps %%xmm3, %%xmm3, %%xmm3\n\t"
+          "vxorps %%xmm4, %%xmm4, %%xmm4\n\t"
+          "vxorps %%xmm5, %%xmm5, %%xmm5\n\t"
+          "vxorps %%xmm6, %%xmm6, %%xmm6\n\t"
+          "vxorps %%xmm7, %%xmm7, %%xmm7\n\t"
+          "vxorps %%xmm8, %%xmm8, %%xmm8\n\t"
+          "vxorps %%xmm9, %%xmm9, %%xmm9\n\t"
+          "vxorps %%xmm10, %%xmm10, %%xmm10\n\t"
+          "vxorps %%xmm11, %%xmm11, %%xmm11\n\t" ACTINFER_GEMM_TILE_LOOP ACTINFER_GEMM_TILE_OPERANDS);
+    } else {
+      asm volatile(
+          "vmovups (%[o]), %%ymm0\n\t"
+          "vmovups 32(%[o]), %%ymm1\n\t"
+          "vmovups 64(%[o]), %%ymm2\n\t"
+          "vmovups (%[o],%[ob],1), %%ymm3\n\t"
+          "vmovups 32(%[o],%[ob],1), %%ymm4\n\t"
+          "vmovups 64(%[o],%[ob],1), %%ymm5\n\t"
+          "vmovups (%[o],%[ob],2), %%ymm6\n\t"
+          "vmovups 32(%[o],%[ob],2), %%ymm7\n\t"
+          "vmovups 64(%[o],%[ob],2), %%ymm8\n\t"
+          "vmovups (%[o3]), %%ymm9\n\t"
+          "vmovups 32(%[o3]), %%ymm10\n\t"
+          "vmovups 64(%[o3]), %%ymm11\n\t" ACTINFER_GEMM_TILE_LOOP ACTINFER_GEMM_TILE_OPERANDS);
+    }
+#undef ACTINFER_GEMM_TILE_LOOP
+#undef ACTINFER_GEMM_TILE_OPERANDS
   }
 
   template <int NT>
-  static void kernel(const float* panel, int64_t kc, const std::byte* x, size_t xs, float* out, size_t os, int nr,
-                     bool first) {
-    __m256 acc[NT][kV];
-    const float* xp[NT];
-    for (int j = 0; j < NT; ++j) xp[j] = reinterpret_cast<const float*>(x + static_cast<size_t>(j) * xs);
+  static void kernel(const float* panel, int64_t kc, const std::byte* x, size_t xs, size_t ks, float* out, size_t os,
+                     int nr, bool first) {
     const bool full = nr == kMr;
+    if constexpr (NT == kNr) {
+      if (full) return first ? full_tile<true>(panel, kc, x, xs, ks, out, os) : full_tile<false>(panel, kc, x, xs, ks, out, os);
+    }
+    __m256 acc[NT][kV];
     __m256i m[kV];
     for (int h = 0; h < kV; ++h) m[h] = lane_mask(nr - 8 * h);
     for (int j = 0; j < NT; ++j)
       for (int h = 0; h < kV; ++h)
         acc[j][h] = first ? _mm256_setzero_ps() : full ? _mm256_loadu_ps(out + j * os + 8 * h) : _mm256_maskload_ps(out + j * os + 8 * h, m[h]);
-    if constexpr (NT == kNr) {
-      full_tile_loop(panel, kc, x, xs, acc);
-    } else {
-      for (int64_t kk = 0; kk < kc; ++kk) {
-        __m256 w[kV];
-        for (int h = 0; h < kV; ++h) w[h] = _mm256_load_ps(panel + kk * kMr + 8 * h);
+    for (int64_t kk = 0; kk < kc; ++kk) {
+      __m256 w[kV];
+      for (int h = 0; h < kV; ++h) w[h] = _mm256_load_ps(panel + kk * kMr + 8 * h);
 #pragma GCC unroll 16
-        for (int j = 0; j < NT; ++j) {
-          const __m256 xb = _mm256_broadcast_ss(xp[j] + kk);
-          for (int h = 0; h < kV; ++h) acc[j][h] = _mm256_fmadd_ps(w[h], xb, acc[j][h]);
-        }
+      for (int j = 0; j < NT; ++j) {
+        const __m256 xb = _mm256_broadcast_ss(reinterpret_cast<const float*>(x + j * xs + static_cast<size_t>(kk) * ks));
+        for (int h = 0; h < kV; ++h) acc[j][h] = _mm256_fmadd_ps(w[h], xb, acc[j][h]);
       }
     }
     for (int j = 0; j < NT; ++j)
@@ -327,13 +399,12 @@ struct Rows32 {
 struct Avx512 {
   static constexpr int kMr = 32;
   static constexpr int kNr = 12;
+  static constexpr bool kPackTokens = false;
 
   template <int NT>
-  static void kernel(const float* panel, int64_t kc, const std::byte* x, size_t xs, float* out, size_t os, int nr,
-                     bool first) {
+  static void kernel(const float* panel, int64_t kc, const std::byte* x, size_t xs, size_t ks, float* out, size_t os,
+                     int nr, bool first) {
     __m512 acc[NT][2];
-    const float* xp[NT];
-    for (int j = 0; j < NT; ++j) xp[j] = reinterpret_cast<const float*>(x + static_cast<size_t>(j) * xs);
     const Rows32 rows(nr);
     rows.start(acc, out, os, first);
     for (int64_t kk = 0; kk < kc; ++kk) {
@@ -341,7 +412,7 @@ struct Avx512 {
       const __m512 w1 = _mm512_load_ps(panel + kk * kMr + 16);
 #pragma GCC unroll 16
       for (int j = 0; j < NT; ++j) {
-        const __m512 xb = _mm512_set1_ps(xp[j][kk]);
+        const __m512 xb = _mm512_set1_ps(*reinterpret_cast<const float*>(x + j * xs + static_cast<size_t>(kk) * ks));
         acc[j][0] = _mm512_fmadd_ps(w0, xb, acc[j][0]);
         acc[j][1] = _mm512_fmadd_ps(w1, xb, acc[j][1]);
       }
@@ -358,13 +429,12 @@ struct Avx512 {
 struct Avx512Bf16 {
   static constexpr int kMr = 32;
   static constexpr int kNr = 12;
+  static constexpr bool kPackTokens = false;
 
   template <int NT>
-  static void kernel(const float* panel, int64_t kc, const std::byte* x, size_t xs, float* out, size_t os, int nr,
-                     bool first) {
+  static void kernel(const float* panel, int64_t kc, const std::byte* x, size_t xs, size_t ks, float* out, size_t os,
+                     int nr, bool first) {
     __m512 acc[NT][2];
-    const uint32_t* xp[NT];
-    for (int j = 0; j < NT; ++j) xp[j] = reinterpret_cast<const uint32_t*>(x + static_cast<size_t>(j) * xs);
     const Rows32 rows(nr);
     rows.start(acc, out, os, first);
     for (int64_t kk = 0; kk < kc; ++kk) {
@@ -372,7 +442,7 @@ struct Avx512Bf16 {
       const auto w1 = (__m512bh)_mm512_load_si512(panel + kk * kMr + 16);
 #pragma GCC unroll 16
       for (int j = 0; j < NT; ++j) {
-        const auto xb = (__m512bh)_mm512_set1_epi32(static_cast<int>(xp[j][kk]));
+        const auto xb = (__m512bh)_mm512_set1_epi32(*reinterpret_cast<const int*>(x + j * xs + static_cast<size_t>(kk) * ks));
         acc[j][0] = _mm512_dpbf16_ps(acc[j][0], w0, xb);
         acc[j][1] = _mm512_dpbf16_ps(acc[j][1], w1, xb);
       }
