@@ -20,8 +20,6 @@ constexpr int kMaxChunks = 16;        // position chunks per (row, KV head)
 constexpr int kChunkPositions = 256;  // a row's span is cut into chunks of at least this many
 constexpr int kMaxQueryRows = 16;     // consecutive rows of a sequence sharing one pass
 constexpr int kQueryTileFloats = 8192;  // at most this many floats of output per pass (query rows x heads x dims)
-// One step of a pass reads the k-th tile of every row: starts differ by less than the rows.
-constexpr int kWindow = kTile + kMaxQueryRows - 1;
 
 // A row's positions [first, end) and their chunking, which depend on the row alone.
 struct Row {
@@ -43,15 +41,13 @@ struct QueryTile {
 struct PassScratch {
   static size_t floats(int hd) {
     const size_t pairs = static_cast<size_t>(kMaxQueryRows) * kMaxGroup;
-    return static_cast<size_t>(kWindow) * hd + pairs * (static_cast<size_t>(hd) + kTile + 2);
+    return pairs * (static_cast<size_t>(hd) + kTile + 2);
   }
   PassScratch(float* at, int hd)
-      : window(at),
-        o(window + static_cast<size_t>(kWindow) * hd),
+      : o(at),
         scores(o + static_cast<size_t>(kMaxQueryRows) * kMaxGroup * hd),
         m(scores + static_cast<size_t>(kMaxQueryRows) * kMaxGroup * kTile),
         s(m + kMaxQueryRows * kMaxGroup) {}
-  float* window;  // an F16 cache's rows of the step, widened
   float* o;       // [pair][hd]: sum of e^(score - m) v
   float* scores;  // [pair][kTile]
   float* m;       // [pair]: running maximum
@@ -78,67 +74,37 @@ void tile_pass(const KvCache& cache, int layer, const AttentionShape& a, const R
   std::fill(ws.m, ws.m + pairs, -std::numeric_limits<float>::infinity());
   std::fill(ws.s, ws.s + pairs, 0.0f);
   std::fill(ws.o, ws.o + static_cast<size_t>(pairs) * hd, 0.0f);
-  const float* window_rows[kWindow];
   float rescale[kMaxQueryRows * kMaxGroup];
+  float* out[kMaxQueryRows * kMaxGroup];
+  float* o[kMaxQueryRows * kMaxGroup];
+  float tile_max[kMaxQueryRows * kMaxGroup];
+  for (int pr = 0; pr < pairs; ++pr)
+    out[pr] = ws.scores + static_cast<size_t>(pr) * kTile, o[pr] = ws.o + static_cast<size_t>(pr) * hd;
   for (int step = 0;; step += kTile) {
-    // This step's positions: the window [lo, hi) holding every row's next tile.
-    int lo = std::numeric_limits<int>::max(), hi = 0;
-    for (int t = 0; t < n_rows; ++t)
-      if (p0[t] + step < p1[t]) lo = std::min(lo, p0[t] + step), hi = std::max(hi, std::min(p0[t] + step + kTile, p1[t]));
-    if (hi == 0) break;
-    cache.k_rows(layer, lo, hi - lo, kv_at, hd, ws.window, window_rows);
-    // Queries two at a time where they read the same positions (heads of a row, or rows
-    // whose tiles coincide): the kernels then run two independent chains per register.
-    struct Job {
-      int prs[2], count, begin, len;
-    };
-    Job jobs[kMaxQueryRows * kMaxGroup];
-    int n_jobs = 0, pending = -1;  // a job of one query waiting for a partner
-    for (int t = 0; t < n_rows; ++t) {
-      const int begin = p0[t] + step, len = std::min(kTile, p1[t] - begin);
+    bool any = false;
+    // Consecutive rows whose tiles are the same positions (a prompt's rows from the start of
+    // the context) go through the kernels together: each K and V row is read (widened) once
+    // per three of their queries, in place in the cache.
+    for (int t0 = 0, t1; t0 < n_rows; t0 = t1) {
+      const int begin = p0[t0] + step, len = std::min(kTile, p1[t0] - begin);
+      for (t1 = t0 + 1; t1 < n_rows && p0[t1] + step == begin && std::min(kTile, p1[t1] - begin) == len;) ++t1;
       if (len <= 0) continue;
-      for (int j = 0; j < n; ++j) {
-        if (pending >= 0 && jobs[pending].begin == begin && jobs[pending].len == len) {
-          jobs[pending].prs[1] = t * n + j, jobs[pending].count = 2;
-          pending = -1;
-        } else {
-          pending = n_jobs;
-          jobs[n_jobs++] = {{t * n + j, -1}, 1, begin, len};
-        }
-      }
-    }
-    for (int b = 0; b < n_jobs; ++b) {
-      const Job& job = jobs[b];
-      const float* qq[2];
-      float* out[2];
-      float tile_max[2];
-      for (int x = 0; x < job.count; ++x) qq[x] = qs[job.prs[x]], out[x] = ws.scores + static_cast<size_t>(job.prs[x]) * kTile;
-      attention_scores(qq, job.count, window_rows + (job.begin - lo), job.len, hd, a.scale, out, tile_max);
-      for (int x = 0; x < job.count; ++x) {  // the online softmax update
-        const int pr = job.prs[x];
-        const float new_m = std::max(ws.m[pr], tile_max[x]);
+      any = true;
+      const int first = t0 * n, count = (t1 - t0) * n;
+      attention_scores(qs + first, count, cache.k_run(layer, begin, kv_at), len, hd, a.scale, out + first, tile_max + first);
+      for (int pr = first; pr < first + count; ++pr) {  // the online softmax update
+        const float new_m = std::max(ws.m[pr], tile_max[pr]);
         rescale[pr] = 1.0f;
         if (new_m > ws.m[pr] && ws.s[pr] > 0.0f) {  // rescale what was summed under the old maximum
           rescale[pr] = std::exp(ws.m[pr] - new_m);
           ws.s[pr] *= rescale[pr];
         }
         ws.m[pr] = new_m;
-        ws.s[pr] += exp_shifted(out[x], job.len, new_m);
+        ws.s[pr] += exp_shifted(out[pr], len, new_m);
       }
+      attention_values(o + first, count, hd, rescale + first, out + first, cache.v_run(layer, begin, kv_at), len);
     }
-    cache.v_rows(layer, lo, hi - lo, kv_at, hd, ws.window, window_rows);
-    for (int b = 0; b < n_jobs; ++b) {
-      const Job& job = jobs[b];
-      float* o[2];
-      float c[2];
-      const float* w[2];
-      for (int x = 0; x < job.count; ++x) {
-        o[x] = ws.o + static_cast<size_t>(job.prs[x]) * hd;
-        c[x] = rescale[job.prs[x]];
-        w[x] = ws.scores + static_cast<size_t>(job.prs[x]) * kTile;
-      }
-      attention_values(o, job.count, hd, c, w, window_rows + (job.begin - lo), job.len);
-    }
+    if (!any) break;
   }
 }
 

@@ -1,12 +1,14 @@
 // Causal grouped-query attention over the KV cache. Each work item is a query tile (up to
-// 16 consecutive rows of one sequence) and one KV head with every query head of its group,
-// so each K and V row is read (and widened from F16) once per group and query tile, not
-// once per query head and row; scores are kept per tile of positions with a running
-// (online) softmax, so no scratch grows with the context. A long context is also split
-// into position chunks (from the row's own span only) whose partial softmax sums are
-// combined afterwards: decode at depth keeps every thread busy. A row's arithmetic depends
-// on its own position alone (its chunks, its tiles of 64 positions, the order of every
-// sum), never on the rows it shares a tile with, so batching changes no bit of a result.
+// 16 consecutive rows of one sequence) and one KV head with every query head of its group:
+// the cache's rows are read in place (F16 widened in registers), each K row once per three
+// queries of the tile that share its positions and each V row once from memory (the other
+// queries re-read it from L1), not once per query head and row from memory; scores are
+// kept per tile of positions with a running (online) softmax, so no scratch grows with the
+// context. A long context is also split into position chunks (from the row's own span
+// only) whose partial softmax sums are combined afterwards: decode at depth keeps every
+// thread busy. A row's arithmetic depends on its own position alone (its chunks, its tiles
+// of 64 positions, the order of every sum), never on the rows it shares a tile with, so
+// batching changes no bit of a result.
 #pragma once
 #include <span>
 #include <vector>

@@ -29,6 +29,22 @@ std::optional<KvCacheType> parse_kv_cache_type(std::string_view name);
 const char* kv_cache_type_name(KvCacheType type);
 inline size_t kv_cache_element_bytes(KvCacheType type) { return type == KvCacheType::F16 ? 2 : 4; }
 
+// Rows of consecutive positions of one KV head as they lie in a cache: row i at element
+// i * stride of `data` (floats, or F16 halves).
+struct KvRows {
+  const void* data = nullptr;
+  size_t stride = 0;
+  KvCacheType type = KvCacheType::F32;
+  const float* f32(int i) const { return static_cast<const float*>(data) + static_cast<size_t>(i) * stride; }
+  const uint16_t* f16(int i) const { return static_cast<const uint16_t*>(data) + static_cast<size_t>(i) * stride; }
+  // Row i's n elements as floats: in place (F32), else widened into buf.
+  const float* widened(int i, int n, float* buf) const {
+    if (type == KvCacheType::F32) return f32(i);
+    fp16_row_to_f32(f16(i), buf, n);
+    return buf;
+  }
+};
+
 class KvCache {
  public:
   // head_dim > 0 (dividing kv_dim): the cache is kept head by head, [layer][head][pos][head_dim],
@@ -73,14 +89,9 @@ class KvCache {
   // [at, at + n) lies within one head (the whole row when head_dim is kv_dim).
   const float* k_row(int layer, int pos, int at, int n, float* buf) const { return row(k32_, k16_, layer, pos, at, n, buf); }
   const float* v_row(int layer, int pos, int at, int n, float* buf) const { return row(v32_, v16_, layer, pos, at, n, buf); }
-  // The same for `count` consecutive positions from pos0 at once: rows[i] = k_row(layer, pos0 + i, ...),
-  // F16 rows widened into buf[i * n ..]; one address computation for all (a pass reads 64 at a time).
-  void k_rows(int layer, int pos0, int count, int at, int n, float* buf, const float** rows) const {
-    rows_of(k32_, k16_, layer, pos0, count, at, n, buf, rows);
-  }
-  void v_rows(int layer, int pos0, int count, int at, int n, float* buf, const float** rows) const {
-    rows_of(v32_, v16_, layer, pos0, count, at, n, buf, rows);
-  }
+  // The keys (values) of positions pos0.. at element `at` (within one head), read in place.
+  KvRows k_run(int layer, int pos0, int at) const { return run_of(k32_, k16_, layer, pos0, at); }
+  KvRows v_run(int layer, int pos0, int at) const { return run_of(v32_, v16_, layer, pos0, at); }
 
  private:
   static int checked_heads(int kv_dim, int head_dim) {
@@ -95,24 +106,13 @@ class KvCache {
   }
   template <class T>
   using Buffer = std::vector<T, topology::HugePageAllocator<T>>;
-  const float* row(const Buffer<float>& f32, const Buffer<uint16_t>& f16, int layer, int pos, int at, int n, float* buf) const {
-    const float* r;
-    rows_of(f32, f16, layer, pos, 1, at, n, buf, &r);
-    return r;
+  KvRows run_of(const Buffer<float>& f32, const Buffer<uint16_t>& f16, int layer, int pos0, int at) const {
+    const size_t o = offset(layer, pos0, at);
+    if (type_ == KvCacheType::F32) return {f32.data() + o, static_cast<size_t>(head_dim_), type_};
+    return {f16.data() + o, static_cast<size_t>(head_dim_), type_};
   }
-  // A head's consecutive positions lie head_dim elements apart (kv_dim when it is one head).
-  void rows_of(const Buffer<float>& f32, const Buffer<uint16_t>& f16, int layer, int pos0, int count, int at, int n, float* buf,
-               const float** rows) const {
-    const size_t o = offset(layer, pos0, at), step = static_cast<size_t>(head_dim_);
-    if (type_ == KvCacheType::F32) {
-      for (int i = 0; i < count; ++i) rows[i] = &f32[o + static_cast<size_t>(i) * step];
-      return;
-    }
-    for (int i = 0; i < count; ++i) {
-      float* dst = buf + static_cast<size_t>(i) * static_cast<size_t>(n);
-      fp16_row_to_f32(&f16[o + static_cast<size_t>(i) * step], dst, n);
-      rows[i] = dst;
-    }
+  const float* row(const Buffer<float>& f32, const Buffer<uint16_t>& f16, int layer, int pos, int at, int n, float* buf) const {
+    return run_of(f32, f16, layer, pos, at).widened(0, n, buf);
   }
   int n_ctx_, kv_dim_, head_dim_, n_heads_;
   KvCacheType type_;

@@ -16,6 +16,7 @@
 #include "engine/attention.h"
 #include "engine/attention_kernels.h"
 #include "kernels/elementwise.h"
+#include "kernels/fp16.h"
 
 using namespace actinfer;
 
@@ -168,61 +169,70 @@ bool same_bits(const std::vector<float>& a, const std::vector<float>& b) {
 }  // namespace
 
 TEST_CASE("attention kernels: the same bits as dot_f32 and axpy") {
+  // Rows read in place from F32 and F16 storage (rows `stride` elements apart, as a cache
+  // lays out one head's positions), 1..7 queries at once (groups of three, two, one).
   std::mt19937 rng(3);
   std::normal_distribution<float> nd(0.0f, 1.0f);
-  for (int n : {8, 16, 24, 64, 80, 128, 136, 256, 512, 20, 3}) {
-    CAPTURE(n);
-    const int positions = 61;  // seven blocks of eight and a remainder
-    std::vector<float> q(static_cast<size_t>(n)), kv(static_cast<size_t>(positions) * n), p(static_cast<size_t>(positions));
-    for (float& x : q) x = nd(rng);
-    for (float& x : kv) x = nd(rng);
-    for (float& x : p) x = std::abs(nd(rng));
-    std::vector<const float*> rows;
-    for (int i = 0; i < positions; ++i) rows.push_back(kv.data() + static_cast<size_t>(i) * n);
-    for (int len : {positions, 8, 5, 1}) {
-      CAPTURE(len);
-      // One query, and two at once (their second over other positions' scores).
-      std::vector<float> q2(q.rbegin(), q.rend());
-      std::vector<float> got(static_cast<size_t>(len)), got2(got.size()), want(got.size()), want2(got.size());
-      for (int i = 0; i < len; ++i) {
-        want[static_cast<size_t>(i)] = dot_f32(q.data(), rows[static_cast<size_t>(i)], n) * 0.125f;
-        want2[static_cast<size_t>(i)] = dot_f32(q2.data(), rows[static_cast<size_t>(i)], n) * 0.125f;
-      }
-      const float* qs[2] = {q.data(), q2.data()};
-      float* outs[2] = {got.data(), got2.data()};
-      float maxes[2];
-      attention_scores(qs, 1, rows.data(), len, n, 0.125f, outs, maxes);
-      CHECK(same_bits(got, want));
-      CHECK(maxes[0] == *std::max_element(want.begin(), want.end()));
-      std::fill(got.begin(), got.end(), 0.0f);
-      attention_scores(qs, 2, rows.data(), len, n, 0.125f, outs, maxes);
-      CHECK(same_bits(got, want));
-      CHECK(same_bits(got2, want2));
-      CHECK(maxes[0] == *std::max_element(want.begin(), want.end()));
-      CHECK(maxes[1] == *std::max_element(want2.begin(), want2.end()));
-      for (float rescale : {1.0f, 0.37f, 0.0f}) {
-        // One output, and two (the second with its own weights and no rescale).
-        std::vector<float> o(static_cast<size_t>(n)), o2(o.size());
-        for (float& x : o) x = nd(rng);
-        for (float& x : o2) x = nd(rng);
-        std::vector<float> p2(p.rbegin(), p.rend());
-        std::vector<float> o_want = o, o2_want = o2;
-        for (float& x : o_want) x *= rescale;
-        for (int i = 0; i < len; ++i) {
-          axpy(p[static_cast<size_t>(i)], rows[static_cast<size_t>(i)], o_want.data(), n);
-          axpy(p2[static_cast<size_t>(i)], rows[static_cast<size_t>(i)], o2_want.data(), n);
+  constexpr int kQueries = 7;
+  for (KvCacheType type : {KvCacheType::F32, KvCacheType::F16}) {
+    for (int n : {8, 16, 24, 64, 80, 128, 136, 256, 512, 20, 3}) {
+      for (int pad : {0, 40}) {
+        CAPTURE(static_cast<int>(type));
+        CAPTURE(n);
+        CAPTURE(pad);
+        const int positions = 61;  // fifteen blocks of four and a remainder
+        const size_t stride = static_cast<size_t>(n + pad);
+        std::vector<float> f32(stride * positions);
+        std::vector<uint16_t> f16(f32.size());
+        for (size_t i = 0; i < f32.size(); ++i) {
+          f16[i] = f32_to_fp16(nd(rng));
+          f32[i] = type == KvCacheType::F16 ? fp16_to_f32(f16[i]) : nd(rng);
         }
-        std::vector<float> o_single = o;
-        float* single[1] = {o_single.data()};
-        const float* w_single[1] = {p.data()};
-        attention_values(single, 1, n, &rescale, w_single, rows.data(), len);
-        CHECK(same_bits(o_single, o_want));
-        float* both[2] = {o.data(), o2.data()};
-        const float rescales[2] = {rescale, 1.0f};
-        const float* w_both[2] = {p.data(), p2.data()};
-        attention_values(both, 2, n, rescales, w_both, rows.data(), len);
-        CHECK(same_bits(o, o_want));
-        CHECK(same_bits(o2, o2_want));
+        // The reference reads the rows widened to float (exact), as the kernels must.
+        const KvRows rows{type == KvCacheType::F16 ? static_cast<const void*>(f16.data()) : f32.data(), stride, type};
+        auto row = [&](int i) { return f32.data() + static_cast<size_t>(i) * stride; };
+        std::vector<std::vector<float>> q(kQueries, std::vector<float>(static_cast<size_t>(n)));
+        for (auto& v : q)
+          for (float& x : v) x = nd(rng);
+        for (int nq = 1; nq <= kQueries; ++nq) {
+          for (int len : {positions, 8, 5, 4, 3, 1}) {
+            CAPTURE(nq);
+            CAPTURE(len);
+            std::vector<std::vector<float>> got(static_cast<size_t>(nq), std::vector<float>(static_cast<size_t>(len), 0.0f));
+            const float* qs[kQueries];
+            float* outs[kQueries];
+            float maxes[kQueries];
+            for (int j = 0; j < nq; ++j) qs[j] = q[static_cast<size_t>(j)].data(), outs[j] = got[static_cast<size_t>(j)].data();
+            attention_scores(qs, nq, rows, len, n, 0.125f, outs, maxes);
+            for (int j = 0; j < nq; ++j) {
+              std::vector<float> want(static_cast<size_t>(len));
+              for (int i = 0; i < len; ++i) want[static_cast<size_t>(i)] = dot_f32(qs[j], row(i), n) * 0.125f;
+              CHECK(same_bits(got[static_cast<size_t>(j)], want));
+              CHECK(maxes[j] == *std::max_element(want.begin(), want.end()));
+            }
+            // Outputs with their own weights and rescales (1 leaves the output unscaled).
+            const float scales[] = {1.0f, 0.37f, 0.0f};
+            std::vector<std::vector<float>> o(static_cast<size_t>(nq)), o_want(static_cast<size_t>(nq)), w(static_cast<size_t>(nq));
+            float* op[kQueries];
+            const float* wp[kQueries];
+            float rescale[kQueries];
+            for (int j = 0; j < nq; ++j) {
+              auto& oj = o[static_cast<size_t>(j)];
+              auto& wj = w[static_cast<size_t>(j)];
+              oj.resize(static_cast<size_t>(n));
+              wj.resize(static_cast<size_t>(len));
+              for (float& x : oj) x = nd(rng);
+              for (float& x : wj) x = std::abs(nd(rng));
+              rescale[j] = scales[j % 3];
+              o_want[static_cast<size_t>(j)] = oj;
+              for (float& x : o_want[static_cast<size_t>(j)]) x *= rescale[j];
+              for (int i = 0; i < len; ++i) axpy(wj[static_cast<size_t>(i)], row(i), o_want[static_cast<size_t>(j)].data(), n);
+              op[j] = oj.data(), wp[j] = wj.data();
+            }
+            attention_values(op, nq, n, rescale, wp, rows, len);
+            for (int j = 0; j < nq; ++j) CHECK(same_bits(o[static_cast<size_t>(j)], o_want[static_cast<size_t>(j)]));
+          }
+        }
       }
     }
   }

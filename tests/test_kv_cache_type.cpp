@@ -76,18 +76,33 @@ TEST_CASE("KV cache kept head by head: each head's positions contiguous, rows re
         }
     if (type == KvCacheType::F32)  // in place: position p + 1's row of a head follows position p's
       CHECK(c.k_row(1, 3, 8, 4, buf) + 4 == c.k_row(1, 4, 8, 4, buf));
-    // Several positions at once: the rows k_row and v_row give one by one.
-    float many[4 * 4];
-    const float* rows[4];
+    // Runs of positions read in place (what attention's kernels take): row i of a run is the
+    // row k_row and v_row give for position pos0 + i, in the cache's own type.
     for (int head_at : {0, 4, 8}) {
-      c.k_rows(1, 1, 4, head_at, 4, many, rows);
-      for (int i = 0; i < 4; ++i)
-        for (int e = 0; e < 4; ++e) CHECK(rows[i][e] == c.k_row(1, 1 + i, head_at, 4, buf)[e]);
-      c.v_rows(0, 0, 3, head_at, 4, many, rows);
-      for (int i = 0; i < 3; ++i)
-        for (int e = 0; e < 4; ++e) CHECK(rows[i][e] == c.v_row(0, i, head_at, 4, buf)[e]);
+      for (int pos0 : {0, 1}) {
+        const KvRows kr = c.k_run(1, pos0, head_at), vr = c.v_run(0, pos0, head_at);
+        CHECK(kr.type == type);
+        CHECK(kr.stride == 4);
+        float wide[4];
+        for (int i = 0; pos0 + i < 5; ++i)
+          for (int e = 0; e < 4; ++e) {
+            CHECK(kr.widened(i, 4, wide)[e] == c.k_row(1, pos0 + i, head_at, 4, buf)[e]);
+            CHECK(vr.widened(i, 4, wide)[e] == c.v_row(0, pos0 + i, head_at, 4, buf)[e]);
+          }
+      }
     }
   }
+  // The flat layout (head_dim 0: one head of kv_dim): a run's rows are kv_dim apart.
+  KvCache flat(1, 3, 12, KvCacheType::F32);
+  float k[12], v[12];
+  for (int p = 0; p < 3; ++p) {
+    for (int i = 0; i < 12; ++i) k[i] = static_cast<float>(12 * p + i), v[i] = -k[i];
+    flat.store(0, p, k, v);
+  }
+  const KvRows fr = flat.k_run(0, 1, 4);
+  CHECK(fr.stride == 12);
+  CHECK(fr.f32(1)[2] == 12.0f * 2 + 6);
+  CHECK(flat.v_run(0, 0, 8).f32(2)[3] == -(12.0f * 2 + 11));
   CHECK_THROWS_WITH_AS(KvCache(1, 4, 12, KvCacheType::F32, 5), "KV cache: head dimension 5 does not divide 12", std::invalid_argument);
 }
 
