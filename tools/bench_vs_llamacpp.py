@@ -5,6 +5,9 @@
 Each measurement alternates the two engines, repeat by repeat, and reports medians and
 their ratio; the busy ratio is each engine's busy/quiet median, measured back to back.
 Nothing is built here: pass llama.cpp's llama-bench binary (--llama-bench or $LLAMA_BENCH).
+Builds of llama-bench from before mid 2025 have no -d: decode at depth is then measured with
+llama.cpp's llama-batched-bench (beside llama-bench, or --llama-batched-bench), whose S_TG is
+the same measurement (n tokens decoded after a prompt of d, one sequence, f16 cache).
 
   tools/bench_vs_llamacpp.py -m models/SmolLM2-135M-Instruct.Q4_1.gguf \
       --llama-bench /path/to/llama-bench --pp 512,4096 --tg 128 --depths 0,1024,4096 --busy -r 3 -o md
@@ -36,6 +39,17 @@ def actinfer_bench(args, n_prompt, n_gen, depth):
     return float(row["prompt_tokens_per_s"] if n_prompt else row["decode_tokens_per_s"])
 
 
+def llama_batched_depth(args, n_gen, depth):
+    """llama-batched-bench's decode speed after a prompt of `depth` tokens (one sequence)."""
+    cmd = [args.llama_batched_bench, "-m", args.model, "-t", str(args.threads), "-c", str(depth + n_gen + 64),
+           "-b", "2048", "-ub", "512", "-npp", str(depth), "-ntg", str(n_gen), "-npl", "1", "--output-format", "jsonl"]
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+    rows = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+    if not rows:
+        raise RuntimeError("llama-batched-bench printed no jsonl row: " + " ".join(cmd))
+    return float(rows[-1]["speed_tg"])
+
+
 def llama_bench_has_depth(path):
     """Whether this llama-bench takes -d (builds from before mid 2025 do not)."""
     out = subprocess.run([path, "--help"], capture_output=True, text=True)
@@ -45,10 +59,13 @@ def llama_bench_has_depth(path):
 def paired(args, n_prompt, n_gen, depth):
     """Medians of alternated runs: (llama.cpp, actinfer); llama.cpp None where its
     llama-bench cannot run at this depth."""
-    skip_llama = depth > 0 and not args.llama_depth
+    batched = depth > 0 and not args.llama_depth and args.llama_batched_bench
+    skip_llama = depth > 0 and not args.llama_depth and not batched
     a, b = [], []
     for _ in range(args.repeats):
-        if not skip_llama:
+        if batched:
+            a.append(llama_batched_depth(args, n_gen, depth))
+        elif not skip_llama:
             a.append(llama_bench(args, n_prompt, n_gen, depth))
         b.append(actinfer_bench(args, n_prompt, n_gen, depth))
     return (None if skip_llama else statistics.median(a)), statistics.median(b)
@@ -71,6 +88,8 @@ def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("-m", "--model", default="models/SmolLM2-135M-Instruct.Q4_1.gguf")
     p.add_argument("--llama-bench", default=os.environ.get("LLAMA_BENCH", ""))
+    p.add_argument("--llama-batched-bench", default="",
+                   help="llama-batched-bench for depth rows where llama-bench has no -d (default: beside llama-bench)")
     p.add_argument("--actinfer", default="build/actinfer")
     p.add_argument("-t", "--threads", type=int, default=os.cpu_count())
     p.add_argument("-r", "--repeats", type=int, default=3)
@@ -88,8 +107,16 @@ def main():
     if not os.path.isfile(args.model):
         sys.exit(f"bench_vs_llamacpp: no model file {args.model}")
     args.llama_depth = llama_bench_has_depth(args.llama_bench)
+    if not args.llama_batched_bench:
+        sibling = os.path.join(os.path.dirname(args.llama_bench), "llama-batched-bench")
+        args.llama_batched_bench = sibling if os.access(sibling, os.X_OK) else ""
     if not args.llama_depth and any(int(x) > 0 for x in args.depths.split(",") if x):
-        print("bench_vs_llamacpp: this llama-bench has no -d: depths above 0 are measured for actinfer only", file=sys.stderr)
+        if args.llama_batched_bench:
+            print(f"bench_vs_llamacpp: this llama-bench has no -d: llama.cpp's depth rows come from {args.llama_batched_bench}",
+                  file=sys.stderr)
+        else:
+            print("bench_vs_llamacpp: this llama-bench has no -d and no llama-batched-bench was found: "
+                  "depths above 0 are measured for actinfer only", file=sys.stderr)
 
     rows = []  # (test, llama.cpp, actinfer)
     for n in [int(x) for x in args.pp.split(",") if x]:
