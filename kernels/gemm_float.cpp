@@ -143,20 +143,21 @@ void run_tokens(int nt, const float* panel, int64_t kc, const std::byte* x, size
 // at dst + k0 * n_acts + t * kc. A tile's broadcasts then walk one stream instead of nt rows
 // whose equal strides (K x 4 bytes, a multiple of 4 KiB for K = 2048) put them in the same L1
 // sets as each other and as the panel. Exact copies: the products are unchanged.
-void pack_tokens(const std::byte* x, size_t x_stride, int64_t n_acts, int64_t units, int64_t block_tokens, uint32_t* dst) {
+void pack_tokens(const std::byte* x, size_t x_stride, int64_t n_acts, int64_t units, int64_t block_tokens, int64_t t_begin,
+                 int64_t t_end, uint32_t* dst) {
   for (int64_t k0 = 0; k0 < units; k0 += kKc) {
     const int64_t kc = std::min(kKc, units - k0);
-    for (int64_t t = 0; t < n_acts; t += block_tokens) {
+    for (int64_t t = t_begin / block_tokens * block_tokens; t < t_end; t += block_tokens) {
       const int64_t nt = std::min(block_tokens, n_acts - t);
       uint32_t* d = dst + k0 * n_acts + t * kc;
       auto src = [&](int64_t j) { return reinterpret_cast<const uint32_t*>(x + static_cast<size_t>(t + j) * x_stride) + k0; };
-      int64_t kk = 0;
-      if (nt == 4) {
+      if (nt == 4 && t >= t_begin && t + 4 <= t_end) {
         const float* s0 = reinterpret_cast<const float*>(src(0));
         const float* s1 = reinterpret_cast<const float*>(src(1));
         const float* s2 = reinterpret_cast<const float*>(src(2));
         const float* s3 = reinterpret_cast<const float*>(src(3));
         float* df = reinterpret_cast<float*>(d);
+        int64_t kk = 0;
         for (; kk + 4 <= kc; kk += 4) {
           __m128 r0 = _mm_loadu_ps(s0 + kk), r1 = _mm_loadu_ps(s1 + kk), r2 = _mm_loadu_ps(s2 + kk), r3 = _mm_loadu_ps(s3 + kk);
           _MM_TRANSPOSE4_PS(r0, r1, r2, r3);
@@ -165,11 +166,23 @@ void pack_tokens(const std::byte* x, size_t x_stride, int64_t n_acts, int64_t un
           _mm_storeu_ps(df + kk * 4 + 8, r2);
           _mm_storeu_ps(df + kk * 4 + 12, r3);
         }
+        for (; kk < kc; ++kk)
+          for (int64_t j = 0; j < 4; ++j) d[kk * 4 + j] = src(j)[kk];
+        continue;
       }
-      for (; kk < kc; ++kk)
-        for (int64_t j = 0; j < nt; ++j) d[kk * nt + j] = src(j)[kk];
+      // A block cut by the range, or of fewer than 4 tokens: only the range's tokens.
+      for (int64_t j = std::max<int64_t>(0, t_begin - t); j < nt && t + j < t_end; ++j) {
+        const uint32_t* sj = src(j);
+        for (int64_t kk = 0; kk < kc; ++kk) d[kk * nt + j] = sj[kk];
+      }
     }
   }
+}
+
+// Tokens in blocks of nearly equal size, at most NR (64 tokens and NR 6: 11 x 5 + 9, not 12 x 5 + 4).
+int64_t token_block(int64_t n_acts, int nr) {
+  const int64_t n_blocks = (n_acts + nr - 1) / nr;
+  return (n_acts + n_blocks - 1) / n_blocks;
 }
 
 // The driver shared by the kernels, over K in "units" (one element; a pair of BF16 elements
@@ -178,20 +191,23 @@ void pack_tokens(const std::byte* x, size_t x_stride, int64_t n_acts, int64_t un
 // over them, x pointing at the chunk's first unit of the block's first token.
 template <class Traits>
 void gemm_driver(PackFn pack, size_t w_unit_bytes, int64_t units, const std::byte* w, size_t row_stride, int64_t n_rows,
-                 const std::byte* x, size_t x_stride, size_t x_unit_bytes, int64_t n_acts, float* out, size_t out_stride) {
+                 const std::byte* x, size_t x_stride, size_t x_unit_bytes, int64_t n_acts, float* out, size_t out_stride,
+                 const uint32_t* prepacked = nullptr) {
   constexpr int MR = Traits::kMr;
   constexpr int NR = Traits::kNr;
   thread_local std::vector<float> panel_buf;
   float* panel = scratch(panel_buf, static_cast<size_t>(MR * kKc));
-  // Tokens in n_blocks blocks of nearly equal size (64 tokens: 11 x 5 + 9, not 12 x 5 + 4).
   const int64_t n_blocks = (n_acts + NR - 1) / NR;
-  const int64_t block_tokens = (n_acts + n_blocks - 1) / n_blocks;
-  // Tokens packed once per call where more than one block of rows reuses them.
-  const bool packed = Traits::kPackTokens && n_rows > MR;
+  const int64_t block_tokens = token_block(n_acts, NR);
+  // Tokens packed: by the caller (once per batch), else once per call where more than one
+  // block of rows reuses them.
+  const bool packed = Traits::kPackTokens && (prepacked != nullptr || n_rows > MR);
   thread_local std::vector<uint32_t> token_buf;
-  if (packed) {
+  const uint32_t* tokens = prepacked;
+  if (packed && tokens == nullptr) {
     if (token_buf.size() < static_cast<size_t>(n_acts * units)) token_buf.resize(static_cast<size_t>(n_acts * units));
-    pack_tokens(x, x_stride, n_acts, units, block_tokens, token_buf.data());
+    pack_tokens(x, x_stride, n_acts, units, block_tokens, 0, n_acts, token_buf.data());
+    tokens = token_buf.data();
   }
   for (int64_t r = 0; r < n_rows; r += MR) {
     const int64_t nr = std::min<int64_t>(MR, n_rows - r);
@@ -214,7 +230,7 @@ void gemm_driver(PackFn pack, size_t w_unit_bytes, int64_t units, const std::byt
             _mm_prefetch(reinterpret_cast<const char*>(pf + static_cast<size_t>(pf_next) * row_stride + static_cast<size_t>(b)), _MM_HINT_T0);
         float* ot = out + static_cast<size_t>(t) * out_stride + r;
         if (packed) {
-          const auto* xt = reinterpret_cast<const std::byte*>(token_buf.data() + k0 * n_acts + t * kc);
+          const auto* xt = reinterpret_cast<const std::byte*>(tokens + k0 * n_acts + t * kc);
           run_tokens<Traits>(nt, panel, kc, xt, 4, 4 * static_cast<size_t>(nt), ot, out_stride, static_cast<int>(nr), k0 == 0);
         } else {
           const std::byte* xt = x + static_cast<size_t>(t) * x_stride + static_cast<size_t>(k0) * x_unit_bytes;
@@ -227,10 +243,10 @@ void gemm_driver(PackFn pack, size_t w_unit_bytes, int64_t units, const std::byt
 
 template <class Traits>
 void gemm_float_with(GgmlType weight, int64_t n, const void* w_rows, size_t row_stride, int64_t n_rows, const float* acts,
-                     size_t act_stride, int64_t n_acts, float* out, size_t out_stride) {
+                     size_t act_stride, int64_t n_acts, float* out, size_t out_stride, const float* packed = nullptr) {
   gemm_driver<Traits>(packer<Traits::kMr>(weight), static_cast<size_t>(type_row(weight).block_bytes), n,
                       static_cast<const std::byte*>(w_rows), row_stride, n_rows, reinterpret_cast<const std::byte*>(acts),
-                      act_stride, sizeof(float), n_acts, out, out_stride);
+                      act_stride, sizeof(float), n_acts, out, out_stride, reinterpret_cast<const uint32_t*>(packed));
 }
 
 // AVX2: 24 rows (3 ymm) x 4 tokens. Per k: 3 panel loads and 4 broadcasts for 12 FMAs; the
@@ -474,6 +490,12 @@ void gemm_float_avx2(GgmlType weight, int64_t n, const void* w_rows, size_t row_
   gemm_float_with<Avx2>(weight, n, w_rows, row_stride, n_rows, acts, act_stride, n_acts, out, out_stride);
 }
 
+void gemm_float_avx2_packed(GgmlType weight, int64_t n, const void* w_rows, size_t row_stride, int64_t n_rows,
+                            const float* acts, size_t act_stride, int64_t n_acts, float* out, size_t out_stride,
+                            const float* packed) {
+  gemm_float_with<Avx2>(weight, n, w_rows, row_stride, n_rows, acts, act_stride, n_acts, out, out_stride, packed);
+}
+
 #if ACTINFER_HAVE_AVX512_GEMM
 void gemm_float_avx512(GgmlType weight, int64_t n, const void* w_rows, size_t row_stride, int64_t n_rows,
                        const float* acts, size_t act_stride, int64_t n_acts, float* out, size_t out_stride) {
@@ -510,8 +532,35 @@ bool gemm_float_bf16_activations(GgmlType weight) {
 #endif
 }
 
+size_t gemm_float_packed_floats(int64_t n, int64_t n_acts) {
+#if ACTINFER_HAVE_AVX2_KERNELS && !ACTINFER_HAVE_AVX512_GEMM
+  return n > 0 && n_acts > 0 ? static_cast<size_t>(n) * static_cast<size_t>(n_acts) : 0;
+#else
+  (void)n, (void)n_acts;
+  return 0;
+#endif
+}
+
+void gemm_float_pack_tokens(const float* acts, size_t act_stride, int64_t n_acts, int64_t n, int64_t t0, int64_t t1,
+                            float* packed) {
+#if ACTINFER_HAVE_AVX2_KERNELS && !ACTINFER_HAVE_AVX512_GEMM
+  if (n <= 0 || n_acts <= 0 || t0 >= t1) return;
+  if (t0 < 0 || t1 > n_acts) throw std::invalid_argument("gemm_float_pack_tokens: tokens outside the batch");
+  pack_tokens(reinterpret_cast<const std::byte*>(acts), act_stride, n_acts, n, token_block(n_acts, Avx2::kNr), t0, t1,
+              reinterpret_cast<uint32_t*>(packed));
+#else
+  (void)acts, (void)act_stride, (void)n_acts, (void)n, (void)t0, (void)t1, (void)packed;
+#endif
+}
+
 void gemm_float(GgmlType weight, int64_t n, const void* w_rows, size_t row_stride, int64_t n_rows, const float* acts,
                 size_t act_stride, int64_t n_acts, float* out, size_t out_stride) {
+  gemm_float(weight, n, w_rows, row_stride, n_rows, acts, act_stride, n_acts, out, out_stride, nullptr);
+}
+
+void gemm_float(GgmlType weight, int64_t n, const void* w_rows, size_t row_stride, int64_t n_rows, const float* acts,
+                size_t act_stride, int64_t n_acts, float* out, size_t out_stride, const float* packed) {
+  (void)packed;  // read by the AVX2 kernel only
   if (!has_float_gemm(weight)) throw std::invalid_argument("gemm_float: no float GEMM for " + type_name(weight) + " rows");
   if (n <= 0 || n_rows <= 0 || n_acts <= 0) return;
   if ((n_rows > 1 && row_stride < static_cast<size_t>(row_bytes(weight, n))) ||
@@ -522,7 +571,7 @@ void gemm_float(GgmlType weight, int64_t n, const void* w_rows, size_t row_strid
     return kernels::gemm_bf16_dot_avx512(n, w_rows, row_stride, n_rows, acts, act_stride, n_acts, out, out_stride);
   kernels::gemm_float_avx512(weight, n, w_rows, row_stride, n_rows, acts, act_stride, n_acts, out, out_stride);
 #elif ACTINFER_HAVE_AVX2_KERNELS
-  kernels::gemm_float_avx2(weight, n, w_rows, row_stride, n_rows, acts, act_stride, n_acts, out, out_stride);
+  kernels::gemm_float_avx2_packed(weight, n, w_rows, row_stride, n_rows, acts, act_stride, n_acts, out, out_stride, packed);
 #else
   (void)w_rows, (void)acts, (void)out;
 #endif

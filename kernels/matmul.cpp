@@ -26,6 +26,9 @@ void QuantizedBatch::resize(GgmlType weight_type, int64_t n, int batch, bool exa
   tiled_tokens_ = 0;
   const bool fastest = kernels == BatchKernels::kFastest;
   float_gemm_ = fastest && !exact && batch >= kFloatGemmMinTokens && has_float_gemm(weight_type);
+  const size_t packed = float_gemm_ ? gemm_float_packed_floats(n, batch) : 0;
+  if (packed_.size() < packed) packed_.resize(packed);
+  if (packed == 0) packed_.clear();
   // Where a type has lane-exact kernels they serve every batch size in both modes, so `run`
   // and the server give the same bits (and they are the fastest choice below 16 tokens).
   lane_exact_ = !exact && has_tiled_gemm(weight_type) && has_lane_exact_rows(weight_type);
@@ -50,6 +53,8 @@ void QuantizedBatch::quantize(const float* x, int64_t x_stride, int t0, int t1) 
     if (exact_) std::memcpy(dst, src, static_cast<size_t>(n_) * sizeof(float));
     else quantize_activation(weight_type_, src, dst, n_);
   }
+  if (float_gemm_ && !packed_.empty())  // the same floats, in the GEMM's order: packed once for every thread and matrix
+    gemm_float_pack_tokens(reinterpret_cast<const float*>(row(0)), stride_, batch_, n_, t0, t1, packed_.data());
   for (int t = t0; t < std::min(t1, tiled_tokens_); t += kGemmTileTokens) {
     const int nt = std::min(kGemmTileTokens, batch_ - t);
     std::byte* tile = tiles_.data() + tile_offset_ + static_cast<size_t>(t / kGemmTileTokens) * tile_bytes_;
@@ -121,7 +126,7 @@ void matmul_rows(const WeightMatrix& w, const QuantizedBatch& x, float* y, int64
   // while every token is dotted with them, so each weight byte is read once.
   if (x.float_gemm()) {
     gemm_float(w.type, w.cols, w.row(r0), w.row_stride, r1 - r0, reinterpret_cast<const float*>(x.row(0)), x.stride(),
-               x.batch(), y + r0, static_cast<size_t>(y_stride));
+               x.batch(), y + r0, static_cast<size_t>(y_stride), x.float_gemm_tokens());
     return;
   }
   const int tiled = x.tiled_tokens();

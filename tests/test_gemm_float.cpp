@@ -207,3 +207,39 @@ TEST_CASE("gemm_float: matmul_rows uses it for prompt batches of float weights")
     CHECK(std::memcmp(y.data(), ref.data(), y.size() * sizeof(float)) == 0);
   }
 }
+
+TEST_CASE("gemm_float: tokens packed once per batch, by ranges as threads quantize them, give the same bits") {
+  if (!has_float_gemm(GgmlType::F16)) {
+    ACTINFER_REPORT_SKIPPED("no AVX2 kernels in this build: the float GEMM is not compiled");
+    return;
+  }
+  std::mt19937 rng(9);
+  for (GgmlType t : kFloatTypes) {
+    // K across chunks of 256 with a tail; token blocks of 3 (9 tokens: a block cut by the range
+    // boundary at 8) and of 4 with a short last block (19 tokens).
+    const int64_t n = 600, rows = 53;
+    const Rows w = make_rows(rng, t, rows, n);
+    const WeightMatrix m{t, rows, n, w.bytes.data(), w.stride};
+    for (int tokens : {4, 9, 19}) {
+      CAPTURE(type_name(t));
+      CAPTURE(tokens);
+      const std::vector<float> x = gaussian(rng, n * tokens);
+      std::vector<float> ref(static_cast<size_t>(rows * tokens));
+      gemm_float(t, n, w.bytes.data(), w.stride, rows, x.data(), n * sizeof(float), tokens, ref.data(), rows);
+      QuantizedBatch q;
+      q.resize(t, n, tokens);
+      REQUIRE(q.float_gemm());
+      CHECK((q.float_gemm_tokens() != nullptr) == (gemm_float_packed_floats(n, tokens) > 0));
+      // Ranges in reverse order, as threads may finish them.
+      for (int t1 = tokens; t1 > 0;) {
+        const int t0 = (t1 - 1) / QuantizedBatch::kTokenAlign * QuantizedBatch::kTokenAlign;
+        q.quantize(x.data(), t0, t1);
+        t1 = t0;
+      }
+      std::vector<float> y(ref.size(), -1.0f);
+      matmul_rows(m, q, y.data(), rows, 0, 24);
+      matmul_rows(m, q, y.data(), rows, 24, rows);
+      CHECK(std::memcmp(y.data(), ref.data(), y.size() * sizeof(float)) == 0);
+    }
+  }
+}
