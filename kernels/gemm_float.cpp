@@ -486,13 +486,8 @@ void round_tokens_bf16(const float* acts, size_t act_stride, int64_t n_acts, int
 namespace kernels {
 
 void gemm_float_avx2(GgmlType weight, int64_t n, const void* w_rows, size_t row_stride, int64_t n_rows,
-                     const float* acts, size_t act_stride, int64_t n_acts, float* out, size_t out_stride) {
-  gemm_float_with<Avx2>(weight, n, w_rows, row_stride, n_rows, acts, act_stride, n_acts, out, out_stride);
-}
-
-void gemm_float_avx2_packed(GgmlType weight, int64_t n, const void* w_rows, size_t row_stride, int64_t n_rows,
-                            const float* acts, size_t act_stride, int64_t n_acts, float* out, size_t out_stride,
-                            const float* packed) {
+                     const float* acts, size_t act_stride, int64_t n_acts, float* out, size_t out_stride,
+                     const float* packed) {
   gemm_float_with<Avx2>(weight, n, w_rows, row_stride, n_rows, acts, act_stride, n_acts, out, out_stride, packed);
 }
 
@@ -554,11 +549,6 @@ void gemm_float_pack_tokens(const float* acts, size_t act_stride, int64_t n_acts
 }
 
 void gemm_float(GgmlType weight, int64_t n, const void* w_rows, size_t row_stride, int64_t n_rows, const float* acts,
-                size_t act_stride, int64_t n_acts, float* out, size_t out_stride) {
-  gemm_float(weight, n, w_rows, row_stride, n_rows, acts, act_stride, n_acts, out, out_stride, nullptr);
-}
-
-void gemm_float(GgmlType weight, int64_t n, const void* w_rows, size_t row_stride, int64_t n_rows, const float* acts,
                 size_t act_stride, int64_t n_acts, float* out, size_t out_stride, const float* packed) {
   (void)packed;  // read by the AVX2 kernel only
   if (!has_float_gemm(weight)) throw std::invalid_argument("gemm_float: no float GEMM for " + type_name(weight) + " rows");
@@ -571,7 +561,7 @@ void gemm_float(GgmlType weight, int64_t n, const void* w_rows, size_t row_strid
     return kernels::gemm_bf16_dot_avx512(n, w_rows, row_stride, n_rows, acts, act_stride, n_acts, out, out_stride);
   kernels::gemm_float_avx512(weight, n, w_rows, row_stride, n_rows, acts, act_stride, n_acts, out, out_stride);
 #elif ACTINFER_HAVE_AVX2_KERNELS
-  kernels::gemm_float_avx2_packed(weight, n, w_rows, row_stride, n_rows, acts, act_stride, n_acts, out, out_stride, packed);
+  kernels::gemm_float_avx2(weight, n, w_rows, row_stride, n_rows, acts, act_stride, n_acts, out, out_stride, packed);
 #else
   (void)w_rows, (void)acts, (void)out;
 #endif

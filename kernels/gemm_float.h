@@ -38,11 +38,6 @@ bool has_float_gemm(GgmlType weight);
 // builds, rows of an even number of elements).
 bool gemm_float_bf16_activations(GgmlType weight);
 
-// out[t * out_stride + r] for r < n_rows, t < n_acts: rows of n elements of `weight`,
-// row_stride bytes apart; activations n floats each, act_stride bytes apart. Throws
-// std::invalid_argument when the type has no float GEMM or the arguments do not fit.
-void gemm_float(GgmlType weight, int64_t n, const void* w_rows, size_t row_stride, int64_t n_rows, const float* acts,
-                size_t act_stride, int64_t n_acts, float* out, size_t out_stride);
 
 // The tokens in the layout the kernel sweeps (on builds whose kernel reads a copy of them):
 // floats of scratch for n_acts tokens of n elements, 0 where the kernel reads the rows
@@ -52,20 +47,21 @@ size_t gemm_float_packed_floats(int64_t n, int64_t n_acts);
 // each token's place depends on n and n_acts alone, so threads may pack disjoint ranges.
 void gemm_float_pack_tokens(const float* acts, size_t act_stride, int64_t n_acts, int64_t n, int64_t t0, int64_t t1,
                             float* packed);
-// gemm_float over tokens already packed by gemm_float_pack_tokens (acts still name the rows):
+// out[t * out_stride + r] for r < n_rows, t < n_acts: rows of n elements of `weight`,
+// row_stride bytes apart; activations n floats each, act_stride bytes apart. Throws
+// std::invalid_argument when the type has no float GEMM or the arguments do not fit.
+// packed: the tokens already packed by gemm_float_pack_tokens (acts still name the rows),
 // the same bits; one copy of a batch serves every thread and every matrix it multiplies.
 void gemm_float(GgmlType weight, int64_t n, const void* w_rows, size_t row_stride, int64_t n_rows, const float* acts,
-                size_t act_stride, int64_t n_acts, float* out, size_t out_stride, const float* packed);
+                size_t act_stride, int64_t n_acts, float* out, size_t out_stride, const float* packed = nullptr);
 
 namespace kernels {
 // The two kernels behind gemm_float, arguments validated (for tests: they are bit-identical).
 // avx512 exists only where ACTINFER_HAVE_AVX512_GEMM is set.
+// packed: tokens packed by gemm_float_pack_tokens (null: the kernel packs them itself).
 void gemm_float_avx2(GgmlType weight, int64_t n, const void* w_rows, size_t row_stride, int64_t n_rows,
-                     const float* acts, size_t act_stride, int64_t n_acts, float* out, size_t out_stride);
-// gemm_float_avx2 over tokens packed by gemm_float_pack_tokens (null: packs them itself).
-void gemm_float_avx2_packed(GgmlType weight, int64_t n, const void* w_rows, size_t row_stride, int64_t n_rows,
-                            const float* acts, size_t act_stride, int64_t n_acts, float* out, size_t out_stride,
-                            const float* packed);
+                     const float* acts, size_t act_stride, int64_t n_acts, float* out, size_t out_stride,
+                     const float* packed = nullptr);
 void gemm_float_avx512(GgmlType weight, int64_t n, const void* w_rows, size_t row_stride, int64_t n_rows,
                        const float* acts, size_t act_stride, int64_t n_acts, float* out, size_t out_stride);
 // BF16 rows (n even) through vdpbf16ps, tokens rounded to BF16 (AVX512_BF16 builds only).

@@ -437,7 +437,7 @@ void lane_rows(int64_t n, const uint8_t* w, size_t row_stride, int64_t n_rows, c
   using Act = typename W::Act;
   constexpr bool kPairs = W::kOneToken && W::kType != GgmlType::Q8_0;  // one_token_group's block pairs
   const int64_t nb = n / W::kElems;
-  LaneActs<W, kMaxTok> prepared(nb);
+  LaneActs<W, 1> prepared(nb);  // a token alone (one_token_group)
   thread_local std::vector<uint8_t> packed_q;
   thread_local std::vector<Act> packed_x;
   // One token alone: its quants re-laid in block pairs for one_token_group.
@@ -467,18 +467,17 @@ void lane_rows(int64_t n, const uint8_t* w, size_t row_stride, int64_t n_rows, c
       }
     }
     const uint8_t* a[kMaxTok];
-    const Act* ab[kMaxTok];
-    for (int t = 0; t < nt; ++t) {
-      a[t] = acts + static_cast<size_t>(t0 + t) * act_stride;
-      ab[t] = prepared.prepare(t, a[t]);
-    }
-    if (nt > 1 || !W::kOneToken) {  // interleaved for row_group
+    for (int t = 0; t < nt; ++t) a[t] = acts + static_cast<size_t>(t0 + t) * act_stride;
+    const bool alone = W::kOneToken && nt == 1;
+    const Act* a0_prepared = alone ? prepared.prepare(0, a[0]) : nullptr;
+    if (!alone) {  // interleaved for row_group, each block's Act prepared in its place
       packed_q.resize(static_cast<size_t>(nb * nt) * W::kActBytes);
       packed_x.resize(static_cast<size_t>(nb * nt));
       for (int64_t b = 0; b < nb; ++b)
         for (int t = 0; t < nt; ++t) {
-          std::memcpy(&packed_q[static_cast<size_t>(b * nt + t) * W::kActBytes], a[t] + static_cast<size_t>(b) * W::kActBytes, W::kActBytes);
-          packed_x[static_cast<size_t>(b * nt + t)] = ab[t][b];
+          const uint8_t* blk = a[t] + static_cast<size_t>(b) * W::kActBytes;
+          std::memcpy(&packed_q[static_cast<size_t>(b * nt + t) * W::kActBytes], blk, W::kActBytes);
+          packed_x[static_cast<size_t>(b * nt + t)] = W::prepare(blk);
         }
     }
     for (int64_t r0 = 0; r0 < n_rows; r0 += kLanes) {
@@ -498,7 +497,7 @@ void lane_rows(int64_t n, const uint8_t* w, size_t row_stride, int64_t n_rows, c
       };
       if constexpr (W::kOneToken) if (nt == 1) {
         __m256 acc;
-        one_token_group<W>(rows, nb, a[0], ab[0], pa, acc);
+        one_token_group<W>(rows, nb, a[0], a0_prepared, pa, acc);
         store(0, acc);
         continue;
       }

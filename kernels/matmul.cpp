@@ -28,7 +28,6 @@ void QuantizedBatch::resize(GgmlType weight_type, int64_t n, int batch, bool exa
   float_gemm_ = fastest && !exact && batch >= kFloatGemmMinTokens && has_float_gemm(weight_type);
   const size_t packed = float_gemm_ ? gemm_float_packed_floats(n, batch) : 0;
   if (packed_.size() < packed) packed_.resize(packed);
-  if (packed == 0) packed_.clear();
   // Where a type has lane-exact kernels they serve every batch size in both modes, so `run`
   // and the server give the same bits (and they are the fastest choice below 16 tokens).
   lane_exact_ = !exact && has_tiled_gemm(weight_type) && has_lane_exact_rows(weight_type);
