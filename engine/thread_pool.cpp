@@ -9,10 +9,8 @@
 
 namespace actinfer {
 namespace {
-// Workers spin briefly between the regions of a job, then yield (other threads,
-// e.g. actors', may need the core), then sleep.
+// Workers spin briefly between the regions of a job, then sleep (engine/spin_wait.h).
 constexpr int kSpinIterations = 4000;
-constexpr int kYieldIterations = 2000;
 }  // namespace
 
 std::jthread start_thread(const ThreadStarter& starter, std::function<void()> body) {
@@ -95,7 +93,7 @@ void ThreadPool::run_claimed_parts(uint32_t generation) {
 void ThreadPool::worker_loop() {
   uint64_t seen = 0;
   for (;;) {
-    seen = wait_for_change(generation_, seen, {kSpinIterations, kYieldIterations});
+    seen = wait_for_change(generation_, seen, kSpinIterations);
     if (stop_.load()) return;
     run_claimed_parts(static_cast<uint32_t>(seen));
   }

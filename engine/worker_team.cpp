@@ -10,10 +10,9 @@
 
 namespace actinfer {
 namespace {
-// Between jobs the lead stays awake for the next layer's job, but yields its core
-// after a short spin: the actor threads that produce that job need it.
+// Between jobs the lead stays awake for the next layer's job, but sleeps after a
+// short spin: the actor threads that produce that job need the core.
 constexpr int kPauseIterations = 2000;
-constexpr int kYieldIterations = 2000;
 }
 
 WorkerTeam::WorkerTeam(int n_threads, std::function<void(int)> on_start, JobErrorHandler on_job_error, const ThreadStarter& starter)
@@ -57,7 +56,7 @@ void WorkerTeam::post(Job job) {
 void WorkerTeam::lead_loop() {
   uint64_t seen = 0;
   for (;;) {
-    seen = wait_for_change(posted_, seen, {kPauseIterations, kYieldIterations});
+    seen = wait_for_change(posted_, seen, kPauseIterations);
     if (stop_.load()) break;
     Job job = std::move(job_);
     try {

@@ -29,6 +29,7 @@ struct BenchLaneRowsOptions {
   bool cold = false;      // cycle through copies of the weights larger than the caches
   int64_t max_rows = 0;   // > 0: at most this many rows per shape (a quick run)
   uint64_t seed = 5;
+  std::vector<int> tokens{1, 2, 4, 8};  // each 1 .. 8
 };
 
 struct Shape {
@@ -78,7 +79,7 @@ void bench_lane_rows(const BenchLaneRowsOptions& o) {
       quantize_activation(s.type, row.data(), acts.data() + ab * static_cast<size_t>(t), s.cols);
     }
     std::vector<float> out(static_cast<size_t>(rows) * kMaxTok);
-    for (int tokens : {1, 2, 4, 8}) {
+    for (int tokens : o.tokens) {
       auto per_token = [&] {
         vec_dot_rows_multi(s.type, s.cols, weights(), rb, rows, acts.data(), ab, tokens, out.data(), static_cast<size_t>(rows));
       };
@@ -116,6 +117,7 @@ void register_bench_lane_rows(CLI::App& app) {
   cmd->add_option("--rounds", o->rounds, "alternated rounds (the median is reported)")->check(CLI::PositiveNumber)->capture_default_str();
   cmd->add_option("--round-ms", o->round_ms, "milliseconds per kernel per round")->check(CLI::PositiveNumber)->capture_default_str();
   cmd->add_option("--seed", o->seed, "random weights and inputs")->capture_default_str();
+  cmd->add_option("--tokens", o->tokens, "token counts to time, each 1..8")->check(CLI::Range(1, 8))->capture_default_str();
   cmd->add_flag("--cold", o->cold, "weights from memory: cycle through copies larger than the caches");
   cmd->add_option("--max-rows", o->max_rows, "at most this many rows per shape (a quick run)")->check(CLI::PositiveNumber);
   cmd->callback([o] { bench_lane_rows(*o); });
