@@ -3,7 +3,8 @@
 (tg @ d) and decode on a busy machine (one CPU-bound competitor at nice 19).
 
 Each measurement alternates the two engines, repeat by repeat, and reports medians and
-their ratio; the busy ratio is each engine's busy/quiet median, measured back to back.
+their ratio; the busy ratio is the median of each engine's busy/quiet ratios, a quiet and
+a busy run of both engines per repeat.
 Nothing is built here: pass llama.cpp's llama-bench binary (--llama-bench or $LLAMA_BENCH).
 Builds of llama-bench from before mid 2025 have no -d: decode at depth is then measured with
 llama.cpp's llama-batched-bench (beside llama-bench, or --llama-batched-bench), whose S_TG is
@@ -72,16 +73,24 @@ def paired(args, n_prompt, n_gen, depth):
 
 
 def busy_ratios(args):
-    """Each engine's decode with one nice-19 CPU-bound competitor over its quiet decode."""
-    quiet = paired(args, 0, args.busy_tg, 0)
-    hog = subprocess.Popen(["nice", "-n", "19", sys.executable, "-c", "while True: pass"])
-    try:
-        time.sleep(1)
-        busy = paired(args, 0, args.busy_tg, 0)
-    finally:
-        hog.kill()
-        hog.wait()
-    return quiet, busy
+    """Each engine's decode beside one nice-19 CPU-bound competitor over its quiet decode. Each
+    repeat runs both engines quiet, then both busy, and takes each engine's busy/quiet ratio
+    there: the host drifts over minutes (other tenants), less within one repeat. Returns per
+    engine (median ratio, median quiet t/s, median busy t/s): llama.cpp's, then actinfer's."""
+    quiet, busy = ([], []), ([], [])
+    for _ in range(args.repeats):
+        quiet[0].append(llama_bench(args, 0, args.busy_tg, 0))
+        quiet[1].append(actinfer_bench(args, 0, args.busy_tg, 0))
+        hog = subprocess.Popen(["nice", "-n", "19", sys.executable, "-c", "while True: pass"])
+        try:
+            time.sleep(1)
+            busy[0].append(llama_bench(args, 0, args.busy_tg, 0))
+            busy[1].append(actinfer_bench(args, 0, args.busy_tg, 0))
+        finally:
+            hog.kill()
+            hog.wait()
+    return [(statistics.median(b / q for b, q in zip(busy[e], quiet[e])), statistics.median(quiet[e]),
+             statistics.median(busy[e])) for e in (0, 1)]
 
 
 def main():
@@ -133,9 +142,9 @@ def main():
         for test, a, b in rows:
             print(f"| {test} | {'n/a' if a is None else f'{a:.1f}'} | {b:.1f} | {'n/a' if a is None else f'{b / a:.2f}'} |")
         if busy:
-            (qa, qb), (ba, bb) = busy
-            print(f"| tg{args.busy_tg} beside a nice-19 process: busy/quiet | {ba / qa:.2f} ({ba:.1f}/{qa:.1f}) | "
-                  f"{bb / qb:.2f} ({bb:.1f}/{qb:.1f}) | {(bb / qb) / (ba / qa):.2f} |")
+            (ra, qa, ba), (rb, qb, bb) = busy
+            print(f"| tg{args.busy_tg} beside a nice-19 process: busy/quiet | {ra:.2f} ({ba:.1f}/{qa:.1f}) | "
+                  f"{rb:.2f} ({bb:.1f}/{qb:.1f}) | {rb / ra:.2f} |")
     else:
         for test, a, b in rows:
             if a is None:
@@ -143,8 +152,8 @@ def main():
             else:
                 print(f"{model} {test:16s} llama.cpp {a:8.1f}  actinfer {b:8.1f} t/s  ratio {b / a:.2f}")
         if busy:
-            (qa, qb), (ba, bb) = busy
-            print(f"{model} busy/quiet decode: llama.cpp {ba / qa:.2f} ({ba:.1f}/{qa:.1f}), actinfer {bb / qb:.2f} ({bb:.1f}/{qb:.1f})")
+            (ra, qa, ba), (rb, qb, bb) = busy
+            print(f"{model} busy/quiet decode: llama.cpp {ra:.2f} ({ba:.1f}/{qa:.1f}), actinfer {rb:.2f} ({bb:.1f}/{qb:.1f})")
 
 
 if __name__ == "__main__":
