@@ -67,7 +67,7 @@ struct DeviceFootprint {
 };
 // hot_neurons[l]: hot neurons of layer l; sparse: held as neuron bundles (engine/neuron_bundles.h).
 DeviceFootprint device_footprint(const ModelWeights& w, const std::vector<int64_t>& hot_neurons, int n_ctx, bool sparse = false,
-                                 KvCacheType cache_type = KvCacheType::F32);
+                                 KvCacheType cache_type = KvCacheType::F16);
 // Throws std::invalid_argument with the numbers when the footprint exceeds a non-zero budget.
 void check_budget(const DeviceFootprint& f, uint64_t budget, const std::string& backend);
 

@@ -20,7 +20,7 @@ struct EngineOptions {
   // Keep activations in float and dequantize weight rows (slow); by default activations
   // are quantized to the weights' dot-product type, as llama.cpp does.
   bool exact_activations = false;
-  KvCacheType cache_type = KvCacheType::F32;  // --cache-type: F16 halves the KV cache
+  KvCacheType cache_type = KvCacheType::F16;  // --cache-type: F16 halves the KV cache
   // No tiled GEMM for prompt batches: each token's logits are then the same bits as when it
   // is evaluated alone or in a server's step beside other sequences (slower prefill).
   bool batch_invariant = false;

@@ -32,7 +32,7 @@ struct PlanOptions {
   int block = 1;                 // neurons per placement unit
   uint64_t predictor_bytes = 0;  // predictors held on the device (not part of DeviceFootprint)
   bool sparse = false;           // hot neurons held as neuron bundles (the sparse runtime)
-  KvCacheType cache_type = KvCacheType::F32;  // --cache-type: F16 halves the KV cache's share
+  KvCacheType cache_type = KvCacheType::F16;  // --cache-type: F16 halves the KV cache's share
 };
 
 struct Plan {

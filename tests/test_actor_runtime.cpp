@@ -181,13 +181,14 @@ TEST_CASE("actor runtime: the gpu-worker's memory budget is enforced with the nu
   // KV cache 2 * 3 layers * 256 positions * 64 floats.
   const uint64_t attention = 3 * ((128 * 128 * 2 + 64 * 128 * 2) * 4 + 2 * 128 * 4);
   const uint64_t per_neuron = 3 * 128 * 4;
-  const DeviceFootprint half = device_footprint(*w, {192, 192, 192}, 256);
+  const DeviceFootprint half = device_footprint(*w, {192, 192, 192}, 256, false, KvCacheType::F32);
   CHECK(half.attention == attention);
   CHECK(half.hot_ffn == 3 * 192 * per_neuron);
   CHECK(half.lm_head == 300 * 128 * 4 + 128 * 4);
   CHECK(half.kv_cache == 2 * 3 * 256 * 64 * 4);
   // A budget one byte short of what half the neurons hot needs is refused, naming the parts.
   auto o = options(0.5, 1, false);
+  o.engine.cache_type = KvCacheType::F32;  // the numbers above
   o.vram_budget = half.total() - 1;
   // 2,024,960 bytes in all: 592,896 + 884,736 + 154,112 + 393,216.
   CHECK_THROWS_WITH(ActorRuntime(w, o), doctest::Contains("needs 1.9 MiB (attention 0.6 MiB, hot FFN 0.8 MiB, lm_head 0.1 MiB, KV cache 0.4 MiB)"));

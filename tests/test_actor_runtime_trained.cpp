@@ -77,7 +77,7 @@ std::filesystem::path without_neurons(const std::filesystem::path& model, const 
 
 DeploymentConfig trained_options(const std::filesystem::path& predictors, double hot, int teams, int batch, bool check_recall) {
   DeploymentConfig o;
-  o.engine = {1, 256, batch, 0, false};
+  o.engine = {1, 256, batch, 0, false, KvCacheType::F32};  // F16 K, V would round the sums' last bits apart
   o.hot_fraction = hot;
   o.teams.assign(static_cast<size_t>(teams), TeamConfig{0, {}, 2});
   o.predictor = PredictorMode::trained;
@@ -100,8 +100,8 @@ TEST_CASE("trained predictors compute exactly the predicted neurons, on the gpu-
     for (int batch : {1, 5}) {
       for (double hot : {0.0, 0.3, 1.0}) {
         for (int teams : {1, 2}) {
-          DenseEngine truth(truth_weights, {1, 256, 4});
-          DenseEngine full(w, {1, 256, 4});
+          DenseEngine truth(truth_weights, {1, 256, 4, 0, false, KvCacheType::F32});
+          DenseEngine full(w, {1, 256, 4, 0, false, KvCacheType::F32});
           ActorRuntime rt(w, trained_options(predictors, hot, teams, batch, check_recall));
           const double rel = testing::relative_difference(rt, truth, kTokens);
           const auto stats = rt.predictor_stats(true);

@@ -87,7 +87,7 @@ TEST_CASE("deployment config: default.conf describes this 1-node, 2-core machine
   CHECK(c.batch == 4);  // configs/default.conf; the built-in default is 1
   CHECK(c.engine.n_ctx == 2048);
   CHECK(c.ctx_origin.kind == SettingOrigin::Kind::built_in);  // left to the default: no refusal for models trained on less
-  CHECK(c.engine.cache_type == KvCacheType::F32);
+  CHECK(c.engine.cache_type == KvCacheType::F16);
   CHECK(c.trace.empty());
   CHECK(c.scheduler_policy == SchedulerPolicy::stealing);
   CHECK(c.scheduler_threads == 1);
@@ -566,15 +566,15 @@ TEST_CASE("deployment config: where ctx came from, for the refusal above the tra
 }
 
 TEST_CASE("deployment config: cache-type, one precedence rule, and a bad value named") {
-  const std::string file = "[actinfer]\ncache-type = \"f16\"\n";
-  CHECK(parse_deployment_config("", "defaults").engine.cache_type == KvCacheType::F32);
-  CHECK(parse_deployment_config(file, "f").engine.cache_type == KvCacheType::F16);
-  CHECK(parse_deployment_config("[actinfer]\ncache-type = 'f16'\n", "f").engine.cache_type == KvCacheType::F16);  // an atom too
-  CHECK(parse_deployment_config(file, "f", {"actinfer.cache-type=f32"}).engine.cache_type == KvCacheType::F32);
-  CHECK(parse_deployment_config("", "d", {"actinfer.cache-type=f16"}).engine.cache_type == KvCacheType::F16);
-  const FlagSetting flag{"--cache-type", "actinfer.cache-type", "f32"};
-  CHECK(parse_deployment_config(file, "f", {"actinfer.cache-type=f16"}, {flag}).engine.cache_type == KvCacheType::F32);
-  CHECK(contains(describe(parse_deployment_config(file, "f")), "cache type       f16"));
+  const std::string file = "[actinfer]\ncache-type = \"f32\"\n";
+  CHECK(parse_deployment_config("", "defaults").engine.cache_type == KvCacheType::F16);  // llama.cpp's default too
+  CHECK(parse_deployment_config(file, "f").engine.cache_type == KvCacheType::F32);
+  CHECK(parse_deployment_config("[actinfer]\ncache-type = 'f32'\n", "f").engine.cache_type == KvCacheType::F32);  // an atom too
+  CHECK(parse_deployment_config(file, "f", {"actinfer.cache-type=f16"}).engine.cache_type == KvCacheType::F16);
+  CHECK(parse_deployment_config("", "d", {"actinfer.cache-type=f32"}).engine.cache_type == KvCacheType::F32);
+  const FlagSetting flag{"--cache-type", "actinfer.cache-type", "f16"};
+  CHECK(parse_deployment_config(file, "f", {"actinfer.cache-type=f32"}, {flag}).engine.cache_type == KvCacheType::F16);
+  CHECK(contains(describe(parse_deployment_config(file, "f")), "cache type       f32"));
   check_file_error("[actinfer]\ncache-type = \"q8_0\"\n", 2, "actinfer.cache-type", "unknown value 'q8_0' (expected f32 or f16)");
   check_file_error("[actinfer]\ncache-type = 16\n", 2, "actinfer.cache-type", "expected a string");
 }

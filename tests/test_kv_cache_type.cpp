@@ -125,5 +125,6 @@ TEST_CASE("KV cache f16: dense engine close to f32, actor runtime equal to dense
   CHECK(testing::relative_difference(actors, dense16b, kTokens) < 1e-5);
 
   const std::vector<int64_t> none(3, 0);
-  CHECK(device_footprint(*w, none, 64, false, KvCacheType::F16).kv_cache * 2 == device_footprint(*w, none, 64, false).kv_cache);
+  CHECK(device_footprint(*w, none, 64, false, KvCacheType::F16).kv_cache * 2 == device_footprint(*w, none, 64, false, KvCacheType::F32).kv_cache);
+  CHECK(device_footprint(*w, none, 64, false).kv_cache == device_footprint(*w, none, 64, false, KvCacheType::F16).kv_cache);  // the default
 }

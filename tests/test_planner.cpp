@@ -146,19 +146,19 @@ TEST_CASE("planner: a budget the fixed parts already exceed is refused with the 
   ActivationProfile p;
   p.fired.assign(3, std::vector<uint32_t>(384, 1));
   // The tiny F32 model (see test_actor_runtime.cpp): attention 592,896 bytes, lm_head
-  // 154,112, KV cache at ctx 256 393,216; with 1,000 bytes of predictors 1,141,224.
+  // 154,112, KV cache (F16, the default) at ctx 256 196,608; with 1,000 bytes of predictors 944,616.
   PlanOptions o;
   o.n_ctx = 256;
   o.predictor_bytes = 1000;
-  o.vram_budget = 1141223;
-  CHECK_THROWS_WITH(plan_placement(*w, p, o), doctest::Contains("the fixed parts alone need 1.09 MiB (1141224 bytes)"));
+  o.vram_budget = 944615;
+  CHECK_THROWS_WITH(plan_placement(*w, p, o), doctest::Contains("the fixed parts alone need 0.90 MiB (944616 bytes)"));
   CHECK_THROWS_WITH(plan_placement(*w, p, o), doctest::Contains("attention 0.57 MiB (592896 bytes)"));
   CHECK_THROWS_WITH(plan_placement(*w, p, o), doctest::Contains("lm_head 0.15 MiB (154112 bytes)"));
-  CHECK_THROWS_WITH(plan_placement(*w, p, o), doctest::Contains("(393216 bytes) for ctx 256"));
+  CHECK_THROWS_WITH(plan_placement(*w, p, o), doctest::Contains("(196608 bytes) for ctx 256 in f16"));
   CHECK_THROWS_WITH(plan_placement(*w, p, o), doctest::Contains("predictors 0.00 MiB (1000 bytes)"));
-  CHECK_THROWS_WITH(plan_placement(*w, p, o), doctest::Contains("VRAM budget 1.09 MiB (1141223 bytes) is too small"));
+  CHECK_THROWS_WITH(plan_placement(*w, p, o), doctest::Contains("VRAM budget 0.90 MiB (944615 bytes) is too small"));
   // Exactly the fixed parts: a plan with no hot neuron.
-  o.vram_budget = 1141224;
+  o.vram_budget = 944616;
   const Plan none = plan_placement(*w, p, o);
   CHECK(none.placement.n_hot() == 0);
   CHECK(none.served_fraction == 0.0);

@@ -28,7 +28,7 @@ void ModelOptions::add_to(CLI::App& cmd, bool with_threads) {
                      ->check(at_least(1));
   cmd.add_option("--ffn-activation", ffn_activation, "override the FFN activation: silu, relu or gelu");
   cmd.add_flag("-q,--quiet", quiet, "no progress lines");
-  cmd.add_option("--cache-type", cache_type, "KV cache element type: f32, or f16 (half the memory) (actinfer.cache-type)")
+  cmd.add_option("--cache-type", cache_type, "KV cache element type: f16 (the default: half the memory), or f32 (actinfer.cache-type)")
       ->check(CLI::IsMember({"f32", "f16"}))
       ->capture_default_str();
 }

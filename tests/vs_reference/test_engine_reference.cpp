@@ -47,7 +47,7 @@ int argmax(const float* x, int n) { return static_cast<int>(std::max_element(x, 
 Agreement compare(const std::string& model, const std::string& ref_file, Mode m) {
   const auto ref = testing::read_reference_logits(ref_file);
   auto weights = ModelWeights::load(model);
-  DenseEngine engine(weights, {m.threads, 512, m.batch, m.layers, m.exact});
+  DenseEngine engine(weights, {m.threads, 512, m.batch, m.layers, m.exact, KvCacheType::F32});  // as the reference keeps K, V
   REQUIRE(engine.config().n_vocab == ref.n_vocab);
   engine.eval(ref.tokens, true);
   Agreement a;
@@ -79,7 +79,7 @@ Agreement compare(const std::string& model, const std::string& ref_file, Mode m)
 void check_greedy(const std::string& model, const std::string& ref_file, int n_prompt, bool exact) {
   const auto ref = testing::read_reference_logits(ref_file);
   auto weights = ModelWeights::load(model);
-  DenseEngine engine(weights, {2, 512, 64, 0, exact});
+  DenseEngine engine(weights, {2, 512, 64, 0, exact, KvCacheType::F32});  // as the reference keeps K, V
   Sampler greedy({.temperature = 0.0f});
   std::vector<int32_t> out;
   const std::span<const int32_t> prompt(ref.tokens.data(), static_cast<size_t>(n_prompt));

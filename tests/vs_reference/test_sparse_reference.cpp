@@ -60,7 +60,7 @@ TEST_CASE("sparse runtime, threshold predictor = numpy reference with dropped ac
   for (int batch : {1, 8}) {
     for (double hot : {0.0, 0.5}) {
       DeploymentConfig o;
-      o.engine = {1, 256, batch, 0, false};
+      o.engine = {1, 256, batch, 0, false, KvCacheType::F32};  // as the reference keeps K, V
       o.hot_fraction = hot;
       o.teams.assign(1, TeamConfig{0, {}, 2});
       o.sparse = true;
@@ -94,7 +94,7 @@ TEST_CASE("sparse runtime on gemma3 (GeGLU), threshold predictor = numpy referen
   for (int batch : {1, 8}) {
     for (double hot : {0.0, 0.5}) {
       DeploymentConfig o;
-      o.engine = {1, 256, batch, 0, false};
+      o.engine = {1, 256, batch, 0, false, KvCacheType::F32};  // as the reference keeps K, V
       o.hot_fraction = hot;
       o.teams.assign(1, TeamConfig{0, {}, 2});
       o.sparse = true;
