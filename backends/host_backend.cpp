@@ -2,7 +2,6 @@
 // operations as the dense engine.
 #include <algorithm>
 #include <cstdio>
-#include <optional>
 #include <stdexcept>
 
 #include "backends/backend.h"
@@ -22,10 +21,15 @@ class HostBackend final : public Backend {
         pool_(default_thread_count(o.engine.n_threads), actors::pin_threads_to(o.topology, o.pus, "gpu-worker (host backend)")),
         n_ctx_(o.n_ctx),
         cache_type_(o.engine.cache_type),
-        caches_(static_cast<size_t>(std::max(1, o.n_slots))),
         ws_(w_->config(), o.engine.max_batch, o.engine.exact_activations),
         predictors_(o.predictors) {
     ws_.set_batch_invariant(o.engine.batch_invariant);
+    // Every slot's cache now, its pages written: a server pays for them at start and fails
+    // there when memory is short, not in the steps of its first requests (made on first use,
+    // 8 slots' caches held up the first 8 requests' first tokens by up to 1 s on a VM whose
+    // fresh pages are slow to fault in; llama-server allocates its cache at start too).
+    caches_.reserve(static_cast<size_t>(std::max(1, o.n_slots)));
+    for (int i = 0; i < std::max(1, o.n_slots); ++i) caches_.push_back(KvCache::of_model(w_->config(), n_ctx_, cache_type_));
     if (o.sparse) hot_ = std::make_unique<NeuronShard>(*w_, o.hot_neurons);
   }
 
@@ -68,23 +72,20 @@ class HostBackend final : public Backend {
   }
 
  private:
-  // The slot's cache, made on its first use (a run uses one slot of several).
   KvCache& cache(const StepSequence& s) {
     if (s.slot < 0 || s.slot >= static_cast<int>(caches_.size()))
       throw std::out_of_range("host backend: slot " + std::to_string(s.slot) + " outside 0.." + std::to_string(caches_.size() - 1));
     if (s.pos0 < 0 || s.n_tokens < 1 || s.pos0 + s.n_tokens > n_ctx_)
       throw std::out_of_range("host backend: positions " + std::to_string(s.pos0) + ".." + std::to_string(s.pos0 + s.n_tokens - 1) +
                               " outside the KV cache of " + std::to_string(n_ctx_));
-    std::optional<KvCache>& c = caches_[static_cast<size_t>(s.slot)];
-    if (!c) c.emplace(KvCache::of_model(w_->config(), n_ctx_, cache_type_));
-    return *c;
+    return caches_[static_cast<size_t>(s.slot)];
   }
 
   std::shared_ptr<const ModelWeights> w_;
   ThreadPool pool_;
   int n_ctx_;
   KvCacheType cache_type_;
-  std::vector<std::optional<KvCache>> caches_;  // per slot
+  std::vector<KvCache> caches_;  // per slot
   std::vector<AttentionSequence> seqs_;
   Workspace ws_;
   std::unique_ptr<NeuronShard> hot_;  // sparse kernels: the hot neurons as bundles

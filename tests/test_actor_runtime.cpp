@@ -6,6 +6,7 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <unistd.h>
 #include <nlohmann/json.hpp>
 
 #include "actors/actor_runtime.h"
@@ -16,6 +17,7 @@
 #include "model/placement.h"
 #include "model/synthetic_model.h"
 #include "tests/runtime_comparison.h"
+#include "tests/skip_report.h"
 
 using namespace actinfer;
 
@@ -195,4 +197,43 @@ TEST_CASE("actor runtime: the gpu-worker's memory budget is enforced with the nu
   CHECK_THROWS_WITH(ActorRuntime(w, o), doctest::Contains("but the VRAM budget is"));
   o.vram_budget = half.total();
   CHECK_NOTHROW(ActorRuntime(w, o));
+}
+
+// A server's slots are filled as requests arrive; their caches are not: each is allocated and
+// written when the runtime is made, so memory runs short at start (not in a request's step) and
+// no first request waits while its slot's pages fault in.
+TEST_CASE("actor runtime: every slot's KV cache is resident once the runtime is made") {
+  std::ifstream statm("/proc/self/statm");
+  if (!statm) {
+    ACTINFER_REPORT_SKIPPED("no /proc/self/statm: resident memory cannot be read here");
+    return;
+  }
+  auto resident = [] {
+    std::ifstream f("/proc/self/statm");
+    uint64_t size = 0, pages = 0;
+    f >> size >> pages;
+    return pages * static_cast<uint64_t>(sysconf(_SC_PAGESIZE));
+  };
+  // 8 layers: each slot's K and V buffers are 4 MiB (their own mappings, fresh pages).
+  const auto path = testing::test_data_path("actors_kv_resident.gguf");
+  if (!std::filesystem::exists(path)) {
+    SyntheticModelConfig cfg;
+    cfg.n_layers = 8;
+    cfg.dim = 128;
+    cfg.ffn = 384;
+    cfg.n_heads = 4;
+    cfg.n_kv_heads = 2;
+    cfg.vocab = 300;
+    write_synthetic_model(cfg, path);
+  }
+  auto w = ModelWeights::load(path);
+  DeploymentConfig o = options(0.0, 1, false);
+  o.engine.n_ctx = 2048;
+  o.engine.cache_type = KvCacheType::F32;
+  o.batch = 4;
+  const uint64_t kv = 4 * device_footprint(*w, std::vector<int64_t>(8, 0), 2048, false, KvCacheType::F32).kv_cache;
+  CHECK(kv == 4 * 2 * 8 * 2048 * 64 * 4u);  // 32 MiB
+  const uint64_t before = resident();
+  ActorRuntime rt(w, o);
+  CHECK(resident() - before >= kv);
 }
