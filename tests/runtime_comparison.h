@@ -14,11 +14,11 @@
 namespace actinfer::testing {
 
 // 3 layers, width 128, 384 FFN neurons, 4/2 heads, vocab 300; written once per name.
-inline std::filesystem::path small_relu_model(const std::string& name, GgmlType type, uint64_t seed) {
+inline std::filesystem::path small_relu_model(const std::string& name, GgmlType type, uint64_t seed, int n_layers = 3) {
   const auto path = test_data_path(name + ".gguf");
   if (!std::filesystem::exists(path)) {
     SyntheticModelConfig cfg;
-    cfg.n_layers = 3;
+    cfg.n_layers = n_layers;
     cfg.dim = 128;
     cfg.ffn = 384;
     cfg.n_heads = 4;

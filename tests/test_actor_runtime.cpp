@@ -215,18 +215,7 @@ TEST_CASE("actor runtime: every slot's KV cache is resident once the runtime is 
     return pages * static_cast<uint64_t>(sysconf(_SC_PAGESIZE));
   };
   // 8 layers: each slot's K and V buffers are 4 MiB (their own mappings, fresh pages).
-  const auto path = testing::test_data_path("actors_kv_resident.gguf");
-  if (!std::filesystem::exists(path)) {
-    SyntheticModelConfig cfg;
-    cfg.n_layers = 8;
-    cfg.dim = 128;
-    cfg.ffn = 384;
-    cfg.n_heads = 4;
-    cfg.n_kv_heads = 2;
-    cfg.vocab = 300;
-    write_synthetic_model(cfg, path);
-  }
-  auto w = ModelWeights::load(path);
+  auto w = ModelWeights::load(testing::small_relu_model("actors_kv_resident", GgmlType::F32, 5, 8));
   DeploymentConfig o = options(0.0, 1, false);
   o.engine.n_ctx = 2048;
   o.engine.cache_type = KvCacheType::F32;
