@@ -1,9 +1,10 @@
 // Waiting for a counter to move: spin briefly (lowest latency), then sleep in the
 // kernel. No sched_yield stage between them: with any other runnable process on the
-// core (a nice-19 batch job) a yield hands it a whole scheduler slice (~0.75 ms),
-// where a futex wake preempts it at once. Decode beside one nice-19 CPU-bound
-// process, busy/quiet medians of 14 alternated pairs: 0.88 with 2000 yields, 0.99
-// without; quiet decode and serve unchanged (docs/journal.md, 2026-12-04, fourth session).
+// core (a nice-19 batch job) each yield hands it the core, and our next wake-up then
+// waits for its slice. Beside one nice-19 CPU-bound process, decode's threads waited
+// 0.9 ms on average from wake-up to running with 2000 yields, 0.25 ms without, and
+// busy/quiet decode went 0.88 -> 0.99 (medians of 14 alternated pairs); quiet decode
+// and serve unchanged (docs/journal.md, 2026-12-04, fourth session).
 #pragma once
 #include <atomic>
 #include <cstdint>
