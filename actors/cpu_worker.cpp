@@ -43,7 +43,7 @@ CpuWorkerActor::behavior_type cpu_worker(Self self, CpuWorkerArgs args) {
   s.ws = std::make_unique<Workspace>(args.weights->config(), args.max_batch, args.exact_activations);
   s.ws->set_batch_invariant(args.batch_invariant);
   s.trace = std::make_shared<trace::TraceBuffer>(name, "cpu-worker", args.trace);
-  s.team = std::make_unique<WorkerTeam>(args.threads, pin_threads_to(args.topology, args.pus, name),
+  s.team = std::make_unique<WorkerTeam>(args.threads, pin_threads_to(args.topology, args.pus, name, "cpu" + std::to_string(args.index) + "-team-"),
                                         [me = self->address(), name](std::exception_ptr e) { exit_with(me, error_from(name, e)); });
   s.args = std::move(args);
 

@@ -18,7 +18,7 @@ class HostBackend final : public Backend {
  public:
   HostBackend(std::shared_ptr<const ModelWeights> w, const BackendOptions& o)
       : w_(std::move(w)),
-        pool_(default_thread_count(o.engine.n_threads), actors::pin_threads_to(o.topology, o.pus, "gpu-worker (host backend)")),
+        pool_(default_thread_count(o.engine.n_threads), actors::pin_threads_to(o.topology, o.pus, "gpu-worker (host backend)", "gpu-pool-")),
         n_ctx_(o.n_ctx),
         cache_type_(o.engine.cache_type),
         ws_(w_->config(), o.engine.max_batch, o.engine.exact_activations),

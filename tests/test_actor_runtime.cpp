@@ -2,12 +2,15 @@
 // ReLU model, for several hot/cold splits and 1 to 3 CPU-worker teams.
 #include <doctest/doctest.h>
 
+#include <unistd.h>
+
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
-#include <unistd.h>
 #include <nlohmann/json.hpp>
+#include <thread>
 
 #include "actors/actor_runtime.h"
 #include "backends/backend.h"
@@ -225,4 +228,37 @@ TEST_CASE("actor runtime: every slot's KV cache is resident once the runtime is 
   const uint64_t before = resident();
   ActorRuntime rt(w, o);
   CHECK(resident() - before >= kv);
+}
+
+// The runtime's own threads carry names (top -H, perf sched, gdb): the host backend's pool
+// workers and each cpu-worker team's threads.
+TEST_CASE("actor runtime: the compute threads are named by team") {
+  if (!std::filesystem::exists("/proc/self/task")) {
+    ACTINFER_REPORT_SKIPPED("no /proc/self/task: thread names cannot be listed here");
+    return;
+  }
+  auto names = [] {
+    std::vector<std::string> out;
+    for (const auto& task : std::filesystem::directory_iterator("/proc/self/task")) {
+      std::ifstream f(task.path() / "comm");
+      std::string name;
+      std::getline(f, name);
+      out.push_back(name);
+    }
+    return out;
+  };
+  auto w = ModelWeights::load(tiny_model("f32", GgmlType::F32));
+  DeploymentConfig o = options(0.5, 1, false);
+  o.engine.n_threads = 2;
+  o.teams.assign(1, TeamConfig{0, {}, 2});
+  ActorRuntime rt(w, o);
+  auto has = [](const std::vector<std::string>& v, const char* n) { return std::find(v.begin(), v.end(), n) != v.end(); };
+  std::vector<std::string> got = names();
+  // A thread names itself once it runs: give the last ones a moment.
+  for (int i = 0; i < 200 && !(has(got, "gpu-pool-1") && has(got, "cpu1-team-0") && has(got, "cpu1-team-1")); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    got = names();
+  }
+  INFO("threads: " << [&] { std::string s; for (const auto& n : got) s += n + ", "; return s; }());
+  for (const char* want : {"gpu-pool-1", "cpu1-team-0", "cpu1-team-1"}) CHECK(has(got, want));
 }

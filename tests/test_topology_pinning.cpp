@@ -1,6 +1,7 @@
 // Pinning threads and checking configured core sets.
 #include <doctest/doctest.h>
 #include <hwloc.h>
+#include <pthread.h>
 #include <sched.h>
 
 #include <set>
@@ -8,6 +9,7 @@
 #include <thread>
 #include <vector>
 
+#include "actors/pinning_hook.h"
 #include "topology/pinning.h"
 
 using namespace actinfer::topology;
@@ -161,4 +163,24 @@ TEST_CASE("pinning: check_core_set names the bad PU or node") {
   Topology real = Topology::discover();
   std::vector<int> node0 = pus_of_node(real, 0);
   CHECK_FALSE(check_core_set(real, 0, node0).has_value());
+}
+
+TEST_CASE("name_current_thread: the name top -H and perf show, cut to Linux's 15 bytes") {
+  std::string short_name, long_name, hooked;
+  std::thread([&] {
+    char buf[16] = {};
+    name_current_thread("gpu-pool-1");
+    pthread_getname_np(pthread_self(), buf, sizeof buf);
+    short_name = buf;
+    name_current_thread("a-name-longer-than-fifteen");
+    pthread_getname_np(pthread_self(), buf, sizeof buf);
+    long_name = buf;
+    // A team's on-start hook names its thread even where nothing is pinned.
+    actinfer::actors::pin_threads_to(nullptr, {}, "cpu-worker-1", "cpu1-team-")(3);
+    pthread_getname_np(pthread_self(), buf, sizeof buf);
+    hooked = buf;
+  }).join();
+  CHECK(short_name == "gpu-pool-1");
+  CHECK(long_name == "a-name-longer-t");
+  CHECK(hooked == "cpu1-team-3");
 }

@@ -1,6 +1,7 @@
 #include "topology/pinning.h"
 
 #include <hwloc.h>
+#include <pthread.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -77,6 +78,10 @@ std::optional<std::string> check_core_set(const Topology& topo, int numa_node, s
   std::string msg;
   for (const std::string& m : problems) msg += (msg.empty() ? "" : "; ") + m;
   return msg;
+}
+
+void name_current_thread(const std::string& name) {
+  pthread_setname_np(pthread_self(), name.substr(0, 15).c_str());
 }
 
 }  // namespace actinfer::topology

@@ -21,6 +21,10 @@ struct PinResult {
 // or the kernel refuses (e.g. a cpuset cgroup). The thread then keeps running unpinned.
 PinResult pin_current_thread(const Topology& topo, std::span<const int> pu_os_indexes);
 
+// Names the calling thread as `top -H`, perf and gdb show it (Linux keeps at most 15
+// bytes: longer names are cut). Never throws; a name the system refuses is left unset.
+void name_current_thread(const std::string& name);
+
 // For configs: nullopt if every PU exists, appears once and belongs to NUMA node
 // `numa_node` (logical index) and the set is not empty; otherwise one message naming
 // each bad PU or the bad node.
