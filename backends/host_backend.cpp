@@ -28,8 +28,9 @@ class HostBackend final : public Backend {
     // there when memory is short, not in the steps of its first requests (made on first use,
     // 8 slots' caches held up the first 8 requests' first tokens by up to 1 s on a VM whose
     // fresh pages are slow to fault in; llama-server allocates its cache at start too).
-    caches_.reserve(static_cast<size_t>(std::max(1, o.n_slots)));
-    for (int i = 0; i < std::max(1, o.n_slots); ++i) caches_.push_back(KvCache::of_model(w_->config(), n_ctx_, cache_type_));
+    const int n_slots = std::max(1, o.n_slots);
+    caches_.reserve(static_cast<size_t>(n_slots));
+    for (int i = 0; i < n_slots; ++i) caches_.push_back(KvCache::of_model(w_->config(), n_ctx_, cache_type_));
     if (o.sparse) hot_ = std::make_unique<NeuronShard>(*w_, o.hot_neurons);
   }
 

@@ -38,7 +38,6 @@ bool has_float_gemm(GgmlType weight);
 // builds, rows of an even number of elements).
 bool gemm_float_bf16_activations(GgmlType weight);
 
-
 // The tokens in the layout the kernel sweeps (on builds whose kernel reads a copy of them):
 // floats of scratch for n_acts tokens of n elements, 0 where the kernel reads the rows
 // directly (then gemm_float_pack_tokens does nothing and gemm_float ignores `packed`).
