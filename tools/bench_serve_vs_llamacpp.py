@@ -17,7 +17,6 @@ import statistics
 import subprocess
 import sys
 import time
-import concurrent.futures
 import http.client
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -47,12 +46,8 @@ def measure(url, concurrency, max_tokens, per_slot):
     bench_serve.one(url, 4, "")  # warm-up
     out = {}
     for c in concurrency:
-        t0 = time.perf_counter()
-        with concurrent.futures.ThreadPoolExecutor(c) as ex:
-            results = list(ex.map(lambda _: bench_serve.one(url, max_tokens, ""), range(c * per_slot)))
-        wall = time.perf_counter() - t0
-        out[c] = (sum(r["tokens"] for r in results) / wall, statistics.median(r["ttft"] for r in results),
-                  bench_serve.pct([g for r in results for g in r["gaps"]], 50))
+        m = bench_serve.run_load(url, c, max_tokens, per_slot)
+        out[c] = (m["tokens_per_s"], statistics.median(m["ttft"]), bench_serve.pct(m["gaps"], 50))
     return out
 
 
