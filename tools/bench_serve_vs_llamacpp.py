@@ -29,8 +29,9 @@ def free_port():
         return s.getsockname()[1]
 
 
-def healthy(port, deadline):
-    while time.time() < deadline:
+def healthy(port, deadline, proc):
+    """Whether the server on `port` answers /health with 200 before `deadline` (False at once if it exited)."""
+    while time.time() < deadline and proc.poll() is None:
         try:
             c = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
             c.request("GET", "/health")
@@ -87,8 +88,9 @@ def main():
             port = free_port()
             proc = subprocess.Popen(cmd(port), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             try:
-                if not healthy(port, time.time() + 120):
-                    raise RuntimeError(f"{label} did not become healthy: {' '.join(cmd(port))}")
+                if not healthy(port, time.time() + 120, proc):
+                    why = f"exited with status {proc.returncode}" if proc.poll() is not None else "did not become healthy in 120 s"
+                    raise RuntimeError(f"{label} {why}: {' '.join(cmd(port))}")
                 runs[label].append(measure(f"http://127.0.0.1:{port}", conc, a.max_tokens, a.requests_per_slot))
                 print(f"round {r + 1} {label}: " + ", ".join(f"C={c} {v[0]:.1f} tok/s" for c, v in runs[label][-1].items()),
                       file=sys.stderr, flush=True)
@@ -110,4 +112,7 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except (RuntimeError, OSError) as e:
+        sys.exit(f"bench_serve_vs_llamacpp: error: {e}")

@@ -1,14 +1,16 @@
 #!/usr/bin/env python3
-"""tools/bench_serve.py against stand-in servers whose streams are known: the tokens it credits
-are the server's `usage` (else one per text chunk), a stream shorter than asked is warned
-about, a failing server ends the run with an error (exit status 1), and the table has a row
-per concurrency. Run by ctest; exits non-zero on the first failed check."""
+"""tools/bench_serve.py and tools/bench_serve_vs_llamacpp.py against stand-in servers whose
+streams are known: the tokens credited are the server's `usage` (else one per text chunk), a
+stream shorter than asked is warned about, a failing server ends the run with an error (exit
+status 1, at once), the tables have a row per server and concurrency. Run by ctest; exits
+non-zero when a check failed."""
 import http.server
 import json
 import os
 import subprocess
 import sys
 import threading
+import time
 
 TOOLS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "tools")
 sys.path.insert(0, TOOLS)
@@ -104,5 +106,30 @@ p = run_script(url, 6)
 check("HTTP 500: exit status 1", p.returncode == 1, p.returncode)
 check("HTTP 500: named in the error", "bench_serve: error: HTTP 500" in p.stderr and "Traceback" not in p.stderr, p.stderr)
 httpd.shutdown()
+
+# tools/bench_serve_vs_llamacpp.py, both servers stand-ins: a row per server and concurrency, C=1 is 1.00x.
+STAND_IN = os.path.join(os.path.dirname(os.path.abspath(__file__)), "stand_in_server.py")
+
+
+def run_pair(env_extra=None):
+    env = dict(os.environ, **(env_extra or {}))
+    t0 = time.time()
+    p = subprocess.run([sys.executable, os.path.join(TOOLS, "bench_serve_vs_llamacpp.py"), "--actinfer", STAND_IN, "--llama-server", STAND_IN,
+                        "-m", "unused.gguf", "--rounds", "2", "--concurrency", "1,2", "--max-tokens", "4", "--requests-per-slot", "1"],
+                       capture_output=True, text=True, timeout=240, env=env)
+    return p, time.time() - t0
+
+
+p, _ = run_pair()
+rows = [[c.strip() for c in l.split("|")[1:-1]] for l in p.stdout.splitlines() if l.startswith("| ") and "---" not in l][1:]
+check("pair: exit status 0", p.returncode == 0, p.stderr)
+check("pair: a row per server and C", [(r[0], r[1]) for r in rows] ==
+      [("actinfer (actors)", "1"), ("actinfer (actors)", "2"), ("llama-server", "1"), ("llama-server", "2")], p.stdout)
+check("pair: C=1 is the 1.00x base", all(r[3] == "1.00x" for r in rows if r[1] == "1"), p.stdout)
+check("pair: full streams, no warning", "warning" not in p.stderr, p.stderr)
+p, seconds = run_pair({"STAND_IN_EXIT": "3"})
+check("a server that exits: exit status 1", p.returncode == 1, p.returncode)
+check("a server that exits: named with its status", "actinfer (actors) exited with status 3" in p.stderr and "Traceback" not in p.stderr, p.stderr)
+check("a server that exits: no wait for the health deadline", seconds < 60, seconds)
 
 sys.exit(1 if failures else 0)
