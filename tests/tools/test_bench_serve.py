@@ -4,60 +4,41 @@ streams are known: the tokens credited are the server's `usage` (else one per te
 stream shorter than asked is warned about, a failing server ends the run with an error (exit
 status 1, at once), the tables have a row per server and concurrency. Run by ctest; exits
 non-zero when a check failed."""
-import http.server
-import json
 import os
 import subprocess
 import sys
-import threading
 import time
 
 TOOLS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "tools")
 sys.path.insert(0, TOOLS)
 import bench_serve  # noqa: E402
+import bench_serve_vs_llamacpp  # noqa: E402
+
+STAND_IN = os.path.join(os.path.dirname(os.path.abspath(__file__)), "stand_in_server.py")
 
 
-def sse(obj):
-    return b"data: " + json.dumps(obj).encode() + b"\n\n"
+class StandIn:
+    """tests/tools/stand_in_server.py on a free port, shaped by STAND_IN_* settings; stopped on exit."""
 
+    def __init__(self, **settings):
+        port = bench_serve_vs_llamacpp.free_port()
+        env = dict(os.environ, **{f"STAND_IN_{k.upper()}": str(v) for k, v in settings.items()})
+        self.proc = subprocess.Popen([sys.executable, STAND_IN, "--port", str(port)], env=env,
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.url = f"http://127.0.0.1:{port}"
+        try:
+            if not bench_serve_vs_llamacpp.healthy(port, time.time() + 60, self.proc):
+                raise RuntimeError("the stand-in server did not start")
+        except BaseException:
+            self.__exit__()
+            raise
 
-class Stand_in(http.server.BaseHTTPRequestHandler):
-    # Set per server: how many text chunks, what usage to send (None: no usage chunk), HTTP status.
-    chunks = 4
-    usage_tokens = None
-    status = 200
+    def __enter__(self):
+        return self.url
 
-    def log_message(self, *args):
-        pass
-
-    def do_POST(self):
-        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        assert body["stream"] is True and body["ignore_eos"] is True, body
-        if self.status != 200:
-            self.send_response(self.status)
-            self.send_header("Content-Length", "2")
-            self.end_headers()
-            self.wfile.write(b"no")
-            return
-        self.send_response(200)
-        self.send_header("Content-Type", "text/event-stream")
-        self.end_headers()
-        for i in range(self.chunks):
-            self.wfile.write(sse({"choices": [{"index": 0, "text": "ab", "finish_reason": None}]}))
-            self.wfile.flush()
-        last = {"choices": [{"index": 0, "text": "", "finish_reason": "length"}]}
-        if self.usage_tokens is not None:
-            last["usage"] = {"prompt_tokens": 7, "completion_tokens": self.usage_tokens, "total_tokens": 7 + self.usage_tokens}
-        self.wfile.write(sse(last) + b"data: [DONE]\n\n")
-        self.wfile.flush()
-        self.close_connection = True
-
-
-def serve(**attrs):
-    handler = type("H", (Stand_in,), attrs)
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    return httpd, f"http://127.0.0.1:{httpd.server_address[1]}"
+    def __exit__(self, *exc):
+        self.proc.terminate()
+        self.proc.wait()
 
 
 failures = []
@@ -76,40 +57,34 @@ def run_script(url, max_tokens):
 
 
 # Chunks may carry several tokens: usage counts them, not the chunks.
-httpd, url = serve(chunks=4, usage_tokens=6)
-r = bench_serve.one(url, 8, "")  # asked for 8: the old count (max_tokens) differs
-check("usage's completion_tokens are the tokens credited", r["tokens"] == 6, r)
-check("one gap between each two text chunks", len(r["gaps"]) == 3, r["gaps"])
-p = run_script(url, 6)
-rows = [l for l in p.stdout.splitlines() if l.startswith("| stand-in |")]
-check("full streams: exit status 0", p.returncode == 0, p.stderr)
-check("a table row per concurrency", [l.split("|")[2].strip() for l in rows] == ["1", "2"], p.stdout)
-check("full streams: no warning", "warning" not in p.stderr, p.stderr)
-httpd.shutdown()
+with StandIn(chunks=4, usage=6) as url:
+    r = bench_serve.one(url, 8, "")  # asked for 8: the old count (max_tokens) differs
+    check("usage's completion_tokens are the tokens credited", r["tokens"] == 6, r)
+    check("one gap between each two text chunks", len(r["gaps"]) == 3, r["gaps"])
+    p = run_script(url, 6)
+    rows = [l for l in p.stdout.splitlines() if l.startswith("| stand-in |")]
+    check("full streams: exit status 0", p.returncode == 0, p.stderr)
+    check("a table row per concurrency", [l.split("|")[2].strip() for l in rows] == ["1", "2"], p.stdout)
+    check("full streams: no warning", "warning" not in p.stderr, p.stderr)
 
 # No usage chunk: one token per text chunk.
-httpd, url = serve(chunks=5, usage_tokens=None)
-r = bench_serve.one(url, 7, "")
-check("without usage, one token per text chunk", r["tokens"] == 5, r)
-httpd.shutdown()
+with StandIn(chunks=5, usage="none") as url:
+    r = bench_serve.one(url, 7, "")
+    check("without usage, one token per text chunk", r["tokens"] == 5, r)
 
 # A server that stops early is named, and only its tokens count.
-httpd, url = serve(chunks=3, usage_tokens=3)
-p = run_script(url, 6)
-check("short streams: still exit status 0", p.returncode == 0, p.stderr)
-check("short streams: warned with the counts", "generated fewer than the 6 tokens asked for (3 .. 3" in p.stderr, p.stderr)
-httpd.shutdown()
+with StandIn(chunks=3, usage=3) as url:
+    p = run_script(url, 6)
+    check("short streams: still exit status 0", p.returncode == 0, p.stderr)
+    check("short streams: warned with the counts", "generated fewer than the 6 tokens asked for (3 .. 3" in p.stderr, p.stderr)
 
 # A failing server ends the run with its status, not a traceback.
-httpd, url = serve(status=500)
-p = run_script(url, 6)
-check("HTTP 500: exit status 1", p.returncode == 1, p.returncode)
-check("HTTP 500: named in the error", "bench_serve: error: HTTP 500" in p.stderr and "Traceback" not in p.stderr, p.stderr)
-httpd.shutdown()
+with StandIn(status=500) as url:
+    p = run_script(url, 6)
+    check("HTTP 500: exit status 1", p.returncode == 1, p.returncode)
+    check("HTTP 500: named in the error", "bench_serve: error: HTTP 500" in p.stderr and "Traceback" not in p.stderr, p.stderr)
 
 # tools/bench_serve_vs_llamacpp.py, both servers stand-ins: a row per server and concurrency, C=1 is 1.00x.
-STAND_IN = os.path.join(os.path.dirname(os.path.abspath(__file__)), "stand_in_server.py")
-
 
 def run_pair(env_extra=None):
     env = dict(os.environ, **(env_extra or {}))
