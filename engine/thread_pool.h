@@ -3,13 +3,17 @@
 // thread the kernel has preempted (a busy machine) delays only a part it has
 // already claimed: the others, the caller included, take the rest. Workers spin
 // briefly between tasks, then sleep, so the many short parallel regions of a
-// decoded token cost about a microsecond each.
+// decoded token cost about a microsecond each. The caller waits for claimed parts by
+// spinning, never yielding (unless oversubscribed): a yield beside a nice-19 process hands
+// it the core for its slice (engine/spin_wait.h).
 #pragma once
 #include <atomic>
 #include <cstdint>
 #include <functional>
 #include <thread>
 #include <vector>
+
+#include "engine/spin_wait.h"
 
 namespace actinfer {
 
@@ -58,7 +62,10 @@ class ThreadPool {
   // part of a newer job by mistake, since its compare-exchange names the generation.
   std::atomic<uint64_t> claim_{0};
   std::atomic<int> parts_done_{0};
-  std::atomic<uint64_t> generation_{0};  // wakes the workers
+  WakeCounter generation_;  // wakes the workers
+  // More threads than processing units: the caller's wait for a part then yields, since
+  // the thread running that part may need this core.
+  bool oversubscribed_ = false;
   std::atomic<bool> stop_{false};
   std::vector<std::jthread> workers_;
 };

@@ -43,20 +43,18 @@ WorkerTeam::WorkerTeam(int n_threads, std::function<void(int)> on_start, JobErro
 
 WorkerTeam::~WorkerTeam() {
   stop_.store(true);
-  posted_.fetch_add(1);
-  posted_.notify_all();
+  posted_.advance();
 }
 
 void WorkerTeam::post(Job job) {
   job_ = std::move(job);
-  posted_.fetch_add(1, std::memory_order_release);
-  posted_.notify_all();
+  posted_.advance();
 }
 
 void WorkerTeam::lead_loop() {
-  uint64_t seen = 0;
+  uint32_t seen = 0;
   for (;;) {
-    seen = wait_for_change(posted_, seen, kPauseIterations);
+    seen = posted_.wait_for_change(seen, kPauseIterations);
     if (stop_.load()) break;
     Job job = std::move(job_);
     try {

@@ -9,6 +9,7 @@
 #include <memory>
 #include <thread>
 
+#include "engine/spin_wait.h"
 #include "engine/thread_pool.h"
 
 namespace actinfer {
@@ -39,7 +40,7 @@ class WorkerTeam {
   int n_threads_;
   JobErrorHandler on_job_error_;
   Job job_;
-  std::atomic<uint64_t> posted_{0};
+  WakeCounter posted_;
   std::atomic<bool> stop_{false};
   std::unique_ptr<ThreadPool> pool_;  // created on the lead thread
   std::jthread lead_;

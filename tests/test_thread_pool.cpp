@@ -6,6 +6,7 @@
 #include <numeric>
 #include <vector>
 
+#include "engine/spin_wait.h"
 #include "engine/thread_pool.h"
 
 using namespace actinfer;
@@ -61,4 +62,43 @@ TEST_CASE("thread pool: the caller takes the parts a stalled thread has not clai
     CHECK(runs.load() == kParts);
     CHECK_FALSE(timed_out.load());
   }
+}
+
+TEST_CASE("wake counter: sleeping and spinning waiters see every advance; no wake-up is lost") {
+  // Two threads hand a turn back and forth through two counters, 20000 times: a lost
+  // wake-up leaves both asleep (the test then ends at ctest's timeout).
+  for (int pauses : {0, 64}) {
+    CAPTURE(pauses);
+    WakeCounter ping, pong;
+    constexpr uint32_t kRounds = 20000;
+    std::atomic<bool> done{false};
+    std::jthread partner([&] {
+      uint32_t seen = 0;
+      while (seen < kRounds) {
+        seen = ping.wait_for_change(seen, pauses);
+        pong.advance();
+      }
+      done.store(true);
+    });
+    uint32_t seen = 0;
+    for (uint32_t round = 0; round < kRounds; ++round) {
+      ping.advance();
+      seen = pong.wait_for_change(seen, pauses);
+    }
+    CHECK(seen == kRounds);
+    CHECK(ping.load() == kRounds);
+    partner.join();
+    CHECK(done.load());
+  }
+}
+
+TEST_CASE("wake counter: a waiter asleep in the kernel wakes on advance") {
+  WakeCounter counter;
+  std::atomic<uint32_t> got{0};
+  std::jthread waiter([&] { got.store(counter.wait_for_change(0, 0)); });
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));  // long enough to be asleep
+  CHECK(got.load() == 0);
+  CHECK(counter.advance() == 1);
+  waiter.join();
+  CHECK(got.load() == 1);
 }
