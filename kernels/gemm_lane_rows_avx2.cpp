@@ -13,7 +13,7 @@
 // decoded block serves up to 8 tokens.
 #include "kernels/type_kernels.h"
 
-#if ACTINFER_HAVE_AVX2_KERNELS && !ACTINFER_HAVE_AVX512_GEMM
+#if ACTINFER_HAVE_AVX2_KERNELS
 
 #include <immintrin.h>
 
@@ -533,4 +533,4 @@ ACTINFER_LANE_ROWS(lane_rows_q5_K_avx2, KQ45<true>)
 
 #undef LANE_INLINE
 
-#endif  // ACTINFER_HAVE_AVX2_KERNELS && !ACTINFER_HAVE_AVX512_GEMM
+#endif  // ACTINFER_HAVE_AVX2_KERNELS

@@ -78,8 +78,11 @@ struct TypeTraits {
   uint32_t llama_file_type = 0;            // general.file_type of a file mostly of this type (weights)
   GemmPrepareFn gemm_prepare = nullptr;    // activation types: lays out tiles for the weights' gemm
   // Rows x activations bit-identical to a lane of `gemm` (gemm_lane_exact_rows of
-  // kernels/gemm_quant.h): AVX-512 VNNI builds, else null.
+  // kernels/gemm_quant.h), else null.
   VecDotRowsFn lane_rows = nullptr;
+  // The same bits, for calls of at most kLaneFewTokens tokens where set: AVX-512 builds take the
+  // AVX2 kernels (8 rows a register) there, faster at 1-4 tokens on Zen 4 (docs/journal.md).
+  VecDotRowsFn lane_rows_few = nullptr;
 };
 
 // Traits of any type GGUF files may hold (sizes always; kernels for those this engine reads);

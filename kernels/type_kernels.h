@@ -107,9 +107,8 @@ ACTINFER_GEMM_FN(gemm_q6_K_avx2);
 ACTINFER_GEMM_FN(gemm_q2_K_avx2);
 ACTINFER_GEMM_FN(gemm_q3_K_avx2);
 ACTINFER_GEMM_FN(gemm_iq4_xs_avx2);
-#if !ACTINFER_HAVE_AVX512_GEMM
-// gemm_lane_rows_avx2.cpp: per-token rows bit-identical to a lane of the kernels above (the
-// AVX-512 builds' own are below), gemm_lane_exact_rows of kernels/gemm_quant.h.
+// gemm_lane_rows_avx2.cpp: per-token rows bit-identical to a lane of the kernels above,
+// gemm_lane_exact_rows of kernels/gemm_quant.h (AVX-512 builds use them for a few tokens).
 ACTINFER_ROWS_FN(lane_rows_q4_0_avx2);
 ACTINFER_ROWS_FN(lane_rows_q4_1_avx2);
 ACTINFER_ROWS_FN(lane_rows_q5_0_avx2);
@@ -118,7 +117,6 @@ ACTINFER_ROWS_FN(lane_rows_q8_0_avx2);
 ACTINFER_ROWS_FN(lane_rows_iq4_nl_avx2);
 ACTINFER_ROWS_FN(lane_rows_q4_K_avx2);
 ACTINFER_ROWS_FN(lane_rows_q5_K_avx2);
-#endif
 #if ACTINFER_HAVE_AVX512_GEMM
 // gemm_quant_avx512.cpp: the same results through AVX-512 VNNI, 16 tokens per register.
 ACTINFER_GEMM_FN(gemm_q4_0_avx512);
