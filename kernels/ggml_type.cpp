@@ -80,7 +80,18 @@ constexpr std::array<TypeTraits, kMaxId> kTable = [] {
   t[static_cast<size_t>(T::Q8_0)].quantize_fast = AVX2(quantize_q8_0_avx2);
   t[static_cast<size_t>(T::Q8_0)].gemm_prepare = AVX2(gemm_prepare_q8_0_avx2);
   // Per-token rows bit-identical to a lane of the tiled GEMM (AVX-512 VNNI builds: every tiled
-  // type; AVX2 builds: the 32-element block types, Q4_K and Q5_K).
+  // type; AVX2 builds: the 32-element block types, Q4_K and Q5_K). The AVX2 kernels (8 rows a
+  // register) also serve AVX-512 builds' calls of up to kLaneFewTokens tokens: on Zen 4 (512-bit
+  // operations in two halves), one token from memory, the AVX-512 kernels' 16-row transposes cost
+  // more than they save, 0.43-0.68x of the per-token dots against 0.69-1.5x for the AVX2 ones; at
+  // 8 tokens the two are within 15% either way.
+#if ACTINFER_HAVE_AVX2_KERNELS
+  for (auto [id, fn] : {std::pair{T::Q4_0, &k::lane_rows_q4_0_avx2}, {T::Q4_1, &k::lane_rows_q4_1_avx2},
+                        {T::Q5_0, &k::lane_rows_q5_0_avx2}, {T::Q5_1, &k::lane_rows_q5_1_avx2},
+                        {T::Q8_0, &k::lane_rows_q8_0_avx2}, {T::IQ4_NL, &k::lane_rows_iq4_nl_avx2},
+                        {T::Q4_K, &k::lane_rows_q4_K_avx2}, {T::Q5_K, &k::lane_rows_q5_K_avx2}})
+    t[static_cast<size_t>(id)].lane_rows = t[static_cast<size_t>(id)].lane_rows_few = fn;
+#endif
 #if ACTINFER_HAVE_AVX512_GEMM
   for (auto [id, fn] : {std::pair{T::Q4_0, &k::lane_rows_q4_0_avx512}, {T::Q4_1, &k::lane_rows_q4_1_avx512},
                         {T::Q5_0, &k::lane_rows_q5_0_avx512}, {T::Q5_1, &k::lane_rows_q5_1_avx512},
@@ -89,20 +100,6 @@ constexpr std::array<TypeTraits, kMaxId> kTable = [] {
                         {T::Q2_K, &k::lane_rows_q2_K_avx512}, {T::Q3_K, &k::lane_rows_q3_K_avx512},
                         {T::Q6_K, &k::lane_rows_q6_K_avx512},
                         {T::IQ4_XS, &k::lane_rows_iq4_xs_avx512}})
-    t[static_cast<size_t>(id)].lane_rows = fn;
-  // Zen 4 (512-bit operations in two halves), one token from memory: the AVX-512 kernels' 16-row
-  // transposes cost more than they save, 0.43-0.68x of the per-token dots against 0.69-1.5x
-  // for the AVX2 ones; at 8 tokens the two are within 15% either way.
-  for (auto [id, fn] : {std::pair{T::Q4_0, &k::lane_rows_q4_0_avx2}, {T::Q4_1, &k::lane_rows_q4_1_avx2},
-                        {T::Q5_0, &k::lane_rows_q5_0_avx2}, {T::Q5_1, &k::lane_rows_q5_1_avx2},
-                        {T::Q8_0, &k::lane_rows_q8_0_avx2}, {T::IQ4_NL, &k::lane_rows_iq4_nl_avx2},
-                        {T::Q4_K, &k::lane_rows_q4_K_avx2}, {T::Q5_K, &k::lane_rows_q5_K_avx2}})
-    t[static_cast<size_t>(id)].lane_rows_few = fn;
-#elif ACTINFER_HAVE_AVX2_KERNELS
-  for (auto [id, fn] : {std::pair{T::Q4_0, &k::lane_rows_q4_0_avx2}, {T::Q4_1, &k::lane_rows_q4_1_avx2},
-                        {T::Q5_0, &k::lane_rows_q5_0_avx2}, {T::Q5_1, &k::lane_rows_q5_1_avx2},
-                        {T::Q8_0, &k::lane_rows_q8_0_avx2}, {T::IQ4_NL, &k::lane_rows_iq4_nl_avx2},
-                        {T::Q4_K, &k::lane_rows_q4_K_avx2}, {T::Q5_K, &k::lane_rows_q5_K_avx2}})
     t[static_cast<size_t>(id)].lane_rows = fn;
 #endif
   // Types GGUF files may hold that are not read here.

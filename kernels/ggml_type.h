@@ -80,8 +80,8 @@ struct TypeTraits {
   // Rows x activations bit-identical to a lane of `gemm` (gemm_lane_exact_rows of
   // kernels/gemm_quant.h), else null.
   VecDotRowsFn lane_rows = nullptr;
-  // The same bits, for calls of at most kLaneFewTokens tokens where set: AVX-512 builds take the
-  // AVX2 kernels (8 rows a register) there, faster at 1-4 tokens on Zen 4 (docs/journal.md).
+  // The same bits, for calls of at most kLaneFewTokens tokens where set: the AVX2 kernels (8 rows
+  // a register), which AVX-512 builds take there too, faster at 1-4 tokens on Zen 4 (docs/journal.md).
   VecDotRowsFn lane_rows_few = nullptr;
 };
 
