@@ -440,4 +440,12 @@ std::span<const std::byte> GgufFile::tensor_data(const TensorInfo& t) const {
   return {data_begin() + t.offset, static_cast<size_t>(t.n_bytes)};
 }
 
+std::vector<float> GgufFile::f32_values(const TensorInfo& t) const {
+  if (t.type != GgmlType::F32) throw std::invalid_argument("tensor '" + t.name + "' is not F32");
+  const std::span<const std::byte> bytes = tensor_data(t);
+  std::vector<float> values(bytes.size() / sizeof(float));
+  std::memcpy(values.data(), bytes.data(), values.size() * sizeof(float));
+  return values;
+}
+
 }  // namespace actinfer

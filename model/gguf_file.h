@@ -99,6 +99,9 @@ class GgufFile {
   const std::vector<TensorInfo>& tensors() const { return tensors_; }
   const TensorInfo* find_tensor(std::string_view name) const;
   std::span<const std::byte> tensor_data(const TensorInfo& t) const;
+  // An F32 tensor's values, copied: a file's general.alignment may leave them unaligned for
+  // float loads. std::invalid_argument for another type.
+  std::vector<float> f32_values(const TensorInfo& t) const;
   const std::byte* data_begin() const;  // start of the tensor data section
   uint64_t data_offset() const { return data_offset_; }  // of the data section in the file
 

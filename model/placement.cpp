@@ -67,7 +67,7 @@ Placement load_placement(const std::filesystem::path& path, const ModelConfig& c
     // Stored as F32 0/1 values (GGUF has no U8 tensor type this reader accepts).
     if (t->type != GgmlType::F32 || t->shape != std::vector<int64_t>{c.d_ff})
       throw bad("tensor '" + name + "' must be F32 [" + std::to_string(c.d_ff) + "]");
-    const auto* v = reinterpret_cast<const float*>(f.tensor_data(*t).data());
+    const std::vector<float> v = f.f32_values(*t);
     std::vector<uint8_t> flags(static_cast<size_t>(c.d_ff));
     for (int i = 0; i < c.d_ff; ++i) {
       if (v[i] != 0.0f && v[i] != 1.0f) throw bad("tensor '" + name + "' holds " + std::to_string(v[i]) + ", not 0 or 1");

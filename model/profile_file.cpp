@@ -56,7 +56,7 @@ ActivationProfile load_profile(const std::filesystem::path& path, const ModelCon
     if (!t) throw bad("has no tensor '" + name + "'");
     if (t->type != GgmlType::F32 || t->shape != std::vector<int64_t>{c.d_ff})
       throw bad("tensor '" + name + "' must be F32 [" + std::to_string(c.d_ff) + "]");
-    const auto* v = reinterpret_cast<const float*>(f.tensor_data(*t).data());
+    const std::vector<float> v = f.f32_values(*t);
     std::vector<uint32_t> counts(static_cast<size_t>(c.d_ff));
     for (int i = 0; i < c.d_ff; ++i) {
       if (!(v[i] >= 0) || v[i] > static_cast<float>(p.n_tokens) || v[i] > 4294967295.0f || v[i] != std::floor(v[i]))
