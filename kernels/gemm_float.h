@@ -38,10 +38,11 @@ bool has_float_gemm(GgmlType weight);
 // builds, rows of an even number of elements).
 bool gemm_float_bf16_activations(GgmlType weight);
 
-// The tokens in the layout the kernel sweeps (on builds whose kernel reads a copy of them):
-// floats of scratch for n_acts tokens of n elements, 0 where the kernel reads the rows
-// directly (then gemm_float_pack_tokens does nothing and gemm_float ignores `packed`).
-size_t gemm_float_packed_floats(int64_t n, int64_t n_acts);
+// The tokens in the layout the kernel sweeps for rows of `weight`: floats of scratch for n_acts
+// tokens of n elements, 0 where gemm_float reads no such copy (builds without the AVX2 kernels,
+// where gemm_float_pack_tokens does nothing; BF16 rows through vdpbf16ps, which round and lay
+// out their own).
+size_t gemm_float_packed_floats(GgmlType weight, int64_t n, int64_t n_acts);
 // Writes tokens [t0, t1) of the n_acts tokens into `packed` (gemm_float_packed_floats floats):
 // each token's place depends on n and n_acts alone, so threads may pack disjoint ranges.
 void gemm_float_pack_tokens(const float* acts, size_t act_stride, int64_t n_acts, int64_t n, int64_t t0, int64_t t1,
@@ -62,7 +63,8 @@ void gemm_float_avx2(GgmlType weight, int64_t n, const void* w_rows, size_t row_
                      const float* acts, size_t act_stride, int64_t n_acts, float* out, size_t out_stride,
                      const float* packed = nullptr);
 void gemm_float_avx512(GgmlType weight, int64_t n, const void* w_rows, size_t row_stride, int64_t n_rows,
-                       const float* acts, size_t act_stride, int64_t n_acts, float* out, size_t out_stride);
+                       const float* acts, size_t act_stride, int64_t n_acts, float* out, size_t out_stride,
+                       const float* packed = nullptr);
 // BF16 rows (n even) through vdpbf16ps, tokens rounded to BF16 (AVX512_BF16 builds only).
 void gemm_bf16_dot_avx512(int64_t n, const void* w_rows, size_t row_stride, int64_t n_rows, const float* acts,
                           size_t act_stride, int64_t n_acts, float* out, size_t out_stride);

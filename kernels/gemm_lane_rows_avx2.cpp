@@ -1,8 +1,9 @@
 // Per-token kernels bit-identical to a lane of the AVX2 tiled GEMM (kernels/gemm_quant_avx2.cpp,
-// gemm_lane_exact_rows of kernels/gemm_quant.h) for its 32-element block types, Q4_K and Q5_K, on builds
-// without AVX-512 VNNI (gemm_lane_rows_avx512.cpp serves those). For each (row, token): the same
-// exact integer block dot, then acc = fma(float(isum), dw * da, acc) and Q4_1/Q5_1's
-// fma(m, s, acc), the float sequence of the tile kernel. So a server step may send some tokens
+// gemm_lane_exact_rows of kernels/gemm_quant.h) for every type it tiles, on builds without AVX-512
+// VNNI, and for calls of a few tokens on builds with it (gemm_lane_rows_avx512.cpp serves the
+// rest). For each (row, token): the same exact integer block dot, then acc = fma(float(isum),
+// dw * da, acc) and Q4_1/Q5_1's fma(m, s, acc), the float sequence of the tile kernel (the K
+// types: their min and offset terms where the tile kernel puts them). So a server step may send some tokens
 // through tiles and the rest through these with identical bits.
 //
 // The lanes here are 8 rows. Per block the 8 rows' quants are transposed into registers w[g]
@@ -280,6 +281,274 @@ struct KQ45 {
   }
 };
 
+// ---- Q2_K, Q3_K, Q6_K, IQ4_XS x Q8_K ------------------------------------------------------------
+
+// The sum of 16 int8 quants.
+LANE_INLINE int32_t sum16(const uint8_t* q) {
+  __m128i s = _mm_madd_epi16(_mm_maddubs_epi16(_mm_set1_epi8(1), load128(q)), _mm_set1_epi16(1));
+  s = _mm_add_epi32(s, _mm_unpackhi_epi64(s, s));
+  return _mm_cvtsi128_si32(_mm_add_epi32(s, _mm_shuffle_epi32(s, 1)));
+}
+// Two int32 in -32768..32767 as one int16 pair (lo, hi).
+LANE_INLINE __m256i pack_pairs(__m256i lo, __m256i hi) {
+  return _mm256_or_si256(_mm256_and_si256(lo, _mm256_set1_epi32(0xFFFF)), _mm256_slli_epi32(hi, 16));
+}
+
+// Q2_K, Q3_K, Q6_K (16 sub-blocks of 16, kernels/gemm_k16_formats.h), as the tile kernel applies
+// them (gemm_lane_rows_avx512.cpp's K16 does the same with 16 rows): Q2_K's
+// acc = fnma(float(msum), dmin * da, acc) with msum = sum_j mn_j * asum_j first, then
+// acc = fma(float(isum), d * da, acc) with isum = sum_j sc_j * dot_j - (sum_j sc_j * asum_j) << off.
+// F gives the 8 rows' scales as int16 pairs (sc_2c, sc_2c+1) and (mn_2c, mn_2c+1) for the sums of
+// a, as (sc_j, sc_j) for vpmaddwd, and hands each 128-element half to `use` as 4 chunks of 8
+// dword registers, decoded after the transpose (the formats' byte operations do not depend on
+// where a byte is). A sub-block's dot is summed in int16 over kPerSum 4-byte groups (Q6_K's
+// 6-bit values: 2; |a| <= 127), then multiplied by its scale in vpmaddwd: the same integers.
+struct LaneQ2K {
+  static constexpr GgmlType kType = GgmlType::Q2_K;
+  static constexpr size_t kBytes = sizeof(block_q2_K);
+  static constexpr int kOffShift = -1;
+  static constexpr bool kMin = true;
+  static constexpr int kPerSum = 4;
+  LANE_INLINE static void header(const uint8_t* const* rows, size_t off, __m256& d, __m256& dmin, __m256i scp[8],
+                                 __m256i mnp[8], __m256i sc2[16]) {
+    const __m256i dd = gather(rows, off + offsetof(block_q2_K, d));
+    d = fp16_of<false>(dd);
+    dmin = fp16_of<true>(dd);
+    __m256i s[4];  // scale | min << 4, bytes 0..15
+    transpose8x4(rows, off + offsetof(block_q2_K, scales), s);
+    for (int i = 0; i < 4; ++i) {
+      const __m256i lo = _mm256_and_si256(s[i], _mm256_set1_epi8(0x0F));
+      const __m256i hi = _mm256_and_si256(_mm256_srli_epi32(s[i], 4), _mm256_set1_epi8(0x0F));
+      for (int k = 0; k < 2; ++k) {
+        scp[2 * i + k] = pair_of(lo, k);
+        mnp[2 * i + k] = pair_of(hi, k);
+      }
+      for (int k = 0; k < 4; ++k) sc2[4 * i + k] = twice16(byte_of(lo, k));
+    }
+  }
+  template <class Use>
+  LANE_INLINE static void half(const uint8_t* const* rows, size_t off, int h, Use&& use) {
+    __m256i q[8];
+    const size_t qs = off + offsetof(block_q2_K, qs) + 32 * static_cast<size_t>(h);
+    transpose8x4(rows, qs, q);
+    transpose8x4(rows, qs + 16, q + 4);
+    const __m256i m3 = _mm256_set1_epi8(3);
+    for (int k = 0; k < 4; ++k) {
+      __m256i w[8];
+      for (int g = 0; g < 8; ++g) w[g] = _mm256_and_si256(_mm256_srli_epi16(q[g], 2 * k), m3);
+      use(k, w);
+    }
+  }
+};
+
+struct LaneQ3K {
+  static constexpr GgmlType kType = GgmlType::Q3_K;
+  static constexpr size_t kBytes = sizeof(block_q3_K);
+  static constexpr int kOffShift = 2;
+  static constexpr bool kMin = false;
+  static constexpr int kPerSum = 4;
+  LANE_INLINE static void header(const uint8_t* const* rows, size_t off, __m256& d, __m256&, __m256i scp[8], __m256i*,
+                                 __m256i sc2[16]) {
+    // The 16 bytes ending at the block end: 2 bytes of qs, the 12 scale bytes, d.
+    constexpr size_t kAt = offsetof(block_q3_K, d) + 2 - 16;
+    static_assert(offsetof(block_q3_K, scales) == kAt + 2);
+    __m256i v[4];
+    transpose8x4(rows, off + kAt, v);
+    d = fp16_of<true>(v[3]);
+    auto sbyte = [&](int i) { return byte_of(v[(i + 2) / 4], (i + 2) % 4); };  // scale byte i
+    // unpack_q3_K_scales: low 4 bits from the nibbles of bytes 0..7, bits 4..5 from bytes 8..11.
+    __m256i sc[16];
+    for (int i = 0; i < 16; ++i) {
+      const __m256i low = i < 8 ? _mm256_and_si256(sbyte(i), _mm256_set1_epi32(0x0F)) : _mm256_srli_epi32(sbyte(i - 8), 4);
+      const __m256i high = _mm256_and_si256(_mm256_srli_epi32(sbyte(8 + i % 4), 2 * (i / 4)), _mm256_set1_epi32(3));
+      sc[i] = _mm256_sub_epi32(_mm256_or_si256(low, _mm256_slli_epi32(high, 4)), _mm256_set1_epi32(32));
+      sc2[i] = twice16(sc[i]);
+    }
+    for (int c = 0; c < 8; ++c) scp[c] = pack_pairs(sc[2 * c], sc[2 * c + 1]);
+  }
+  // u = low 2 bits + 4 * (high bit): the stored value + 4.
+  template <class Use>
+  LANE_INLINE static void half(const uint8_t* const* rows, size_t off, int h, Use&& use) {
+    __m256i q[8], hb[8];
+    const size_t qs = off + offsetof(block_q3_K, qs) + 32 * static_cast<size_t>(h);
+    transpose8x4(rows, qs, q);
+    transpose8x4(rows, qs + 16, q + 4);
+    transpose8x4(rows, off + offsetof(block_q3_K, hmask), hb);
+    transpose8x4(rows, off + offsetof(block_q3_K, hmask) + 16, hb + 4);
+    // Chunk 4h + k: bit 4h + k of each hmask byte, moved to bit 2.
+    for (int g = 0; g < 8; ++g) hb[g] = h == 0 ? _mm256_slli_epi16(hb[g], 2) : _mm256_srli_epi16(hb[g], 2);
+    const __m256i m3 = _mm256_set1_epi8(3), m4 = _mm256_set1_epi8(4);
+    for (int k = 0; k < 4; ++k) {
+      __m256i w[8];
+      for (int g = 0; g < 8; ++g)
+        w[g] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(q[g], 2 * k), m3), _mm256_and_si256(_mm256_srli_epi16(hb[g], k), m4));
+      use(k, w);
+    }
+  }
+};
+
+struct LaneQ6K {
+  static constexpr GgmlType kType = GgmlType::Q6_K;
+  static constexpr size_t kBytes = sizeof(block_q6_K);
+  static constexpr int kOffShift = 5;
+  static constexpr bool kMin = false;
+  static constexpr int kPerSum = 2;
+  LANE_INLINE static void header(const uint8_t* const* rows, size_t off, __m256& d, __m256&, __m256i scp[8], __m256i*,
+                                 __m256i sc2[16]) {
+    d = fp16_of<true>(gather(rows, off + offsetof(block_q6_K, d) - 2));  // the dword ending at d
+    __m256i s[4];  // int8 scales 0..15
+    transpose8x4(rows, off + offsetof(block_q6_K, scales), s);
+    for (int i = 0; i < 4; ++i) {
+      const __m256i even = _mm256_srai_epi16(_mm256_slli_epi16(s[i], 8), 8);  // bytes 0, 2 as int16
+      const __m256i odd = _mm256_srai_epi16(s[i], 8);                         // bytes 1, 3
+      scp[2 * i] = _mm256_or_si256(_mm256_and_si256(even, _mm256_set1_epi32(0xFFFF)), _mm256_slli_epi32(odd, 16));
+      scp[2 * i + 1] = _mm256_or_si256(_mm256_srli_epi32(even, 16), _mm256_andnot_si256(_mm256_set1_epi32(0xFFFF), odd));
+      for (int k = 0; k < 4; ++k) sc2[4 * i + k] = twice16(_mm256_srai_epi32(_mm256_slli_epi32(s[i], 24 - 8 * k), 24));
+    }
+  }
+  template <class Use>
+  LANE_INLINE static void half(const uint8_t* const* rows, size_t off, int h, Use&& use) {
+    __m256i qh[8], ql[8], w[8];
+    const size_t qhs = off + offsetof(block_q6_K, qh) + 32 * static_cast<size_t>(h);
+    transpose8x4(rows, qhs, qh);
+    transpose8x4(rows, qhs + 16, qh + 4);
+    const __m256i m4 = _mm256_set1_epi8(0x0F), m30 = _mm256_set1_epi8(0x30);
+    for (int l = 0; l < 2; ++l) {  // ql bytes 64h + 32l..: chunks l (low nibbles) and l + 2 (high)
+      const size_t qls = off + 64 * static_cast<size_t>(h) + 32 * static_cast<size_t>(l);
+      transpose8x4(rows, qls, ql);
+      transpose8x4(rows, qls + 16, ql + 4);
+      for (int g = 0; g < 8; ++g)  // qh bits 2l, 2l + 1 to bits 4, 5
+        w[g] = _mm256_or_si256(_mm256_and_si256(ql[g], m4), _mm256_and_si256(_mm256_slli_epi16(qh[g], 4 - 2 * l), m30));
+      use(l, w);
+      for (int g = 0; g < 8; ++g)  // qh bits 4 + 2l, 5 + 2l
+        w[g] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql[g], 4), m4), _mm256_and_si256(_mm256_srli_epi16(qh[g], 2 * l), m30));
+      use(l + 2, w);
+    }
+  }
+};
+
+template <class F>
+struct K16 {
+  static constexpr GgmlType kType = F::kType;
+  static constexpr int64_t kElems = QK_K;
+  static constexpr bool kOneToken = false;
+  static constexpr size_t kBytes = F::kBytes;
+  static constexpr size_t kActBytes = sizeof(block_q8_K);
+
+  struct Act {  // per token and block: the scale, and the int16 pairs (sum of sub-block 2c, of 2c + 1)
+    float d;
+    int32_t pair[8];
+  };
+  LANE_INLINE static Act prepare(const uint8_t* blk) {
+    Act x;
+    std::memcpy(&x.d, blk, 4);
+    for (int c = 0; c < 8; ++c)
+      x.pair[c] = static_cast<int32_t>((static_cast<uint32_t>(sum16(blk + 4 + 32 * c)) & 0xFFFF) |
+                                       (static_cast<uint32_t>(sum16(blk + 20 + 32 * c)) << 16));
+    return x;
+  }
+  // sum_j x_j * asum_j, from the pairs of x.
+  LANE_INLINE static __m256i scaled_sums(const __m256i p[8], const Act& x) {
+    __m256i s = _mm256_setzero_si256();
+    for (int c = 0; c < 8; ++c) s = _mm256_add_epi32(s, _mm256_madd_epi16(p[c], _mm256_set1_epi32(x.pair[c])));
+    return s;
+  }
+
+  template <int NT>
+  LANE_INLINE static void block(const uint8_t* const* rows, size_t off, const uint8_t* const* ablk, const Act* const* x,
+                                __m256 (&acc)[NT], Prefetch& pf) {
+    __m256 d, dmin;
+    __m256i scp[8], mnp[8], sc2[16];
+    F::header(rows, off, d, dmin, scp, mnp, sc2);
+    __m256i isum[NT];
+    for (int t = 0; t < NT; ++t) {
+      if constexpr (F::kMin)
+        acc[t] = _mm256_fnmadd_ps(_mm256_cvtepi32_ps(scaled_sums(mnp, *x[t])), _mm256_mul_ps(dmin, _mm256_set1_ps(x[t]->d)), acc[t]);
+      isum[t] = F::kOffShift >= 0 ? _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_slli_epi32(scaled_sums(scp, *x[t]), F::kOffShift))
+                                  : _mm256_setzero_si256();
+    }
+    for (int h = 0; h < 2; ++h)
+      F::half(rows, off, h, [&](int k, const __m256i w[8]) {
+        const int c = 4 * h + k;  // chunk: sub-blocks 2c (groups 0..3) and 2c + 1 (groups 4..7)
+        pf.upto(off + kBytes * static_cast<size_t>(c + 1) / 8);
+        for (int sub = 0; sub < 2; ++sub)
+          for (int t = 0; t < NT; ++t) {
+            const uint8_t* a = ablk[t] + 4 + 32 * c + 16 * sub;
+            for (int g0 = 0; g0 < 4; g0 += F::kPerSum) {
+              __m256i s16 = _mm256_setzero_si256();
+              for (int g = g0; g < g0 + F::kPerSum; ++g) {
+                const __m256i p = _mm256_maddubs_epi16(w[4 * sub + g], _mm256_set1_epi32(static_cast<int>(load_u32(a + 4 * g))));
+                s16 = g == g0 ? p : _mm256_add_epi16(s16, p);
+              }
+              isum[t] = _mm256_add_epi32(isum[t], _mm256_madd_epi16(s16, sc2[2 * c + sub]));
+            }
+          }
+      });
+    for (int t = 0; t < NT; ++t)
+      acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum[t]), _mm256_mul_ps(d, _mm256_set1_ps(x[t]->d)), acc[t]);
+  }
+};
+
+// IQ4_XS: each sub-block of 32 applied as IQ4_NL's blocks are, with the float scale d * ls_c:
+// dot_c = the exact sum of value * a (signed values: vpmaddubsw of |w| and sign(a, w), one group
+// per int16 sum), acc = fma(float(dot_c), (d * ls_c) * da, acc).
+struct IQ4XS {
+  static constexpr GgmlType kType = GgmlType::IQ4_XS;
+  static constexpr int64_t kElems = QK_K;
+  static constexpr bool kOneToken = false;
+  static constexpr size_t kBytes = sizeof(block_iq4_xs);
+  static constexpr size_t kActBytes = sizeof(block_q8_K);
+
+  struct Act {
+    float d;
+  };
+  LANE_INLINE static Act prepare(const uint8_t* blk) {
+    Act x;
+    std::memcpy(&x.d, blk, 4);
+    return x;
+  }
+
+  template <int NT>
+  LANE_INLINE static void block(const uint8_t* const* rows, size_t off, const uint8_t* const* ablk, const Act* const* x,
+                                __m256 (&acc)[NT], Prefetch& pf) {
+    __m256i h[4];  // d | scales_h << 16, scales_l, then nibbles
+    transpose8x4(rows, off, h);
+    const __m256 d = fp16_of<false>(h[0]);
+    const __m256i sh = _mm256_srli_epi32(h[0], 16);
+    const __m256i table = _mm256_broadcastsi128_si256(load128(kIq4nlValues));
+    const __m256i m4 = _mm256_set1_epi8(0x0F), ones16 = _mm256_set1_epi16(1);
+    for (int p = 0; p < 4; ++p) {  // 32 bytes: sub-blocks 2p (dwords 0..3) and 2p + 1
+      pf.upto(off + kBytes * static_cast<size_t>(p + 1) / 4);
+      __m256i q[8];
+      const size_t qs = off + offsetof(block_iq4_xs, qs) + 32 * static_cast<size_t>(p);
+      transpose8x4(rows, qs, q);
+      transpose8x4(rows, qs + 16, q + 4);
+      for (int sub = 0; sub < 2; ++sub) {
+        const int c = 2 * p + sub;
+        __m256i w[8];
+        for (int g = 0; g < 4; ++g) {
+          w[g] = _mm256_shuffle_epi8(table, _mm256_and_si256(q[4 * sub + g], m4));
+          w[g + 4] = _mm256_shuffle_epi8(table, _mm256_and_si256(_mm256_srli_epi16(q[4 * sub + g], 4), m4));
+        }
+        const __m256i ls = _mm256_sub_epi32(
+            _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi32(h[1], 4 * c), _mm256_set1_epi32(0x0F)),
+                            _mm256_slli_epi32(_mm256_and_si256(_mm256_srli_epi32(sh, 2 * c), _mm256_set1_epi32(3)), 4)),
+            _mm256_set1_epi32(32));
+        const __m256 dls = _mm256_mul_ps(d, _mm256_cvtepi32_ps(ls));
+        for (int t = 0; t < NT; ++t) {
+          const uint8_t* a = ablk[t] + 4 + 32 * c;
+          __m256i dot = _mm256_setzero_si256();
+          for (int g = 0; g < 8; ++g) {
+            const __m256i av = _mm256_set1_epi32(static_cast<int>(load_u32(a + 4 * g)));
+            dot = _mm256_add_epi32(dot, _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_abs_epi8(w[g]), _mm256_sign_epi8(av, w[g])), ones16));
+          }
+          acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot), _mm256_mul_ps(dls, _mm256_set1_ps(x[t]->d)), acc[t]);
+        }
+      }
+    }
+  }
+};
+
 // ---- one token: the rows' block dots summed horizontally, no transpose --------------------
 // The transposes above pay off once a decoded block serves several tokens; for one token (every
 // decode step of `run`) each row's block dot is made in its own register, as the per-token
@@ -527,6 +796,10 @@ ACTINFER_LANE_ROWS(lane_rows_q8_0_avx2, Block32<GgmlType::Q8_0>)
 ACTINFER_LANE_ROWS(lane_rows_iq4_nl_avx2, Block32<GgmlType::IQ4_NL>)
 ACTINFER_LANE_ROWS(lane_rows_q4_K_avx2, KQ45<false>)
 ACTINFER_LANE_ROWS(lane_rows_q5_K_avx2, KQ45<true>)
+ACTINFER_LANE_ROWS(lane_rows_q2_K_avx2, K16<LaneQ2K>)
+ACTINFER_LANE_ROWS(lane_rows_q3_K_avx2, K16<LaneQ3K>)
+ACTINFER_LANE_ROWS(lane_rows_q6_K_avx2, K16<LaneQ6K>)
+ACTINFER_LANE_ROWS(lane_rows_iq4_xs_avx2, IQ4XS)
 #undef ACTINFER_LANE_ROWS
 
 }  // namespace actinfer::kernels

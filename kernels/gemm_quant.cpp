@@ -85,7 +85,7 @@ void gemm_lane_exact_rows(GgmlType weight, int64_t n, const void* w_rows, size_t
   // The kernels gather 16 rows' scales with 32-bit offsets.
   if (row_stride > static_cast<size_t>(INT32_MAX / 16))
     throw std::invalid_argument(std::string(who) + ": row stride " + std::to_string(row_stride) + " is too large");
-  const VecDotRowsFn kernel = n_acts <= kLaneFewTokens && t->lane_rows_few ? t->lane_rows_few : t->lane_rows;
+  const VecDotRowsFn kernel = n_acts <= t->lane_few_tokens && t->lane_rows_few ? t->lane_rows_few : t->lane_rows;
   kernel(n, w_rows, row_stride, n_rows, acts, act_stride, n_acts, out, out_stride);
 }
 

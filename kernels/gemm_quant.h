@@ -19,13 +19,14 @@
 // lanes (pairs of these tiles merged per call), the same exact integer block dots and the same
 // float sequence per (row, token), so its results are bit-identical to the AVX2 kernel's.
 // gemm_lane_exact_rows (kernels/gemm_lane_rows_avx512.cpp on AVX-512 VNNI builds, every tiled
-// type; kernels/gemm_lane_rows_avx2.cpp on AVX2 builds, the 32-element block types, Q4_K, Q5_K) gives a token
+// type; kernels/gemm_lane_rows_avx2.cpp on AVX2 builds, and on AVX-512 ones for calls of 1-4 tokens, the
+// type table's lane_few_tokens, every tiled type) gives a token
 // the same bits as its lane of gemm_tiled without a tile, so that a batch may be split between
 // the two (serve: results independent of the batch). For one token it runs about as fast as
 // the per-token kernels (vec_dot_rows_multi), for several much faster (it decodes each weight
 // block once for up to 8 tokens); `actinfer bench-lane-rows` compares them. has_lane_exact_rows
-// says where it exists. AVX-512 builds send calls of up to kLaneFewTokens tokens through the
-// AVX2 kernels where a type has one (the same bits; twice as fast at one token on Zen 4).
+// says where it exists. AVX-512 builds send calls of a few tokens through the AVX2 kernels (the
+// same bits; up to twice as fast at one token on Zen 4).
 // Types without a tiled kernel here (F32, F16, BF16, any type on a build without AVX2) report
 // has_tiled_gemm false: callers use vec_dot_rows_multi.
 #pragma once
@@ -65,7 +66,6 @@ bool has_lane_exact_rows(GgmlType weight);
 // about 50 us there: 24 tokens in 16 + 8 lane-exact 164 us, in 32 padded 152). AVX2 builds:
 // whole 16-token pairs of tiles, never a padded one.
 int64_t gemm_tiled_tokens_beside_lanes(int64_t batch);
-inline constexpr int64_t kLaneFewTokens = 4;
 void gemm_lane_exact_rows(GgmlType weight, int64_t n, const void* w_rows, size_t row_stride, int64_t n_rows,
                           const void* acts, size_t act_stride, int64_t n_acts, float* out, size_t out_stride);
 

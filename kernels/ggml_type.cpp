@@ -79,18 +79,28 @@ constexpr std::array<TypeTraits, kMaxId> kTable = [] {
   // Q8_0 is both a weight and an activation type.
   t[static_cast<size_t>(T::Q8_0)].quantize_fast = AVX2(quantize_q8_0_avx2);
   t[static_cast<size_t>(T::Q8_0)].gemm_prepare = AVX2(gemm_prepare_q8_0_avx2);
-  // Per-token rows bit-identical to a lane of the tiled GEMM (AVX-512 VNNI builds: every tiled
-  // type; AVX2 builds: the 32-element block types, Q4_K and Q5_K). The AVX2 kernels (8 rows a
-  // register) also serve AVX-512 builds' calls of up to kLaneFewTokens tokens: on Zen 4 (512-bit
-  // operations in two halves), one token from memory, the AVX-512 kernels' 16-row transposes cost
-  // more than they save, 0.43-0.68x of the per-token dots against 0.69-1.5x for the AVX2 ones; at
-  // 8 tokens the two are within 15% either way.
+  // Per-token rows bit-identical to a lane of the tiled GEMM, every tiled type. The AVX2
+  // kernels (8 rows a register) also serve AVX-512 builds' calls of up to `few` tokens: on Zen 4
+  // (512-bit operations in two halves), one token from memory, the AVX-512 kernels' 16-row
+  // transposes cost more than they save, 0.43-0.68x of the per-token dots against 0.69-1.7x for
+  // the AVX2 ones; with more tokens the AVX-512 ones catch up (bench-lane-rows --cold, 2026-12-04:
+  // Q3_K 2048 x 2048 at 4 tokens 271 us against the AVX2 kernel's 307, IQ4_XS at 2 186 against 219).
+  struct Lane {
+    T id;
+    VecDotRowsFn fn;
+    int few;
+  };
 #if ACTINFER_HAVE_AVX2_KERNELS
-  for (auto [id, fn] : {std::pair{T::Q4_0, &k::lane_rows_q4_0_avx2}, {T::Q4_1, &k::lane_rows_q4_1_avx2},
-                        {T::Q5_0, &k::lane_rows_q5_0_avx2}, {T::Q5_1, &k::lane_rows_q5_1_avx2},
-                        {T::Q8_0, &k::lane_rows_q8_0_avx2}, {T::IQ4_NL, &k::lane_rows_iq4_nl_avx2},
-                        {T::Q4_K, &k::lane_rows_q4_K_avx2}, {T::Q5_K, &k::lane_rows_q5_K_avx2}})
-    t[static_cast<size_t>(id)].lane_rows = t[static_cast<size_t>(id)].lane_rows_few = fn;
+  for (auto [id, fn, few] : {Lane{T::Q4_0, &k::lane_rows_q4_0_avx2, 4}, Lane{T::Q4_1, &k::lane_rows_q4_1_avx2, 4},
+                             Lane{T::Q5_0, &k::lane_rows_q5_0_avx2, 4}, Lane{T::Q5_1, &k::lane_rows_q5_1_avx2, 4},
+                             Lane{T::Q8_0, &k::lane_rows_q8_0_avx2, 4}, Lane{T::IQ4_NL, &k::lane_rows_iq4_nl_avx2, 4},
+                             Lane{T::Q4_K, &k::lane_rows_q4_K_avx2, 4}, Lane{T::Q5_K, &k::lane_rows_q5_K_avx2, 4},
+                             Lane{T::Q2_K, &k::lane_rows_q2_K_avx2, 4}, Lane{T::Q3_K, &k::lane_rows_q3_K_avx2, 2},
+                             Lane{T::Q6_K, &k::lane_rows_q6_K_avx2, 4}, Lane{T::IQ4_XS, &k::lane_rows_iq4_xs_avx2, 1}}) {
+    TypeTraits& row = t[static_cast<size_t>(id)];
+    row.lane_rows = row.lane_rows_few = fn;
+    row.lane_few_tokens = few;
+  }
 #endif
 #if ACTINFER_HAVE_AVX512_GEMM
   for (auto [id, fn] : {std::pair{T::Q4_0, &k::lane_rows_q4_0_avx512}, {T::Q4_1, &k::lane_rows_q4_1_avx512},

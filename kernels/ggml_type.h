@@ -80,9 +80,10 @@ struct TypeTraits {
   // Rows x activations bit-identical to a lane of `gemm` (gemm_lane_exact_rows of
   // kernels/gemm_quant.h), else null.
   VecDotRowsFn lane_rows = nullptr;
-  // The same bits, for calls of at most kLaneFewTokens tokens where set: the AVX2 kernels (8 rows
+  // The same bits, for calls of at most lane_few_tokens tokens where set: the AVX2 kernels (8 rows
   // a register), which AVX-512 builds take there too, faster at 1-4 tokens on Zen 4 (docs/journal.md).
   VecDotRowsFn lane_rows_few = nullptr;
+  int lane_few_tokens = 0;
 };
 
 // Traits of any type GGUF files may hold (sizes always; kernels for those this engine reads);

@@ -26,7 +26,8 @@ void QuantizedBatch::resize(GgmlType weight_type, int64_t n, int batch, bool exa
   tiled_tokens_ = 0;
   const bool fastest = kernels == BatchKernels::kFastest;
   float_gemm_ = fastest && !exact && batch >= kFloatGemmMinTokens && has_float_gemm(weight_type);
-  const size_t packed = float_gemm_ ? gemm_float_packed_floats(n, batch) : 0;
+  const size_t packed = float_gemm_ ? gemm_float_packed_floats(weight_type, n, batch) : 0;
+  pack_float_tokens_ = packed > 0;
   if (packed_.size() < packed) packed_.resize(packed);
   // Where a type has lane-exact kernels they serve every batch size in both modes, so `run`
   // and the server give the same bits (and they are the fastest choice below 16 tokens).
@@ -52,7 +53,7 @@ void QuantizedBatch::quantize(const float* x, int64_t x_stride, int t0, int t1) 
     if (exact_) std::memcpy(dst, src, static_cast<size_t>(n_) * sizeof(float));
     else quantize_activation(weight_type_, src, dst, n_);
   }
-  if (float_gemm_ && !packed_.empty())  // the same floats, in the GEMM's order: packed once for every thread and matrix
+  if (pack_float_tokens_)  // the same floats, in the GEMM's order: packed once for every thread and matrix
     gemm_float_pack_tokens(reinterpret_cast<const float*>(row(0)), stride_, batch_, n_, t0, t1, packed_.data());
   for (int t = t0; t < std::min(t1, tiled_tokens_); t += kGemmTileTokens) {
     const int nt = std::min(kGemmTileTokens, batch_ - t);

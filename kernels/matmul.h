@@ -56,7 +56,7 @@ class QuantizedBatch {
   bool float_gemm() const { return float_gemm_; }
   // The float GEMM's packed copy of the tokens (gemm_float_pack_tokens), made by quantize();
   // null where the build's kernel reads the rows.
-  const float* float_gemm_tokens() const { return float_gemm_ && !packed_.empty() ? packed_.data() : nullptr; }
+  const float* float_gemm_tokens() const { return pack_float_tokens_ ? packed_.data() : nullptr; }
   // Tokens outside the tiles (and a single token) go through the lane-exact per-token kernels.
   bool lane_exact() const { return lane_exact_; }
 
@@ -74,6 +74,7 @@ class QuantizedBatch {
   size_t tile_offset_ = 0;  // to the first 32-byte aligned byte of tiles_
   std::vector<std::byte> tiles_;
   std::vector<float> packed_;  // float_gemm_tokens()
+  bool pack_float_tokens_ = false;  // quantize() writes packed_
 };
 
 // y[t * y_stride + r] = w.row(r) . x_t for r in [r0, r1) and every token t of x: the float GEMM

@@ -117,6 +117,10 @@ ACTINFER_ROWS_FN(lane_rows_q8_0_avx2);
 ACTINFER_ROWS_FN(lane_rows_iq4_nl_avx2);
 ACTINFER_ROWS_FN(lane_rows_q4_K_avx2);
 ACTINFER_ROWS_FN(lane_rows_q5_K_avx2);
+ACTINFER_ROWS_FN(lane_rows_q2_K_avx2);
+ACTINFER_ROWS_FN(lane_rows_q3_K_avx2);
+ACTINFER_ROWS_FN(lane_rows_q6_K_avx2);
+ACTINFER_ROWS_FN(lane_rows_iq4_xs_avx2);
 #if ACTINFER_HAVE_AVX512_GEMM
 // gemm_quant_avx512.cpp: the same results through AVX-512 VNNI, 16 tokens per register.
 ACTINFER_GEMM_FN(gemm_q4_0_avx512);

@@ -229,7 +229,7 @@ TEST_CASE("gemm_float: tokens packed once per batch, by ranges as threads quanti
       QuantizedBatch q;
       q.resize(t, n, tokens);
       REQUIRE(q.float_gemm());
-      CHECK((q.float_gemm_tokens() != nullptr) == (gemm_float_packed_floats(n, tokens) > 0));
+      CHECK((q.float_gemm_tokens() != nullptr) == (gemm_float_packed_floats(t, n, tokens) > 0));
       // Ranges in reverse order, as threads may finish them.
       for (int t1 = tokens; t1 > 0;) {
         const int t0 = (t1 - 1) / QuantizedBatch::kTokenAlign * QuantizedBatch::kTokenAlign;

@@ -69,7 +69,7 @@ TEST_CASE("gemm lane-exact rows: bit-identical to a lane of gemm_tiled, every co
   }
   std::mt19937 rng(2718);
   for (GgmlType t : kTypes) {
-    if (!has_lane_exact_rows(t)) continue;  // AVX2 builds: not the 16-element-sub-block types nor IQ4_XS
+    REQUIRE(has_lane_exact_rows(t));
     const GgmlType at = activation_type_for(t);
     const int64_t block = type_row(t).block_elems;
     // The longest rows hold more blocks than the kernels keep on the stack (64); 800 has an odd
@@ -149,12 +149,11 @@ TEST_CASE("gemm lane-exact rows: bit-identical to a lane of gemm_tiled, every co
   }
 }
 
-TEST_CASE("gemm lane-exact rows: every tiled type on AVX-512 VNNI builds; on AVX2 the 32-element ones, Q4_K, Q5_K") {
+TEST_CASE("gemm lane-exact rows: every tiled type has them") {
   for (GgmlType t : kTypes) {
     CAPTURE(type_name(t));
     CHECK(has_tiled_gemm(t) == (ACTINFER_HAVE_AVX2_KERNELS != 0));
-    const bool avx2 = type_row(t).block_elems == 32 || t == GgmlType::Q4_K || t == GgmlType::Q5_K;
-    CHECK(has_lane_exact_rows(t) == (ACTINFER_HAVE_AVX512_GEMM != 0 || (ACTINFER_HAVE_AVX2_KERNELS != 0 && avx2)));
+    CHECK(has_lane_exact_rows(t) == has_tiled_gemm(t));
   }
   for (GgmlType t : {GgmlType::F32, GgmlType::F16, GgmlType::BF16, GgmlType::Q8_1, GgmlType::Q8_K})
     CHECK_FALSE(has_lane_exact_rows(t));

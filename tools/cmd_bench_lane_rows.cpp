@@ -1,8 +1,9 @@
 // `actinfer bench-lane-rows`: the lane-exact per-token kernels (gemm_lane_exact_rows of
 // kernels/gemm_quant.h) against the per-token path they stand in for (vec_dot_rows_multi), on
 // random rows of the shapes of the benchmark model (SmolLM2: Q4_1 576 x 1536 and 1536 x 576, the
-// Q8_0 output head 49152 x 576; Q4_K and a Q6_K head as a Q4_K_M file has them) at 1, 2, 4 and 8
-// tokens. The two run alternately in the same process; each figure is the median of the rounds.
+// Q8_0 output head 49152 x 576; Q4_K and a Q6_K head as a Q4_K_M file has them; Q2_K, Q3_K and
+// IQ4_XS squares of a 1B model's attention) at 1, 2, 4 and 8 tokens. The two run alternately in
+// the same process; each figure is the median of the rounds.
 // --cold reads the weights from memory (copies cycled). A measurement, not a test.
 #include <CLI/CLI.hpp>
 #include <algorithm>
@@ -48,7 +49,9 @@ void bench_lane_rows(const BenchLaneRowsOptions& o) {
   std::printf("%-5s %6s x %-5s %3s  %12s %12s  %s\n", "type", "rows", "cols", "tok", "per-token us", "lane-exact us",
               "speed-up");
   for (const Shape& s : {Shape{GgmlType::Q4_1, 576, 1536}, Shape{GgmlType::Q4_1, 1536, 576}, Shape{GgmlType::Q8_0, 49152, 576},
-                         Shape{GgmlType::Q4_K, 576, 1536}, Shape{GgmlType::Q6_K, 32768, 1024}}) {
+                         Shape{GgmlType::Q4_K, 576, 1536}, Shape{GgmlType::Q6_K, 32768, 1024},
+                         Shape{GgmlType::Q2_K, 2048, 2048}, Shape{GgmlType::Q3_K, 2048, 2048},
+                         Shape{GgmlType::IQ4_XS, 2048, 2048}}) {
     if (!has_lane_exact_rows(s.type)) {
       std::printf("%-5s: no lane-exact kernel in this build (AVX-512 VNNI: every tiled type; AVX2: 32-element blocks, Q4_K, Q5_K)\n", type_name(s.type).c_str());
       continue;
