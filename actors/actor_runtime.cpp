@@ -7,6 +7,8 @@
 #include <vector>
 
 #include "actors/cold_shard.h"
+#include "config/cpu_list.h"
+#include "config/host_pinning.h"
 #include "config/machine_fit.h"
 #include "actors/cpu_worker.h"
 #include "actors/gpu_worker.h"
@@ -41,6 +43,7 @@ struct ActorRuntime::Impl {
   std::shared_ptr<const NeuronPredictors> predictors;
   std::shared_ptr<Backend> backend;  // made here (so errors surface before spawning), moved to the gpu-worker
   std::string backend_name;
+  std::vector<int> host_pus;  // where the host backend's threads are pinned (empty: unpinned)
   actors::ActiveSource active_source = actors::ActiveSource::Every;  // who decides each layer's active neurons
   DeviceFootprint footprint;
   int n_ctx = 0;            // per slot
@@ -165,7 +168,9 @@ ActorRuntime::ActorRuntime(std::shared_ptr<const ModelWeights> weights, Deployme
   bo.engine = m.options.engine;
   bo.n_ctx = m.n_ctx;
   bo.n_slots = m.options.batch;
-  bo.pus = m.options.host_pus;
+  bo.pus = host_thread_pus(m.options, topology::allowed_pus());
+  bo.pin_caller = pin_host_caller(m.options);
+  m.host_pus = bo.pus;
   bo.topology = m.topo;
   bo.sparse = sparse;
   bo.hot_neurons = m.split->hot_neurons();
@@ -371,7 +376,8 @@ std::string ActorRuntime::describe() const {
     << " FFN kernels, predictor " << to_string(m.predictor_mode)
     << (m.predictors ? " (" + std::to_string(m.predictors->bytes() >> 10) + " KiB" + (m.active_source == actors::ActiveSource::Backend ? ", run by the gpu-worker)" : ")") : std::string())
     << ", scheduler " << to_string(m.options.scheduler_policy) << " x" << m.options.scheduler_threads << "\n";
-  o << "  gpu-worker (" << m.backend_name << "): attention, lm_head, hot neurons " << m.split->n_hot() << " of " << int64_t{c.n_layers} * c.d_ff
+  o << "  gpu-worker (" << m.backend_name
+    << (m.host_pus.empty() ? std::string() : ", pinned to cores " + format_cpu_list(m.host_pus)) << "): attention, lm_head, hot neurons " << m.split->n_hot() << " of " << int64_t{c.n_layers} * c.d_ff
     << (m.options.placement.empty() ? "" : " (placement " + m.options.placement + ")") << "; holds " << m.footprint.describe()
     << (m.options.vram_budget ? " of a " + std::to_string(m.options.vram_budget >> 20) + " MiB budget" : "") << "\n";
   for (size_t i = 0; i < m.shards.size(); ++i)

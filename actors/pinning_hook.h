@@ -1,6 +1,7 @@
 // The on-start hook of a worker team: name thread i `thread_prefix` + i (top -H, perf
 // sched and gdb then tell the teams' threads apart), and pin it to one of `pus` (round
-// robin), warning once per thread when that cannot be done.
+// robin), warning once per thread when that cannot be done. Thread 0, the caller, is
+// pinned by pin_caller_to.
 #pragma once
 #include <cstdio>
 #include <functional>
@@ -21,6 +22,16 @@ inline std::function<void(int)> pin_threads_to(std::shared_ptr<const topology::T
     const int pu = pus[static_cast<size_t>(i) % pus.size()];
     const auto r = topology::pin_current_thread(*topo, std::span<const int>(&pu, 1));
     if (!r.pinned) std::fprintf(stderr, "[actinfer] %s thread %d: %s\n", team.c_str(), i, r.warning.c_str());
+  };
+}
+
+// A pool's caller hook (ThreadPool::set_caller_hook): pin the thread that calls its tasks
+// to `pu`, as its thread 0, warning when that cannot be done; the thread keeps its name.
+inline std::function<void()> pin_caller_to(std::shared_ptr<const topology::Topology> topo, int pu, std::string team) {
+  return [topo, pu, team] {
+    if (!topo) return;
+    const auto r = topology::pin_current_thread(*topo, std::span<const int>(&pu, 1));
+    if (!r.pinned) std::fprintf(stderr, "[actinfer] %s calling thread: %s\n", team.c_str(), r.warning.c_str());
   };
 }
 

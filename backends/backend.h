@@ -44,7 +44,8 @@ struct BackendOptions {
   EngineOptions engine;       // threads (host), batch, exactness (host; cuda always uses float activations)
   int n_ctx = 0;    // positions per slot
   int n_slots = 1;  // sequences with a KV cache of their own (a server's slots)
-  std::vector<int> pus;       // host: pin the threads here
+  std::vector<int> pus;       // host: pin the threads here (config/host_pinning.h)
+  bool pin_caller = false;    // host: also the thread that calls the steps, to pus[0]
   std::shared_ptr<const topology::Topology> topology;
   bool sparse = false;                           // hold the hot neurons as bundles for ffn_sparse
   // Per layer, increasing: the hot neurons the backend computes (host: read with sparse only,

@@ -24,6 +24,7 @@ class HostBackend final : public Backend {
         ws_(w_->config(), o.engine.max_batch, o.engine.exact_activations),
         predictors_(o.predictors) {
     ws_.set_batch_invariant(o.engine.batch_invariant);
+    if (o.pin_caller && !o.pus.empty()) pool_.set_caller_hook(actors::pin_caller_to(o.topology, o.pus[0], "gpu-worker (host backend)"));
     // Every slot's cache now, its pages written: a server pays for them at start and fails
     // there when memory is short, not in the steps of its first requests (made on first use,
     // 8 slots' caches held up the first 8 requests' first tokens by up to 1 s on a VM whose

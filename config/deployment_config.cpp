@@ -279,6 +279,8 @@ const std::vector<Field>& actinfer_fields() {
       {"vram-budget", [](State& s, TeamState*, const Item& v) { s.cfg.vram_budget = get_bytes(v); }},
       {"host-threads", [](State& s, TeamState*, const Item& v) { s.cfg.engine.n_threads = get_int(v, 0, 4096); }},
       {"host-cores", [](State& s, TeamState*, const Item& v) { s.cfg.host_pus = get_cpus(v); }},
+      {"host-pinning",
+       [](State& s, TeamState*, const Item& v) { s.cfg.host_pinning = get_choice<HostPinning>(v, kHostPinningNames); }},
       {"hot-fraction", [](State& s, TeamState*, const Item& v) { s.cfg.hot_fraction = get_real(v, 0.0, 1.0); }},
       {"placement", [](State& s, TeamState*, const Item& v) { s.cfg.placement = get_string(v, false); }},
       {"predictor", [](State& s, TeamState*, const Item& v) {
@@ -713,7 +715,10 @@ std::string describe(const DeploymentConfig& c) {
   } else {
     os << " (gpu-worker on "
        << threads_text(c.engine.n_threads)
-       << ", " << (c.host_pus.empty() ? std::string("unpinned") : "pinned to cores " + format_cpu_list(c.host_pus));
+       << ", "
+       << (!c.host_pus.empty() ? "pinned to cores " + format_cpu_list(c.host_pus)
+                               : c.host_pinning == HostPinning::off ? std::string("unpinned")
+                                                                    : std::string("pinned one per core when they take every core"));
     if (c.vram_budget != 0) os << ", budget " << format_byte_size(c.vram_budget);
     os << ")\n";
   }

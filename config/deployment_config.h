@@ -46,7 +46,8 @@ struct DeploymentConfig {
   // max_batch: -b (prompt tokens per step).
   EngineOptions engine;
   SettingOrigin ctx_origin;         // where engine.n_ctx came from (refusals above the trained length name it)
-  std::vector<int> host_pus;        // key host-cores: pinning of the host gpu-worker (empty: unpinned)
+  std::vector<int> host_pus;        // key host-cores: pinning of the host gpu-worker (empty: host-pinning decides)
+  HostPinning host_pinning = HostPinning::automatic;  // key host-pinning (config/host_pinning.h)
   double hot_fraction = 1.0;        // the first hot_fraction of each layer's neurons are hot
   std::string placement;            // placement file (hot neurons per layer); overrides hot_fraction
   PredictorMode predictor = PredictorMode::automatic;

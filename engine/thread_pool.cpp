@@ -55,6 +55,10 @@ void ThreadPool::stop_workers() {
 
 void ThreadPool::run_parts(int n_parts, const std::function<void(int, int)>& task) {
   if (n_parts <= 0) return;
+  if (caller_hook_ && hooked_caller_ != std::this_thread::get_id()) {
+    hooked_caller_ = std::this_thread::get_id();
+    caller_hook_();
+  }
   if (n_threads_ == 1) {
     for (int p = 0; p < n_parts; ++p) task(p, n_parts);
     return;

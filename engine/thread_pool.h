@@ -38,6 +38,9 @@ class ThreadPool {
   ThreadPool& operator=(const ThreadPool&) = delete;
 
   int size() const { return n_threads_; }
+  // Runs `hook` on the thread that calls run/run_parts, before its first task there (and
+  // again whenever another thread calls): the host backend pins its caller with it.
+  void set_caller_hook(std::function<void()> hook) { caller_hook_ = std::move(hook); }
   // Runs task(part, n_threads) once for every part in [0, n_threads) and returns when all
   // are done. Parts go to whichever threads are running, but no two parts with the same
   // index run at once, so a part may use per-thread scratch slot `part`.
@@ -56,6 +59,8 @@ class ThreadPool {
   void run_claimed_parts(uint32_t generation);
   void stop_workers();
   int n_threads_;
+  std::function<void()> caller_hook_;
+  std::thread::id hooked_caller_;  // the thread caller_hook_ last ran on
   std::atomic<const std::function<void(int, int)>*> task_{nullptr};
   std::atomic<int> n_parts_{0};
   // (generation << 32) | next unclaimed part: a worker that wakes late cannot claim a

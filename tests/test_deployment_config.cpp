@@ -515,6 +515,19 @@ TEST_CASE("deployment config: sparse-dense-crossover is read, checked and descri
   check_file_error("[actinfer]\nsparse-dense-crossover = \"many\"\n", 2, "actinfer.sparse-dense-crossover", "many");
 }
 
+TEST_CASE("deployment config: host-pinning is read, checked and described") {
+  const DeploymentConfig d = parse_deployment_config("", "defaults");
+  CHECK(d.host_pinning == HostPinning::automatic);
+  CHECK(contains(describe(d), "pinned one per core when they take every core"));
+  const DeploymentConfig off = parse_deployment_config("[actinfer]\nhost-pinning = \"off\"\n", "test.conf");
+  CHECK(off.host_pinning == HostPinning::off);
+  CHECK(contains(describe(off), "unpinned"));
+  CHECK(parse_deployment_config("", "d", {"actinfer.host-pinning=off"}).host_pinning == HostPinning::off);
+  const DeploymentConfig cores = parse_deployment_config("[actinfer]\nhost-pinning = \"off\"\nhost-cores = [0]\n", "test.conf");
+  CHECK(contains(describe(cores), "pinned to cores 0"));
+  check_file_error("[actinfer]\nhost-pinning = \"always\"\n", 2, "actinfer.host-pinning", "unknown value 'always' (expected auto or off)");
+}
+
 // ---------------------------------------------------------------------------
 // One precedence rule: built-in defaults < config file < --set < explicit flags.
 

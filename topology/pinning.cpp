@@ -2,6 +2,7 @@
 
 #include <hwloc.h>
 #include <pthread.h>
+#include <sched.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -24,6 +25,18 @@ std::string all_pus(const Topology& topo) {
 }
 
 }  // namespace
+
+std::vector<int> allowed_pus() {
+  std::vector<int> out;
+#if defined(__linux__)
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (sched_getaffinity(0, sizeof set, &set) != 0) return out;
+  for (int cpu = 0; cpu < CPU_SETSIZE; ++cpu)
+    if (CPU_ISSET(cpu, &set)) out.push_back(cpu);
+#endif
+  return out;
+}
 
 PinResult pin_current_thread(const Topology& topo, std::span<const int> pus) {
   // Catch-all so that a bad_alloc from a message or bitmap cannot escape a thread's start.

@@ -5,6 +5,7 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <vector>
 
 #include "topology/topology.h"
 
@@ -20,6 +21,10 @@ struct PinResult {
 // topology, the topology is synthetic/XML (hwloc would report success and do nothing),
 // or the kernel refuses (e.g. a cpuset cgroup). The thread then keeps running unpinned.
 PinResult pin_current_thread(const Topology& topo, std::span<const int> pu_os_indexes);
+
+// The PUs (OS indexes) this process may run on, ascending (its affinity mask: taskset, a
+// cpuset); empty where the system cannot say.
+std::vector<int> allowed_pus();
 
 // Names the calling thread as `top -H`, perf and gdb show it (Linux keeps at most 15
 // bytes: longer names are cut). Never throws; a name the system refuses is left unset.
