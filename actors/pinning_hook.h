@@ -1,7 +1,7 @@
 // The on-start hook of a worker team: name thread i `thread_prefix` + i (top -H, perf
 // sched and gdb then tell the teams' threads apart), and pin it to one of `pus` (round
-// robin), warning once per thread when that cannot be done. Thread 0, the caller, is
-// pinned by pin_caller_to.
+// robin), warning once per thread when that cannot be done; with no PUs, free it to run on
+// any core the process may use. Thread 0, the caller, is pinned by pin_caller_to.
 #pragma once
 #include <cstdio>
 #include <functional>
@@ -18,7 +18,10 @@ inline std::function<void(int)> pin_threads_to(std::shared_ptr<const topology::T
                                                 std::string team, std::string thread_prefix) {
   return [topo, pus, team, thread_prefix](int i) {
     topology::name_current_thread(thread_prefix + std::to_string(i));
-    if (pus.empty() || !topo) return;
+    if (pus.empty() || !topo) {
+      topology::unpin_current_thread();  // not its starter's core, when that one is pinned
+      return;
+    }
     const int pu = pus[static_cast<size_t>(i) % pus.size()];
     const auto r = topology::pin_current_thread(*topo, std::span<const int>(&pu, 1));
     if (!r.pinned) std::fprintf(stderr, "[actinfer] %s thread %d: %s\n", team.c_str(), i, r.warning.c_str());

@@ -3,6 +3,7 @@
 #include <hwloc.h>
 #include <pthread.h>
 #include <sched.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -31,11 +32,19 @@ std::vector<int> allowed_pus() {
 #if defined(__linux__)
   cpu_set_t set;
   CPU_ZERO(&set);
-  if (sched_getaffinity(0, sizeof set, &set) != 0) return out;
+  if (sched_getaffinity(getpid(), sizeof set, &set) != 0) return out;  // the main thread's: 0 is the caller's
   for (int cpu = 0; cpu < CPU_SETSIZE; ++cpu)
     if (CPU_ISSET(cpu, &set)) out.push_back(cpu);
 #endif
   return out;
+}
+
+void unpin_current_thread() {
+#if defined(__linux__)
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (sched_getaffinity(getpid(), sizeof set, &set) == 0) sched_setaffinity(0, sizeof set, &set);
+#endif
 }
 
 PinResult pin_current_thread(const Topology& topo, std::span<const int> pus) {

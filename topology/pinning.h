@@ -22,9 +22,14 @@ struct PinResult {
 // or the kernel refuses (e.g. a cpuset cgroup). The thread then keeps running unpinned.
 PinResult pin_current_thread(const Topology& topo, std::span<const int> pu_os_indexes);
 
-// The PUs (OS indexes) this process may run on, ascending (its affinity mask: taskset, a
-// cpuset); empty where the system cannot say.
+// The PUs (OS indexes) this process may run on, ascending (its main thread's affinity
+// mask: taskset, a cpuset); empty where the system cannot say.
 std::vector<int> allowed_pus();
+
+// Lets the calling thread run on every PU of allowed_pus(). A thread inherits the affinity
+// of the thread that starts it, so one started by a pinned thread (a CAF thread that runs
+// the gpu-worker starts the cpu-workers' teams) would otherwise share that one core.
+void unpin_current_thread();
 
 // Names the calling thread as `top -H`, perf and gdb show it (Linux keeps at most 15
 // bytes: longer names are cut). Never throws; a name the system refuses is left unset.
