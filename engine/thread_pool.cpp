@@ -6,6 +6,7 @@
 #include <string>
 
 #include "engine/spin_wait.h"
+#include "topology/pinning.h"
 
 namespace actinfer {
 namespace {
@@ -14,7 +15,14 @@ constexpr int kSpinIterations = 4000;
 }  // namespace
 
 std::jthread start_thread(const ThreadStarter& starter, std::function<void()> body) {
-  return starter ? starter(std::move(body)) : std::jthread(std::move(body));
+  // A thread inherits its starter's cores: one started by a pinned thread (the CAF thread that
+  // runs the gpu-worker also starts the cpu-workers' teams and the predictor's pool) would
+  // share that one core. Freed first; an on_start hook in `body` may pin it again.
+  auto freed = [body = std::move(body)] {
+    topology::unpin_current_thread();
+    body();
+  };
+  return starter ? starter(std::move(freed)) : std::jthread(std::move(freed));
 }
 
 bool warn_if_oversubscribed(int n_threads, const char* what) {

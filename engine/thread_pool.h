@@ -17,8 +17,9 @@
 
 namespace actinfer {
 
-// Starts a thread running `body`. The default is std::jthread's constructor; tests pass one
-// that throws std::system_error to stand for a thread limit (ulimit -u, a container's pids.max).
+// Starts a thread running `body`, free to run on any core the process may use (not only its
+// starter's). The default is std::jthread's constructor; tests pass one that throws
+// std::system_error to stand for a thread limit (ulimit -u, a container's pids.max).
 using ThreadStarter = std::function<std::jthread(std::function<void()> body)>;
 std::jthread start_thread(const ThreadStarter& starter, std::function<void()> body);
 

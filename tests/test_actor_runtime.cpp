@@ -19,6 +19,7 @@
 #include "engine/generator.h"
 #include "model/placement.h"
 #include "model/synthetic_model.h"
+#include "tests/proc_threads.h"
 #include "tests/runtime_comparison.h"
 #include "tests/skip_report.h"
 
@@ -238,12 +239,7 @@ TEST_CASE("actor runtime: the compute threads are named by team") {
   }
   auto names = [] {
     std::vector<std::string> out;
-    for (const auto& task : std::filesystem::directory_iterator("/proc/self/task")) {
-      std::ifstream f(task.path() / "comm");
-      std::string name;
-      std::getline(f, name);
-      out.push_back(name);
-    }
+    for (const auto& [name, cores] : testing::threads_and_cores()) out.push_back(name);
     return out;
   };
   auto w = ModelWeights::load(tiny_model("f32", GgmlType::F32));

@@ -5,7 +5,6 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
-#include <map>
 #include <string>
 #include <thread>
 #include <vector>
@@ -13,6 +12,7 @@
 #include "actors/actor_runtime.h"
 #include "config/cpu_list.h"
 #include "config/host_pinning.h"
+#include "tests/proc_threads.h"
 #include "tests/runtime_comparison.h"
 #include "tests/skip_report.h"
 #include "topology/pinning.h"
@@ -25,24 +25,6 @@ DeploymentConfig with_threads(int n) {
   DeploymentConfig c;
   c.engine.n_threads = n;
   return c;
-}
-
-// Each thread's name and the cores the kernel lets it run on ("Cpus_allowed_list").
-std::multimap<std::string, std::vector<int>> thread_affinities() {
-  std::multimap<std::string, std::vector<int>> out;
-  for (const auto& task : std::filesystem::directory_iterator("/proc/self/task")) {
-    std::ifstream comm(task.path() / "comm");
-    std::string name;
-    std::getline(comm, name);
-    std::ifstream status(task.path() / "status");
-    for (std::string line; std::getline(status, line);) {
-      const std::string key = "Cpus_allowed_list:";
-      if (line.rfind(key, 0) != 0) continue;
-      const auto begin = line.find_first_not_of(" \t", key.size());
-      out.emplace(name, parse_cpu_list(line.substr(begin)));
-    }
-  }
-  return out;
 }
 
 // The process's own affinity as /proc/self/status shows it: the reference for allowed_pus.
@@ -114,10 +96,10 @@ TEST_CASE("host pinning: the actor runtime pins the pool and its calling thread,
     const std::vector<int32_t> tokens = {3, 7};
     rt.eval(tokens, false);  // the first step runs the caller hook on the gpu-worker's thread
     // The cpu-worker's team may still be starting (its threads are named once they run).
-    auto threads = thread_affinities();
+    auto threads = testing::threads_and_cores();
     for (int i = 0; i < 200 && !threads.contains("cpu1-team-0"); ++i) {
       std::this_thread::sleep_for(std::chrono::milliseconds(10));
-      threads = thread_affinities();
+      threads = testing::threads_and_cores();
     }
     INFO("host-pinning " << to_string(pinning) << "; threads: " << [&] {
       std::string list;

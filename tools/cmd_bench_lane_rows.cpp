@@ -53,7 +53,7 @@ void bench_lane_rows(const BenchLaneRowsOptions& o) {
                          Shape{GgmlType::Q2_K, 2048, 2048}, Shape{GgmlType::Q3_K, 2048, 2048},
                          Shape{GgmlType::IQ4_XS, 2048, 2048}}) {
     if (!has_lane_exact_rows(s.type)) {
-      std::printf("%-5s: no lane-exact kernel in this build (AVX-512 VNNI: every tiled type; AVX2: 32-element blocks, Q4_K, Q5_K)\n", type_name(s.type).c_str());
+      std::printf("%-5s: no lane-exact kernel in this build (AVX2 and AVX-512 VNNI builds: every tiled type)\n", type_name(s.type).c_str());
       continue;
     }
     const int64_t rows = o.max_rows > 0 ? std::min(s.rows, o.max_rows) : s.rows;

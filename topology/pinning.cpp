@@ -25,14 +25,21 @@ std::string all_pus(const Topology& topo) {
   return list_string(os);
 }
 
+#if defined(__linux__)
+// The process's affinity: its main thread's (sched_getaffinity(0) would be the caller's).
+bool process_mask(cpu_set_t& set) {
+  CPU_ZERO(&set);
+  return sched_getaffinity(getpid(), sizeof set, &set) == 0;
+}
+#endif
+
 }  // namespace
 
 std::vector<int> allowed_pus() {
   std::vector<int> out;
 #if defined(__linux__)
   cpu_set_t set;
-  CPU_ZERO(&set);
-  if (sched_getaffinity(getpid(), sizeof set, &set) != 0) return out;  // the main thread's: 0 is the caller's
+  if (!process_mask(set)) return out;
   for (int cpu = 0; cpu < CPU_SETSIZE; ++cpu)
     if (CPU_ISSET(cpu, &set)) out.push_back(cpu);
 #endif
@@ -42,8 +49,7 @@ std::vector<int> allowed_pus() {
 void unpin_current_thread() {
 #if defined(__linux__)
   cpu_set_t set;
-  CPU_ZERO(&set);
-  if (sched_getaffinity(getpid(), sizeof set, &set) == 0) sched_setaffinity(0, sizeof set, &set);
+  if (process_mask(set)) sched_setaffinity(0, sizeof set, &set);
 #endif
 }
 

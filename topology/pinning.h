@@ -27,8 +27,7 @@ PinResult pin_current_thread(const Topology& topo, std::span<const int> pu_os_in
 std::vector<int> allowed_pus();
 
 // Lets the calling thread run on every PU of allowed_pus(). A thread inherits the affinity
-// of the thread that starts it, so one started by a pinned thread (a CAF thread that runs
-// the gpu-worker starts the cpu-workers' teams) would otherwise share that one core.
+// of the thread that starts it: engine/thread_pool.h's start_thread frees each thread so.
 void unpin_current_thread();
 
 // Names the calling thread as `top -H`, perf and gdb show it (Linux keeps at most 15
