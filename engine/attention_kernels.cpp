@@ -107,6 +107,46 @@ void values_span(float* o, int d0, int n, float rescale, const float* p, const T
   if constexpr (R > 1) values_span<R - 1>(o, d0, n, rescale, p, v, vs, len);
 }
 
+// Q outputs at once over dims [d0, d0 + 8 R), R <= 2: each V row's vectors are loaded
+// (widened) once for all Q instead of once per output. Per output and dim it is values_r's
+// chain (the rescale, then fma(p, v, o) in row order): the same bits. For a prompt's passes,
+// where many query rows share one tile of V rows already in cache.
+template <int Q, int R, class T>
+void values_q(float* const* o, int d0, const float* rescale, const float* const* p, const T* v, size_t vs, int len) {
+  static_assert(R >= 1 && R <= 2 && Q * R + R + 1 <= 16, "accumulators, rows and a broadcast in 16 registers");
+  __m256 acc[Q][R];
+  for (int j = 0; j < Q; ++j)
+    for (int r = 0; r < R; ++r) acc[j][r] = _mm256_mul_ps(_mm256_loadu_ps(o[j] + d0 + 8 * r), _mm256_set1_ps(rescale[j]));
+  for (int i = 0; i < len; ++i) {
+    const T* vi = v + static_cast<size_t>(i) * vs + d0;
+    __m256 vr[R];
+    for (int r = 0; r < R; ++r) {
+      vr[r] = load8(vi + 8 * r);
+      asm("" : "+x"(vr[r]));  // one load per row, not one per FMA
+    }
+    for (int j = 0; j < Q; ++j) {
+      const __m256 w = _mm256_broadcast_ss(p[j] + i);
+      for (int r = 0; r < R; ++r) acc[j][r] = _mm256_fmadd_ps(w, vr[r], acc[j][r]);
+    }
+  }
+  for (int j = 0; j < Q; ++j)
+    for (int r = 0; r < R; ++r) _mm256_storeu_ps(o[j] + d0 + 8 * r, acc[j][r]);
+}
+
+// Outputs [0, n_outputs) in groups of kValueOutputs through values_q over all n dims, the
+// rest one at a time.
+constexpr int kValueOutputs = 6;
+template <class T>
+void values_grouped(float* const* o, int n_outputs, int n, const float* rescale, const float* const* p, const T* v, size_t vs, int len) {
+  int j = 0;
+  for (; j + kValueOutputs <= n_outputs; j += kValueOutputs) {
+    int d0 = 0;
+    for (; d0 + 16 <= n; d0 += 16) values_q<kValueOutputs, 2>(o + j, d0, rescale + j, p + j, v, vs, len);
+    if (d0 < n) values_q<kValueOutputs, 1>(o + j, d0, rescale + j, p + j, v, vs, len);
+  }
+  for (; j < n_outputs; ++j) values_span<8>(o[j], 0, n, rescale[j], p[j], v, vs, len);
+}
+
 template <class T>
 void scores_avx2(const float* const* qs, int n_queries, const T* k, const KvRows& rows, int len, int n, float scale, float* const* out,
                  float* max_out) {
@@ -119,8 +159,12 @@ void scores_avx2(const float* const* qs, int n_queries, const T* k, const KvRows
   }
 }
 
+// Decode's few outputs one at a time (whole 64-dim runs of rows that come from memory at
+// depth); a prompt's many (query rows x heads) in groups that share each row's loads.
+constexpr int kGroupedValuesFrom = 16;
 template <class T>
 void values_avx2(float* const* o, int n_outputs, int n, const float* rescale, const float* const* p, const T* v, size_t vs, int len) {
+  if (n_outputs >= kGroupedValuesFrom) return values_grouped(o, n_outputs, n, rescale, p, v, vs, len);
   for (int j = 0; j < n_outputs; ++j) values_span<8>(o[j], 0, n, rescale[j], p[j], v, vs, len);
 }
 #endif

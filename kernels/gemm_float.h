@@ -34,6 +34,10 @@ inline constexpr int kFloatGemmMinTokens = 4;
 // the AVX2/FMA/F16C kernels are compiled).
 bool has_float_gemm(GgmlType weight);
 
+// Rows per register block of this build's kernel (AVX2 24, AVX-512 32): a row range that is a
+// multiple of it runs no masked tail tile.
+int64_t gemm_float_row_block();
+
 // Whether gemm_float rounds the tokens to BF16 for rows of `weight` (BF16 on AVX512_BF16
 // builds, rows of an even number of elements).
 bool gemm_float_bf16_activations(GgmlType weight);

@@ -170,10 +170,11 @@ bool same_bits(const std::vector<float>& a, const std::vector<float>& b) {
 
 TEST_CASE("attention kernels: the same bits as dot_f32 and axpy") {
   // Rows read in place from F32 and F16 storage (rows `stride` elements apart, as a cache
-  // lays out one head's positions), 1..7 queries at once (groups of three, two, one).
+  // lays out one head's positions), 1..7 queries at once (groups of three, two, one), and
+  // 16 or 23 at once as a prompt's passes have (values in groups of six, then one by one).
   std::mt19937 rng(3);
   std::normal_distribution<float> nd(0.0f, 1.0f);
-  constexpr int kQueries = 7;
+  constexpr int kQueries = 23;
   for (KvCacheType type : {KvCacheType::F32, KvCacheType::F16}) {
     for (int n : {8, 16, 24, 64, 80, 128, 136, 256, 512, 20, 3}) {
       for (int pad : {0, 40}) {
@@ -194,7 +195,7 @@ TEST_CASE("attention kernels: the same bits as dot_f32 and axpy") {
         std::vector<std::vector<float>> q(kQueries, std::vector<float>(static_cast<size_t>(n)));
         for (auto& v : q)
           for (float& x : v) x = nd(rng);
-        for (int nq = 1; nq <= kQueries; ++nq) {
+        for (int nq : {1, 2, 3, 4, 5, 6, 7, 16, kQueries}) {
           for (int len : {positions, 8, 5, 4, 3, 1}) {
             CAPTURE(nq);
             CAPTURE(len);

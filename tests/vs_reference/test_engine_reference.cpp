@@ -8,6 +8,7 @@
 #include <cmath>
 #include <filesystem>
 #include <string>
+#include <vector>
 
 #include "engine/dense_engine.h"
 #include "engine/generator.h"
@@ -122,6 +123,31 @@ TEST_CASE("dense engine = numpy reference: generated ReLU model, F16 and Q8_0 an
     CHECK(q.max_abs < 0.15 * q.ref_std);
     CHECK(q.argmax_mismatch_clear == 0);
     if (q.argmax_mismatch == 0) check_greedy(model, ref, 6, false);
+  }
+}
+
+TEST_CASE("dense engine: a prompt batch's logits are the same bits on 1, 2 and 3 threads") {
+  // 17 tokens in one batch: each matmul's rows are cut into parts that whichever thread is
+  // free claims (engine/layer_ops.cpp), and attention items likewise. Rows and items are
+  // independent, so no thread count may change a bit (the numpy tests above check the values).
+  for (const char* type : {"f16", "q4_0"}) {
+    CAPTURE(type);
+    const auto ref = testing::read_reference_logits(data(std::string("tiny_relu_") + type + ".ref"));
+    REQUIRE(ref.tokens.size() >= 16);
+    auto weights = ModelWeights::load(data(std::string("tiny_relu_") + type + ".gguf"));
+    std::vector<float> first;
+    for (int threads : {1, 2, 3}) {
+      CAPTURE(threads);
+      DenseEngine engine(weights, {threads, 512, 64, 0, false, KvCacheType::F32});
+      engine.eval(ref.tokens, true);
+      std::vector<float> all;
+      for (size_t p = 0; p < ref.tokens.size(); ++p) {
+        const auto l = engine.logits(static_cast<int>(p));
+        all.insert(all.end(), l.begin(), l.end());
+      }
+      if (first.empty()) first = all;
+      CHECK(all == first);
+    }
   }
 }
 
