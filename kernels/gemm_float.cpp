@@ -43,9 +43,8 @@ float* scratch(std::vector<float>& buf, size_t n) {
   return reinterpret_cast<float*>((p + 63) / 64 * 64);
 }
 
-// 8 consecutive weights of one row as F32, and one weight (tails).
+// Eight 16-bit weights widened to F32 (F16, BF16), and one weight of any type (tails).
 struct LoadF32 {
-  static __m256 load8(const std::byte* p) { return _mm256_loadu_ps(reinterpret_cast<const float*>(p)); }
   static float load1(const std::byte* p) {
     float f;
     std::memcpy(&f, p, sizeof f);
@@ -55,7 +54,6 @@ struct LoadF32 {
 };
 struct LoadF16 {
   static __m256 widen8(__m128i h) { return _mm256_cvtph_ps(h); }
-  static __m256 load8(const std::byte* p) { return widen8(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))); }
   static float load1(const std::byte* p) {
     uint16_t h;
     std::memcpy(&h, p, sizeof h);
@@ -65,7 +63,6 @@ struct LoadF16 {
 };
 struct LoadBF16 {
   static __m256 widen8(__m128i h) { return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16)); }
-  static __m256 load8(const std::byte* p) { return widen8(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))); }
   static float load1(const std::byte* p) {
     uint16_t h;
     std::memcpy(&h, p, sizeof h);
@@ -83,9 +80,10 @@ void pack_panel(const std::byte* w, size_t row_stride, int64_t nr, int64_t k0, i
   if (nr < MR)
     for (int64_t kk = 0; kk < kc; ++kk)
       for (int64_t j = nr; j < MR; ++j) panel[kk * MR + j] = 0.0f;
-  // 8 x 8 blocks through registers: 16-bit elements transposed as they are stored (three
-  // rounds of 128-bit unpacks), then widened; F32 ones transposed in ymm registers. On Zen 1
-  // (256-bit shuffles split in two, vperm2f128 8 uops) this was 2.7% of a pp512 F16 prompt.
+  // 8 x 8 blocks through 128-bit registers: 16-bit elements transposed as they are stored
+  // (three rounds of unpacks), then widened; F32 ones as four 4 x 4 transposes. On Zen 1
+  // (256-bit shuffles split in two, vperm2f128 8 uops) the 256-bit transpose took 10.2% of a
+  // pp512 F32 prompt and 2.7% of an F16 one.
   int64_t j = 0;
   for (; j + 8 <= nr; j += 8) {
     int64_t kk = 0;
@@ -109,27 +107,21 @@ void pack_panel(const std::byte* w, size_t row_stride, int64_t nr, int64_t k0, i
           _mm256_store_ps(d + (2 * m + 1) * MR, Load::widen8(_mm_unpackhi_epi64(u[m], u[4 + m])));
         }
       }
-    }
-    for (; kk + 8 <= kc; kk += 8) {
-      __m256 r[8];
-      for (int i = 0; i < 8; ++i) r[i] = Load::load8(at(j + i, kk));
-      const __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
-      const __m256 t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]);
-      const __m256 t4 = _mm256_unpacklo_ps(r[4], r[5]), t5 = _mm256_unpackhi_ps(r[4], r[5]);
-      const __m256 t6 = _mm256_unpacklo_ps(r[6], r[7]), t7 = _mm256_unpackhi_ps(r[6], r[7]);
-      const __m256 u0 = _mm256_shuffle_ps(t0, t2, 0x44), u1 = _mm256_shuffle_ps(t0, t2, 0xEE);
-      const __m256 u2 = _mm256_shuffle_ps(t1, t3, 0x44), u3 = _mm256_shuffle_ps(t1, t3, 0xEE);
-      const __m256 u4 = _mm256_shuffle_ps(t4, t6, 0x44), u5 = _mm256_shuffle_ps(t4, t6, 0xEE);
-      const __m256 u6 = _mm256_shuffle_ps(t5, t7, 0x44), u7 = _mm256_shuffle_ps(t5, t7, 0xEE);
-      float* d = panel + kk * MR + j;
-      _mm256_store_ps(d + 0 * MR, _mm256_permute2f128_ps(u0, u4, 0x20));
-      _mm256_store_ps(d + 1 * MR, _mm256_permute2f128_ps(u1, u5, 0x20));
-      _mm256_store_ps(d + 2 * MR, _mm256_permute2f128_ps(u2, u6, 0x20));
-      _mm256_store_ps(d + 3 * MR, _mm256_permute2f128_ps(u3, u7, 0x20));
-      _mm256_store_ps(d + 4 * MR, _mm256_permute2f128_ps(u0, u4, 0x31));
-      _mm256_store_ps(d + 5 * MR, _mm256_permute2f128_ps(u1, u5, 0x31));
-      _mm256_store_ps(d + 6 * MR, _mm256_permute2f128_ps(u2, u6, 0x31));
-      _mm256_store_ps(d + 7 * MR, _mm256_permute2f128_ps(u3, u7, 0x31));
+    } else {
+      for (; kk + 8 <= kc; kk += 8)
+        for (int jr = 0; jr < 8; jr += 4)
+          for (int kr = 0; kr < 8; kr += 4) {
+            __m128 r0 = _mm_loadu_ps(reinterpret_cast<const float*>(at(j + jr, kk + kr)));
+            __m128 r1 = _mm_loadu_ps(reinterpret_cast<const float*>(at(j + jr + 1, kk + kr)));
+            __m128 r2 = _mm_loadu_ps(reinterpret_cast<const float*>(at(j + jr + 2, kk + kr)));
+            __m128 r3 = _mm_loadu_ps(reinterpret_cast<const float*>(at(j + jr + 3, kk + kr)));
+            _MM_TRANSPOSE4_PS(r0, r1, r2, r3);
+            float* d = panel + (kk + kr) * MR + j + jr;
+            _mm_store_ps(d, r0);
+            _mm_store_ps(d + MR, r1);
+            _mm_store_ps(d + 2 * MR, r2);
+            _mm_store_ps(d + 3 * MR, r3);
+          }
     }
     for (; kk < kc; ++kk)
       for (int i = 0; i < 8; ++i) panel[kk * MR + j + i] = Load::load1(at(j + i, kk));
