@@ -1,15 +1,15 @@
 // Blocked float GEMM (kernels/gemm_float.h): F32, F16 and BF16 weight rows with F32 tokens.
 //
-// The driver walks the rows kMr at a time and, for each block of rows, K in chunks of kKc
-// elements: each (rows, chunk) panel is converted to F32 and transposed into `panel`
+// The driver walks the rows in groups of kGroupPanels x kMr and, for each group, K in chunks
+// of kKc elements: each (kMr rows, chunk) panel is converted to F32 and transposed
 // (panel[kk * kMr + j] = w[row j][k0 + kk], zero past the last row), and the tokens are swept
-// over it (in blocks of at most kNr) by a kernel that keeps kMr x kNr accumulators in
-// registers: per k, kMr / lanes vector loads of the panel and kNr broadcasts of token
-// elements (AVX2: from a copy of the tokens made once per call, each tile's tokens one
-// contiguous run; AVX-512: straight from the activation rows). A block of rows is finished before the
-// next is started, so its rows' memory pages and streams stay hot (K outermost was 10% slower
-// on prompt steps: 32 rows' pages revisited per chunk); the tokens (64 x K floats a step)
-// are re-read from L2/L3 per block of rows.
+// over the group's panels (in blocks of at most kNr, each block through every panel) by a
+// kernel that keeps kMr x kNr accumulators in registers: per k, kMr / lanes vector loads of
+// the panel and kNr broadcasts of token elements, from a copy of the tokens made once per
+// batch (each tile's tokens one contiguous run). A group of rows is finished before the next
+// is started, so its rows' memory pages and streams stay hot (K outermost was 10% slower on
+// prompt steps: 32 rows' pages revisited per chunk); the tokens are re-read from L2/L3 once
+// per group.
 //
 // Accumulators start at zero on the first chunk and are reloaded from `out` on the next
 // ones, so each out[t][r] is the same fma chain in k order in both kernels and for any
@@ -35,6 +35,10 @@ namespace actinfer {
 namespace {
 
 constexpr int64_t kKc = 256;  // K elements per chunk: a 32-row panel is 32 KiB
+// Panels packed per chunk: each token block (in L1) goes through all of them (in L2), so the
+// chunk's tokens stream from L3 once per group, not once per panel. bench-matmul F32 2048^2 x
+// 512 on a Zen 1 core: 134 ms with one panel (89% of its FMA peak), 124 ms with 4, 129 with 8.
+constexpr int kGroupPanels = 4;
 
 // Reusable, 64-byte aligned scratch of at least n floats (one per thread).
 float* scratch(std::vector<float>& buf, size_t n) {
@@ -210,7 +214,7 @@ void gemm_driver(PackFn pack, size_t w_unit_bytes, int64_t units, const std::byt
   constexpr int MR = Traits::kMr;
   constexpr int NR = Traits::kNr;
   thread_local std::vector<float> panel_buf;
-  float* panel = scratch(panel_buf, static_cast<size_t>(MR * kKc));
+  float* panels = scratch(panel_buf, static_cast<size_t>(MR * kKc * kGroupPanels));
   const int64_t n_blocks = (n_acts + NR - 1) / NR;
   const int64_t block_tokens = token_block(n_acts, NR);
   // Tokens packed: by the caller (once per batch), else once per call where more than one
@@ -223,16 +227,20 @@ void gemm_driver(PackFn pack, size_t w_unit_bytes, int64_t units, const std::byt
     pack_tokens(x, x_stride, n_acts, units, block_tokens, 0, n_acts, token_buf.data());
     tokens = token_buf.data();
   }
-  for (int64_t r = 0; r < n_rows; r += MR) {
-    const int64_t nr = std::min<int64_t>(MR, n_rows - r);
+  constexpr int G = kGroupPanels;
+  for (int64_t r = 0; r < n_rows; r += MR * G) {
+    const int64_t group_rows = std::min<int64_t>(MR * G, n_rows - r);
+    const int n_panels = static_cast<int>((group_rows + MR - 1) / MR);
     for (int64_t k0 = 0; k0 < units; k0 += kKc) {
       const int64_t kc = std::min(kKc, units - k0);
-      pack(w + static_cast<size_t>(r) * row_stride, row_stride, nr, k0, kc, panel);
-      // The next panel's weights (the next chunk of these rows, or the first chunk of the
-      // rows below) are prefetched a few rows per token block while this panel is computed.
+      for (int g = 0; g < n_panels; ++g)
+        pack(w + static_cast<size_t>(r + g * MR) * row_stride, row_stride, std::min<int64_t>(MR, group_rows - g * MR), k0, kc,
+             panels + static_cast<size_t>(g) * MR * kKc);
+      // The next panels' weights (the next chunk of these rows, or the first chunk of the
+      // rows below) are prefetched a few rows per token block while these are computed.
       int64_t pr = r, pk = k0 + kKc;
-      if (pk >= units) pr = r + MR, pk = 0;
-      const int64_t pf_rows = pr < n_rows ? std::min<int64_t>(MR, n_rows - pr) : 0;
+      if (pk >= units) pr = r + MR * G, pk = 0;
+      const int64_t pf_rows = pr < n_rows ? std::min<int64_t>(MR * G, n_rows - pr) : 0;
       const int64_t pf_bytes = pr < n_rows ? std::min(kKc, units - pk) * static_cast<int64_t>(w_unit_bytes) : 0;
       const int64_t pf_share = (pf_rows + n_blocks - 1) / n_blocks;
       const std::byte* pf = w + static_cast<size_t>(pr) * row_stride + static_cast<size_t>(pk) * w_unit_bytes;
@@ -242,13 +250,18 @@ void gemm_driver(PackFn pack, size_t w_unit_bytes, int64_t units, const std::byt
         for (const int64_t end = std::min(pf_rows, pf_next + pf_share); pf_next < end; ++pf_next)
           for (int64_t b = 0; b < pf_bytes; b += 64)
             _mm_prefetch(reinterpret_cast<const char*>(pf + static_cast<size_t>(pf_next) * row_stride + static_cast<size_t>(b)), _MM_HINT_T0);
-        float* ot = out + static_cast<size_t>(t) * out_stride + r;
-        if (packed) {
-          const auto* xt = reinterpret_cast<const std::byte*>(tokens + k0 * n_acts + t * kc);
-          run_tokens<Traits>(nt, panel, kc, xt, 4, 4 * static_cast<size_t>(nt), ot, out_stride, static_cast<int>(nr), k0 == 0);
-        } else {
-          const std::byte* xt = x + static_cast<size_t>(t) * x_stride + static_cast<size_t>(k0) * x_unit_bytes;
-          run_tokens<Traits>(nt, panel, kc, xt, x_stride, x_unit_bytes, ot, out_stride, static_cast<int>(nr), k0 == 0);
+        // One token block (in L1) through every panel of the group (in L2).
+        for (int g = 0; g < n_panels; ++g) {
+          const float* panel = panels + static_cast<size_t>(g) * MR * kKc;
+          const int nr = static_cast<int>(std::min<int64_t>(MR, group_rows - g * MR));
+          float* ot = out + static_cast<size_t>(t) * out_stride + r + g * MR;
+          if (packed) {
+            const auto* xt = reinterpret_cast<const std::byte*>(tokens + k0 * n_acts + t * kc);
+            run_tokens<Traits>(nt, panel, kc, xt, 4, 4 * static_cast<size_t>(nt), ot, out_stride, nr, k0 == 0);
+          } else {
+            const std::byte* xt = x + static_cast<size_t>(t) * x_stride + static_cast<size_t>(k0) * x_unit_bytes;
+            run_tokens<Traits>(nt, panel, kc, xt, x_stride, x_unit_bytes, ot, out_stride, nr, k0 == 0);
+          }
         }
       }
     }

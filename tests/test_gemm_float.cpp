@@ -97,7 +97,8 @@ TEST_CASE("gemm_float: equals the double product of the dequantized weights, wit
   for (GgmlType t : kFloatTypes) {
     // K: short, odd, a chunk and a tail (the kernel walks K 256 at a time), several chunks.
     for (int64_t n : {int64_t{7}, int64_t{64}, int64_t{300}, int64_t{600}}) {
-      for (int64_t rows : {int64_t{1}, int64_t{5}, int64_t{33}, int64_t{47}}) {
+      // Rows: within one panel, two panels, and groups of panels with a short last one.
+      for (int64_t rows : {int64_t{1}, int64_t{5}, int64_t{33}, int64_t{47}, int64_t{211}}) {
         const Rows w = make_rows(rng, t, rows, n);
         for (int tokens : {1, 3, 4, 5, 8, 17, 64}) {
           CAPTURE(type_name(t));
@@ -152,7 +153,7 @@ TEST_CASE("gemm_float: the same bits for any split of the rows, and from both ke
   }
   std::mt19937 rng(77);
   for (GgmlType t : kFloatTypes) {
-    const int64_t n = 520, rows = 83, tokens = 29;
+    const int64_t n = 520, rows = 211, tokens = 29;  // rows: two groups of panels and a part
     CAPTURE(type_name(t));
     const Rows w = make_rows(rng, t, rows, n);
     const std::vector<float> x = gaussian(rng, n * tokens);
@@ -160,7 +161,7 @@ TEST_CASE("gemm_float: the same bits for any split of the rows, and from both ke
     std::vector<float> whole(static_cast<size_t>(rows * tokens));
     gemm_float(t, n, w.bytes.data(), w.stride, rows, x.data(), xs, tokens, whole.data(), rows);
     // Rows split as threads split them (16-row boundaries) and at odd places.
-    for (int64_t cut : {int64_t{16}, int64_t{48}, int64_t{7}, int64_t{61}}) {
+    for (int64_t cut : {int64_t{16}, int64_t{48}, int64_t{7}, int64_t{61}, int64_t{96}, int64_t{150}}) {
       std::vector<float> split(static_cast<size_t>(rows * tokens));
       gemm_float(t, n, w.bytes.data(), w.stride, cut, x.data(), xs, tokens, split.data(), rows);
       gemm_float(t, n, w.bytes.data() + w.stride * static_cast<size_t>(cut), w.stride, rows - cut, x.data(), xs, tokens,
