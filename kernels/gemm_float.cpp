@@ -75,6 +75,17 @@ struct LoadBF16 {
   static constexpr size_t kBytes = 2;
 };
 
+// d[c * ds + r] = s_r[c] for r, c < 4: four runs of 4 floats (4-byte units) written as four
+// columns ds floats apart (exact moves).
+inline void transpose4(const float* s0, const float* s1, const float* s2, const float* s3, float* d, size_t ds) {
+  __m128 r0 = _mm_loadu_ps(s0), r1 = _mm_loadu_ps(s1), r2 = _mm_loadu_ps(s2), r3 = _mm_loadu_ps(s3);
+  _MM_TRANSPOSE4_PS(r0, r1, r2, r3);
+  _mm_storeu_ps(d, r0);
+  _mm_storeu_ps(d + ds, r1);
+  _mm_storeu_ps(d + 2 * ds, r2);
+  _mm_storeu_ps(d + 3 * ds, r3);
+}
+
 // Converts elements [k0, k0 + kc) of rows [0, nr) to F32 and transposes them into
 // panel[kk * MR + j]; rows nr..MR-1 are zero. The conversion is exact (as dequantize_row's).
 template <int MR, class Load>
@@ -115,16 +126,8 @@ void pack_panel(const std::byte* w, size_t row_stride, int64_t nr, int64_t k0, i
       for (; kk + 8 <= kc; kk += 8)
         for (int jr = 0; jr < 8; jr += 4)
           for (int kr = 0; kr < 8; kr += 4) {
-            __m128 r0 = _mm_loadu_ps(reinterpret_cast<const float*>(at(j + jr, kk + kr)));
-            __m128 r1 = _mm_loadu_ps(reinterpret_cast<const float*>(at(j + jr + 1, kk + kr)));
-            __m128 r2 = _mm_loadu_ps(reinterpret_cast<const float*>(at(j + jr + 2, kk + kr)));
-            __m128 r3 = _mm_loadu_ps(reinterpret_cast<const float*>(at(j + jr + 3, kk + kr)));
-            _MM_TRANSPOSE4_PS(r0, r1, r2, r3);
-            float* d = panel + (kk + kr) * MR + j + jr;
-            _mm_store_ps(d, r0);
-            _mm_store_ps(d + MR, r1);
-            _mm_store_ps(d + 2 * MR, r2);
-            _mm_store_ps(d + 3 * MR, r3);
+            auto row = [&](int i) { return reinterpret_cast<const float*>(at(j + jr + i, kk + kr)); };
+            transpose4(row(0), row(1), row(2), row(3), panel + (kk + kr) * MR + j + jr, MR);
           }
     }
     for (; kk < kc; ++kk)
@@ -176,14 +179,7 @@ void pack_tokens(const std::byte* x, size_t x_stride, int64_t n_acts, int64_t un
         const float* s3 = reinterpret_cast<const float*>(src(3));
         float* df = reinterpret_cast<float*>(d);
         int64_t kk = 0;
-        for (; kk + 4 <= kc; kk += 4) {
-          __m128 r0 = _mm_loadu_ps(s0 + kk), r1 = _mm_loadu_ps(s1 + kk), r2 = _mm_loadu_ps(s2 + kk), r3 = _mm_loadu_ps(s3 + kk);
-          _MM_TRANSPOSE4_PS(r0, r1, r2, r3);
-          _mm_storeu_ps(df + kk * 4, r0);
-          _mm_storeu_ps(df + kk * 4 + 4, r1);
-          _mm_storeu_ps(df + kk * 4 + 8, r2);
-          _mm_storeu_ps(df + kk * 4 + 12, r3);
-        }
+        for (; kk + 4 <= kc; kk += 4) transpose4(s0 + kk, s1 + kk, s2 + kk, s3 + kk, df + kk * 4, 4);
         for (; kk < kc; ++kk)
           for (int64_t j = 0; j < 4; ++j) d[kk * 4 + j] = src(j)[kk];
         continue;
