@@ -163,4 +163,18 @@ ModelConfig ModelConfig::from_gguf(const GgufFile& f, std::optional<Activation> 
   return c;
 }
 
+double attention_flops(const ModelConfig& c, int n_prompt, int depth) {
+  double total = 0;
+  for (int layer = 0; layer < c.n_layers; ++layer) {
+    const int window = c.is_local_layer(layer) ? c.sliding_window : 0;
+    double seen = 0;  // positions seen, summed over the prompt's queries
+    for (int i = 0; i < n_prompt; ++i) {
+      const int visible = depth + i + 1;
+      seen += window > 0 ? std::min(visible, window) : visible;
+    }
+    total += 4.0 * c.head_dim * c.n_heads * seen;  // q.k and p.v: 2 multiply-adds per dim and position
+  }
+  return total;
+}
+
 }  // namespace actinfer

@@ -61,6 +61,11 @@ struct ModelConfig {
   static ModelConfig from_gguf(const GgufFile& file, std::optional<Activation> activation_override = {});
 };
 
+// Multiply-adds (as 2 FLOPs each) of causal attention for `n_prompt` tokens after `depth`
+// cached ones: every query head scores and mixes the positions it sees (a local layer sees
+// its window). Softmax and norms are not counted: the FMA work is what bounds a prompt.
+double attention_flops(const ModelConfig& c, int n_prompt, int depth);
+
 // Metadata key where actinfer records the FFN activation (llama files lack one).
 inline constexpr std::string_view kActivationKey = "actinfer.ffn_activation";
 

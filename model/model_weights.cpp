@@ -169,4 +169,13 @@ size_t ModelWeights::bytes_per_decoded_token() const {
   return n;
 }
 
+double ModelWeights::prompt_flops(int n_prompt, int depth) const {
+  double per_token = 0;  // multiply-adds of the layer matrices
+  for (const auto& l : layers_)
+    for (const WeightMatrix* m : {&l.wq, &l.wk, &l.wv, &l.wo, &l.gate, &l.up, &l.down})
+      per_token += static_cast<double>(m->rows) * static_cast<double>(m->cols);
+  const double head = static_cast<double>(output_.rows) * static_cast<double>(output_.cols);
+  return 2.0 * (per_token * n_prompt + (n_prompt > 0 ? head : 0.0)) + attention_flops(config_, n_prompt, depth);
+}
+
 }  // namespace actinfer

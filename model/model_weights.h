@@ -39,6 +39,9 @@ class ModelWeights {
 
   // Weight bytes one decoded token reads: every layer matrix and the output head.
   size_t bytes_per_decoded_token() const;
+  // FLOPs of a prompt of `n_prompt` tokens after `depth` cached ones: every layer matrix per
+  // token, attention (attention_flops), and the output head for the last token only.
+  double prompt_flops(int n_prompt, int depth) const;
 
  private:
   ModelWeights(GgufFile file, ModelConfig config) : file_(std::move(file)), config_(std::move(config)) {}

@@ -79,6 +79,28 @@ TEST_CASE("model config: values from metadata, tied output, SiLU by default") {
   CHECK(w->bytes_per_decoded_token() == (2 * (64 + 32 + 32 + 64 + 3 * 256) + 32) * 4);
 }
 
+TEST_CASE("model weights: a prompt's FLOPs, counted by hand") {
+  const auto w = ModelWeights::load(tiny_llama("cfg_flops.gguf"));
+  // Per token, 2 layers x (q 64 + k 32 + v 32 + o 64 + gate, up, down 3 x 256) = 1920 multiply-adds; the
+  // tied 4 x 8 head once. 3 tokens after 2 cached see 3, 4 and 5 positions: per layer 2 heads x 4 dims
+  // x 12 positions x (q.k + p.v) = 192 multiply-adds.
+  CHECK(w->prompt_flops(3, 2) == 2.0 * (1920 * 3 + 32 + 2 * 192));
+  CHECK(w->prompt_flops(0, 5) == 0.0);
+}
+
+TEST_CASE("model config: attention FLOPs of a local layer stop at its window") {
+  ModelConfig c;
+  c.n_layers = 2;
+  c.n_heads = 3;
+  c.head_dim = 5;
+  c.sliding_window = 2;
+  c.global_layer_period = 2;  // layer 0 local, layer 1 global
+  // 4 tokens from an empty cache: the local layer sees 1, 2, 2, 2 positions, the global 1, 2, 3, 4.
+  CHECK(attention_flops(c, 4, 0) == 4.0 * 3 * 5 * (7 + 10));
+  // After 10 cached tokens the local layer sees 2 each, the global 11 to 14.
+  CHECK(attention_flops(c, 4, 10) == 4.0 * 3 * 5 * (8 + 50));
+}
+
 TEST_CASE("model config: the activation comes from our key, the model name, or the override") {
   auto relu_key = tiny_llama("cfg_relu_key.gguf", [](GgufWriter& w) { w.add_string("actinfer.ffn_activation", "relu"); });
   CHECK(ModelWeights::load(relu_key)->config().activation == Activation::ReLU);

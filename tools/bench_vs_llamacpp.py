@@ -37,7 +37,11 @@ def actinfer_bench(args, n_prompt, n_gen, depth):
            "--bandwidth-mib", "16", "--cache-type", args.cache_type]
     out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
     row = json.loads(out)[0]
-    return float(row["prompt_tokens_per_s"] if n_prompt else row["decode_tokens_per_s"])
+    speed = float(row["prompt_tokens_per_s"] if n_prompt else row["decode_tokens_per_s"])
+    # A prompt's compute roofline: the FMA peak actinfer measured in this run over the prompt's
+    # FLOPs per token (the same work for both engines: llama.cpp's is no smaller).
+    flops = float(row.get("prompt_flops_per_token", 0))
+    return speed, (float(row["fma_peak_flops_per_s"]) / flops if n_prompt and flops > 0 else None)
 
 
 def llama_batched_depth(args, n_gen, depth):
@@ -58,18 +62,22 @@ def llama_bench_has_depth(path):
 
 
 def paired(args, n_prompt, n_gen, depth):
-    """Medians of alternated runs: (llama.cpp, actinfer); llama.cpp None where its
-    llama-bench cannot run at this depth."""
+    """Medians of alternated runs: (llama.cpp, actinfer, compute roofline t/s); llama.cpp None
+    where its llama-bench cannot run at this depth, the roofline None for decode."""
     batched = depth > 0 and not args.llama_depth and args.llama_batched_bench
     skip_llama = depth > 0 and not args.llama_depth and not batched
-    a, b = [], []
+    a, b, roofs = [], [], []
     for _ in range(args.repeats):
         if batched:
             a.append(llama_batched_depth(args, n_gen, depth))
         elif not skip_llama:
             a.append(llama_bench(args, n_prompt, n_gen, depth))
-        b.append(actinfer_bench(args, n_prompt, n_gen, depth))
-    return (None if skip_llama else statistics.median(a)), statistics.median(b)
+        speed, roof = actinfer_bench(args, n_prompt, n_gen, depth)
+        b.append(speed)
+        if roof:
+            roofs.append(roof)
+    return ((None if skip_llama else statistics.median(a)), statistics.median(b),
+            statistics.median(roofs) if roofs else None)
 
 
 def busy_ratios(args):
@@ -80,12 +88,12 @@ def busy_ratios(args):
     quiet, busy = ([], []), ([], [])
     for _ in range(args.repeats):
         quiet[0].append(llama_bench(args, 0, args.busy_tg, 0))
-        quiet[1].append(actinfer_bench(args, 0, args.busy_tg, 0))
+        quiet[1].append(actinfer_bench(args, 0, args.busy_tg, 0)[0])
         hog = subprocess.Popen(["nice", "-n", "19", sys.executable, "-c", "while True: pass"])
         try:
             time.sleep(1)
             busy[0].append(llama_bench(args, 0, args.busy_tg, 0))
-            busy[1].append(actinfer_bench(args, 0, args.busy_tg, 0))
+            busy[1].append(actinfer_bench(args, 0, args.busy_tg, 0)[0])
         finally:
             hog.kill()
             hog.wait()
@@ -127,7 +135,7 @@ def main():
             print("bench_vs_llamacpp: this llama-bench has no -d and no llama-batched-bench was found: "
                   "depths above 0 are measured for actinfer only", file=sys.stderr)
 
-    rows = []  # (test, llama.cpp, actinfer)
+    rows = []  # (test, llama.cpp, actinfer, compute roofline)
     for n in [int(x) for x in args.pp.split(",") if x]:
         rows.append((f"pp{n}",) + paired(args, n, 0, 0))
     if args.tg:
@@ -137,20 +145,23 @@ def main():
 
     model = os.path.basename(args.model)
     if args.output == "md":
-        print(f"| {model}, {args.threads} threads | llama.cpp t/s | actinfer ({args.runtime}) t/s | actinfer / llama.cpp |")
-        print("| --- | ---: | ---: | ---: |")
-        for test, a, b in rows:
-            print(f"| {test} | {'n/a' if a is None else f'{a:.1f}'} | {b:.1f} | {'n/a' if a is None else f'{b / a:.2f}'} |")
+        print(f"| {model}, {args.threads} threads | llama.cpp t/s | actinfer ({args.runtime}) t/s | actinfer / llama.cpp "
+              "| FMA-peak roofline t/s: llama.cpp, actinfer at % |")
+        print("| --- | ---: | ---: | ---: | ---: |")
+        for test, a, b, roof in rows:
+            at_roof = "" if roof is None else f"{roof:.1f}: {'n/a' if a is None else f'{100 * a / roof:.0f}'}%, {100 * b / roof:.0f}%"
+            print(f"| {test} | {'n/a' if a is None else f'{a:.1f}'} | {b:.1f} | {'n/a' if a is None else f'{b / a:.2f}'} | {at_roof} |")
         if busy:
             (ra, qa, ba), (rb, qb, bb) = busy
             print(f"| tg{args.busy_tg} beside a nice-19 process: busy/quiet | {ra:.2f} ({ba:.1f}/{qa:.1f}) | "
-                  f"{rb:.2f} ({bb:.1f}/{qb:.1f}) | {rb / ra:.2f} |")
+                  f"{rb:.2f} ({bb:.1f}/{qb:.1f}) | {rb / ra:.2f} | |")
     else:
-        for test, a, b in rows:
+        for test, a, b, roof in rows:
+            at_roof = "" if roof is None else f"  (FMA-peak roofline {roof:.1f} t/s)"
             if a is None:
-                print(f"{model} {test:16s} llama.cpp      n/a  actinfer {b:8.1f} t/s")
+                print(f"{model} {test:16s} llama.cpp      n/a  actinfer {b:8.1f} t/s{at_roof}")
             else:
-                print(f"{model} {test:16s} llama.cpp {a:8.1f}  actinfer {b:8.1f} t/s  ratio {b / a:.2f}")
+                print(f"{model} {test:16s} llama.cpp {a:8.1f}  actinfer {b:8.1f} t/s  ratio {b / a:.2f}{at_roof}")
         if busy:
             (ra, qa, ba), (rb, qb, bb) = busy
             print(f"{model} busy/quiet decode: llama.cpp {ra:.2f} ({ba:.1f}/{qa:.1f}), actinfer {rb:.2f} ({bb:.1f}/{qb:.1f})")

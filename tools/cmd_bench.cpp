@@ -1,6 +1,6 @@
 // `actinfer bench`: prompt and decode tokens/s (median of repeats), weight bytes
-// read per decoded token, and how close decode gets to the memory roofline
-// measured in the same run.
+// read per decoded token, and how close decode gets to the memory roofline and a
+// prompt to the compute roofline (FMA peak), both measured in the same run.
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 #include <algorithm>
@@ -13,6 +13,7 @@
 #include "actors/actor_runtime.h"
 #include "engine/decode_input.h"
 #include "engine/dense_engine.h"
+#include "kernels/compute_peak.h"
 #include "kernels/memory_bandwidth.h"
 #include "model/tokenizer.h"
 #include "tools/cli_support.h"
@@ -101,9 +102,20 @@ DecodeBytes decode_bytes(const ActorRuntime& rt, const Speeds& s) {
   return b;
 }
 
-void print_speeds(const char* label, const Speeds& s, const BenchOptions& o, double bytes, double peak) {
+// The prompt's work and the machine's arithmetic peak: what a prompt's speed is judged against.
+struct PromptRoofline {
+  double flops_per_token = 0;  // 0: no prompt measured
+  double peak = 0;             // FLOP/s
+};
+
+void print_speeds(const char* label, const Speeds& s, const BenchOptions& o, double bytes, double peak, const PromptRoofline& compute) {
   const std::string at = o.depth > 0 ? " @ d" + std::to_string(o.depth) : "";
-  if (!s.pp.empty()) std::fprintf(o.out, "%-7s prompt pp%-4d%s %8.1f tokens/s (median of %d)\n", label, o.n_prompt, at.c_str(), median(s.pp), o.repeats);
+  if (!s.pp.empty()) {
+    const double pp = median(s.pp);
+    std::fprintf(o.out, "%-7s prompt pp%-4d%s %8.1f tokens/s (median of %d)\n", label, o.n_prompt, at.c_str(), pp, o.repeats);
+    std::fprintf(o.out, "%-7s achieved     %.1f GFLOP/s = %.0f%% of the measured FMA peak\n", label, pp * compute.flops_per_token / 1e9,
+                100.0 * pp * compute.flops_per_token / compute.peak);
+  }
   if (s.tg.empty()) return;
   const double t = median(s.tg);
   std::fprintf(o.out, "%-7s decode tg%-4d%s %8.1f tokens/s (median of %d; min %.1f, max %.1f)\n", label, o.n_gen, at.c_str(), t, o.repeats,
@@ -158,6 +170,7 @@ struct BenchRow {
   std::string model, runtime;
   int threads = 0, n_prompt = 0, n_gen = 0, depth = 0;
   double pp = 0, tg = 0;  // medians, tokens/s (0: not measured)
+  PromptRoofline compute;
 };
 
 void bench(const BenchOptions& o, std::vector<BenchRow>& rows) {
@@ -196,20 +209,30 @@ void bench(const BenchOptions& o, std::vector<BenchRow>& rows) {
   std::fprintf(o.out, "read bw      %.1f GB/s (%d threads, %zu MiB array, best of 5)\n", bw.bytes_per_second / 1e9, threads, o.bandwidth_mib);
   std::fprintf(o.out, "weights/tok  %.1f MB read per decoded token\n", bytes / 1e6);
   std::fprintf(o.out, "roofline     %.1f tokens/s (read bw / bytes per token)\n", bw.bytes_per_second / bytes);
+  PromptRoofline compute;
+  if (o.n_prompt > 0) {
+    const ComputePeakResult fma = measure_fma_peak(threads);
+    compute = {weights->prompt_flops(o.n_prompt, o.depth) / o.n_prompt, fma.flops_per_second};
+    std::fprintf(o.out, "fma peak     %.1f GFLOP/s (%d threads, %d-float fused multiply-adds in registers, best of 5)\n", fma.flops_per_second / 1e9,
+                threads, fma.vector_floats);
+    std::fprintf(o.out, "prompt work  %.3f GFLOP per prompt token (matrices, attention at depth %d, the head once)\n", compute.flops_per_token / 1e9,
+                o.depth);
+    std::fprintf(o.out, "compute roof %.1f tokens/s (FMA peak / FLOPs per prompt token)\n", compute.peak / compute.flops_per_token);
+  }
   bool sparse = false;
   for (size_t i = 0; i < runtimes.size(); ++i) {
     const auto* rt = dynamic_cast<const ActorRuntime*>(runtimes[i].second.get());
     const char* label = runtimes[i].first.c_str();
     rows.push_back({weights->file().path().filename().string(), label, threads, o.n_prompt, o.n_gen, o.depth,
-                    speeds[i].pp.empty() ? 0.0 : median(speeds[i].pp), speeds[i].tg.empty() ? 0.0 : median(speeds[i].tg)});
+                    speeds[i].pp.empty() ? 0.0 : median(speeds[i].pp), speeds[i].tg.empty() ? 0.0 : median(speeds[i].tg), compute});
     if (rt && rt->sparse() && !speeds[i].tg.empty()) {
       sparse = true;
       const DecodeBytes b = decode_bytes(*rt, speeds[i]);
-      print_speeds(label, speeds[i], o, b.total(), bw.bytes_per_second);
+      print_speeds(label, speeds[i], o, b.total(), bw.bytes_per_second, compute);
       print_sparsity(o.out, label, *rt, speeds[i], b, bytes);
       if (rt->predictor_mode() == PredictorMode::trained && !speeds[i].decode.truth_checked) print_decode_recall(label, o, weights, mo, tokens);
     } else {
-      print_speeds(label, speeds[i], o, bytes, bw.bytes_per_second);
+      print_speeds(label, speeds[i], o, bytes, bw.bytes_per_second, compute);
     }
   }
   if (runtimes.size() == 2 && !speeds[0].tg.empty()) {
@@ -240,7 +263,9 @@ void print_table(const std::vector<BenchRow>& rows, const std::string& format) {
     nlohmann::json all = nlohmann::json::array();
     for (const BenchRow& r : rows)
       all.push_back({{"model", r.model}, {"runtime", r.runtime}, {"threads", r.threads}, {"depth", r.depth}, {"n_prompt", r.n_prompt}, {"n_gen", r.n_gen},
-                     {"prompt_tokens_per_s", r.pp}, {"decode_tokens_per_s", r.tg}});
+                     {"prompt_tokens_per_s", r.pp}, {"decode_tokens_per_s", r.tg},
+                     // 0 when no prompt ran; FLOP/s needed for 1 token/s, and the FMA peak measured beside it
+                     {"prompt_flops_per_token", r.compute.flops_per_token}, {"fma_peak_flops_per_s", r.compute.peak}});
     std::printf("%s\n", all.dump(2).c_str());
   }
 }
@@ -271,7 +296,7 @@ void bench_sweep(const BenchOptions& options) {
 
 void register_bench(CLI::App& app) {
   auto o = std::make_shared<BenchOptions>();
-  CLI::App* cmd = app.add_subcommand("bench", "measure prompt and decode speed against the memory roofline");
+  CLI::App* cmd = app.add_subcommand("bench", "measure prompt and decode speed against the compute and memory rooflines");
   o->model.add_to(*cmd, /*with_threads=*/false);
   o->runtime.add_to(*cmd, true);
   cmd->add_option("--compare", o->which, "which runtimes to measure: both (ratio in one run), actors or dense")
