@@ -38,10 +38,12 @@ def actinfer_bench(args, n_prompt, n_gen, depth):
     out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
     row = json.loads(out)[0]
     speed = float(row["prompt_tokens_per_s"] if n_prompt else row["decode_tokens_per_s"])
-    # A prompt's compute roofline: the FMA peak actinfer measured in this run over the prompt's
-    # FLOPs per token (the same work for both engines: llama.cpp's is no smaller).
+    # A float model's prompt roofline: the FMA peak actinfer measured in this run over the prompt's
+    # FLOPs per token (the same work for both engines: llama.cpp's is no smaller). Quantized
+    # matrices multiply in integer dot products, whose peak is another: no roofline for them.
     flops = float(row.get("prompt_flops_per_token", 0))
-    return speed, (float(row["fma_peak_flops_per_s"]) / flops if n_prompt and flops > 0 else None)
+    floats = row.get("float_weights", False)
+    return speed, (float(row["fma_peak_flops_per_s"]) / flops if n_prompt and flops > 0 and floats else None)
 
 
 def llama_batched_depth(args, n_gen, depth):

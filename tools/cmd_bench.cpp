@@ -15,6 +15,7 @@
 #include "engine/dense_engine.h"
 #include "kernels/compute_peak.h"
 #include "kernels/memory_bandwidth.h"
+#include "model/model_weights.h"
 #include "model/tokenizer.h"
 #include "tools/cli_support.h"
 #include "tools/commands.h"
@@ -106,15 +107,24 @@ DecodeBytes decode_bytes(const ActorRuntime& rt, const Speeds& s) {
 struct PromptRoofline {
   double flops_per_token = 0;  // 0: no prompt measured
   double peak = 0;             // FLOP/s
+  bool float_weights = true;   // every layer matrix F32, F16 or BF16: its matmuls are float FMAs
 };
+
+bool float_weights(const ModelWeights& w) {
+  for (const auto& l : w.layers())
+    for (const WeightMatrix* m : {&l.wq, &l.wk, &l.wv, &l.wo, &l.gate, &l.up, &l.down})
+      if (m->rows > 0 && m->type != GgmlType::F32 && m->type != GgmlType::F16 && m->type != GgmlType::BF16) return false;
+  return true;
+}
 
 void print_speeds(const char* label, const Speeds& s, const BenchOptions& o, double bytes, double peak, const PromptRoofline& compute) {
   const std::string at = o.depth > 0 ? " @ d" + std::to_string(o.depth) : "";
   if (!s.pp.empty()) {
     const double pp = median(s.pp);
     std::fprintf(o.out, "%-7s prompt pp%-4d%s %8.1f tokens/s (median of %d)\n", label, o.n_prompt, at.c_str(), pp, o.repeats);
-    std::fprintf(o.out, "%-7s achieved     %.1f GFLOP/s = %.0f%% of the measured FMA peak\n", label, pp * compute.flops_per_token / 1e9,
-                100.0 * pp * compute.flops_per_token / compute.peak);
+    std::fprintf(o.out, "%-7s achieved     %.1f GFLOP/s = %.0f%% of the measured FMA peak%s\n", label, pp * compute.flops_per_token / 1e9,
+                100.0 * pp * compute.flops_per_token / compute.peak,
+                compute.float_weights ? "" : " (quantized matrices multiply in integer dot products, which may pass the float peak)");
   }
   if (s.tg.empty()) return;
   const double t = median(s.tg);
@@ -210,9 +220,10 @@ void bench(const BenchOptions& o, std::vector<BenchRow>& rows) {
   std::fprintf(o.out, "weights/tok  %.1f MB read per decoded token\n", bytes / 1e6);
   std::fprintf(o.out, "roofline     %.1f tokens/s (read bw / bytes per token)\n", bw.bytes_per_second / bytes);
   PromptRoofline compute;
+  compute.float_weights = float_weights(*weights);
   if (o.n_prompt > 0) {
     const ComputePeakResult fma = measure_fma_peak(threads);
-    compute = {weights->prompt_flops(o.n_prompt, o.depth) / o.n_prompt, fma.flops_per_second};
+    compute = {weights->prompt_flops(o.n_prompt, o.depth) / o.n_prompt, fma.flops_per_second, float_weights(*weights)};
     std::fprintf(o.out, "fma peak     %.1f GFLOP/s (%d threads, %d-float fused multiply-adds in registers, best of 5)\n", fma.flops_per_second / 1e9,
                 threads, fma.vector_floats);
     std::fprintf(o.out, "prompt work  %.3f GFLOP per prompt token (matrices, attention at depth %d, the head once)\n", compute.flops_per_token / 1e9,
@@ -265,7 +276,8 @@ void print_table(const std::vector<BenchRow>& rows, const std::string& format) {
       all.push_back({{"model", r.model}, {"runtime", r.runtime}, {"threads", r.threads}, {"depth", r.depth}, {"n_prompt", r.n_prompt}, {"n_gen", r.n_gen},
                      {"prompt_tokens_per_s", r.pp}, {"decode_tokens_per_s", r.tg},
                      // 0 when no prompt ran; FLOP/s needed for 1 token/s, and the FMA peak measured beside it
-                     {"prompt_flops_per_token", r.compute.flops_per_token}, {"fma_peak_flops_per_s", r.compute.peak}});
+                     {"prompt_flops_per_token", r.compute.flops_per_token}, {"fma_peak_flops_per_s", r.compute.peak},
+                     {"float_weights", r.compute.float_weights}});
     std::printf("%s\n", all.dump(2).c_str());
   }
 }
