@@ -9,6 +9,8 @@
 #include <limits>
 #include <unordered_set>
 
+#include "topology/node_memory.h"
+
 namespace actinfer {
 namespace {
 
@@ -188,7 +190,40 @@ int64_t TensorInfo::rows() const {
   return n;
 }
 
-GgufFile GgufFile::open(const std::filesystem::path& path) {
+// The whole file read into private anonymous memory, advised into transparent huge pages and
+// made read-only once filled. Closes fd. Refused before anything is allocated when the file is
+// larger than the machine's memory (the reads would end in the OOM killer, not an error).
+std::shared_ptr<GgufFile::Mapping> GgufFile::read_into_huge_pages(int fd, size_t size, const std::string& p) {
+  const auto phys = static_cast<size_t>(sysconf(_SC_PHYS_PAGES)) * static_cast<size_t>(sysconf(_SC_PAGESIZE));
+  if (size > phys) {
+    ::close(fd);
+    throw GgufError(p + ": reading it into memory (--no-mmap) needs " + std::to_string(size >> 20) + " MiB, more than this machine's " +
+                    std::to_string(phys >> 20) + " MiB; map it instead");
+  }
+  void* addr = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (addr == MAP_FAILED) {
+    const int e = errno;
+    ::close(fd);
+    throw GgufError(p + ": cannot allocate " + std::to_string(size >> 20) + " MiB to read it into: " + std::strerror(e));
+  }
+  auto mapping = std::make_shared<Mapping>(static_cast<const std::byte*>(addr), size);  // unmapped on any throw below
+  topology::advise_huge_pages(addr, size);  // advice: without THP the copy still works, in 4 KiB pages
+  for (size_t done = 0; done < size;) {
+    const ssize_t n = pread(fd, static_cast<char*>(addr) + done, size - done, static_cast<off_t>(done));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      const std::string why = n < 0 ? std::strerror(errno) : "the file ended early (changed while read?)";
+      ::close(fd);
+      throw GgufError(p + ": read failed at byte " + std::to_string(done) + " of " + std::to_string(size) + ": " + why);
+    }
+    done += static_cast<size_t>(n);
+  }
+  ::close(fd);
+  mprotect(addr, size, PROT_READ);
+  return mapping;
+}
+
+GgufFile GgufFile::open(const std::filesystem::path& path, FileMemory memory) {
   GgufFile f;
   f.path_ = path;
   const std::string p = path.string();
@@ -210,11 +245,15 @@ GgufFile GgufFile::open(const std::filesystem::path& path) {
     ::close(fd);
     throw GgufError(p + ": truncated file: " + std::to_string(size) + " bytes is smaller than a GGUF header");
   }
-  void* addr = mmap(nullptr, size, PROT_READ, MAP_SHARED, fd, 0);
-  const int map_errno = errno;
-  ::close(fd);
-  if (addr == MAP_FAILED) throw GgufError(p + ": mmap failed: " + std::strerror(map_errno));
-  f.map_ = std::make_shared<Mapping>(static_cast<const std::byte*>(addr), size);
+  if (memory == FileMemory::huge_pages) {
+    f.map_ = read_into_huge_pages(fd, size, p);
+  } else {
+    void* addr = mmap(nullptr, size, PROT_READ, MAP_SHARED, fd, 0);
+    const int map_errno = errno;
+    ::close(fd);
+    if (addr == MAP_FAILED) throw GgufError(p + ": mmap failed: " + std::strerror(map_errno));
+    f.map_ = std::make_shared<Mapping>(static_cast<const std::byte*>(addr), size);
+  }
 
   Cursor c(f.map_->data, size, p);
   const auto magic = c.read<uint32_t>("magic");

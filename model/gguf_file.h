@@ -73,10 +73,17 @@ struct TensorInfo {
   int64_t rows() const;  // product of shape[1..]
 };
 
+// Where an open file's bytes live: mapped from the page cache (shared with other processes,
+// read on first touch), or read once into private memory in transparent huge pages (one TLB
+// entry per 2 MiB: a GEMM's panels walk 24-32 rows kilobytes apart, each row another 4 KiB
+// page when mapped), as llama.cpp's --no-mmap.
+enum class FileMemory { mapped, huge_pages };
+
 class GgufFile {
  public:
-  // Throws GgufError (with the path and the reason) for any malformed file.
-  static GgufFile open(const std::filesystem::path& path);
+  // Throws GgufError (with the path and the reason) for any malformed file, or one that
+  // cannot be read into memory (huge_pages: larger than the machine's memory, a read error).
+  static GgufFile open(const std::filesystem::path& path, FileMemory memory = FileMemory::mapped);
 
   uint32_t version() const { return version_; }
   // The file starts with PowerInfer's "PWRI" magic instead of "GGUF" (otherwise the same format).
@@ -107,6 +114,7 @@ class GgufFile {
 
  private:
   struct Mapping;
+  static std::shared_ptr<Mapping> read_into_huge_pages(int fd, size_t size, const std::string& path);
   std::shared_ptr<Mapping> map_;
   std::filesystem::path path_;
   uint32_t version_ = 0;

@@ -105,8 +105,8 @@ void check_tensor_types(const GgufFile& f) {
 }  // namespace
 
 std::shared_ptr<const ModelWeights> ModelWeights::load(const std::filesystem::path& path,
-                                                       std::optional<Activation> activation_override) {
-  GgufFile file = GgufFile::open(path);
+                                                       std::optional<Activation> activation_override, FileMemory memory) {
+  GgufFile file = GgufFile::open(path, memory);
   ModelConfig config = ModelConfig::from_gguf(file, activation_override);
   check_tensor_types(file);
   std::shared_ptr<ModelWeights> w(new ModelWeights(std::move(file), std::move(config)));

@@ -26,9 +26,11 @@ struct LayerWeights {
 
 class ModelWeights {
  public:
-  // Opens, validates shapes and types against the config, and maps the file.
+  // Opens, validates shapes and types against the config, and maps the file (or reads it
+  // into huge pages: FileMemory).
   static std::shared_ptr<const ModelWeights> load(const std::filesystem::path& path,
-                                                  std::optional<Activation> activation_override = {});
+                                                  std::optional<Activation> activation_override = {},
+                                                  FileMemory memory = FileMemory::mapped);
 
   const GgufFile& file() const { return file_; }
   const ModelConfig& config() const { return config_; }

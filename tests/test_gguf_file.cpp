@@ -3,6 +3,8 @@
 #include <doctest/doctest.h>
 #include "tests/skip_report.h"
 
+#include <unistd.h>
+
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -96,6 +98,37 @@ TEST_CASE("gguf: reads metadata and tensors of a hand-built file") {
   float v[8];
   std::memcpy(v, data.data(), sizeof v);
   for (int i = 0; i < 8; ++i) CHECK(v[i] == static_cast<float>(i));
+}
+
+TEST_CASE("gguf: a file read into huge pages (--no-mmap) holds the same values and tensor bytes") {
+  const GgufFile f = GgufFile::open(write(build(), "good_huge_pages.gguf"), FileMemory::huge_pages);
+  CHECK(f.get_string("general.architecture") == "llama");
+  CHECK(f.get_int("test.u32") == 42);
+  CHECK(f.get_int_array("test.arr") == std::vector<int64_t>{7, -8, 9});
+  const TensorInfo* t = f.find_tensor("w");
+  REQUIRE(t != nullptr);
+  const auto data = f.tensor_data(*t);
+  float v[8];
+  std::memcpy(v, data.data(), sizeof v);
+  for (int i = 0; i < 8; ++i) CHECK(v[i] == static_cast<float>(i));
+  // The same checks refuse a corrupt file read this way.
+  Spec bad;
+  bad.version = 4;
+  CHECK_THROWS_WITH_AS(GgufFile::open(write(build(bad), "bad_huge_pages.gguf"), FileMemory::huge_pages),
+                       doctest::Contains("unsupported GGUF version 4"), GgufError);
+}
+
+TEST_CASE("gguf: a file larger than the machine's memory is refused before it is read into it") {
+  const auto path = write(build(), "larger_than_memory.gguf");
+  const auto phys = static_cast<uintmax_t>(sysconf(_SC_PHYS_PAGES)) * static_cast<uintmax_t>(sysconf(_SC_PAGESIZE));
+  std::error_code ec;
+  std::filesystem::resize_file(path, phys + (1u << 20), ec);  // sparse: no disk is used
+  if (ec) {
+    ACTINFER_REPORT_SKIPPED("this file system cannot hold a sparse file of the machine's memory size: " << ec.message());
+    return;
+  }
+  CHECK_THROWS_WITH_AS(GgufFile::open(path, FileMemory::huge_pages), doctest::Contains("more than this machine's"), GgufError);
+  std::filesystem::remove(path);
 }
 
 TEST_CASE("gguf: corrupt headers are refused with a message naming the problem") {

@@ -4,6 +4,7 @@
 # The models are synthetic (make-model --shape tinyllama-1.1b: 22 blocks, 2048 / 5632, GQA 32/4),
 # so every type, K and IQ4_XS included, tiles the rows; they are written once under build/eval/types.
 #   tools/bench_types_vs_llamacpp.sh /path/to/llama-bench [TYPES...]
+# REPEATS (3), PP (512); NO_MMAP=1: both engines read the model into memory (--no-mmap, -mmp 0).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 LLAMA_BENCH=${1:?usage: $0 /path/to/llama-bench [types...]}
@@ -19,5 +20,5 @@ for t in "${TYPES[@]}"; do
       --type "$t"
   echo "== $t" >&2
   python3 tools/bench_vs_llamacpp.py -m "$model" --llama-bench "$LLAMA_BENCH" --pp "$PP" --tg 0 \
-      -r "$REPEATS" -o md --cache-type f16 | tail -n +3 | sed "s/^| pp$PP /| $t pp$PP /"
+      -r "$REPEATS" -o md --cache-type f16 ${NO_MMAP:+--no-mmap} | tail -n +3 | sed "s/^| pp$PP /| $t pp$PP /"
 done

@@ -27,6 +27,8 @@ def llama_bench(args, n_prompt, n_gen, depth):
            "-p", str(n_prompt), "-n", str(n_gen)]
     if depth:  # older llama-bench builds have no -d (see llama_bench_has_depth)
         cmd += ["-d", str(depth)]
+    if args.no_mmap:
+        cmd += ["-mmp", "0"]
     out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
     return float(json.loads(out)[0]["avg_ts"])
 
@@ -34,7 +36,7 @@ def llama_bench(args, n_prompt, n_gen, depth):
 def actinfer_bench(args, n_prompt, n_gen, depth):
     cmd = [args.actinfer, "bench", "-m", args.model, "-t", str(args.threads), "-r", "1", "-o", "json", "-q",
            "--compare", args.runtime, "-p", str(n_prompt), "-n", str(n_gen), "-d", str(depth),
-           "--bandwidth-mib", "16", "--cache-type", args.cache_type]
+           "--bandwidth-mib", "16", "--cache-type", args.cache_type] + (["--no-mmap"] if args.no_mmap else [])
     out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
     row = json.loads(out)[0]
     speed = float(row["prompt_tokens_per_s"] if n_prompt else row["decode_tokens_per_s"])
@@ -50,6 +52,8 @@ def llama_batched_depth(args, n_gen, depth):
     """llama-batched-bench's decode speed after a prompt of `depth` tokens (one sequence)."""
     cmd = [args.llama_batched_bench, "-m", args.model, "-t", str(args.threads), "-c", str(depth + n_gen + 64),
            "-b", "2048", "-ub", "512", "-npp", str(depth), "-ntg", str(n_gen), "-npl", "1", "--output-format", "jsonl"]
+    if args.no_mmap:
+        cmd += ["--no-mmap"]
     out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
     rows = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
     if not rows:
@@ -119,6 +123,8 @@ def main():
     p.add_argument("--busy-tg", type=int, default=64)
     p.add_argument("--runtime", choices=["dense", "actors"], default="actors")
     p.add_argument("--cache-type", choices=["f32", "f16"], default="f16", help="actinfer's KV cache (llama-bench's default is f16)")
+    p.add_argument("--no-mmap", action="store_true",
+                   help="both engines read the model into memory (actinfer --no-mmap: huge pages; llama-bench -mmp 0)")
     p.add_argument("-o", "--output", choices=["text", "md"], default="text")
     args = p.parse_args()
     if not args.llama_bench or not os.access(args.llama_bench, os.X_OK):

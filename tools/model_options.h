@@ -22,6 +22,7 @@ struct ModelOptions {
   std::string ffn_activation;  // empty: from the model
   bool quiet = false;          // no progress lines
   std::string cache_type = "f32";  // KV cache element type: f32 or f16
+  bool no_mmap = false;            // read the weights into huge pages instead of mapping the file
   CLI::Option* ctx_option = nullptr;  // set by add_to: was --ctx given?
   CLI::Option* batch_option = nullptr;  // set by add_to: was -b given?
 
