@@ -165,14 +165,14 @@ std::shared_ptr<const ModelWeights> ModelWeights::load(const std::filesystem::pa
 size_t ModelWeights::bytes_per_decoded_token() const {
   size_t n = output_.bytes();
   for (const auto& l : layers_)
-    n += l.wq.bytes() + l.wk.bytes() + l.wv.bytes() + l.wo.bytes() + l.gate.bytes() + l.up.bytes() + l.down.bytes();
+    for (const WeightMatrix* m : l.matrices()) n += m->bytes();
   return n;
 }
 
 double ModelWeights::prompt_flops(int n_prompt, int depth) const {
   double per_token = 0;  // multiply-adds of the layer matrices
   for (const auto& l : layers_)
-    for (const WeightMatrix* m : {&l.wq, &l.wk, &l.wv, &l.wo, &l.gate, &l.up, &l.down})
+    for (const WeightMatrix* m : l.matrices())
       per_token += static_cast<double>(m->rows) * static_cast<double>(m->cols);
   const double head = static_cast<double>(output_.rows) * static_cast<double>(output_.cols);
   return 2.0 * (per_token * n_prompt + (n_prompt > 0 ? head : 0.0)) + attention_flops(config_, n_prompt, depth);

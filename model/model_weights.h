@@ -1,6 +1,7 @@
 // Typed views of a model's tensors inside the mapped GGUF file: nothing is
 // copied except small F32 vectors (norms, biases), converted once at load.
 #pragma once
+#include <array>
 #include <cstddef>
 #include <filesystem>
 #include <memory>
@@ -22,6 +23,9 @@ struct LayerWeights {
   std::vector<float> bq, bk, bv, bo;  // empty when the model has no biases
   WeightMatrix wq, wk, wv, wo;
   WeightMatrix gate, up, down;  // gate unused (rows = 0) for a plain FFN
+
+  // The seven matrices a token multiplies in this layer (gate with rows = 0 in a plain FFN).
+  std::array<const WeightMatrix*, 7> matrices() const { return {&wq, &wk, &wv, &wo, &gate, &up, &down}; }
 };
 
 class ModelWeights {

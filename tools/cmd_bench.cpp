@@ -112,7 +112,7 @@ struct PromptRoofline {
 
 bool float_weights(const ModelWeights& w) {
   for (const auto& l : w.layers())
-    for (const WeightMatrix* m : {&l.wq, &l.wk, &l.wv, &l.wo, &l.gate, &l.up, &l.down})
+    for (const WeightMatrix* m : l.matrices())
       if (m->rows > 0 && m->type != GgmlType::F32 && m->type != GgmlType::F16 && m->type != GgmlType::BF16) return false;
   return true;
 }
@@ -223,7 +223,8 @@ void bench(const BenchOptions& o, std::vector<BenchRow>& rows) {
   compute.float_weights = float_weights(*weights);
   if (o.n_prompt > 0) {
     const ComputePeakResult fma = measure_fma_peak(threads);
-    compute = {weights->prompt_flops(o.n_prompt, o.depth) / o.n_prompt, fma.flops_per_second, float_weights(*weights)};
+    compute.flops_per_token = weights->prompt_flops(o.n_prompt, o.depth) / o.n_prompt;
+    compute.peak = fma.flops_per_second;
     std::fprintf(o.out, "fma peak     %.1f GFLOP/s (%d threads, %d-float fused multiply-adds in registers, best of 5)\n", fma.flops_per_second / 1e9,
                 threads, fma.vector_floats);
     std::fprintf(o.out, "prompt work  %.3f GFLOP per prompt token (matrices, attention at depth %d, the head once)\n", compute.flops_per_token / 1e9,
