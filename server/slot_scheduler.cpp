@@ -78,7 +78,10 @@ void SlotScheduler::finish(Sequence& s, const std::string& reason, const std::st
   e.final = true;
   e.finish_reason = reason;
   e.error = error;
-  if (error.empty() && s.stops) e.text = s.stops->push(s.utf8.flush()) + s.stops->flush();
+  if (error.empty() && s.stops) {  // two statements: the operands of + are not sequenced
+    e.text = s.stops->push(s.utf8.flush());
+    e.text += s.stops->flush();
+  }
   e.n_prompt = static_cast<int>(s.request.prompt.size());
   e.n_generated = s.n_generated;
   const bool cancelled = s.stream->cancelled();

@@ -53,7 +53,8 @@ no_reports() {
 # `setup.sh --model gemma3` fetched it): under ASan each takes minutes on 2 cores where the same
 # code paths run in seconds on the generated tiny models. By name: the doctest cases that load them
 # ('SmolLM2', 'default model', 'Gemma 3 270M') and their numpy fixtures ('smollm2', 'gemma3_greedy');
-# cli_interrupt and cli_chat (Ctrl-C and chat under a pty or a pipe, with timing windows) and
+# ('SmolLM2' also names the serve scheduler's cases on the default model: each has a twin on a tiny
+# synthetic model, run here); cli_interrupt and cli_chat (Ctrl-C and chat under a pty or a pipe, with timing windows) and
 # serve_openai_clients (the server under the PyPI openai client), all on the default model.
 ASAN_CI_EXCLUDE='smollm2|SmolLM2|default model|Gemma 3 270M|gemma3_greedy|serve_openai_clients|cli_interrupt|cli_chat'
 
