@@ -299,6 +299,7 @@ const std::vector<Field>& actinfer_fields() {
          s.cfg.engine.n_ctx = get_int(v, 1, 1 << 24);
          s.cfg.ctx_origin = v.origin.as_setting();
        }},
+      {"mmap", [](State& s, TeamState*, const Item& v) { s.cfg.mmap = get_bool(v); }},
       {"cache-type",
        [](State& s, TeamState*, const Item& v) { s.cfg.engine.cache_type = get_choice<KvCacheType>(v, kCacheTypeNames); }},
       {"trace", [](State& s, TeamState*, const Item& v) { s.cfg.trace = get_string(v, false); }},
@@ -745,6 +746,7 @@ std::string describe(const DeploymentConfig& c) {
      << (c.ctx_origin.kind == SettingOrigin::Kind::built_in
              ? (c.ctx_origin.where.empty() ? std::string("built-in default") : c.ctx_origin.where)
              : "from " + c.ctx_origin.where) << ")\n";
+  os << "  weights          " << (c.mmap ? "mapped from the file" : "read into huge pages (mmap = false)") << "\n";
   os << "  cache type       " << kv_cache_type_name(c.engine.cache_type) << " (KV cache elements)\n";
   os << "  prompt step      " << c.engine.max_batch << " tokens per forward step (-b)\n";
   os << "  batch            " << c.batch << " (sequence slots of serve)\n";

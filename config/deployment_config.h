@@ -46,6 +46,10 @@ struct DeploymentConfig {
   // max_batch: -b (prompt tokens per step).
   EngineOptions engine;
   SettingOrigin ctx_origin;         // where engine.n_ctx came from (refusals above the trained length name it)
+  // key mmap and --no-mmap: true maps the model file (pages shared with the page cache, loaded on
+  // first touch); false reads it into transparent huge pages (fewer TLB misses in the prompt's
+  // matmuls, a full read at start, the file's size in memory that the kernel cannot reclaim).
+  bool mmap = true;
   std::vector<int> host_pus;        // key host-cores: pinning of the host gpu-worker (empty: host-pinning decides)
   HostPinning host_pinning = HostPinning::automatic;  // key host-pinning (config/host_pinning.h)
   double hot_fraction = 1.0;        // the first hot_fraction of each layer's neurons are hot

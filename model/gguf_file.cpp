@@ -245,6 +245,7 @@ GgufFile GgufFile::open(const std::filesystem::path& path, FileMemory memory) {
     ::close(fd);
     throw GgufError(p + ": truncated file: " + std::to_string(size) + " bytes is smaller than a GGUF header");
   }
+  f.memory_ = memory;
   if (memory == FileMemory::huge_pages) {
     f.map_ = read_into_huge_pages(fd, size, p);
   } else {
@@ -474,6 +475,8 @@ const TensorInfo* GgufFile::find_tensor(std::string_view name) const {
 }
 
 const std::byte* GgufFile::data_begin() const { return map_->data + data_offset_; }
+
+uint64_t GgufFile::size_bytes() const { return map_->size; }
 
 std::span<const std::byte> GgufFile::tensor_data(const TensorInfo& t) const {
   return {data_begin() + t.offset, static_cast<size_t>(t.n_bytes)};

@@ -89,6 +89,8 @@ class GgufFile {
   // The file starts with PowerInfer's "PWRI" magic instead of "GGUF" (otherwise the same format).
   bool powerinfer() const { return powerinfer_; }
   const std::filesystem::path& path() const { return path_; }
+  FileMemory memory() const { return memory_; }  // how the bytes are held
+  uint64_t size_bytes() const;                    // of the whole file
   size_t alignment() const { return alignment_; }
 
   const GgufValue* find(std::string_view key) const;
@@ -119,6 +121,7 @@ class GgufFile {
   std::filesystem::path path_;
   uint32_t version_ = 0;
   bool powerinfer_ = false;
+  FileMemory memory_ = FileMemory::mapped;
   size_t alignment_ = 32;
   uint64_t data_offset_ = 0;
   std::vector<std::pair<std::string, GgufValue>> kv_;

@@ -592,6 +592,18 @@ TEST_CASE("deployment config: cache-type, one precedence rule, and a bad value n
   check_file_error("[actinfer]\ncache-type = 16\n", 2, "actinfer.cache-type", "expected a string");
 }
 
+TEST_CASE("deployment config: mmap, one precedence rule, shown, and a bad value named") {
+  const std::string file = "[actinfer]\nmmap = false\n";
+  CHECK(parse_deployment_config("", "defaults").mmap);
+  CHECK_FALSE(parse_deployment_config(file, "f").mmap);
+  CHECK(parse_deployment_config(file, "f", {"actinfer.mmap=true"}).mmap);
+  const FlagSetting no_mmap{"--no-mmap", "actinfer.mmap", "false"};
+  CHECK_FALSE(parse_deployment_config("", "d", {"actinfer.mmap=true"}, {no_mmap}).mmap);
+  CHECK(contains(describe(parse_deployment_config(file, "f")), "weights          read into huge pages (mmap = false)"));
+  CHECK(contains(describe(parse_deployment_config("", "d")), "weights          mapped from the file"));
+  check_file_error("[actinfer]\nmmap = \"no\"\n", 2, "actinfer.mmap", "expected true or false");
+}
+
 TEST_CASE("deployment config: ctx is applied, batch (serve's slots) is read and shown") {
   const DeploymentConfig c = parse_deployment_config("[actinfer]\nctx = 128\nbatch = 8\n", "f");
   CHECK(c.engine.n_ctx == 128);

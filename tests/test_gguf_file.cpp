@@ -101,7 +101,12 @@ TEST_CASE("gguf: reads metadata and tensors of a hand-built file") {
 }
 
 TEST_CASE("gguf: a file read into huge pages (--no-mmap) holds the same values and tensor bytes") {
-  const GgufFile f = GgufFile::open(write(build(), "good_huge_pages.gguf"), FileMemory::huge_pages);
+  const auto path = write(build(), "good_huge_pages.gguf");
+  const GgufFile f = GgufFile::open(path, FileMemory::huge_pages);
+  CHECK(f.memory() == FileMemory::huge_pages);
+  CHECK(f.size_bytes() == std::filesystem::file_size(path));
+  CHECK(GgufFile::open(path).memory() == FileMemory::mapped);
+  CHECK(GgufFile::open(path).size_bytes() == std::filesystem::file_size(path));
   CHECK(f.get_string("general.architecture") == "llama");
   CHECK(f.get_int("test.u32") == 42);
   CHECK(f.get_int_array("test.arr") == std::vector<int64_t>{7, -8, 9});

@@ -184,7 +184,7 @@ struct BenchRow {
 };
 
 void bench(const BenchOptions& o, std::vector<BenchRow>& rows) {
-  auto weights = o.model.load_weights();
+  auto weights = o.runtime.load_weights(o.model);
   const ModelConfig& c = weights->config();
   ModelOptions mo = o.model;
   const int min_ctx = o.depth + o.n_prompt + o.n_gen + 1;

@@ -124,7 +124,7 @@ class ChatSession {
 };
 
 void chat(const ChatOptions& o) {
-  auto weights = o.model.load_weights();
+  auto weights = o.runtime.load_weights(o.model);
   const Tokenizer tokenizer(tokenizer_data_from_gguf(weights->file()));
   if (tokenizer.data().chat_template.empty())
     throw std::runtime_error("model '" + o.model.model_path + "' has no chat template (tokenizer.chat_template): use `actinfer run`");

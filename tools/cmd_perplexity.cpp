@@ -35,7 +35,7 @@ struct PerplexityOptions {
 
 void run_perplexity(const PerplexityOptions& o) {
   const std::string text = read_text_file(o.text_path, "tools/make_eval_text.sh writes the evaluation text");
-  auto weights = o.model.load_weights();
+  auto weights = o.runtime.load_weights(o.model);
   const Tokenizer tokenizer(tokenizer_data_from_gguf(weights->file()));
   const auto t_tok = std::chrono::steady_clock::now();
   const std::vector<int32_t> tokens = tokenize_document(tokenizer, text);

@@ -50,7 +50,7 @@ std::string prompt_text(const RunOptions& o) {
 
 void run(const RunOptions& o) {
   const std::string user_text = prompt_text(o);  // before loading: a missing file fails fast
-  auto weights = o.model.load_weights();
+  auto weights = o.runtime.load_weights(o.model);
   const Tokenizer tokenizer(tokenizer_data_from_gguf(weights->file()));
   std::string text = user_text;
   if (o.chat) {

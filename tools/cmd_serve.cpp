@@ -96,7 +96,7 @@ void serve(ServeOptions o) {
   std::unique_ptr<BatchEvaluator> engine;
   std::unique_ptr<server::SlotScheduler> scheduler;
   try {
-    weights = o.model.load_weights();
+    weights = o.runtime.load_weights(o.model);
     tokenizer = std::make_unique<const Tokenizer>(tokenizer_data_from_gguf(weights->file()));
     engine = o.runtime.make_batch(weights, o.model, o.parallel, o.model.n_ctx);
     scheduler = std::make_unique<server::SlotScheduler>(*engine, *tokenizer,

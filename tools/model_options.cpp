@@ -30,13 +30,13 @@ void ModelOptions::add_to(CLI::App& cmd, bool with_threads) {
   cmd.add_flag("-q,--quiet", quiet, "no progress lines");
   cmd.add_flag("--no-mmap", no_mmap,
                "read the model into memory in transparent huge pages instead of mapping the file (as llama.cpp's --no-mmap): "
-               "fewer TLB misses in the prompt's matmuls; needs the file's size in free memory and a full read at start");
+               "fewer TLB misses in the prompt's matmuls; needs the file's size in free memory and a full read at start (actinfer.mmap = false)");
   cmd.add_option("--cache-type", cache_type, "KV cache element type: f16 (the default: half the memory), or f32 (actinfer.cache-type)")
       ->check(CLI::IsMember({"f32", "f16"}))
       ->capture_default_str();
 }
 
-std::shared_ptr<const ModelWeights> ModelOptions::load_weights() const {
+std::shared_ptr<const ModelWeights> ModelOptions::load_weights(std::optional<FileMemory> memory) const {
   std::optional<Activation> act;
   if (!ffn_activation.empty()) {
     act = parse_activation(ffn_activation);
@@ -44,7 +44,8 @@ std::shared_ptr<const ModelWeights> ModelOptions::load_weights() const {
   }
   if (!std::filesystem::exists(model_path))
     throw std::runtime_error("model file '" + model_path + "' not found (run ./setup.sh to fetch the default model, or pass -m)");
-  auto weights = ModelWeights::load(model_path, act, no_mmap ? FileMemory::huge_pages : FileMemory::mapped);
+  if (!memory) memory = no_mmap ? FileMemory::huge_pages : FileMemory::mapped;
+  auto weights = ModelWeights::load(model_path, act, *memory);
   if (ctx_option && ctx_option->count() > 0)
     fit_context(n_ctx, {SettingOrigin::Kind::flag, "--ctx " + std::to_string(n_ctx)}, weights->config().n_ctx_train, model_path);
   return weights;

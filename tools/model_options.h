@@ -31,7 +31,9 @@ struct ModelOptions {
   // Loads the model; refuses an explicit --ctx above the model's trained context
   // (fit_context) rather than clamping it silently. Commands with a deployment config
   // check the ctx again where its sources meet (RuntimeChoice::make), with the same rule.
-  std::shared_ptr<const ModelWeights> load_weights() const;
+  // `memory`: how to hold the file (commands with a deployment config: its mmap key, see
+  // RuntimeChoice::load_weights); unset, --no-mmap decides.
+  std::shared_ptr<const ModelWeights> load_weights(std::optional<FileMemory> memory = std::nullopt) const;
   // Tokens per forward step of a prompt: -b when given; else 512 for float weights (F32, F16,
   // BF16: the float GEMM converts and repacks each weight panel once per step, so longer steps
   // pay it less often: pp512 +4-20% on a Zen 4 host, as llama.cpp's ubatch of 512) and `batch`

@@ -43,6 +43,8 @@ std::vector<FlagSetting> RuntimeChoice::flag_settings() const {
       f.push_back({"--ctx", "actinfer.ctx", c->as<std::string>()});
     if (const CLI::Option* k = command->get_option_no_throw("--cache-type"); k && k->count() > 0)
       f.push_back({"--cache-type", "actinfer.cache-type", k->as<std::string>()});
+    if (const CLI::Option* m = command->get_option_no_throw("--no-mmap"); m && m->count() > 0)
+      f.push_back({"--no-mmap", "actinfer.mmap", "false"});
   }
   if (!runtime.empty()) f.push_back({"--runtime", "actinfer.runtime", runtime});
   if (!trace.empty()) f.push_back({"--trace", "actinfer.trace", trace});
@@ -68,6 +70,16 @@ DeploymentConfig RuntimeChoice::load() const {
   const auto file = config_file();
   return file ? load_deployment_config(*file, sets, flag_settings())
               : parse_deployment_config("", "built-in defaults", sets, flag_settings());
+}
+
+std::shared_ptr<const ModelWeights> RuntimeChoice::load_weights(const ModelOptions& model) const {
+  auto weights = model.load_weights(load().mmap ? FileMemory::mapped : FileMemory::huge_pages);
+  if (verbose) {
+    const GgufFile& f = weights->file();
+    std::fprintf(stderr, "[actinfer] model %s: %.1f MiB %s\n", model.model_path.c_str(), static_cast<double>(f.size_bytes()) / (1 << 20),
+                 f.memory() == FileMemory::mapped ? "mapped from the file" : "read into huge pages");
+  }
+  return weights;
 }
 
 std::unique_ptr<Evaluator> RuntimeChoice::make(std::shared_ptr<const ModelWeights> weights, const ModelOptions& model,

@@ -37,6 +37,8 @@ struct RuntimeChoice {
   // The config file in use: --config, else find_config() (unless --no-config).
   std::optional<std::filesystem::path> config_file() const;
   DeploymentConfig load() const;
+  // The model (model.load_weights) read as the config's mmap key says (--no-mmap wins).
+  std::shared_ptr<const ModelWeights> load_weights(const ModelOptions& model) const;
   // The evaluator for `runtime_override` ("actors" or "dense"), else the config's runtime;
   // -b from `model` sets the prompt batch. The ctx, from whichever source won, is checked
   // against the model's trained context here (fit_context: refused above it, naming the
