@@ -48,7 +48,7 @@ std::string tiny_model() {
     cfg.type = GgmlType::Q4_0;
     cfg.output_type = GgmlType::Q8_0;
     cfg.seed = 11;
-    write_synthetic_model(cfg, path);
+    write_synthetic_model(cfg, path);  // whole or not at all (a renamed temporary): cases at once may race
   }
   return path.string();
 }
