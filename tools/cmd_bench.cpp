@@ -17,6 +17,7 @@
 #include "kernels/memory_bandwidth.h"
 #include "model/model_weights.h"
 #include "model/tokenizer.h"
+#include "tools/bench_timing.h"
 #include "tools/cli_support.h"
 #include "tools/commands.h"
 #include "tools/interrupt.h"
@@ -44,16 +45,6 @@ struct BenchOptions {
   size_t bandwidth_mib = 256;
   std::string text_path;  // prompt and decoded tokens from this text instead of random ones
 };
-
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  const size_t n = v.size();
-  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
-
-double seconds_since(std::chrono::steady_clock::time_point t0) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-}
 
 struct Speeds {
   std::vector<double> pp, tg;

@@ -19,6 +19,7 @@
 #include "kernels/ggml_type.h"
 #include "kernels/quantize.h"
 #include "kernels/vec_dot.h"
+#include "tools/bench_timing.h"
 #include "tools/commands.h"
 
 namespace actinfer::tools {
@@ -37,11 +38,6 @@ struct Shape {
   GgmlType type;
   int64_t rows, cols;
 };
-
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v[v.size() / 2];
-}
 
 void bench_lane_rows(const BenchLaneRowsOptions& o) {
   std::mt19937_64 rng(o.seed);

@@ -15,6 +15,7 @@
 #include "kernels/ggml_type.h"
 #include "kernels/matmul.h"
 #include "kernels/quantize.h"
+#include "tools/bench_timing.h"
 #include "tools/commands.h"
 
 namespace actinfer::tools {
@@ -28,11 +29,6 @@ struct BenchMatmulOptions {
   double min_seconds = 0.05;
   uint64_t seed = 3;
 };
-
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v[v.size() / 2];
-}
 
 void bench_matmul(const BenchMatmulOptions& o) {
   std::mt19937_64 rng(o.seed);

@@ -19,6 +19,7 @@
 #include "engine/neuron_bundles.h"
 #include "kernels/dequantize.h"
 #include "kernels/sparse_ffn.h"
+#include "tools/bench_timing.h"
 #include "tools/cli_support.h"
 #include "tools/commands.h"
 
@@ -33,11 +34,6 @@ struct BenchSparseOptions {
   bool cached = false;  // time layer 0 over and over: weights in cache, the kernels' compute cost
   double fraction = 0.1;
 };
-
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v[v.size() / 2];
-}
 
 void bench_sparse(const BenchSparseOptions& o) {
   const auto w = ModelWeights::load(o.model_path);

@@ -28,6 +28,7 @@
 #include "model/predictor_file.h"
 #include "model/profile_file.h"
 #include "model/tokenizer.h"
+#include "tools/bench_timing.h"
 #include "tools/cli_support.h"
 #include "tools/commands.h"
 #include "tools/model_options.h"
@@ -49,10 +50,6 @@ struct TrainPredictorCliOptions {
   float learning_rate = PredictorTrainOptions{}.learning_rate;
   uint64_t seed = 1;
 };
-
-double seconds_since(std::chrono::steady_clock::time_point t0) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-}
 
 // About 5% of the layer's FFN weight bytes, as a multiple of 32 (at least 32).
 int default_rank(const ModelWeights& w, int layer) {
