@@ -31,9 +31,9 @@ std::filesystem::path tiny_model(const std::string& type_name, GgmlType type) {
   return testing::small_relu_model("actors_tiny_" + type_name, type, 5);
 }
 
-const std::vector<int32_t> kTokens = {3, 77, 120, 5, 9, 250, 31, 64, 2, 199};
+const std::vector<int32_t> kRuntimeTokens = {3, 77, 120, 5, 9, 250, 31, 64, 2, 199};
 
-double relative_difference(Evaluator& a, Evaluator& b) { return testing::relative_difference(a, b, kTokens); }
+double relative_difference(Evaluator& a, Evaluator& b) { return testing::relative_difference(a, b, kRuntimeTokens); }
 
 DeploymentConfig options(double hot, int teams, bool exact, PredictorMode predictor = PredictorMode::oracle) {
   DeploymentConfig o;
@@ -78,8 +78,8 @@ TEST_CASE("actor runtime: predictor 'all' and the token loop agree with the dens
   ActorRuntime actors(w, options(0.5, 2, false, PredictorMode::all));
   Sampler g1({.temperature = 0.0f}), g2({.temperature = 0.0f});
   std::vector<int32_t> a, b;
-  generate(dense, g1, kTokens, 20, {}, &a);
-  generate(actors, g2, kTokens, 20, {}, &b);
+  generate(dense, g1, kRuntimeTokens, 20, {}, &a);
+  generate(actors, g2, kRuntimeTokens, 20, {}, &b);
   CHECK(a == b);
   CHECK(actors.n_past() == dense.n_past());
   actors.rewind(3);

@@ -22,9 +22,7 @@ std::filesystem::path sparse_model(const std::string& name, GgmlType type) {
   return testing::small_relu_model("sparse_rt_" + name, type, 9);
 }
 
-const std::vector<int32_t> kTokens = {3, 77, 120, 5, 9, 250, 31, 64, 2, 199, 17, 42};
-
-double relative_difference(Evaluator& a, Evaluator& b) { return testing::relative_difference(a, b, kTokens); }
+const std::vector<int32_t> kSparseTokens = {3, 77, 120, 5, 9, 250, 31, 64, 2, 199, 17, 42};
 
 DeploymentConfig sparse_options(double hot, int teams, int batch, PredictorMode predictor = PredictorMode::oracle) {
   DeploymentConfig o;
@@ -45,7 +43,7 @@ TEST_CASE("sparse runtime = dense engine: oracle on F32, splits 0/30/100% hot, 1
       for (int teams : {1, 2}) {
         DenseEngine dense(w, {1, 256, 4});
         ActorRuntime rt(w, sparse_options(hot, teams, batch));
-        const double rel = relative_difference(rt, dense);
+        const double rel = testing::relative_difference(rt, dense, kSparseTokens);
         const auto stats = rt.predictor_stats();
         INFO("batch " << batch << " hot " << hot << " teams " << teams << ": rel " << rel << ", computed "
                       << stats.fraction_computed());
@@ -53,7 +51,7 @@ TEST_CASE("sparse runtime = dense engine: oracle on F32, splits 0/30/100% hot, 1
         // The oracle predicts nothing: every neuron goes to the kernels, whose gate pass
         // is the oracle (generated ReLU models fire ~10% of their neurons).
         CHECK(stats.fraction_computed() == doctest::Approx(1.0));
-        CHECK(stats.token_layers == static_cast<int64_t>(kTokens.size()) * 3);
+        CHECK(stats.token_layers == static_cast<int64_t>(kSparseTokens.size()) * 3);
         if (batch == 1) {  // every gate row, and up and down only of the neurons that fire
           const FfnWeights f = FfnWeights::of_layer(*w, 0);
           const NeuronBundles bundles(f);
@@ -73,7 +71,7 @@ TEST_CASE("sparse runtime = dense engine: Q4_0 weights (down re-stored as Q8_0 c
   auto w = ModelWeights::load(sparse_model("q4_0", GgmlType::Q4_0));
   DenseEngine dense(w, {1, 256, 4});
   ActorRuntime rt(w, sparse_options(0.3, 2, 1));
-  const double rel = relative_difference(rt, dense);
+  const double rel = testing::relative_difference(rt, dense, kSparseTokens);
   INFO("rel " << rel);
   // The dense path rounds the hidden state to Q8_0 before the down projection, the
   // sparse path rounds the down columns to Q8_0 instead: both errors are ~1e-2 of
@@ -96,7 +94,7 @@ TEST_CASE("sparse runtime: steps above sparse-dense-crossover go dense; both sid
         DeploymentConfig o = sparse_options(0.3, 2, 5, predictor);
         o.sparse_dense_crossover = crossover;
         ActorRuntime rt(w, o);
-        const double rel = relative_difference(rt, dense);
+        const double rel = testing::relative_difference(rt, dense, kSparseTokens);
         bytes[i++] = rt.predictor_stats().ffn_weight_bytes;
         INFO(type_name(type) << " predictor " << to_string(predictor) << " crossover " << crossover << ": rel " << rel);
         // F32: float summation order only. Q4_0: the dense path rounds the hidden state to Q8_0,
@@ -116,7 +114,7 @@ TEST_CASE("sparse runtime: predictor 'all' computes every neuron and matches the
   auto w = ModelWeights::load(sparse_model("f32", GgmlType::F32));
   DenseEngine dense(w, {1, 256, 4});
   ActorRuntime rt(w, sparse_options(0.5, 1, 1, PredictorMode::all));  // decode: every token reads for itself
-  CHECK(relative_difference(rt, dense) < 1e-5);
+  CHECK(testing::relative_difference(rt, dense, kSparseTokens) < 1e-5);
   const auto s = rt.predictor_stats(true);
   CHECK(s.fraction_computed() == doctest::Approx(1.0));
   // ReLU: every gate row is read, up and down only for the ~10% that fire.
@@ -146,7 +144,7 @@ TEST_CASE("sparse runtime = dense engine: scattered hot neurons from a placement
   o.placement = path.string();
   DenseEngine dense(w, {1, 256, 4});
   ActorRuntime rt(w, o);
-  CHECK(relative_difference(rt, dense) < 1e-5);
+  CHECK(testing::relative_difference(rt, dense, kSparseTokens) < 1e-5);
 }
 
 TEST_CASE("sparse runtime: a trained predictor is required where asked for, and thresholds for SwiGLU") {

@@ -24,7 +24,7 @@ using namespace actinfer;
 
 namespace {
 
-const std::vector<int32_t> kTokens = {3, 77, 120, 5, 9, 250, 31, 64, 2, 199, 17, 42};
+const std::vector<int32_t> kTrainedTokens = {3, 77, 120, 5, 9, 250, 31, 64, 2, 199, 17, 42};
 
 // Predictors with zero weights: neuron i of every layer is predicted active exactly when keep(i).
 template <class Keep>
@@ -103,14 +103,14 @@ TEST_CASE("trained predictors compute exactly the predicted neurons, on the gpu-
           DenseEngine truth(truth_weights, {1, 256, 4, 0, false, KvCacheType::F32});
           DenseEngine full(w, {1, 256, 4, 0, false, KvCacheType::F32});
           ActorRuntime rt(w, trained_options(predictors, hot, teams, batch, check_recall));
-          const double rel = testing::relative_difference(rt, truth, kTokens);
+          const double rel = testing::relative_difference(rt, truth, kTrainedTokens);
           const auto stats = rt.predictor_stats(true);
-          const double rel_full = testing::relative_difference(rt, full, kTokens);
+          const double rel_full = testing::relative_difference(rt, full, kTrainedTokens);
           INFO("check_recall " << check_recall << " batch " << batch << " hot " << hot << " teams " << teams << ": rel " << rel
                                << " (to the full model " << rel_full << ")");
           CHECK(rel < 1e-5);
           CHECK(rel_full > 1e-3);  // the odd neurons matter: the test can tell
-          CHECK(stats.token_layers == static_cast<int64_t>(kTokens.size()) * c.n_layers);
+          CHECK(stats.token_layers == static_cast<int64_t>(kTrainedTokens.size()) * c.n_layers);
           CHECK(stats.predicted * 2 == stats.neurons);
           CHECK(stats.predictor_bytes > 0);
           if (batch == 1) {  // every predicted neuron's gate row, and whole records at most: counted on

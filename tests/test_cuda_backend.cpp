@@ -59,7 +59,7 @@ namespace {
 constexpr double kU2 = 0x1.0p-23;  // 2u
 
 // 20 tokens: with a batch of 16, one prefill step of 16 (cuBLAS SGEMM) and one of 4 (GEMV).
-const std::vector<int32_t> kTokens = {3, 77, 120, 5, 9, 250, 31, 64, 2, 199, 17, 42, 11, 280, 8, 150, 96, 1, 73, 222};
+const std::vector<int32_t> kBackendTokens = {3, 77, 120, 5, 9, 250, 31, 64, 2, 199, 17, 42, 11, 280, 8, 150, 96, 1, 73, 222};
 
 // True when there is no device to test on (after saying why).
 bool skip_without_device(const char* what) {
@@ -118,7 +118,7 @@ TEST_CASE("cuda backend: backend = cuda without a device is refused with the rea
     return;
   }
   ActorRuntime rt(w, o);
-  rt.eval(kTokens, false);
+  rt.eval(kBackendTokens, false);
   CHECK(rt.describe().find("cuda backend") != std::string::npos);
   CHECK(rt.logits().size() == static_cast<size_t>(w->config().n_vocab));
   auto bad = o;
@@ -200,7 +200,7 @@ TEST_CASE("cuda backend = dense engine: F32 and Q4_0, hot 100% / 30% / scattered
           if (hot < 0) o.placement = placement;
           DenseEngine dense(w, {1, 256, 4, 0, true});
           ActorRuntime rt(w, o);
-          const double rel = testing::relative_difference(rt, dense, kTokens);
+          const double rel = testing::relative_difference(rt, dense, kBackendTokens);
           const bool float_order = f32 || !sparse;
           INFO(std::string(type_name(static_cast<uint32_t>(type))) << std::string(sparse ? " sparse" : " dense") << " hot " << hot
                                                                   << " batch " << batch << ": max relative difference " << rel);
@@ -210,7 +210,7 @@ TEST_CASE("cuda backend = dense engine: F32 and Q4_0, hot 100% / 30% / scattered
             // The dense engine in its default mode rounds activations to Q8_0; the GPU does not.
             DenseEngine fast(w, {1, 256, 4, 0, false});
             rt.rewind(0);
-            const double rel_fast = testing::relative_difference(rt, fast, kTokens);
+            const double rel_fast = testing::relative_difference(rt, fast, kBackendTokens);
             MESSAGE("Q4_0 against the default (Q8_0-activation) dense engine: " << rel_fast);
             CHECK(rel_fast < 3e-2);
             worst_q8 = std::max(worst_q8, rel_fast);
@@ -242,10 +242,10 @@ TEST_CASE("cuda backend: an F16 KV cache = the dense engine's F16 cache, in half
       o.engine.cache_type = KvCacheType::F16;
       ActorRuntime rt(w, o);
       DenseEngine dense16(w, {1, 256, 4, 0, true, KvCacheType::F16});
-      const double rel = testing::relative_difference(rt, dense16, kTokens);
+      const double rel = testing::relative_difference(rt, dense16, kBackendTokens);
       DenseEngine dense32(w, {1, 256, 4, 0, true, KvCacheType::F32});
       rt.rewind(0);
-      const double rel32 = testing::relative_difference(rt, dense32, kTokens);
+      const double rel32 = testing::relative_difference(rt, dense32, kBackendTokens);
       INFO("hot " << hot << " batch " << batch << ": against the F16 dense engine " << rel << ", against F32 " << rel32);
       CHECK(rel < 1e-4);
       CHECK(rel32 > 4 * rel);  // the keys and values were rounded to half
@@ -287,7 +287,7 @@ TEST_CASE("cuda backend = dense engine: BF16 weights held as F32, dense and spar
       DenseEngine dense(w, {1, 256, 4, 0, true});
       ActorRuntime rt(w, cuda_options(hot, 1, 16, sparse, true));
       CHECK(rt.describe().find("stored as F32") != std::string::npos);
-      const double rel = testing::relative_difference(rt, dense, kTokens);
+      const double rel = testing::relative_difference(rt, dense, kBackendTokens);
       INFO(std::string(sparse ? "sparse" : "dense") << ", hot " << hot << ": max relative difference " << rel);
       CHECK(rel < 1e-4);
     }
@@ -354,7 +354,7 @@ TEST_CASE("cuda backend = dense engine: gemma3 (q/k and post norms, NEOX RoPE, s
         for (int batch : {1, 16}) {
           DenseEngine dense(w, {1, 256, 4, 0, true});
           ActorRuntime rt(w, cuda_options(hot, 1, batch, sparse, true));
-          const double rel = testing::relative_difference(rt, dense, kTokens);
+          const double rel = testing::relative_difference(rt, dense, kBackendTokens);
           INFO(type_name(type) << std::string(sparse ? " sparse" : " dense") << " hot " << hot << " batch " << batch << ": max relative difference "
                                << rel);
           CHECK(rel < 1e-4);
@@ -365,7 +365,7 @@ TEST_CASE("cuda backend = dense engine: gemma3 (q/k and post norms, NEOX RoPE, s
   auto w = ModelWeights::load(testing::test_data_path("cuda_rt_gemma3_f32.gguf"));
   DenseEngine other(ModelWeights::load(testing::test_data_path("cuda_rt_gemma3_f32.gguf"), Activation::SiLU), {1, 256, 4, 0, true});
   ActorRuntime rt(w, cuda_options(1.0, 1, 16, false, true));
-  CHECK(testing::relative_difference(rt, other, kTokens) > 1e-2);
+  CHECK(testing::relative_difference(rt, other, kBackendTokens) > 1e-2);
 }
 
 // The real Gemma 3 270M file, when ./setup.sh --model gemma3 has fetched it (its Q4_K / Q6_K /
@@ -396,8 +396,8 @@ TEST_CASE("cuda backend: hot and cold work both run (trace), and the token loop 
   DenseEngine dense(w, {1, 256, 4});
   Sampler g1({.temperature = 0.0f}), g2({.temperature = 0.0f});
   std::vector<int32_t> a, b;
-  generate(dense, g1, kTokens, 12, {}, &a);
-  generate(rt, g2, kTokens, 12, {}, &b);
+  generate(dense, g1, kBackendTokens, 12, {}, &a);
+  generate(rt, g2, kBackendTokens, 12, {}, &b);
   CHECK(a == b);
   const auto path = testing::test_data_path("cuda_backend_trace.json");
   rt.write_trace(path);
@@ -551,16 +551,16 @@ TEST_CASE("cuda backend: sequences of several slots in one step = the dense engi
   auto o = cuda_options(0.3, 1, 16, false, true);
   o.batch = 2;
   ActorRuntime rt(w, o);
-  const std::vector<int32_t> a(kTokens.begin(), kTokens.begin() + 6), b(kTokens.begin() + 6, kTokens.begin() + 15);
+  const std::vector<int32_t> a(kBackendTokens.begin(), kBackendTokens.begin() + 6), b(kBackendTokens.begin() + 6, kBackendTokens.begin() + 15);
   std::vector<SequenceChunk> first = {{0, a}};
   rt.eval(first);
-  const std::vector<int32_t> a_next = {kTokens[15]}, b_next = {kTokens[16]}, a_last = {kTokens[17]};
+  const std::vector<int32_t> a_next = {kBackendTokens[15]}, b_next = {kBackendTokens[16]}, a_last = {kBackendTokens[17]};
   std::vector<SequenceChunk> mixed = {{1, b}, {0, a_next}};
   rt.eval(mixed);
   std::vector<SequenceChunk> both = {{0, a_last}, {1, b_next}};
   rt.eval(both);
-  const std::vector<std::vector<int32_t>> fed = {{a[0], a[1], a[2], a[3], a[4], a[5], kTokens[15], kTokens[17]},
-                                                 {b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], kTokens[16]}};
+  const std::vector<std::vector<int32_t>> fed = {{a[0], a[1], a[2], a[3], a[4], a[5], kBackendTokens[15], kBackendTokens[17]},
+                                                 {b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], kBackendTokens[16]}};
   for (int s = 0; s < 2; ++s) {
     DenseEngine dense(w, {1, 256, 16, 0, true});
     dense.eval(fed[static_cast<size_t>(s)], false);

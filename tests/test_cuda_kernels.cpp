@@ -39,10 +39,10 @@ using namespace actinfer;
 
 namespace {
 
-constexpr double kU2 = 0x1.0p-23;  // 2u: the per-step error with the 2x margin
+constexpr double kStepU2 = 0x1.0p-23;  // 2u: the per-step error with the 2x margin
 
 // True (after the unavailability checks) when there is no device to test on.
-bool skip_without_device(const char* what) {
+bool skip_without_kernels(const char* what) {
   const auto info = cuda::query_devices();
   if (info.available) return false;
   ACTINFER_REPORT_SKIPPED("no usable CUDA device: " << info.reason << " (" << std::string(what) << " skipped)");  // a string: doctest prints a char* as an address
@@ -136,7 +136,7 @@ RowRef row_reference(GgmlType type, const uint8_t* row, const float* x, int64_t 
 }  // namespace
 
 TEST_CASE("cuda kernels: device buffers and streams") {
-  if (skip_without_device("device buffers")) return;
+  if (skip_without_kernels("device buffers")) return;
   cuda::Stream stream;
   std::vector<float> host(1000);
   for (size_t i = 0; i < host.size(); ++i) host[i] = static_cast<float>(i) * 0.5f - 3.0f;
@@ -184,7 +184,7 @@ TEST_CASE("cuda kernels: device buffers and streams") {
 }
 
 TEST_CASE("cuda kernels: dequantize_rows equals dequantize_row bit for bit") {
-  if (skip_without_device("dequantize_rows")) return;
+  if (skip_without_kernels("dequantize_rows")) return;
   cuda::Stream stream;
   std::mt19937 rng(101);
   for (GgmlType type : kRowTypes)
@@ -213,7 +213,7 @@ TEST_CASE("cuda kernels: dequantize_rows equals dequantize_row bit for bit") {
 // summation error, chains of at most n/8 + 32 steps); quantized rows see x rounded to Q8_0/Q8_1
 // on the CPU (RowRef::act_err) on top of both summation errors.
 TEST_CASE("cuda kernels: gemv for F32, F16, Q8_0, Q4_0, Q4_1 against dequantize_row and vec_dot") {
-  if (skip_without_device("gemv")) return;
+  if (skip_without_kernels("gemv")) return;
   cuda::Stream stream;
   std::mt19937 rng(7);
   struct Shape {
@@ -252,12 +252,12 @@ TEST_CASE("cuda kernels: gemv for F32, F16, Q8_0, Q4_0, Q4_1 against dequantize_
             for (int64_t r = 0; r < sh.rows; ++r) {
               const RowRef ref = row_reference(type, rows.data() + r * stride, xt, sh.n);
               const float got = y[static_cast<size_t>(t * sh.rows + r)];
-              const double tol = (static_cast<double>(sh.n) / 32 + 16) * kU2 * ref.mag + 1e-30;
+              const double tol = (static_cast<double>(sh.n) / 32 + 16) * kStepU2 * ref.mag + 1e-30;
               const double err = std::fabs(got - ref.dot);
               worst_rel = std::max(worst_rel, err / (ref.mag + 1e-30));
               CHECK_MESSAGE(err <= tol, "row " << r << " token " << t << ": gpu " << got << ", exact " << ref.dot);
               const bool float_act = type == GgmlType::F32 || type == GgmlType::F16;
-              const double tol_cpu = tol + (static_cast<double>(sh.n) / 8 + 32) * kU2 * ref.mag + (float_act ? 0.0 : ref.act_err);
+              const double tol_cpu = tol + (static_cast<double>(sh.n) / 8 + 32) * kStepU2 * ref.mag + (float_act ? 0.0 : ref.act_err);
               CHECK_MESSAGE(std::fabs(got - y_cpu[static_cast<size_t>(r)]) <= tol_cpu,
                             "row " << r << " token " << t << ": gpu " << got << ", cpu vec_dot " << y_cpu[static_cast<size_t>(r)]);
             }
@@ -295,7 +295,7 @@ TEST_CASE("cuda kernels: gemv for F32, F16, Q8_0, Q4_0, Q4_1 against dequantize_
 //      of its block's max per element, which moves g and u by ~0.3% of their scale; the
 //      measured figure is printed; lists of 16 neurons or more, so max|y| is a sum of many).
 TEST_CASE("cuda kernels: sparse gate/up and down over neuron bundles against sparse_ffn") {
-  if (skip_without_device("sparse FFN")) return;
+  if (skip_without_kernels("sparse FFN")) return;
   cuda::Stream stream;
   std::mt19937 rng(11);
   ThreadPool pool(1);
@@ -371,11 +371,11 @@ TEST_CASE("cuda kernels: sparse gate/up and down over neuron bundles against spa
       for (int64_t k = 0; k < na; ++k) {
         const int32_t i = active[static_cast<size_t>(k)];
         const RowRef u = row_reference(su.type, reinterpret_cast<const uint8_t*>(b.up(i)), x.data(), d);
-        const double du = (static_cast<double>(d) / 32 + 16) * kU2 * u.mag;
+        const double du = (static_cast<double>(d) / 32 + 16) * kStepU2 * u.mag;
         double want, tol;
         if (su.gated) {
           const RowRef g = row_reference(su.type, reinterpret_cast<const uint8_t*>(b.gate(i)), x.data(), d);
-          const double dg = (static_cast<double>(d) / 32 + 16) * kU2 * g.mag;
+          const double dg = (static_cast<double>(d) / 32 + 16) * kStepU2 * g.mag;
           const double a = activate(su.act, static_cast<float>(g.dot));
           want = a * u.dot;
           tol = 1.2 * dg * std::fabs(u.dot) + std::fabs(a) * du + dg * du;
@@ -409,7 +409,7 @@ TEST_CASE("cuda kernels: sparse gate/up and down over neuron bundles against spa
         if (variant == 1) y_chunked = y;
         for (int64_t j = 0; j < d; ++j) {
           const double base_v = accumulate ? y0[j] : 0.0;
-          const double tol = (static_cast<double>(na) + 72) * kU2 * (y_mag[j] + std::fabs(base_v)) + 1e-30;
+          const double tol = (static_cast<double>(na) + 72) * kStepU2 * (y_mag[j] + std::fabs(base_v)) + 1e-30;
           CHECK_MESSAGE(std::fabs(y[j] - (y_ref[j] + base_v)) <= tol,
                         "y[" << j << "] variant " << variant << ": gpu " << y[j] << ", want " << y_ref[j] + base_v);
         }
@@ -449,7 +449,7 @@ TEST_CASE("cuda kernels: sparse gate/up and down over neuron bundles against spa
 // is within ~2 roundings of 2^-24 (|a| + |b|) of the exact rotation, so 2^-21 (|a| + |b|)
 // with margin; dims past rope_dims must be untouched.
 TEST_CASE("cuda kernels: rms_norm and rope_inplace against kernels/elementwise.h") {
-  if (skip_without_device("rms_norm / rope")) return;
+  if (skip_without_kernels("rms_norm / rope")) return;
   cuda::Stream stream;
   std::mt19937 rng(5);
   for (int64_t n : {32, 100, 576, 4096}) {
@@ -517,7 +517,7 @@ TEST_CASE("cuda kernels: rms_norm and rope_inplace against kernels/elementwise.h
 
 // The output head's soft-cap (final_softcap): cap * tanh(x / cap), as output_head computes it.
 TEST_CASE("cuda kernels: softcap_inplace against output_head's expression") {
-  if (skip_without_device("softcap")) return;
+  if (skip_without_kernels("softcap")) return;
   cuda::Stream stream;
   std::mt19937 rng(17);
   const auto x = random_floats(rng, 1000, -100.0f, 100.0f);
@@ -540,7 +540,7 @@ TEST_CASE("cuda kernels: softcap_inplace against output_head's expression") {
 // Positions past each token's own (and the cache past pos0 + B - 1, filled with NaN) must not
 // be read: any read would make the output NaN or far off.
 TEST_CASE("cuda kernels: causal GQA attention against attention_block's loop") {
-  if (skip_without_device("attention")) return;
+  if (skip_without_kernels("attention")) return;
   cuda::Stream stream;
   std::mt19937 rng(13);
   struct Att {
@@ -600,7 +600,7 @@ TEST_CASE("cuda kernels: causal GQA attention against attention_block's loop") {
 // values equals the CPU loop over the same halves widened (the widening is exact, so the
 // bound is the F32 case's).
 TEST_CASE("cuda kernels: to_f16 and attention over an F16 KV cache against kernels/fp16.h and attention_block's loop") {
-  if (skip_without_device("the F16 KV cache kernels")) return;
+  if (skip_without_kernels("the F16 KV cache kernels")) return;
   cuda::Stream stream;
   std::mt19937 rng(29);
   std::vector<float> x = random_floats(rng, 1000, -70000.0f, 70000.0f);
@@ -668,7 +668,7 @@ TEST_CASE("cuda kernels: to_f16 and attention over an F16 KV cache against kerne
 // order of float additions stays within (K + 8) 2u sum|x w| (+ |beta y| rounding).
 // Then the prefill path for quantized weights: dequantize_rows + sgemm_xwt against gemv.
 TEST_CASE("cuda kernels: cuBLAS sgemm_xwt and the dequantize + SGEMM prefill path") {
-  if (skip_without_device("cuBLAS")) {
+  if (skip_without_kernels("cuBLAS")) {
     CHECK_THROWS_AS(cuda::Blas(), cuda::CudaError);
     std::string reason;
     CHECK_FALSE(cuda::blas_available(reason));
@@ -705,7 +705,7 @@ TEST_CASE("cuda kernels: cuBLAS sgemm_xwt and the dequantize + SGEMM prefill pat
             mag += std::fabs(term);
           }
           INFO("sgemm B " << g.B << " N " << g.N << " K " << g.K << " beta " << beta << " [" << t << "][" << r << "]");
-          CHECK(std::fabs(y[static_cast<size_t>(t) * g.N + r] - s) <= (g.K + 8) * kU2 * mag + 1e-30);
+          CHECK(std::fabs(y[static_cast<size_t>(t) * g.N + r] - s) <= (g.K + 8) * kStepU2 * mag + 1e-30);
         }
     }
 
@@ -724,6 +724,6 @@ TEST_CASE("cuda kernels: cuBLAS sgemm_xwt and the dequantize + SGEMM prefill pat
   for (int t = 0; t < B; ++t)
     for (int r = 0; r < N; ++r) {
       const RowRef ref = row_reference(GgmlType::Q4_0, wq.data() + r * rb, x.data() + t * K, K);
-      CHECK(std::fabs(y1[static_cast<size_t>(t) * N + r] - y2[static_cast<size_t>(t) * N + r]) <= 2 * (K + 16) * kU2 * ref.mag + 1e-30);
+      CHECK(std::fabs(y1[static_cast<size_t>(t) * N + r] - y2[static_cast<size_t>(t) * N + r]) <= 2 * (K + 16) * kStepU2 * ref.mag + 1e-30);
     }
 }

@@ -8,6 +8,7 @@
 #include "config/deployment_config.h"
 #include "config/machine_fit.h"
 #include "topology/topology.h"
+#include "tests/text_contains.h"
 
 #include <caf/actor_system_config.hpp>
 
@@ -21,6 +22,7 @@
 #include <sstream>
 
 using namespace actinfer;
+using actinfer::testing::contains;
 
 namespace {
 
@@ -34,8 +36,6 @@ std::optional<ConfigError> error_of(std::string_view text, const std::vector<std
   }
   return std::nullopt;
 }
-
-bool contains(const std::string& s, std::string_view part) { return s.find(part) != std::string::npos; }
 
 // A file error: names the file and line ("test.conf:<line>"), the key, and says `what`.
 void check_file_error(std::string_view text, int line, const std::string& key, std::string_view what) {

@@ -19,19 +19,14 @@
 #include "kernels/quantize.h"
 #include "kernels/vec_dot_avx2.h"
 #include "tests/skip_report.h"
+#include "tests/random_data.h"
 
 using namespace actinfer;
+using actinfer::testing::gaussian;
 
 namespace {
 
 constexpr GgmlType kFloatTypes[] = {GgmlType::F32, GgmlType::F16, GgmlType::BF16};
-
-std::vector<float> gaussian(std::mt19937& rng, int64_t n, float scale = 1.0f) {
-  std::normal_distribution<float> g(0.0f, scale);
-  std::vector<float> v(static_cast<size_t>(n));
-  for (float& x : v) x = g(rng);
-  return v;
-}
 
 struct Rows {
   std::vector<std::byte> bytes;  // rows of the type, stride bytes apart

@@ -20,30 +20,17 @@
 #include "kernels/vec_dot.h"
 #include "kernels/vec_dot_avx2.h"
 #include "tests/skip_report.h"
+#include "tests/random_data.h"
 
 using namespace actinfer;
+using actinfer::testing::gaussian;
+using actinfer::testing::set_extreme_codes;
 
 namespace {
 
 const GgmlType kTypes[] = {GgmlType::Q4_0, GgmlType::Q4_1, GgmlType::Q5_0,   GgmlType::Q5_1, GgmlType::Q8_0,
                            GgmlType::IQ4_NL, GgmlType::Q2_K, GgmlType::Q3_K, GgmlType::Q4_K, GgmlType::Q5_K,
                            GgmlType::Q6_K, GgmlType::IQ4_XS};
-
-std::vector<float> gaussian(std::mt19937& rng, int64_t n, float scale) {
-  std::normal_distribution<float> g(0.0f, scale);
-  std::vector<float> v(static_cast<size_t>(n));
-  for (float& x : v) x = g(rng);
-  return v;
-}
-
-// Codes no quantizer writes but a file may hold (as tests/test_gemm_quant.cpp sets them).
-void set_extreme_codes(GgmlType t, uint8_t* w) {
-  if (t == GgmlType::Q8_0) w[2] = 0x80;
-  if (t == GgmlType::Q6_K) w[192] = 0x80;
-  if (t == GgmlType::Q2_K) w[0] = w[15] = 0xFF;
-  if (t == GgmlType::Q3_K) std::memset(w + 96, 0, 12);
-  if (t == GgmlType::IQ4_XS) std::memset(w + 2, 0, 6);
-}
 
 // gemm_tiled's results for `tokens` activations: out[t * os + r].
 std::vector<float> tiled(GgmlType t, int64_t n, const uint8_t* w, size_t rb, int64_t rows, const std::byte* acts,

@@ -27,8 +27,11 @@
 #include "kernels/vec_dot.h"
 #include "kernels/vec_dot_avx2.h"
 #include "tests/skip_report.h"
+#include "tests/random_data.h"
 
 using namespace actinfer;
+using actinfer::testing::gaussian;
+using actinfer::testing::set_extreme_codes;
 
 namespace {
 
@@ -42,13 +45,6 @@ std::vector<GgmlType> weight_types() {
 }
 
 std::string name(GgmlType t) { return type_name(t); }
-
-std::vector<float> gaussian(std::mt19937& rng, int64_t n, float scale = 1.0f) {
-  std::normal_distribution<float> g(0.0f, scale);
-  std::vector<float> v(static_cast<size_t>(n));
-  for (float& x : v) x = g(rng);
-  return v;
-}
 
 // The activation row as floats, dequantized here by its format's definition (d * q), not by
 // the kernels under test.
@@ -149,17 +145,6 @@ std::vector<float> matmul(const WeightMatrix& w, const std::vector<float>& x, in
   matmul_rows(w, q, y.data(), w.rows, 0, mid);
   matmul_rows(w, q, y.data(), w.rows, mid, w.rows);
   return y;
-}
-
-// Codes no quantizer writes but a file may hold, in the first block of a row set: Q8_0's
-// -128, Q6_K's -128 sub-block scale, Q2_K's largest scale and min (15, 15), Q3_K's and IQ4_XS's
-// -32 scales (all scale bits clear).
-void set_extreme_codes(GgmlType t, uint8_t* w) {
-  if (t == GgmlType::Q8_0) w[2] = 0x80;
-  if (t == GgmlType::Q6_K) w[192] = 0x80;
-  if (t == GgmlType::Q2_K) w[0] = w[15] = 0xFF;
-  if (t == GgmlType::Q3_K) std::memset(w + 96, 0, 12);
-  if (t == GgmlType::IQ4_XS) std::memset(w + 2, 0, 6);
 }
 
 }  // namespace

@@ -14,31 +14,14 @@
 
 #include "model/gguf_file.h"
 #include "tests/test_data.h"
+#include "tests/gguf_bytes.h"
 
 using namespace actinfer;
+using actinfer::testing::GgufBytes;
 
 namespace {
 
 // Builds GGUF bytes by hand, independently of any writer under test.
-struct Bytes {
-  std::vector<uint8_t> b;
-  template <typename T>
-  Bytes& put(T v) {
-    const size_t at = b.size();
-    b.resize(at + sizeof(T));  // (not insert: GCC 12 warns falsely about it here)
-    std::memcpy(b.data() + at, &v, sizeof(T));
-    return *this;
-  }
-  Bytes& str(const std::string& s) {
-    put<uint64_t>(s.size());
-    b.insert(b.end(), s.begin(), s.end());
-    return *this;
-  }
-  void pad(size_t align) {
-    while (b.size() % align) b.push_back(0);
-  }
-};
-
 struct Spec {
   uint32_t magic = 0x46554747;
   uint32_t version = 3;
@@ -51,7 +34,7 @@ struct Spec {
 };
 
 std::vector<uint8_t> build(const Spec& s = {}) {
-  Bytes h;
+  GgufBytes h;
   h.put(s.magic).put(s.version).put<uint64_t>(1).put<uint64_t>(s.duplicate_key ? 5 : 4);
   h.str("general.architecture").put<uint32_t>(8).str("llama");
   h.str("test.u32").put<uint32_t>(4).put<uint32_t>(42);
@@ -65,12 +48,10 @@ std::vector<uint8_t> build(const Spec& s = {}) {
   return h.b;
 }
 
-std::filesystem::path write(const std::vector<uint8_t>& bytes, const std::string& name) { return testing::write_test_file(bytes, name); }
-
 // `file`: each test case its own, as ctest may run test cases in parallel.
 std::string open_error(const std::vector<uint8_t>& bytes, const std::string& file = "bad.gguf") {
   try {
-    GgufFile::open(write(bytes, file));
+    GgufFile::open(testing::write_test_file(bytes, file));
   } catch (const GgufError& e) {
     return e.what();
   }
@@ -80,7 +61,7 @@ std::string open_error(const std::vector<uint8_t>& bytes, const std::string& fil
 }  // namespace
 
 TEST_CASE("gguf: reads metadata and tensors of a hand-built file") {
-  const GgufFile f = GgufFile::open(write(build(), "good.gguf"));
+  const GgufFile f = GgufFile::open(testing::write_test_file(build(), "good.gguf"));
   CHECK(f.version() == 3);
   CHECK(f.get_string("general.architecture") == "llama");
   CHECK(f.get_int("test.u32") == 42);
@@ -101,7 +82,7 @@ TEST_CASE("gguf: reads metadata and tensors of a hand-built file") {
 }
 
 TEST_CASE("gguf: a file read into huge pages (--no-mmap) holds the same values and tensor bytes") {
-  const auto path = write(build(), "good_huge_pages.gguf");
+  const auto path = testing::write_test_file(build(), "good_huge_pages.gguf");
   const GgufFile f = GgufFile::open(path, FileMemory::huge_pages);
   CHECK(f.memory() == FileMemory::huge_pages);
   CHECK(f.size_bytes() == std::filesystem::file_size(path));
@@ -119,12 +100,12 @@ TEST_CASE("gguf: a file read into huge pages (--no-mmap) holds the same values a
   // The same checks refuse a corrupt file read this way.
   Spec bad;
   bad.version = 4;
-  CHECK_THROWS_WITH_AS(GgufFile::open(write(build(bad), "bad_huge_pages.gguf"), FileMemory::huge_pages),
+  CHECK_THROWS_WITH_AS(GgufFile::open(testing::write_test_file(build(bad), "bad_huge_pages.gguf"), FileMemory::huge_pages),
                        doctest::Contains("unsupported GGUF version 4"), GgufError);
 }
 
 TEST_CASE("gguf: a file larger than the machine's memory is refused before it is read into it") {
-  const auto path = write(build(), "larger_than_memory.gguf");
+  const auto path = testing::write_test_file(build(), "larger_than_memory.gguf");
   const auto phys = static_cast<uintmax_t>(sysconf(_SC_PHYS_PAGES)) * static_cast<uintmax_t>(sysconf(_SC_PAGESIZE));
   std::error_code ec;
   std::filesystem::resize_file(path, phys + (1u << 20), ec);  // sparse: no disk is used
@@ -186,7 +167,7 @@ TEST_CASE("gguf: random byte corruption never crashes the reader") {
     auto bad = full;
     for (int k = 0; k < 3; ++k) bad[rng() % 200] = static_cast<uint8_t>(rng());  // the header region
     try {
-      const GgufFile f = GgufFile::open(write(bad, "fuzz.gguf"));
+      const GgufFile f = GgufFile::open(testing::write_test_file(bad, "fuzz.gguf"));
       for (const auto& t : f.tensors()) CHECK(t.offset + t.n_bytes <= full.size());
     } catch (const GgufError&) {
       ++refused;

@@ -15,6 +15,7 @@
 
 #include "model/gguf_file.h"
 #include "tests/test_data.h"
+#include "tests/gguf_bytes.h"
 
 #if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
 #define ACTINFER_SANITIZER_HEAP 1
@@ -28,6 +29,7 @@
 #endif
 
 using namespace actinfer;
+using actinfer::testing::GgufBytes;
 
 namespace {
 
@@ -42,58 +44,44 @@ size_t heap_bytes_in_use() {
 }
 
 // GGUF bytes built by hand, independently of the reader and the writer.
-struct Bytes {
-  std::vector<uint8_t> b;
-  template <typename T>
-  Bytes& put(T v) {
-    const size_t at = b.size();
-    b.resize(at + sizeof(T));
-    std::memcpy(b.data() + at, &v, sizeof(T));
-    return *this;
-  }
-  Bytes& str(const std::string& s) {
-    put<uint64_t>(s.size());
-    b.insert(b.end(), s.begin(), s.end());
-    return *this;
-  }
-  Bytes& header(uint64_t n_tensors, uint64_t n_kv) {
-    return put<uint32_t>(0x46554747).put<uint32_t>(3).put(n_tensors).put(n_kv);
-  }
-};
-
 constexpr uint32_t kArray = 9;
 
 // One metadata array of n elements of `type`, each `elem_bytes` of `fill` (a string: its length 0).
 std::vector<uint8_t> one_array(uint32_t type, size_t n, size_t elem_bytes, uint8_t fill) {
-  Bytes h;
+  GgufBytes h;
   h.header(0, 1).str("a").put<uint32_t>(kArray).put<uint32_t>(type).put<uint64_t>(n);
   h.b.resize(h.b.size() + n * elem_bytes, fill);
   return h.b;
 }
 
+// "k17" (built by appending: GCC 12 warns falsely, -Wrestrict, about "k" + std::to_string(17)).
+std::string numbered(char c, size_t i) {
+  std::string s(1, c);
+  s += std::to_string(i);
+  return s;
+}
+
 // n metadata keys "k<i>" holding one u8 each.
 std::vector<uint8_t> many_keys(size_t n) {
-  Bytes h;
+  GgufBytes h;
   h.header(0, n);
-  for (size_t i = 0; i < n; ++i) h.str("k" + std::to_string(i)).put<uint32_t>(0).put<uint8_t>(1);
+  for (size_t i = 0; i < n; ++i) h.str(numbered('k', i)).put<uint32_t>(0).put<uint8_t>(1);
   return h.b;
 }
 
 // n one-element I8 tensors "t<i>" (alignment 1, so each takes 1 data byte).
 std::vector<uint8_t> many_tensors(size_t n) {
-  Bytes h;
+  GgufBytes h;
   h.header(n, 1).str("general.alignment").put<uint32_t>(4).put<uint32_t>(1);
   for (size_t i = 0; i < n; ++i)
-    h.str("t" + std::to_string(i)).put<uint32_t>(1).put<uint64_t>(1).put<uint32_t>(24).put<uint64_t>(i);
+    h.str(numbered('t', i)).put<uint32_t>(1).put<uint64_t>(1).put<uint32_t>(24).put<uint64_t>(i);
   h.b.resize(h.b.size() + n, 0);
   return h.b;
 }
 
-std::filesystem::path write(const std::vector<uint8_t>& bytes, const std::string& name) { return testing::write_test_file(bytes, name); }
-
 // Heap bytes an open GgufFile of `bytes` holds, per byte of the file.
 double held_per_file_byte(const std::vector<uint8_t>& bytes, const std::string& name) {
-  const auto path = write(bytes, name);
+  const auto path = testing::write_test_file(bytes, name);
   const size_t before = heap_bytes_in_use();
   const GgufFile f = GgufFile::open(path);
   const size_t after = heap_bytes_in_use();
@@ -115,9 +103,9 @@ TEST_CASE("gguf memory: arrays of 1-, 2-byte and string elements cost no more th
   // Empty strings: 8 bytes of length each in the file, 8 bytes of address each in memory.
   CHECK(held_per_file_byte(one_array(8, kElements, 8, 0), "mem_empty_strings.gguf") < 1.5);
   // The values read back as the file has them.
-  const GgufFile f = GgufFile::open(write(one_array(1, 5, 1, 0xfe), "mem_i8_small.gguf"));
+  const GgufFile f = GgufFile::open(testing::write_test_file(one_array(1, 5, 1, 0xfe), "mem_i8_small.gguf"));
   CHECK(f.get_int_array("a") == std::vector<int64_t>{-2, -2, -2, -2, -2});
-  const GgufFile s = GgufFile::open(write(one_array(8, 3, 8, 0), "mem_strings_small.gguf"));
+  const GgufFile s = GgufFile::open(testing::write_test_file(one_array(8, 3, 8, 0), "mem_strings_small.gguf"));
   CHECK(s.get_string_array("a") == std::vector<std::string_view>{"", "", ""});
 }
 

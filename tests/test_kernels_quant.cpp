@@ -17,23 +17,16 @@
 #include "kernels/quant_blocks.h"
 #include "kernels/quantize.h"
 #include "kernels/vec_dot.h"
+#include "tests/random_data.h"
 
 using namespace actinfer;
+using actinfer::testing::gaussian;
 
 namespace {
 
 const GgmlType kWeightTypes[] = {GgmlType::F32,  GgmlType::F16,  GgmlType::BF16,   GgmlType::Q8_0,  GgmlType::Q4_0,
                                  GgmlType::Q4_1, GgmlType::Q5_0, GgmlType::Q5_1,   GgmlType::Q2_K,  GgmlType::Q3_K,
                                  GgmlType::Q4_K, GgmlType::Q5_K, GgmlType::Q6_K,   GgmlType::IQ4_NL, GgmlType::IQ4_XS};
-
-std::string name(GgmlType t) { return std::string(type_name(static_cast<uint32_t>(t))); }
-
-std::vector<float> gaussian(std::mt19937& rng, int64_t n, float scale = 1.0f) {
-  std::normal_distribution<float> g(0.0f, scale);
-  std::vector<float> v(static_cast<size_t>(n));
-  for (float& x : v) x = g(rng);
-  return v;
-}
 
 uint16_t random_half(std::mt19937& rng, float lo, float hi, bool allow_negative) {
   std::uniform_real_distribution<float> u(std::log(lo), std::log(hi));
@@ -137,7 +130,7 @@ TEST_CASE("kernels: quantize_activation gives the bytes of quantize_row") {
   for (GgmlType w : {GgmlType::Q8_0, GgmlType::Q4_1, GgmlType::Q4_K}) {
     const GgmlType at = activation_type_for(w);
     for (int64_t n : {256, 512, 1536, 2816}) {
-      CAPTURE(name(at));
+      CAPTURE(type_name(at));
       CAPTURE(n);
       std::vector<float> x = gaussian(rng, n, 3.0f);
       // Rounding ties: with max |x| = 127 the step is 1, so k + 0.5 lies halfway.
@@ -170,7 +163,7 @@ TEST_CASE("kernels: dequantize(quantize(x)) error bounds") {
 
   for (GgmlType t : {GgmlType::F32, GgmlType::F16, GgmlType::BF16, GgmlType::Q8_0, GgmlType::Q8_1, GgmlType::Q8_K,
                      GgmlType::Q4_0, GgmlType::Q4_1, GgmlType::Q4_K, GgmlType::Q5_K, GgmlType::Q6_K}) {
-    CAPTURE(name(t));
+    CAPTURE(type_name(t));
     std::vector<uint8_t> q(static_cast<size_t>(row_bytes(t, n)));
     quantize_row(t, x.data(), q.data(), n);
     std::vector<float> y(static_cast<size_t>(n)), ys(static_cast<size_t>(n));
@@ -233,7 +226,7 @@ TEST_CASE("kernels: dequantize(quantize(x)) error bounds") {
 TEST_CASE("kernels: vectorised dequantize_row == scalar on random blocks") {
   std::mt19937 rng(3);
   for (GgmlType t : kWeightTypes) {
-    CAPTURE(name(t));
+    CAPTURE(type_name(t));
     const int64_t n = 1024 + traits(t).block_elems * 3 % 256;  // 1024 or 1120 for the 32 types
     const auto data = random_row(rng, t, n - n % (traits(t).block_elems == 256 ? 256 : 32));
     const int64_t m = static_cast<int64_t>(data.size()) / traits(t).block_bytes * traits(t).block_elems;
@@ -251,7 +244,7 @@ TEST_CASE("kernels: vec_dot_rows == scalar, == dequantized dot, for every weight
     const int64_t blk = traits(t).block_elems == 256 ? 256 : 32;
     for (int64_t n : std::initializer_list<int64_t>{blk, 3 * blk, 4 * blk, 7 * blk, 576 - 576 % blk, 1536, 2816}) {
       for (int64_t rows : {1, 2, 3, 4, 5, 7, 9}) {
-        CAPTURE(name(t));
+        CAPTURE(type_name(t));
         CAPTURE(n);
         CAPTURE(rows);
         const size_t rb = static_cast<size_t>(row_bytes(t, n));
@@ -313,7 +306,7 @@ TEST_CASE("kernels: quantized dot products track the float dot product") {
   for (const Limit lim : {Limit{GgmlType::F32, 1e-5}, Limit{GgmlType::F16, 1e-3}, Limit{GgmlType::BF16, 1e-2},
                           Limit{GgmlType::Q8_0, 0.02}, Limit{GgmlType::Q4_0, 0.15}, Limit{GgmlType::Q4_1, 0.15},
                           Limit{GgmlType::Q4_K, 0.15}, Limit{GgmlType::Q5_K, 0.08}, Limit{GgmlType::Q6_K, 0.04}}) {
-    CAPTURE(name(lim.t));
+    CAPTURE(type_name(lim.t));
     const std::vector<float> wf = gaussian(rng, n * rows);
     const std::vector<float> x = gaussian(rng, n);
     const size_t rb = static_cast<size_t>(row_bytes(lim.t, n));
@@ -345,7 +338,7 @@ TEST_CASE("kernels: vec_dot_rows_multi == vec_dot_rows per activation, bit for b
     const size_t ab = static_cast<size_t>(row_bytes(at, n)) + 40;  // padded activation rows
     for (int64_t rows : {1, 5, 100}) {
       for (int64_t acts : {1, 2, 7, 70}) {
-        CAPTURE(name(t));
+        CAPTURE(type_name(t));
         CAPTURE(rows);
         CAPTURE(acts);
         std::vector<uint8_t> w(rb * static_cast<size_t>(rows));

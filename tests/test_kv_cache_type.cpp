@@ -25,7 +25,7 @@ EngineOptions engine(KvCacheType type) {
   return e;
 }
 
-const std::vector<int32_t> kTokens = {3, 77, 120, 5, 9, 250, 31, 64, 2, 199, 17, 44};
+const std::vector<int32_t> kCacheTokens = {3, 77, 120, 5, 9, 250, 31, 64, 2, 199, 17, 44};
 
 }  // namespace
 
@@ -110,7 +110,7 @@ TEST_CASE("KV cache f16: dense engine close to f32, actor runtime equal to dense
   auto w = ModelWeights::load(testing::small_relu_model("kv_f16_tiny", GgmlType::F32, 21));
   DenseEngine dense32(w, engine(KvCacheType::F32));
   DenseEngine dense16(w, engine(KvCacheType::F16));
-  const double rel = testing::relative_difference(dense16, dense32, kTokens);
+  const double rel = testing::relative_difference(dense16, dense32, kCacheTokens);
   INFO("f16 vs f32 cache: max relative logit difference " << rel);
   CHECK(rel > 0);     // the half-precision path was taken
   CHECK(rel < 5e-3);  // and rounds keys and values only
@@ -122,7 +122,7 @@ TEST_CASE("KV cache f16: dense engine close to f32, actor runtime equal to dense
   ao.predictor = PredictorMode::oracle;
   ActorRuntime actors(w, ao);
   DenseEngine dense16b(w, engine(KvCacheType::F16));
-  CHECK(testing::relative_difference(actors, dense16b, kTokens) < 1e-5);
+  CHECK(testing::relative_difference(actors, dense16b, kCacheTokens) < 1e-5);
 
   const std::vector<int64_t> none(3, 0);
   CHECK(device_footprint(*w, none, 64, false, KvCacheType::F16).kv_cache * 2 == device_footprint(*w, none, 64, false, KvCacheType::F32).kv_cache);

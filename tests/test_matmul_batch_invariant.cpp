@@ -16,17 +16,12 @@
 #include "kernels/matmul.h"
 #include "kernels/quantize.h"
 #include "kernels/vec_dot.h"
+#include "tests/random_data.h"
 
 using namespace actinfer;
+using actinfer::testing::gaussian;
 
 namespace {
-
-std::vector<float> gaussian(std::mt19937& rng, size_t n) {
-  std::normal_distribution<float> g(0.0f, 1.0f);
-  std::vector<float> v(n);
-  for (float& x : v) x = g(rng);
-  return v;
-}
 
 // y[t][r] of tokens [t0, t0 + B) of x, in one batch.
 std::vector<float> batch_result(const WeightMatrix& w, const std::vector<float>& x, int t0, int B) {

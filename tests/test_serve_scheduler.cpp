@@ -31,7 +31,7 @@ using namespace actinfer::server;
 
 namespace {
 
-const std::string kModel = ACTINFER_SOURCE_DIR "/models/SmolLM2-135M-Instruct.Q4_1.gguf";
+const std::string kDefaultModel = ACTINFER_SOURCE_DIR "/models/SmolLM2-135M-Instruct.Q4_1.gguf";
 
 // The same checks on a tiny synthetic model (with its own byte-level BPE vocabulary): seconds
 // under the sanitizers, where CI leaves the SmolLM2 cases out (tools/checked_builds.sh).
@@ -55,11 +55,11 @@ std::string tiny_model() {
 
 // Runs `body` on the default model, or reports the case skipped when the file is absent.
 void with_default_model(const std::function<void(const std::string&)>& body) {
-  if (!std::filesystem::exists(kModel)) {
+  if (!std::filesystem::exists(kDefaultModel)) {
     ACTINFER_REPORT_SKIPPED("default model absent (run ./setup.sh): skipped");
     return;
   }
-  body(kModel);
+  body(kDefaultModel);
 }
 
 struct Result {

@@ -24,15 +24,15 @@ std::filesystem::path temp_gguf(const std::string& name) {
   return dir / (name + ".gguf");
 }
 
-const std::vector<std::string> kTokens = {"a", "b", "ab", "\xC4\xA0", "\xC4\xA0" "ab", "<|im_start|>", "<|im_end|>"};
-const std::vector<int32_t> kTypes = {1, 1, 1, 1, 1, 3, 3};
+const std::vector<std::string> kVocabTokens = {"a", "b", "ab", "\xC4\xA0", "\xC4\xA0" "ab", "<|im_start|>", "<|im_end|>"};
+const std::vector<int32_t> kVocabTypes = {1, 1, 1, 1, 1, 3, 3};
 const std::vector<std::string> kMerges = {"a b", "\xC4\xA0 ab"};
 
 void add_gpt2(GgufWriter& w) {
   w.add_string("tokenizer.ggml.model", "gpt2");
   w.add_string("tokenizer.ggml.pre", "smollm");
-  w.add_string_array("tokenizer.ggml.tokens", kTokens);
-  w.add_i32_array("tokenizer.ggml.token_type", kTypes);
+  w.add_string_array("tokenizer.ggml.tokens", kVocabTokens);
+  w.add_i32_array("tokenizer.ggml.token_type", kVocabTypes);
   w.add_string_array("tokenizer.ggml.merges", kMerges);
 }
 
@@ -74,8 +74,8 @@ TEST_CASE("tokenizer_data_from_gguf: gpt2 keys") {
   });
   CHECK(d.model == "gpt2");
   CHECK(d.pre == "smollm");
-  CHECK(d.tokens == kTokens);
-  CHECK(d.token_types == kTypes);
+  CHECK(d.tokens == kVocabTokens);
+  CHECK(d.token_types == kVocabTypes);
   CHECK(d.merges == kMerges);
   CHECK(d.scores.empty());
   CHECK(d.bos == 5);
@@ -119,7 +119,7 @@ TEST_CASE("tokenizer_data_from_gguf: errors name the key") {
   CHECK(load_error("no_merges",
                    [](GgufWriter& w) {
                      w.add_string("tokenizer.ggml.model", "gpt2");
-                     w.add_string_array("tokenizer.ggml.tokens", kTokens);
+                     w.add_string_array("tokenizer.ggml.tokens", kVocabTokens);
                    })
             .find("tokenizer.ggml.merges") != std::string::npos);
   CHECK(load_error("tokens_wrong_type",
@@ -138,7 +138,7 @@ TEST_CASE("tokenizer_data_from_gguf: errors name the key") {
   CHECK(load_error("types_size",
                    [](GgufWriter& w) {
                      w.add_string("tokenizer.ggml.model", "gpt2");
-                     w.add_string_array("tokenizer.ggml.tokens", kTokens);
+                     w.add_string_array("tokenizer.ggml.tokens", kVocabTokens);
                      const std::vector<int32_t> t = {1};
                      w.add_i32_array("tokenizer.ggml.token_type", t);
                    })
@@ -146,7 +146,7 @@ TEST_CASE("tokenizer_data_from_gguf: errors name the key") {
   CHECK(load_error("llama_no_scores",
                    [](GgufWriter& w) {
                      w.add_string("tokenizer.ggml.model", "llama");
-                     w.add_string_array("tokenizer.ggml.tokens", kTokens);
+                     w.add_string_array("tokenizer.ggml.tokens", kVocabTokens);
                    })
             .find("tokenizer.ggml.scores") != std::string::npos);
 }

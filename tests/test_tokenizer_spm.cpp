@@ -70,7 +70,7 @@ TokenizerData tiny_spm(bool with_bytes = true) {
   return d;
 }
 
-std::vector<int32_t> ids(std::initializer_list<int32_t> v) { return v; }
+std::vector<int32_t> spm_ids(std::initializer_list<int32_t> v) { return v; }
 
 }  // namespace
 
@@ -93,33 +93,33 @@ TEST_CASE("SPM: hand-worked encodings") {
   // ll -1.5, lo -1.  lo (-1) -> ▁ h e l lo; new pair l+lo = llo (-0.5) ->
   // ▁ h e llo; e+llo = ello (-0.8) -> ▁ h ello; h+ello = hello (-0.2) ->
   // ▁ hello. "▁hello" is no token; the queued ▁h, el, ll are stale.
-  CHECK(tok.encode("hello", false, false) == ids({kSp, kHello}));
-  CHECK(tok.encode("hello", true, false) == ids({1, kSp, kHello}));
+  CHECK(tok.encode("hello", false, false) == spm_ids({kSp, kHello}));
+  CHECK(tok.encode("hello", true, false) == spm_ids({1, kSp, kHello}));
 
   // "hello world" -> ▁ h e l l o ▁ w o r l d. Best first: ▁w (-0.3); or (-0.4)
   // -> ▁w or; ▁w+or = ▁wor (-0.6) -> ▁wor; ld (-0.7) -> ▁wor ld; ▁wor+ld =
   // ▁world (-0.1) -> ▁world; then the "hello" chain as above: lo, llo, ello, hello.
-  CHECK(tok.encode("hello world", false, false) == ids({kSp, kHello, kSpWorld}));
+  CHECK(tok.encode("hello world", false, false) == spm_ids({kSp, kHello, kSpWorld}));
 
   // "llo" -> ▁ l l o: ll (-1.5) at 1 and lo (-1) at 2; the higher score wins
   // over the leftmost: ▁ l lo; l+lo = llo (-0.5) -> ▁ llo.
-  CHECK(tok.encode("llo", false, false) == ids({kSp, kLlo}));
+  CHECK(tok.encode("llo", false, false) == spm_ids({kSp, kLlo}));
 
   // "lll" -> ▁ l l l: two ll (-1.5) pairs tie; the leftmost merges: ▁ ll l
   // ("lll" is no token).
-  CHECK(tok.encode("lll", false, false) == ids({kSp, kLl, kL}));
+  CHECK(tok.encode("lll", false, false) == spm_ids({kSp, kLl, kL}));
 
   // "hi" -> ▁ h i: ▁h (-5) -> ▁h i; 'i' is no token -> byte fallback <0x69>.
-  CHECK(tok.encode("hi", false, false) == ids({kSpH, byte_id('i')}));
+  CHECK(tok.encode("hi", false, false) == spm_ids({kSpH, byte_id('i')}));
 
   // "é" (C3 A9) -> ▁ é: no pair; é falls back to its two bytes.
-  CHECK(tok.encode("\xC3\xA9", false, false) == ids({kSp, byte_id(0xC3), byte_id(0xA9)}));
+  CHECK(tok.encode("\xC3\xA9", false, false) == spm_ids({kSp, byte_id(0xC3), byte_id(0xA9)}));
 
   // Inner spaces become ▁ and join the next word: "w d" -> ▁w ▁ d.
   //   ▁ w ▁ d: pairs ▁w (-0.3) at 0; "w▁", "▁d" are no tokens -> ▁w ▁ d.
-  CHECK(tok.encode("w d", false, false) == ids({kSpW, kSp, kD}));
+  CHECK(tok.encode("w d", false, false) == spm_ids({kSpW, kSp, kD}));
 
-  CHECK(tok.encode("", true, false) == ids({1}));
+  CHECK(tok.encode("", true, false) == spm_ids({1}));
   CHECK(tok.encode("", false, false).empty());
 }
 
@@ -127,26 +127,26 @@ TEST_CASE("SPM: special tokens and the space prefix") {
   Tokenizer tok(tiny_spm());
   // With parse_special, </s> is a token and the text after it gets a space
   // prefix again (as llama.cpp does after every special token).
-  CHECK(tok.encode("hello</s>hello", false, true) == ids({kSp, kHello, 2, kSp, kHello}));
+  CHECK(tok.encode("hello</s>hello", false, true) == spm_ids({kSp, kHello, 2, kSp, kHello}));
   // Without, its characters fall back to bytes: ▁ hello < / s >.
   CHECK(tok.encode("hello</s>", false, false) ==
-        ids({kSp, kHello, byte_id('<'), byte_id('/'), byte_id('s'), byte_id('>')}));
+        spm_ids({kSp, kHello, byte_id('<'), byte_id('/'), byte_id('s'), byte_id('>')}));
 
   auto d = tiny_spm();
   d.add_space_prefix = false;
   Tokenizer nopfx(std::move(d));
   // h e l l o -> (lo) h e l lo -> (llo) h e llo -> (ello) h ello -> (hello) hello
-  CHECK(nopfx.encode("hello", false, false) == ids({kHello}));
-  CHECK(nopfx.decode(ids({kSp, kHello})) == " hello");
+  CHECK(nopfx.encode("hello", false, false) == spm_ids({kHello}));
+  CHECK(nopfx.decode(spm_ids({kSp, kHello})) == " hello");
 }
 
 TEST_CASE("SPM: decode") {
   Tokenizer tok(tiny_spm());
   // The space the encoder adds at the start is removed again.
-  CHECK(tok.decode(ids({1, kSp, kHello, kSpWorld})) == "<s>hello world");
-  CHECK(tok.decode(ids({1, kSp, kHello, kSpWorld}), false) == "hello world");
-  CHECK(tok.decode(ids({kSpH, byte_id('i')})) == "hi");
-  CHECK(tok.decode(ids({kSp, byte_id(0xC3), byte_id(0xA9)})) == "\xC3\xA9");
+  CHECK(tok.decode(spm_ids({1, kSp, kHello, kSpWorld})) == "<s>hello world");
+  CHECK(tok.decode(spm_ids({1, kSp, kHello, kSpWorld}), false) == "hello world");
+  CHECK(tok.decode(spm_ids({kSpH, byte_id('i')})) == "hi");
+  CHECK(tok.decode(spm_ids({kSp, byte_id(0xC3), byte_id(0xA9)})) == "\xC3\xA9");
   for (std::string t : {"hello world", "hi there", "caf\xC3\xA9 \xE4\xB8\xAD", "  two spaces", "tab\there\n"}) {
     CAPTURE(t);
     CHECK(tok.decode(tok.encode(t, true, false), false) == t);
@@ -156,7 +156,7 @@ TEST_CASE("SPM: decode") {
 TEST_CASE("SPM: unknown token without byte fallback") {
   Tokenizer tok(tiny_spm(/*with_bytes=*/false));
   // ▁ h i -> ▁h i; 'i' is no token and there are no byte tokens -> <unk>.
-  CHECK(tok.encode("hi", false, false) == ids({kSpH, 0}));
+  CHECK(tok.encode("hi", false, false) == spm_ids({kSpH, 0}));
 }
 
 TEST_CASE("SPM: validation") {

@@ -13,14 +13,14 @@
 
 #include "topology/huge_page_allocator.h"
 #include "topology/node_memory.h"
+#include "tests/text_contains.h"
 
 using namespace actinfer::topology;
+using actinfer::testing::contains;
 
 namespace {
 
 constexpr size_t kMiB = size_t{1} << 20;
-
-bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
 
 // The kernel's policy for the page at addr, asked directly (not through hwloc).
 struct KernelPolicy {

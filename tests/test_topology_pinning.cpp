@@ -11,8 +11,10 @@
 
 #include "actors/pinning_hook.h"
 #include "topology/pinning.h"
+#include "tests/text_contains.h"
 
 using namespace actinfer::topology;
+using actinfer::testing::contains;
 
 namespace {
 
@@ -41,8 +43,6 @@ struct AffinityGuard {
   AffinityGuard() { sched_getaffinity(0, sizeof saved, &saved); }
   ~AffinityGuard() { sched_setaffinity(0, sizeof saved, &saved); }
 };
-
-bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
 
 }  // namespace
 

@@ -17,13 +17,13 @@ namespace fs = std::filesystem;
 
 namespace {
 
-fs::path test_path(const std::string& name) { return actinfer::testing::test_data_path(name); }
+fs::path summary_path(const std::string& name) { return actinfer::testing::test_data_path(name); }
 
 constexpr int64_t kUs = 1000;
-constexpr int64_t kBase = 7'000'000'000;  // 7 s after boot
+constexpr int64_t kBootBase = 7'000'000'000;  // 7 s after boot
 
 Span us(const char* name, SpanKind kind, int layer, int token, int64_t start_us, int64_t end_us) {
-  return Span{name, kind, layer, token, kBase + start_us * kUs, kBase + end_us * kUs, 0};
+  return Span{name, kind, layer, token, kBootBase + start_us * kUs, kBootBase + end_us * kUs, 0};
 }
 
 // Two tokens (token t starts at t * 1000 us):
@@ -53,7 +53,7 @@ std::vector<TraceBuffer> two_token_pipeline() {
 }
 
 TraceSummary via_file(const std::vector<TraceBuffer>& buffers, const std::string& name) {
-  const fs::path path = test_path(name);
+  const fs::path path = summary_path(name);
   write_chrome_trace(path, buffers);
   return summarize(path);
 }
@@ -193,7 +193,7 @@ TEST_CASE("trace summary: empty traces summarize to zeros") {
 TEST_CASE("trace summary: a missing or foreign file is a clear error") {
   CHECK_THROWS_WITH_AS(summarize(fs::path("/nonexistent/trace.json")),
                        doctest::Contains("trace file '/nonexistent/trace.json' not found"), std::runtime_error);
-  const fs::path text = test_path("trace_not_json.txt");
+  const fs::path text = summary_path("trace_not_json.txt");
   std::ofstream(text) << "# actinfer\nnot a trace\n";
   CHECK_THROWS_WITH_AS(summarize(text), doctest::Contains("not valid JSON"), std::runtime_error);
 }

@@ -32,7 +32,7 @@ std::filesystem::path small_file(const std::string& tag, const std::string& arch
   return path;
 }
 
-std::string load_error(const std::filesystem::path& path) {
+std::string weights_load_error(const std::filesystem::path& path) {
   try {
     ModelWeights::load(path);
   } catch (const std::exception& e) {
@@ -86,7 +86,7 @@ TEST_CASE("type table: every weight type has its kernels, an activation type who
 }
 
 TEST_CASE("model load: a tensor type this engine cannot read is named, with the tensor and the readable types") {
-  const std::string e = load_error(small_file("iq2_xs", "llama", GgmlType::IQ2_XS));
+  const std::string e = weights_load_error(small_file("iq2_xs", "llama", GgmlType::IQ2_XS));
   CHECK(e.find("tensor 'blk.0.ffn_down.weight' has type IQ2_XS, which actinfer cannot read (supported: F32, F16") !=
         std::string::npos);
   CHECK(e.find("IQ4_XS") != std::string::npos);
@@ -94,7 +94,7 @@ TEST_CASE("model load: a tensor type this engine cannot read is named, with the 
 
 TEST_CASE("model load: the architecture is checked before the tensor types") {
   // (mamba: an architecture no helper adds; gemma3 files fail the same way until it is supported)
-  const std::string e = load_error(small_file("mamba_iq2_xs", "mamba", GgmlType::IQ2_XS));
+  const std::string e = weights_load_error(small_file("mamba_iq2_xs", "mamba", GgmlType::IQ2_XS));
   CHECK(e.find("architecture 'mamba' is not supported") != std::string::npos);
   CHECK(e.find("IQ2_XS") == std::string::npos);
 }
@@ -102,7 +102,7 @@ TEST_CASE("model load: the architecture is checked before the tensor types") {
 TEST_CASE("model load: the new weight types pass the type check") {
   for (GgmlType t : {GgmlType::Q5_0, GgmlType::Q5_1, GgmlType::Q2_K, GgmlType::Q3_K, GgmlType::IQ4_NL, GgmlType::IQ4_XS}) {
     CAPTURE(type_name(t));
-    const std::string e = load_error(small_file("readable_" + type_name(t), "llama", t));
+    const std::string e = weights_load_error(small_file("readable_" + type_name(t), "llama", t));
     CHECK(e.find("cannot read") == std::string::npos);  // it fails later, on the missing tensors
     CHECK(e.find("missing tensor") != std::string::npos);
   }

@@ -14,6 +14,7 @@
 #include "engine/dense_engine.h"
 #include "engine/perplexity.h"
 #include "reference_perplexity.h"
+#include "tests/test_data.h"
 
 using namespace actinfer;
 
@@ -21,8 +22,6 @@ namespace {
 
 using testing::ReferencePerplexity;
 ReferencePerplexity read_reference(const std::string& path) { return testing::read_reference_perplexity(path); }
-
-std::string data(const std::string& name) { return std::string(ACTINFER_TEST_DATA_DIR) + "/" + name; }
 
 void check_against(Evaluator& ev, const ReferencePerplexity& ref) {
   const PerplexityResult r = perplexity(ev, ref.tokens, ref.ctx, ref.bos >= 0, ref.bos);
@@ -36,9 +35,9 @@ void check_against(Evaluator& ev, const ReferencePerplexity& ref) {
 }  // namespace
 
 TEST_CASE("perplexity = numpy reference: generated ReLU model, F32, dense and actors, with and without BOS") {
-  auto weights = ModelWeights::load(data("tiny_relu_f32.gguf"));
+  auto weights = ModelWeights::load(testing::fixture_file("tiny_relu_f32.gguf"));
   for (const char* file : {"tiny_relu_f32_ppl.ref", "tiny_relu_f32_ppl_bos.ref"}) {
-    const ReferencePerplexity ref = read_reference(data(file));
+    const ReferencePerplexity ref = read_reference(testing::fixture_file(file));
     INFO(file << ": " << ref.tokens.size() << " tokens, ctx " << ref.ctx << ", numpy PPL " << ref.ppl);
     REQUIRE(ref.tokens.size() % static_cast<size_t>(ref.ctx) != 0);  // a remainder that must not be scored
     for (int batch : {5, 64}) {
@@ -55,8 +54,8 @@ TEST_CASE("perplexity = numpy reference: generated ReLU model, F32, dense and ac
 }
 
 TEST_CASE("perplexity = numpy reference: sparse kernels with the oracle predictor (ReLU zeros skipped, exact)") {
-  auto weights = ModelWeights::load(data("tiny_relu_f32.gguf"));
-  const ReferencePerplexity ref = read_reference(data("tiny_relu_f32_ppl.ref"));
+  auto weights = ModelWeights::load(testing::fixture_file("tiny_relu_f32.gguf"));
+  const ReferencePerplexity ref = read_reference(testing::fixture_file("tiny_relu_f32_ppl.ref"));
   DeploymentConfig o;
   o.engine = {1, 64, 8};
   o.hot_fraction = 0.3;
