@@ -31,9 +31,9 @@ struct CpuWorkerState {
   static inline const char* name = "cpu-worker";
 };
 
-using Self = CpuWorkerActor::stateful_pointer<CpuWorkerState>;
+using CpuWorkerSelf = CpuWorkerActor::stateful_pointer<CpuWorkerState>;
 
-CpuWorkerActor::behavior_type cpu_worker(Self self, CpuWorkerArgs args) {
+CpuWorkerActor::behavior_type cpu_worker(CpuWorkerSelf self, CpuWorkerArgs args) {
   auto& s = self->state;
   const std::string name = "cpu-worker-" + std::to_string(args.index);
   // Exceptions (here: a thread the team cannot create) end the actor with their text; the

@@ -29,9 +29,9 @@ struct MergeState {
   static inline const char* name = "merge";
 };
 
-using Self = MergeActor::stateful_pointer<MergeState>;
+using MergeSelf = MergeActor::stateful_pointer<MergeState>;
 
-MergeActor::behavior_type merge(Self self, MergeArgs args) {
+MergeActor::behavior_type merge(MergeSelf self, MergeArgs args) {
   self->state.args = args;
   self->state.trace = std::make_shared<trace::TraceBuffer>("merge", "merge", args.trace);
   return {

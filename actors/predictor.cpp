@@ -27,7 +27,7 @@ struct PredictorState {
   static inline const char* name = "predictor";
 };
 
-using Self = PredictorActor::stateful_pointer<PredictorState>;
+using PredictorSelf = PredictorActor::stateful_pointer<PredictorState>;
 
 bool relu(const PredictorArgs& a) { return a.weights->config().activation == actinfer::Activation::ReLU; }
 
@@ -98,7 +98,7 @@ void check_predictor_args(const PredictorArgs& a) {
 
 namespace {
 
-PredictorActor::behavior_type predictor(Self self, PredictorArgs args) {
+PredictorActor::behavior_type predictor(PredictorSelf self, PredictorArgs args) {
   auto& s = self->state;
   s.pool = std::make_unique<ThreadPool>(std::max(1, args.threads));
   s.ws = std::make_unique<Workspace>(args.weights->config(), args.max_batch, args.exact_activations);

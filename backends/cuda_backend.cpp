@@ -30,13 +30,13 @@ constexpr int kGemmMinBatch = 8;
 constexpr size_t kDequantScratchFloats = size_t{16} << 20;
 constexpr size_t kPinnedAlign = 256;
 
-std::string mib(uint64_t bytes) {
+std::string in_mib(uint64_t bytes) {
   char text[32];
   std::snprintf(text, sizeof text, "%.1f MiB", static_cast<double>(bytes) / (1 << 20));
   return text;
 }
 
-size_t round_up(size_t n, size_t a) { return (n + a - 1) / a * a; }
+size_t align_up(size_t n, size_t a) { return (n + a - 1) / a * a; }
 
 // What the kernels take (kernels/cuda/gpu_kernels.h): refuse anything else by name.
 void check_model(const ModelConfig& c) {
@@ -59,7 +59,7 @@ struct WorkBuffers {
 
   uint64_t total() const {
     uint64_t t = 0;
-    for (size_t b : bytes) t += round_up(b, 256);
+    for (size_t b : bytes) t += align_up(b, 256);
     return t;
   }
   void allocate() {
@@ -203,7 +203,7 @@ CudaBackend::CudaBackend(std::shared_ptr<const ModelWeights> w, const BackendOpt
     dequant_floats_ = std::max({std::min(largest, kDequantScratchFloats), static_cast<size_t>(d), cover});
     b[WorkBuffers::kDequant] = dequant_floats_ * f;
   }
-  extra_offset_ = round_up(row, kPinnedAlign);
+  extra_offset_ = align_up(row, kPinnedAlign);
   extra_bytes_ = std::max(cover, Bm * hot * 4);
   const size_t in_bytes = extra_offset_ + extra_bytes_;
   const size_t out_bytes = std::max({2 * row, Bm * static_cast<size_t>(c_.n_vocab) * f, Bm * words * 4});
@@ -226,7 +226,7 @@ CudaBackend::CudaBackend(std::shared_ptr<const ModelWeights> w, const BackendOpt
   // stream_ (non-blocking) does not wait for.
   cuda::synchronize_device();
 
-  name_ = "cuda backend, " + device + ", holds " + held.describe() + " + " + mib(buffers) + " of working buffers; prefill: " + blas_note +
+  name_ = "cuda backend, " + device + ", holds " + held.describe() + " + " + in_mib(buffers) + " of working buffers; prefill: " + blas_note +
           (model_.converted.empty() ? "" : "; " + model_.converted);
 }
 
@@ -470,8 +470,8 @@ void CudaBackend::predict(int layer, const float* xn, int B, std::vector<std::ve
 
 void check_device_memory(const DeviceFootprint& held, uint64_t buffers, uint64_t free, uint64_t total, const std::string& device) {
   if (held.total() + buffers <= free) return;
-  throw std::invalid_argument("backend 'cuda': the gpu-worker needs " + mib(held.total() + buffers) + " on " + device + " (" + held.describe() +
-                              " + working buffers " + mib(buffers) + ") but only " + mib(free) + " of " + mib(total) +
+  throw std::invalid_argument("backend 'cuda': the gpu-worker needs " + in_mib(held.total() + buffers) + " on " + device + " (" + held.describe() +
+                              " + working buffers " + in_mib(buffers) + ") but only " + in_mib(free) + " of " + in_mib(total) +
                               " are free: lower hot-fraction, ctx or batch, or free the device");
 }
 

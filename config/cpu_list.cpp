@@ -20,7 +20,7 @@ Bitmap new_bitmap() {
   return b;
 }
 
-std::string_view trim(std::string_view s) {
+std::string_view trim_blanks(std::string_view s) {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
   while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
   return s;
@@ -34,14 +34,14 @@ std::vector<int> parse_cpu_list(std::string_view text) {
   // hwloc read the checked text.
   std::string checked;
   long listed = 0;
-  std::string_view rest = trim(text);
+  std::string_view rest = trim_blanks(text);
   if (rest.empty()) return {};
   while (true) {
     const size_t comma = rest.find(',');
-    const std::string_view part = trim(rest.substr(0, comma));
+    const std::string_view part = trim_blanks(rest.substr(0, comma));
     if (part.empty()) throw std::invalid_argument("empty entry");
     auto number = [](std::string_view t) {
-      t = trim(t);
+      t = trim_blanks(t);
       int v = -1;
       const auto [p, ec] = std::from_chars(t.data(), t.data() + t.size(), v);
       if (t.empty() || ec != std::errc() || p != t.data() + t.size() || v < 0 || v > kMaxCpu)

@@ -7,7 +7,7 @@ namespace {
 
 bool contains(std::string_view s, std::string_view what) { return s.find(what) != std::string_view::npos; }
 
-std::string trim(std::string_view s) {
+std::string trimmed(std::string_view s) {
   const char* ws = " \t\n\r\f\v";
   size_t b = s.find_first_not_of(ws);
   if (b == std::string_view::npos) return {};
@@ -96,7 +96,7 @@ std::string apply_chat_template(const std::string& tmpl, std::span<const ChatMes
     }
     case ChatTemplateKind::Llama3: {
       for (const auto& m : messages)
-        out += "<|start_header_id|>" + m.role + "<|end_header_id|>\n\n" + trim(m.content) + "<|eot_id|>";
+        out += "<|start_header_id|>" + m.role + "<|end_header_id|>\n\n" + trimmed(m.content) + "<|eot_id|>";
       if (add_generation_prompt) out += "<|start_header_id|>assistant<|end_header_id|>\n\n";
       break;
     }
@@ -105,11 +105,11 @@ std::string apply_chat_template(const std::string& tmpl, std::span<const ChatMes
       std::string pending_system;
       for (const auto& m : messages) {
         if (m.role == "system") {
-          pending_system += trim(m.content) + "\n\n";
+          pending_system += trimmed(m.content) + "\n\n";
           continue;
         }
         const std::string role = m.role == "assistant" ? "model" : m.role;
-        out += "<start_of_turn>" + role + "\n" + pending_system + trim(m.content) + "<end_of_turn>\n";
+        out += "<start_of_turn>" + role + "\n" + pending_system + trimmed(m.content) + "<end_of_turn>\n";
         pending_system.clear();
       }
       if (add_generation_prompt) out += "<start_of_turn>model\n";
@@ -130,7 +130,7 @@ std::string apply_chat_template(const std::string& tmpl, std::span<const ChatMes
       const bool strip = contains(tmpl, "content.strip()") || contains(tmpl, "content | trim");
       bool in_turn = false;
       for (const auto& m : messages) {
-        const std::string content = strip ? trim(m.content) : m.content;
+        const std::string content = strip ? trimmed(m.content) : m.content;
         if (!in_turn) {
           out += out.empty() ? "[INST] " : "<s>[INST] ";
           in_turn = true;

@@ -16,7 +16,7 @@ namespace {
 
 constexpr uint32_t kGgufVersion = 3;
 constexpr size_t kMaxNameBytes = 63;  // ggml's GGML_MAX_NAME (64) less the terminator
-constexpr size_t kMaxDims = 4;
+constexpr size_t kWriterMaxDims = 4;
 
 std::runtime_error err(const std::string& what) { return std::runtime_error("GgufWriter: " + what); }
 
@@ -199,7 +199,7 @@ void GgufWriter::add_bool_array(const std::string& k, const std::vector<bool>& v
 }
 
 int64_t GgufWriter::tensor_bytes(GgmlType type, const std::vector<int64_t>& shape) {
-  if (shape.empty() || shape.size() > kMaxDims)
+  if (shape.empty() || shape.size() > kWriterMaxDims)
     throw err("a tensor needs 1 to 4 dimensions, got " + std::to_string(shape.size()));
   const auto tt = type_traits(static_cast<uint32_t>(type));
   if (!tt) throw err("unknown tensor type " + std::to_string(static_cast<uint32_t>(type)));

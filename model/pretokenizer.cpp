@@ -14,6 +14,15 @@
 #include "model/utf8.h"
 
 namespace actinfer {
+
+// Named, not file-local: PreTokenizer::Impl holds one (GCC warns about a class with a member of a
+// file-local type where this file is included, as in a unity build).
+struct PreSpec {
+  std::vector<std::string> regexes;
+  bool ignore_merges = false;
+  bool known = true;
+};
+
 namespace {
 
 // GPT-2 (tiktoken r50k) split.
@@ -28,11 +37,6 @@ constexpr const char* kQwen2 =
     R"((?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+)";
 constexpr const char* kBloom = R"( ?[^(\s|.,!?…。，、।۔،)]+)";
 
-struct PreSpec {
-  std::vector<std::string> regexes;
-  bool ignore_merges = false;
-  bool known = true;
-};
 
 PreSpec spec_for(std::string_view name) {
   auto is = [&](std::initializer_list<std::string_view> names) {

@@ -41,20 +41,20 @@ int64_t block_of(GgmlType t) { return traits(t).block_elems; }
 // Broad roles of tensors, as llama.cpp sorts them for its rules.
 enum class Role { TokenEmbd, AttnQ, AttnK, AttnV, AttnOutput, FfnUp, FfnGate, FfnDown, Output, Other };
 
-bool contains(const std::string& s, std::string_view part) { return s.find(part) != std::string::npos; }
+bool name_contains(const std::string& s, std::string_view part) { return s.find(part) != std::string::npos; }
 
 Role role_of(const std::string& name) {
   if (name == "output.weight") return Role::Output;
   if (name == "token_embd.weight" || name == "per_layer_token_embd.weight") return Role::TokenEmbd;
   // attn_qkv and attn_kv_b are treated like attn_v (llama.cpp: "more sensitive").
-  if (contains(name, "attn_qkv.weight") || contains(name, "attn_kv_b.weight") || contains(name, "attn_v.weight"))
+  if (name_contains(name, "attn_qkv.weight") || name_contains(name, "attn_kv_b.weight") || name_contains(name, "attn_v.weight"))
     return Role::AttnV;
-  if (contains(name, "attn_k.weight")) return Role::AttnK;
-  if (contains(name, "attn_q.weight")) return Role::AttnQ;
-  if (contains(name, "attn_output.weight")) return Role::AttnOutput;
-  if (contains(name, "ffn_up")) return Role::FfnUp;
-  if (contains(name, "ffn_gate")) return Role::FfnGate;
-  if (contains(name, "ffn_down")) return Role::FfnDown;
+  if (name_contains(name, "attn_k.weight")) return Role::AttnK;
+  if (name_contains(name, "attn_q.weight")) return Role::AttnQ;
+  if (name_contains(name, "attn_output.weight")) return Role::AttnOutput;
+  if (name_contains(name, "ffn_up")) return Role::FfnUp;
+  if (name_contains(name, "ffn_gate")) return Role::FfnGate;
+  if (name_contains(name, "ffn_down")) return Role::FfnDown;
   return Role::Other;
 }
 
@@ -71,7 +71,7 @@ bool may_quantize(const QuantTensorIn& t) {
   if (n.size() < 6 || n.compare(n.size() - 6, 6, "weight") != 0) return false;
   for (std::string_view keep : {"_norm.weight", "ffn_gate_inp.weight", "altup", "laurel", "per_layer_model_proj",
                                 "ssm_conv1d", "attn_rel_b.weight", "position_embd", "token_types.weight"})
-    if (contains(n, keep)) return false;
+    if (name_contains(n, keep)) return false;
   return true;
 }
 

@@ -493,7 +493,7 @@ GgufWriter build(const SyntheticModelConfig& cfg, const std::shared_ptr<Progress
   return w;
 }
 
-std::string lower(std::string_view s) {
+std::string lowercase(std::string_view s) {
   std::string r(s);
   for (char& c : r) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   return r;
@@ -564,7 +564,7 @@ void validate(const SyntheticModelConfig& c) {
 std::vector<std::string> shape_preset_names() { return {"tinyllama-1.1b", "llama-7b"}; }
 
 void apply_shape_preset(SyntheticModelConfig& c, std::string_view shape) {
-  const std::string s = lower(shape);
+  const std::string s = lowercase(shape);
   if (s == "tinyllama-1.1b") {
     c.n_layers = 22, c.dim = 2048, c.ffn = 5632, c.n_heads = 32, c.n_kv_heads = 4;
   } else if (s == "llama-7b") {
@@ -583,7 +583,7 @@ std::string writable_weight_type_names() {
   std::string s;
   for (uint32_t id = 0; id < 64; ++id)
     if (const TypeTraits* t = find_type_traits(id); t != nullptr && is_writable_weight_type(static_cast<GgmlType>(id)))
-      s += (s.empty() ? "" : ", ") + lower(t->name);
+      s += (s.empty() ? "" : ", ") + lowercase(t->name);
   return s;
 }
 

@@ -15,13 +15,16 @@
 #include "model/gguf_file.h"
 
 namespace actinfer {
-namespace {
 
-struct StringHash {
+// Named, not file-local: Tokenizer::Impl holds a TokenMap (GCC warns about a class with a member
+// of a file-local type where this file is included, as in a unity build).
+struct TokenizerStringHash {
   using is_transparent = void;
   size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
 };
-using TokenMap = std::unordered_map<std::string, int32_t, StringHash, std::equal_to<>>;
+using TokenMap = std::unordered_map<std::string, int32_t, TokenizerStringHash, std::equal_to<>>;
+
+namespace {
 
 constexpr std::string_view kSpmSpace = "\xE2\x96\x81";  // U+2581 '▁'
 

@@ -11,7 +11,7 @@ namespace actinfer {
 
 namespace {
 
-std::string mib(uint64_t b) {
+std::string mib_and_bytes(uint64_t b) {
   char text[64];
   std::snprintf(text, sizeof text, "%.2f MiB (%llu bytes)", static_cast<double>(b) / (1 << 20), static_cast<unsigned long long>(b));
   return text;
@@ -78,9 +78,9 @@ Plan plan(const ModelWeights& w, const ActivationProfile& p, const PlanOptions& 
   Plan plan;
   plan.fixed_bytes = fixed.total() + o.predictor_bytes;
   if (plan.fixed_bytes > o.vram_budget)
-    throw std::invalid_argument("VRAM budget " + mib(o.vram_budget) + " is too small: the fixed parts alone need " + mib(plan.fixed_bytes) +
-                                " (attention " + mib(fixed.attention) + ", lm_head " + mib(fixed.lm_head) + ", KV cache " +
-                                mib(fixed.kv_cache) + " for ctx " + std::to_string(n_ctx) + " in " + kv_cache_type_name(o.cache_type) + ", predictors " + mib(o.predictor_bytes) +
+    throw std::invalid_argument("VRAM budget " + mib_and_bytes(o.vram_budget) + " is too small: the fixed parts alone need " + mib_and_bytes(plan.fixed_bytes) +
+                                " (attention " + mib_and_bytes(fixed.attention) + ", lm_head " + mib_and_bytes(fixed.lm_head) + ", KV cache " +
+                                mib_and_bytes(fixed.kv_cache) + " for ctx " + std::to_string(n_ctx) + " in " + kv_cache_type_name(o.cache_type) + ", predictors " + mib_and_bytes(o.predictor_bytes) +
                                 ") before any FFN neuron");
   plan.ffn_budget = o.vram_budget - plan.fixed_bytes;
 

@@ -57,7 +57,7 @@ std::string plural(int n, const char* word) {
   return std::to_string(n) + " " + word + (n == 1 ? "" : "s");
 }
 
-std::string trim(const std::string& s) {
+std::string trim_line(const std::string& s) {
   const char* ws = " \t\r\n";
   size_t b = s.find_first_not_of(ws);
   if (b == std::string::npos) return "";
@@ -165,11 +165,11 @@ Topology Topology::from_xml(const std::filesystem::path& path) {
 }
 
 Topology Topology::from_spec(const std::string& spec) {
-  const std::string s = trim(spec);
+  const std::string s = trim_line(spec);
   if (s.empty() || s == "real") return discover();
-  if (s.rfind("synthetic:", 0) == 0) return synthetic(trim(s.substr(10)));
+  if (s.rfind("synthetic:", 0) == 0) return synthetic(trim_line(s.substr(10)));
   if (s.rfind("xml:", 0) == 0) {
-    std::string path = trim(s.substr(4));
+    std::string path = trim_line(s.substr(4));
     if (path.empty()) throw std::invalid_argument("topology spec \"" + spec + "\": no path after \"xml:\"");
     return from_xml(path);
   }
