@@ -8,10 +8,6 @@
 
 namespace actinfer::testing {
 
-// Where tests/CMakeLists.txt's fixtures write the tiny models and their reference files.
-inline const std::string kFixtureDir = ACTINFER_TEST_DATA_DIR;
-inline std::string fixture_file(const std::string& name) { return kFixtureDir + "/" + name; }
-
 inline std::filesystem::path test_data_path(const std::string& name) {
   const std::filesystem::path dir = ACTINFER_TEST_DATA_DIR;
   std::filesystem::create_directories(dir);

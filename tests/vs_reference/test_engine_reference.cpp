@@ -98,19 +98,19 @@ const std::string kRealModel = ACTINFER_SOURCE_DIR "/models/SmolLM2-135M-Instruc
 TEST_CASE("dense engine = numpy reference: generated ReLU model with F32 weights") {
   for (int threads : {1, 2}) {
     for (int batch : {1, 7, 64}) {
-      const Agreement a = compare(testing::fixture_file("tiny_relu_f32.gguf"), testing::fixture_file("tiny_relu_f32.ref"), {threads, batch});
+      const Agreement a = compare(testing::test_data_path("tiny_relu_f32.gguf"), testing::test_data_path("tiny_relu_f32.ref"), {threads, batch});
       INFO("threads " << threads << " batch " << batch << " max |diff| " << a.max_abs << " ref std " << a.ref_std);
       CHECK(a.max_abs < 1e-3 * std::max(1.0, a.ref_std));  // float32 vs float64 rounding only
       CHECK(a.argmax_mismatch == 0);
     }
   }
-  check_greedy(testing::fixture_file("tiny_relu_f32.gguf"), testing::fixture_file("tiny_relu_f32.ref"), 6, false);
+  check_greedy(testing::test_data_path("tiny_relu_f32.gguf"), testing::test_data_path("tiny_relu_f32.ref"), 6, false);
 }
 
 TEST_CASE("dense engine = numpy reference: generated ReLU model, F16 and Q8_0 and Q4_0 weights") {
   for (const char* type : {"f16", "q8_0", "q4_0"}) {
-    const std::string model = testing::fixture_file(std::string("tiny_relu_") + type + ".gguf");
-    const std::string ref = testing::fixture_file(std::string("tiny_relu_") + type + ".ref");
+    const std::string model = testing::test_data_path(std::string("tiny_relu_") + type + ".gguf");
+    const std::string ref = testing::test_data_path(std::string("tiny_relu_") + type + ".ref");
     // Exact activations: only float rounding separates us from the reference.
     const Agreement e = compare(model, ref, {.exact = true});
     INFO(std::string(type) << " exact: max |diff| " << e.max_abs << " ref std " << e.ref_std);
@@ -132,9 +132,9 @@ TEST_CASE("dense engine: a prompt batch's logits are the same bits on 1, 2 and 3
   // independent, so no thread count may change a bit (the numpy tests above check the values).
   for (const char* type : {"f16", "q4_0"}) {
     CAPTURE(type);
-    const auto ref = testing::read_reference_logits(testing::fixture_file(std::string("tiny_relu_") + type + ".ref"));
+    const auto ref = testing::read_reference_logits(testing::test_data_path(std::string("tiny_relu_") + type + ".ref"));
     REQUIRE(ref.tokens.size() >= 16);
-    auto weights = ModelWeights::load(testing::fixture_file(std::string("tiny_relu_") + type + ".gguf"));
+    auto weights = ModelWeights::load(testing::test_data_path(std::string("tiny_relu_") + type + ".gguf"));
     std::vector<float> first;
     for (int threads : {1, 2, 3}) {
       CAPTURE(threads);
@@ -154,7 +154,7 @@ TEST_CASE("dense engine: a prompt batch's logits are the same bits on 1, 2 and 3
 TEST_CASE("dense engine = numpy reference: generated ReLU model in Q5_0, Q5_1, Q2_K, Q3_K, IQ4_NL, IQ4_XS") {
   // tests/reference/retype_model.py's mix: every one of these types in attention and FFN
   // matrices, Q5_1 token embedding; the reference dequantizes with PyPI gguf.
-  const std::string model = testing::fixture_file("tiny_relu_mixed.gguf"), ref = testing::fixture_file("tiny_relu_mixed.ref");
+  const std::string model = testing::test_data_path("tiny_relu_mixed.gguf"), ref = testing::test_data_path("tiny_relu_mixed.ref");
   for (int batch : {1, 64}) {  // decode and prompt-batch (matmul) paths
     const Agreement e = compare(model, ref, {.batch = batch, .exact = true});
     INFO("batch " << batch << " exact: max |diff| " << e.max_abs << " ref std " << e.ref_std);
@@ -173,10 +173,10 @@ TEST_CASE("dense engine = numpy reference: SmolLM2-135M Q4_1 first 4 layers") {
     ACTINFER_REPORT_SKIPPED("default model absent (run ./setup.sh): skipped");
     return;
   }
-  const Agreement e = compare(kRealModel, testing::fixture_file("smollm2_4layers.ref"), {.layers = 4, .exact = true});
+  const Agreement e = compare(kRealModel, testing::test_data_path("smollm2_4layers.ref"), {.layers = 4, .exact = true});
   INFO("exact: max |diff| " << e.max_abs << " ref std " << e.ref_std);
   CHECK(e.max_abs < 1e-3 * e.ref_std);
-  const Agreement q = compare(kRealModel, testing::fixture_file("smollm2_4layers.ref"), {.layers = 4});
+  const Agreement q = compare(kRealModel, testing::test_data_path("smollm2_4layers.ref"), {.layers = 4});
   INFO("fast: max |diff| " << q.max_abs << " rms " << q.rms << " ref std " << q.ref_std);
   CHECK(q.rms < 0.03 * q.ref_std);
   CHECK(q.max_abs < 0.15 * q.ref_std);
@@ -188,15 +188,15 @@ TEST_CASE("dense engine = numpy reference: SmolLM2-135M Q4_1 with 32 greedy toke
     return;
   }
   // Exact activations reproduce the reference's 32 greedy tokens, near-ties included.
-  const Agreement e = compare(kRealModel, testing::fixture_file("smollm2_greedy.ref"), {.exact = true});
+  const Agreement e = compare(kRealModel, testing::test_data_path("smollm2_greedy.ref"), {.exact = true});
   INFO("exact: max |diff| " << e.max_abs << " ref std " << e.ref_std);
   CHECK(e.max_abs < 1e-3 * e.ref_std);
   CHECK(e.argmax_mismatch == 0);
-  check_greedy(kRealModel, testing::fixture_file("smollm2_greedy.ref"), 5, true);
+  check_greedy(kRealModel, testing::test_data_path("smollm2_greedy.ref"), 5, true);
   // The fast path agrees wherever the reference's choice is not a near-tie. Its
   // activation rounding compounds over 30 layers and 37 positions (llama.cpp's
   // logits on this file differ from the reference by up to ~1.5 as well).
-  const Agreement q = compare(kRealModel, testing::fixture_file("smollm2_greedy.ref"), {});
+  const Agreement q = compare(kRealModel, testing::test_data_path("smollm2_greedy.ref"), {});
   INFO("fast: max |diff| " << q.max_abs << " rms " << q.rms << " mismatches " << q.argmax_mismatch);
   CHECK(q.rms < 0.06 * q.ref_std);
   CHECK(q.max_abs < 0.25 * q.ref_std);

@@ -60,7 +60,7 @@ std::vector<int32_t> greedy(Evaluator& e, const testing::ReferenceLogits& ref, i
 }  // namespace
 
 TEST_CASE("gemma3: the generated file's config is what the reference runs") {
-  auto w = ModelWeights::load(testing::kFixtureDir + "/tiny_gemma3_f32.gguf");
+  auto w = ModelWeights::load(testing::test_data_path("tiny_gemma3_f32.gguf"));
   const ModelConfig& c = w->config();
   CHECK(c.arch == "gemma3");
   CHECK(c.head_dim == 48);
@@ -77,8 +77,8 @@ TEST_CASE("gemma3: the generated file's config is what the reference runs") {
 
 TEST_CASE("gemma3: dense engine = numpy reference (F32 and Q8_0 generated files)") {
   for (const char* type : {"f32", "q8_0"}) {
-    const auto ref = testing::read_reference_logits(testing::kFixtureDir + "/tiny_gemma3_" + type + ".ref");
-    auto w = ModelWeights::load(testing::kFixtureDir + "/tiny_gemma3_" + type + ".gguf");
+    const auto ref = testing::read_reference_logits(testing::test_data_path(std::string("tiny_gemma3_") + type + ".ref"));
+    auto w = ModelWeights::load(testing::test_data_path(std::string("tiny_gemma3_") + type + ".gguf"));
     for (int threads : {1, 2}) {
       for (int batch : {1, 5, 64}) {
         DenseEngine exact(w, {threads, 256, batch, 0, true});
@@ -97,14 +97,14 @@ TEST_CASE("gemma3: dense engine = numpy reference (F32 and Q8_0 generated files)
     CHECK(q.max_abs < 0.15 * q.ref_std);
   }
   // The test can fail: the same file read as llama (no norms, no window, SiLU) is far off.
-  const auto ref = testing::read_reference_logits(testing::kFixtureDir + "/tiny_gemma3_f32.ref");
-  DenseEngine other(ModelWeights::load(testing::kFixtureDir + "/tiny_gemma3_f32.gguf", Activation::SiLU), {1, 256, 64, 0, true});
+  const auto ref = testing::read_reference_logits(testing::test_data_path("tiny_gemma3_f32.ref"));
+  DenseEngine other(ModelWeights::load(testing::test_data_path("tiny_gemma3_f32.gguf"), Activation::SiLU), {1, 256, 64, 0, true});
   CHECK(compare(other, ref).max_abs > 1e-2);
 }
 
 TEST_CASE("gemma3: actor runtime = numpy reference, hot neurons on the gpu-worker and cold on a team") {
-  const auto ref = testing::read_reference_logits(testing::kFixtureDir + "/tiny_gemma3_f32.ref");
-  auto w = ModelWeights::load(testing::kFixtureDir + "/tiny_gemma3_f32.gguf");
+  const auto ref = testing::read_reference_logits(testing::test_data_path("tiny_gemma3_f32.ref"));
+  auto w = ModelWeights::load(testing::test_data_path("tiny_gemma3_f32.gguf"));
   for (int batch : {1, 8}) {
     for (double hot : {0.0, 0.5, 1.0}) {
       DeploymentConfig o;
@@ -121,11 +121,11 @@ TEST_CASE("gemma3: actor runtime = numpy reference, hot neurons on the gpu-worke
 }
 
 TEST_CASE("gemma3: the real Gemma 3 270M file's greedy tokens = numpy reference") {
-  if (!std::filesystem::exists(kGemma3Model) || !std::filesystem::exists(testing::kFixtureDir + "/gemma3_greedy.ref")) {
+  if (!std::filesystem::exists(kGemma3Model) || !std::filesystem::exists(testing::test_data_path("gemma3_greedy.ref"))) {
     ACTINFER_REPORT_SKIPPED("gemma3 model absent (./setup.sh --model gemma3): skipped");
     return;
   }
-  const auto ref = testing::read_reference_logits(testing::kFixtureDir + "/gemma3_greedy.ref");
+  const auto ref = testing::read_reference_logits(testing::test_data_path("gemma3_greedy.ref"));
   auto w = ModelWeights::load(kGemma3Model);
   DenseEngine exact(w, {2, 512, 64, 0, true});
   const Diff e = compare(exact, ref);

@@ -26,9 +26,9 @@ namespace {
 }  // namespace
 
 TEST_CASE("layer sensitivity sweep = numpy reference: NLL rise and KL with one layer thresholded") {
-  auto w = ModelWeights::load(testing::fixture_file("tiny_silu_f32.gguf"));
+  auto w = ModelWeights::load(testing::test_data_path("tiny_silu_f32.gguf"));
   REQUIRE(w->config().n_layers == 3);
-  const auto dense_ref = testing::read_reference_perplexity(testing::fixture_file("tiny_silu_sensitivity_dense.ref"));
+  const auto dense_ref = testing::read_reference_perplexity(testing::test_data_path("tiny_silu_sensitivity_dense.ref"));
   // The thresholds the fixtures give numpy, one layer at a time (CMakeLists.txt).
   const std::vector<float> thr{0.12f, 0.08f, 0.2f};
   // Each layer tried at its threshold, then dense (-1: must cost nothing).
@@ -54,7 +54,7 @@ TEST_CASE("layer sensitivity sweep = numpy reference: NLL rise and KL with one l
   REQUIRE(r.delta_nll.size() == 3);
   REQUIRE(r.kl.size() == 3);
   for (int l = 0; l < 3; ++l) {
-    const auto ref = testing::read_reference_perplexity(testing::fixture_file("tiny_silu_sensitivity_layer" + std::to_string(l) + ".ref"));
+    const auto ref = testing::read_reference_perplexity(testing::test_data_path("tiny_silu_sensitivity_layer" + std::to_string(l) + ".ref"));
     const double ref_delta = ref.nll_mean - dense_ref.nll_mean;
     INFO("layer " << l << ": NLL rise ours " << r.delta_nll[l][0] << " numpy " << ref_delta << "; KL ours " << r.kl[l][0] << " numpy "
                   << ref.kl_mean);
@@ -73,13 +73,13 @@ TEST_CASE("layer sensitivity sweep = numpy reference: NLL rise and KL with one l
   std::vector<double> ours, numpy;
   for (int l = 0; l < 3; ++l) {
     ours.push_back(r.kl[l][0]);
-    numpy.push_back(testing::read_reference_perplexity(testing::fixture_file("tiny_silu_sensitivity_layer" + std::to_string(l) + ".ref")).kl_mean);
+    numpy.push_back(testing::read_reference_perplexity(testing::test_data_path("tiny_silu_sensitivity_layer" + std::to_string(l) + ".ref")).kl_mean);
   }
   CHECK(argmax(ours) == argmax(numpy));
 }
 
 TEST_CASE("layer sensitivity sweep: bad input is refused with the reason") {
-  auto w = ModelWeights::load(testing::fixture_file("tiny_silu_f32.gguf"));
+  auto w = ModelWeights::load(testing::test_data_path("tiny_silu_f32.gguf"));
   const std::vector<int32_t> tokens(40, 7);
   SensitivityOptions o;
   o.n_ctx = 32;
@@ -93,15 +93,15 @@ TEST_CASE("layer sensitivity sweep: bad input is refused with the reason") {
   CHECK_THROWS_WITH_AS(measure_layer_sensitivity(*w, tokens, tries, o), doctest::Contains("need at least 3"), std::invalid_argument);
   o.n_ctx = 32;
   CHECK_THROWS_AS(measure_layer_sensitivity(*w, std::vector<int32_t>(40, 99999), tries, o), std::out_of_range);
-  auto relu = ModelWeights::load(testing::fixture_file("tiny_relu_f32.gguf"));
+  auto relu = ModelWeights::load(testing::test_data_path("tiny_relu_f32.gguf"));
   CHECK_THROWS_WITH_AS(measure_layer_sensitivity(*relu, tokens, tries, o), doctest::Contains("ReLU model is not thresholded"),
                        std::invalid_argument);
 }
 
 TEST_CASE("profile --allocate sensitivity (CLI): mean sparsity on target, levels differ between layers") {
-  auto w = ModelWeights::load(testing::fixture_file("tiny_silu_f32.gguf"));
+  auto w = ModelWeights::load(testing::test_data_path("tiny_silu_f32.gguf"));
   const ModelConfig& c = w->config();
-  const ActivationProfile p = load_profile(testing::fixture_file("cli_profile_allocated.gguf"), c);
+  const ActivationProfile p = load_profile(testing::test_data_path("cli_profile_allocated.gguf"), c);
   CHECK(p.allocation == SparsityAllocation::Sensitivity);
   CHECK(p.target_sparsity == doctest::Approx(0.5));
   REQUIRE(p.layer_targets.size() == static_cast<size_t>(c.n_layers));

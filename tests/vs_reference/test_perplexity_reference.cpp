@@ -35,9 +35,9 @@ void check_against(Evaluator& ev, const ReferencePerplexity& ref) {
 }  // namespace
 
 TEST_CASE("perplexity = numpy reference: generated ReLU model, F32, dense and actors, with and without BOS") {
-  auto weights = ModelWeights::load(testing::fixture_file("tiny_relu_f32.gguf"));
+  auto weights = ModelWeights::load(testing::test_data_path("tiny_relu_f32.gguf"));
   for (const char* file : {"tiny_relu_f32_ppl.ref", "tiny_relu_f32_ppl_bos.ref"}) {
-    const ReferencePerplexity ref = read_reference(testing::fixture_file(file));
+    const ReferencePerplexity ref = read_reference(testing::test_data_path(file));
     INFO(file << ": " << ref.tokens.size() << " tokens, ctx " << ref.ctx << ", numpy PPL " << ref.ppl);
     REQUIRE(ref.tokens.size() % static_cast<size_t>(ref.ctx) != 0);  // a remainder that must not be scored
     for (int batch : {5, 64}) {
@@ -54,8 +54,8 @@ TEST_CASE("perplexity = numpy reference: generated ReLU model, F32, dense and ac
 }
 
 TEST_CASE("perplexity = numpy reference: sparse kernels with the oracle predictor (ReLU zeros skipped, exact)") {
-  auto weights = ModelWeights::load(testing::fixture_file("tiny_relu_f32.gguf"));
-  const ReferencePerplexity ref = read_reference(testing::fixture_file("tiny_relu_f32_ppl.ref"));
+  auto weights = ModelWeights::load(testing::test_data_path("tiny_relu_f32.gguf"));
+  const ReferencePerplexity ref = read_reference(testing::test_data_path("tiny_relu_f32_ppl.ref"));
   DeploymentConfig o;
   o.engine = {1, 64, 8};
   o.hot_fraction = 0.3;

@@ -26,8 +26,8 @@ namespace {
 
 TEST_CASE("PowerInfer model file (PWRI, ffn_down_t) = the plain llama file it came from") {
   for (const char* type : {"f32", "f16"}) {
-    const std::string plain = testing::kFixtureDir + "/tiny_relu_" + type + ".gguf";
-    const std::string pwri = testing::kFixtureDir + "/tiny_relu_" + type + "_powerinfer.gguf";
+    const std::string plain = testing::test_data_path(std::string("tiny_relu_") + type + ".gguf");
+    const std::string pwri = testing::test_data_path(std::string("tiny_relu_") + type + "_powerinfer.gguf");
     INFO(type);
     const GgufFile f = GgufFile::open(pwri);
     CHECK(f.powerinfer());
@@ -55,8 +55,8 @@ TEST_CASE("PowerInfer model file (PWRI, ffn_down_t) = the plain llama file it ca
 }
 
 TEST_CASE("PowerInfer GPU index file (PWRI, I32 gpu_idx as type 18) reads as a placement") {
-  auto w = ModelWeights::load(testing::kFixtureDir + "/tiny_relu_f32.gguf");
-  const Placement p = load_placement(testing::kFixtureDir + "/tiny_relu_powerinfer_gpu_index.gguf", w->config());
+  auto w = ModelWeights::load(testing::test_data_path("tiny_relu_f32.gguf"));
+  const Placement p = load_placement(testing::test_data_path("tiny_relu_powerinfer_gpu_index.gguf"), w->config());
   REQUIRE(p.hot.size() == 3);
   for (int l = 0; l < 3; ++l) {
     REQUIRE(p.hot[static_cast<size_t>(l)].size() == 384);
@@ -64,20 +64,20 @@ TEST_CASE("PowerInfer GPU index file (PWRI, I32 gpu_idx as type 18) reads as a p
   }
   CHECK(p.n_hot() == 3 * 128);
   // Another model's shape is refused by name.
-  auto other = ModelWeights::load(testing::kFixtureDir + "/tiny_gemma3_f32.gguf");
-  CHECK_THROWS_WITH(load_placement(testing::kFixtureDir + "/tiny_relu_powerinfer_gpu_index.gguf", other->config()),
+  auto other = ModelWeights::load(testing::test_data_path("tiny_gemma3_f32.gguf"));
+  CHECK_THROWS_WITH(load_placement(testing::test_data_path("tiny_relu_powerinfer_gpu_index.gguf"), other->config()),
                     doctest::Contains("PowerInfer GPU index"));
 }
 
 TEST_CASE("PowerInfer predictors inside the model = its rule fc2 . ReLU(fc1 . x) >= 0 on the pre-norm residual") {
-  auto w = ModelWeights::load(testing::kFixtureDir + "/tiny_relu_f32_powerinfer.gguf");
+  auto w = ModelWeights::load(testing::test_data_path("tiny_relu_f32_powerinfer.gguf"));
   const auto predictors = predictors_in_model(*w);
   REQUIRE(predictors.has_value());
   CHECK(predictors->n_layers() == 3);
   CHECK(predictors->rank(0) == 32);  // make_powerinfer_file.py: ranks 24, 44, 64, padded to 32s
   CHECK(predictors->rank(1) == 64);
   CHECK(predictors->rank(2) == 64);
-  CHECK_FALSE(predictors_in_model(*ModelWeights::load(testing::kFixtureDir + "/tiny_relu_f32.gguf")).has_value());
+  CHECK_FALSE(predictors_in_model(*ModelWeights::load(testing::test_data_path("tiny_relu_f32.gguf"))).has_value());
   const ModelConfig& c = w->config();
   const GgufFile& f = w->file();
   std::vector<float> x(static_cast<size_t>(c.d_model)), xn(x.size());

@@ -29,8 +29,8 @@ std::string threshold_profile(const ModelConfig& c, const std::vector<float>& th
   p.target_sparsity = 0.5;
   p.thresholds = thresholds;
   p.fired.assign(static_cast<size_t>(c.n_layers), std::vector<uint32_t>(static_cast<size_t>(c.d_ff), 0));
-  const std::string path = testing::kFixtureDir + "/sparse_reference_threshold_profile_" + std::to_string(c.n_layers) + "x" +
-                           std::to_string(c.d_ff) + ".gguf";
+  const std::string path = testing::test_data_path("sparse_reference_threshold_profile_" + std::to_string(c.n_layers) + "x" +
+                                                    std::to_string(c.d_ff) + ".gguf");
   write_profile(path, c, p);
   return path;
 }
@@ -53,8 +53,8 @@ double max_abs_diff(Evaluator& e, const testing::ReferenceLogits& ref) {
 }  // namespace
 
 TEST_CASE("sparse runtime, threshold predictor = numpy reference with dropped activations") {
-  const auto ref = testing::read_reference_logits(testing::kFixtureDir + "/tiny_silu_threshold.ref");
-  auto w = ModelWeights::load(testing::kFixtureDir + "/tiny_silu_f32.gguf");
+  const auto ref = testing::read_reference_logits(testing::test_data_path("tiny_silu_threshold.ref"));
+  auto w = ModelWeights::load(testing::test_data_path("tiny_silu_f32.gguf"));
   REQUIRE(w->config().activation == Activation::SiLU);
   const std::string profile = threshold_profile(w->config(), 0.12f);
   for (int batch : {1, 8}) {
@@ -86,8 +86,8 @@ TEST_CASE("sparse runtime, threshold predictor = numpy reference with dropped ac
 // window shorter than the sequence, q/k and post norms: the post-FFN norm sees only the
 // computed neurons' sum, hot share on the gpu-worker and cold on a team added first).
 TEST_CASE("sparse runtime on gemma3 (GeGLU), threshold predictor = numpy reference with dropped activations") {
-  const auto ref = testing::read_reference_logits(testing::kFixtureDir + "/tiny_gemma3_threshold.ref");
-  auto w = ModelWeights::load(testing::kFixtureDir + "/tiny_gemma3_f32.gguf");
+  const auto ref = testing::read_reference_logits(testing::test_data_path("tiny_gemma3_threshold.ref"));
+  auto w = ModelWeights::load(testing::test_data_path("tiny_gemma3_f32.gguf"));
   REQUIRE(w->config().arch == "gemma3");
   REQUIRE(w->config().activation == Activation::GELU);
   const std::string profile = threshold_profile(w->config(), {0.039f, 0.029f, 0.022f, 0.017f, 0.0125f, 0.0097f, 0.0071f});
