@@ -94,7 +94,8 @@ tsan() {
 
 emulation() {
   configure build-emu cc c++ -DCMAKE_BUILD_TYPE=Release -DACTINFER_CUDA_EMULATION=ON
-  cmake --build build-emu -j "$JOBS" --target actinfer actinfer_cuda_tests
+  # The core and the command compile as in setup.sh's build: ccache hits when that build is cached.
+  CCACHE_BASEDIR=$PWD cmake --build build-emu -j "$JOBS" --target actinfer actinfer_cuda_tests
   build-emu/tests/actinfer_cuda_tests
   # The command line with backend = cuda on the emulated device generates.
   local out

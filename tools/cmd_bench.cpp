@@ -152,12 +152,12 @@ std::string min_ctx_for(const BenchOptions& o) {
 // A trained predictor's recall on the decoded tokens: one more, untimed, decode run in a
 // runtime that also computes the true active sets (which costs time, so not in the
 // timed runs).
-void print_decode_recall(const char* label, const BenchOptions& o, std::shared_ptr<const ModelWeights> weights, const ModelOptions& mo,
-                         const DecodeInput& tokens) {
-  RuntimeChoice checked = o.runtime;
+void print_decode_recall(const char* label, const BenchOptions& o, const DeploymentConfig& config, std::shared_ptr<const ModelWeights> weights,
+                         const ModelOptions& mo, const DecodeInput& tokens) {
+  DeploymentConfig checked = config;
   checked.check_recall = true;
-  checked.trace.clear();
-  const auto ev = checked.make(std::move(weights), mo, "actors", o.n_prompt + o.n_gen + 1, min_ctx_for(o));
+  checked.trace.clear();  // the timed runs' trace stays theirs
+  const auto ev = o.runtime.make(std::move(checked), std::move(weights), mo, "actors", o.n_prompt + o.n_gen + 1, min_ctx_for(o));
   auto& rt = dynamic_cast<ActorRuntime&>(*ev);
   rt.predictor_stats(true);
   decode_steps(rt, tokens, o.n_gen);
@@ -175,7 +175,8 @@ struct BenchRow {
 };
 
 void bench(const BenchOptions& o, std::vector<BenchRow>& rows) {
-  auto weights = o.runtime.load_weights(o.model);
+  const DeploymentConfig config = o.runtime.load();
+  auto weights = o.runtime.load_weights(config, o.model);
   const ModelConfig& c = weights->config();
   ModelOptions mo = o.model;
   const int min_ctx = o.depth + o.n_prompt + o.n_gen + 1;
@@ -186,9 +187,9 @@ void bench(const BenchOptions& o, std::vector<BenchRow>& rows) {
   // --runtime picks one runtime; otherwise --compare (both by default, for the ratio).
   const std::string which = o.runtime.runtime.empty() ? o.which : o.runtime.runtime;
   std::vector<std::pair<std::string, std::unique_ptr<Evaluator>>> runtimes;
-  if (which != "actors") runtimes.emplace_back("dense", o.runtime.make(weights, mo, "dense", min_ctx, min_ctx_for(o)));
+  if (which != "actors") runtimes.emplace_back("dense", o.runtime.make(config, weights, mo, "dense", min_ctx, min_ctx_for(o)));
   if (which != "dense")
-    runtimes.emplace_back(o.runtime.load().sparse ? "sparse" : "actors", o.runtime.make(weights, mo, "actors", min_ctx, min_ctx_for(o)));
+    runtimes.emplace_back(config.sparse ? "sparse" : "actors", o.runtime.make(config, weights, mo, "actors", min_ctx, min_ctx_for(o)));
 
   const std::vector<int32_t>& prompt = tokens.prompt;
 
@@ -233,7 +234,7 @@ void bench(const BenchOptions& o, std::vector<BenchRow>& rows) {
       const DecodeBytes b = decode_bytes(*rt, speeds[i]);
       print_speeds(label, speeds[i], o, b.total(), bw.bytes_per_second, compute);
       print_sparsity(o.out, label, *rt, speeds[i], b, bytes);
-      if (rt->predictor_mode() == PredictorMode::trained && !speeds[i].decode.truth_checked) print_decode_recall(label, o, weights, mo, tokens);
+      if (rt->predictor_mode() == PredictorMode::trained && !speeds[i].decode.truth_checked) print_decode_recall(label, o, config, weights, mo, tokens);
     } else {
       print_speeds(label, speeds[i], o, bytes, bw.bytes_per_second, compute);
     }
@@ -249,7 +250,7 @@ void bench(const BenchOptions& o, std::vector<BenchRow>& rows) {
     else
       std::fprintf(o.out, "actors/dense decode %.3f (messaging and scheduling overhead %.1f%% of token time)\n", ratio, 100.0 * (1.0 / ratio - 1.0));
   }
-  for (auto& [name, ev] : runtimes) finish_trace(*ev, o.runtime.load().trace);
+  for (auto& [name, ev] : runtimes) finish_trace(*ev, config.trace);
 }
 
 void print_table(const std::vector<BenchRow>& rows, const std::string& format) {

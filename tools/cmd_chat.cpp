@@ -124,11 +124,12 @@ class ChatSession {
 };
 
 void chat(const ChatOptions& o) {
-  auto weights = o.runtime.load_weights(o.model);
+  const DeploymentConfig config = o.runtime.load();
+  auto weights = o.runtime.load_weights(config, o.model);
   const Tokenizer tokenizer(tokenizer_data_from_gguf(weights->file()));
   if (tokenizer.data().chat_template.empty())
     throw std::runtime_error("model '" + o.model.model_path + "' has no chat template (tokenizer.chat_template): use `actinfer run`");
-  auto evaluator = o.runtime.make(weights, o.model);
+  auto evaluator = o.runtime.make(config, weights, o.model);
   ChatSession session(o, tokenizer, *evaluator);
   LineReader reader;
   if (reader.interactive())
@@ -150,7 +151,7 @@ void chat(const ChatOptions& o) {
     }
   }
   if (reader.interactive()) std::fputc('\n', stdout);
-  finish_trace(*evaluator, o.runtime.load().trace);
+  finish_trace(*evaluator, config.trace);
 }
 
 }  // namespace

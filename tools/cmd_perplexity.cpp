@@ -35,7 +35,8 @@ struct PerplexityOptions {
 
 void run_perplexity(const PerplexityOptions& o) {
   const std::string text = read_text_file(o.text_path, "tools/make_eval_text.sh writes the evaluation text");
-  auto weights = o.runtime.load_weights(o.model);
+  const DeploymentConfig config = o.runtime.load();
+  auto weights = o.runtime.load_weights(config, o.model);
   const Tokenizer tokenizer(tokenizer_data_from_gguf(weights->file()));
   const auto t_tok = std::chrono::steady_clock::now();
   const std::vector<int32_t> tokens = tokenize_document(tokenizer, text);
@@ -48,7 +49,7 @@ void run_perplexity(const PerplexityOptions& o) {
                                 std::to_string(n_ctx));
   const size_t n_chunks = o.chunks > 0 ? std::min(n_avail, static_cast<size_t>(o.chunks)) : n_avail;
 
-  auto evaluator = o.runtime.make(weights, o.model, "", n_ctx, "a chunk of --ctx " + std::to_string(n_ctx));
+  auto evaluator = o.runtime.make(config, weights, o.model, "", n_ctx, "a chunk of --ctx " + std::to_string(n_ctx));
   auto* actors = dynamic_cast<ActorRuntime*>(evaluator.get());
   const char* runtime = !actors ? "dense" : actors->sparse() ? "sparse actors" : "actors";
   std::fprintf(stderr, "[actinfer] %s: %zu bytes, %zu tokens (tokenized in %.2f s); %zu chunks of %d, %d scored each; %s runtime\n",

@@ -50,7 +50,8 @@ std::string prompt_text(const RunOptions& o) {
 
 void run(const RunOptions& o) {
   const std::string user_text = prompt_text(o);  // before loading: a missing file fails fast
-  auto weights = o.runtime.load_weights(o.model);
+  const DeploymentConfig config = o.runtime.load();
+  auto weights = o.runtime.load_weights(config, o.model);
   const Tokenizer tokenizer(tokenizer_data_from_gguf(weights->file()));
   std::string text = user_text;
   if (o.chat) {
@@ -62,7 +63,7 @@ void run(const RunOptions& o) {
   const auto prompt = tokenizer.encode(text, true, o.chat);
   if (prompt.empty()) throw UsageError("the prompt encodes to no tokens: give a non-empty prompt with -p");
 
-  auto evaluator = o.runtime.make(weights, o.model);
+  auto evaluator = o.runtime.make(config, weights, o.model);
   Evaluator& engine = *evaluator;
   if (static_cast<int>(prompt.size()) >= engine.n_ctx())
     throw std::invalid_argument("the prompt has " + std::to_string(prompt.size()) + " tokens, more than the context of " +
@@ -87,7 +88,7 @@ void run(const RunOptions& o) {
   std::fwrite(tail.data(), 1, tail.size(), stdout);
   std::fputc('\n', stdout);
   std::fflush(stdout);
-  finish_trace(engine, o.runtime.load().trace);
+  finish_trace(engine, config.trace);
   std::fprintf(stderr,
                "\n[actinfer] model %s | %s runtime | stop: %s\n"
                "[actinfer] prompt: %d tokens in %.3f s, %.1f tokens/s\n"

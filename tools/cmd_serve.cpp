@@ -96,9 +96,10 @@ void serve(ServeOptions o) {
   std::unique_ptr<BatchEvaluator> engine;
   std::unique_ptr<server::SlotScheduler> scheduler;
   try {
-    weights = o.runtime.load_weights(o.model);
+    const DeploymentConfig config = o.runtime.load();
+    weights = o.runtime.load_weights(config, o.model);
     tokenizer = std::make_unique<const Tokenizer>(tokenizer_data_from_gguf(weights->file()));
-    engine = o.runtime.make_batch(weights, o.model, o.parallel, o.model.n_ctx);
+    engine = o.runtime.make_batch(config, weights, o.model, o.parallel, o.model.n_ctx);
     scheduler = std::make_unique<server::SlotScheduler>(*engine, *tokenizer,
                                                         server::SchedulerOptions{.max_queue = o.max_queue, .prefill_chunk = o.model.batch});
   } catch (...) {

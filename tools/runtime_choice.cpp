@@ -72,8 +72,8 @@ DeploymentConfig RuntimeChoice::load() const {
               : parse_deployment_config("", "built-in defaults", sets, flag_settings());
 }
 
-std::shared_ptr<const ModelWeights> RuntimeChoice::load_weights(const ModelOptions& model) const {
-  auto weights = model.load_weights(load().mmap ? FileMemory::mapped : FileMemory::huge_pages);
+std::shared_ptr<const ModelWeights> RuntimeChoice::load_weights(const DeploymentConfig& config, const ModelOptions& model) const {
+  auto weights = model.load_weights(config.mmap ? FileMemory::mapped : FileMemory::huge_pages);
   if (verbose) {
     const GgufFile& f = weights->file();
     std::fprintf(stderr, "[actinfer] model %s: %.1f MiB %s\n", model.model_path.c_str(), static_cast<double>(f.size_bytes()) / (1 << 20),
@@ -82,9 +82,8 @@ std::shared_ptr<const ModelWeights> RuntimeChoice::load_weights(const ModelOptio
   return weights;
 }
 
-std::unique_ptr<Evaluator> RuntimeChoice::make(std::shared_ptr<const ModelWeights> weights, const ModelOptions& model,
+std::unique_ptr<Evaluator> RuntimeChoice::make(DeploymentConfig c, std::shared_ptr<const ModelWeights> weights, const ModelOptions& model,
                                                const std::string& runtime_override, int min_ctx, const std::string& min_ctx_for) const {
-  DeploymentConfig c = load();
   const int trained = weights->config().n_ctx_train;
   if (c.ctx_origin.kind == SettingOrigin::Kind::built_in && c.engine.n_ctx > trained)
     c.ctx_origin.where = "the built-in default " + std::to_string(c.engine.n_ctx) + ", lowered to the model's trained context";
@@ -106,9 +105,8 @@ std::unique_ptr<Evaluator> RuntimeChoice::make(std::shared_ptr<const ModelWeight
   return rt;
 }
 
-std::unique_ptr<BatchEvaluator> RuntimeChoice::make_batch(std::shared_ptr<const ModelWeights> weights, const ModelOptions& model,
-                                                         int n_slots, int default_total_ctx) const {
-  DeploymentConfig c = load();
+std::unique_ptr<BatchEvaluator> RuntimeChoice::make_batch(DeploymentConfig c, std::shared_ptr<const ModelWeights> weights,
+                                                         const ModelOptions& model, int n_slots, int default_total_ctx) const {
   if (n_slots > 0) c.batch = n_slots;
   if (c.ctx_origin.kind == SettingOrigin::Kind::built_in) {
     c.engine.n_ctx = default_total_ctx;
