@@ -119,7 +119,9 @@ if command -v ccache >/dev/null; then
   launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache -DCMAKE_CUDA_COMPILER_LAUNCHER=ccache)
 fi
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release "${launcher[@]}" >/dev/null
-cmake --build build -j "$(nproc)"
+# CCACHE_BASEDIR: paths under the checkout hashed relative to the build directory, so that the
+# emulation build (build-emu) finds these objects for its identical unity units.
+CCACHE_BASEDIR="$PWD" cmake --build build -j "$(nproc)"
 
 # 5. The main job.
 if [ "$RUN" -eq 1 ]; then
